@@ -1,0 +1,151 @@
+//! The one error type every handler returns, and how warp's own rejections map onto it.
+//!
+//! Clients get `{"code", "message", "field"?}` with a status that means what it says. `code` is stable (scripts
+//! may match on it); `message` is for humans. A 500 is only ever our fault, and its cause goes to the log, not to
+//! the client.
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::model::Invalid;
+use crate::store::StoreError;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, snake_case: safe to match on.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The request field at fault, when there is one (e.g. `labels.rack`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(what: &str, id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} '{id}' does not exist"),
+        )
+    }
+
+    pub fn unauthorized(message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// For failures that are ours, not the client's: logged in full, reported without internals.
+    pub fn internal(context: &str, err: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %err, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context}; see the server log"),
+        )
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut response = warp::reply::json(&self.body).into_response_owned();
+        *response.status_mut() = self.status;
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                warp::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// `warp::reply::Json` into a plain response, without pulling the `Reply` trait into every caller.
+trait IntoResponseOwned {
+    fn into_response_owned(self) -> Response;
+}
+
+impl<T: warp::Reply> IntoResponseOwned for T {
+    fn into_response_owned(self) -> Response {
+        warp::Reply::into_response(self)
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> ApiError {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("{}: {}", invalid.field, invalid.message),
+        )
+        .with_field(invalid.field)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::AlreadyExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", err.to_string())
+            }
+            StoreError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string())
+            }
+            StoreError::VersionMismatch { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "version_conflict",
+                format!("{err}; re-read it and try again"),
+            ),
+            other => ApiError::internal("state store failure", &other),
+        }
+    }
+}
+
+/// Turns the rejections warp produces while routing (no route, wrong method, bad query or header) into our JSON
+/// errors. Handlers never reject; they answer with `ApiError` directly.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such resource")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this resource",
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiError::bad_request(
+            "invalid_header",
+            format!("header '{}' is not valid", err.name()),
+        )
+        .with_field(err.name())
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::bad_request("invalid_query", err.to_string())
+    } else {
+        ApiError::bad_request("bad_request", format!("{rejection:?}"))
+    };
+    Ok(error.into_response())
+}

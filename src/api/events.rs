@@ -1,0 +1,139 @@
+//! `GET /events`: the store's change feed as Server-Sent Events.
+//!
+//! Each event's id is the change's sequence number, so a client that reconnects with `Last-Event-ID` gets what
+//! it missed from the durable change log. A client too slow for the live feed does not slow anyone down: it
+//! falls behind, and is then served from the same log. When the log no longer holds what a client missed, it gets
+//! a `reset` event and must re-read the state.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
+use warp::sse::Event;
+use warp::{Filter, Reply};
+
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::model::Role;
+use crate::store::Change;
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    warp::path!("events")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(warp::sse::last_event_id::<u64>())
+        .then(events)
+        .map(respond)
+        .boxed()
+}
+
+enum Pending {
+    Change(Change),
+    /// The client missed changes the log no longer has; carries the newest sequence number.
+    Reset(u64),
+}
+
+struct Subscription {
+    ctx: Ctx,
+    live: broadcast::Receiver<Change>,
+    shutdown: watch::Receiver<bool>,
+    pending: VecDeque<Pending>,
+    last_sent: u64,
+}
+
+impl Subscription {
+    /// Queues what the log holds after `last_sent`.
+    fn catch_up(&mut self) {
+        match self.ctx.store.changes_since(self.last_sent) {
+            Ok(replay) if replay.gap => self
+                .pending
+                .push_back(Pending::Reset(self.ctx.store.last_change_seq())),
+            Ok(replay) => self
+                .pending
+                .extend(replay.changes.into_iter().map(Pending::Change)),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the change log; telling the client to re-read");
+                self.pending
+                    .push_back(Pending::Reset(self.ctx.store.last_change_seq()));
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            match self.pending.pop_front() {
+                Some(Pending::Change(change)) if change.seq <= self.last_sent => continue,
+                Some(Pending::Change(change)) => {
+                    self.last_sent = change.seq;
+                    return Some(change_event(&change));
+                }
+                Some(Pending::Reset(seq)) => {
+                    self.last_sent = seq;
+                    return Some(Event::default().event("reset").id(seq.to_string()).data(
+                        r#"{"reason":"missed changes are no longer retained; re-read the state"}"#,
+                    ));
+                }
+                None => {}
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            tokio::select! {
+                _ = self.shutdown.changed() => return None,
+                received = self.live.recv() => match received {
+                    Ok(change) => self.pending.push_back(Pending::Change(change)),
+                    Err(RecvError::Lagged(_)) => self.catch_up(),
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+}
+
+fn change_event(change: &Change) -> Event {
+    Event::default()
+        .id(change.seq.to_string())
+        .json_data(change)
+        .unwrap_or_else(|_| Event::default().id(change.seq.to_string()).data("{}"))
+}
+
+#[utoipa::path(get, path = "/events", tag = "events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
+    responses(
+        (status = 200, description = "`text/event-stream`: a `ready` event, then one event per change \
+            (data: `Change`); a `reset` event when missed changes are no longer retained",
+            body = Change, content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    // Subscribe before reading the position, so nothing committed in between is lost.
+    let live = ctx.store.watch();
+    let newest = ctx.store.last_change_seq();
+    let mut subscription = Subscription {
+        live,
+        shutdown: ctx.shutdown.clone(),
+        pending: VecDeque::new(),
+        last_sent: last_event_id.unwrap_or(newest),
+        ctx,
+    };
+    let ready = Event::default()
+        .event("ready")
+        .id(subscription.last_sent.to_string())
+        .data("{}");
+    if last_event_id.is_some() {
+        subscription.catch_up();
+    }
+    let changes = futures_util::stream::unfold(subscription, |mut subscription| async move {
+        let event = subscription.next_event().await?;
+        Some((Ok::<_, Infallible>(event), subscription))
+    });
+    let stream = futures_util::StreamExt::chain(futures_util::stream::iter([Ok(ready)]), changes);
+    let keep_alive = warp::sse::keep_alive().interval(Duration::from_secs(15));
+    Ok(warp::sse::reply(keep_alive.stream(stream)).into_response())
+}

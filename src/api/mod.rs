@@ -1,0 +1,101 @@
+//! The HTTP API: routes per resource, authentication, JSON errors, OpenAPI, events, metrics, and the web UI.
+//!
+//! Every handler has the same shape: check the caller (`Caller::require`), validate, talk to the store, answer.
+//! Handlers return `Result<Response, ApiError>` instead of rejecting, so a handler's error is never confused with
+//! a routing miss; routing misses are turned into JSON by [`error::recover`].
+
+mod body;
+mod caller;
+mod error;
+mod events;
+mod nodes;
+pub mod openapi;
+mod system;
+mod tokens;
+mod ui;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use warp::Filter;
+use warp::reply::Response;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub use caller::Caller;
+pub use error::ApiError;
+
+/// What every handler may use. Cheap to clone (one `Arc`).
+pub struct Context {
+    pub store: Store,
+    pub metrics: Metrics,
+    pub started: Instant,
+    /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
+    /// graceful shutdown does not wait for them forever.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+pub type Ctx = Arc<Context>;
+
+type HandlerResult = Result<Response, ApiError>;
+
+fn with_ctx(
+    ctx: &Ctx,
+) -> impl Filter<Extract = (Ctx,), Error = std::convert::Infallible> + Clone + use<> {
+    let ctx = ctx.clone();
+    warp::any().map(move || ctx.clone())
+}
+
+/// Turns a handler's result into the response.
+fn respond(result: HandlerResult) -> Response {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+/// All routes, with error recovery and request metrics.
+pub fn routes(
+    ctx: Ctx,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let metrics_ctx = ctx.clone();
+    let api = nodes::routes(&ctx)
+        .or(tokens::routes(&ctx))
+        .unify()
+        .or(events::routes(&ctx))
+        .unify()
+        .or(system::routes(&ctx))
+        .unify()
+        .or(ui::routes())
+        .unify();
+    api.recover(error::recover)
+        .unify()
+        .with(warp::log::custom(move |info| {
+            let route = route_label(info.path());
+            let status = info.status().as_u16();
+            metrics_ctx.metrics.observe_request(info.method().as_str(), route, status, info.elapsed().as_secs_f64());
+            if status >= 500 {
+                tracing::warn!(method = %info.method(), route, status, "request failed");
+            } else {
+                tracing::debug!(method = %info.method(), path = info.path(), status, elapsed = ?info.elapsed(), "request");
+            }
+        }))
+}
+
+/// The route template a path belongs to, for metric labels: bounded, never the raw path (ids would explode the
+/// label space).
+fn route_label(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] => "/",
+        ["nodes"] => "/nodes",
+        ["nodes", _] => "/nodes/{id}",
+        ["tokens"] => "/tokens",
+        ["tokens", _] => "/tokens/{id}",
+        ["auth", "whoami"] => "/auth/whoami",
+        ["events"] => "/events",
+        ["health"] => "/health",
+        ["metrics"] => "/metrics",
+        ["openapi.json"] => "/openapi.json",
+        ["ui", ..] => "/ui/*",
+        _ => "unmatched",
+    }
+}

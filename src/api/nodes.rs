@@ -1,0 +1,387 @@
+//! `/nodes`: the node inventory. Manual registration is the seed; discovery (later) writes the same records.
+//!
+//! The response shape keeps 0-orchestrator's fields (`id`, `hostname`, `ipaddress`, `status`) so existing clients
+//! keep working, with ours beside them (`address`, `state`, `labels`, `emulated`, `version`, timestamps).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::model::{self, Labels, Node, NodeState, Role};
+use crate::store::{Expect, Versioned};
+
+/// A node as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    /// Node id; by convention the MAC of its default interface without colons.
+    pub id: String,
+    pub hostname: String,
+    /// 0-orchestrator's name for the address the node is reached on (host part only).
+    pub ipaddress: String,
+    /// 0-orchestrator's status: `running` when the node is online, else `halted`.
+    #[schema(example = "halted")]
+    pub status: &'static str,
+    /// Where the node's 0-core listens (`host` or `host:port`).
+    pub address: String,
+    /// What the orchestrator last observed (richer than `status`).
+    pub state: NodeState,
+    pub labels: Labels,
+    /// True for nodes run by the built-in emulator.
+    pub emulated: bool,
+    /// Increases on every change; also sent as the `ETag` header.
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Versioned<Node>> for NodeView {
+    fn from(record: Versioned<Node>) -> NodeView {
+        let node = record.value;
+        NodeView {
+            ipaddress: node.ip_address(),
+            status: node.state.legacy_status(),
+            id: node.id,
+            hostname: node.hostname,
+            address: node.address,
+            state: node.state,
+            labels: node.labels,
+            emulated: node.emulated,
+            version: record.version,
+            created_at: node.created_at,
+            updated_at: node.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /nodes`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCreate {
+    #[schema(example = "0cc47aab6702")]
+    pub id: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[schema(example = "10.147.17.5")]
+    pub address: String,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+/// Body of `PATCH /nodes/{id}` (merge-patch: absent fields stay, a label set to null is removed).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodePatch {
+    pub hostname: Option<String>,
+    pub labels: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// Query parameters of `GET /nodes`.
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NodeListQuery {
+    /// Page size (1–1000). Without it, all nodes are returned, as 0-orchestrator does.
+    limit: Option<usize>,
+    /// Return nodes whose id sorts after this one (the cursor from the `Link: rel="next"` header).
+    after: Option<String>,
+    /// `key=value` (or just `key`) that a node's labels must match; repeatable, all must match.
+    #[param(rename = "label")]
+    labels: Vec<String>,
+}
+
+pub const MAX_PAGE: usize = 1000;
+
+impl NodeListQuery {
+    fn parse(raw: &str) -> Result<NodeListQuery, ApiError> {
+        let mut query = NodeListQuery::default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            match &*key {
+                "limit" => {
+                    let limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                "invalid_query",
+                                format!("limit must be a number from 1 to {MAX_PAGE}"),
+                            )
+                            .with_field("limit")
+                        })?;
+                    query.limit = Some(limit);
+                }
+                "after" => query.after = Some(value.into_owned()),
+                "label" => query.labels.push(value.into_owned()),
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_query",
+                        format!("unknown query parameter '{other}' (expected limit, after, label)"),
+                    )
+                    .with_field(other.to_owned()));
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    fn matches(&self, node: &Node) -> bool {
+        self.labels
+            .iter()
+            .all(|selector| match selector.split_once('=') {
+                Some((key, value)) => node.labels.get(key).is_some_and(|v| v == value),
+                None => node.labels.contains_key(selector),
+            })
+    }
+
+    /// The URL of the page after `last_id`, keeping the other parameters.
+    fn next_link(&self, last_id: &str) -> String {
+        let mut next = form_urlencoded::Serializer::new(String::new());
+        if let Some(limit) = self.limit {
+            next.append_pair("limit", &limit.to_string());
+        }
+        next.append_pair("after", last_id);
+        for label in &self.labels {
+            next.append_pair("label", label);
+        }
+        format!("</nodes?{}>; rel=\"next\"", next.finish())
+    }
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let collection = warp::path!("nodes");
+    let item = warp::path!("nodes" / String);
+
+    let list = collection
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_query)
+        .then(list)
+        .map(respond);
+    let create = collection
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(create)
+        .map(respond);
+    let get = item
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get)
+        .map(respond);
+    let patch = item
+        .and(warp::patch())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(warp::header::optional::<String>("if-match"))
+        .and(raw_body())
+        .then(patch)
+        .map(respond);
+    let delete = item
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(warp::header::optional::<String>("if-match"))
+        .then(delete)
+        .map(respond);
+    list.or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(patch)
+        .unify()
+        .or(delete)
+        .unify()
+        .boxed()
+}
+
+/// A node with its `ETag`, as every single-node answer sends it.
+fn node_response(record: Versioned<Node>, status: StatusCode) -> Response {
+    let etag = format!("\"{}\"", record.version);
+    let mut response = warp::reply::with_status(warp::reply::json(&NodeView::from(record)), status)
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); `*` or absent means any.
+fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(value) = header.map(str::trim).filter(|v| *v != "*") else {
+        return Ok(None);
+    };
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_header",
+                "If-Match must be an ETag from a previous response, e.g. \"3\"",
+            )
+            .with_field("If-Match")
+        })
+}
+
+#[utoipa::path(get, path = "/nodes", tag = "nodes", params(NodeListQuery),
+    responses(
+        (status = 200, description = "Nodes in id order", body = [NodeView],
+            headers(("Link" = String, description = "`<…>; rel=\"next\"` when there are more pages"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let query = NodeListQuery::parse(&raw_query)?;
+    let page = ctx.store.list::<Node>(
+        "",
+        query.after.as_deref(),
+        query.limit.unwrap_or(usize::MAX),
+        |node| query.matches(node),
+    )?;
+    let views: Vec<NodeView> = page.items.into_iter().map(NodeView::from).collect();
+    let mut response = warp::reply::json(&views).into_response();
+    if let Some(last) = page.next_after
+        && let Ok(link) = HeaderValue::from_str(&query.next_link(&last))
+    {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(post, path = "/nodes", tag = "nodes", request_body = NodeCreate,
+    responses(
+        (status = 201, description = "Registered", body = NodeView,
+            headers(("Location" = String, description = "URL of the new node"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "A node with this id exists", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let request: NodeCreate = body.json()?;
+    model::validate_id("id", &request.id)?;
+    model::validate_hostname("hostname", &request.hostname)?;
+    model::validate_address("address", &request.address)?;
+    model::validate_labels("labels", &request.labels)?;
+    let now = model::now_rfc3339();
+    let node = Node {
+        id: request.id,
+        hostname: request.hostname,
+        address: request.address,
+        labels: request.labels,
+        state: NodeState::Unknown,
+        emulated: false,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let stored = ctx.store.put(node, Expect::Absent).await?;
+    let location = format!("/nodes/{}", stored.value.id);
+    let mut response = node_response(stored, StatusCode::CREATED);
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/nodes/{id}", tag = "nodes", params(("id" = String, Path, description = "Node id")),
+    responses(
+        (status = 200, body = NodeView, headers(("ETag" = String, description = "The node's version"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let record = ctx
+        .store
+        .get::<Node>(&id)?
+        .ok_or_else(|| ApiError::not_found("node", &id))?;
+    Ok(node_response(record, StatusCode::OK))
+}
+
+#[utoipa::path(patch, path = "/nodes/{id}", tag = "nodes", request_body = NodePatch,
+    params(("id" = String, Path, description = "Node id"),
+           ("If-Match" = Option<String>, Header, description = "Only apply if the node is still at this ETag")),
+    responses(
+        (status = 200, body = NodeView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn patch(
+    id: String,
+    ctx: Ctx,
+    caller: Caller,
+    if_match: Option<String>,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let expected = parse_if_match(if_match.as_deref())?;
+    let request: NodePatch = body.json()?;
+    if let Some(hostname) = &request.hostname {
+        model::validate_hostname("hostname", hostname)?;
+    }
+    // Without If-Match, a concurrent writer is not the client's problem: re-read and re-apply a few times.
+    let attempts = if expected.is_some() { 1 } else { 5 };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = ctx
+            .store
+            .get::<Node>(&id)?
+            .ok_or_else(|| ApiError::not_found("node", &id))?;
+        let version = expected.unwrap_or(current.version);
+        let mut node = current.value;
+        if let Some(hostname) = &request.hostname {
+            node.hostname = hostname.clone();
+        }
+        for (key, value) in request.labels.iter().flatten() {
+            match value {
+                Some(value) => node.labels.insert(key.clone(), value.clone()),
+                None => node.labels.remove(key),
+            };
+        }
+        model::validate_labels("labels", &node.labels)?;
+        node.updated_at = model::now_rfc3339();
+        match ctx.store.put(node, Expect::Version(version)).await {
+            Ok(stored) => return Ok(node_response(stored, StatusCode::OK)),
+            Err(crate::store::StoreError::VersionMismatch { .. }) if attempt < attempts => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+#[utoipa::path(delete, path = "/nodes/{id}", tag = "nodes",
+    params(("id" = String, Path, description = "Node id"),
+           ("If-Match" = Option<String>, Header, description = "Only delete if the node is still at this ETag")),
+    responses(
+        (status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn delete(
+    id: String,
+    ctx: Ctx,
+    caller: Caller,
+    if_match: Option<String>,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let expected = parse_if_match(if_match.as_deref())?;
+    ctx.store.delete::<Node>(&id, expected).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

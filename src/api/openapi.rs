@@ -1,0 +1,52 @@
+//! The OpenAPI 3.1 document, generated from the handlers' and types' annotations (never written by hand, so it
+//! cannot drift from the code).
+
+use std::sync::LazyLock;
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{events, nodes, system, tokens};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "zos-orchestrator",
+        description = "Bootstraps and runs a Zero-OS cluster. Paths and node fields follow the 0-orchestrator \
+            REST API. Send `Authorization: Bearer <token>`; errors are `{code, message, field?}`.",
+    ),
+    paths(
+        nodes::list, nodes::create, nodes::get, nodes::patch, nodes::delete,
+        tokens::list, tokens::create, tokens::revoke, tokens::whoami,
+        events::events,
+        system::health, system::metrics, system::openapi,
+    ),
+    components(schemas(crate::store::ChangeKind)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "nodes", description = "The node inventory"),
+        (name = "tokens", description = "API tokens (admin)"),
+        (name = "events", description = "Live change feed"),
+        (name = "system", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Built once, on first request.
+pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+});

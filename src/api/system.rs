@@ -1,0 +1,82 @@
+//! Unauthenticated operational endpoints: `/health`, `/metrics`, `/openapi.json`.
+//!
+//! They expose nothing secret (no records, no tokens), so monitoring and load balancers can use them without a
+//! token.
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::{Ctx, with_ctx};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok`, or `degraded` when the store cannot be read.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub store: StoreHealth,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreHealth {
+    pub ok: bool,
+    pub size_bytes: u64,
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .map(health);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .map(metrics);
+    let openapi = warp::path!("openapi.json").and(warp::get()).map(openapi);
+    health.or(metrics).unify().or(openapi).unify().boxed()
+}
+
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses((status = 200, body = Health), (status = 503, description = "The store is failing", body = Health)))]
+pub(super) fn health(ctx: Ctx) -> Response {
+    let size = ctx.store.size_on_disk();
+    let health = Health {
+        status: if size.is_ok() { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: ctx.started.elapsed().as_secs(),
+        store: StoreHealth {
+            ok: size.is_ok(),
+            size_bytes: size.unwrap_or(0),
+        },
+    };
+    let status = if health.store.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    warp::reply::with_status(warp::reply::json(&health), status).into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text exposition format", body = String,
+        content_type = "text/plain; version=0.0.4")))]
+pub(super) fn metrics(ctx: Ctx) -> Response {
+    let store_size = ctx.store.size_on_disk().unwrap_or(0);
+    let body = ctx.metrics.render(store_size);
+    warp::reply::with_header(
+        body,
+        "content-type",
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+    .into_response()
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "system",
+    responses((status = 200, description = "This API's OpenAPI 3.1 document", body = Object)))]
+pub(super) fn openapi() -> Response {
+    warp::reply::json(&*super::openapi::DOCUMENT).into_response()
+}

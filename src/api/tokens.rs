@@ -1,0 +1,157 @@
+//! `/tokens` (admin) and `/auth/whoami` (any valid token).
+
+use serde::{Deserialize, Serialize};
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::auth;
+use crate::model::{self, Role, Token};
+
+/// A token as listed: never its secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
+impl From<Token> for TokenView {
+    fn from(token: Token) -> TokenView {
+        TokenView {
+            id: token.id,
+            name: token.name,
+            role: token.role,
+            created_at: token.created_at,
+        }
+    }
+}
+
+/// A token just created, with its secret: shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedToken {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+    /// The secret to send as `Authorization: Bearer <token>`. Shown only in this response.
+    pub token: String,
+}
+
+/// Body of `POST /tokens`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    /// What the token is for, e.g. `ci-deploy`.
+    pub name: String,
+    pub role: Role,
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let list = warp::path!("tokens")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list)
+        .map(respond);
+    let create = warp::path!("tokens")
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(create)
+        .map(respond);
+    let revoke = warp::path!("tokens" / String)
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(revoke)
+        .map(respond);
+    let whoami = warp::path!("auth" / "whoami")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(whoami)
+        .map(respond);
+    list.or(create)
+        .unify()
+        .or(revoke)
+        .unify()
+        .or(whoami)
+        .unify()
+        .boxed()
+}
+
+#[utoipa::path(get, path = "/tokens", tag = "tokens",
+    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Admin)?;
+    let page = ctx.store.list::<Token>("", None, usize::MAX, |_| true)?;
+    let tokens: Vec<TokenView> = page
+        .items
+        .into_iter()
+        .map(|record| record.value.into())
+        .collect();
+    Ok(warp::reply::json(&tokens).into_response())
+}
+
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = TokenCreate,
+    responses(
+        (status = 201, description = "Created; the secret is in `token`, shown only now", body = CreatedToken,
+            headers(("Location" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    let admin = caller.require(&ctx, Role::Admin)?;
+    let request: TokenCreate = body.json()?;
+    model::validate_id("name", &request.name)?;
+    let issued = auth::issue(&ctx.store, &request.name, request.role).await?;
+    tracing::info!(id = %issued.token.id, name = %issued.token.name, role = %issued.token.role, by = %admin.name, "token created");
+    let location = format!("/tokens/{}", issued.token.id);
+    let created = CreatedToken {
+        id: issued.token.id,
+        name: issued.token.name,
+        role: issued.token.role,
+        created_at: issued.token.created_at,
+        token: issued.secret,
+    };
+    let mut response =
+        warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED).into_response();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked; takes effect on the next request"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    let admin = caller.require(&ctx, Role::Admin)?;
+    if !ctx.store.delete::<Token>(&id, None).await? {
+        return Err(ApiError::not_found("token", &id));
+    }
+    tracing::info!(id = %id, by = %admin.name, "token revoked");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/auth/whoami", tag = "tokens",
+    responses((status = 200, description = "The calling token", body = TokenView), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn whoami(ctx: Ctx, caller: Caller) -> HandlerResult {
+    let token = caller.require(&ctx, Role::Viewer)?;
+    Ok(warp::reply::json(&TokenView::from(token)).into_response())
+}

@@ -1,0 +1,175 @@
+//! Settings, from three sources merged once at start: command-line flag, then `ZOS_*` environment variable
+//! (both handled by clap), then the TOML file given with `--config`, then the built-in default.
+//!
+//! Every problem is reported as one line that names the setting, and the process exits with status 2 before it
+//! starts anything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::Role;
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_DATA_DIR: &str = "./zos-data";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zos-orchestrator",
+    version,
+    about = "Bootstraps and runs a Zero-OS cluster from one binary"
+)]
+pub struct Cli {
+    /// TOML file with settings (keys as the long flag names with '_' for '-'); flags and env override it.
+    #[arg(long, global = true, env = "ZOS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the orchestrator: API, web UI and engine.
+    Serve(ServeArgs),
+    /// Manage API tokens offline (while no server holds the data directory).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address for HTTP (API, web UI) [default: 0.0.0.0:8080]
+    #[arg(long, env = "ZOS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Log format [default: text]
+    #[arg(long, env = "ZOS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Args, Debug)]
+pub struct DataDirArg {
+    /// Directory for the state store and the bootstrap token [default: ./zos-data]
+    #[arg(long, env = "ZOS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings `serve` runs with, all sources merged and checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+}
+
+/// The `--config` file. Unknown keys are errors: a typo must not silently fall back to a default.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<String>,
+}
+
+/// A setting that cannot be used, as one line for the operator.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| ConfigError(format!("config: cannot read {}: {err}", path.display())))?;
+    toml::from_str(&text).map_err(|err| {
+        // toml's message is multi-line with a source excerpt; its last line says what is wrong.
+        let msg = err
+            .message()
+            .lines()
+            .last()
+            .unwrap_or("invalid TOML")
+            .to_owned();
+        let at = err
+            .span()
+            .map(|span| text[..span.start].lines().count().max(1))
+            .unwrap_or(1);
+        ConfigError(format!("config: {} line {at}: {msg}", path.display()))
+    })
+}
+
+impl ServeConfig {
+    pub fn resolve(
+        config_file: Option<&Path>,
+        args: ServeArgs,
+    ) -> Result<ServeConfig, ConfigError> {
+        let file = read_file(config_file)?;
+        let listen = match (args.listen, file.listen) {
+            (Some(listen), _) => listen,
+            (None, Some(text)) => text.parse().map_err(|err| {
+                ConfigError(format!("config: invalid value '{text}' for listen: {err}"))
+            })?,
+            (None, None) => DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address parses"),
+        };
+        let log_format = match (args.log_format, file.log_format) {
+            (Some(format), _) => format,
+            (None, Some(text)) => LogFormat::from_str(&text, true).map_err(|_| {
+                ConfigError(format!(
+                    "config: invalid value '{text}' for log_format (expected text or json)"
+                ))
+            })?,
+            (None, None) => LogFormat::Text,
+        };
+        let data_dir = args
+            .data
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        Ok(ServeConfig {
+            listen,
+            data_dir,
+            log_format,
+        })
+    }
+}
+
+/// The data directory for offline commands: flag, env, file, default — the same order as `serve`.
+pub fn resolve_data_dir(
+    config_file: Option<&Path>,
+    arg: DataDirArg,
+) -> Result<PathBuf, ConfigError> {
+    let file = read_file(config_file)?;
+    Ok(arg
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+}

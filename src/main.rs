@@ -1,0 +1,221 @@
+//! zos-orchestrator: one binary that bootstraps and runs a Zero-OS cluster.
+//!
+//! `main` parses the command line, wires the modules together and owns the process lifecycle (signals, graceful
+//! shutdown, the final flush). Nothing else calls it. See ARCHITECTURE.md for the code map.
+
+mod api;
+mod auth;
+mod config;
+mod metrics;
+mod model;
+mod store;
+mod web;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use config::{Cli, Command, LogFormat, ServeConfig, TokenCommand};
+use store::{Store, StoreError};
+
+/// Exit status for bad flags or settings (as clap uses), distinct from failures at run time (1).
+const EXIT_USAGE: u8 = 2;
+/// How long in-flight requests get to finish after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            // clap's rendering ends with a usage hint; the first line alone names the setting and the problem.
+            let rendered = err.render().to_string();
+            eprintln!(
+                "{}",
+                rendered
+                    .lines()
+                    .find(|line| !line.trim().is_empty())
+                    .unwrap_or("error: invalid usage")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => match ServeConfig::resolve(cli.config.as_deref(), args) {
+            Ok(config) => runtime.block_on(serve(config)),
+            Err(err) => usage_error(err),
+        },
+        Command::Token(TokenCommand::Create { role, name, data }) => {
+            match config::resolve_data_dir(cli.config.as_deref(), data) {
+                Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
+                Err(err) => usage_error(err),
+            }
+        }
+    }
+}
+
+fn usage_error(err: config::ConfigError) -> ExitCode {
+    eprintln!("error: {err}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: ServeConfig) -> ExitCode {
+    init_logging(config.log_format);
+    let started = Instant::now();
+    let store = match Store::open(&config.data_dir) {
+        Ok(store) => store,
+        Err(err) => {
+            tracing::error!(
+                "cannot open the state store in {}: {err}",
+                config.data_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match auth::bootstrap_admin(&store, &config.data_dir).await {
+        Ok(Some(path)) => {
+            tracing::info!(path = %path.display(), "bootstrap admin token written (mode 0600)")
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!("cannot create the bootstrap admin token: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!("cannot listen on {}: {err}", config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = listener.local_addr().unwrap_or(config.listen);
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let ctx = Arc::new(api::Context {
+        store: store.clone(),
+        metrics: Default::default(),
+        started,
+        shutdown: shutdown_rx,
+    });
+    let mut stopping = ctx.shutdown.clone();
+    let server = warp::serve(api::routes(ctx))
+        .incoming(listener)
+        .graceful(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
+    let server = tokio::spawn(server.run());
+    tracing::info!(
+        url = %format!("http://{address}/"),
+        data_dir = %config.data_dir.display(),
+        admin_token_file = %config.data_dir.join(auth::ADMIN_TOKEN_FILE).display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "zos-orchestrator listening"
+    );
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = shutdown_tx.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::warn!("requests still open after {SHUTDOWN_GRACE:?}; closing them");
+    }
+    if let Err(err) = store.flush().await {
+        tracing::error!("final flush of the state store failed: {err}");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(err) => {
+            tracing::warn!("cannot watch SIGTERM ({err}); only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `token create`: works on the data directory directly, so it needs the server to be stopped (the store allows
+/// one process at a time). The token goes to stdout, alone, so it can be captured; nothing is logged.
+async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role) -> ExitCode {
+    if let Err(invalid) = model::validate_id("name", name) {
+        eprintln!(
+            "error: invalid value '{name}' for '--name': {}",
+            invalid.message
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let store = match Store::open(data_dir) {
+        Ok(store) => store,
+        Err(StoreError::Locked { path }) => {
+            eprintln!(
+                "error: {} is in use by a running zos-orchestrator; create tokens through its API (POST /tokens) \
+                 or stop it first",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(err) => {
+            eprintln!(
+                "error: cannot open the state store in {}: {err}",
+                data_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match auth::issue(&store, name, role).await {
+        Ok(issued) => {
+            println!("{}", issued.secret);
+            eprintln!(
+                "created {role} token '{name}' (id {}); it is shown only this once",
+                issued.token.id
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: cannot create the token: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Domain types and their validation. Pure data: no I/O, no store, no HTTP.
+//!
+//! Validation lives next to the types so that every way in (API, CLI, config file) checks the same rules and
+//! reports the same field names.
+
+mod node;
+mod token;
+mod validate;
+
+pub use node::{Labels, Node, NodeState};
+pub use token::{Role, Token};
+pub use validate::{Invalid, validate_address, validate_hostname, validate_id, validate_labels};
+
+/// The current time as RFC 3339 (UTC, whole seconds): how every timestamp is stored and shown.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,100 @@
+//! A Zero-OS node as the orchestrator knows it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::Record;
+
+pub type Labels = BTreeMap<String, String>;
+
+/// What the orchestrator last observed about a node. `Unknown` until something has contacted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    #[default]
+    Unknown,
+    Online,
+    Unreachable,
+    AuthFailed,
+    Error,
+}
+
+impl NodeState {
+    /// The legacy 0-orchestrator `status` (`running|halted`) that existing clients read.
+    pub fn legacy_status(self) -> &'static str {
+        match self {
+            NodeState::Online => "running",
+            _ => "halted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    #[serde(default)]
+    pub hostname: String,
+    /// Where the node's 0-core listens: IP or host name, optional port (its ZeroTier address in production).
+    pub address: String,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub state: NodeState,
+    /// True for nodes run by the built-in emulator (`--demo`), so nobody mistakes them for hardware.
+    #[serde(default)]
+    pub emulated: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Node {
+    /// The host part of `address`, which 0-orchestrator calls `ipaddress`.
+    pub fn ip_address(&self) -> String {
+        if let Ok(sock) = self.address.parse::<std::net::SocketAddr>() {
+            return sock.ip().to_string();
+        }
+        if self.address.parse::<std::net::IpAddr>().is_ok() {
+            return self.address.clone();
+        }
+        self.address
+            .rsplit_once(':')
+            .map_or(&*self.address, |(host, _)| host)
+            .to_owned()
+    }
+}
+
+impl Record for Node {
+    const COLLECTION: &'static str = "nodes";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(address: &str) -> Node {
+        Node {
+            id: "n".into(),
+            hostname: String::new(),
+            address: address.into(),
+            labels: Labels::new(),
+            state: NodeState::Unknown,
+            emulated: false,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn ip_address_strips_port_and_brackets() {
+        assert_eq!(node("10.0.0.1").ip_address(), "10.0.0.1");
+        assert_eq!(node("10.0.0.1:6379").ip_address(), "10.0.0.1");
+        assert_eq!(node("fd00::1").ip_address(), "fd00::1");
+        assert_eq!(node("[fd00::1]:6379").ip_address(), "fd00::1");
+        assert_eq!(node("node1.lan:6379").ip_address(), "node1.lan");
+        assert_eq!(node("node1.lan").ip_address(), "node1.lan");
+    }
+}
