@@ -29,22 +29,30 @@ pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
                 .into_response()
             }
         });
-    let bare = warp::path!("ui").and(warp::get()).map(|| {
-        warp::reply::with_header(StatusCode::MOVED_PERMANENTLY, header::LOCATION, "/ui/")
-            .into_response()
-    });
     let files = warp::path("ui")
+        .and(warp::path::full())
         .and(warp::path::tail())
         .and(warp::get())
         .and(warp::header::optional::<String>("if-none-match"))
-        .map(|tail: warp::path::Tail, if_none_match: Option<String>| {
-            let name = match tail.as_str() {
-                "" => "index.html",
-                name => name,
-            };
-            asset(name, if_none_match.as_deref())
-        });
-    root.or(bare).unify().or(files).unify().boxed()
+        .map(
+            |full: warp::path::FullPath, tail: warp::path::Tail, if_none_match: Option<String>| {
+                // Relative asset URLs only resolve under "/ui/", so the bare "/ui" redirects there.
+                if full.as_str() == "/ui" {
+                    return warp::reply::with_header(
+                        StatusCode::MOVED_PERMANENTLY,
+                        header::LOCATION,
+                        "/ui/",
+                    )
+                    .into_response();
+                }
+                let name = match tail.as_str() {
+                    "" => "index.html",
+                    name => name,
+                };
+                asset(name, if_none_match.as_deref())
+            },
+        );
+    root.or(files).unify().boxed()
 }
 
 /// One embedded file by its exact name. Names are looked up, never joined onto a path, and anything with a `..`

@@ -1,0 +1,493 @@
+//! The HTTP API against the real binary: auth, validation and status codes, nodes CRUD, tokens.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::{Server, client, create_token, register_node, temp_data_dir};
+use serde_json::{Value, json};
+
+#[test]
+fn fresh_start_is_healthy_fast_and_writes_a_private_admin_token() {
+    let dir = temp_data_dir();
+    let started = Instant::now();
+    let mut server = Server::start(dir.path());
+    let health = loop {
+        if let Ok(response) = client().get(server.url("/health")).send() {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(health.status(), 200);
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "/health answered after {elapsed:?}"
+    );
+    let body: Value = health.json().unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["store"]["ok"], true);
+
+    let token_file = dir.path().join("admin.token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "admin.token mode");
+    let token = server.admin_token();
+    assert!(token.starts_with("zos_"), "token format");
+    let logs = server.logs().join("\n");
+    assert!(
+        logs.contains("admin.token"),
+        "the token file's path is logged"
+    );
+    assert!(
+        !logs.contains(&token),
+        "the token itself must never be logged"
+    );
+}
+
+#[test]
+fn node_registration_needs_the_operator_role() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let body = json!({"id": "0cc47aab6702", "hostname": "node-1", "address": "10.147.17.5", "labels": {"rack": "r1"}});
+
+    let anonymous = client()
+        .post(server.url("/nodes"))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["content-type"], "application/json");
+    assert_eq!(anonymous.json::<Value>().unwrap()["code"], "unauthorized");
+
+    let garbage = client()
+        .post(server.url("/nodes"))
+        .bearer_auth("zos_0000000000000000_nope")
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(garbage.status(), 401);
+
+    let viewer = create_token(&server, "viewer", "dashboard");
+    let forbidden = client()
+        .post(server.url("/nodes"))
+        .bearer_auth(&viewer)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(forbidden.json::<Value>().unwrap()["code"], "forbidden");
+
+    let created = client()
+        .post(server.url("/nodes"))
+        .bearer_auth(server.admin_token())
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["location"], "/nodes/0cc47aab6702");
+    let created: Value = created.json().unwrap();
+    assert_eq!(created["ipaddress"], "10.147.17.5", "0-orchestrator field");
+    assert_eq!(
+        created["status"], "halted",
+        "0-orchestrator status before the node was contacted"
+    );
+    assert_eq!(created["state"], "unknown");
+
+    // A viewer may read what it may not write.
+    let fetched = client()
+        .get(server.url("/nodes/0cc47aab6702"))
+        .bearer_auth(&viewer)
+        .send()
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["etag"], "\"1\"");
+    assert_eq!(fetched.json::<Value>().unwrap(), created);
+
+    let operator = create_token(&server, "operator", "ops");
+    let by_operator = client()
+        .post(server.url("/nodes"))
+        .bearer_auth(&operator)
+        .json(&json!({"id": "second", "address": "node2.lan:6379"}))
+        .send()
+        .unwrap();
+    assert_eq!(by_operator.status(), 201);
+    let tokens = client()
+        .get(server.url("/tokens"))
+        .bearer_auth(&operator)
+        .send()
+        .unwrap();
+    assert_eq!(tokens.status(), 403, "tokens are admin-only");
+}
+
+fn assert_error(
+    response: reqwest::blocking::Response,
+    status: u16,
+    code: &str,
+    field: Option<&str>,
+) {
+    assert_eq!(response.status(), status, "status for expected '{code}'");
+    let body: Value = response.json().expect("error body is JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+}
+
+#[test]
+fn bad_requests_get_precise_json_errors_and_change_nothing() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let token = server.admin_token();
+    let post = |body: &str, content_type: &str| {
+        client()
+            .post(server.url("/nodes"))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+    };
+    let json_type = "application/json";
+    assert_error(
+        post(r#"{"id": "n1", "address": "#, json_type),
+        400,
+        "invalid_json",
+        None,
+    );
+    assert_error(
+        post(r#"{"id": "n 1", "address": "10.0.0.1"}"#, json_type),
+        400,
+        "invalid_field",
+        Some("id"),
+    );
+    assert_error(
+        post(r#"{"id": "n1", "address": 5}"#, json_type),
+        400,
+        "invalid_field",
+        Some("address"),
+    );
+    assert_error(
+        post(r#"{"id": "n1"}"#, json_type),
+        400,
+        "invalid_field",
+        None,
+    );
+    assert_error(
+        post(
+            r#"{"id": "n1", "address": "10.0.0.1", "colour": 1}"#,
+            json_type,
+        ),
+        400,
+        "invalid_field",
+        None,
+    );
+    assert_error(
+        post(
+            r#"{"id": "n1", "address": "10.0.0.1", "labels": {"rack": "a b"}}"#,
+            json_type,
+        ),
+        400,
+        "invalid_field",
+        Some("labels.rack"),
+    );
+    assert_error(
+        post(r#"{"id": "n1", "address": "10.0.0.1"} trailing"#, json_type),
+        400,
+        "invalid_json",
+        None,
+    );
+    assert_error(
+        post("id=n1", "application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+        None,
+    );
+    let huge = format!(
+        r#"{{"id": "n1", "address": "10.0.0.1", "hostname": "{}"}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
+    assert_error(post(&huge, json_type), 413, "body_too_large", None);
+
+    let list: Value = client()
+        .get(server.url("/nodes"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(list, json!([]), "no rejected request left anything behind");
+
+    register_node(&server, "n1", json!({}));
+    assert_error(
+        post(r#"{"id": "n1", "address": "10.0.0.9"}"#, json_type),
+        409,
+        "already_exists",
+        None,
+    );
+    let kept: Value = client()
+        .get(server.url("/nodes/n1"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        kept["address"], "10.147.17.5",
+        "a conflicting create does not overwrite"
+    );
+
+    let put = client()
+        .put(server.url("/nodes"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_error(put, 405, "method_not_allowed", None);
+    let missing = client()
+        .get(server.url("/nodes/nope"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_error(missing, 404, "not_found", None);
+    let no_route = client().get(server.url("/no/such/thing")).send().unwrap();
+    assert_error(no_route, 404, "no_route", None);
+    let bad_query = client()
+        .get(server.url("/nodes?limit=0"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_error(bad_query, 400, "invalid_query", Some("limit"));
+    let typo = client()
+        .get(server.url("/nodes?lmit=5"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_error(typo, 400, "invalid_query", Some("lmit"));
+}
+
+#[test]
+fn nodes_list_paginates_filters_patches_and_deletes() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let token = server.admin_token();
+    for i in 0..7 {
+        let rack = if i % 2 == 0 { "r1" } else { "r2" };
+        register_node(&server, &format!("node-{i}"), json!({"rack": rack}));
+    }
+    // Walk the pages through the Link header.
+    let mut url = server.url("/nodes?limit=3");
+    let mut seen = Vec::new();
+    loop {
+        let response = client().get(&url).bearer_auth(&token).send().unwrap();
+        assert_eq!(response.status(), 200);
+        let next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with("rel=\"next\""), "{link}");
+            server.url(link.trim_start_matches('<').split('>').next().unwrap())
+        });
+        let page: Vec<Value> = response.json().unwrap();
+        assert!(page.len() <= 3);
+        seen.extend(
+            page.into_iter()
+                .map(|n| n["id"].as_str().unwrap().to_owned()),
+        );
+        match next {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..7).map(|i| format!("node-{i}")).collect::<Vec<_>>()
+    );
+
+    let r2: Vec<Value> = client()
+        .get(server.url("/nodes?label=rack=r2"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let r2_ids: Vec<&str> = r2.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(r2_ids, ["node-1", "node-3", "node-5"]);
+
+    // Merge-patch labels; a stale If-Match is a conflict and changes nothing.
+    let patched = client()
+        .patch(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .header("if-match", "\"1\"")
+        .json(&json!({"hostname": "zero-os-node-1", "labels": {"rack": null, "role": "storage"}}))
+        .send()
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert_eq!(patched.headers()["etag"], "\"2\"");
+    let patched: Value = patched.json().unwrap();
+    assert_eq!(patched["labels"], json!({"role": "storage"}));
+    assert_eq!(patched["hostname"], "zero-os-node-1");
+    let stale = client()
+        .patch(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .header("if-match", "\"1\"")
+        .json(&json!({"labels": {"rack": "r9"}}))
+        .send()
+        .unwrap();
+    assert_error(stale, 409, "version_conflict", None);
+    let bad_label = client()
+        .patch(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .json(&json!({"labels": {"bad key": "x"}}))
+        .send()
+        .unwrap();
+    assert_error(bad_label, 400, "invalid_field", Some("labels.bad key"));
+    let now: Value = client()
+        .get(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(now["labels"], json!({"role": "storage"}));
+    assert_eq!(now["version"], 2);
+
+    let deleted = client()
+        .delete(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = client()
+        .get(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let again = client()
+        .delete(server.url("/nodes/node-1"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        204,
+        "deleting a missing node is 204, as in 0-orchestrator"
+    );
+}
+
+#[test]
+fn tokens_are_listed_without_secrets_and_revocation_is_immediate() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let admin = server.admin_token();
+    let created = client()
+        .post(server.url("/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "ci", "role": "operator"}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().unwrap();
+    let secret = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let whoami: Value = client()
+        .get(server.url("/auth/whoami"))
+        .bearer_auth(&secret)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(whoami["name"], "ci");
+    assert_eq!(whoami["role"], "operator");
+
+    let listing = client()
+        .get(server.url("/tokens"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(listing.contains("\"ci\""));
+    assert!(
+        !listing.contains(&secret[secret.len() - 20..]),
+        "GET /tokens must not show secrets"
+    );
+    assert!(!listing.contains("sha256"), "nor their hashes");
+
+    let bad_role = client()
+        .post(server.url("/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "x", "role": "root"}))
+        .send()
+        .unwrap();
+    assert_error(bad_role, 400, "invalid_field", Some("role"));
+
+    let revoked = client()
+        .delete(server.url(&format!("/tokens/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let after = client()
+        .get(server.url("/nodes"))
+        .bearer_auth(&secret)
+        .send()
+        .unwrap();
+    assert_error(after, 401, "unauthorized", None);
+    let unknown = client()
+        .delete(server.url(&format!("/tokens/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_error(unknown, 404, "not_found", None);
+}
+
+#[test]
+fn root_serves_the_ui_to_browsers_and_an_index_to_scripts() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let page = client()
+        .get(server.url("/"))
+        .header("accept", "text/html,*/*")
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let etag = page.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(page.text().unwrap().contains("<html"), "index.html");
+    let cached = client()
+        .get(server.url("/ui/"))
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(cached.status(), 304, "ETag revalidation");
+
+    let index: Value = client()
+        .get(server.url("/"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(index["openapi"], "/openapi.json");
+
+    // Sent raw: an HTTP client library would normalise the dot segments away before they reach the server.
+    for escape in [
+        "/ui/../Cargo.toml",
+        "/ui/%2e%2e/Cargo.toml",
+        "/ui/..%2fCargo.toml",
+        "/ui/../../etc/passwd",
+        "/ui/nope.js",
+    ] {
+        let status = common::raw_get_status(&server, escape);
+        assert_eq!(status, 404, "{escape}");
+    }
+}

@@ -1,0 +1,215 @@
+//! Shared test harness: runs the real `zos-orchestrator` binary on an ephemeral loopback port with a temp data
+//! directory, and talks HTTP to it.
+
+#![allow(dead_code)] // each test binary uses its own subset of the harness
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_zos-orchestrator");
+
+/// A running server. Killed (SIGKILL) when dropped if still running.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    startup_logs: Vec<String>,
+    logs: mpsc::Receiver<String>,
+}
+
+/// A fresh data directory that outlives server restarts within one test.
+pub fn temp_data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("zos-test-")
+        .tempdir()
+        .expect("create temp dir")
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// Starts `serve` on 127.0.0.1:0 and waits for the "listening" log line to learn the port.
+    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra_args)
+            .env_remove("ZOS_LISTEN")
+            .env_remove("ZOS_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn zos-orchestrator");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut startup_logs = Vec::new();
+        loop {
+            let line = logs
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("server did not report that it listens within 20 s"));
+            let url = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|entry| {
+                    entry["fields"]["url"]
+                        .as_str()
+                        .map(|url| url.trim_end_matches('/').to_owned())
+                });
+            startup_logs.push(line);
+            if let Some(base) = url {
+                return Server {
+                    child,
+                    base,
+                    data_dir: data_dir.to_owned(),
+                    startup_logs,
+                    logs,
+                };
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .expect("admin.token")
+            .trim()
+            .to_owned()
+    }
+
+    /// Every log line printed so far.
+    pub fn logs(&mut self) -> Vec<String> {
+        self.startup_logs.extend(self.logs.try_iter());
+        self.startup_logs.clone()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status (at most `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for server") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {timeout:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// Creates a token of `role` through the API with the admin token; returns the secret.
+pub fn create_token(server: &Server, role: &str, name: &str) -> String {
+    let response = client()
+        .post(server.url("/tokens"))
+        .bearer_auth(server.admin_token())
+        .json(&serde_json::json!({"name": name, "role": role}))
+        .send()
+        .expect("POST /tokens");
+    assert_eq!(response.status(), 201, "creating a {role} token");
+    let body: serde_json::Value = response.json().expect("token JSON");
+    body["token"]
+        .as_str()
+        .expect("token secret in response")
+        .to_owned()
+}
+
+/// Registers a node with the admin token; panics unless 201.
+pub fn register_node(server: &Server, id: &str, labels: serde_json::Value) -> serde_json::Value {
+    let response = client()
+        .post(server.url("/nodes"))
+        .bearer_auth(server.admin_token())
+        .json(&serde_json::json!({"id": id, "address": "10.147.17.5", "labels": labels}))
+        .send()
+        .expect("POST /nodes");
+    assert_eq!(response.status(), 201, "registering node {id}");
+    response.json().expect("node JSON")
+}
+
+/// A tool the tests need, installed by `scripts/test`: its path, or a loud failure naming how to get it.
+pub fn required_tool(env_var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    let found = if path.components().count() > 1 {
+        path.exists()
+    } else {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {}", path.display()))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(
+        found,
+        "required test tool {} is missing ({env_var}); run scripts/test, which installs it",
+        path.display()
+    );
+    path
+}
+
+/// Sends `GET <path>` byte for byte (no normalisation) and returns the status code.
+pub fn raw_get_status(server: &Server, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"))
+}
