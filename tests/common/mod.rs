@@ -64,9 +64,12 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut startup_logs = Vec::new();
         loop {
-            let line = logs
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("server did not report that it listens within 20 s"));
+            let Ok(line) = logs.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not report that it listens within 20 s: {startup_logs:?}");
+            };
             let url = serde_json::from_str::<serde_json::Value>(&line)
                 .ok()
                 .and_then(|entry| {
