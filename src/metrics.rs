@@ -1,69 +1,60 @@
 //! Prometheus metrics: HTTP requests by route and status, request latency, store size and process memory.
 //!
-//! Counters are updated on the request path (lock-free after the first request of a label set); the gauges that
-//! cost a syscall (store size, RSS) are read only when `/metrics` is scraped.
+//! Exposed in the classic text format (0.0.4), which every Prometheus and `promtool` reads. Counters are
+//! updated on the request path; the gauges that cost a syscall (store size, RSS) are read only when `/metrics`
+//! is scraped.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    method: String,
-    route: &'static str,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: &'static str,
-}
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<RouteLabels, Histogram>,
-    store_bytes: Gauge,
-    rss_bytes: Gauge,
-}
-
-fn latency_histogram() -> Histogram {
-    // 100 µs … ~1.6 s: API reads sit at the low end, long uploads at the top.
-    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    store_bytes: IntGauge,
+    rss_bytes: IntGauge,
 }
 
 impl Default for Metrics {
     fn default() -> Metrics {
-        let mut registry = Registry::with_prefix("zos");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        let store_bytes = Gauge::default();
-        let rss_bytes = Gauge::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by method, route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by route",
-            latency.clone(),
-        );
-        registry.register(
-            "store_size_bytes",
-            "Bytes the state store takes on disk",
-            store_bytes.clone(),
-        );
-        registry.register(
+        let registry = Registry::new_custom(Some("zos".into()), None).expect("a valid prefix");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        // 100 µs … ~1.6 s: API reads sit at the low end, long uploads at the top.
+        let buckets = prometheus::exponential_buckets(0.0001, 2.0, 15).expect("valid buckets");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(buckets),
+            &["route"],
+        )
+        .expect("valid metric");
+        let store_bytes = IntGauge::new("store_size_bytes", "Bytes the state store takes on disk")
+            .expect("valid metric");
+        let rss_bytes = IntGauge::new(
             "process_resident_memory_bytes",
             "Resident set size of this process",
-            rss_bytes.clone(),
-        );
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(store_bytes.clone()),
+            Box::new(rss_bytes.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
         Metrics {
             registry,
             requests,
@@ -77,26 +68,25 @@ impl Default for Metrics {
 impl Metrics {
     pub fn observe_request(&self, method: &str, route: &'static str, status: u16, seconds: f64) {
         self.requests
-            .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route,
-                status,
-            })
+            .with_label_values(&[method, route, &status.to_string()])
             .inc();
-        self.latency
-            .get_or_create(&RouteLabels { route })
-            .observe(seconds);
+        self.latency.with_label_values(&[route]).observe(seconds);
     }
 
-    /// The Prometheus text exposition, with the scrape-time gauges refreshed.
+    /// The text exposition, with the scrape-time gauges refreshed.
     pub fn render(&self, store_size: u64) -> String {
-        self.store_bytes.set(store_size as i64);
-        self.rss_bytes
-            .set(resident_memory_bytes().unwrap_or(0) as i64);
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        self.store_bytes
+            .set(i64::try_from(store_size).unwrap_or(i64::MAX));
+        self.rss_bytes.set(
+            resident_memory_bytes()
+                .and_then(|b| i64::try_from(b).ok())
+                .unwrap_or(0),
+        );
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %err, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 

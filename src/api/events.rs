@@ -137,3 +137,85 @@ pub(super) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>)
     let keep_alive = warp::sse::keep_alive().interval(Duration::from_secs(15));
     Ok(warp::sse::reply(keep_alive.stream(stream)).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Node, NodeState};
+    use crate::store::{Expect, Store};
+
+    fn node(id: String) -> Node {
+        Node {
+            id,
+            hostname: String::new(),
+            address: "10.0.0.1".into(),
+            labels: Default::default(),
+            state: NodeState::Unknown,
+            emulated: false,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    /// A subscription, and the shutdown switch it watches (dropping the switch would end the stream).
+    fn subscription(store: &Store, last_sent: u64) -> (Subscription, watch::Sender<bool>) {
+        let (stop, shutdown) = watch::channel(false);
+        let ctx = std::sync::Arc::new(crate::api::Context {
+            store: store.clone(),
+            metrics: Default::default(),
+            started: std::time::Instant::now(),
+            shutdown,
+        });
+        let live = store.watch();
+        (
+            Subscription {
+                live,
+                shutdown: ctx.shutdown.clone(),
+                pending: VecDeque::new(),
+                last_sent,
+                ctx,
+            },
+            stop,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_catches_up_from_the_log_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (mut lagging, _stop) = subscription(&store, 0);
+        // More than the live buffer, while the subscriber is not polled.
+        let writes = 1500;
+        for i in 0..writes {
+            store
+                .put(node(format!("n{i:05}")), Expect::Absent)
+                .await
+                .unwrap();
+        }
+        for expected_seq in 1..=writes as u64 {
+            let event = tokio::time::timeout(Duration::from_secs(5), lagging.next_event())
+                .await
+                .unwrap()
+                .unwrap();
+            let expected = change_event(&Change {
+                seq: expected_seq,
+                kind: crate::store::ChangeKind::Created,
+                collection: "nodes".into(),
+                id: format!("n{:05}", expected_seq - 1),
+            });
+            assert_eq!(format!("{event:?}"), format!("{expected:?}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_older_than_the_log_is_told_to_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.put(node("a".into()), Expect::Absent).await.unwrap();
+        // A position from another (newer) database: nothing to replay, so the client must re-read.
+        let (mut stranger, _stop) = subscription(&store, 999);
+        stranger.catch_up();
+        let event = stranger.next_event().await.unwrap();
+        assert!(format!("{event:?}").contains("reset"), "{event:?}");
+    }
+}

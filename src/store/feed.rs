@@ -56,7 +56,7 @@ struct LogEntry {
     id: String,
 }
 
-pub fn encode_change(change: &Change) -> Result<Vec<u8>> {
+fn encode_change(change: &Change) -> Result<Vec<u8>> {
     let entry = LogEntry {
         kind: change.kind,
         collection: change.collection.clone(),
@@ -91,8 +91,20 @@ impl Feed {
         })
     }
 
-    pub fn log(&self) -> &sled::Tree {
-        &self.log
+    /// Writes the change to the log (and drops the one that falls out of the retained window).
+    pub fn append(&self, change: &Change) -> Result<()> {
+        self.log
+            .insert(change.seq.to_be_bytes(), encode_change(change)?)?;
+        if let Some(expired) = change.seq.checked_sub(RETAINED_CHANGES) {
+            self.log.remove(expired.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Takes back a change whose write did not happen.
+    pub fn retract(&self, change: &Change) -> Result<()> {
+        self.log.remove(change.seq.to_be_bytes())?;
+        Ok(())
     }
 
     /// The change the next commit will record. Only called under the store's commit lock, so `publish` follows

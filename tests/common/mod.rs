@@ -166,9 +166,19 @@ pub fn create_token(server: &Server, role: &str, name: &str) -> String {
 
 /// Registers a node with the admin token; panics unless 201.
 pub fn register_node(server: &Server, id: &str, labels: serde_json::Value) -> serde_json::Value {
+    register_node_at(&server.base, &server.admin_token(), id, labels)
+}
+
+/// The same, for threads (a `Server` stays on the test's thread).
+pub fn register_node_at(
+    base: &str,
+    token: &str,
+    id: &str,
+    labels: serde_json::Value,
+) -> serde_json::Value {
     let response = client()
-        .post(server.url("/nodes"))
-        .bearer_auth(server.admin_token())
+        .post(format!("{base}/nodes"))
+        .bearer_auth(token)
         .json(&serde_json::json!({"id": id, "address": "10.147.17.5", "labels": labels}))
         .send()
         .expect("POST /nodes");

@@ -1,0 +1,48 @@
+//! The web UI in real headless Chromium (Debian `chromium`, driven by `playwright-core` from tests/ui/): sign in
+//! with the bootstrap token, watch a node registered through the API appear without a reload, register, edit and
+//! delete through the UI, and save a screenshot to target/ui/nodes.png.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Server, required_tool, temp_data_dir};
+
+#[test]
+fn nodes_page_signs_in_and_updates_live_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let node = required_tool("ZOS_NODE", "node");
+    required_tool("ZOS_CHROMIUM", "/usr/bin/chromium");
+    required_tool(
+        "ZOS_PLAYWRIGHT",
+        root.join("tests/ui/node_modules/playwright-core")
+            .to_str()
+            .unwrap(),
+    );
+
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let screenshot = root.join("target/ui/nodes.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = Command::new(node)
+        .arg(root.join("tests/ui/nodes.mjs"))
+        .env("ZOS_URL", &server.base)
+        .env("ZOS_TOKEN", server.admin_token())
+        .env("SCREENSHOT", &screenshot)
+        .output()
+        .expect("run node");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "UI test failed:\n{said}");
+    assert!(said.contains("ui: 1 passed, 0 failed"), "{said}");
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot ({} bytes)",
+        png.len()
+    );
+}

@@ -1,0 +1,306 @@
+// Shared UI components: toasts, modals, badges, label chips, empty states.
+
+import { h, icon, append } from './dom.js';
+
+// ---- toasts ---------------------------------------------------------------
+
+let toastRegion = null;
+
+function region() {
+  if (!toastRegion || !toastRegion.isConnected) {
+    toastRegion = h('div', { class: 'toasts', role: 'region', 'aria-label': 'Notifications', testid: 'toasts' });
+    document.body.appendChild(toastRegion);
+  }
+  syncToasts();
+  return toastRegion;
+}
+
+// An open modal <dialog> sits in the top layer, above everything in <body>;
+// keep the toasts visible by living inside the topmost open dialog.
+function syncToasts(leaving = null) {
+  if (!toastRegion) return;
+  const open = [...document.querySelectorAll('dialog[open]')].filter((d) => d !== leaving);
+  const parent = open.length ? open[open.length - 1] : document.body;
+  if (toastRegion.parentNode !== parent) parent.appendChild(toastRegion);
+}
+
+/** toast('Node deleted', {type: 'success'}) — type: error | success | info */
+export function toast(message, { type = 'info', title = null, timeout } = {}) {
+  const ms = timeout ?? (type === 'error' ? 8000 : 4000);
+  const el = h(
+    'div',
+    {
+      class: `toast toast-${type}`,
+      role: type === 'error' ? 'alert' : 'status',
+      testid: 'toast',
+      dataset: { type },
+    },
+    h('span', { class: 'toast-icon' }, icon(type === 'error' ? 'alert' : type === 'success' ? 'check' : 'info')),
+    h('div', { class: 'toast-text' }, title ? h('strong', null, title) : null, h('span', null, message)),
+    h(
+      'button',
+      { class: 'icon-btn toast-close', type: 'button', 'aria-label': 'Dismiss', onclick: () => dismiss() },
+      icon('x', { size: 16 }),
+    ),
+  );
+  let timer = null;
+  function dismiss() {
+    clearTimeout(timer);
+    el.classList.add('toast-leave');
+    setTimeout(() => el.remove(), 180);
+  }
+  region().appendChild(el);
+  if (ms > 0) timer = setTimeout(dismiss, ms);
+  el.addEventListener('mouseenter', () => clearTimeout(timer));
+  el.addEventListener('mouseleave', () => {
+    if (ms > 0) timer = setTimeout(dismiss, ms / 2);
+  });
+  return dismiss;
+}
+
+export function errorToast(err, title = null) {
+  const msg = err && err.display ? err.display : err && err.message ? err.message : String(err);
+  return toast(msg, { type: 'error', title });
+}
+
+// ---- modals ---------------------------------------------------------------
+
+/**
+ * openModal({title, description?, testid, body, submitLabel, danger, onSubmit})
+ * onSubmit(modal) may be async; throw to keep the modal open (ApiError with
+ * a `field` is shown next to the matching [data-field] input). Returning
+ * normally closes the modal.
+ */
+export function openModal({
+  title,
+  description = null,
+  testid = 'modal',
+  body = null,
+  submitLabel = 'Save',
+  cancelLabel = 'Cancel',
+  danger = false,
+  size = 'md',
+  onSubmit,
+  onClose,
+}) {
+  const errorBox = h('div', { class: 'form-error', role: 'alert', testid: 'modal-error', hidden: true });
+  const submitBtn = h(
+    'button',
+    { type: 'submit', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, testid: 'modal-submit' },
+    h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+    h('span', { class: 'btn-label' }, submitLabel),
+  );
+  const cancelBtn = h(
+    'button',
+    { type: 'button', class: 'btn btn-ghost', testid: 'modal-cancel', onclick: () => close() },
+    cancelLabel,
+  );
+  const titleId = `modal-title-${Math.random().toString(36).slice(2)}`;
+  const form = h(
+    'form',
+    { class: 'modal-card', novalidate: true },
+    h(
+      'header',
+      { class: 'modal-header' },
+      h(
+        'div',
+        null,
+        h('h2', { id: titleId, class: 'modal-title' }, title),
+        description ? h('p', { class: 'modal-desc' }, description) : null,
+      ),
+      h(
+        'button',
+        { type: 'button', class: 'icon-btn', 'aria-label': 'Close', testid: 'modal-close', onclick: () => close() },
+        icon('x'),
+      ),
+    ),
+    h('div', { class: 'modal-body' }, errorBox, body),
+    h('footer', { class: 'modal-footer' }, cancelBtn, submitBtn),
+  );
+  const dialog = h('dialog', { class: `modal modal-${size}`, testid, 'aria-labelledby': titleId }, form);
+
+  let busy = false;
+  let closed = false;
+
+  function close() {
+    if (closed) return;
+    closed = true;
+    syncToasts(dialog);
+    if (dialog.open) dialog.close();
+    dialog.remove();
+    if (onClose) onClose();
+  }
+
+  function clearErrors() {
+    errorBox.hidden = true;
+    errorBox.textContent = '';
+    for (const el of form.querySelectorAll('.field-invalid')) el.classList.remove('field-invalid');
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    for (const el of form.querySelectorAll('.field-message')) {
+      el.textContent = '';
+      el.hidden = true;
+    }
+  }
+
+  function setError(err) {
+    const message = err && err.message ? err.message : String(err);
+    const field = err && err.field ? String(err.field) : null;
+    let shownInline = false;
+    if (field) {
+      const wrap =
+        [...form.querySelectorAll('[data-field]')].find((el) => el.dataset.field === field) ||
+        [...form.querySelectorAll('[data-field]')].find((el) => field.startsWith(`${el.dataset.field}.`));
+      if (wrap) {
+        const sub = field === wrap.dataset.field ? null : field.slice(wrap.dataset.field.length + 1);
+        wrap.classList.add('field-invalid');
+        const msg = wrap.querySelector('.field-message');
+        if (msg) {
+          let text = message;
+          if (sub && !message.includes(field)) text = `${message} (${field})`;
+          else if (!sub && message.startsWith(`${field}: `)) {
+            // "hostname: must be …" next to the hostname field → "Must be …"
+            const rest = message.slice(field.length + 2);
+            text = rest.charAt(0).toUpperCase() + rest.slice(1);
+          }
+          msg.textContent = text;
+          msg.hidden = false;
+          shownInline = true;
+        }
+        // A sub-field ("labels.rack") marks only the matching keyed input.
+        const keyed = sub
+          ? [...wrap.querySelectorAll('[data-field-key]')].find((el) => el.value.trim() === sub)
+          : null;
+        const input = keyed || (wrap.dataset.multi ? null : wrap.querySelector('input, textarea, select'));
+        if (input) input.setAttribute('aria-invalid', 'true');
+        const focus = input || wrap.querySelector('[aria-invalid="true"]');
+        if (focus) focus.focus();
+      }
+    }
+    if (!shownInline) {
+      errorBox.hidden = false;
+      errorBox.textContent = field && !message.includes(field) ? `${message} (field: ${field})` : message;
+    }
+  }
+
+  function setBusy(on) {
+    busy = on;
+    submitBtn.disabled = on;
+    submitBtn.classList.toggle('is-busy', on);
+    form.setAttribute('aria-busy', on ? 'true' : 'false');
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (busy) return;
+    clearErrors();
+    setBusy(true);
+    try {
+      if (onSubmit) await onSubmit(modal);
+      close();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  });
+  dialog.addEventListener('cancel', (ev) => {
+    ev.preventDefault();
+    if (!busy) close();
+  });
+  dialog.addEventListener('mousedown', (ev) => {
+    // click on the backdrop (outside the card) closes
+    if (ev.target === dialog && !busy) close();
+  });
+
+  const modal = { dialog, form, close, setError, clearErrors };
+  document.body.appendChild(dialog);
+  dialog.showModal();
+  syncToasts();
+  const first = form.querySelector('.modal-body input:not([type=hidden]), .modal-body textarea');
+  if (first) first.focus();
+  else submitBtn.focus();
+  return modal;
+}
+
+/** A labelled form field wrapper with an inline error slot. */
+export function field({ label, name, hint = null, control }) {
+  const id = `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
+  control.id = id;
+  return h(
+    'div',
+    { class: 'field', dataset: { field: name } },
+    h('label', { for: id, class: 'field-label' }, label),
+    control,
+    h('p', { class: 'field-message', hidden: true, role: 'alert' }),
+    hint ? h('p', { class: 'field-hint' }, hint) : null,
+  );
+}
+
+// ---- badges, chips, states ------------------------------------------------
+
+const STATE_STYLES = {
+  online: 'ok',
+  unknown: 'neutral',
+  unreachable: 'warn',
+  auth_failed: 'danger',
+  error: 'danger',
+};
+
+export function stateBadge(state, title = null) {
+  const s = typeof state === 'string' && state ? state : 'unknown';
+  const tone = STATE_STYLES[s] || 'neutral';
+  return h(
+    'span',
+    { class: `badge badge-${tone}`, testid: 'state-badge', dataset: { state: s }, title },
+    h('span', { class: 'badge-dot', 'aria-hidden': 'true' }),
+    s.replace(/_/g, ' '),
+  );
+}
+
+export function labelChips(labels) {
+  const entries = labels && typeof labels === 'object' ? Object.entries(labels) : [];
+  if (entries.length === 0) return h('span', { class: 'muted' }, '—');
+  entries.sort(([a], [b]) => a.localeCompare(b));
+  return h(
+    'div',
+    { class: 'chips' },
+    entries.map(([k, v]) =>
+      h(
+        'span',
+        { class: 'chip', testid: 'label-chip', dataset: { key: k }, title: `${k}=${v}` },
+        h('span', { class: 'chip-key' }, k),
+        h('span', { class: 'chip-sep' }, '='),
+        h('span', { class: 'chip-val' }, v === null || v === undefined ? '' : String(v)),
+      ),
+    ),
+  );
+}
+
+export function emptyState({ iconName = 'server', title, text, action = null, testid = 'empty-state' }) {
+  return h(
+    'div',
+    { class: 'empty', testid },
+    h('div', { class: 'empty-icon' }, icon(iconName, { size: 28 })),
+    h('h3', null, title),
+    text ? h('p', null, text) : null,
+    action,
+  );
+}
+
+export function button(label, { kind = 'secondary', iconName = null, testid = null, onClick, title = null, disabled = false, small = false } = {}) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: `btn btn-${kind}${small ? ' btn-sm' : ''}`,
+      testid,
+      title,
+      disabled,
+      onclick: onClick,
+    },
+    iconName ? icon(iconName, { size: small ? 15 : 17 }) : null,
+    h('span', { class: 'btn-label' }, label),
+  );
+}
+
+export { append };
