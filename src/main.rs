@@ -138,12 +138,15 @@ async fn serve(config: ServeConfig) -> ExitCode {
             let _ = stopping.wait_for(|stop| *stop).await;
         });
     let server = tokio::spawn(server.run());
+    let url = format!("http://{address}/");
+    let token_file = config.data_dir.join(auth::ADMIN_TOKEN_FILE);
     tracing::info!(
-        url = %format!("http://{address}/"),
+        url = %url,
         data_dir = %config.data_dir.display(),
-        admin_token_file = %config.data_dir.join(auth::ADMIN_TOKEN_FILE).display(),
+        admin_token_file = %token_file.display(),
         version = env!("CARGO_PKG_VERSION"),
-        "zos-orchestrator listening"
+        "zos-orchestrator listening on {url} (admin token file: {})",
+        token_file.display()
     );
 
     wait_for_signal().await;

@@ -263,27 +263,43 @@ fn offline_token_create_prints_a_working_token_once() {
 
 #[test]
 fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    use std::io::{Read, Write};
+
     let dir = temp_data_dir();
     let mut server = Server::start(dir.path());
-    register_node(&server, "before-stop", json!({}));
     // An open event stream must not hold the shutdown up.
-    let events = client()
-        .get(server.url("/events"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
+    let events = client().get(server.url("/events")).bearer_auth(server.admin_token()).send().unwrap();
     assert_eq!(events.status(), 200);
+
+    // A request in flight: headers and half the body sent when SIGTERM arrives, the rest after.
+    let body = r#"{"id": "in-flight", "address": "10.147.17.5"}"#;
+    let (first, rest) = body.split_at(body.len() / 2);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "POST /nodes HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        server.admin_token(),
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "the in-flight request completed: {response}");
+
     let status = server.terminate(Duration::from_secs(5));
     assert!(status.success(), "exit status after SIGTERM: {status}");
     drop(events);
 
     let server = Server::start(dir.path());
-    let node = client()
-        .get(server.url("/nodes/before-stop"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
-    assert_eq!(node.status(), 200);
+    let node = client().get(server.url("/nodes/in-flight")).bearer_auth(server.admin_token()).send().unwrap();
+    assert_eq!(node.status(), 200, "what was acknowledged during shutdown is kept");
 }
 
 #[test]

@@ -90,8 +90,12 @@ impl RawBody {
         }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-            let field = err.path().to_string();
+            let mut field = err.path().to_string();
             let inner = err.into_inner();
+            // serde reports a missing field at the parent's path; name the field itself.
+            if let Some(missing) = inner.to_string().strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+                field = if field == "." { missing.to_owned() } else { format!("{field}.{missing}") };
+            }
             let code = if inner.is_syntax() || inner.is_eof() {
                 "invalid_json"
             } else {

@@ -288,7 +288,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         created_at: now.clone(),
         updated_at: now,
     };
-    let stored = ctx.store.put(node, Expect::Absent).await?;
+    let stored = ctx.store.put(node, Expect::Absent).await.map_err(|err| ApiError::from(err).with_field("id"))?;
     let location = format!("/nodes/{}", stored.value.id);
     let mut response = node_response(stored, StatusCode::CREATED);
     if let Ok(location) = HeaderValue::from_str(&location) {
