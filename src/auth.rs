@@ -57,10 +57,7 @@ pub async fn issue(store: &Store, name: &str, role: Role) -> Result<IssuedToken,
 
 /// The token a bearer string belongs to, if it is valid and not revoked.
 pub fn verify(store: &Store, bearer: &str) -> Result<Option<Token>, StoreError> {
-    let Some((id, secret)) = bearer
-        .strip_prefix(PREFIX)
-        .and_then(|rest| rest.split_once('_'))
-    else {
+    let Some((id, secret)) = bearer.strip_prefix(PREFIX).and_then(|rest| rest.split_once('_')) else {
         return Ok(None);
     };
     if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -76,19 +73,14 @@ pub fn verify(store: &Store, bearer: &str) -> Result<Option<Token>, StoreError> 
 /// On the very first start, creates an admin token and writes it to `<data-dir>/admin.token` (mode 0600).
 /// Returns the file's path when it did. Never again afterwards, even if the file is deleted: an operator who
 /// removed it meant to.
-pub async fn bootstrap_admin(
-    store: &Store,
-    data_dir: &Path,
-) -> Result<Option<PathBuf>, StoreError> {
+pub async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<Option<PathBuf>, StoreError> {
     if store.meta_get(BOOTSTRAP_DONE)?.is_some() {
         return Ok(None);
     }
     let issued = issue(store, "bootstrap-admin", Role::Admin).await?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     write_private(&path, &format!("{}\n", issued.secret))?;
-    store
-        .meta_put(BOOTSTRAP_DONE, issued.token.id.as_bytes())
-        .await?;
+    store.meta_put(BOOTSTRAP_DONE, issued.token.id.as_bytes()).await?;
     Ok(Some(path))
 }
 

@@ -111,12 +111,7 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
         .map_err(|err| ConfigError(format!("config: cannot read {}: {err}", path.display())))?;
     toml::from_str(&text).map_err(|err| {
         // toml's message is multi-line with a source excerpt; its last line says what is wrong.
-        let msg = err
-            .message()
-            .lines()
-            .last()
-            .unwrap_or("invalid TOML")
-            .to_owned();
+        let msg = err.message().lines().last().unwrap_or("invalid TOML").to_owned();
         let at = err
             .span()
             .map(|span| text[..span.start].lines().count().max(1))
@@ -126,19 +121,14 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 }
 
 impl ServeConfig {
-    pub fn resolve(
-        config_file: Option<&Path>,
-        args: ServeArgs,
-    ) -> Result<ServeConfig, ConfigError> {
+    pub fn resolve(config_file: Option<&Path>, args: ServeArgs) -> Result<ServeConfig, ConfigError> {
         let file = read_file(config_file)?;
         let listen = match (args.listen, file.listen) {
             (Some(listen), _) => listen,
-            (None, Some(text)) => text.parse().map_err(|err| {
-                ConfigError(format!("config: invalid value '{text}' for listen: {err}"))
-            })?,
-            (None, None) => DEFAULT_LISTEN
+            (None, Some(text)) => text
                 .parse()
-                .expect("default listen address parses"),
+                .map_err(|err| ConfigError(format!("config: invalid value '{text}' for listen: {err}")))?,
+            (None, None) => DEFAULT_LISTEN.parse().expect("default listen address parses"),
         };
         let log_format = match (args.log_format, file.log_format) {
             (Some(format), _) => format,
@@ -163,10 +153,7 @@ impl ServeConfig {
 }
 
 /// The data directory for offline commands: flag, env, file, default — the same order as `serve`.
-pub fn resolve_data_dir(
-    config_file: Option<&Path>,
-    arg: DataDirArg,
-) -> Result<PathBuf, ConfigError> {
+pub fn resolve_data_dir(config_file: Option<&Path>, arg: DataDirArg) -> Result<PathBuf, ConfigError> {
     let file = read_file(config_file)?;
     Ok(arg
         .data_dir

@@ -29,12 +29,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err)
-            if matches!(
-                err.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
+        Err(err) if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = err.print();
             return ExitCode::SUCCESS;
         }
@@ -51,10 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -98,10 +90,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let store = match Store::open(&config.data_dir) {
         Ok(store) => store,
         Err(err) => {
-            tracing::error!(
-                "cannot open the state store in {}: {err}",
-                config.data_dir.display()
-            );
+            tracing::error!("cannot open the state store in {}: {err}", config.data_dir.display());
             return ExitCode::FAILURE;
         }
     };
@@ -132,11 +121,9 @@ async fn serve(config: ServeConfig) -> ExitCode {
         shutdown: shutdown_rx,
     });
     let mut stopping = ctx.shutdown.clone();
-    let server = warp::serve(api::routes(ctx))
-        .incoming(listener)
-        .graceful(async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        });
+    let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
     let server = tokio::spawn(server.run());
     let url = format!("http://{address}/");
     let token_file = config.data_dir.join(auth::ADMIN_TOKEN_FILE);
@@ -183,10 +170,7 @@ async fn wait_for_signal() {
 /// one process at a time). The token goes to stdout, alone, so it can be captured; nothing is logged.
 async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role) -> ExitCode {
     if let Err(invalid) = model::validate_id("name", name) {
-        eprintln!(
-            "error: invalid value '{name}' for '--name': {}",
-            invalid.message
-        );
+        eprintln!("error: invalid value '{name}' for '--name': {}", invalid.message);
         return ExitCode::from(EXIT_USAGE);
     }
     let store = match Store::open(data_dir) {
@@ -200,10 +184,7 @@ async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role)
             return ExitCode::FAILURE;
         }
         Err(err) => {
-            eprintln!(
-                "error: cannot open the state store in {}: {err}",
-                data_dir.display()
-            );
+            eprintln!("error: cannot open the state store in {}: {err}", data_dir.display());
             return ExitCode::FAILURE;
         }
     };

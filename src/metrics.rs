@@ -4,9 +4,7 @@
 //! updated on the request path; the gauges that cost a syscall (store size, RSS) are read only when `/metrics`
 //! is scraped.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -20,40 +18,28 @@ impl Default for Metrics {
     fn default() -> Metrics {
         let registry = Registry::new_custom(Some("zos".into()), None).expect("a valid prefix");
         let requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests by method, route and status",
-            ),
+            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
             &["method", "route", "status"],
         )
         .expect("valid metric");
         // 100 µs … ~1.6 s: API reads sit at the low end, long uploads at the top.
         let buckets = prometheus::exponential_buckets(0.0001, 2.0, 15).expect("valid buckets");
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency by route",
-            )
-            .buckets(buckets),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route").buckets(buckets),
             &["route"],
         )
         .expect("valid metric");
-        let store_bytes = IntGauge::new("store_size_bytes", "Bytes the state store takes on disk")
-            .expect("valid metric");
-        let rss_bytes = IntGauge::new(
-            "process_resident_memory_bytes",
-            "Resident set size of this process",
-        )
-        .expect("valid metric");
+        let store_bytes =
+            IntGauge::new("store_size_bytes", "Bytes the state store takes on disk").expect("valid metric");
+        let rss_bytes =
+            IntGauge::new("process_resident_memory_bytes", "Resident set size of this process").expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(store_bytes.clone()),
             Box::new(rss_bytes.clone()),
         ] {
-            registry
-                .register(collector)
-                .expect("each metric is registered once");
+            registry.register(collector).expect("each metric is registered once");
         }
         Metrics {
             registry,
@@ -75,13 +61,9 @@ impl Metrics {
 
     /// The text exposition, with the scrape-time gauges refreshed.
     pub fn render(&self, store_size: u64) -> String {
-        self.store_bytes
-            .set(i64::try_from(store_size).unwrap_or(i64::MAX));
-        self.rss_bytes.set(
-            resident_memory_bytes()
-                .and_then(|b| i64::try_from(b).ok())
-                .unwrap_or(0),
-        );
+        self.store_bytes.set(i64::try_from(store_size).unwrap_or(i64::MAX));
+        self.rss_bytes
+            .set(resident_memory_bytes().and_then(|b| i64::try_from(b).ok()).unwrap_or(0));
         let mut out = Vec::new();
         if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::error!(error = %err, "cannot encode metrics");

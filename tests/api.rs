@@ -21,10 +21,7 @@ fn fresh_start_is_healthy_fast_and_writes_a_private_admin_token() {
     };
     let elapsed = started.elapsed();
     assert_eq!(health.status(), 200);
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "/health answered after {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_secs(1), "/health answered after {elapsed:?}");
     let body: Value = health.json().unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
@@ -36,14 +33,8 @@ fn fresh_start_is_healthy_fast_and_writes_a_private_admin_token() {
     let token = server.admin_token();
     assert!(token.starts_with("zos_"), "token format");
     let logs = server.logs().join("\n");
-    assert!(
-        logs.contains("admin.token"),
-        "the token file's path is logged"
-    );
-    assert!(
-        !logs.contains(&token),
-        "the token itself must never be logged"
-    );
+    assert!(logs.contains("admin.token"), "the token file's path is logged");
+    assert!(!logs.contains(&token), "the token itself must never be logged");
 }
 
 #[test]
@@ -52,11 +43,7 @@ fn node_registration_needs_the_operator_role() {
     let server = Server::start(dir.path());
     let body = json!({"id": "0cc47aab6702", "hostname": "node-1", "address": "10.147.17.5", "labels": {"rack": "r1"}});
 
-    let anonymous = client()
-        .post(server.url("/nodes"))
-        .json(&body)
-        .send()
-        .unwrap();
+    let anonymous = client().post(server.url("/nodes")).json(&body).send().unwrap();
     assert_eq!(anonymous.status(), 401);
     assert_eq!(anonymous.headers()["content-type"], "application/json");
     assert_eq!(anonymous.json::<Value>().unwrap()["code"], "unauthorized");
@@ -121,19 +108,11 @@ fn node_registration_needs_the_operator_role() {
     assert_eq!(tokens.status(), 403, "tokens are admin-only");
 }
 
-fn assert_error(
-    response: reqwest::blocking::Response,
-    status: u16,
-    code: &str,
-    field: Option<&str>,
-) {
+fn assert_error(response: reqwest::blocking::Response, status: u16, code: &str, field: Option<&str>) {
     assert_eq!(response.status(), status, "status for expected '{code}'");
     let body: Value = response.json().expect("error body is JSON");
     assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     if let Some(field) = field {
         assert_eq!(body["field"], field, "{body}");
     }
@@ -172,17 +151,9 @@ fn bad_requests_get_precise_json_errors_and_change_nothing() {
         "invalid_field",
         Some("address"),
     );
+    assert_error(post(r#"{"id": "n1"}"#, json_type), 400, "invalid_field", None);
     assert_error(
-        post(r#"{"id": "n1"}"#, json_type),
-        400,
-        "invalid_field",
-        None,
-    );
-    assert_error(
-        post(
-            r#"{"id": "n1", "address": "10.0.0.1", "colour": 1}"#,
-            json_type,
-        ),
+        post(r#"{"id": "n1", "address": "10.0.0.1", "colour": 1}"#, json_type),
         400,
         "invalid_field",
         None,
@@ -242,11 +213,7 @@ fn bad_requests_get_precise_json_errors_and_change_nothing() {
         "a conflicting create does not overwrite"
     );
 
-    let put = client()
-        .put(server.url("/nodes"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
+    let put = client().put(server.url("/nodes")).bearer_auth(&token).send().unwrap();
     assert_error(put, 405, "method_not_allowed", None);
     let missing = client()
         .get(server.url("/nodes/nope"))
@@ -292,19 +259,13 @@ fn nodes_list_paginates_filters_patches_and_deletes() {
         });
         let page: Vec<Value> = response.json().unwrap();
         assert!(page.len() <= 3);
-        seen.extend(
-            page.into_iter()
-                .map(|n| n["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page.into_iter().map(|n| n["id"].as_str().unwrap().to_owned()));
         match next {
             Some(next) => url = next,
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        (0..7).map(|i| format!("node-{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(seen, (0..7).map(|i| format!("node-{i}")).collect::<Vec<_>>());
 
     let r2: Vec<Value> = client()
         .get(server.url("/nodes?label=rack=r2"))
@@ -432,11 +393,7 @@ fn tokens_are_listed_without_secrets_and_revocation_is_immediate() {
         .send()
         .unwrap();
     assert_eq!(revoked.status(), 204);
-    let after = client()
-        .get(server.url("/nodes"))
-        .bearer_auth(&secret)
-        .send()
-        .unwrap();
+    let after = client().get(server.url("/nodes")).bearer_auth(&secret).send().unwrap();
     assert_error(after, 401, "unauthorized", None);
     let unknown = client()
         .delete(server.url(&format!("/tokens/{id}")))
@@ -471,12 +428,7 @@ fn root_serves_the_ui_to_browsers_and_an_index_to_scripts() {
         .unwrap();
     assert_eq!(cached.status(), 304, "ETag revalidation");
 
-    let index: Value = client()
-        .get(server.url("/"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let index: Value = client().get(server.url("/")).send().unwrap().json().unwrap();
     assert_eq!(index["openapi"], "/openapi.json");
 
     // Sent raw: an HTTP client library would normalise the dot segments away before they reach the server.

@@ -24,11 +24,7 @@ fn subscribe(server: &Server, last_event_id: Option<&str>) -> mpsc::Receiver<Sse
 
 /// `subscribe`, but the parsing thread stops reading the socket once `buffer` events wait unconsumed: a client
 /// that has stalled.
-fn subscribe_buffered(
-    server: &Server,
-    last_event_id: Option<&str>,
-    buffer: usize,
-) -> mpsc::Receiver<SseEvent> {
+fn subscribe_buffered(server: &Server, last_event_id: Option<&str>, buffer: usize) -> mpsc::Receiver<SseEvent> {
     let mut request = client()
         .get(server.url("/events"))
         .bearer_auth(server.admin_token())
@@ -101,15 +97,9 @@ fn a_change_arrives_within_100_ms_and_resume_replays_what_was_missed() {
         let event = next(&events);
         worst = worst.max(acknowledged.elapsed());
         let change: Value = serde_json::from_str(&event.data).unwrap();
-        assert_eq!(
-            change,
-            json!({"kind": "created", "collection": "nodes", "id": id})
-        );
+        assert_eq!(change, json!({"kind": "created", "collection": "nodes", "id": id}));
     }
-    assert!(
-        worst < Duration::from_millis(100),
-        "slowest delivery {worst:?}"
-    );
+    assert!(worst < Duration::from_millis(100), "slowest delivery {worst:?}");
 
     let last_seen = next_id_after_patch(&server, &events);
     drop(events);
@@ -144,10 +134,7 @@ fn next_id_after_patch(server: &Server, events: &mpsc::Receiver<SseEvent>) -> St
         .unwrap();
     assert_eq!(response.status(), 200);
     let event = next(events);
-    assert_eq!(
-        serde_json::from_str::<Value>(&event.data).unwrap()["kind"],
-        "updated"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&event.data).unwrap()["kind"], "updated");
     event.id.expect("events carry ids")
 }
 
@@ -184,20 +171,12 @@ fn a_reader_that_stalls_does_not_block_writers_and_catches_up_in_order() {
     let mut ids = std::collections::BTreeSet::new();
     while ids.len() < writes {
         let event = next(&stalled);
-        assert_ne!(
-            event.event.as_deref(),
-            Some("reset"),
-            "all changes are still retained"
-        );
+        assert_ne!(event.event.as_deref(), Some("reset"), "all changes are still retained");
         let id: u64 = event.id.unwrap().parse().unwrap();
         assert!(id > last_id, "events in order");
         last_id = id;
         let change: Value = serde_json::from_str(&event.data).unwrap();
         ids.insert(change["id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(
-        ids.len(),
-        writes,
-        "every write was delivered once the reader caught up"
-    );
+    assert_eq!(ids.len(), writes, "every write was delivered once the reader caught up");
 }

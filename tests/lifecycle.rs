@@ -32,10 +32,7 @@ fn assert_one_line_usage_error((code, stdout, stderr): (i32, String, String), na
     assert_eq!(code, 2, "exit status; stderr: {stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-    assert!(
-        stderr.contains(names),
-        "the error names '{names}': {stderr}"
-    );
+    assert!(stderr.contains(names), "the error names '{names}': {stderr}");
 }
 
 #[test]
@@ -60,15 +57,9 @@ fn bad_flags_and_settings_fail_fast_with_one_line_and_status_2() {
     let config = dir.path().join("zos.toml");
     std::fs::write(&config, "listen = \"not-an-address\"\n").unwrap();
     let config = config.to_str().unwrap();
-    assert_one_line_usage_error(
-        run(&["serve", "--config", config, "--data-dir", data], &[]),
-        "listen",
-    );
+    assert_one_line_usage_error(run(&["serve", "--config", config, "--data-dir", data], &[]), "listen");
     std::fs::write(config, "lissten = \"127.0.0.1:1\"\n").unwrap();
-    assert_one_line_usage_error(
-        run(&["serve", "--config", config, "--data-dir", data], &[]),
-        "lissten",
-    );
+    assert_one_line_usage_error(run(&["serve", "--config", config, "--data-dir", data], &[]), "lissten");
     std::fs::write(config, "log_format = \"xml\"\n").unwrap();
     assert_one_line_usage_error(
         run(&["serve", "--config", config, "--data-dir", data], &[]),
@@ -76,32 +67,17 @@ fn bad_flags_and_settings_fail_fast_with_one_line_and_status_2() {
     );
     assert_one_line_usage_error(
         run(
-            &[
-                "token",
-                "create",
-                "--role",
-                "root",
-                "--name",
-                "x",
-                "--data-dir",
-                data,
-            ],
+            &["token", "create", "--role", "root", "--name", "x", "--data-dir", data],
             &[],
         ),
         "--role",
     );
 
-    assert!(
-        !std::path::Path::new(data).exists(),
-        "nothing was started or created"
-    );
+    assert!(!std::path::Path::new(data).exists(), "nothing was started or created");
 
     let (code, stdout, _) = run(&["--version"], &[]);
     assert_eq!(code, 0);
-    assert_eq!(
-        stdout.trim(),
-        format!("zos-orchestrator {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(stdout.trim(), format!("zos-orchestrator {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
@@ -111,10 +87,7 @@ fn settings_come_from_the_config_file_and_env_with_flags_winning() {
     let config = dir.path().join("zos.toml");
     std::fs::write(
         &config,
-        format!(
-            "data_dir = {:?}\nlog_format = \"json\"\n",
-            from_file.to_str().unwrap()
-        ),
+        format!("data_dir = {:?}\nlog_format = \"json\"\n", from_file.to_str().unwrap()),
     )
     .unwrap();
     // The harness passes --data-dir; so start by hand to let the file decide.
@@ -159,10 +132,7 @@ fn settings_come_from_the_config_file_and_env_with_flags_winning() {
     );
     assert_eq!(code, 0);
     assert!(stdout.starts_with("zos_"));
-    assert!(
-        from_env.join("db").exists(),
-        "ZOS_DATA_DIR beat the config file"
-    );
+    assert!(from_env.join("db").exists(), "ZOS_DATA_DIR beat the config file");
 }
 
 #[test]
@@ -191,10 +161,7 @@ fn a_second_server_on_the_same_data_dir_fails_and_touches_nothing() {
         &[],
     );
     assert_ne!(code, 0);
-    assert!(
-        stderr.contains("in use by another zos-orchestrator"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("in use by another zos-orchestrator"), "{stderr}");
     assert_eq!(server.admin_token(), token_before);
     assert_eq!(listing(dir.path()), files_before);
 
@@ -213,15 +180,9 @@ fn a_second_server_on_the_same_data_dir_fails_and_touches_nothing() {
     );
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
-    assert!(
-        stderr.contains("POST /tokens"),
-        "says what to do instead: {stderr}"
-    );
+    assert!(stderr.contains("POST /tokens"), "says what to do instead: {stderr}");
     // The first server is unaffected.
-    assert_eq!(
-        client().get(server.url("/health")).send().unwrap().status(),
-        200
-    );
+    assert_eq!(client().get(server.url("/health")).send().unwrap().status(), 200);
 }
 
 #[test]
@@ -244,10 +205,7 @@ fn offline_token_create_prints_a_working_token_once() {
     assert_eq!(code, 0, "{stderr}");
     let token = stdout.trim().to_owned();
     assert_eq!(stdout.lines().count(), 1, "only the token on stdout");
-    assert!(
-        !stderr.contains(&token),
-        "the token is not repeated on stderr"
-    );
+    assert!(!stderr.contains(&token), "the token is not repeated on stderr");
 
     let server = Server::start(dir.path());
     let whoami: Value = client()
@@ -268,7 +226,11 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     let dir = temp_data_dir();
     let mut server = Server::start(dir.path());
     // An open event stream must not hold the shutdown up.
-    let events = client().get(server.url("/events")).bearer_auth(server.admin_token()).send().unwrap();
+    let events = client()
+        .get(server.url("/events"))
+        .bearer_auth(server.admin_token())
+        .send()
+        .unwrap();
     assert_eq!(events.status(), 200);
 
     // A request in flight: headers and half the body sent when SIGTERM arrives, the rest after.
@@ -291,14 +253,21 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     stream.write_all(rest.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 201"), "the in-flight request completed: {response}");
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "the in-flight request completed: {response}"
+    );
 
     let status = server.terminate(Duration::from_secs(5));
     assert!(status.success(), "exit status after SIGTERM: {status}");
     drop(events);
 
     let server = Server::start(dir.path());
-    let node = client().get(server.url("/nodes/in-flight")).bearer_auth(server.admin_token()).send().unwrap();
+    let node = client()
+        .get(server.url("/nodes/in-flight"))
+        .bearer_auth(server.admin_token())
+        .send()
+        .unwrap();
     assert_eq!(node.status(), 200, "what was acknowledged during shutdown is kept");
 }
 

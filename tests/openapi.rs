@@ -36,10 +36,7 @@ fn the_document_validates_and_lists_every_route() {
         "{}",
         doc["openapi"]
     );
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
@@ -52,19 +49,12 @@ fn the_document_validates_and_lists_every_route() {
                 .map(move |method| (path.clone(), method.clone()))
         })
         .collect();
-    let expected: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(p, m)| (p.to_string(), m.to_string()))
-        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(p, m)| (p.to_string(), m.to_string())).collect();
     assert_eq!(documented, expected);
     for (path, method) in ROUTES {
         let operation = &doc["paths"][path][method];
         let public = matches!(*path, "/health" | "/metrics" | "/openapi.json");
-        assert_eq!(
-            operation["security"].is_array(),
-            !public,
-            "{method} {path} security"
-        );
+        assert_eq!(operation["security"].is_array(), !public, "{method} {path} security");
     }
 
     let file = dir.path().join("openapi.json");
@@ -76,12 +66,8 @@ fn the_document_validates_and_lists_every_route() {
             "/target/test-tools/venv/bin/openapi-spec-validator"
         ),
     );
-    let output = std::process::Command::new(validator)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let output = std::process::Command::new(validator).arg(&file).output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
         "openapi-spec-validator rejected the document: {said}"

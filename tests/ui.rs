@@ -16,9 +16,7 @@ fn nodes_page_signs_in_and_updates_live_in_chromium() {
     required_tool("ZOS_CHROMIUM", "/usr/bin/chromium");
     required_tool(
         "ZOS_PLAYWRIGHT",
-        root.join("tests/ui/node_modules/playwright-core")
-            .to_str()
-            .unwrap(),
+        root.join("tests/ui/node_modules/playwright-core").to_str().unwrap(),
     );
 
     let dir = temp_data_dir();

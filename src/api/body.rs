@@ -29,10 +29,7 @@ pub fn raw_body() -> impl Filter<Extract = (RawBody,), Error = warp::Rejection> 
                 Some(length) if length > MAX_JSON_BODY as u64 => Err(too_large()),
                 _ => read_limited(stream).await,
             };
-            RawBody {
-                content_type,
-                bytes,
-            }
+            RawBody { content_type, bytes }
         })
 }
 
@@ -52,8 +49,7 @@ where
     let mut stream = std::pin::pin!(stream);
     let mut collected = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|err| ApiError::bad_request("body_read_failed", err.to_string()))?;
+        let chunk = chunk.map_err(|err| ApiError::bad_request("body_read_failed", err.to_string()))?;
         if collected.len() + chunk.remaining() > MAX_JSON_BODY {
             return Err(too_large());
         }
@@ -67,12 +63,7 @@ impl RawBody {
     /// is a 415, so a form post by mistake is not half-understood.
     pub fn json<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         if let Some(content_type) = &self.content_type {
-            let essence = content_type
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if essence != "application/json" && !essence.ends_with("+json") {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -93,8 +84,16 @@ impl RawBody {
             let mut field = err.path().to_string();
             let inner = err.into_inner();
             // serde reports a missing field at the parent's path; name the field itself.
-            if let Some(missing) = inner.to_string().strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-                field = if field == "." { missing.to_owned() } else { format!("{field}.{missing}") };
+            if let Some(missing) = inner
+                .to_string()
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+            {
+                field = if field == "." {
+                    missing.to_owned()
+                } else {
+                    format!("{field}.{missing}")
+                };
             }
             let code = if inner.is_syntax() || inner.is_eof() {
                 "invalid_json"
@@ -102,15 +101,11 @@ impl RawBody {
                 "invalid_field"
             };
             let error = ApiError::bad_request(code, format!("invalid request body: {inner}"));
-            if field == "." {
-                error
-            } else {
-                error.with_field(field)
-            }
+            if field == "." { error } else { error.with_field(field) }
         })?;
-        deserializer.end().map_err(|err| {
-            ApiError::bad_request("invalid_json", format!("invalid request body: {err}"))
-        })?;
+        deserializer
+            .end()
+            .map_err(|err| ApiError::bad_request("invalid_json", format!("invalid request body: {err}")))?;
         Ok(value)
     }
 }

@@ -20,16 +20,12 @@ impl Caller {
     /// whose role is too small.
     pub fn require(&self, ctx: &Ctx, role: Role) -> Result<Token, ApiError> {
         let header = self.0.as_deref().ok_or_else(|| {
-            ApiError::unauthorized(
-                "missing Authorization header; send 'Authorization: Bearer <token>'",
-            )
+            ApiError::unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
         })?;
         let bearer = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
-            })?;
+            .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <token>'"))?;
         let token = auth::verify(&ctx.store, bearer.trim())?
             .ok_or_else(|| ApiError::unauthorized("token is invalid or has been revoked"))?;
         if token.role < role {

@@ -76,10 +76,9 @@ impl ApiError {
         let mut response = warp::reply::json(&self.body).into_response_owned();
         *response.status_mut() = self.status;
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                "www-authenticate",
-                warp::http::HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert("www-authenticate", warp::http::HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -98,23 +97,16 @@ impl<T: warp::Reply> IntoResponseOwned for T {
 
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> ApiError {
-        ApiError::bad_request(
-            "invalid_field",
-            format!("{}: {}", invalid.field, invalid.message),
-        )
-        .with_field(invalid.field)
+        ApiError::bad_request("invalid_field", format!("{}: {}", invalid.field, invalid.message))
+            .with_field(invalid.field)
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
-            StoreError::AlreadyExists { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "already_exists", err.to_string())
-            }
-            StoreError::NotFound { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string())
-            }
+            StoreError::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "already_exists", err.to_string()),
+            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             StoreError::VersionMismatch { .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "version_conflict",
@@ -137,11 +129,7 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
             "this method is not allowed on this resource",
         )
     } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
-        ApiError::bad_request(
-            "invalid_header",
-            format!("header '{}' is not valid", err.name()),
-        )
-        .with_field(err.name())
+        ApiError::bad_request("invalid_header", format!("header '{}' is not valid", err.name())).with_field(err.name())
     } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::bad_request("invalid_query", err.to_string())
     } else {

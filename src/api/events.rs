@@ -49,16 +49,11 @@ impl Subscription {
     /// Queues what the log holds after `last_sent`.
     fn catch_up(&mut self) {
         match self.ctx.store.changes_since(self.last_sent) {
-            Ok(replay) if replay.gap => self
-                .pending
-                .push_back(Pending::Reset(self.ctx.store.last_change_seq())),
-            Ok(replay) => self
-                .pending
-                .extend(replay.changes.into_iter().map(Pending::Change)),
+            Ok(replay) if replay.gap => self.pending.push_back(Pending::Reset(self.ctx.store.last_change_seq())),
+            Ok(replay) => self.pending.extend(replay.changes.into_iter().map(Pending::Change)),
             Err(err) => {
                 tracing::error!(error = %err, "cannot read the change log; telling the client to re-read");
-                self.pending
-                    .push_back(Pending::Reset(self.ctx.store.last_change_seq()));
+                self.pending.push_back(Pending::Reset(self.ctx.store.last_change_seq()));
             }
         }
     }
@@ -73,9 +68,12 @@ impl Subscription {
                 }
                 Some(Pending::Reset(seq)) => {
                     self.last_sent = seq;
-                    return Some(Event::default().event("reset").id(seq.to_string()).data(
-                        r#"{"reason":"missed changes are no longer retained; re-read the state"}"#,
-                    ));
+                    return Some(
+                        Event::default()
+                            .event("reset")
+                            .id(seq.to_string())
+                            .data(r#"{"reason":"missed changes are no longer retained; re-read the state"}"#),
+                    );
                 }
                 None => {}
             }
@@ -187,10 +185,7 @@ mod tests {
         // More than the live buffer, while the subscriber is not polled.
         let writes = 1500;
         for i in 0..writes {
-            store
-                .put(node(format!("n{i:05}")), Expect::Absent)
-                .await
-                .unwrap();
+            store.put(node(format!("n{i:05}")), Expect::Absent).await.unwrap();
         }
         for expected_seq in 1..=writes as u64 {
             let event = tokio::time::timeout(Duration::from_secs(5), lagging.next_event())

@@ -40,9 +40,7 @@ pub type Ctx = Arc<Context>;
 
 type HandlerResult = Result<Response, ApiError>;
 
-fn with_ctx(
-    ctx: &Ctx,
-) -> impl Filter<Extract = (Ctx,), Error = std::convert::Infallible> + Clone + use<> {
+fn with_ctx(ctx: &Ctx) -> impl Filter<Extract = (Ctx,), Error = std::convert::Infallible> + Clone + use<> {
     let ctx = ctx.clone();
     warp::any().map(move || ctx.clone())
 }
@@ -53,9 +51,7 @@ fn respond(result: HandlerResult) -> Response {
 }
 
 /// All routes, with error recovery and request metrics.
-pub fn routes(
-    ctx: Ctx,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let metrics_ctx = ctx.clone();
     let api = nodes::routes(&ctx)
         .or(tokens::routes(&ctx))
@@ -66,18 +62,18 @@ pub fn routes(
         .unify()
         .or(ui::routes())
         .unify();
-    api.recover(error::recover)
-        .unify()
-        .with(warp::log::custom(move |info| {
-            let route = route_label(info.path());
-            let status = info.status().as_u16();
-            metrics_ctx.metrics.observe_request(info.method().as_str(), route, status, info.elapsed().as_secs_f64());
-            if status >= 500 {
-                tracing::warn!(method = %info.method(), route, status, "request failed");
-            } else {
-                tracing::debug!(method = %info.method(), path = info.path(), status, elapsed = ?info.elapsed(), "request");
-            }
-        }))
+    api.recover(error::recover).unify().with(warp::log::custom(move |info| {
+        let route = route_label(info.path());
+        let status = info.status().as_u16();
+        metrics_ctx
+            .metrics
+            .observe_request(info.method().as_str(), route, status, info.elapsed().as_secs_f64());
+        if status >= 500 {
+            tracing::warn!(method = %info.method(), route, status, "request failed");
+        } else {
+            tracing::debug!(method = %info.method(), path = info.path(), status, elapsed = ?info.elapsed(), "request");
+        }
+    }))
 }
 
 /// The route template a path belongs to, for metric labels: bounded, never the raw path (ids would explode the

@@ -132,12 +132,10 @@ impl NodeListQuery {
     }
 
     fn matches(&self, node: &Node) -> bool {
-        self.labels
-            .iter()
-            .all(|selector| match selector.split_once('=') {
-                Some((key, value)) => node.labels.get(key).is_some_and(|v| v == value),
-                None => node.labels.contains_key(selector),
-            })
+        self.labels.iter().all(|selector| match selector.split_once('=') {
+            Some((key, value)) => node.labels.get(key).is_some_and(|v| v == value),
+            None => node.labels.contains_key(selector),
+        })
     }
 
     /// The URL of the page after `last_id`, keeping the other parameters.
@@ -208,8 +206,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
 /// A node with its `ETag`, as every single-node answer sends it.
 fn node_response(record: Versioned<Node>, status: StatusCode) -> Response {
     let etag = format!("\"{}\"", record.version);
-    let mut response = warp::reply::with_status(warp::reply::json(&NodeView::from(record)), status)
-        .into_response();
+    let mut response = warp::reply::with_status(warp::reply::json(&NodeView::from(record)), status).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
@@ -245,12 +242,11 @@ fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
 pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let query = NodeListQuery::parse(&raw_query)?;
-    let page = ctx.store.list::<Node>(
-        "",
-        query.after.as_deref(),
-        query.limit.unwrap_or(usize::MAX),
-        |node| query.matches(node),
-    )?;
+    let page = ctx
+        .store
+        .list::<Node>("", query.after.as_deref(), query.limit.unwrap_or(usize::MAX), |node| {
+            query.matches(node)
+        })?;
     let views: Vec<NodeView> = page.items.into_iter().map(NodeView::from).collect();
     let mut response = warp::reply::json(&views).into_response();
     if let Some(last) = page.next_after
@@ -288,7 +284,11 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         created_at: now.clone(),
         updated_at: now,
     };
-    let stored = ctx.store.put(node, Expect::Absent).await.map_err(|err| ApiError::from(err).with_field("id"))?;
+    let stored = ctx
+        .store
+        .put(node, Expect::Absent)
+        .await
+        .map_err(|err| ApiError::from(err).with_field("id"))?;
     let location = format!("/nodes/{}", stored.value.id);
     let mut response = node_response(stored, StatusCode::CREATED);
     if let Ok(location) = HeaderValue::from_str(&location) {
@@ -374,12 +374,7 @@ pub(super) async fn patch(
         (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn delete(
-    id: String,
-    ctx: Ctx,
-    caller: Caller,
-    if_match: Option<String>,
-) -> HandlerResult {
+pub(super) async fn delete(id: String, ctx: Ctx, caller: Caller, if_match: Option<String>) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let expected = parse_if_match(if_match.as_deref())?;
     ctx.store.delete::<Node>(&id, expected).await?;

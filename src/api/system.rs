@@ -28,14 +28,8 @@ pub struct StoreHealth {
 }
 
 pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let health = warp::path!("health")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .map(health);
-    let metrics = warp::path!("metrics")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .map(metrics);
+    let health = warp::path!("health").and(warp::get()).and(with_ctx(ctx)).map(health);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).map(metrics);
     let openapi = warp::path!("openapi.json").and(warp::get()).map(openapi);
     health.or(metrics).unify().or(openapi).unify().boxed()
 }
@@ -67,12 +61,7 @@ pub(super) fn health(ctx: Ctx) -> Response {
 pub(super) fn metrics(ctx: Ctx) -> Response {
     let store_size = ctx.store.size_on_disk().unwrap_or(0);
     let body = ctx.metrics.render(store_size);
-    warp::reply::with_header(
-        body,
-        "content-type",
-        "text/plain; version=0.0.4; charset=utf-8",
-    )
-    .into_response()
+    warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "system",

@@ -80,13 +80,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .and(caller())
         .then(whoami)
         .map(respond);
-    list.or(create)
-        .unify()
-        .or(revoke)
-        .unify()
-        .or(whoami)
-        .unify()
-        .boxed()
+    list.or(create).unify().or(revoke).unify().or(whoami).unify().boxed()
 }
 
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
@@ -95,11 +89,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
 pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
     let page = ctx.store.list::<Token>("", None, usize::MAX, |_| true)?;
-    let tokens: Vec<TokenView> = page
-        .items
-        .into_iter()
-        .map(|record| record.value.into())
-        .collect();
+    let tokens: Vec<TokenView> = page.items.into_iter().map(|record| record.value.into()).collect();
     Ok(warp::reply::json(&tokens).into_response())
 }
 
@@ -125,8 +115,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         created_at: issued.token.created_at,
         token: issued.secret,
     };
-    let mut response =
-        warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED).into_response();
+    let mut response = warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED).into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }

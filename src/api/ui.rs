@@ -38,12 +38,8 @@ pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
             |full: warp::path::FullPath, tail: warp::path::Tail, if_none_match: Option<String>| {
                 // Relative asset URLs only resolve under "/ui/", so the bare "/ui" redirects there.
                 if full.as_str() == "/ui" {
-                    return warp::reply::with_header(
-                        StatusCode::MOVED_PERMANENTLY,
-                        header::LOCATION,
-                        "/ui/",
-                    )
-                    .into_response();
+                    return warp::reply::with_header(StatusCode::MOVED_PERMANENTLY, header::LOCATION, "/ui/")
+                        .into_response();
                 }
                 let name = match tail.as_str() {
                     "" => "index.html",
@@ -58,17 +54,10 @@ pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
 /// One embedded file by its exact name. Names are looked up, never joined onto a path, and anything with a `..`
 /// segment or a backslash is refused outright (debug builds read from disk).
 fn asset(name: &str, if_none_match: Option<&str>) -> Response {
-    let traversal = name
-        .split('/')
-        .any(|segment| segment == ".." || segment == ".")
-        || name.contains('\\');
+    let traversal = name.split('/').any(|segment| segment == ".." || segment == ".") || name.contains('\\');
     let Some(file) = (!traversal).then(|| Assets::get(name)).flatten() else {
-        return super::ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no UI file '{name}'"),
-        )
-        .into_response();
+        return super::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no UI file '{name}'"))
+            .into_response();
     };
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
     if if_none_match.is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag)) {

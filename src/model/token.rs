@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::Record;
 
 /// What a token may do. Ordered: each role can do everything the one before it can.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read-only: GET requests and the event stream.
@@ -25,9 +23,7 @@ impl std::str::FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role '{other}' (expected viewer, operator or admin)"
-            )),
+            other => Err(format!("unknown role '{other}' (expected viewer, operator or admin)")),
         }
     }
 }

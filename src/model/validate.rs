@@ -86,8 +86,7 @@ pub fn validate_labels(field: &str, labels: &Labels) -> Result<(), Invalid> {
         return Err(Invalid::new(field, "at most 64 labels"));
     }
     for (key, value) in labels {
-        let key_ok =
-            !key.is_empty() && key.len() <= 63 && key.chars().all(|c| is_name_char(c) || c == '/');
+        let key_ok = !key.is_empty() && key.len() <= 63 && key.chars().all(|c| is_name_char(c) || c == '/');
         if !key_ok {
             return Err(Invalid::new(
                 format!("{field}.{key}"),
@@ -112,15 +111,7 @@ mod tests {
     fn ids() {
         assert!(validate_id("id", "0cc47aab6702").is_ok());
         assert!(validate_id("id", "node-1.rack_2").is_ok());
-        for bad in [
-            "",
-            ".hidden",
-            "a/b",
-            "a b",
-            "x".repeat(65).as_str(),
-            "..",
-            "é",
-        ] {
+        for bad in ["", ".hidden", "a/b", "a b", "x".repeat(65).as_str(), "..", "é"] {
             let err = validate_id("id", bad).unwrap_err();
             assert_eq!(err.field, "id", "{bad}");
         }
@@ -152,10 +143,7 @@ mod tests {
         .into();
         assert!(validate_labels("labels", &ok).is_ok());
         let bad: Labels = [("rack".to_owned(), "r 1".to_owned())].into();
-        assert_eq!(
-            validate_labels("labels", &bad).unwrap_err().field,
-            "labels.rack"
-        );
+        assert_eq!(validate_labels("labels", &bad).unwrap_err().field, "labels.rack");
         let bad_key: Labels = [(String::new(), "x".to_owned())].into();
         assert!(validate_labels("labels", &bad_key).is_err());
     }

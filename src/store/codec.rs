@@ -19,20 +19,14 @@ pub fn encode<T: Serialize>(record: &Versioned<T>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn decode<T: DeserializeOwned>(
-    collection: &'static str,
-    id: &str,
-    raw: &[u8],
-) -> Result<Versioned<T>> {
+pub fn decode<T: DeserializeOwned>(collection: &'static str, id: &str, raw: &[u8]) -> Result<Versioned<T>> {
     let corrupt = |reason: String| StoreError::Corrupt {
         collection,
         id: id.to_owned(),
         reason,
     };
     match raw.split_first() {
-        Some((&SCHEMA_VERSION, body)) => {
-            rmp_serde::from_slice(body).map_err(|err| corrupt(err.to_string()))
-        }
+        Some((&SCHEMA_VERSION, body)) => rmp_serde::from_slice(body).map_err(|err| corrupt(err.to_string())),
         Some((other, _)) => Err(corrupt(format!("unknown schema version {other}"))),
         None => Err(corrupt("empty value".into())),
     }
@@ -94,10 +88,7 @@ mod tests {
     #[test]
     fn rejects_unknown_schema_and_garbage() {
         let err = decode::<Thing>("things", "x", &[99, 1, 2]).unwrap_err();
-        assert!(
-            err.to_string().contains("unknown schema version 99"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unknown schema version 99"), "{err}");
         assert!(decode::<Thing>("things", "x", &[]).is_err());
         assert!(decode::<Thing>("things", "x", &[SCHEMA_VERSION, 0xc1]).is_err());
     }

@@ -93,8 +93,7 @@ impl Feed {
 
     /// Writes the change to the log (and drops the one that falls out of the retained window).
     pub fn append(&self, change: &Change) -> Result<()> {
-        self.log
-            .insert(change.seq.to_be_bytes(), encode_change(change)?)?;
+        self.log.insert(change.seq.to_be_bytes(), encode_change(change)?)?;
         if let Some(expired) = change.seq.checked_sub(RETAINED_CHANGES) {
             self.log.remove(expired.to_be_bytes())?;
         }

@@ -38,18 +38,10 @@ pub struct Versioned<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{collection} '{id}' already exists")]
-    AlreadyExists {
-        collection: &'static str,
-        id: String,
-    },
+    AlreadyExists { collection: &'static str, id: String },
     #[error("{collection} '{id}' not found")]
-    NotFound {
-        collection: &'static str,
-        id: String,
-    },
-    #[error(
-        "{collection} '{id}' was changed concurrently: expected version {expected}, found {actual}"
-    )]
+    NotFound { collection: &'static str, id: String },
+    #[error("{collection} '{id}' was changed concurrently: expected version {expected}, found {actual}")]
     VersionMismatch {
         collection: &'static str,
         id: String,
@@ -139,9 +131,7 @@ impl Store {
     ) -> Result<Page<T>> {
         let tree = self.tree::<T>()?;
         let start = match after {
-            Some(after) if after.as_bytes() >= prefix.as_bytes() => {
-                Bound::Excluded(after.as_bytes().to_vec())
-            }
+            Some(after) if after.as_bytes() >= prefix.as_bytes() => Bound::Excluded(after.as_bytes().to_vec()),
             _ => Bound::Included(prefix.as_bytes().to_vec()),
         };
         let mut items = Vec::new();
@@ -157,9 +147,7 @@ impl Store {
                 continue;
             }
             if items.len() == limit {
-                next_after = items
-                    .last()
-                    .map(|last: &Versioned<T>| last.value.id().to_owned());
+                next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
                 break;
             }
             items.push(record);
@@ -221,8 +209,7 @@ impl Store {
             });
         }
         let old = codec::encode(&current)?;
-        self.commit::<T>(id, ChangeKind::Deleted, Some(old), None)
-            .await?;
+        self.commit::<T>(id, ChangeKind::Deleted, Some(old), None).await?;
         Ok(true)
     }
 
@@ -243,12 +230,7 @@ impl Store {
 
     /// A small key/value space for the process's own bookkeeping (e.g. "bootstrap token issued").
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .db
-            .open_tree("meta")?
-            .get(key)?
-            .map(|v| v.to_vec()))
+        Ok(self.inner.db.open_tree("meta")?.get(key)?.map(|v| v.to_vec()))
     }
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {

@@ -36,14 +36,7 @@ impl Server {
     /// Starts `serve` on 127.0.0.1:0 and waits for the "listening" log line to learn the port.
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--data-dir",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .env_remove("ZOS_LISTEN")
@@ -64,19 +57,16 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut startup_logs = Vec::new();
         loop {
-            let Ok(line) = logs.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            else {
+            let Ok(line) = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("server did not report that it listens within 20 s: {startup_logs:?}");
             };
-            let url = serde_json::from_str::<serde_json::Value>(&line)
-                .ok()
-                .and_then(|entry| {
-                    entry["fields"]["url"]
-                        .as_str()
-                        .map(|url| url.trim_end_matches('/').to_owned())
-                });
+            let url = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|entry| {
+                entry["fields"]["url"]
+                    .as_str()
+                    .map(|url| url.trim_end_matches('/').to_owned())
+            });
             startup_logs.push(line);
             if let Some(base) = url {
                 return Server {
@@ -115,10 +105,7 @@ impl Server {
     /// Sends SIGTERM and waits for the exit status (at most `timeout`).
     pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
         let deadline = Instant::now() + timeout;
         loop {
@@ -158,10 +145,7 @@ pub fn create_token(server: &Server, role: &str, name: &str) -> String {
         .expect("POST /tokens");
     assert_eq!(response.status(), 201, "creating a {role} token");
     let body: serde_json::Value = response.json().expect("token JSON");
-    body["token"]
-        .as_str()
-        .expect("token secret in response")
-        .to_owned()
+    body["token"].as_str().expect("token secret in response").to_owned()
 }
 
 /// Registers a node with the admin token; panics unless 201.
@@ -170,12 +154,7 @@ pub fn register_node(server: &Server, id: &str, labels: serde_json::Value) -> se
 }
 
 /// The same, for threads (a `Server` stays on the test's thread).
-pub fn register_node_at(
-    base: &str,
-    token: &str,
-    id: &str,
-    labels: serde_json::Value,
-) -> serde_json::Value {
+pub fn register_node_at(base: &str, token: &str, id: &str, labels: serde_json::Value) -> serde_json::Value {
     let response = client()
         .post(format!("{base}/nodes"))
         .bearer_auth(token)
