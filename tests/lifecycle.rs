@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Server, client, register_node, temp_data_dir};
+use common::{BIN, Server, client, temp_data_dir};
 use serde_json::{Value, json};
 
 /// Runs the binary to completion; returns (exit code, stdout, stderr).
