@@ -106,9 +106,11 @@ data="$work/data"
 server_pid=$!
 
 # Wait (at most 10 s) for /health to answer 200.
-for _ in $(seq 100); do
+deadline=$((SECONDS + 10))
+code=000
+while ((SECONDS < deadline)); do
     kill -0 "$server_pid" 2>/dev/null || die "the server exited during start"
-    code="$(curl -s -o /dev/null -w '%{http_code}' "$base/health" || true)"
+    code="$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$base/health" || true)"
     [[ "$code" == 200 ]] && break
     sleep 0.1
 done
@@ -138,17 +140,26 @@ n, conc = int(os.environ["NODES"]), int(os.environ["CONC"])
 headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 failures = []
 
+deadline = time.monotonic() + 60  # bounded even against a server that stops answering
+
 def worker(ids):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     for i in ids:
+        if failures or time.monotonic() > deadline:
+            failures.append("stopped: another client failed or the 60 s budget ran out")
+            return
         # Addresses are only stored data: nothing is ever sent to them.
         body = json.dumps({"id": f"node-{i:04d}", "address": f"10.147.{i // 250}.{i % 250 + 1}",
                            "labels": {"rack": f"r{i % 10 + 1}"}})
-        conn.request("POST", "/nodes", body=body, headers=headers)
-        resp = conn.getresponse()
-        text = resp.read()
+        try:
+            conn.request("POST", "/nodes", body=body, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read()
+        except Exception as err:  # a timeout or reset is a failed write, not a crash of the bench
+            failures.append(f"node-{i:04d}: {type(err).__name__}: {err}")
+            return
         if resp.status != 201:
-            failures.append(f"node-{i:04d}: {resp.status} {text[:200]!r}")
+            failures.append(f"node-{i:04d}: HTTP {resp.status} {text[:200]!r}")
             return
     conn.close()
 
@@ -161,7 +172,7 @@ for t in threads:
     t.join()
 elapsed = time.perf_counter() - start
 if failures:
-    sys.stderr.write(f"seeding failed ({len(failures)} client(s)): {failures[0]}\n")
+    sys.stderr.write(f"seeding failed after {elapsed:.1f} s: {failures[0]}\n")
     sys.exit(1)
 print(f"{n / elapsed:.0f}")
 PY
@@ -169,11 +180,11 @@ PY
 echo "   ${seed_wps} writes/s" >&2
 
 # The list must really hold all the nodes, or the GET /nodes numbers mean nothing.
-curl -sf -H "$auth" "$base/nodes" -o "$work/list.json" || die "GET /nodes failed"
+curl -sf -m 10 -H "$auth" "$base/nodes" -o "$work/list.json" || die "GET /nodes failed"
 listed="$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$work/list.json")"
 list_kb="$(($(stat -c %s "$work/list.json") / 1024))"
 [[ "$listed" == "$NODES" ]] || die "GET /nodes returned $listed nodes, expected $NODES"
-curl -sf -o /dev/null -H "$auth" "$base/nodes/node-0500" || die "GET /nodes/node-0500 failed"
+curl -sf -m 10 -o /dev/null -H "$auth" "$base/nodes/node-0500" || die "GET /nodes/node-0500 failed"
 
 # run_wrk NAME CONNECTIONS DURATION PATH [HEADER]: runs wrk, keeps its output in $work/NAME.wrk and the server's
 # CPU ticks during the run in $work/NAME.cpu.

@@ -26,6 +26,8 @@ fn fresh_start_is_healthy_fast_and_writes_a_private_admin_token() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["store"]["ok"], true);
+    assert!(body["uptimeSeconds"].as_u64().is_some());
+    assert!(body["commit"].as_str().is_some_and(|c| !c.is_empty()));
 
     let token_file = dir.path().join("admin.token");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;

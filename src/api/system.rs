@@ -16,6 +16,8 @@ pub struct Health {
     /// `ok`, or `degraded` when the store cannot be read.
     pub status: &'static str,
     pub version: &'static str,
+    /// The git commit the binary was built from (`unknown` outside a checkout).
+    pub commit: &'static str,
     pub uptime_seconds: u64,
     pub store: StoreHealth,
 }
@@ -41,6 +43,7 @@ pub(super) fn health(ctx: Ctx) -> Response {
     let health = Health {
         status: if size.is_ok() { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
+        commit: env!("ZOS_GIT_COMMIT"),
         uptime_seconds: ctx.started.elapsed().as_secs(),
         store: StoreHealth {
             ok: size.is_ok(),

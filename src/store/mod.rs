@@ -8,6 +8,7 @@
 
 mod codec;
 mod feed;
+mod flusher;
 mod lock;
 
 use std::ops::Bound;
@@ -89,6 +90,7 @@ pub struct Store {
 struct Inner {
     db: sled::Db,
     feed: feed::Feed,
+    flusher: flusher::Flusher,
     /// Serialises commits so change sequence numbers are published in the order they were committed: a client
     /// resuming `/events` after seq N must never miss an N-1 that committed late.
     commit: Mutex<()>,
@@ -103,10 +105,12 @@ impl Store {
         let lock = DirLock::acquire(data_dir)?;
         let db = sled::Config::new().path(data_dir.join("db")).open()?;
         let feed = feed::Feed::open(&db)?;
+        let flusher = flusher::Flusher::start(db.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 feed,
+                flusher,
                 commit: Mutex::new(()),
                 _lock: lock,
             }),
@@ -235,7 +239,7 @@ impl Store {
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.inner.db.open_tree("meta")?.insert(key, value)?;
-        self.inner.db.flush_async().await?;
+        self.inner.flusher.durable().await?;
         Ok(())
     }
 
@@ -246,7 +250,7 @@ impl Store {
 
     /// Flushes everything to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
-        self.inner.db.flush_async().await?;
+        self.inner.flusher.durable().await?;
         Ok(())
     }
 
@@ -258,11 +262,11 @@ impl Store {
     /// only if it still holds `old` (a writer may have raced us since `get`), then publishes the change; finally
     /// it waits until both are on disk.
     ///
-    /// Why not one sled transaction: sled 0.34's multi-tree transactions (and batches) switch it into a locking
-    /// mode that deadlocks against concurrent flushes (seen here under 8 concurrent writers). The order above
-    /// gives the guarantee that matters without them: sled recovers a prefix of its log, so a record change that
-    /// survived a crash always has its change entry. The reverse case (entry written, crash before the swap)
-    /// costs a spurious event, which subscribers treat like any other hint to re-read.
+    /// Why not one sled transaction: multi-tree transactions (and batches) take sled 0.34's global exclusive
+    /// lock, behind which every reader and the log flusher then queue; the order below needs no such lock and
+    /// gives the guarantee that matters: sled recovers a prefix of its log, so a record change that survived a
+    /// crash always has its change entry. The reverse case (entry written, crash before the swap) costs a
+    /// spurious event, which subscribers treat like any other hint to re-read.
     async fn commit<T: Record>(
         &self,
         id: &str,
@@ -297,7 +301,7 @@ impl Store {
                 }
             }
         }
-        self.inner.db.flush_async().await?;
+        self.inner.flusher.durable().await?;
         Ok(())
     }
 }
