@@ -99,7 +99,7 @@ fn change_event(change: &Change) -> Event {
         .unwrap_or_else(|_| Event::default().id(change.seq.to_string()).data("{}"))
 }
 
-#[utoipa::path(get, path = "/events", tag = "events",
+#[utoipa::path(operation_id = "streamEvents", get, path = "/events", tag = "events",
     params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
     responses(
         (status = 200, description = "`text/event-stream`: a `ready` event, then one event per change \

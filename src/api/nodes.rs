@@ -232,7 +232,7 @@ fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
         })
 }
 
-#[utoipa::path(get, path = "/nodes", tag = "nodes", params(NodeListQuery),
+#[utoipa::path(operation_id = "listNodes", get, path = "/nodes", tag = "nodes", params(NodeListQuery),
     responses(
         (status = 200, description = "Nodes in id order", body = [NodeView],
             headers(("Link" = String, description = "`<…>; rel=\"next\"` when there are more pages"))),
@@ -257,7 +257,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
     Ok(response)
 }
 
-#[utoipa::path(post, path = "/nodes", tag = "nodes", request_body = NodeCreate,
+#[utoipa::path(operation_id = "createNode", post, path = "/nodes", tag = "nodes", request_body = NodeCreate,
     responses(
         (status = 201, description = "Registered", body = NodeView,
             headers(("Location" = String, description = "URL of the new node"))),
@@ -297,7 +297,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/nodes/{id}", tag = "nodes", params(("id" = String, Path, description = "Node id")),
+#[utoipa::path(operation_id = "getNode", get, path = "/nodes/{id}", tag = "nodes", params(("id" = String, Path, description = "Node id")),
     responses(
         (status = 200, body = NodeView, headers(("ETag" = String, description = "The node's version"))),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -312,7 +312,7 @@ pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     Ok(node_response(record, StatusCode::OK))
 }
 
-#[utoipa::path(patch, path = "/nodes/{id}", tag = "nodes", request_body = NodePatch,
+#[utoipa::path(operation_id = "updateNode", patch, path = "/nodes/{id}", tag = "nodes", request_body = NodePatch,
     params(("id" = String, Path, description = "Node id"),
            ("If-Match" = Option<String>, Header, description = "Only apply if the node is still at this ETag")),
     responses(
@@ -365,7 +365,7 @@ pub(super) async fn patch(
     }
 }
 
-#[utoipa::path(delete, path = "/nodes/{id}", tag = "nodes",
+#[utoipa::path(operation_id = "deleteNode", delete, path = "/nodes/{id}", tag = "nodes",
     params(("id" = String, Path, description = "Node id"),
            ("If-Match" = Option<String>, Header, description = "Only delete if the node is still at this ETag")),
     responses(

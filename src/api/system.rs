@@ -36,7 +36,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
     health.or(metrics).unify().or(openapi).unify().boxed()
 }
 
-#[utoipa::path(get, path = "/health", tag = "system",
+#[utoipa::path(operation_id = "health", get, path = "/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, description = "The store is failing", body = Health)))]
 pub(super) fn health(ctx: Ctx) -> Response {
     let size = ctx.store.size_on_disk();
@@ -58,7 +58,7 @@ pub(super) fn health(ctx: Ctx) -> Response {
     warp::reply::with_status(warp::reply::json(&health), status).into_response()
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "system",
+#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", body = String,
         content_type = "text/plain; version=0.0.4")))]
 pub(super) fn metrics(ctx: Ctx) -> Response {
@@ -67,7 +67,7 @@ pub(super) fn metrics(ctx: Ctx) -> Response {
     warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "system",
+#[utoipa::path(operation_id = "openapiDocument", get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", body = Object)))]
 pub(super) fn openapi() -> Response {
     warp::reply::json(&*super::openapi::DOCUMENT).into_response()

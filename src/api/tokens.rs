@@ -83,7 +83,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
     list.or(create).unify().or(revoke).unify().or(whoami).unify().boxed()
 }
 
-#[utoipa::path(get, path = "/tokens", tag = "tokens",
+#[utoipa::path(operation_id = "listTokens", get, path = "/tokens", tag = "tokens",
     responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -93,7 +93,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     Ok(warp::reply::json(&tokens).into_response())
 }
 
-#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = TokenCreate,
+#[utoipa::path(operation_id = "createToken", post, path = "/tokens", tag = "tokens", request_body = TokenCreate,
     responses(
         (status = 201, description = "Created; the secret is in `token`, shown only now", body = CreatedToken,
             headers(("Location" = String))),
@@ -122,7 +122,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
     Ok(response)
 }
 
-#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
+#[utoipa::path(operation_id = "revokeToken", delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked; takes effect on the next request"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -137,7 +137,7 @@ pub(super) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResul
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/auth/whoami", tag = "tokens",
+#[utoipa::path(operation_id = "whoami", get, path = "/auth/whoami", tag = "tokens",
     responses((status = 200, description = "The calling token", body = TokenView), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn whoami(ctx: Ctx, caller: Caller) -> HandlerResult {
