@@ -54,7 +54,10 @@ fn the_document_validates_and_lists_every_route() {
     let mut operation_ids = BTreeSet::new();
     for (path, method) in ROUTES {
         let operation = &doc["paths"][path][method];
-        assert!(operation_ids.insert(operation["operationId"].as_str().unwrap()), "unique operationId");
+        assert!(
+            operation_ids.insert(operation["operationId"].as_str().unwrap()),
+            "unique operationId"
+        );
         let public = matches!(*path, "/health" | "/metrics" | "/openapi.json");
         assert_eq!(operation["security"].is_array(), !public, "{method} {path} security");
     }
