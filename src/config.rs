@@ -13,6 +13,7 @@ use crate::model::Role;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_DATA_DIR: &str = "./zos-data";
+pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +48,42 @@ pub struct ServeArgs {
     /// Log format [default: text]
     #[arg(long, env = "ZOS_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// UDP address for TFTP (iPXE binaries and boot scripts), or `off` [default: 0.0.0.0:69]
+    #[arg(long, env = "ZOS_TFTP_LISTEN", value_name = "ADDR|off", value_parser = parse_tftp_listen)]
+    pub tftp_listen: Option<TftpListen>,
+    /// Serve iPXE binaries from this directory instead of the embedded ones
+    #[arg(long, env = "ZOS_IPXE_DIR", value_name = "DIR")]
+    pub ipxe_dir: Option<PathBuf>,
+    /// Base URL machines use to reach this server over HTTP [default: http://<TFTP next-server>:<listen port>]
+    #[arg(long, env = "ZOS_BOOT_URL", value_name = "URL", value_parser = parse_boot_url)]
+    pub boot_url: Option<String>,
+}
+
+/// `--tftp-listen`: an address, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TftpListen {
+    Off,
+    On(SocketAddr),
+}
+
+fn parse_tftp_listen(text: &str) -> Result<TftpListen, String> {
+    if text == "off" {
+        return Ok(TftpListen::Off);
+    }
+    text.parse()
+        .map(TftpListen::On)
+        .map_err(|err| format!("{err} (expected ADDR:PORT or off)"))
+}
+
+fn parse_boot_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .ok_or("must start with http:// (iPXE speaks plain HTTP)")?;
+    let safe = !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]/_".contains(c));
+    if !safe {
+        return Err("must be http://host[:port][/path] with no query, spaces or special characters".into());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +119,9 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
+    pub tftp_listen: TftpListen,
+    pub ipxe_dir: Option<PathBuf>,
+    pub boot_url: Option<String>,
 }
 
 /// The `--config` file. Unknown keys are errors: a typo must not silently fall back to a default.
@@ -91,6 +131,9 @@ struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     log_format: Option<String>,
+    tftp_listen: Option<String>,
+    ipxe_dir: Option<PathBuf>,
+    boot_url: Option<String>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -139,15 +182,33 @@ impl ServeConfig {
             })?,
             (None, None) => LogFormat::Text,
         };
+        let tftp_listen = match (args.tftp_listen, file.tftp_listen) {
+            (Some(tftp), _) => tftp,
+            (None, Some(text)) => parse_tftp_listen(&text)
+                .map_err(|err| ConfigError(format!("config: invalid value '{text}' for tftp_listen: {err}")))?,
+            (None, None) => TftpListen::On(DEFAULT_TFTP_LISTEN.parse().expect("default TFTP address parses")),
+        };
+        let boot_url = match (args.boot_url, file.boot_url) {
+            (Some(url), _) => Some(url),
+            (None, Some(text)) => Some(
+                parse_boot_url(&text)
+                    .map_err(|err| ConfigError(format!("config: invalid value '{text}' for boot_url: {err}")))?,
+            ),
+            (None, None) => None,
+        };
         let data_dir = args
             .data
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let ipxe_dir = args.ipxe_dir.or(file.ipxe_dir);
         Ok(ServeConfig {
             listen,
             data_dir,
             log_format,
+            tftp_listen,
+            ipxe_dir,
+            boot_url,
         })
     }
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod boot;
 mod config;
 mod metrics;
 mod model;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use config::{Cli, Command, LogFormat, ServeConfig, TokenCommand};
+use config::{Cli, Command, LogFormat, ServeConfig, TftpListen, TokenCommand};
 use store::{Store, StoreError};
 
 /// Exit status for bad flags or settings (as clap uses), distinct from failures at run time (1).
@@ -113,10 +114,54 @@ async fn serve(config: ServeConfig) -> ExitCode {
     };
     let address = listener.local_addr().unwrap_or(config.listen);
 
+    let metrics = Arc::new(metrics::Metrics::default());
+    let ipxe = match &config.ipxe_dir {
+        Some(dir) => match boot::IpxeBinaries::from_dir(dir) {
+            Ok(ipxe) => ipxe,
+            Err(err) => {
+                tracing::error!("cannot read the iPXE binaries from --ipxe-dir: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => boot::IpxeBinaries::embedded(),
+    };
+    let boot = match boot::Boot::new(
+        store.clone(),
+        ipxe,
+        &config.data_dir,
+        address.port(),
+        config.boot_url.clone(),
+        metrics.clone(),
+    ) {
+        Ok(boot) => boot,
+        Err(err) => {
+            tracing::error!("cannot start the boot server: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tftp_address = match config.tftp_listen {
+        TftpListen::Off => None,
+        TftpListen::On(tftp_listen) => match boot::tftp::bind(boot.clone(), tftp_listen).await {
+            Ok((tftp_address, serve_tftp)) => {
+                tokio::spawn(serve_tftp);
+                Some(tftp_address)
+            }
+            Err(err) => {
+                tracing::error!(
+                    "cannot listen for TFTP on {tftp_listen}: {err} (ports below 1024 need root or \
+                     CAP_NET_BIND_SERVICE; use --tftp-listen with another port, or off)"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(api::Context {
         store: store.clone(),
-        metrics: Default::default(),
+        metrics,
+        boot,
+        tftp: tftp_address,
         started,
         shutdown: shutdown_rx,
     });
@@ -131,6 +176,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         url = %url,
         data_dir = %config.data_dir.display(),
         admin_token_file = %token_file.display(),
+        tftp = %tftp_address.map_or("off".to_owned(), |a| a.to_string()),
         version = env!("CARGO_PKG_VERSION"),
         "zos-orchestrator listening on {url} (admin token file: {})",
         token_file.display()

@@ -4,6 +4,7 @@
 //! updated on the request path; the gauges that cost a syscall (store size, RSS) are read only when `/metrics`
 //! is scraped.
 
+use crate::model::boot::{BootOutcome, BootProtocol};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
@@ -12,6 +13,9 @@ pub struct Metrics {
     latency: HistogramVec,
     store_bytes: IntGauge,
     rss_bytes: IntGauge,
+    boot_served: IntCounterVec,
+    boot_bytes: IntCounterVec,
+    boot_events_dropped: prometheus::IntCounter,
 }
 
 impl Default for Metrics {
@@ -33,8 +37,29 @@ impl Default for Metrics {
             IntGauge::new("store_size_bytes", "Bytes the state store takes on disk").expect("valid metric");
         let rss_bytes =
             IntGauge::new("process_resident_memory_bytes", "Resident set size of this process").expect("valid metric");
+        let boot_served = IntCounterVec::new(
+            Opts::new(
+                "boot_files_served_total",
+                "Boot files and scripts served, by protocol and outcome",
+            ),
+            &["protocol", "outcome"],
+        )
+        .expect("valid metric");
+        let boot_bytes = IntCounterVec::new(
+            Opts::new("boot_bytes_served_total", "Boot bytes sent, by protocol"),
+            &["protocol"],
+        )
+        .expect("valid metric");
+        let boot_events_dropped = prometheus::IntCounter::new(
+            "boot_events_dropped_total",
+            "Boot events not recorded because the recorder queue was full",
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(boot_served.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(boot_bytes.clone()),
+            Box::new(boot_events_dropped.clone()),
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(store_bytes.clone()),
             Box::new(rss_bytes.clone()),
@@ -47,6 +72,9 @@ impl Default for Metrics {
             latency,
             store_bytes,
             rss_bytes,
+            boot_served,
+            boot_bytes,
+            boot_events_dropped,
         }
     }
 }
@@ -57,6 +85,25 @@ impl Metrics {
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
         self.latency.with_label_values(&[route]).observe(seconds);
+    }
+
+    pub fn boot_served(&self, protocol: BootProtocol, outcome: BootOutcome, bytes: u64) {
+        let protocol = match protocol {
+            BootProtocol::Tftp => "tftp",
+            BootProtocol::Http => "http",
+        };
+        let outcome = match outcome {
+            BootOutcome::Ok => "ok",
+            BootOutcome::Aborted => "aborted",
+            BootOutcome::NotFound => "not_found",
+            BootOutcome::Error => "error",
+        };
+        self.boot_served.with_label_values(&[protocol, outcome]).inc();
+        self.boot_bytes.with_label_values(&[protocol]).inc_by(bytes);
+    }
+
+    pub fn boot_event_dropped(&self) {
+        self.boot_events_dropped.inc();
     }
 
     /// The text exposition, with the scrape-time gauges refreshed.

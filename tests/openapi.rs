@@ -21,6 +21,23 @@ const ROUTES: &[(&str, &str)] = &[
     ("/health", "get"),
     ("/metrics", "get"),
     ("/openapi.json", "get"),
+    ("/boot/profiles", "get"),
+    ("/boot/profiles", "post"),
+    ("/boot/profiles/{name}", "get"),
+    ("/boot/profiles/{name}", "put"),
+    ("/boot/profiles/{name}", "delete"),
+    ("/boot/selectors", "get"),
+    ("/boot/selectors", "post"),
+    ("/boot/selectors/{name}", "get"),
+    ("/boot/selectors/{name}", "delete"),
+    ("/boot/settings", "get"),
+    ("/boot/settings", "put"),
+    ("/boot/assets", "get"),
+    ("/boot/assets/{name}", "put"),
+    ("/boot/assets/{name}", "delete"),
+    ("/boot/events", "get"),
+    ("/boot.ipxe", "get"),
+    ("/ipxe/{release}/{network}/{args}", "get"),
 ];
 
 #[test]
@@ -58,7 +75,10 @@ fn the_document_validates_and_lists_every_route() {
             operation_ids.insert(operation["operationId"].as_str().unwrap()),
             "unique operationId"
         );
-        let public = matches!(*path, "/health" | "/metrics" | "/openapi.json");
+        let public = matches!(
+            *path,
+            "/health" | "/metrics" | "/openapi.json" | "/boot.ipxe" | "/ipxe/{release}/{network}/{args}"
+        );
         assert_eq!(operation["security"].is_array(), !public, "{method} {path} security");
     }
 

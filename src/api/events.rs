@@ -156,11 +156,16 @@ mod tests {
     }
 
     /// A subscription, and the shutdown switch it watches (dropping the switch would end the stream).
-    fn subscription(store: &Store, last_sent: u64) -> (Subscription, watch::Sender<bool>) {
+    fn subscription(store: &Store, dir: &std::path::Path, last_sent: u64) -> (Subscription, watch::Sender<bool>) {
         let (stop, shutdown) = watch::channel(false);
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+        let ipxe = crate::boot::IpxeBinaries::embedded();
+        let boot = crate::boot::Boot::new(store.clone(), ipxe, dir, 8080, None, metrics.clone()).unwrap();
         let ctx = std::sync::Arc::new(crate::api::Context {
             store: store.clone(),
-            metrics: Default::default(),
+            metrics,
+            boot,
+            tftp: None,
             started: std::time::Instant::now(),
             shutdown,
         });
@@ -181,7 +186,7 @@ mod tests {
     async fn a_lagging_subscriber_catches_up_from_the_log_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (mut lagging, _stop) = subscription(&store, 0);
+        let (mut lagging, _stop) = subscription(&store, dir.path(), 0);
         // More than the live buffer, while the subscriber is not polled.
         let writes = 1500;
         for i in 0..writes {
@@ -208,7 +213,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.put(node("a".into()), Expect::Absent).await.unwrap();
         // A position from another (newer) database: nothing to replay, so the client must re-read.
-        let (mut stranger, _stop) = subscription(&store, 999);
+        let (mut stranger, _stop) = subscription(&store, dir.path(), 999);
         stranger.catch_up();
         let event = stranger.next_event().await.unwrap();
         assert!(format!("{event:?}").contains("reset"), "{event:?}");

@@ -5,6 +5,8 @@
 //! a routing miss; routing misses are turned into JSON by [`error::recover`].
 
 mod body;
+mod boot_config;
+mod boot_serve;
 mod caller;
 mod error;
 mod events;
@@ -20,6 +22,7 @@ use std::time::Instant;
 use warp::Filter;
 use warp::reply::Response;
 
+use crate::boot::Boot;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -29,7 +32,10 @@ pub use error::ApiError;
 /// What every handler may use. Cheap to clone (one `Arc`).
 pub struct Context {
     pub store: Store,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    pub boot: Arc<Boot>,
+    /// Where TFTP listens (`None`: off), for `/health`.
+    pub tftp: Option<std::net::SocketAddr>,
     pub started: Instant,
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.
@@ -59,6 +65,10 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
         .or(events::routes(&ctx))
         .unify()
         .or(system::routes(&ctx))
+        .unify()
+        .or(boot_config::routes(&ctx))
+        .unify()
+        .or(boot_serve::routes(&ctx))
         .unify()
         .or(ui::routes())
         .unify();
@@ -92,6 +102,18 @@ fn route_label(path: &str) -> &'static str {
         ["metrics"] => "/metrics",
         ["openapi.json"] => "/openapi.json",
         ["ui", ..] => "/ui/*",
+        ["boot.ipxe"] => "/boot.ipxe",
+        ["ipxe", ..] => "/ipxe/*",
+        ["kernel", _] => "/kernel/{file}",
+        ["boot", "ipxe", _] => "/boot/ipxe/{name}",
+        ["boot", "assets"] => "/boot/assets",
+        ["boot", "assets", _] => "/boot/assets/{name}",
+        ["boot", "profiles"] => "/boot/profiles",
+        ["boot", "profiles", _] => "/boot/profiles/{name}",
+        ["boot", "selectors"] => "/boot/selectors",
+        ["boot", "selectors", _] => "/boot/selectors/{name}",
+        ["boot", "settings"] => "/boot/settings",
+        ["boot", "events"] => "/boot/events",
         _ => "unmatched",
     }
 }

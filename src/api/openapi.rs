@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, nodes, system, tokens};
+use super::{boot_config, boot_serve, events, nodes, system, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,12 @@ use super::{events, nodes, system, tokens};
         nodes::list, nodes::create, nodes::get, nodes::patch, nodes::delete,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
+        boot_config::list_profiles, boot_config::create_profile, boot_config::get_profile,
+        boot_config::replace_profile, boot_config::delete_profile,
+        boot_config::list_selectors, boot_config::create_selector, boot_config::get_selector,
+        boot_config::delete_selector, boot_config::get_settings, boot_config::put_settings,
+        boot_serve::machine_script, boot_serve::bootstrap_script, boot_serve::list_assets,
+        boot_serve::upload_asset, boot_serve::delete_asset, boot_serve::list_events,
         system::health, system::metrics, system::openapi,
     ),
     components(schemas(crate::store::ChangeKind)),
@@ -27,6 +33,7 @@ use super::{events, nodes, system, tokens};
         (name = "nodes", description = "The node inventory"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "events", description = "Live change feed"),
+        (name = "boot", description = "Network boot: profiles, selectors, settings, assets, scripts, boot events"),
         (name = "system", description = "Health, metrics, this document"),
     )
 )]

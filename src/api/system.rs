@@ -20,6 +20,17 @@ pub struct Health {
     pub commit: &'static str,
     pub uptime_seconds: u64,
     pub store: StoreHealth,
+    pub boot: BootHealth,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BootHealth {
+    /// Where the iPXE binaries came from: the Debian package version, or a directory.
+    pub ipxe_origin: String,
+    pub ipxe_files: Vec<&'static str>,
+    /// The TFTP address, or `off`.
+    pub tftp: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -48,6 +59,11 @@ pub(super) fn health(ctx: Ctx) -> Response {
         store: StoreHealth {
             ok: size.is_ok(),
             size_bytes: size.unwrap_or(0),
+        },
+        boot: BootHealth {
+            ipxe_origin: ctx.boot.ipxe.origin.clone(),
+            ipxe_files: ctx.boot.ipxe.names().collect(),
+            tftp: ctx.tftp.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         },
     };
     let status = if health.store.ok {

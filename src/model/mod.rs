@@ -3,6 +3,7 @@
 //! Validation lives next to the types so that every way in (API, CLI, config file) checks the same rules and
 //! reports the same field names.
 
+pub mod boot;
 mod node;
 mod token;
 mod validate;

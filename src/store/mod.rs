@@ -159,8 +159,46 @@ impl Store {
         Ok(Page { items, next_after })
     }
 
+    /// Up to `limit` records in reverse id order, strictly before `before` (newest first for time-ordered ids).
+    pub fn list_newest<T: Record>(&self, before: Option<&str>, limit: usize) -> Result<Page<T>> {
+        let tree = self.tree::<T>()?;
+        let end = match before {
+            Some(before) => Bound::Excluded(before.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        let mut next_after = None;
+        for entry in tree.range((Bound::Unbounded, end)).rev() {
+            let (key, raw) = entry?;
+            if items.len() == limit {
+                next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
+                break;
+            }
+            items.push(codec::decode(T::COLLECTION, &String::from_utf8_lossy(&key), &raw)?);
+        }
+        Ok(Page { items, next_after })
+    }
+
     /// Writes `value` if the current record matches `expect`, durably, and returns the stored record.
     pub async fn put<T: Record>(&self, value: T, expect: Expect) -> Result<Versioned<T>> {
+        self.write(value, expect, Durability::Flushed).await
+    }
+
+    /// Creates a record without waiting for it to reach the disk (sled flushes within half a second): for
+    /// high-volume observations (boot events) whose last moments a crash may lose.
+    pub async fn insert_unflushed<T: Record>(&self, value: T) -> Result<Versioned<T>> {
+        self.write(value, Expect::Absent, Durability::Background).await
+    }
+
+    /// The largest id in a collection.
+    pub fn last_id<T: Record>(&self) -> Result<Option<String>> {
+        Ok(self
+            .tree::<T>()?
+            .last()?
+            .map(|(key, _)| String::from_utf8_lossy(&key).into_owned()))
+    }
+
+    async fn write<T: Record>(&self, value: T, expect: Expect, durability: Durability) -> Result<Versioned<T>> {
         let id = value.id().to_owned();
         let current = self.get::<T>(&id)?;
         let version = match (expect, &current) {
@@ -195,12 +233,21 @@ impl Store {
             ChangeKind::Updated
         };
         let old = current.map(|cur| codec::encode(&cur)).transpose()?;
-        self.commit::<T>(&id, kind, old, Some(encoded)).await?;
+        self.commit::<T>(&id, kind, old, Some(encoded), durability).await?;
         Ok(record)
     }
 
     /// Deletes the record; `Ok(false)` when there was none. With `expected`, only that version is deleted.
     pub async fn delete<T: Record>(&self, id: &str, expected: Option<u64>) -> Result<bool> {
+        self.remove::<T>(id, expected, Durability::Flushed).await
+    }
+
+    /// `delete` without waiting for the disk (see `insert_unflushed`).
+    pub async fn delete_unflushed<T: Record>(&self, id: &str) -> Result<bool> {
+        self.remove::<T>(id, None, Durability::Background).await
+    }
+
+    async fn remove<T: Record>(&self, id: &str, expected: Option<u64>, durability: Durability) -> Result<bool> {
         let Some(current) = self.get::<T>(id)? else {
             return Ok(false);
         };
@@ -213,7 +260,8 @@ impl Store {
             });
         }
         let old = codec::encode(&current)?;
-        self.commit::<T>(id, ChangeKind::Deleted, Some(old), None).await?;
+        self.commit::<T>(id, ChangeKind::Deleted, Some(old), None, durability)
+            .await?;
         Ok(true)
     }
 
@@ -273,6 +321,7 @@ impl Store {
         kind: ChangeKind,
         old: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
+        durability: Durability,
     ) -> Result<()> {
         let tree = self.tree::<T>()?;
         {
@@ -301,7 +350,17 @@ impl Store {
                 }
             }
         }
-        self.inner.flusher.durable().await?;
+        if durability == Durability::Flushed {
+            self.inner.flusher.durable().await?;
+        }
         Ok(())
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// On disk before the call returns.
+    Flushed,
+    /// On disk within sled's flush interval.
+    Background,
 }

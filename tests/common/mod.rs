@@ -15,6 +15,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_zos-orchestrator");
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// Where its TFTP server listens.
+    pub tftp: std::net::SocketAddr,
     pub data_dir: PathBuf,
     startup_logs: Vec<String>,
     logs: mpsc::Receiver<String>,
@@ -36,7 +38,16 @@ impl Server {
     /// Starts `serve` on 127.0.0.1:0 and waits for the "listening" log line to learn the port.
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tftp-listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
             .env_remove("ZOS_LISTEN")
@@ -62,16 +73,17 @@ impl Server {
                 let _ = child.wait();
                 panic!("server did not report that it listens within 20 s: {startup_logs:?}");
             };
-            let url = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|entry| {
-                entry["fields"]["url"]
-                    .as_str()
-                    .map(|url| url.trim_end_matches('/').to_owned())
-            });
+            let entry = serde_json::from_str::<serde_json::Value>(&line).unwrap_or_default();
+            let url = entry["fields"]["url"]
+                .as_str()
+                .map(|url| url.trim_end_matches('/').to_owned());
+            let tftp = entry["fields"]["tftp"].as_str().and_then(|tftp| tftp.parse().ok());
             startup_logs.push(line);
-            if let Some(base) = url {
+            if let (Some(base), Some(tftp)) = (url, tftp) {
                 return Server {
                     child,
                     base,
+                    tftp,
                     data_dir: data_dir.to_owned(),
                     startup_logs,
                     logs,

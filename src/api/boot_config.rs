@@ -1,0 +1,410 @@
+//! `/boot/profiles`, `/boot/selectors`, `/boot/settings`: what machines boot, and which machine boots what.
+//! Reads need the viewer role, changes the operator role. References are kept whole: a profile names only
+//! uploaded assets, a selector only existing profiles, and nothing in use can be deleted (409).
+
+use serde::Deserialize;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::boot::script::check_template;
+use crate::model::boot::{
+    BOOT_SETTINGS_ID, BootAsset, BootProfile, BootSelector, BootSettings, KernelRef, normalize_mac,
+    validate_asset_name, validate_release, validate_zerotier_network,
+};
+use crate::model::{self, Invalid, Role};
+use crate::store::{Expect, Record};
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let profiles = warp::path!("boot" / "profiles");
+    let profile = warp::path!("boot" / "profiles" / String);
+    let selectors = warp::path!("boot" / "selectors");
+    let selector = warp::path!("boot" / "selectors" / String);
+    let settings = warp::path!("boot" / "settings");
+
+    let list_profiles = profiles
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list_profiles)
+        .map(respond);
+    let create_profile = profiles
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(create_profile)
+        .map(respond);
+    let get_profile = profile
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_profile)
+        .map(respond);
+    let put_profile = profile
+        .and(warp::put())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(replace_profile)
+        .map(respond);
+    let delete_profile = profile
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(delete_profile)
+        .map(respond);
+    let list_selectors = selectors
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list_selectors)
+        .map(respond);
+    let create_selector = selectors
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(create_selector)
+        .map(respond);
+    let get_selector = selector
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_selector)
+        .map(respond);
+    let delete_selector = selector
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(delete_selector)
+        .map(respond);
+    let get_settings = settings
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_settings)
+        .map(respond);
+    let put_settings = settings
+        .and(warp::put())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(put_settings)
+        .map(respond);
+    list_profiles
+        .or(create_profile)
+        .unify()
+        .or(get_profile)
+        .unify()
+        .or(put_profile)
+        .unify()
+        .or(delete_profile)
+        .unify()
+        .or(list_selectors)
+        .unify()
+        .or(create_selector)
+        .unify()
+        .or(get_selector)
+        .unify()
+        .or(delete_selector)
+        .unify()
+        .or(get_settings)
+        .unify()
+        .or(put_settings)
+        .unify()
+        .boxed()
+}
+
+fn json_with_status<T: serde::Serialize>(value: &T, status: StatusCode) -> Response {
+    warp::reply::with_status(warp::reply::json(value), status).into_response()
+}
+
+fn created<T: serde::Serialize>(value: &T, location: String) -> Response {
+    let mut response = json_with_status(value, StatusCode::CREATED);
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
+    let items: Vec<T> = ctx
+        .store
+        .list::<T>("", None, usize::MAX, |_| true)?
+        .items
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    Ok(warp::reply::json(&items).into_response())
+}
+
+fn asset_exists(ctx: &Ctx, field: &str, name: &str) -> Result<(), ApiError> {
+    validate_asset_name(field, name)?;
+    if ctx.store.get::<BootAsset>(name)?.is_none() {
+        return Err(Invalid::new(
+            field,
+            format!("boot asset '{name}' is not uploaded (PUT /boot/assets/{name})"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn profile_exists(ctx: &Ctx, field: &str, name: &str) -> Result<(), ApiError> {
+    if ctx.store.get::<BootProfile>(name)?.is_none() {
+        return Err(Invalid::new(field, format!("boot profile '{name}' does not exist")).into());
+    }
+    Ok(())
+}
+
+fn validate_profile(ctx: &Ctx, profile: &BootProfile) -> Result<(), ApiError> {
+    model::validate_id("name", &profile.name)?;
+    match &profile.kernel {
+        KernelRef::Asset(name) => asset_exists(ctx, "kernel.asset", name)?,
+        KernelRef::Release(release) => validate_release("kernel.release", release)?,
+    }
+    for (i, initrd) in profile.initrds.iter().enumerate() {
+        asset_exists(ctx, &format!("initrds[{i}]"), initrd)?;
+    }
+    if profile.description.len() > 200 {
+        return Err(Invalid::new("description", "at most 200 characters").into());
+    }
+    check_template(&profile.cmdline)?;
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/boot/profiles", tag = "boot", operation_id = "listBootProfiles",
+    responses((status = 200, body = [BootProfile]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    list_all::<BootProfile>(&ctx)
+}
+
+#[utoipa::path(post, path = "/boot/profiles", tag = "boot", operation_id = "createBootProfile",
+    request_body = BootProfile,
+    responses((status = 201, body = BootProfile), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let profile: BootProfile = body.json()?;
+    validate_profile(&ctx, &profile)?;
+    let stored = ctx
+        .store
+        .put(profile, Expect::Absent)
+        .await
+        .map_err(|e| ApiError::from(e).with_field("name"))?;
+    let location = format!("/boot/profiles/{}", stored.value.name);
+    Ok(created(&stored.value, location))
+}
+
+#[utoipa::path(get, path = "/boot/profiles/{name}", tag = "boot", operation_id = "getBootProfile",
+    params(("name" = String, Path)),
+    responses((status = 200, body = BootProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let profile = ctx
+        .store
+        .get::<BootProfile>(&name)?
+        .ok_or_else(|| ApiError::not_found("boot profile", &name))?;
+    Ok(warp::reply::json(&profile.value).into_response())
+}
+
+#[utoipa::path(put, path = "/boot/profiles/{name}", tag = "boot", operation_id = "replaceBootProfile",
+    params(("name" = String, Path)), request_body = BootProfile,
+    responses((status = 200, body = BootProfile), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let profile: BootProfile = body.json()?;
+    if profile.name != name {
+        return Err(Invalid::new(
+            "name",
+            format!("must match the URL ('{name}'); profiles cannot be renamed"),
+        )
+        .into());
+    }
+    validate_profile(&ctx, &profile)?;
+    let current = ctx
+        .store
+        .get::<BootProfile>(&name)?
+        .ok_or_else(|| ApiError::not_found("boot profile", &name))?;
+    let stored = ctx.store.put(profile, Expect::Version(current.version)).await?;
+    Ok(warp::reply::json(&stored.value).into_response())
+}
+
+#[utoipa::path(delete, path = "/boot/profiles/{name}", tag = "boot", operation_id = "deleteBootProfile",
+    params(("name" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Used by a selector or as the default", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let users = ctx
+        .store
+        .list::<BootSelector>("", None, usize::MAX, |s| s.profile == name)?
+        .items;
+    let is_default = ctx.boot.settings()?.default_profile.as_deref() == Some(name.as_str());
+    if let Some(user) = users.first() {
+        return Err(in_use(format!(
+            "boot profile '{name}' is used by selector '{}'",
+            user.value.name
+        )));
+    }
+    if is_default {
+        return Err(in_use(format!(
+            "boot profile '{name}' is the default profile (PUT /boot/settings to change it)"
+        )));
+    }
+    if !ctx.store.delete::<BootProfile>(&name, None).await? {
+        return Err(ApiError::not_found("boot profile", &name));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) fn in_use(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "in_use", message)
+}
+
+/// Body of `POST /boot/selectors`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectorCreate {
+    pub name: String,
+    pub mac: Option<String>,
+    pub uuid: Option<String>,
+    pub label: Option<String>,
+    pub profile: String,
+}
+
+fn normalize_selector(ctx: &Ctx, request: SelectorCreate) -> Result<BootSelector, ApiError> {
+    model::validate_id("name", &request.name)?;
+    let given = [request.mac.is_some(), request.uuid.is_some(), request.label.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(Invalid::new("mac", "give exactly one of mac, uuid or label").into());
+    }
+    let mac = request.mac.map(|mac| normalize_mac("mac", &mac)).transpose()?;
+    let uuid = request
+        .uuid
+        .map(|uuid| {
+            let ok = uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+            if ok {
+                Ok(uuid.to_ascii_lowercase())
+            } else {
+                Err(Invalid::new("uuid", "must be an SMBIOS UUID (8-4-4-4-12 hex)"))
+            }
+        })
+        .transpose()?;
+    if let Some(label) = &request.label {
+        let (key, value) = label
+            .split_once('=')
+            .ok_or_else(|| Invalid::new("label", "must be key=value"))?;
+        model::validate_labels("label", &[(key.to_owned(), value.to_owned())].into())?;
+    }
+    profile_exists(ctx, "profile", &request.profile)?;
+    Ok(BootSelector {
+        name: request.name,
+        mac,
+        uuid,
+        label: request.label,
+        profile: request.profile,
+    })
+}
+
+#[utoipa::path(get, path = "/boot/selectors", tag = "boot", operation_id = "listBootSelectors",
+    responses((status = 200, body = [BootSelector]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    list_all::<BootSelector>(&ctx)
+}
+
+#[utoipa::path(post, path = "/boot/selectors", tag = "boot", operation_id = "createBootSelector",
+    request_body = SelectorCreate,
+    responses((status = 201, body = BootSelector), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let selector = normalize_selector(&ctx, body.json()?)?;
+    let stored = ctx
+        .store
+        .put(selector, Expect::Absent)
+        .await
+        .map_err(|e| ApiError::from(e).with_field("name"))?;
+    let location = format!("/boot/selectors/{}", stored.value.name);
+    Ok(created(&stored.value, location))
+}
+
+#[utoipa::path(get, path = "/boot/selectors/{name}", tag = "boot", operation_id = "getBootSelector",
+    params(("name" = String, Path)),
+    responses((status = 200, body = BootSelector), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let selector = ctx
+        .store
+        .get::<BootSelector>(&name)?
+        .ok_or_else(|| ApiError::not_found("boot selector", &name))?;
+    Ok(warp::reply::json(&selector.value).into_response())
+}
+
+#[utoipa::path(delete, path = "/boot/selectors/{name}", tag = "boot", operation_id = "deleteBootSelector",
+    params(("name" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    if !ctx.store.delete::<BootSelector>(&name, None).await? {
+        return Err(ApiError::not_found("boot selector", &name));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/boot/settings", tag = "boot", operation_id = "getBootSettings",
+    responses((status = 200, body = BootSettings), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(warp::reply::json(&ctx.boot.settings()?).into_response())
+}
+
+#[utoipa::path(put, path = "/boot/settings", tag = "boot", operation_id = "putBootSettings",
+    request_body = BootSettings,
+    responses((status = 200, body = BootSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let mut settings: BootSettings = body.json()?;
+    if let Some(network) = &mut settings.zerotier_network {
+        validate_zerotier_network("zerotierNetwork", network)?;
+        *network = network.to_ascii_lowercase();
+    }
+    if let Some(source) = &mut settings.kernel_source {
+        let rest = source
+            .strip_prefix("http://")
+            .or_else(|| source.strip_prefix("https://"));
+        let ok = rest
+            .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]/_~".contains(c)));
+        if !ok {
+            return Err(Invalid::new("kernelSource", "must be an http:// or https:// base URL without query").into());
+        }
+        *source = source.trim_end_matches('/').to_owned();
+    }
+    if let Some(profile) = &settings.default_profile {
+        profile_exists(&ctx, "defaultProfile", profile)?;
+    }
+    let expect = match ctx.store.get::<BootSettings>(BOOT_SETTINGS_ID)? {
+        Some(current) => Expect::Version(current.version),
+        None => Expect::Absent,
+    };
+    let stored = ctx.store.put(settings, expect).await?;
+    Ok(warp::reply::json(&stored.value).into_response())
+}

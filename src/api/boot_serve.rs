@@ -1,0 +1,469 @@
+//! What machines fetch while booting (no token: firmware cannot send one): `/boot.ipxe`, the 0-bootstrap URLs
+//! `/ipxe/<release>[/<network>[/<args>]]` and `/kernel/<file>`, `/boot/ipxe/<binary>` and `/boot/assets/<name>`;
+//! plus the operator side of assets (list, upload, delete) and `/boot/events`.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use percent_encoding::percent_decode_str;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::boot_config::in_use;
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::boot::{MachineQuery, Served};
+use crate::model::Role;
+use crate::model::boot::{
+    BootAsset, BootEvent, BootOutcome, BootProfile, BootProtocol, KernelRef, normalize_mac, validate_asset_name,
+    validate_kernel_arg, validate_release, validate_zerotier_network,
+};
+use crate::store::Expect;
+
+/// Largest boot asset accepted by `PUT /boot/assets/{name}`.
+pub const MAX_ASSET_BYTES: u64 = 4 << 30;
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let host = warp::header::optional::<String>("host");
+    let remote = warp::addr::remote();
+    let machine_script = warp::path!("boot.ipxe")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(host)
+        .and(remote)
+        .and(warp::query::<HashMap<String, String>>())
+        .then(machine_script)
+        .map(respond);
+    let bootstrap = warp::path("ipxe")
+        .and(warp::path::tail())
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(host)
+        .and(remote)
+        .then(bootstrap_script)
+        .map(respond);
+    let ipxe_binary = warp::path!("boot" / "ipxe" / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(with_ctx(ctx))
+        .and(remote)
+        .map(ipxe_binary);
+    let kernel = warp::path!("kernel" / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(with_ctx(ctx))
+        .then(|file: String, ctx: Ctx| async move {
+            // 0-bootstrap's kernel URL: the same file as /boot/assets/<file>.
+            let location = format!("/boot/assets/{file}");
+            let known =
+                validate_asset_name("file", &file).is_ok() && matches!(ctx.store.get::<BootAsset>(&file), Ok(Some(_)));
+            if known {
+                warp::reply::with_header(StatusCode::TEMPORARY_REDIRECT, header::LOCATION, location).into_response()
+            } else {
+                ApiError::not_found("kernel", &file).into_response()
+            }
+        });
+    let assets_dir = ctx.boot.assets.dir().to_owned();
+    let asset_file = warp::path("boot")
+        .and(warp::path("assets"))
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::path::peek())
+        .and(with_ctx(ctx))
+        .and(remote)
+        .and_then(registered_asset)
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(warp::fs::dir(assets_dir))
+        .map(serve_asset);
+    let list_assets = warp::path!("boot" / "assets")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list_assets)
+        .map(respond);
+    let upload = warp::path!("boot" / "assets" / String)
+        .and(warp::put())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .then(upload_asset)
+        .map(respond);
+    let delete = warp::path!("boot" / "assets" / String)
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(delete_asset)
+        .map(respond);
+    let events = warp::path!("boot" / "events")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(warp::query::<HashMap<String, String>>())
+        .then(list_events)
+        .map(respond);
+    machine_script
+        .or(bootstrap)
+        .unify()
+        .or(ipxe_binary)
+        .unify()
+        .or(kernel)
+        .unify()
+        .or(list_assets)
+        .unify()
+        .or(upload)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(events)
+        .unify()
+        .or(asset_file)
+        .unify()
+        .boxed()
+}
+
+fn client(remote: Option<std::net::SocketAddr>) -> String {
+    remote.map_or_else(|| "unknown".to_owned(), |addr| addr.to_string())
+}
+
+fn ipxe_script(script: String) -> Response {
+    warp::reply::with_header(script, header::CONTENT_TYPE, "text/plain; charset=utf-8").into_response()
+}
+
+fn http_base(ctx: &Ctx, host: Option<&str>) -> Result<String, ApiError> {
+    ctx.boot.http_base(host).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_header",
+            "a valid Host header is required to build boot URLs (or set --boot-url)",
+        )
+        .with_field("Host")
+    })
+}
+
+#[utoipa::path(get, path = "/boot.ipxe", tag = "boot", operation_id = "machineBootScript",
+    params(("mac" = Option<String>, Query, description = "iPXE ${net0/mac}"),
+           ("uuid" = Option<String>, Query, description = "iPXE ${uuid}"),
+           ("arch" = Option<String>, Query, description = "iPXE ${buildarch}"),
+           ("platform" = Option<String>, Query, description = "iPXE ${platform}: pcbios or efi")),
+    responses((status = 200, description = "The iPXE script for this machine (or one that waits and retries)",
+        body = String, content_type = "text/plain"), (status = 400, body = ErrorBody)))]
+pub(super) async fn machine_script(
+    ctx: Ctx,
+    host: Option<String>,
+    remote: Option<std::net::SocketAddr>,
+    query: HashMap<String, String>,
+) -> HandlerResult {
+    let started = Instant::now();
+    let base = http_base(&ctx, host.as_deref())?;
+    // iPXE sends empty values for settings it does not have; those mean "unknown", not an error.
+    let given = |key: &str| query.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mac = given("mac").map(|mac| normalize_mac("mac", mac)).transpose()?;
+    let uuid = given("uuid")
+        .filter(|uuid| uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .map(str::to_ascii_lowercase);
+    let platform = given("platform")
+        .filter(|p| matches!(*p, "pcbios" | "efi"))
+        .map(str::to_owned);
+    let machine = MachineQuery {
+        mac: mac.clone(),
+        uuid,
+        platform,
+    };
+    let rendered = ctx.boot.machine_script(&machine, &base)?;
+    ctx.boot.recorder.record(Served {
+        mac,
+        client: client(remote),
+        protocol: BootProtocol::Http,
+        file: "boot.ipxe".into(),
+        bytes: rendered.script.len() as u64,
+        duration: started.elapsed(),
+        outcome: BootOutcome::Ok,
+        profile: rendered.profile,
+    });
+    Ok(ipxe_script(rendered.script))
+}
+
+#[utoipa::path(get, path = "/ipxe/{release}/{network}/{args}", tag = "boot", operation_id = "bootstrapScript",
+    params(("release" = String, Path, description = "Zero-OS release (kernel zero-os-<release>.efi)"),
+           ("network" = String, Path, description = "ZeroTier network id; `null` or `0` for none (optional segment)"),
+           ("args" = String, Path, description = "Extra kernel arguments, space-separated, URL-encoded (optional segment)")),
+    responses((status = 200, description = "0-bootstrap compatible iPXE script", body = String, content_type = "text/plain"),
+        (status = 400, body = ErrorBody), (status = 404, description = "No kernel for this release", body = ErrorBody)))]
+pub(super) async fn bootstrap_script(
+    tail: warp::path::Tail,
+    ctx: Ctx,
+    host: Option<String>,
+    remote: Option<std::net::SocketAddr>,
+) -> HandlerResult {
+    let started = Instant::now();
+    let segments: Vec<String> = tail
+        .as_str()
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let (release, network, extra) = match segments.as_slice() {
+        [release] => (release, None, None),
+        [release, network] => (release, Some(network), None),
+        [release, network, extra] => (release, Some(network), Some(extra)),
+        _ => return Err(ApiError::not_found("boot URL", tail.as_str())),
+    };
+    validate_release("release", release)?;
+    let network = network.filter(|n| !matches!(n.as_str(), "null" | "0" | ""));
+    if let Some(network) = network {
+        validate_zerotier_network("network", network)?;
+    }
+    let mut args = Vec::new();
+    if let Some(network) = network {
+        args.push(format!("zerotier={}", network.to_ascii_lowercase()));
+    }
+    for arg in extra.iter().flat_map(|extra| extra.split_whitespace()) {
+        validate_kernel_arg("args", arg)?;
+        args.push(arg.to_owned());
+    }
+    let base = http_base(&ctx, host.as_deref())?;
+    let settings = ctx.boot.settings()?;
+    let kernel_url = ctx
+        .boot
+        .kernel_url(&KernelRef::Release(release.clone()), &settings, &base)
+        .map_err(|invalid| ApiError::new(StatusCode::NOT_FOUND, "not_found", invalid.message).with_field("release"))?;
+    let script = format!(
+        "#!ipxe\necho zos-orchestrator (0-bootstrap compatible): Zero-OS {release}\n\
+         isset ${{net0/ip}} || dhcp || goto failed\n\
+         chain {kernel_url} {} || goto failed\n\
+         :failed\necho zos-orchestrator: boot failed, rebooting in 10 s\nsleep 10\nreboot\n",
+        args.join(" ")
+    );
+    ctx.boot.recorder.record(Served {
+        mac: None,
+        client: client(remote),
+        protocol: BootProtocol::Http,
+        file: format!("ipxe/{}", tail.as_str()).chars().take(128).collect(),
+        bytes: script.len() as u64,
+        duration: started.elapsed(),
+        outcome: BootOutcome::Ok,
+        profile: None,
+    });
+    Ok(ipxe_script(script))
+}
+
+fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> Response {
+    let started = Instant::now();
+    let Some(bytes) = ctx.boot.ipxe.get(&name) else {
+        return ApiError::not_found("iPXE binary", &name).into_response();
+    };
+    ctx.boot.recorder.record(Served {
+        mac: None,
+        client: client(remote),
+        protocol: BootProtocol::Http,
+        file: name,
+        bytes: bytes.len() as u64,
+        duration: started.elapsed(),
+        outcome: BootOutcome::Ok,
+        profile: None,
+    });
+    warp::reply::with_header(bytes.to_vec(), header::CONTENT_TYPE, "application/octet-stream").into_response()
+}
+
+/// Lets `warp::fs::dir` serve only names that are valid and registered (never a temporary upload), and hands
+/// on the metadata for the ETag.
+async fn registered_asset(
+    peek: warp::filters::path::Peek,
+    ctx: Ctx,
+    remote: Option<std::net::SocketAddr>,
+) -> Result<(Ctx, BootAsset, Option<std::net::SocketAddr>, Instant), warp::Rejection> {
+    let name = peek.as_str();
+    let found = validate_asset_name("name", name)
+        .ok()
+        .and_then(|()| ctx.store.get::<BootAsset>(name).ok().flatten());
+    match found {
+        Some(asset) => Ok((ctx, asset.value, remote, Instant::now())),
+        None => {
+            ctx.boot.recorder.record(Served {
+                mac: None,
+                client: client(remote),
+                protocol: BootProtocol::Http,
+                file: name.chars().take(128).collect(),
+                bytes: 0,
+                duration: std::time::Duration::ZERO,
+                outcome: BootOutcome::NotFound,
+                profile: None,
+            });
+            Err(warp::reject::not_found())
+        }
+    }
+}
+
+fn serve_asset(
+    (ctx, asset, remote, started): (Ctx, BootAsset, Option<std::net::SocketAddr>, Instant),
+    if_none_match: Option<String>,
+    file: warp::filters::fs::File,
+) -> Response {
+    let etag = format!("\"{}\"", &asset.sha256[..32]);
+    let not_modified = if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        file.into_response()
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    ctx.boot.recorder.record(Served {
+        mac: None,
+        client: client(remote),
+        protocol: BootProtocol::Http,
+        file: asset.name,
+        bytes: if not_modified { 0 } else { bytes },
+        duration: started.elapsed(),
+        outcome: BootOutcome::Ok,
+        profile: None,
+    });
+    response
+}
+
+#[utoipa::path(get, path = "/boot/assets", tag = "boot", operation_id = "listBootAssets",
+    responses((status = 200, body = [BootAsset]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let assets: Vec<BootAsset> = ctx
+        .store
+        .list::<BootAsset>("", None, usize::MAX, |_| true)?
+        .items
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    Ok(warp::reply::json(&assets).into_response())
+}
+
+#[utoipa::path(put, path = "/boot/assets/{name}", tag = "boot", operation_id = "uploadBootAsset",
+    params(("name" = String, Path, description = "File name: letters, digits, '-', '.', '_'")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, description = "Uploaded", body = BootAsset), (status = 200, description = "Replaced", body = BootAsset),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn upload_asset<S, B>(
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+    length: Option<u64>,
+    body: S,
+) -> HandlerResult
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    caller.require(&ctx, Role::Operator)?;
+    validate_asset_name("name", &name)?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("assets are limited to {MAX_ASSET_BYTES} bytes"),
+        )
+    };
+    if length.is_some_and(|length| length > MAX_ASSET_BYTES) {
+        return Err(too_large());
+    }
+    let staged = ctx
+        .boot
+        .assets
+        .stage(body, MAX_ASSET_BYTES)
+        .await
+        .map_err(|err| match err {
+            crate::boot::assets::UploadError::TooLarge(_) => too_large(),
+            crate::boot::assets::UploadError::Body(message) => ApiError::bad_request("body_read_failed", message),
+            crate::boot::assets::UploadError::Io(err) => ApiError::internal("cannot store the upload", &err),
+        })?;
+    if length.is_some_and(|length| length != staged.size) {
+        ctx.boot.assets.discard(staged).await;
+        return Err(ApiError::bad_request(
+            "body_read_failed",
+            "the body ended before Content-Length bytes arrived",
+        ));
+    }
+    let asset = BootAsset {
+        name: name.clone(),
+        size: staged.size,
+        sha256: staged.sha256.clone(),
+        uploaded_at: crate::model::now_rfc3339(),
+    };
+    ctx.boot
+        .assets
+        .commit(&staged, &name)
+        .await
+        .map_err(|err| ApiError::internal("cannot store the upload", &err))?;
+    let (expect, status) = match ctx.store.get::<BootAsset>(&name)? {
+        Some(current) => (Expect::Version(current.version), StatusCode::OK),
+        None => (Expect::Absent, StatusCode::CREATED),
+    };
+    let stored = ctx.store.put(asset, expect).await?;
+    tracing::info!(name = %name, size = stored.value.size, sha256 = %stored.value.sha256, "boot asset uploaded");
+    let mut response = warp::reply::with_status(warp::reply::json(&stored.value), status).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/boot/assets/{name}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(delete, path = "/boot/assets/{name}", tag = "boot", operation_id = "deleteBootAsset",
+    params(("name" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let uses =
+        |profile: &BootProfile| profile.kernel == KernelRef::Asset(name.clone()) || profile.initrds.contains(&name);
+    if let Some(user) = ctx.store.list::<BootProfile>("", None, 1, uses)?.items.first() {
+        return Err(in_use(format!(
+            "boot asset '{name}' is used by profile '{}'",
+            user.value.name
+        )));
+    }
+    if !ctx.store.delete::<BootAsset>(&name, None).await? {
+        return Err(ApiError::not_found("boot asset", &name));
+    }
+    ctx.boot
+        .assets
+        .remove(&name)
+        .await
+        .map_err(|err| ApiError::internal("cannot remove the asset file", &err))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/boot/events", tag = "boot", operation_id = "listBootEvents",
+    params(("limit" = Option<usize>, Query, description = "Page size, 1–1000 (default 100)"),
+           ("before" = Option<String>, Query, description = "Events older than this id (the `Link: rel=\"next\"` cursor)")),
+    responses((status = 200, description = "Newest first", body = [BootEvent]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_events(ctx: Ctx, caller: Caller, query: HashMap<String, String>) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let limit = match query.get("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_query", "limit must be a number from 1 to 1000").with_field("limit")
+            })?,
+        None => 100,
+    };
+    let page = ctx
+        .store
+        .list_newest::<BootEvent>(query.get("before").map(String::as_str), limit)?;
+    let events: Vec<BootEvent> = page.items.into_iter().map(|r| r.value).collect();
+    let mut response = warp::reply::json(&events).into_response();
+    if let Some(last) = page.next_after
+        && let Ok(link) = HeaderValue::from_str(&format!("</boot/events?limit={limit}&before={last}>; rel=\"next\""))
+    {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}

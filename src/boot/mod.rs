@@ -1,0 +1,254 @@
+//! The boot server: everything a bare-metal machine needs to network-boot Zero-OS from this process.
+//!
+//! The chain: a PXE ROM loads `undionly.kpxe` / `ipxe.efi` over TFTP ([`tftp`]); iPXE loads a small TFTP script
+//! that hands over to HTTP (`/boot.ipxe?mac=…`); there the machine's profile is chosen by the selectors, and its
+//! script loads the kernel and initrds (boot assets, [`assets`]) with the cluster's ZeroTier network on the
+//! command line ([`script`]). Every file served is recorded as a boot event ([`recorder`]).
+
+pub mod assets;
+pub mod ipxe;
+pub mod recorder;
+pub mod script;
+pub mod tftp;
+
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+use crate::model::boot::{BOOT_SETTINGS_ID, BootAsset, BootProfile, BootSelector, BootSettings, KernelRef};
+use crate::model::{Invalid, Node};
+use crate::store::{Store, StoreError};
+
+pub use ipxe::IpxeBinaries;
+pub use recorder::{Recorder, Served};
+
+/// TFTP scripts (besides the iPXE binaries and assets).
+pub const TFTP_HANDOVER: &str = "boot.ipxe";
+pub const TFTP_UNDIONLY_HANDOVER: &str = "undionly.ipxe";
+
+pub struct Boot {
+    pub store: Store,
+    pub ipxe: IpxeBinaries,
+    pub assets: assets::AssetDir,
+    pub recorder: Recorder,
+    /// The HTTP port machines reach us on, for scripts served over TFTP (`http://${next-server}:<port>`).
+    http_port: u16,
+    /// Overrides that base URL (e.g. behind a proxy or NAT).
+    boot_url: Option<String>,
+}
+
+/// What a machine's boot script resolved to.
+pub struct Rendered {
+    pub script: String,
+    pub profile: Option<String>,
+}
+
+/// Who is asking for a boot script (from the query iPXE fills in).
+#[derive(Debug, Default)]
+pub struct MachineQuery {
+    pub mac: Option<String>,
+    pub uuid: Option<String>,
+    pub platform: Option<String>,
+}
+
+impl Boot {
+    pub fn new(
+        store: Store,
+        ipxe: IpxeBinaries,
+        data_dir: &std::path::Path,
+        http_port: u16,
+        boot_url: Option<String>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Arc<Boot>> {
+        let assets = assets::AssetDir::open(&data_dir.join("assets"))?;
+        let recorder = Recorder::start(store.clone(), metrics)?;
+        Ok(Arc::new(Boot {
+            store,
+            ipxe,
+            assets,
+            recorder,
+            http_port,
+            boot_url,
+        }))
+    }
+
+    pub fn settings(&self) -> Result<BootSettings, StoreError> {
+        Ok(self
+            .store
+            .get::<BootSettings>(BOOT_SETTINGS_ID)?
+            .map(|r| r.value)
+            .unwrap_or_default())
+    }
+
+    /// The HTTP base URL for scripts loaded over TFTP, where only iPXE knows which address reached us.
+    pub fn tftp_http_base(&self) -> String {
+        self.boot_url
+            .clone()
+            .unwrap_or_else(|| format!("http://${{next-server}}:{}", self.http_port))
+    }
+
+    /// The HTTP base URL for scripts loaded over HTTP: the configured one, else the address the machine used.
+    pub fn http_base(&self, host_header: Option<&str>) -> Option<String> {
+        if let Some(url) = &self.boot_url {
+            return Some(url.clone());
+        }
+        let host = host_header?;
+        let safe = !host.is_empty()
+            && host.len() <= 255
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c));
+        safe.then(|| format!("http://{host}"))
+    }
+
+    /// The generated TFTP scripts.
+    pub fn tftp_script(&self, name: &str) -> Option<String> {
+        match name {
+            TFTP_HANDOVER => Some(script::tftp_handover(&self.tftp_http_base())),
+            TFTP_UNDIONLY_HANDOVER => Some(script::undionly_handover(&self.tftp_http_base())),
+            _ => None,
+        }
+    }
+
+    /// The profile for a machine: a MAC selector, else a UUID selector, else a label selector (labels of the
+    /// registered node with that MAC), else the default profile.
+    fn choose_profile(&self, query: &MachineQuery, node: Option<&Node>) -> Result<Option<String>, StoreError> {
+        let selectors = self.store.list::<BootSelector>("", None, usize::MAX, |_| true)?.items;
+        let by = |matches: &dyn Fn(&BootSelector) -> bool| {
+            selectors
+                .iter()
+                .find(|s| matches(&s.value))
+                .map(|s| s.value.profile.clone())
+        };
+        let chosen = by(&|s| s.mac.is_some() && s.mac == query.mac)
+            .or_else(|| by(&|s| s.uuid.is_some() && s.uuid == query.uuid))
+            .or_else(|| {
+                let node = node?;
+                by(&|s| {
+                    s.label
+                        .as_deref()
+                        .and_then(|l| l.split_once('='))
+                        .is_some_and(|(k, v)| node.labels.get(k).is_some_and(|x| x == v))
+                })
+            });
+        Ok(chosen.or(self.settings()?.default_profile))
+    }
+
+    /// The boot script for the machine asking `GET /boot.ipxe`.
+    pub fn machine_script(&self, query: &MachineQuery, http_base: &str) -> Result<Rendered, StoreError> {
+        let node = match &query.mac {
+            Some(mac) => self.store.get::<Node>(&mac.replace(':', ""))?.map(|r| r.value),
+            None => None,
+        };
+        let retry = format!("{http_base}/boot.ipxe");
+        let who = query.mac.as_deref().unwrap_or("this machine");
+        let Some(profile_name) = self.choose_profile(query, node.as_ref())? else {
+            let reason = format!("no boot profile for {who}: add a selector or a default profile");
+            return Ok(Rendered {
+                script: script::waiting_script(&reason, &retry),
+                profile: None,
+            });
+        };
+        let Some(profile) = self.store.get::<BootProfile>(&profile_name)?.map(|r| r.value) else {
+            let reason = format!("boot profile '{profile_name}' for {who} does not exist");
+            return Ok(Rendered {
+                script: script::waiting_script(&reason, &retry),
+                profile: Some(profile_name),
+            });
+        };
+        let settings = self.settings()?;
+        let machine = script::Machine {
+            mac: query.mac.as_deref(),
+            platform: query.platform.as_deref(),
+            node: node.as_ref(),
+        };
+        match self.render_profile(&profile, &settings, &machine, http_base) {
+            Ok(script) => Ok(Rendered {
+                script,
+                profile: Some(profile_name),
+            }),
+            Err(invalid) => {
+                let reason = format!("boot profile '{profile_name}' cannot be used: {}", invalid.message);
+                Ok(Rendered {
+                    script: script::waiting_script(&sanitize(&reason), &retry),
+                    profile: Some(profile_name),
+                })
+            }
+        }
+    }
+
+    fn render_profile(
+        &self,
+        profile: &BootProfile,
+        settings: &BootSettings,
+        machine: &script::Machine,
+        http_base: &str,
+    ) -> Result<String, Invalid> {
+        let vars = script::Vars {
+            zerotier: settings.zerotier_network.as_deref(),
+            orchestrator: http_base,
+        };
+        let cmdline = script::render_cmdline(&profile.cmdline, &vars, machine)?;
+        let kernel_url = self.kernel_url(&profile.kernel, settings, http_base)?;
+        let initrds = profile
+            .initrds
+            .iter()
+            .map(|name| self.asset_url(name, http_base).map(|url| (name.clone(), url)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let title = format!(
+            "{} boots profile {}",
+            machine.mac.unwrap_or("this machine"),
+            profile.name
+        );
+        Ok(script::kernel_script(
+            &title,
+            &kernel_url,
+            &initrds,
+            &cmdline,
+            machine.platform == Some("efi"),
+        ))
+    }
+
+    fn asset_url(&self, name: &str, http_base: &str) -> Result<String, Invalid> {
+        match self.store.get::<BootAsset>(name) {
+            Ok(Some(_)) => Ok(format!("{http_base}/boot/assets/{name}")),
+            _ => Err(Invalid::new("initrds", format!("boot asset {name} is not uploaded"))),
+        }
+    }
+
+    /// Where the kernel of a profile is fetched from.
+    pub fn kernel_url(&self, kernel: &KernelRef, settings: &BootSettings, http_base: &str) -> Result<String, Invalid> {
+        match kernel {
+            KernelRef::Asset(name) => self.asset_url(name, http_base),
+            KernelRef::Release(release) => match &settings.kernel_source {
+                Some(source) => Ok(format!("{}/zero-os-{release}.efi", source.trim_end_matches('/'))),
+                None => {
+                    let file = self.release_kernel_asset(release).ok_or_else(|| {
+                        Invalid::new(
+                            "kernel",
+                            format!("no kernel for release {release}: upload zero-os-{release}.efi"),
+                        )
+                    })?;
+                    Ok(format!("{http_base}/kernel/{file}"))
+                }
+            },
+        }
+    }
+
+    /// 0-bootstrap's kernel lookup among our assets: `zero-os-<release>.efi`, else `<release>.efi`.
+    pub fn release_kernel_asset(&self, release: &str) -> Option<String> {
+        [format!("zero-os-{release}.efi"), format!("{release}.efi")]
+            .into_iter()
+            .find(|name| matches!(self.store.get::<BootAsset>(name), Ok(Some(_))))
+    }
+}
+
+/// Text for an `echo` line: only characters iPXE prints as they are.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " .,:'/=@+-_()".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
