@@ -244,7 +244,7 @@ impl Boot {
 fn sanitize(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || " .,:'/=@+-_()".contains(c) {
+            if c.is_ascii_alphanumeric() || " .,:'/=@+-_(){}".contains(c) {
                 c
             } else {
                 '?'

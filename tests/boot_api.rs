@@ -1,0 +1,438 @@
+//! The boot API over real HTTP: assets (streamed upload, Range, ETag, HEAD, interrupted uploads), profiles,
+//! selectors and settings (validation and references), script rendering, and the 0-bootstrap URLs.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::{Server, client, create_token, register_node_at, temp_data_dir};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn call(server: &Server, method: Method, path: &str, body: Option<Value>) -> reqwest::blocking::Response {
+    let mut request = client()
+        .request(method, server.url(path))
+        .bearer_auth(server.admin_token());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().unwrap()
+}
+
+fn put_asset(server: &Server, name: &str, bytes: &[u8]) -> reqwest::blocking::Response {
+    client()
+        .put(server.url(&format!("/boot/assets/{name}")))
+        .bearer_auth(server.admin_token())
+        .body(bytes.to_vec())
+        .send()
+        .unwrap()
+}
+
+fn error_of(response: reqwest::blocking::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    response.json().unwrap()
+}
+
+#[test]
+fn assets_stream_in_and_serve_with_range_etag_and_head() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let first: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let created = put_asset(&server, "kernel-a", &first);
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["location"], "/boot/assets/kernel-a");
+    let meta: Value = created.json().unwrap();
+    assert_eq!(meta["size"], 200_000);
+    assert_eq!(meta["sha256"], hex::encode(Sha256::digest(&first)));
+    assert_eq!(
+        std::fs::read(dir.path().join("assets/kernel-a")).unwrap(),
+        first,
+        "stored under the data directory"
+    );
+
+    let full = client().get(server.url("/boot/assets/kernel-a")).send().unwrap();
+    assert_eq!(full.status(), 200, "machines download without a token");
+    let etag = full.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(full.headers()["content-length"], "200000");
+    assert_eq!(full.bytes().unwrap().to_vec(), first);
+
+    let head = client().head(server.url("/boot/assets/kernel-a")).send().unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "200000");
+    assert_eq!(head.bytes().unwrap().len(), 0);
+
+    let part = client()
+        .get(server.url("/boot/assets/kernel-a"))
+        .header("range", "bytes=1000-1999")
+        .send()
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], "bytes 1000-1999/200000");
+    assert_eq!(part.bytes().unwrap().to_vec(), first[1000..2000]);
+    let suffix = client()
+        .get(server.url("/boot/assets/kernel-a"))
+        .header("range", "bytes=-10")
+        .send()
+        .unwrap();
+    assert_eq!(suffix.bytes().unwrap().to_vec(), first[199_990..]);
+    let beyond = client()
+        .get(server.url("/boot/assets/kernel-a"))
+        .header("range", "bytes=300000-")
+        .send()
+        .unwrap();
+    assert_eq!(beyond.status(), 416);
+
+    let cached = client()
+        .get(server.url("/boot/assets/kernel-a"))
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    let second = vec![7u8; 5000];
+    let replaced = put_asset(&server, "kernel-a", &second);
+    assert_eq!(replaced.status(), 200, "PUT over an existing asset replaces it");
+    let fresh = client()
+        .get(server.url("/boot/assets/kernel-a"))
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(fresh.status(), 200, "a new ETag after replacing");
+    assert_eq!(fresh.bytes().unwrap().to_vec(), second);
+
+    let listed: Vec<Value> = call(&server, Method::GET, "/boot/assets", None).json().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["sha256"], hex::encode(Sha256::digest(&second)));
+}
+
+#[test]
+fn uploads_are_authenticated_validated_and_all_or_nothing() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let anonymous = client().put(server.url("/boot/assets/x")).body("abc").send().unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let viewer = create_token(&server, "viewer", "look");
+    let forbidden = client()
+        .put(server.url("/boot/assets/x"))
+        .bearer_auth(&viewer)
+        .body("abc")
+        .send()
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    for bad in [".hidden", "a%20b", "..", "x%2f..%2fy"] {
+        let response = put_asset(&server, bad, b"abc");
+        assert!(
+            matches!(response.status().as_u16(), 400 | 404),
+            "{bad}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(put_asset(&server, "kept", b"original").status(), 201);
+
+    // Too large by its Content-Length: refused before anything is stored.
+    let address = server.base.trim_start_matches("http://");
+    let token = server.admin_token();
+    let raw = |request: String, body: &[u8], close_early: bool| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        if close_early {
+            stream.shutdown(std::net::Shutdown::Both).unwrap();
+            return String::new();
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    };
+    let huge = raw(
+        format!(
+            "PUT /boot/assets/kept HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Length: 5000000000\r\nConnection: close\r\n\r\n"
+        ),
+        b"",
+        false,
+    );
+    assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
+
+    // An upload cut off mid-body leaves the old asset as it was and no temporary file behind.
+    raw(
+        format!(
+            "PUT /boot/assets/kept HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Length: 100000\r\n\r\n"
+        ),
+        &[1u8; 40_000],
+        true,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kept = client()
+        .get(server.url("/boot/assets/kept"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(&kept[..], b"original");
+    let files: Vec<String> = std::fs::read_dir(dir.path().join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["kept"]);
+}
+
+#[test]
+fn profiles_selectors_and_settings_keep_their_references_whole() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let profile = |name: &str, cmdline: &str| json!({"name": name, "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd"], "cmdline": cmdline});
+    let missing = call(
+        &server,
+        Method::POST,
+        "/boot/profiles",
+        Some(profile("p1", "console=ttyS0")),
+    );
+    assert_eq!(error_of(missing, 400)["field"], "kernel.asset");
+    put_asset(&server, "vmlinuz", b"kernel");
+    let missing_initrd = call(
+        &server,
+        Method::POST,
+        "/boot/profiles",
+        Some(profile("p1", "console=ttyS0")),
+    );
+    assert_eq!(error_of(missing_initrd, 400)["field"], "initrds[0]");
+    put_asset(&server, "initrd", b"initrd");
+
+    for bad in [
+        "console=ttyS0 ${net0/mac}",
+        "a;reboot",
+        "x {nope}",
+        "x {zerotier",
+        "x {label:bad key}",
+        "a||b",
+    ] {
+        let response = call(&server, Method::POST, "/boot/profiles", Some(profile("p1", bad)));
+        assert_eq!(response.status(), 400, "{bad:?}");
+        assert_eq!(response.json::<Value>().unwrap()["field"], "cmdline", "{bad:?}");
+    }
+    let good = "console=ttyS0 zerotier={zerotier} node={node} rack={label:rack} orchestrator={orchestrator}";
+    assert_eq!(
+        call(&server, Method::POST, "/boot/profiles", Some(profile("p1", good))).status(),
+        201
+    );
+    assert_eq!(
+        call(&server, Method::POST, "/boot/profiles", Some(profile("p1", good))).status(),
+        409
+    );
+    assert_eq!(
+        call(
+            &server,
+            Method::POST,
+            "/boot/profiles",
+            Some(profile("p2", "console=tty0"))
+        )
+        .status(),
+        201
+    );
+
+    let bad_network = call(
+        &server,
+        Method::PUT,
+        "/boot/settings",
+        Some(json!({"zerotierNetwork": "xyz"})),
+    );
+    assert_eq!(error_of(bad_network, 400)["field"], "zerotierNetwork");
+    let bad_default = call(
+        &server,
+        Method::PUT,
+        "/boot/settings",
+        Some(json!({"defaultProfile": "nope"})),
+    );
+    assert_eq!(error_of(bad_default, 400)["field"], "defaultProfile");
+    let settings = call(
+        &server,
+        Method::PUT,
+        "/boot/settings",
+        Some(json!({"zerotierNetwork": "ABCDEF0123456789", "defaultProfile": "p2"})),
+    );
+    assert_eq!(settings.status(), 200);
+    assert_eq!(settings.json::<Value>().unwrap()["zerotierNetwork"], "abcdef0123456789");
+
+    let two_keys = call(
+        &server,
+        Method::POST,
+        "/boot/selectors",
+        Some(json!({"name": "s", "mac": "52:54:00:00:00:01", "uuid": "x", "profile": "p1"})),
+    );
+    assert_eq!(error_of(two_keys, 400)["field"], "mac");
+    let no_profile = call(
+        &server,
+        Method::POST,
+        "/boot/selectors",
+        Some(json!({"name": "s", "mac": "52:54:00:00:00:01", "profile": "zz"})),
+    );
+    assert_eq!(error_of(no_profile, 400)["field"], "profile");
+    let by_mac = call(
+        &server,
+        Method::POST,
+        "/boot/selectors",
+        Some(json!({"name": "by-mac", "mac": "52-54-00-00-00-0A", "profile": "p1"})),
+    );
+    assert_eq!(by_mac.status(), 201);
+    assert_eq!(
+        by_mac.json::<Value>().unwrap()["mac"],
+        "52:54:00:00:00:0a",
+        "normalised"
+    );
+    let by_label = call(
+        &server,
+        Method::POST,
+        "/boot/selectors",
+        Some(json!({"name": "by-label", "label": "rack=r7", "profile": "p1"})),
+    );
+    assert_eq!(by_label.status(), 201);
+
+    // Things in use cannot be deleted.
+    assert_eq!(
+        error_of(call(&server, Method::DELETE, "/boot/assets/vmlinuz", None), 409)["code"],
+        "in_use"
+    );
+    assert_eq!(
+        error_of(call(&server, Method::DELETE, "/boot/profiles/p1", None), 409)["code"],
+        "in_use"
+    );
+    assert_eq!(
+        error_of(call(&server, Method::DELETE, "/boot/profiles/p2", None), 409)["code"],
+        "in_use"
+    );
+
+    // Which machine boots what: MAC selector, label selector (via the registered node), default.
+    register_node_at(
+        &server.base,
+        &server.admin_token(),
+        "525400000007",
+        json!({"rack": "r7"}),
+    );
+    let script = |mac: &str| {
+        client()
+            .get(server.url(&format!("/boot.ipxe?mac={mac}&platform=pcbios")))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let unusable = script("52:54:00:00:00:0a");
+    assert!(
+        unusable.contains("cannot be used: {label:rack} is used but the machine's node has no label 'rack'"),
+        "p1 needs a node label this machine lacks, so it waits instead of booting:\n{unusable}"
+    );
+    register_node_at(
+        &server.base,
+        &server.admin_token(),
+        "52540000000a",
+        json!({"rack": "r1"}),
+    );
+    let mac_boot = script("52:54:00:00:00:0a");
+    assert!(mac_boot.contains("boots profile p1"), "{mac_boot}");
+    assert!(
+        mac_boot.contains("zerotier=abcdef0123456789 node=52540000000a rack=r1 orchestrator=http://"),
+        "{mac_boot}"
+    );
+    let label_boot = script("52:54:00:00:00:07");
+    assert!(
+        label_boot.contains("rack=r7") && label_boot.contains("boots profile p1"),
+        "{label_boot}"
+    );
+    let default_boot = script("52:54:00:00:00:99");
+    assert!(
+        default_boot.contains("boots profile p2") && default_boot.contains("kernel http://"),
+        "{default_boot}"
+    );
+    let efi = client()
+        .get(server.url("/boot.ipxe?mac=52:54:00:00:00:99&platform=efi"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        efi.contains("initrd=initrd console=tty0"),
+        "EFI kernels get initrd= on the command line:\n{efi}"
+    );
+    let bad_mac = client().get(server.url("/boot.ipxe?mac=zz")).send().unwrap();
+    assert_eq!(error_of(bad_mac, 400)["field"], "mac");
+
+    assert_eq!(
+        call(&server, Method::DELETE, "/boot/selectors/by-mac", None).status(),
+        204
+    );
+    assert_eq!(
+        call(&server, Method::DELETE, "/boot/selectors/by-label", None).status(),
+        204
+    );
+    assert_eq!(call(&server, Method::DELETE, "/boot/profiles/p1", None).status(), 204);
+    call(&server, Method::PUT, "/boot/settings", Some(json!({})));
+    let waiting = script("52:54:00:00:00:99");
+    assert!(
+        waiting.contains("no boot profile") && waiting.contains("sleep 30"),
+        "{waiting}"
+    );
+}
+
+#[test]
+fn zero_os_bootstrap_urls_keep_working() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let get = |path: &str| client().get(server.url(path)).send().unwrap();
+    assert_eq!(
+        get("/ipxe/master/abcdef0123456789").status(),
+        404,
+        "no kernel for the release yet"
+    );
+    put_asset(&server, "zero-os-master.efi", b"zos kernel");
+    let host = server.base.trim_start_matches("http://");
+
+    let script = get("/ipxe/master/abcdef0123456789/development%20debug%20organization=%22my-org%22")
+        .text()
+        .unwrap();
+    assert!(script.starts_with("#!ipxe\n"), "{script}");
+    let chain = format!(
+        "chain http://{host}/kernel/zero-os-master.efi zerotier=abcdef0123456789 development debug organization=\"my-org\""
+    );
+    assert!(script.contains(&chain), "{script}");
+    let no_network = get("/ipxe/master/null/debug").text().unwrap();
+    assert!(
+        no_network.contains("zero-os-master.efi debug") && !no_network.contains("zerotier="),
+        "{no_network}"
+    );
+    assert!(
+        get("/ipxe/master")
+            .text()
+            .unwrap()
+            .contains("/kernel/zero-os-master.efi")
+    );
+
+    put_asset(&server, "v1.1.0.efi", b"older naming");
+    assert!(
+        get("/ipxe/v1.1.0/0").text().unwrap().contains("/kernel/v1.1.0.efi"),
+        "fallback to <release>.efi"
+    );
+
+    assert_eq!(error_of(get("/ipxe/master/not-a-network"), 400)["field"], "network");
+    assert_eq!(
+        error_of(get("/ipxe/master/abcdef0123456789/x%3Breboot"), 400)["field"],
+        "args"
+    );
+    assert_eq!(get("/ipxe/ma%24ter").status(), 400);
+    let kernel = get("/kernel/zero-os-master.efi");
+    assert_eq!(kernel.status(), 200);
+    assert_eq!(kernel.bytes().unwrap().as_ref(), b"zos kernel");
+    assert_eq!(get("/kernel/nope.efi").status(), 404);
+
+    let health: Value = get("/health").json().unwrap();
+    assert!(
+        health["boot"]["ipxeOrigin"].as_str().unwrap().contains("ipxe"),
+        "{health}"
+    );
+    assert_eq!(health["boot"]["tftp"], server.tftp.to_string());
+    let metrics = get("/metrics").text().unwrap();
+    assert!(
+        metrics.contains(r#"zos_boot_files_served_total{outcome="ok",protocol="http"}"#),
+        "{metrics}"
+    );
+}
