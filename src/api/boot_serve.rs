@@ -49,30 +49,15 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .and(with_ctx(ctx))
         .and(remote)
         .map(ipxe_binary);
-    let kernel = warp::path!("kernel" / String)
+    // 0-bootstrap's kernel URL serves the asset of the same name.
+    let asset_file = warp::path!("boot" / "assets" / String)
+        .or(warp::path!("kernel" / String))
+        .unify()
         .and(warp::get().or(warp::head()).unify())
-        .and(with_ctx(ctx))
-        .then(|file: String, ctx: Ctx| async move {
-            // 0-bootstrap's kernel URL: the same file as /boot/assets/<file>.
-            let location = format!("/boot/assets/{file}");
-            let known =
-                validate_asset_name("file", &file).is_ok() && matches!(ctx.store.get::<BootAsset>(&file), Ok(Some(_)));
-            if known {
-                warp::reply::with_header(StatusCode::TEMPORARY_REDIRECT, header::LOCATION, location).into_response()
-            } else {
-                ApiError::not_found("kernel", &file).into_response()
-            }
-        });
-    let assets_dir = ctx.boot.assets.dir().to_owned();
-    let asset_file = warp::path("boot")
-        .and(warp::path("assets"))
-        .and(warp::get().or(warp::head()).unify())
-        .and(warp::path::peek())
         .and(with_ctx(ctx))
         .and(remote)
-        .and_then(registered_asset)
+        .and(warp::header::optional::<String>("range"))
         .and(warp::header::optional::<String>("if-none-match"))
-        .and(warp::fs::dir(assets_dir))
         .map(serve_asset);
     let list_assets = warp::path!("boot" / "assets")
         .and(warp::get())
@@ -105,8 +90,6 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .or(bootstrap)
         .unify()
         .or(ipxe_binary)
-        .unify()
-        .or(kernel)
         .unify()
         .or(list_assets)
         .unify()
@@ -260,69 +243,129 @@ fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> 
         outcome: BootOutcome::Ok,
         profile: None,
     });
-    warp::reply::with_header(bytes.to_vec(), header::CONTENT_TYPE, "application/octet-stream").into_response()
+    let mut response = Response::new(bytes.into());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
 }
 
-/// Lets `warp::fs::dir` serve only names that are valid and registered (never a temporary upload), and hands
-/// on the metadata for the ETag.
-async fn registered_asset(
-    peek: warp::filters::path::Peek,
-    ctx: Ctx,
-    remote: Option<std::net::SocketAddr>,
-) -> Result<(Ctx, BootAsset, Option<std::net::SocketAddr>, Instant), warp::Rejection> {
-    let name = peek.as_str();
-    let found = validate_asset_name("name", name)
-        .ok()
-        .and_then(|()| ctx.store.get::<BootAsset>(name).ok().flatten());
-    match found {
-        Some(asset) => Ok((ctx, asset.value, remote, Instant::now())),
-        None => {
-            ctx.boot.recorder.record(Served {
-                mac: None,
-                client: client(remote),
-                protocol: BootProtocol::Http,
-                file: name.chars().take(128).collect(),
-                bytes: 0,
-                duration: std::time::Duration::ZERO,
-                outcome: BootOutcome::NotFound,
-                profile: None,
-            });
-            Err(warp::reject::not_found())
+/// A single byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`) of a body of `len` bytes: `None` to send it all
+/// (no or unsupported Range header: several ranges, other units), `Some(Err)` when it cannot be satisfied.
+fn byte_range(header: Option<&str>, len: u64) -> Option<Result<std::ops::Range<u64>, ()>> {
+    let spec = header?.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    let (start, end) = (start.trim(), end.trim());
+    let range = match (start.is_empty(), end.is_empty()) {
+        (true, false) => {
+            let suffix: u64 = end.parse().ok()?;
+            len.saturating_sub(suffix)..len
         }
+        (false, _) => {
+            let first: u64 = start.parse().ok()?;
+            let last: u64 = if end.is_empty() {
+                len.saturating_sub(1)
+            } else {
+                end.parse().ok()?
+            };
+            if first >= len || last < first {
+                return Some(Err(()));
+            }
+            first..last.min(len - 1) + 1
+        }
+        (true, true) => return None,
+    };
+    if range.is_empty() {
+        Some(Err(()))
+    } else {
+        Some(Ok(range))
     }
 }
 
 fn serve_asset(
-    (ctx, asset, remote, started): (Ctx, BootAsset, Option<std::net::SocketAddr>, Instant),
+    name: String,
+    ctx: Ctx,
+    remote: Option<std::net::SocketAddr>,
+    range: Option<String>,
     if_none_match: Option<String>,
-    file: warp::filters::fs::File,
 ) -> Response {
-    let etag = format!("\"{}\"", &asset.sha256[..32]);
-    let not_modified = if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if not_modified {
+    let started = Instant::now();
+    let asset = validate_asset_name("name", &name)
+        .ok()
+        .and_then(|()| ctx.store.get::<BootAsset>(&name).ok().flatten());
+    let record = |bytes: u64, outcome: BootOutcome| {
+        ctx.boot.recorder.record(Served {
+            mac: None,
+            client: client(remote),
+            protocol: BootProtocol::Http,
+            file: name.chars().take(128).collect(),
+            bytes,
+            duration: started.elapsed(),
+            outcome,
+            profile: None,
+        })
+    };
+    let Some(asset) = asset else {
+        record(0, BootOutcome::NotFound);
+        return ApiError::not_found("boot asset", &name).into_response();
+    };
+    let content = match ctx.boot.assets.bytes(&name, &asset.value.sha256) {
+        Ok(content) => content,
+        Err(err) => {
+            record(0, BootOutcome::Error);
+            return ApiError::internal("cannot read the boot asset", &err).into_response();
+        }
+    };
+    let etag = format!("\"{}\"", &asset.value.sha256[..32]);
+    let len = content.len() as u64;
+    let mut response = if if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        record(0, BootOutcome::Ok);
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        file.into_response()
+        match byte_range(range.as_deref(), len) {
+            None => {
+                record(len, BootOutcome::Ok);
+                Response::new(content.into())
+            }
+            Some(Ok(part)) => {
+                record(part.end - part.start, BootOutcome::Ok);
+                let mut response = Response::new(content.slice(part.start as usize..part.end as usize).into());
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                let value = format!("bytes {}-{}/{len}", part.start, part.end - 1);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII"));
+                response
+            }
+            Some(Err(())) => {
+                record(0, BootOutcome::Error);
+                let mut response = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    "the requested range is outside the file",
+                )
+                .into_response();
+                let value = format!("bytes */{len}");
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII"));
+                response
+            }
+        }
     };
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
+        headers.insert(header::ETAG, value);
     }
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    ctx.boot.recorder.record(Served {
-        mac: None,
-        client: client(remote),
-        protocol: BootProtocol::Http,
-        file: asset.name,
-        bytes: if not_modified { 0 } else { bytes },
-        duration: started.elapsed(),
-        outcome: BootOutcome::Ok,
-        profile: None,
-    });
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers
+        .entry(header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/octet-stream"));
     response
 }
 

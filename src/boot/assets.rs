@@ -3,8 +3,16 @@
 //!
 //! Uploads stream to a temporary file while hashing, are synced, and only then renamed into place and recorded,
 //! so a reader never sees a half-written asset and a failed upload leaves the old one untouched.
+//!
+//! Serving memory-maps each file once and hands out cheap clones of the mapping: a download (or a range of one)
+//! is written to the socket straight from the page cache, with no per-request open, read or copy into a buffer.
+//! That is what lets one process keep up with nginx during a boot storm.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
@@ -18,6 +26,9 @@ const UPLOAD_PREFIX: &str = ".upload-";
 
 pub struct AssetDir {
     dir: PathBuf,
+    /// name → (sha256, mapped bytes). Replaced uploads get a new entry (different sha256); an old mapping stays
+    /// valid for the transfers still using it, because files are only ever replaced by rename, never rewritten.
+    mapped: Mutex<HashMap<String, (String, Bytes)>>,
 }
 
 /// A finished upload, not yet visible under its name.
@@ -47,16 +58,46 @@ impl AssetDir {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(AssetDir { dir: dir.to_owned() })
+        Ok(AssetDir {
+            dir: dir.to_owned(),
+            mapped: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The contents of an asset whose metadata says `sha256`, memory-mapped on first use.
+    pub fn bytes(&self, name: &str, sha256: &str) -> std::io::Result<Bytes> {
+        let mut mapped = self.mapped.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((hash, bytes)) = mapped.get(name)
+            && hash == sha256
+        {
+            return Ok(bytes.clone());
+        }
+        let path = self
+            .path(name)
+            .ok_or_else(|| std::io::Error::other("invalid asset name"))?;
+        let file = std::fs::File::open(path)?;
+        let bytes = if file.metadata()?.len() == 0 {
+            Bytes::new()
+        } else {
+            // SAFETY: the mapping is only sound while nobody truncates or rewrites the file. This process never
+            // does (uploads are renamed into place, deletes unlink), and the asset directory belongs to it.
+            let map = unsafe { memmap2::Mmap::map(&file)? };
+            Bytes::from_owner(map)
+        };
+        mapped.insert(name.to_owned(), (sha256.to_owned(), bytes.clone()));
+        Ok(bytes)
+    }
+
+    fn forget(&self, name: &str) {
+        self.mapped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(name);
     }
 
     /// The file of a (validated) asset name. `None` for a name that is not a plain file name.
     pub fn path(&self, name: &str) -> Option<PathBuf> {
         validate_asset_name("name", name).ok().map(|()| self.dir.join(name))
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Streams a body to a temporary file, hashing as it goes; never holds more than one chunk in memory.
@@ -104,6 +145,7 @@ impl AssetDir {
             .path(name)
             .ok_or_else(|| std::io::Error::other("invalid asset name"))?;
         tokio::fs::rename(&staged.temp, &target).await?;
+        self.forget(name);
         tokio::fs::File::open(&self.dir).await?.sync_all().await
     }
 
@@ -112,6 +154,7 @@ impl AssetDir {
     }
 
     pub async fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.forget(name);
         let Some(path) = self.path(name) else { return Ok(()) };
         match tokio::fs::remove_file(path).await {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),

@@ -78,26 +78,21 @@ impl Handler for TftpHandler {
             return refuse(BootOutcome::NotFound, packet::Error::FileNotFound);
         };
         let content = if let Some(bytes) = self.boot.ipxe.get(name) {
-            Content::Memory(futures_lite::io::Cursor::new(bytes))
+            futures_lite::io::Cursor::new(bytes)
         } else if let Some(script) = self.boot.tftp_script(name) {
-            Content::Memory(futures_lite::io::Cursor::new(script.into()))
-        } else if let Ok(Some(_)) = self.boot.store.get::<BootAsset>(name) {
-            let Some(file) = self.boot.assets.path(name).and_then(|p| std::fs::File::open(p).ok()) else {
-                return refuse(BootOutcome::Error, packet::Error::FileNotFound);
-            };
-            Content::File(blocking::Unblock::new(file))
+            futures_lite::io::Cursor::new(script.into())
+        } else if let Ok(Some(asset)) = self.boot.store.get::<BootAsset>(name) {
+            match self.boot.assets.bytes(name, &asset.value.sha256) {
+                Ok(bytes) => futures_lite::io::Cursor::new(bytes),
+                Err(err) => {
+                    tracing::error!(asset = %name, error = %err, "cannot read a boot asset");
+                    return refuse(BootOutcome::Error, packet::Error::FileNotFound);
+                }
+            }
         } else {
             return refuse(BootOutcome::NotFound, packet::Error::FileNotFound);
         };
-        let size = match &content {
-            Content::Memory(cursor) => cursor.get_ref().len() as u64,
-            Content::File(_) => {
-                let path = self.boot.assets.path(name).expect("validated above");
-                std::fs::metadata(path)
-                    .map(|m| m.len())
-                    .map_err(|_| packet::Error::FileNotFound)?
-            }
-        };
+        let size = content.get_ref().len() as u64;
         let reader = ServedReader {
             content,
             size,
@@ -121,10 +116,8 @@ impl Handler for TftpHandler {
     }
 }
 
-enum Content {
-    Memory(futures_lite::io::Cursor<bytes::Bytes>),
-    File(blocking::Unblock<std::fs::File>),
-}
+/// Everything served is in memory (binaries, scripts) or memory-mapped (assets).
+type Content = futures_lite::io::Cursor<bytes::Bytes>;
 
 /// Counts what was sent, and records the transfer when async-tftp lets go of it.
 pub struct ServedReader {
@@ -139,10 +132,7 @@ pub struct ServedReader {
 
 impl AsyncRead for ServedReader {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
-        let polled = match &mut self.content {
-            Content::Memory(cursor) => Pin::new(cursor).poll_read(cx, buf),
-            Content::File(file) => Pin::new(file).poll_read(cx, buf),
-        };
+        let polled = Pin::new(&mut self.content).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = polled {
             self.read += n as u64;
         }
