@@ -16,6 +16,8 @@ pub struct Metrics {
     boot_served: IntCounterVec,
     boot_bytes: IntCounterVec,
     boot_events_dropped: prometheus::IntCounter,
+    tftp_malformed: prometheus::IntCounter,
+    tftp_refused: prometheus::IntCounter,
 }
 
 impl Default for Metrics {
@@ -55,8 +57,16 @@ impl Default for Metrics {
             "Boot events not recorded because the recorder queue was full",
         )
         .expect("valid metric");
+        let tftp_malformed =
+            prometheus::IntCounter::new("tftp_malformed_packets_total", "Malformed TFTP packets dropped")
+                .expect("valid metric");
+        let tftp_refused =
+            prometheus::IntCounter::new("tftp_write_requests_refused_total", "TFTP write requests refused")
+                .expect("valid metric");
         for collector in [
-            Box::new(boot_served.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tftp_malformed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tftp_refused.clone()),
+            Box::new(boot_served.clone()),
             Box::new(boot_bytes.clone()),
             Box::new(boot_events_dropped.clone()),
             Box::new(requests.clone()),
@@ -75,6 +85,8 @@ impl Default for Metrics {
             boot_served,
             boot_bytes,
             boot_events_dropped,
+            tftp_malformed,
+            tftp_refused,
         }
     }
 }
@@ -100,6 +112,14 @@ impl Metrics {
         };
         self.boot_served.with_label_values(&[protocol, outcome]).inc();
         self.boot_bytes.with_label_values(&[protocol]).inc_by(bytes);
+    }
+
+    pub fn tftp_malformed(&self) {
+        self.tftp_malformed.inc();
+    }
+
+    pub fn tftp_refused(&self) {
+        self.tftp_refused.inc();
     }
 
     pub fn boot_event_dropped(&self) {

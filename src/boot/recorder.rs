@@ -58,6 +58,10 @@ impl Recorder {
         Ok(Recorder { queue, metrics })
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn record(&self, served: Served) {
         self.metrics.boot_served(served.protocol, served.outcome, served.bytes);
         tracing::debug!(client = %served.client, file = %served.file, outcome = ?served.outcome, bytes = served.bytes, "boot file served");
