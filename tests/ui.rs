@@ -1,6 +1,8 @@
-//! The web UI in real headless Chromium (Debian `chromium`, driven by `playwright-core` from tests/ui/): sign in
-//! with the bootstrap token, watch a node registered through the API appear without a reload, register, edit and
-//! delete through the UI, and save a screenshot to target/ui/nodes.png.
+//! The web UI in real headless Chromium (Debian `chromium`, driven by `playwright-core` from tests/ui/).
+//! Nodes: sign in with the bootstrap token, watch a node registered through the API appear without a reload,
+//! register, edit and delete through the UI (screenshot target/ui/nodes.png). Boot: upload assets, create a
+//! profile, settings and a selector through the UI, and see a machine's boot request appear live
+//! (screenshot target/ui/boot.png).
 
 mod common;
 
@@ -9,8 +11,8 @@ use std::process::Command;
 
 use common::{Server, required_tool, temp_data_dir};
 
-#[test]
-fn nodes_page_signs_in_and_updates_live_in_chromium() {
+/// Runs one of the Node scripts in tests/ui/ against a fresh server and checks its verdict and screenshot.
+fn run_ui_script(script: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let node = required_tool("ZOS_NODE", "node");
     required_tool("ZOS_CHROMIUM", "/usr/bin/chromium");
@@ -21,10 +23,10 @@ fn nodes_page_signs_in_and_updates_live_in_chromium() {
 
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let screenshot = root.join("target/ui/nodes.png");
+    let screenshot = root.join(format!("target/ui/{script}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new(node)
-        .arg(root.join("tests/ui/nodes.mjs"))
+        .arg(root.join(format!("tests/ui/{script}.mjs")))
         .env("ZOS_URL", &server.base)
         .env("ZOS_TOKEN", server.admin_token())
         .env("SCREENSHOT", &screenshot)
@@ -35,7 +37,7 @@ fn nodes_page_signs_in_and_updates_live_in_chromium() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "UI test failed:\n{said}");
+    assert!(output.status.success(), "UI test {script} failed:\n{said}");
     assert!(said.contains("ui: 1 passed, 0 failed"), "{said}");
     let png = std::fs::read(&screenshot).expect("screenshot written");
     assert!(
@@ -43,4 +45,14 @@ fn nodes_page_signs_in_and_updates_live_in_chromium() {
         "a real screenshot ({} bytes)",
         png.len()
     );
+}
+
+#[test]
+fn nodes_page_signs_in_and_updates_live_in_chromium() {
+    run_ui_script("nodes");
+}
+
+#[test]
+fn boot_page_configures_booting_and_shows_boots_live_in_chromium() {
+    run_ui_script("boot");
 }

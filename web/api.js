@@ -60,8 +60,12 @@ async function parseError(res) {
   } catch {
     /* not JSON */
   }
+  return errorFromBody(res.status, body);
+}
+
+function errorFromBody(status, body) {
   if (body && typeof body === 'object' && typeof body.message === 'string') {
-    return new ApiError(res.status, body.code, body.message, body.field);
+    return new ApiError(status, body.code, body.message, body.field);
   }
   const fallback = {
     400: 'The request was invalid.',
@@ -71,8 +75,8 @@ async function parseError(res) {
     409: 'Conflict: the resource already exists or was changed.',
     413: 'The request is too large.',
     415: 'Unsupported content type.',
-  }[res.status];
-  return new ApiError(res.status, 'http_error', fallback || `Request failed (HTTP ${res.status}).`);
+  }[status];
+  return new ApiError(status, 'http_error', fallback || `Request failed (HTTP ${status}).`);
 }
 
 /**
@@ -121,7 +125,72 @@ export const api = {
   createNode: (node) => request('POST', '/nodes', node),
   patchNode: (id, patch) => request('PATCH', `/nodes/${enc(id)}`, patch),
   deleteNode: (id) => request('DELETE', `/nodes/${enc(id)}`),
+  bootEvents: (limit = 50) => request('GET', `/boot/events?limit=${enc(limit)}`),
+  bootSettings: () => request('GET', '/boot/settings'),
+  putBootSettings: (settings) => request('PUT', '/boot/settings', settings),
+  listBootProfiles: () => request('GET', '/boot/profiles'),
+  createBootProfile: (profile) => request('POST', '/boot/profiles', profile),
+  replaceBootProfile: (name, profile) => request('PUT', `/boot/profiles/${enc(name)}`, profile),
+  deleteBootProfile: (name) => request('DELETE', `/boot/profiles/${enc(name)}`),
+  listBootSelectors: () => request('GET', '/boot/selectors'),
+  createBootSelector: (selector) => request('POST', '/boot/selectors', selector),
+  deleteBootSelector: (name) => request('DELETE', `/boot/selectors/${enc(name)}`),
+  listBootAssets: () => request('GET', '/boot/assets'),
+  uploadBootAsset: (name, file, options) => upload('PUT', `/boot/assets/${enc(name)}`, file, options),
+  deleteBootAsset: (name) => request('DELETE', `/boot/assets/${enc(name)}`),
 };
+
+/** Public URL of a boot asset (no token needed: firmware downloads it). */
+export function bootAssetUrl(name) {
+  return `/boot/assets/${enc(name)}`;
+}
+
+/**
+ * upload('PUT', '/boot/assets/x', file, {onProgress, signal}) → {status, body}
+ * Sends the raw file (application/octet-stream) with XMLHttpRequest, the only
+ * browser API that reports upload progress: onProgress(loaded, total).
+ * Errors are ApiErrors like request()'s; an aborted upload throws one with
+ * code "aborted".
+ */
+export function upload(method, path, file, { onProgress = null, signal = null } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    const aborted = () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.'));
+    if (signal && signal.aborted) {
+      aborted();
+      return;
+    }
+    xhr.open(method, path);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    xhr.responseType = 'text';
+    if (onProgress) {
+      xhr.upload.addEventListener('progress', (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size));
+    }
+    xhr.addEventListener('abort', aborted);
+    xhr.addEventListener('error', () =>
+      reject(new ApiError(0, 'network_error', 'Cannot reach the server. Check your connection.')),
+    );
+    xhr.addEventListener('load', () => {
+      let body = null;
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        /* not JSON */
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve({ status: xhr.status, body });
+        return;
+      }
+      const err = errorFromBody(xhr.status, body);
+      if (xhr.status === 401) unauthorizedHandler(err);
+      reject(err);
+    });
+    if (signal) signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(file);
+  });
+}
 
 /** Roles that may change nodes. */
 export function canMutate(role) {

@@ -3,15 +3,17 @@
 import { api, getToken, setToken, clearToken, onUnauthorized, canMutate } from './api.js';
 import { LiveEvents } from './events.js';
 import { h, icon, replace } from './dom.js';
-import { toast } from './ui.js';
+import { toast, glyph } from './ui.js';
 import { mountSignIn } from './views/signin.js';
 import { mountNodes } from './views/nodes.js';
+import { mountBoot } from './views/boot.js';
 import { mountAbout } from './views/about.js';
 
 const root = document.getElementById('app');
 
 const ROUTES = {
   '/nodes': { title: 'Nodes', mount: mountNodes, nav: 'nodes' },
+  '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
   '/about': { title: 'About', mount: mountAbout, nav: 'about' },
 };
 const DEFAULT_ROUTE = '/nodes';
@@ -128,13 +130,14 @@ function renderShell(user) {
     h(
       'a',
       { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key } },
-      icon(iconName),
+      glyph(iconName),
       h('span', null, label),
     );
   const nav = h(
     'nav',
     { class: 'nav', 'aria-label': 'Main' },
     navLink('nodes', '#/nodes', 'Nodes', 'server'),
+    navLink('boot', '#/boot', 'Boot', 'power'),
     navLink('about', '#/about', 'About', 'info'),
   );
 

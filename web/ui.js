@@ -280,7 +280,7 @@ export function emptyState({ iconName = 'server', title, text, action = null, te
   return h(
     'div',
     { class: 'empty', testid },
-    h('div', { class: 'empty-icon' }, icon(iconName, { size: 28 })),
+    h('div', { class: 'empty-icon' }, glyph(iconName, { size: 28 })),
     h('h3', null, title),
     text ? h('p', null, text) : null,
     action,
@@ -298,9 +298,67 @@ export function button(label, { kind = 'secondary', iconName = null, testid = nu
       disabled,
       onclick: onClick,
     },
-    iconName ? icon(iconName, { size: small ? 15 : 17 }) : null,
+    iconName ? glyph(iconName, { size: small ? 15 : 17 }) : null,
     h('span', { class: 'btn-label' }, label),
   );
+}
+
+// ---- more icons -------------------------------------------------------------
+
+// Icons beyond dom.js's set, built the same way: constant path data only.
+const MORE_ICONS = {
+  power: ['M12 3v8', 'M6.4 6.6a8 8 0 1 0 11.2 0'],
+  upload: ['M12 15V4', 'M7 9l5-5 5 5', 'M4 15v5h16v-5'],
+  download: ['M12 4v11', 'M7 10l5 5 5-5', 'M4 15v5h16v-5'],
+  edit: ['M4 20h4L19 9l-4-4L4 16z', 'M13.5 6.5l4 4'],
+  file: ['M6 3h8l5 5v13H6z', 'M14 3v5h5'],
+  layers: ['M12 3l9 5-9 5-9-5z', 'M3 13l9 5 9-5'],
+  target: ['M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z', 'M12 16a4 4 0 1 0 0-8 4 4 0 0 0 0 8z', 'M12 12h.01'],
+  sliders: ['M4 6h9', 'M17 6h3', 'M15 4v4', 'M4 12h3', 'M11 12h9', 'M9 10v4', 'M4 18h11', 'M19 18h1', 'M17 16v4'],
+  activity: ['M3 12h4l3 7 4-14 3 7h4'],
+  up: ['M12 19V5', 'M6 11l6-6 6 6'],
+  down: ['M12 5v14', 'M6 13l6 6 6-6'],
+  copy: ['M9 9h11v11H9z', 'M5 15H4V4h11v1'],
+  book: ['M4 19V5a2 2 0 0 1 2-2h14v14H6a2 2 0 0 0-2 2 2 2 0 0 0 2 2h14v-4'],
+  network: ['M12 3v6', 'M5 21v-4h14v4', 'M12 13v4', 'M8 9h8v4H8z'],
+};
+
+/** icon() with the extra names above; falls back to dom.js's icons. */
+export function glyph(name, options = {}) {
+  const svg = icon(MORE_ICONS[name] ? '' : name, options);
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  for (const d of MORE_ICONS[name] || []) {
+    const path = document.createElementNS(SVG_NS, 'path');
+    path.setAttribute('d', d);
+    svg.appendChild(path);
+  }
+  return svg;
+}
+
+/** A small "copy to clipboard" icon button for the given text. */
+export function copyButton(text, { label = 'Copy', testid = null } = {}) {
+  const btn = h(
+    'button',
+    {
+      type: 'button',
+      class: 'icon-btn icon-btn-sm copy-btn',
+      title: label,
+      'aria-label': label,
+      testid,
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(text);
+          btn.classList.add('copied');
+          setTimeout(() => btn.classList.remove('copied'), 1200);
+          toast('Copied to the clipboard.', { type: 'success', timeout: 1800 });
+        } catch {
+          toast('The browser did not allow copying; select the text instead.', { type: 'error' });
+        }
+      },
+    },
+    glyph('copy', { size: 14 }),
+  );
+  return btn;
 }
 
 export { append };
