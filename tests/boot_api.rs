@@ -260,7 +260,7 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
         "/boot/selectors",
         Some(json!({"name": "s", "mac": "52:54:00:00:00:01", "uuid": "x", "profile": "p1"})),
     );
-    assert_eq!(error_of(two_keys, 400)["field"], "mac");
+    assert_eq!(error_of(two_keys, 400)["field"], "uuid");
     let no_profile = call(
         &server,
         Method::POST,
@@ -279,6 +279,24 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
         by_mac.json::<Value>().unwrap()["mac"],
         "52:54:00:00:00:0a",
         "normalised"
+    );
+    let same_mac = call(
+        &server,
+        Method::POST,
+        "/boot/selectors",
+        Some(json!({"name": "again", "mac": "52:54:00:00:00:0a", "profile": "p2"})),
+    );
+    assert_eq!(error_of(same_mac, 409)["field"], "mac", "one selector per machine");
+    let two = call(
+        &server,
+        Method::POST,
+        "/boot/selectors",
+        Some(json!({"name": "t", "mac": "52:54:00:00:00:0b", "label": "a=b", "profile": "p2"})),
+    );
+    assert_eq!(
+        error_of(two, 400)["field"],
+        "label",
+        "names the field that is one too many"
     );
     let by_label = call(
         &server,
@@ -330,6 +348,10 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
     );
     let mac_boot = script("52:54:00:00:00:0a");
     assert!(mac_boot.contains("boots profile p1"), "{mac_boot}");
+    assert!(
+        mac_boot.contains("/boot/assets/vmlinuz?mac=52:54:00:00:00:0a "),
+        "asset URLs carry the MAC:\n{mac_boot}"
+    );
     assert!(
         mac_boot.contains("zerotier=abcdef0123456789 node=52540000000a rack=r1 orchestrator=http://"),
         "{mac_boot}"

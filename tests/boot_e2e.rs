@@ -182,4 +182,12 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
     );
     assert_eq!(served("http", "vmlinuz"), 3);
     assert_eq!(served("http", "initrd.gz"), 3);
+    let downloads_with_mac = events
+        .iter()
+        .filter(|e| e["protocol"] == "http" && e["file"] != "boot.ipxe" && e["mac"] == MAC);
+    assert_eq!(
+        downloads_with_mac.count(),
+        6,
+        "kernel and initrd downloads are tied to the machine"
+    );
 }

@@ -85,7 +85,8 @@ export class SseParser {
 /**
  * new LiveEvents({onChange, onStatus, onUnauthorized})
  *   onChange(change)  — parsed JSON data of each event, e.g. {kind, collection, id}
- *   onOpen()          — each time the stream (re)connects
+ *   onOpen()          — each time the stream (re)connects, and on a `reset` event (the server no longer holds
+ *                       changes we missed): either way, views re-read their state
  *   onStatus(state)   — 'connecting' | 'live' | 'reconnecting' | 'stopped'
  *   onUnauthorized()  — the server answered 401
  */
@@ -184,6 +185,10 @@ export class LiveEvents {
 
     const parser = new SseParser((ev) => {
       if (ev.id) this.lastEventId = ev.id;
+      if (ev.type === 'reset') {
+        this.onOpen();
+        return;
+      }
       if (ev.type !== 'message') return;
       let change = null;
       try {

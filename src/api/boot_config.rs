@@ -286,9 +286,18 @@ pub struct SelectorCreate {
 
 fn normalize_selector(ctx: &Ctx, request: SelectorCreate) -> Result<BootSelector, ApiError> {
     model::validate_id("name", &request.name)?;
-    let given = [request.mac.is_some(), request.uuid.is_some(), request.label.is_some()];
-    if given.iter().filter(|g| **g).count() != 1 {
-        return Err(Invalid::new("mac", "give exactly one of mac, uuid or label").into());
+    let given: Vec<&str> = [
+        ("mac", request.mac.is_some()),
+        ("uuid", request.uuid.is_some()),
+        ("label", request.label.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    if given.len() != 1 {
+        // Name the field that is one too many (or the usual one when none was given).
+        let field = given.get(1).copied().unwrap_or("mac");
+        return Err(Invalid::new(field, "give exactly one of mac, uuid or label").into());
     }
     let mac = request.mac.map(|mac| normalize_mac("mac", &mac)).transpose()?;
     let uuid = request
@@ -333,6 +342,27 @@ pub(super) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
 pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let selector = normalize_selector(&ctx, body.json()?)?;
+    // Two selectors for the same machine would make the choice depend on storage order: refuse the second.
+    let same = |other: &BootSelector| {
+        (selector.mac.is_some() && other.mac == selector.mac)
+            || (selector.uuid.is_some() && other.uuid == selector.uuid)
+            || (selector.label.is_some() && other.label == selector.label)
+    };
+    if let Some(other) = ctx.store.list::<BootSelector>("", None, 1, same)?.items.first() {
+        let field = if selector.mac.is_some() {
+            "mac"
+        } else if selector.uuid.is_some() {
+            "uuid"
+        } else {
+            "label"
+        };
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("selector '{}' already matches this {field}", other.value.name),
+        )
+        .with_field(field));
+    }
     let stored = ctx
         .store
         .put(selector, Expect::Absent)

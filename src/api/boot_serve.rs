@@ -58,6 +58,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .and(remote)
         .and(warp::header::optional::<String>("range"))
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .map(serve_asset);
     let list_assets = warp::path!("boot" / "assets")
         .and(warp::get())
@@ -292,14 +293,19 @@ fn serve_asset(
     remote: Option<std::net::SocketAddr>,
     range: Option<String>,
     if_none_match: Option<String>,
+    query: String,
 ) -> Response {
     let started = Instant::now();
+    // `?mac=` is added by our boot scripts; anything unparsable is simply not attributed.
+    let mac = form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "mac")
+        .and_then(|(_, mac)| normalize_mac("mac", &mac).ok());
     let asset = validate_asset_name("name", &name)
         .ok()
         .and_then(|()| ctx.store.get::<BootAsset>(&name).ok().flatten());
     let record = |bytes: u64, outcome: BootOutcome| {
         ctx.boot.recorder.record(Served {
-            mac: None,
+            mac: mac.clone(),
             client: client(remote),
             protocol: BootProtocol::Http,
             file: name.chars().take(128).collect(),

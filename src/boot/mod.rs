@@ -186,11 +186,16 @@ impl Boot {
             orchestrator: http_base,
         };
         let cmdline = script::render_cmdline(&profile.cmdline, &vars, machine)?;
-        let kernel_url = self.kernel_url(&profile.kernel, settings, http_base)?;
+        // Asset downloads carry the MAC, so the boot events of one machine can be followed end to end.
+        let tagged = |url: String| match (machine.mac, url.contains("/boot/assets/")) {
+            (Some(mac), true) => format!("{url}?mac={mac}"),
+            _ => url,
+        };
+        let kernel_url = tagged(self.kernel_url(&profile.kernel, settings, http_base)?);
         let initrds = profile
             .initrds
             .iter()
-            .map(|name| self.asset_url(name, http_base).map(|url| (name.clone(), url)))
+            .map(|name| self.asset_url(name, http_base).map(|url| (name.clone(), tagged(url))))
             .collect::<Result<Vec<_>, _>>()?;
         let title = format!(
             "{} boots profile {}",
