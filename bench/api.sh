@@ -102,7 +102,7 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 base="http://127.0.0.1:$port"
 data="$work/data"
 
-"$bin" serve --listen "127.0.0.1:$port" --data-dir "$data" --log-format json >"$work/server.log" 2>&1 &
+"$bin" serve --listen "127.0.0.1:$port" --tftp-listen off --data-dir "$data" --log-format json >"$work/server.log" 2>&1 &
 server_pid=$!
 
 # Wait (at most 10 s) for /health to answer 200.
