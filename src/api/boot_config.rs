@@ -3,14 +3,14 @@
 //! uploaded assets, a selector only existing profiles, and nothing in use can be deleted (409).
 
 use serde::Deserialize;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
 use crate::boot::script::check_template;
 use crate::model::boot::{
     BOOT_SETTINGS_ID, BootAsset, BootProfile, BootSelector, BootSettings, KernelRef, normalize_mac,
@@ -120,18 +120,6 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn json_with_status<T: serde::Serialize>(value: &T, status: StatusCode) -> Response {
-    warp::reply::with_status(warp::reply::json(value), status).into_response()
-}
-
-fn created<T: serde::Serialize>(value: &T, location: String) -> Response {
-    let mut response = json_with_status(value, StatusCode::CREATED);
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
 fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
     let items: Vec<T> = ctx
         .store
@@ -200,7 +188,7 @@ pub(super) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> H
         .await
         .map_err(|e| ApiError::from(e).with_field("name"))?;
     let location = format!("/boot/profiles/{}", stored.value.name);
-    Ok(created(&stored.value, location))
+    Ok(json_at(&stored.value, StatusCode::CREATED, &location))
 }
 
 #[utoipa::path(get, path = "/boot/profiles/{name}", tag = "boot", operation_id = "getBootProfile",
@@ -369,7 +357,7 @@ pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> 
         .await
         .map_err(|e| ApiError::from(e).with_field("name"))?;
     let location = format!("/boot/selectors/{}", stored.value.name);
-    Ok(created(&stored.value, location))
+    Ok(json_at(&stored.value, StatusCode::CREATED, &location))
 }
 
 #[utoipa::path(get, path = "/boot/selectors/{name}", tag = "boot", operation_id = "getBootSelector",

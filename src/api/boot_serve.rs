@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 use super::boot_config::in_use;
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, set_header, with_ctx};
 use crate::boot::{MachineQuery, Served};
 use crate::model::Role;
 use crate::model::boot::{
@@ -364,10 +364,8 @@ fn serve_asset(
             }
         }
     };
+    set_header(&mut response, header::ETAG, &etag);
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
-    }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers
         .entry(header::CONTENT_TYPE)
@@ -453,11 +451,7 @@ where
     };
     let stored = ctx.store.put(asset, expect).await?;
     tracing::info!(name = %name, size = stored.value.size, sha256 = %stored.value.sha256, "boot asset uploaded");
-    let mut response = warp::reply::with_status(warp::reply::json(&stored.value), status).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/boot/assets/{name}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_at(&stored.value, status, &format!("/boot/assets/{name}")))
 }
 
 #[utoipa::path(delete, path = "/boot/assets/{name}", tag = "boot", operation_id = "deleteBootAsset",

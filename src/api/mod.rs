@@ -19,8 +19,8 @@ mod ui;
 use std::sync::Arc;
 use std::time::Instant;
 
-use warp::Filter;
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use crate::boot::Boot;
 use crate::metrics::Metrics;
@@ -54,6 +54,20 @@ fn with_ctx(ctx: &Ctx) -> impl Filter<Extract = (Ctx,), Error = std::convert::In
 /// Turns a handler's result into the response.
 fn respond(result: HandlerResult) -> Response {
     result.unwrap_or_else(ApiError::into_response)
+}
+
+/// Sets a header to a value we built (ids, URLs, ETags: always valid header text; anything else is skipped).
+fn set_header(response: &mut Response, name: warp::http::header::HeaderName, value: &str) {
+    if let Ok(value) = warp::http::HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+/// `value` as JSON with `status`, and a `Location` header naming where it lives.
+fn json_at<T: serde::Serialize>(value: &T, status: warp::http::StatusCode, location: &str) -> Response {
+    let mut response = warp::reply::with_status(warp::reply::json(value), status).into_response();
+    set_header(&mut response, warp::http::header::LOCATION, location);
+    response
 }
 
 /// All routes, with error recovery and request metrics.

@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, set_header, with_ctx};
 use crate::model::{self, Labels, Node, NodeState, Role};
 use crate::store::{Expect, Versioned};
 
@@ -207,9 +207,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
 fn node_response(record: Versioned<Node>, status: StatusCode) -> Response {
     let etag = format!("\"{}\"", record.version);
     let mut response = warp::reply::with_status(warp::reply::json(&NodeView::from(record)), status).into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
+    set_header(&mut response, header::ETAG, &etag);
     response
 }
 
@@ -291,9 +289,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         .map_err(|err| ApiError::from(err).with_field("id"))?;
     let location = format!("/nodes/{}", stored.value.id);
     let mut response = node_response(stored, StatusCode::CREATED);
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
+    set_header(&mut response, header::LOCATION, &location);
     Ok(response)
 }
 

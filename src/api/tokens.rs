@@ -1,14 +1,14 @@
 //! `/tokens` (admin) and `/auth/whoami` (any valid token).
 
 use serde::{Deserialize, Serialize};
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
 use crate::auth;
 use crate::model::{self, Role, Token};
 
@@ -115,11 +115,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         created_at: issued.token.created_at,
         token: issued.secret,
     };
-    let mut response = warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED).into_response();
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_at(&created, StatusCode::CREATED, &location))
 }
 
 #[utoipa::path(operation_id = "revokeToken", delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),

@@ -4,10 +4,11 @@
 //! `curl host:8080/` is useful too. Assets carry a content-hash `ETag` and are revalidated on each load, so an
 //! upgraded binary never serves a stale UI.
 
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::set_header;
 use crate::web::Assets;
 
 pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
@@ -62,7 +63,7 @@ fn asset(name: &str, if_none_match: Option<&str>) -> Response {
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
     if if_none_match.is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag)) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        insert(&mut response, header::ETAG, &etag);
+        set_header(&mut response, header::ETAG, &etag);
         return response;
     }
     let content_type = mime_guess::from_path(name).first_or_octet_stream();
@@ -77,14 +78,8 @@ fn asset(name: &str, if_none_match: Option<&str>) -> Response {
         content_type.to_string()
     };
     let mut response = Response::new(file.data.into_owned().into());
-    insert(&mut response, header::CONTENT_TYPE, &content_type);
-    insert(&mut response, header::ETAG, &etag);
-    insert(&mut response, header::CACHE_CONTROL, "no-cache");
+    set_header(&mut response, header::CONTENT_TYPE, &content_type);
+    set_header(&mut response, header::ETAG, &etag);
+    set_header(&mut response, header::CACHE_CONTROL, "no-cache");
     response
-}
-
-fn insert(response: &mut Response, name: header::HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        response.headers_mut().insert(name, value);
-    }
 }
