@@ -452,6 +452,11 @@ fn zero_os_bootstrap_urls_keep_working() {
         "{health}"
     );
     assert_eq!(health["boot"]["tftp"], server.tftp.to_string());
+    let http_port = server.base.rsplit(':').next().unwrap();
+    assert_eq!(
+        health["boot"]["httpBase"],
+        format!("http://${{next-server}}:{http_port}")
+    );
     let metrics = get("/metrics").text().unwrap();
     assert!(
         metrics.contains(r#"zos_boot_files_served_total{outcome="ok",protocol="http"}"#),

@@ -31,6 +31,8 @@ pub struct BootHealth {
     pub ipxe_files: Vec<&'static str>,
     /// The TFTP address, or `off`.
     pub tftp: String,
+    /// The HTTP base URL TFTP-loaded scripts send machines to (`${next-server}` is filled in by iPXE).
+    pub http_base: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -64,6 +66,7 @@ pub(super) fn health(ctx: Ctx) -> Response {
             ipxe_origin: ctx.boot.ipxe.origin.clone(),
             ipxe_files: ctx.boot.ipxe.names().collect(),
             tftp: ctx.tftp.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            http_base: ctx.boot.tftp_http_base(),
         },
     };
     let status = if health.store.ok {
