@@ -36,6 +36,25 @@ pub enum Command {
     /// Manage API tokens offline (while no server holds the data directory).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run emulated Zero-OS nodes that speak the real 0-core protocol (for demos, benchmarks and tests).
+    /// Prints one JSON line per node: {"id", "address", "emulated": true}.
+    Sim(SimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// How many nodes
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub nodes: u32,
+    /// Address of the first node; the others take the following ports (port 0: each picks a free one)
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Password the nodes require (0-core's AUTH); none by default
+    #[arg(long, env = "ZOS_SIM_PASSWORD")]
+    pub password: Option<String>,
+    /// Seed of the first node's inventory; node i uses seed + i, so a run is reproducible
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug)]

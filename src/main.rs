@@ -9,8 +9,10 @@ mod boot;
 mod config;
 mod metrics;
 mod model;
+mod sim;
 mod store;
 mod web;
+mod zos;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,6 +26,8 @@ use store::{Store, StoreError};
 
 /// Exit status for bad flags or settings (as clap uses), distinct from failures at run time (1).
 const EXIT_USAGE: u8 = 2;
+/// How long an API call that goes to a node may wait for it.
+const NODE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
             Ok(config) => runtime.block_on(serve(config)),
             Err(err) => usage_error(err),
         },
+        Command::Sim(args) => runtime.block_on(run_sim(args)),
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
@@ -161,6 +166,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         store: store.clone(),
         metrics,
         boot,
+        zos: zos::Clients::new(NODE_DEADLINE),
         tftp: tftp_address,
         started,
         shutdown: shutdown_rx,
@@ -210,6 +216,43 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// `sim`: emulated nodes until SIGINT/SIGTERM.
+async fn run_sim(args: config::SimArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    for index in 0..args.nodes {
+        let mut listen = args.listen;
+        if listen.port() != 0 {
+            match listen
+                .port()
+                .checked_add(index as u16)
+                .filter(|_| index <= u32::from(u16::MAX))
+            {
+                Some(port) => listen.set_port(port),
+                None => {
+                    eprintln!("error: --listen port + --nodes goes past port 65535");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        }
+        match sim::start(listen, args.seed + u64::from(index), args.password.clone()).await {
+            Ok(node) => {
+                use std::io::Write;
+                let line =
+                    serde_json::json!({"id": node.inventory.node_id(), "address": node.address, "emulated": true});
+                // A closed stdout (the reader went away) is not a reason to stop the nodes.
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
+            Err(err) => {
+                eprintln!("error: cannot start emulated node {index} on {listen}: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    tracing::info!(nodes = args.nodes, "emulated Zero-OS nodes running; stop with Ctrl-C");
+    wait_for_signal().await;
+    ExitCode::SUCCESS
 }
 
 /// `token create`: works on the data directory directly, so it needs the server to be stopped (the store allows

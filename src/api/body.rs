@@ -59,6 +59,11 @@ where
 }
 
 impl RawBody {
+    /// True when the request had no body (or an empty one).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.as_ref().is_ok_and(|bytes| bytes.is_empty())
+    }
+
     /// Parses the body as `T`. Accepts `application/json` (or `+json`), or no content type at all; anything else
     /// is a 415, so a form post by mistake is not half-understood.
     pub fn json<T: DeserializeOwned>(self) -> Result<T, ApiError> {

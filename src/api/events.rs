@@ -165,6 +165,7 @@ mod tests {
             store: store.clone(),
             metrics,
             boot,
+            zos: crate::zos::Clients::new(std::time::Duration::from_secs(1)),
             tftp: None,
             started: std::time::Instant::now(),
             shutdown,

@@ -10,6 +10,7 @@ mod boot_serve;
 mod caller;
 mod error;
 mod events;
+mod node_direct;
 mod nodes;
 pub mod openapi;
 mod system;
@@ -34,6 +35,8 @@ pub struct Context {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub boot: Arc<Boot>,
+    /// 0-core clients for direct node access, one per node address.
+    pub zos: crate::zos::Clients,
     /// Where TFTP listens (`None`: off), for `/health`.
     pub tftp: Option<std::net::SocketAddr>,
     pub started: Instant,
@@ -74,6 +77,8 @@ fn json_at<T: serde::Serialize>(value: &T, status: warp::http::StatusCode, locat
 pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let metrics_ctx = ctx.clone();
     let api = nodes::routes(&ctx)
+        .or(node_direct::routes(&ctx))
+        .unify()
         .or(tokens::routes(&ctx))
         .unify()
         .or(events::routes(&ctx))
@@ -108,6 +113,9 @@ fn route_label(path: &str) -> &'static str {
         [""] => "/",
         ["nodes"] => "/nodes",
         ["nodes", _] => "/nodes/{id}",
+        ["nodes", _, "jobs", _] => "/nodes/{id}/jobs/{jobid}",
+        ["nodes", _, "processes", _] => "/nodes/{id}/processes/{pid}",
+        ["nodes", _, _] => "/nodes/{id}/*",
         ["tokens"] => "/tokens",
         ["tokens", _] => "/tokens/{id}",
         ["auth", "whoami"] => "/auth/whoami",

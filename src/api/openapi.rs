@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{boot_config, boot_serve, events, nodes, system, tokens};
+use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,8 @@ use super::{boot_config, boot_serve, events, nodes, system, tokens};
     ),
     paths(
         nodes::list, nodes::create, nodes::get, nodes::patch, nodes::delete,
+        node_direct::ping, node_direct::reboot, node_direct::info, node_direct::list_jobs, node_direct::kill_job,
+        node_direct::kill_process,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
         boot_config::list_profiles, boot_config::create_profile, boot_config::get_profile,

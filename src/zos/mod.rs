@@ -1,0 +1,212 @@
+//! The 0-core client: how the orchestrator talks to a Zero-OS node.
+//!
+//! A command is a JSON object pushed onto the node's `core:default` list; the node answers by pushing one JSON
+//! result onto `result:<id>`, which we read without consuming it (`BRPOPLPUSH` onto itself). Waiting blocks a
+//! Redis connection, so each call takes its own connection from a small per-node pool. Every call has a
+//! deadline: a node that never answers costs at most that, never a hang.
+
+pub mod commands;
+pub mod protocol;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::RngCore;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use protocol::{COMMAND_QUEUE, Command, JobResult, LEVEL_JSON, State};
+
+/// 0-core's Redis port, for node addresses given without one.
+pub const DEFAULT_PORT: u16 = 6379;
+
+/// One client per node address, so connections are reused across API calls.
+pub struct Clients {
+    by_address: Mutex<HashMap<String, Arc<ZosClient>>>,
+    deadline: Duration,
+}
+
+impl Clients {
+    pub fn new(deadline: Duration) -> Clients {
+        Clients {
+            by_address: Mutex::default(),
+            deadline,
+        }
+    }
+
+    /// The client for a node's `address` (`host` or `host:port`).
+    pub fn get(&self, address: &str) -> Result<Arc<ZosClient>, ZosError> {
+        let has_port = address.parse::<std::net::SocketAddr>().is_ok()
+            || (address.parse::<std::net::IpAddr>().is_err() && address.contains(':'));
+        let address = if has_port {
+            address.to_owned()
+        } else {
+            format!("{address}:{DEFAULT_PORT}")
+        };
+        let mut clients = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&address) {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(ZosClient::new(&address, None, self.deadline)?);
+        clients.insert(address, client.clone());
+        Ok(client)
+    }
+}
+
+/// Idle connections kept per node.
+const POOL_SIZE: usize = 4;
+/// Longest single blocking read; the reference client reads in slices of at most 10 s.
+const READ_SLICE_SECONDS: f64 = 10.0;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ZosError {
+    #[error("node unreachable: {0}")]
+    Unreachable(String),
+    #[error("node refused the password: {0}")]
+    AuthRefused(String),
+    #[error("node did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("node answered {state:?} (code {code}): {message}")]
+    Command { state: State, code: u32, message: String },
+    #[error("node answered something that is not 0-core's protocol: {0}")]
+    Protocol(String),
+}
+
+impl From<redis::RedisError> for ZosError {
+    fn from(err: redis::RedisError) -> ZosError {
+        let text = err.to_string();
+        if err.kind() == redis::ErrorKind::AuthenticationFailed
+            || text.contains("invalid password")
+            || text.contains("NOAUTH")
+            || text.contains("WRONGPASS")
+        {
+            ZosError::AuthRefused(text)
+        } else if err.is_io_error() || err.is_connection_refusal() || err.is_connection_dropped() || err.is_timeout() {
+            ZosError::Unreachable(text)
+        } else {
+            ZosError::Protocol(text)
+        }
+    }
+}
+
+/// A client for one node.
+pub struct ZosClient {
+    client: redis::Client,
+    idle: Mutex<Vec<MultiplexedConnection>>,
+    deadline: Duration,
+}
+
+impl ZosClient {
+    /// `address` is `host:port`; `password` is the node's AUTH secret, if it wants one. Nothing is sent until
+    /// the first call.
+    pub fn new(address: &str, password: Option<&str>, deadline: Duration) -> Result<ZosClient, ZosError> {
+        let (host, port) = address
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse::<u16>().ok()?)))
+            .ok_or_else(|| ZosError::Unreachable(format!("'{address}' is not host:port")))?;
+        // 0-core's redis-proxy knows only the commands of its protocol: no CLIENT SETINFO on connect.
+        let mut redis_info = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(password) = password {
+            redis_info = redis_info.set_password(password);
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host.to_owned(), port))
+            .map_err(ZosError::from)?
+            .set_redis_settings(redis_info);
+        let client = redis::Client::open(info).map_err(ZosError::from)?;
+        Ok(ZosClient {
+            client,
+            idle: Mutex::new(Vec::new()),
+            deadline,
+        })
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, ZosError> {
+        if let Some(connection) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(connection);
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.deadline))
+            // Blocking reads are bounded by our own deadline instead.
+            .set_response_timeout(None);
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    fn release(&self, connection: MultiplexedConnection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < POOL_SIZE {
+            idle.push(connection);
+        }
+    }
+
+    /// Runs `command` on the node and returns its result, whatever its state.
+    pub async fn run(&self, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+        tokio::time::timeout(self.deadline, self.run_unbounded(command, arguments))
+            .await
+            .map_err(|_| ZosError::Timeout(self.deadline))?
+    }
+
+    async fn run_unbounded(&self, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        let command = Command {
+            id: hex::encode(id),
+            command: command.to_owned(),
+            arguments,
+            queue: None,
+            max_time: Some(self.deadline.as_secs().max(1)),
+            stream: false,
+            tags: None,
+        };
+        let payload = serde_json::to_string(&command).map_err(|err| ZosError::Protocol(err.to_string()))?;
+        let result_key = protocol::result_key(&command.id);
+        // A connection is only returned to the pool after a complete exchange: one abandoned mid-wait (deadline)
+        // may still have a blocking read outstanding, and is dropped instead.
+        let mut connection = self.connection().await?;
+        let _: i64 = connection.rpush(COMMAND_QUEUE, payload).await?;
+        let raw: String = loop {
+            let read: Option<String> = connection
+                .brpoplpush(&result_key, &result_key, READ_SLICE_SECONDS)
+                .await?;
+            if let Some(raw) = read {
+                break raw;
+            }
+        };
+        self.release(connection);
+        let result: JobResult = serde_json::from_str(&raw)
+            .map_err(|err| ZosError::Protocol(format!("result is not a 0-core result: {err}")))?;
+        if result.id != command.id {
+            return Err(ZosError::Protocol(format!(
+                "result for job {} arrived for job {}",
+                result.id, command.id
+            )));
+        }
+        Ok(result)
+    }
+
+    /// Runs `command` and decodes its JSON data; any state but SUCCESS is an error.
+    pub async fn json<T: DeserializeOwned>(&self, command: &str, arguments: Value) -> Result<T, ZosError> {
+        let result = self.run(command, arguments).await?;
+        if result.state != State::Success {
+            return Err(ZosError::Command {
+                state: result.state,
+                code: result.code,
+                message: result.data,
+            });
+        }
+        if result.level != LEVEL_JSON {
+            return Err(ZosError::Protocol(format!(
+                "{command} answered level {}, not JSON",
+                result.level
+            )));
+        }
+        serde_json::from_str(&result.data).map_err(|err| ZosError::Protocol(format!("{command}: {err}")))
+    }
+}

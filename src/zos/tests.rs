@@ -1,0 +1,218 @@
+//! One client test suite, run against two transports: the emulator, and a real Debian `redis-server` with the
+//! emulator's agent logic popping commands and pushing results as 0-core does. If the emulator's Redis ever
+//! drifted from real Redis, the two runs would disagree.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use serde_json::{Value, json};
+
+use super::protocol::{COMMAND_QUEUE, State};
+use super::{ZosClient, ZosError};
+use crate::sim::{self, Agent, Inventory, Lists};
+
+const PASSWORD: &str = "s3cret-node-token";
+const DEADLINE: Duration = Duration::from_secs(5);
+
+async fn suite(address: &str, inventory: &Inventory) {
+    let client = ZosClient::new(address, Some(PASSWORD), DEADLINE).unwrap();
+    assert_eq!(client.ping().await.unwrap(), "pong");
+
+    let info = |command: &'static str| {
+        let client = &client;
+        async move { client.json::<Value>(command, json!({})).await.unwrap() }
+    };
+    let cpus = info("info.cpu").await;
+    assert_eq!(cpus.as_array().unwrap().len() as u32, inventory.cores);
+    assert_eq!(cpus[0]["modelName"], inventory.cpu_model);
+    let memory = info("info.mem").await;
+    assert_eq!(memory["total"], inventory.memory);
+    assert!(memory["used"].as_u64().unwrap() > 0 && memory["used"].as_u64().unwrap() < inventory.memory);
+    let disks = info("disk.list").await;
+    assert_eq!(disks["blockdevices"].as_array().unwrap().len(), inventory.disks.len());
+    assert_eq!(disks["blockdevices"][0]["size"], inventory.disks[0].size);
+    let nics = info("info.nic").await;
+    assert!(
+        nics.as_array()
+            .unwrap()
+            .iter()
+            .any(|nic| nic["hardwareaddr"] == inventory.mac.as_str())
+    );
+    let os = info("info.os").await;
+    assert_eq!(os["hostname"], inventory.hostname.as_str());
+    assert_eq!(os["hostid"], inventory.node_id());
+
+    let jobs = client.jobs().await.unwrap();
+    assert!(jobs.iter().any(|job| job.cmd.id == "zerotier"), "{jobs:?}");
+    client.kill_job("zerotier").await.unwrap();
+    assert!(!client.jobs().await.unwrap().iter().any(|job| job.cmd.id == "zerotier"));
+    match client.kill_job("no-such-job").await {
+        Err(ZosError::Command {
+            state: State::Error,
+            message,
+            ..
+        }) => assert!(message.contains("not found"), "{message}"),
+        other => panic!("killing a missing job: {other:?}"),
+    }
+    let pids = || async {
+        info("process.list")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pid"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(pids().await.contains(&1));
+    client.kill_process(117).await.unwrap();
+    assert!(!pids().await.contains(&117));
+    assert!(matches!(client.kill_process(1).await, Err(ZosError::Command { .. })));
+
+    let unknown = client.run("no.such.command", serde_json::json!({})).await.unwrap();
+    assert_eq!(unknown.state, State::UnknownCmd);
+
+    client.reboot().await.unwrap();
+    assert!(
+        client.jobs().await.unwrap().iter().any(|job| job.cmd.id == "zerotier"),
+        "services are back after reboot"
+    );
+
+    // Concurrent calls each get their own answer.
+    let client = Arc::new(client);
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    client.ping().await.map(drop)
+                } else {
+                    client.json::<Value>("info.os", json!({})).await.map(drop)
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+
+    let wrong = ZosClient::new(address, Some("wrong"), DEADLINE).unwrap();
+    assert!(
+        matches!(wrong.ping().await, Err(ZosError::AuthRefused(_))),
+        "wrong password"
+    );
+    let none = ZosClient::new(address, None, DEADLINE).unwrap();
+    assert!(
+        matches!(none.ping().await, Err(ZosError::AuthRefused(_))),
+        "no password"
+    );
+}
+
+#[tokio::test]
+async fn the_client_suite_passes_against_the_emulator() {
+    let node = sim::start("127.0.0.1:0".parse().unwrap(), 7, Some(PASSWORD.into()))
+        .await
+        .unwrap();
+    suite(&node.address.to_string(), &node.inventory).await;
+}
+
+/// The agent's transport over a real Redis: one connection for the blocking pop, one for everything else.
+struct RedisLists {
+    blocking: MultiplexedConnection,
+    other: MultiplexedConnection,
+}
+
+impl Lists for RedisLists {
+    async fn pop_command(&self) -> Option<Vec<u8>> {
+        let popped: Option<(String, Vec<u8>)> = self.blocking.clone().blpop(COMMAND_QUEUE, 0.0).await.ok()?;
+        popped.map(|(_, value)| value)
+    }
+    async fn push(&self, key: &str, value: Vec<u8>) {
+        let _: Result<i64, _> = self.other.clone().rpush(key, value).await;
+    }
+    async fn expire(&self, key: &str, seconds: u64) {
+        let _: Result<bool, _> = self.other.clone().expire(key, seconds as i64).await;
+    }
+    async fn exists(&self, key: &str) -> bool {
+        self.other.clone().exists(key).await.unwrap_or(false)
+    }
+}
+
+struct RedisServer(std::process::Child);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_client_suite_passes_against_real_redis_with_a_0_core_agent_loop() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--requirepass", PASSWORD])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is required (Debian package redis-server; scripts/test installs it)");
+    let _server = RedisServer(child);
+    let address = format!("127.0.0.1:{port}");
+    let url = format!("redis://:{PASSWORD}@{address}/");
+    let client = redis::Client::open(url).unwrap();
+    let started = Instant::now();
+    let (blocking, other) = loop {
+        match (
+            client.get_multiplexed_async_connection().await,
+            client.get_multiplexed_async_connection().await,
+        ) {
+            (Ok(blocking), Ok(other)) => break (blocking, other),
+            _ if started.elapsed() < Duration::from_secs(10) => tokio::time::sleep(Duration::from_millis(50)).await,
+            (Err(err), _) | (_, Err(err)) => panic!("redis-server did not come up: {err}"),
+        }
+    };
+    let inventory = Inventory::from_seed(7);
+    tokio::spawn(sim::agent_loop(
+        Arc::new(Agent::new(inventory.clone())),
+        Arc::new(RedisLists { blocking, other }),
+    ));
+    suite(&address, &inventory).await;
+}
+
+#[tokio::test]
+async fn a_node_that_is_down_or_silent_costs_at_most_the_deadline() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let client = ZosClient::new(&closed.to_string(), None, Duration::from_millis(500)).unwrap();
+    assert!(matches!(client.ping().await, Err(ZosError::Unreachable(_))));
+
+    // Accepts connections, never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let client = ZosClient::new(&address, None, Duration::from_millis(500)).unwrap();
+    let started = Instant::now();
+    assert_eq!(client.ping().await, Err(ZosError::Timeout(Duration::from_millis(500))));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}

@@ -1,0 +1,153 @@
+//! Direct node access through the API (ping, hardware, jobs, processes, reboot) against emulated nodes run by
+//! the real binary's `sim` command over loopback, and the errors when a node is gone.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Server, client, create_token, temp_data_dir};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct Sim {
+    child: Child,
+    nodes: Vec<Value>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(nodes: usize) -> Sim {
+    let mut child = Command::new(BIN)
+        .args([
+            "sim",
+            "--nodes",
+            &nodes.to_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "42",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let nodes = (0..nodes)
+        .map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap())
+        .collect();
+    Sim { child, nodes }
+}
+
+fn call(server: &Server, token: &str, method: Method, path: &str) -> reqwest::blocking::Response {
+    client()
+        .request(method, server.url(path))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn the_api_reaches_emulated_nodes_over_the_0_core_protocol() {
+    let sim = start_sim(2);
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let admin = server.admin_token();
+    for node in &sim.nodes {
+        assert_eq!(node["emulated"], true);
+        let response = client()
+            .post(server.url("/nodes"))
+            .bearer_auth(&admin)
+            .json(&json!({"id": node["id"], "address": node["address"]}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let id = sim.nodes[0]["id"].as_str().unwrap().to_owned();
+    let id = id.as_str();
+    let path = |rest: &str| format!("/nodes/{id}/{rest}");
+
+    let ping = call(&server, &admin, Method::POST, &path("ping"));
+    assert_eq!(ping.status(), 200);
+    assert_eq!(ping.json::<Value>().unwrap(), json!(true));
+    let viewer = create_token(&server, "viewer", "ro");
+    assert_eq!(call(&server, &viewer, Method::POST, &path("ping")).status(), 403);
+
+    let cpus: Value = call(&server, &viewer, Method::GET, &path("cpus")).json().unwrap();
+    assert!(
+        cpus.as_array().unwrap().len() >= 8 && cpus[0]["modelName"].is_string(),
+        "{cpus}"
+    );
+    let mem: Value = call(&server, &viewer, Method::GET, &path("mem")).json().unwrap();
+    assert!(mem["total"].as_u64().unwrap() >= 32 << 30);
+    let disks: Value = call(&server, &viewer, Method::GET, &path("disks")).json().unwrap();
+    assert!(!disks["blockdevices"].as_array().unwrap().is_empty());
+    let nics: Value = call(&server, &viewer, Method::GET, &path("nics")).json().unwrap();
+    let mac: String = id
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(
+        nics.as_array()
+            .unwrap()
+            .iter()
+            .any(|nic| nic["hardwareaddr"] == mac.as_str()),
+        "node id = MAC: {nics}"
+    );
+    let info: Value = call(&server, &viewer, Method::GET, &path("info")).json().unwrap();
+    assert_eq!(info["hostid"], id);
+    assert_eq!(call(&server, &viewer, Method::GET, &path("bogus")).status(), 404);
+
+    let jobs: Vec<Value> = call(&server, &viewer, Method::GET, &path("jobs")).json().unwrap();
+    assert!(
+        jobs.iter()
+            .any(|job| job["id"] == "zerotier" && job["startTime"].as_u64().unwrap() > 0),
+        "{jobs:?}"
+    );
+    assert_eq!(
+        call(&server, &admin, Method::DELETE, &path("jobs/zerotier")).status(),
+        204
+    );
+    let again = call(&server, &admin, Method::DELETE, &path("jobs/zerotier"));
+    assert_eq!(again.status(), 404);
+    let processes: Vec<Value> = call(&server, &viewer, Method::GET, &path("processes")).json().unwrap();
+    assert!(processes.iter().any(|p| p["pid"] == 117));
+    assert_eq!(
+        call(&server, &admin, Method::DELETE, &path("processes/117")).status(),
+        204
+    );
+    let core0 = call(&server, &admin, Method::DELETE, &path("processes/1"));
+    assert_eq!(core0.status(), 502);
+    assert_eq!(core0.json::<Value>().unwrap()["code"], "node_command_failed");
+    assert_eq!(call(&server, &admin, Method::POST, &path("reboot")).status(), 204);
+    let after: Vec<Value> = call(&server, &viewer, Method::GET, &path("jobs")).json().unwrap();
+    assert!(
+        after.iter().any(|job| job["id"] == "zerotier"),
+        "services are back after the reboot"
+    );
+
+    assert_eq!(call(&server, &admin, Method::POST, "/nodes/unknown/ping").status(), 404);
+    // The other node is unaffected by all of the above, then both go away.
+    let other = sim.nodes[1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(&server, &admin, Method::POST, &format!("/nodes/{other}/ping")).status(),
+        200
+    );
+    drop(sim);
+    let started = Instant::now();
+    let gone = call(&server, &admin, Method::POST, &path("ping"));
+    assert_eq!(gone.status(), 502);
+    assert_eq!(gone.json::<Value>().unwrap()["code"], "node_unreachable");
+    assert!(
+        started.elapsed() < Duration::from_secs(11),
+        "answered within the node deadline"
+    );
+}
