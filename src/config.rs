@@ -76,6 +76,12 @@ pub struct ServeArgs {
     /// Base URL machines use to reach this server over HTTP [default: http://<TFTP next-server>:<listen port>]
     #[arg(long, env = "ZOS_BOOT_URL", value_name = "URL", value_parser = parse_boot_url)]
     pub boot_url: Option<String>,
+    /// Also run N emulated Zero-OS nodes in-process and register them (labelled demo=true, marked emulated)
+    #[arg(long, env = "ZOS_DEMO", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=5000))]
+    pub demo: Option<u32>,
+    /// Seconds between two heartbeats of a node [default: 10]
+    #[arg(long, env = "ZOS_HEARTBEAT_INTERVAL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_interval: Option<u64>,
 }
 
 /// `--tftp-listen`: an address, or off.
@@ -141,6 +147,8 @@ pub struct ServeConfig {
     pub tftp_listen: TftpListen,
     pub ipxe_dir: Option<PathBuf>,
     pub boot_url: Option<String>,
+    pub demo: u32,
+    pub heartbeat_interval: std::time::Duration,
 }
 
 /// The `--config` file. Unknown keys are errors: a typo must not silently fall back to a default.
@@ -153,6 +161,8 @@ struct FileConfig {
     tftp_listen: Option<String>,
     ipxe_dir: Option<PathBuf>,
     boot_url: Option<String>,
+    demo: Option<u32>,
+    heartbeat_interval: Option<u64>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -221,6 +231,19 @@ impl ServeConfig {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let ipxe_dir = args.ipxe_dir.or(file.ipxe_dir);
+        let demo = args.demo.or(file.demo).unwrap_or(0);
+        if demo > 5000 {
+            return Err(ConfigError(format!(
+                "config: invalid value '{demo}' for demo: at most 5000"
+            )));
+        }
+        let heartbeat = args.heartbeat_interval.or(file.heartbeat_interval).unwrap_or(10);
+        if !(1..=3600).contains(&heartbeat) {
+            return Err(ConfigError(format!(
+                "config: invalid value '{heartbeat}' for heartbeat_interval: 1 to 3600 seconds"
+            )));
+        }
+        let heartbeat_interval = std::time::Duration::from_secs(heartbeat);
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -228,6 +251,8 @@ impl ServeConfig {
             tftp_listen,
             ipxe_dir,
             boot_url,
+            demo,
+            heartbeat_interval,
         })
     }
 }

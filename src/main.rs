@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod boot;
 mod config;
+mod engine;
 mod metrics;
 mod model;
 mod sim;
@@ -166,11 +167,29 @@ async fn serve(config: ServeConfig) -> ExitCode {
         store: store.clone(),
         metrics,
         boot,
-        zos: zos::Clients::new(NODE_DEADLINE),
+        zos: Arc::new(zos::Clients::new(NODE_DEADLINE)),
         tftp: tftp_address,
         started,
         shutdown: shutdown_rx,
     });
+    if config.demo > 0 {
+        match start_demo(&store, config.demo).await {
+            Ok(()) => tracing::info!(
+                nodes = config.demo,
+                "demo: emulated Zero-OS nodes running and registered"
+            ),
+            Err(err) => {
+                tracing::error!("cannot start the demo nodes: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let heartbeat = engine::heartbeat::Heartbeat {
+        store: store.clone(),
+        clients: ctx.zos.clone(),
+        interval: config.heartbeat_interval,
+    };
+    tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
     let mut stopping = ctx.shutdown.clone();
     let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {
         let _ = stopping.wait_for(|stop| *stop).await;
@@ -216,6 +235,47 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// `--demo N`: N emulated nodes in this process, registered as nodes (their addresses refreshed on every start,
+/// since their ports are new). A real node that happens to have a demo node's id is left alone.
+async fn start_demo(store: &Store, count: u32) -> Result<(), String> {
+    for index in 0..count {
+        let node = sim::start(
+            "127.0.0.1:0".parse().expect("a literal address"),
+            u64::from(index) + 1,
+            None,
+        )
+        .await
+        .map_err(|err| format!("emulated node {index}: {err}"))?;
+        let id = node.inventory.node_id();
+        let now = model::now_rfc3339();
+        let record = model::Node {
+            id: id.clone(),
+            hostname: node.inventory.hostname.clone(),
+            address: node.address.to_string(),
+            labels: [("demo".to_owned(), "true".to_owned())].into(),
+            emulated: true,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let result = match store.get::<model::Node>(&id).map_err(|e| e.to_string())? {
+            None => store.put(record, store::Expect::Absent).await,
+            Some(existing) if existing.value.emulated => {
+                let updated = model::Node {
+                    created_at: existing.value.created_at.clone(),
+                    ..record
+                };
+                store.put(updated, store::Expect::Version(existing.version)).await
+            }
+            Some(_) => {
+                tracing::warn!(node = %id, "demo: a real node has this id; not replacing it");
+                continue;
+            }
+        };
+        result.map_err(|err| format!("registering emulated node {id}: {err}"))?;
+    }
+    Ok(())
 }
 
 /// `sim`: emulated nodes until SIGINT/SIGTERM.

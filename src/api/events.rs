@@ -139,7 +139,7 @@ pub(super) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Node, NodeState};
+    use crate::model::Node;
     use crate::store::{Expect, Store};
 
     fn node(id: String) -> Node {
@@ -148,7 +148,6 @@ mod tests {
             hostname: String::new(),
             address: "10.0.0.1".into(),
             labels: Default::default(),
-            state: NodeState::Unknown,
             emulated: false,
             created_at: String::new(),
             updated_at: String::new(),
@@ -165,7 +164,7 @@ mod tests {
             store: store.clone(),
             metrics,
             boot,
-            zos: crate::zos::Clients::new(std::time::Duration::from_secs(1)),
+            zos: std::sync::Arc::new(crate::zos::Clients::new(std::time::Duration::from_secs(1))),
             tftp: None,
             started: std::time::Instant::now(),
             shutdown,

@@ -36,7 +36,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub boot: Arc<Boot>,
     /// 0-core clients for direct node access, one per node address.
-    pub zos: crate::zos::Clients,
+    pub zos: Arc<crate::zos::Clients>,
     /// Where TFTP listens (`None`: off), for `/health`.
     pub tftp: Option<std::net::SocketAddr>,
     pub started: Instant,

@@ -14,7 +14,7 @@ use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
 use super::{ApiError, Caller, Ctx, HandlerResult, respond, set_header, with_ctx};
-use crate::model::{self, Labels, Node, NodeState, Role};
+use crate::model::{self, Labels, Node, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
 /// A node as the API shows it.
@@ -36,28 +36,56 @@ pub struct NodeView {
     pub labels: Labels,
     /// True for nodes run by the built-in emulator.
     pub emulated: bool,
+    /// Why the node is not online (empty when it is).
+    pub reason: String,
+    /// When the node last answered, if ever.
+    pub last_seen: Option<String>,
+    /// The Zero-OS version the node reports.
+    pub os_version: String,
     /// Increases on every change; also sent as the `ETag` header.
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
 }
 
-impl From<Versioned<Node>> for NodeView {
-    fn from(record: Versioned<Node>) -> NodeView {
+impl NodeView {
+    /// The registered node with what the engine last observed about it.
+    fn new(record: Versioned<Node>, status: Option<NodeStatus>) -> NodeView {
         let node = record.value;
+        let status = status.unwrap_or_else(|| NodeStatus {
+            id: node.id.clone(),
+            state: NodeState::Unknown,
+            reason: "not contacted yet".into(),
+            last_seen: None,
+            hostname: String::new(),
+            os_version: String::new(),
+        });
         NodeView {
             ipaddress: node.ip_address(),
-            status: node.state.legacy_status(),
+            status: status.state.legacy_status(),
             id: node.id,
-            hostname: node.hostname,
+            // The operator's name for it wins; else what the node calls itself.
+            hostname: if node.hostname.is_empty() {
+                status.hostname
+            } else {
+                node.hostname
+            },
             address: node.address,
-            state: node.state,
+            state: status.state,
+            reason: status.reason,
+            last_seen: status.last_seen,
+            os_version: status.os_version,
             labels: node.labels,
             emulated: node.emulated,
             version: record.version,
             created_at: node.created_at,
             updated_at: node.updated_at,
         }
+    }
+
+    fn read(ctx: &Ctx, record: Versioned<Node>) -> Result<NodeView, ApiError> {
+        let status = ctx.store.get::<NodeStatus>(&record.value.id)?.map(|r| r.value);
+        Ok(NodeView::new(record, status))
     }
 }
 
@@ -204,11 +232,12 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
 }
 
 /// A node with its `ETag`, as every single-node answer sends it.
-fn node_response(record: Versioned<Node>, status: StatusCode) -> Response {
+fn node_response(ctx: &Ctx, record: Versioned<Node>, status: StatusCode) -> HandlerResult {
     let etag = format!("\"{}\"", record.version);
-    let mut response = warp::reply::with_status(warp::reply::json(&NodeView::from(record)), status).into_response();
+    let view = NodeView::read(ctx, record)?;
+    let mut response = warp::reply::with_status(warp::reply::json(&view), status).into_response();
     set_header(&mut response, header::ETAG, &etag);
-    response
+    Ok(response)
 }
 
 /// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); `*` or absent means any.
@@ -245,7 +274,11 @@ pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
         .list::<Node>("", query.after.as_deref(), query.limit.unwrap_or(usize::MAX), |node| {
             query.matches(node)
         })?;
-    let views: Vec<NodeView> = page.items.into_iter().map(NodeView::from).collect();
+    let views = page
+        .items
+        .into_iter()
+        .map(|record| NodeView::read(&ctx, record))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut response = warp::reply::json(&views).into_response();
     if let Some(last) = page.next_after
         && let Ok(link) = HeaderValue::from_str(&query.next_link(&last))
@@ -277,7 +310,6 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         hostname: request.hostname,
         address: request.address,
         labels: request.labels,
-        state: NodeState::Unknown,
         emulated: false,
         created_at: now.clone(),
         updated_at: now,
@@ -288,7 +320,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         .await
         .map_err(|err| ApiError::from(err).with_field("id"))?;
     let location = format!("/nodes/{}", stored.value.id);
-    let mut response = node_response(stored, StatusCode::CREATED);
+    let mut response = node_response(&ctx, stored, StatusCode::CREATED)?;
     set_header(&mut response, header::LOCATION, &location);
     Ok(response)
 }
@@ -305,7 +337,7 @@ pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
         .store
         .get::<Node>(&id)?
         .ok_or_else(|| ApiError::not_found("node", &id))?;
-    Ok(node_response(record, StatusCode::OK))
+    node_response(&ctx, record, StatusCode::OK)
 }
 
 #[utoipa::path(operation_id = "updateNode", patch, path = "/nodes/{id}", tag = "nodes", request_body = NodePatch,
@@ -354,7 +386,7 @@ pub(super) async fn patch(
         model::validate_labels("labels", &node.labels)?;
         node.updated_at = model::now_rfc3339();
         match ctx.store.put(node, Expect::Version(version)).await {
-            Ok(stored) => return Ok(node_response(stored, StatusCode::OK)),
+            Ok(stored) => return node_response(&ctx, stored, StatusCode::OK),
             Err(crate::store::StoreError::VersionMismatch { .. }) if attempt < attempts => continue,
             Err(err) => return Err(err.into()),
         }

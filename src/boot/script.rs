@@ -105,7 +105,6 @@ pub fn check_template(template: &str) -> Result<(), Invalid> {
         hostname: String::new(),
         address: String::new(),
         labels: Default::default(),
-        state: Default::default(),
         emulated: false,
         created_at: String::new(),
         updated_at: String::new(),

@@ -39,8 +39,6 @@ pub struct Node {
     pub address: String,
     #[serde(default)]
     pub labels: Labels,
-    #[serde(default)]
-    pub state: NodeState,
     /// True for nodes run by the built-in emulator (`--demo`), so nobody mistakes them for hardware.
     #[serde(default)]
     pub emulated: bool,
@@ -64,6 +62,32 @@ impl Node {
     }
 }
 
+/// What the engine last observed about a node: its own collection, written only by the engine (the API owns
+/// `Node`, the desired side), so the two never overwrite each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: String,
+    pub state: NodeState,
+    /// Why the node is not online (empty when it is).
+    #[serde(default)]
+    pub reason: String,
+    /// When the node last answered (RFC 3339), if ever.
+    #[serde(default)]
+    pub last_seen: Option<String>,
+    /// The node's own host name, as it reports it.
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub os_version: String,
+}
+
+impl Record for NodeStatus {
+    const COLLECTION: &'static str = "node_status";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Record for Node {
     const COLLECTION: &'static str = "nodes";
     fn id(&self) -> &str {
@@ -81,7 +105,6 @@ mod tests {
             hostname: String::new(),
             address: address.into(),
             labels: Labels::new(),
-            state: NodeState::Unknown,
             emulated: false,
             created_at: String::new(),
             updated_at: String::new(),

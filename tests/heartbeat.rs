@@ -1,0 +1,156 @@
+//! The heartbeat, against the real binary: `--demo` nodes come online within seconds; a node that is down,
+//! refuses the password or answers garbage gets that state with a reason, without holding up the others; and
+//! a node that comes back recovers by itself.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Server, client, temp_data_dir};
+use serde_json::{Value, json};
+
+fn nodes(server: &Server) -> Vec<Value> {
+    client()
+        .get(server.url("/nodes"))
+        .bearer_auth(server.admin_token())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Polls until `check` holds for the node list (at most `within`); returns how long it took.
+fn wait_for(server: &Server, within: Duration, what: &str, check: impl Fn(&[Value]) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let list = nodes(server);
+        if check(&list) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{what} not reached within {within:?}: {list:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_of<'a>(list: &'a [Value], id: &str) -> &'a str {
+    list.iter()
+        .find(|n| n["id"] == id)
+        .and_then(|n| n["state"].as_str())
+        .unwrap_or("missing")
+}
+
+#[test]
+fn demo_nodes_come_online_within_five_seconds() {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "3", "--heartbeat-interval", "1"]);
+    let took = wait_for(&server, Duration::from_secs(5), "3 online demo nodes", |list| {
+        list.len() == 3
+            && list
+                .iter()
+                .all(|n| n["state"] == "online" && n["status"] == "running" && n["emulated"] == true)
+    });
+    eprintln!("demo nodes online after {took:?}");
+    let node = &nodes(&server)[0];
+    assert!(node["hostname"].as_str().unwrap().starts_with("zero-os-"));
+    assert_eq!(node["labels"]["demo"], "true");
+    assert!(node["lastSeen"].is_string());
+}
+
+fn register(server: &Server, id: &str, address: &str) {
+    let response = client()
+        .post(server.url("/nodes"))
+        .bearer_auth(server.admin_token())
+        .json(&json!({"id": id, "address": address}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn failing_nodes_say_why_and_recover_by_themselves() {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "1", "--heartbeat-interval", "1"]);
+
+    // Down: nothing listens on its port (yet).
+    let down_port = free_port();
+    register(&server, "down", &format!("127.0.0.1:{down_port}"));
+    // Refuses our (empty) password.
+    let mut locked = Command::new(BIN)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--password",
+            "only-the-node-knows",
+            "--seed",
+            "9",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(locked.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let locked_address = serde_json::from_str::<Value>(&line).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    register(&server, "locked", &locked_address);
+    // Answers garbage.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    register(&server, "garbage", &garbage.local_addr().unwrap().to_string());
+    std::thread::spawn(move || {
+        for stream in garbage.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.write_all(b"%%% this is not redis %%%\r\n");
+        }
+    });
+
+    wait_for(&server, Duration::from_secs(15), "each failure reported", |list| {
+        state_of(list, "down") == "unreachable"
+            && state_of(list, "locked") == "auth_failed"
+            && state_of(list, "garbage") == "error"
+            && list
+                .iter()
+                .filter(|n| n["emulated"] == true)
+                .all(|n| n["state"] == "online")
+    });
+    let list = nodes(&server);
+    for id in ["down", "locked", "garbage"] {
+        let node = list.iter().find(|n| n["id"] == id).unwrap();
+        assert!(!node["reason"].as_str().unwrap().is_empty(), "{id} says why: {node}");
+        assert_eq!(node["status"], "halted");
+    }
+
+    // The down node comes up on its port: it recovers without anyone doing anything.
+    let mut revived = Command::new(BIN)
+        .args(["sim", "--listen", &format!("127.0.0.1:{down_port}"), "--seed", "11"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let took = wait_for(&server, Duration::from_secs(10), "the revived node online", |list| {
+        state_of(list, "down") == "online"
+    });
+    eprintln!("recovered after {took:?}");
+    for child in [&mut locked, &mut revived] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
