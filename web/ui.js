@@ -1,6 +1,8 @@
-// Shared UI components: toasts, modals, badges, label chips, empty states.
+// Shared UI components: toasts, modals, form fields, badges, label chips,
+// empty states, page layout, tables and row actions.
 
-import { h, icon, append } from './dom.js';
+import { ApiError } from './api.js';
+import { h, icon, append, formatRelative, formatAbsolute } from './dom.js';
 
 // ---- toasts ---------------------------------------------------------------
 
@@ -131,56 +133,7 @@ export function openModal({
     if (onClose) onClose();
   }
 
-  function clearErrors() {
-    errorBox.hidden = true;
-    errorBox.textContent = '';
-    for (const el of form.querySelectorAll('.field-invalid')) el.classList.remove('field-invalid');
-    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
-    for (const el of form.querySelectorAll('.field-message')) {
-      el.textContent = '';
-      el.hidden = true;
-    }
-  }
-
-  function setError(err) {
-    const message = err && err.message ? err.message : String(err);
-    const field = err && err.field ? String(err.field) : null;
-    let shownInline = false;
-    if (field) {
-      const wrap =
-        [...form.querySelectorAll('[data-field]')].find((el) => el.dataset.field === field) ||
-        [...form.querySelectorAll('[data-field]')].find((el) => field.startsWith(`${el.dataset.field}.`));
-      if (wrap) {
-        const sub = field === wrap.dataset.field ? null : field.slice(wrap.dataset.field.length + 1);
-        wrap.classList.add('field-invalid');
-        const msg = wrap.querySelector('.field-message');
-        if (msg) {
-          let text = message;
-          if (sub && !message.includes(field)) text = `${message} (${field})`;
-          else if (!sub && message.startsWith(`${field}: `)) {
-            // "hostname: must be …" next to the hostname field → "Must be …"
-            const rest = message.slice(field.length + 2);
-            text = rest.charAt(0).toUpperCase() + rest.slice(1);
-          }
-          msg.textContent = text;
-          msg.hidden = false;
-          shownInline = true;
-        }
-        // A sub-field ("labels.rack") marks only the matching keyed input.
-        const keyed = sub
-          ? [...wrap.querySelectorAll('[data-field-key]')].find((el) => el.value.trim() === sub)
-          : null;
-        const input = keyed || (wrap.dataset.multi ? null : wrap.querySelector('input, textarea, select'));
-        if (input) input.setAttribute('aria-invalid', 'true');
-        const focus = input || wrap.querySelector('[aria-invalid="true"]');
-        if (focus) focus.focus();
-      }
-    }
-    if (!shownInline) {
-      errorBox.hidden = false;
-      errorBox.textContent = field && !message.includes(field) ? `${message} (field: ${field})` : message;
-    }
-  }
+  const { clear: clearErrors, show: setError } = formErrors(form, errorBox);
 
   function setBusy(on) {
     busy = on;
@@ -222,6 +175,66 @@ export function openModal({
   return modal;
 }
 
+/**
+ * Error display of a form: show(err) puts an error whose `field` matches a
+ * [data-field] wrapper next to it (marking and focusing its input), anything
+ * else in errorBox; clear() removes them all.
+ */
+export function formErrors(form, errorBox) {
+  function clear() {
+    errorBox.hidden = true;
+    errorBox.textContent = '';
+    for (const el of form.querySelectorAll('.field-invalid')) el.classList.remove('field-invalid');
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    for (const el of form.querySelectorAll('.field-message')) {
+      el.textContent = '';
+      el.hidden = true;
+    }
+  }
+
+  function show(err) {
+    const message = err && err.message ? err.message : String(err);
+    const field = err && err.field ? String(err.field) : null;
+    let shownInline = false;
+    if (field) {
+      const wrap =
+        [...form.querySelectorAll('[data-field]')].find((el) => el.dataset.field === field) ||
+        [...form.querySelectorAll('[data-field]')].find((el) => field.startsWith(`${el.dataset.field}.`));
+      if (wrap) {
+        const sub = field === wrap.dataset.field ? null : field.slice(wrap.dataset.field.length + 1);
+        wrap.classList.add('field-invalid');
+        const msg = wrap.querySelector('.field-message');
+        if (msg) {
+          let text = message;
+          if (sub && !message.includes(field)) text = `${message} (${field})`;
+          else if (!sub && message.startsWith(`${field}: `)) {
+            // "hostname: must be …" next to the hostname field → "Must be …"
+            const rest = message.slice(field.length + 2);
+            text = rest.charAt(0).toUpperCase() + rest.slice(1);
+          }
+          msg.textContent = text;
+          msg.hidden = false;
+          shownInline = true;
+        }
+        // A sub-field ("labels.rack") marks only the matching keyed input.
+        const keyed = sub
+          ? [...wrap.querySelectorAll('[data-field-key]')].find((el) => el.value.trim() === sub)
+          : null;
+        const input = keyed || (wrap.dataset.multi ? null : wrap.querySelector('input, textarea, select'));
+        if (input) input.setAttribute('aria-invalid', 'true');
+        const focus = input || wrap.querySelector('[aria-invalid="true"]');
+        if (focus) focus.focus();
+      }
+    }
+    if (!shownInline) {
+      errorBox.hidden = false;
+      errorBox.textContent = field && !message.includes(field) ? `${message} (field: ${field})` : message;
+    }
+  }
+
+  return { clear, show };
+}
+
 /** A labelled form field wrapper with an inline error slot. */
 export function field({ label, name, hint = null, control }) {
   const id = `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
@@ -231,9 +244,97 @@ export function field({ label, name, hint = null, control }) {
     { class: 'field', dataset: { field: name } },
     h('label', { for: id, class: 'field-label' }, label),
     control,
-    h('p', { class: 'field-message', hidden: true, role: 'alert' }),
+    fieldMessage(),
     hint ? h('p', { class: 'field-hint' }, hint) : null,
   );
+}
+
+/** The inline error slot of a field, filled by formErrors(). */
+export function fieldMessage() {
+  return h('p', { class: 'field-message', hidden: true, role: 'alert' });
+}
+
+/**
+ * A field made of several controls (a list, a segmented choice …): its
+ * data-field is the API's field name; an error marks no single input.
+ */
+export function groupField({ name, label }, ...children) {
+  return h(
+    'div',
+    { class: 'field', dataset: { field: name, multi: 'true' } },
+    h('span', { class: 'field-label' }, label),
+    children,
+  );
+}
+
+/**
+ * Radio buttons that look like a segmented control.
+ * options: [{value, label, testid}]; value() is the checked option's value.
+ */
+export function segmented({ label, options, checked }) {
+  const name = `segmented-${Math.random().toString(36).slice(2, 8)}`;
+  const el = h(
+    'div',
+    { class: 'segmented', role: 'radiogroup', 'aria-label': label },
+    options.map((o) =>
+      h(
+        'label',
+        { class: 'segment', testid: o.testid },
+        h('input', { type: 'radio', name, value: o.value, checked: o.value === checked }),
+        h('span', null, o.label),
+      ),
+    ),
+  );
+  return { el, value: () => el.querySelector('input:checked').value };
+}
+
+/** Ids and names the API accepts: letters, digits, ".", "_" and "-", at most 64, not starting with ".". */
+export const NAME_RE = /^(?!\.)[A-Za-z0-9._-]{1,64}$/;
+
+/** Throws the field error a modal shows when a required name is missing or not a valid name. */
+export function checkName(value, { field: name, what }) {
+  if (!value) throw new ApiError(400, 'invalid', `The ${what} is required.`, name);
+  if (!NAME_RE.test(value)) {
+    throw new ApiError(
+      400,
+      'invalid',
+      'Use only letters, digits, “.”, “_” and “-” (at most 64 characters, not starting with “.”).',
+      name,
+    );
+  }
+}
+
+// ---- confirm & delete -------------------------------------------------------
+
+/** The "Delete …?" modal; `text` is the paragraph's content, onConfirm works as openModal's onSubmit. */
+export function confirmDelete({ title, submitLabel, text, onConfirm }) {
+  return openModal({
+    title,
+    testid: 'delete-modal',
+    submitLabel,
+    danger: true,
+    size: 'sm',
+    body: h('div', { class: 'confirm' }, h('div', { class: 'confirm-icon' }, icon('trash', { size: 22 })), h('p', null, text)),
+    onSubmit: onConfirm,
+  });
+}
+
+/**
+ * Runs a DELETE call; one that finds the item gone already (404) counts as
+ * done. Either way remove() drops it locally and a toast says which it was
+ * ("Node x deleted." / "Node x was already deleted.").
+ */
+export async function deleteItem({ what, name, call, remove }) {
+  try {
+    await call();
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    remove();
+    toast(`${what} ${name} was already deleted.`, { type: 'info' });
+    return;
+  }
+  remove();
+  toast(`${what} ${name} deleted.`, { type: 'success' });
 }
 
 // ---- badges, chips, states ------------------------------------------------
@@ -276,6 +377,19 @@ export function labelChips(labels) {
   );
 }
 
+/** "updated … ago" as a <time> that relativeTimeTicker() keeps fresh. */
+export function relativeTime(iso) {
+  return h('time', { datetime: iso || '', title: formatAbsolute(iso), dataset: { updated: iso || '' } }, formatRelative(iso));
+}
+
+/** Re-renders the [data-updated] times below root every `ms`; returns the function that stops it. */
+export function relativeTimeTicker(root, ms) {
+  const timer = setInterval(() => {
+    for (const el of root.querySelectorAll('[data-updated]')) el.textContent = formatRelative(el.dataset.updated);
+  }, ms);
+  return () => clearInterval(timer);
+}
+
 export function emptyState({ iconName = 'server', title, text, action = null, testid = 'empty-state' }) {
   return h(
     'div',
@@ -301,6 +415,148 @@ export function button(label, { kind = 'secondary', iconName = null, testid = nu
     iconName ? glyph(iconName, { size: small ? 15 : 17 }) : null,
     h('span', { class: 'btn-label' }, label),
   );
+}
+
+// ---- pages, tables, row actions ---------------------------------------------
+
+/** A view's page: heading (title, subtitle) with the actions at its right, then the content. */
+export function viewPage({ testid, title, sub, actions = null }, ...content) {
+  return h(
+    'div',
+    { class: 'page', testid },
+    h(
+      'header',
+      { class: 'page-header' },
+      h('div', { class: 'page-heading' }, h('h1', null, title), h('p', { class: 'page-sub' }, sub)),
+      h('div', { class: 'page-actions' }, actions),
+    ),
+    content,
+  );
+}
+
+/** The "Read-only" pill for roles that cannot change anything (null for those who can). */
+export function readOnlyPill(ctx, can) {
+  if (ctx.canMutate) return null;
+  return h(
+    'span',
+    { class: 'readonly-pill', testid: 'readonly', title: `Your role (${ctx.user.role}) can ${can}.` },
+    'Read-only',
+  );
+}
+
+/**
+ * The statistic card of a stats grid. `small` keeps long values on one line
+ * (ellipsized); `mono` sets them in the monospace font.
+ */
+export function statCard(label, value, { testid, sub = null, iconName = null, tone = null, small = false, mono = false }) {
+  const valueClass = ['stat-value', small && 'stat-value-sm', mono && 'mono', tone && `tone-${tone}`].filter(Boolean).join(' ');
+  return h(
+    'div',
+    { class: 'stat card', testid },
+    h('div', { class: 'stat-label' }, iconName ? glyph(iconName, { size: 15 }) : null, label),
+    h('div', { class: valueClass, testid: `${testid}-value` }, value),
+    sub ? h('div', { class: 'stat-sub' }, sub) : null,
+  );
+}
+
+/**
+ * A table in its horizontal scroller. columns: 'Label' or {label, class};
+ * `actions` adds the actions column (labelled for screen readers only).
+ */
+export function dataTable({ testid, columns, rows, actions = false, compact = false }) {
+  return h(
+    'div',
+    { class: 'table-scroll' },
+    h(
+      'table',
+      { class: compact ? 'table table-compact' : 'table', testid },
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          columns.map((c) => (typeof c === 'string' ? h('th', { scope: 'col' }, c) : h('th', { scope: 'col', class: c.class }, c.label))),
+          actions ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
+        ),
+      ),
+      h('tbody', null, rows),
+    ),
+  );
+}
+
+/** The actions cell of a table row: small ghost buttons from {label, iconName, testid, title, onClick, danger}. */
+export function rowActions(...actions) {
+  return h(
+    'td',
+    { class: 'col-actions' },
+    h(
+      'div',
+      { class: 'row-actions' },
+      actions.map(({ label, danger = false, ...rest }) => button(label, { small: true, kind: danger ? 'ghost-danger' : 'ghost', ...rest })),
+    ),
+  );
+}
+
+/** The row action that deletes the item called `name`. */
+export function deleteAction(name, testid, onClick) {
+  return { label: 'Delete', danger: true, iconName: 'trash', testid, title: `Delete ${name}`, onClick };
+}
+
+/**
+ * A search box that filters a list: `query` is what was typed (trimmed,
+ * lower case), onChange runs on every edit. matches(fields) says whether every
+ * word of the query occurs in one of the fields.
+ */
+export function filterBox({ placeholder, label, testid, onChange }) {
+  const input = h('input', {
+    type: 'search',
+    class: 'input',
+    placeholder,
+    'aria-label': label,
+    testid,
+    autocomplete: 'off',
+    spellcheck: 'false',
+  });
+  const box = {
+    input,
+    query: '',
+    el: h('div', { class: 'search' }, icon('search', { size: 16, className: 'icon search-icon' }), input),
+    matches(fields) {
+      if (!box.query) return true;
+      const hay = fields
+        .filter((x) => x !== null && x !== undefined)
+        .join('\n')
+        .toLowerCase();
+      return box.query.split(/\s+/).every((term) => hay.includes(term));
+    },
+    /** The empty state when nothing matches, with a button that clears the filter. */
+    noMatch({ title, text, testid: stateTestid }) {
+      return emptyState({
+        iconName: 'search',
+        title,
+        text: text(input.value.trim()),
+        testid: stateTestid,
+        action: button('Clear filter', {
+          onClick: () => {
+            input.value = '';
+            box.query = '';
+            onChange();
+            input.focus();
+          },
+        }),
+      });
+    },
+    /** "Showing 3 of 7 nodes" under a filtered table; null when nothing is filtered out. */
+    foot(shown, total, noun, footTestid) {
+      return shown === total ? null : h('div', { class: 'table-foot', testid: footTestid }, `Showing ${shown} of ${total} ${noun}`);
+    },
+  };
+  input.addEventListener('input', () => {
+    box.query = input.value.trim().toLowerCase();
+    onChange();
+  });
+  return box;
 }
 
 // ---- more icons -------------------------------------------------------------

@@ -13,142 +13,14 @@
 // Uses the system Chromium at /usr/bin/chromium (Debian package `chromium`).
 // Exits non-zero with the reason on any failure.
 
-import { accessSync, constants as fsConstants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
+import { setup, run, step, log, report, tid, apiCall, apiOk, checkHealth, launch, newPage, openApp, signIn, waitLive, assertNotReloaded, checkPageHealthy, screenshot, firstOf, waitModalClosed, STEP_TIMEOUT_MS, LIVE_ROW_TIMEOUT_MS } from './harness.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const OVERALL_TIMEOUT_MS = 150_000;
-const STEP_TIMEOUT_MS = 10_000;
-const LIVE_ROW_TIMEOUT_MS = 5_000;
+const { url: ZOS_URL } = await setup({ screenshotName: 'zos-ui-boot.png', timeoutMs: 150_000 });
 
-const started = Date.now();
-function log(msg) {
-  const t = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
-  console.log(`[ui ${t}s] ${msg}`);
-}
-
-let finished = false;
-function finish(ok, reason = '') {
-  if (finished) return;
-  finished = true;
-  if (ok) {
-    console.log('ui: 1 passed, 0 failed');
-    process.exitCode = 0;
-  } else {
-    console.error(`\nFAIL: ${reason}`);
-    console.log('ui: 0 passed, 1 failed');
-    process.exitCode = 1;
-  }
-}
-
-function die(reason) {
-  finish(false, reason);
-  process.exit(1);
-}
-
-// ---- preconditions ---------------------------------------------------------
-
-const ZOS_URL = (process.env.ZOS_URL || '').replace(/\/+$/, '');
-const ZOS_TOKEN = (process.env.ZOS_TOKEN || '').trim();
-const SCREENSHOT = resolve(process.env.SCREENSHOT || `${tmpdir()}/zos-ui-boot.png`);
-
-if (!ZOS_URL) die('ZOS_URL is not set (e.g. ZOS_URL=http://127.0.0.1:18080).');
-if (!/^https?:\/\//.test(ZOS_URL)) die(`ZOS_URL must start with http:// or https:// (got "${ZOS_URL}").`);
-if (!ZOS_TOKEN) die('ZOS_TOKEN is not set (use the admin token from <data-dir>/admin.token).');
-if (!process.env.SCREENSHOT) log(`SCREENSHOT not set, writing to ${SCREENSHOT}`);
-
-try {
-  accessSync(CHROMIUM, fsConstants.X_OK);
-} catch {
-  die(`Chromium not found at ${CHROMIUM}. Install it with: apt-get install -y chromium`);
-}
-
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (err) {
-  die(
-    `playwright-core is not installed (${err.code || err.message}). ` +
-      'Install it with: npm ci --prefix tests/ui',
-  );
-}
-
-const watchdog = setTimeout(() => die(`test did not finish within ${OVERALL_TIMEOUT_MS / 1000}s`), OVERALL_TIMEOUT_MS);
-watchdog.unref();
-
-// ---- helpers -----------------------------------------------------------------
-
-async function apiCall(method, path, body, token = ZOS_TOKEN) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let res;
-  try {
-    res = await fetch(`${ZOS_URL}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new Error(`${method} ${path}: cannot reach ${ZOS_URL} (${err.cause?.code || err.message})`);
-  }
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, json, text };
-}
-
-async function apiOk(method, path, body, expected = 200) {
-  const res = await apiCall(method, path, body);
-  if (res.status !== expected) throw new Error(`${method} ${path} → HTTP ${res.status}: ${res.text.slice(0, 300)}`);
-  return res.json;
-}
-
-let stepNo = 0;
-async function step(name, fn) {
-  stepNo += 1;
-  const label = `step ${stepNo}: ${name}`;
-  log(`${label} …`);
-  const t0 = Date.now();
-  try {
-    const out = await fn();
-    log(`${label} — ok (${Date.now() - t0} ms)`);
-    return out;
-  } catch (err) {
-    const msg = (err && err.message ? err.message : String(err)).split('\n')[0];
-    throw new Error(`${label} failed: ${msg}`);
-  }
-}
-
-// The UI's formatBytes (web/dom.js), to check what the table shows.
-function formatBytes(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
-const tid = (id) => `[data-testid="${id}"]`;
 const assetRow = (name) => `${tid('asset-row')}[data-name="${name}"]`;
 const profileRow = (name) => `${tid('profile-row')}[data-name="${name}"]`;
 const selectorRow = (name) => `${tid('selector-row')}[data-name="${name}"]`;
@@ -162,9 +34,10 @@ const selectorName = `ui-mac-${suffix}`;
 
 // Two small generated files, named as the assets they become.
 const workDir = mkdtempSync(join(tmpdir(), 'zos-ui-boot-'));
+// `shown` is the size as the asset table shows it.
 const files = [
-  { name: 'kernel-test', size: 5 * 1024 + 123 },
-  { name: 'initrd-test', size: 3 * 1024 + 45 },
+  { name: 'kernel-test', size: 5 * 1024 + 123, shown: '5.1 KiB' },
+  { name: 'initrd-test', size: 3 * 1024 + 45, shown: '3.0 KiB' },
 ].map((f) => {
   const bytes = randomBytes(f.size);
   const path = join(workDir, f.name);
@@ -183,20 +56,8 @@ const cleanup = {
 
 // ---- test --------------------------------------------------------------------
 
-let browser;
-const pageErrors = [];
-try {
-  await step(`server reachable (GET ${ZOS_URL}/health)`, async () => {
-    let res;
-    try {
-      res = await fetch(`${ZOS_URL}/health`, { headers: { Accept: 'application/json' } });
-    } catch (err) {
-      throw new Error(`cannot reach ${ZOS_URL} (${err.cause?.code || err.message}); is the server running?`);
-    }
-    const body = await res.text();
-    if (!res.ok) throw new Error(`GET /health → HTTP ${res.status}: ${body.slice(0, 200)}`);
-    log(`health: ${body.slice(0, 300)}`);
-  });
+await run(async () => {
+  await checkHealth();
 
   await step('boot API preconditions', async () => {
     cleanup.settings = await apiOk('GET', '/boot/settings');
@@ -211,41 +72,14 @@ try {
     }
   });
 
-  browser = await step('launch chromium', () =>
-    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }),
-  );
-  log(`chromium ${browser.version()}`);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on('pageerror', (err) => {
-    pageErrors.push(err.message);
-    log(`browser: uncaught error: ${err.message}`);
-  });
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') log(`browser console error: ${msg.text()}`);
-  });
+  const page = await launch();
 
-  await step(`open ${ZOS_URL}/ and sign in with the token`, async () => {
-    const res = await page.goto(`${ZOS_URL}/`, { waitUntil: 'domcontentloaded' });
-    if (!res || res.status() !== 200) throw new Error(`HTTP ${res ? res.status() : '?'} for /`);
-    await page.locator(tid('signin-page')).waitFor({ state: 'visible' });
-    await page.locator(tid('signin-token')).fill(ZOS_TOKEN);
-    await page.locator(tid('signin-submit')).click();
-    const outcome = await firstOf({
-      ok: () => page.locator(tid('app-shell')).isVisible(),
-      error: () => page.locator(tid('signin-error')).isVisible(),
-    });
-    if (outcome === null) throw new Error('neither the app nor a sign-in error appeared');
-    if (outcome === 'error') throw new Error(`sign-in rejected: ${await page.locator(tid('signin-error')).textContent()}`);
-    const role = (await page.locator(tid('user-role')).textContent()).trim();
-    log(`signed in (${role})`);
-    if (role !== 'admin' && role !== 'operator') {
-      throw new Error(`the token's role is "${role}"; this test needs an admin (or operator) token`);
-    }
+  const role = await step(`open ${ZOS_URL}/ and sign in with the token`, async () => {
+    await openApp(page);
+    const signedIn = await signIn(page);
+    log(`signed in (${signedIn.role})`);
+    return signedIn.role;
   });
-
-  const role = (await page.locator(tid('user-role')).textContent()).trim();
 
   await step('open the Boot page from the navigation', async () => {
     await page.locator(tid('nav-boot')).click();
@@ -256,14 +90,7 @@ try {
     const title = await page.title();
     if (!title.startsWith('Boot')) throw new Error(`unexpected document title "${title}"`);
     await page.locator(`${tid('boots-table')}, ${tid('boots-empty')}`).first().waitFor({ state: 'visible' });
-    try {
-      await page.locator(`${tid('live-indicator')}[data-state="live"]`).waitFor({ state: 'attached' });
-    } catch {
-      throw new Error('the live indicator never became "live" (GET /events not streaming?)');
-    }
-    await page.evaluate(() => {
-      window.__noReload = true;
-    });
+    await waitLive(page);
   });
 
   for (const f of files) {
@@ -292,8 +119,8 @@ try {
       const size = row.locator(tid('asset-size'));
       const bytes = await size.getAttribute('data-bytes');
       const sizeText = (await size.textContent()).trim();
-      if (bytes !== String(f.size) || sizeText !== formatBytes(f.size)) {
-        throw new Error(`the row shows size "${sizeText}" (${bytes} bytes), expected "${formatBytes(f.size)}" (${f.size})`);
+      if (bytes !== String(f.size) || sizeText !== f.shown) {
+        throw new Error(`the row shows size "${sizeText}" (${bytes} bytes), expected "${f.shown}" (${f.size})`);
       }
       const rowSha = (await row.locator(tid('asset-sha256')).textContent()).trim();
       if (rowSha !== f.sha256) throw new Error(`the row shows sha256 ${rowSha}, expected ${f.sha256}`);
@@ -452,7 +279,7 @@ try {
     if (cells.mac !== MAC || cells.protocol !== 'HTTP' || cells.outcome !== 'ok' || cells.profile !== profileName) {
       throw new Error(`the row shows ${JSON.stringify(cells)}`);
     }
-    if (!(await page.evaluate(() => window.__noReload === true))) throw new Error('the page was reloaded');
+    await assertNotReloaded(page);
   });
 
   await step(`deleting ${KERNEL.name} (used by ${profileName}) shows the 409 message`, async () => {
@@ -481,15 +308,10 @@ try {
     await step('a viewer sees the Boot page read-only', async () => {
       const created = await apiOk('POST', '/tokens', { name: `ui-viewer-${suffix}`, role: 'viewer' }, 201);
       cleanup.viewerToken = created.id;
-      const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const { context: viewerContext, page: v } = await newPage('viewer');
       try {
-        const v = await viewerContext.newPage();
-        v.setDefaultTimeout(STEP_TIMEOUT_MS);
-        v.on('pageerror', (err) => pageErrors.push(`viewer: ${err.message}`));
-        await v.goto(`${ZOS_URL}/`);
-        await v.locator(tid('signin-token')).fill(created.token);
-        await v.locator(tid('signin-submit')).click();
-        await v.locator(tid('app-shell')).waitFor({ state: 'visible' });
+        await openApp(v);
+        await signIn(v, { token: created.token, writer: false });
         await v.goto(`${ZOS_URL}/#/boot?tab=profiles`);
         await v.locator(tid('boot-page')).waitFor({ state: 'visible' });
         await v.locator(tid('readonly')).waitFor({ state: 'visible' });
@@ -512,72 +334,20 @@ try {
     log('skipping the viewer check: creating a viewer token needs an admin token');
   }
 
-  await step('the page was never reloaded and has no uncaught errors', async () => {
-    if (!(await page.evaluate(() => window.__noReload === true))) throw new Error('the page was reloaded');
-    if (pageErrors.length) throw new Error(`uncaught errors in the page: ${pageErrors.join(' | ')}`);
-  });
+  await checkPageHealthy(page);
 
-  await step(`full-page screenshot → ${SCREENSHOT}`, async () => {
-    await openTab(page, 'boots');
-    await page
-      .locator(tid('toast'))
-      .first()
-      .waitFor({ state: 'detached', timeout: 8_000 })
-      .catch(() => {});
-    await page.mouse.move(0, 0);
-    await page.evaluate(() => window.scrollTo(0, 0));
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  });
-
-  finish(true);
-} catch (err) {
-  finish(false, err && err.message ? err.message : String(err));
-} finally {
-  const report = async (what, call) => {
-    try {
-      const res = await call();
-      log(`cleanup: ${what} → HTTP ${res.status}`);
-    } catch (err) {
-      log(`cleanup: ${what} failed: ${err.message}`);
-    }
-  };
+  await screenshot(page, () => openTab(page, 'boots'));
+}, async () => {
   if (cleanup.selector) await report(`DELETE /boot/selectors/${selectorName}`, () => apiCall('DELETE', `/boot/selectors/${selectorName}`));
   if (cleanup.settings) await report('PUT /boot/settings (restore)', () => apiCall('PUT', '/boot/settings', cleanup.settings));
   if (cleanup.profile) await report(`DELETE /boot/profiles/${profileName}`, () => apiCall('DELETE', `/boot/profiles/${profileName}`));
   for (const name of cleanup.assets) await report(`DELETE /boot/assets/${name}`, () => apiCall('DELETE', `/boot/assets/${name}`));
   if (cleanup.viewerToken) await report(`DELETE /tokens/${cleanup.viewerToken}`, () => apiCall('DELETE', `/tokens/${cleanup.viewerToken}`));
   rmSync(workDir, { recursive: true, force: true });
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-}
+});
 
 // Switches the Boot page to a tab and waits for its panel.
 async function openTab(p, key) {
   await p.locator(tid(`boot-tab-${key}`)).click();
   await p.locator(tid(`boot-panel-${key}`)).waitFor({ state: 'visible' });
-}
-
-// Polls until one of the conditions holds; returns its name.
-async function firstOf(conditions, timeout = STEP_TIMEOUT_MS) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    for (const [name, check] of Object.entries(conditions)) {
-      if (await check().catch(() => false)) return name;
-    }
-    if (Date.now() > deadline) return null;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function waitModalClosed(modal, what) {
-  const errors = modal.locator('[data-testid="modal-error"]:visible, .field-message:visible');
-  const outcome = await firstOf({
-    closed: async () => (await modal.count()) === 0,
-    error: async () => (await errors.count()) > 0,
-  });
-  if (outcome === 'error') {
-    throw new Error(`the ${what} form shows an error: ${(await errors.first().textContent()).trim()}`);
-  }
-  if (outcome === null) throw new Error(`the ${what} modal did not close within ${STEP_TIMEOUT_MS} ms`);
 }

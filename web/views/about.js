@@ -2,7 +2,7 @@
 
 import { api } from '../api.js';
 import { h, icon, replace, formatBytes, formatDuration } from '../dom.js';
-import { button } from '../ui.js';
+import { button, viewPage, statCard as stat } from '../ui.js';
 
 const POLL_MS = 10_000;
 
@@ -16,20 +16,13 @@ export function mountAbout(root, ctx) {
   const refreshBtn = button('Refresh', { iconName: 'refresh', testid: 'about-refresh', onClick: () => load(true) });
 
   const user = ctx.user;
-  const page = h(
-    'div',
-    { class: 'page', testid: 'about-page' },
-    h(
-      'header',
-      { class: 'page-header' },
-      h(
-        'div',
-        { class: 'page-heading' },
-        h('h1', null, 'About'),
-        h('p', { class: 'page-sub' }, 'Server version and health of this zos-orchestrator instance.'),
-      ),
-      h('div', { class: 'page-actions' }, refreshBtn),
-    ),
+  const page = viewPage(
+    {
+      testid: 'about-page',
+      title: 'About',
+      sub: 'Server version and health of this zos-orchestrator instance.',
+      actions: refreshBtn,
+    },
     grid,
     h(
       'div',
@@ -96,16 +89,6 @@ export function mountAbout(root, ctx) {
       refreshBtn.disabled = false;
     }
     if (!destroyed) render();
-  }
-
-  function stat(label, value, { testid, tone = null, sub = null, iconName = null }) {
-    return h(
-      'div',
-      { class: 'stat card', testid },
-      h('div', { class: 'stat-label' }, iconName ? icon(iconName, { size: 15 }) : null, label),
-      h('div', { class: `stat-value${tone ? ` tone-${tone}` : ''}`, testid: `${testid}-value` }, value),
-      sub ? h('div', { class: 'stat-sub' }, sub) : null,
-    );
   }
 
   function render() {

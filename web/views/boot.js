@@ -2,9 +2,9 @@
 
 import { api, ApiError, bootAssetUrl } from '../api.js';
 import { h, icon, replace, formatBytes, formatDuration, formatRelative, formatAbsolute } from '../dom.js';
-import { openModal, field, toast, errorToast, emptyState, button, glyph, copyButton } from '../ui.js';
+import { openModal, formErrors, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, glyph, copyButton, viewPage, readOnlyPill, statCard, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { resource, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 
-const NAME_RE = /^(?!\.)[A-Za-z0-9._-]{1,64}$/;
 const ASSET_RE = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
 const EVENTS_LIMIT = 50;
 // Changes arrive in bursts (a boot storm writes one event per file): refresh at
@@ -60,74 +60,24 @@ export function mountBoot(root, ctx) {
   let destroyed = false;
   let tab = initialTab();
   let health = null;
-  let bootsQuery = '';
   const seenEvents = new Set();
   let firstEvents = true;
   const flashAssets = new Set();
 
   // ---- data ---------------------------------------------------------------
 
-  function resource(name, fetcher, onChange) {
-    const r = { name, data: null, error: null, inFlight: false, again: false, timer: null };
-    r.load = async () => {
-      if (destroyed) return;
-      if (r.inFlight) {
-        r.again = true;
-        return;
-      }
-      r.inFlight = true;
-      try {
-        const value = await fetcher();
-        if (destroyed) return;
-        r.data = value;
-        r.error = null;
-      } catch (err) {
-        if (destroyed) return;
-        if (err.status === 401) return; // global handler signs out
-        if (r.data === null) r.error = err;
-        else errorToast(err, `Could not refresh ${name}`);
-      } finally {
-        r.inFlight = false;
-      }
-      onChange();
-      if (r.again) {
-        r.again = false;
-        r.load();
-      }
-    };
-    r.schedule = () => {
-      if (r.timer) return;
-      r.timer = setTimeout(() => {
-        r.timer = null;
-        r.load();
-      }, REFRESH_THROTTLE_MS);
-    };
-    r.set = (value) => {
-      r.data = value;
-      r.error = null;
-      onChange();
-    };
-    r.retry = () => {
-      r.error = null;
-      onChange();
-      r.load();
-    };
-    r.stop = () => clearTimeout(r.timer);
-    return r;
-  }
-
-  const list = (v) => (Array.isArray(v) ? v : []);
-  const events = resource('boot events', async () => list(await api.bootEvents(EVENTS_LIMIT)), () => {
+  const bootResource = (name, fetcher, onChange = renderAll) =>
+    resource({ name, fetcher, onChange, refreshMs: REFRESH_THROTTLE_MS });
+  const events = bootResource('boot events', async () => asList(await api.bootEvents(EVENTS_LIMIT)), () => {
     renderBoots();
     renderStats();
   });
-  const profiles = resource('profiles', async () => list(await api.listBootProfiles()), renderAll);
-  const selectors = resource('selectors', async () => list(await api.listBootSelectors()), renderAll);
-  const assets = resource('assets', async () => list(await api.listBootAssets()), renderAll);
-  const settings = resource(
+  const profiles = bootResource('profiles', async () => asList(await api.listBootProfiles()));
+  const selectors = bootResource('selectors', async () => asList(await api.listBootSelectors()));
+  const assets = bootResource('assets', async () => asList(await api.listBootAssets()));
+  const settings = bootResource(
     'settings',
     async () => (await api.bootSettings()) || { zerotierNetwork: null, kernelSource: null, defaultProfile: null },
-    renderAll,
   );
   const resources = [events, profiles, selectors, assets, settings];
   const byCollection = {
@@ -151,18 +101,6 @@ export function mountBoot(root, ctx) {
   }
 
   // ---- layout -------------------------------------------------------------
-
-  const readOnly = ctx.canMutate
-    ? null
-    : h(
-        'span',
-        {
-          class: 'readonly-pill',
-          testid: 'readonly',
-          title: `Your role (${ctx.user.role}) can view the boot configuration but not change it.`,
-        },
-        'Read-only',
-      );
 
   const stats = h('div', { class: 'stats boot-stats', testid: 'boot-stats' });
 
@@ -215,18 +153,11 @@ export function mountBoot(root, ctx) {
   });
 
   // Recent boots: toolbar + table
-  const bootsFilter = h('input', {
-    type: 'search',
-    class: 'input',
+  const bootsFilter = filterBox({
     placeholder: 'Filter by MAC, client, file, profile or outcome',
-    'aria-label': 'Filter boot requests',
+    label: 'Filter boot requests',
     testid: 'boots-filter',
-    autocomplete: 'off',
-    spellcheck: 'false',
-  });
-  bootsFilter.addEventListener('input', () => {
-    bootsQuery = bootsFilter.value.trim().toLowerCase();
-    renderBoots();
+    onChange: renderBoots,
   });
   const bootsBody = h('div', { class: 'card table-card', testid: 'boots-card' });
   appendAll(
@@ -234,7 +165,7 @@ export function mountBoot(root, ctx) {
     h(
       'div',
       { class: 'toolbar' },
-      h('div', { class: 'search' }, icon('search', { size: 16, className: 'icon search-icon' }), bootsFilter),
+      bootsFilter.el,
       h(
         'p',
         { class: 'toolbar-note' },
@@ -292,20 +223,13 @@ export function mountBoot(root, ctx) {
   const howtoCard = h('section', { class: 'card howto', testid: 'boot-howto' });
   appendAll(panels.settings, h('div', { class: 'boot-cols' }, settingsCard, howtoCard));
 
-  const page = h(
-    'div',
-    { class: 'page', testid: 'boot-page' },
-    h(
-      'header',
-      { class: 'page-header' },
-      h(
-        'div',
-        { class: 'page-heading' },
-        h('h1', null, 'Boot'),
-        h('p', { class: 'page-sub' }, 'Network boot for bare-metal machines: what they boot, and what they fetched.'),
-      ),
-      h('div', { class: 'page-actions' }, readOnly),
-    ),
+  const page = viewPage(
+    {
+      testid: 'boot-page',
+      title: 'Boot',
+      sub: 'Network boot for bare-metal machines: what they boot, and what they fetched.',
+      actions: readOnlyPill(ctx, 'view the boot configuration but not change it'),
+    },
     stats,
     tablist,
     TABS.map((t) => panels[t.key]),
@@ -325,9 +249,7 @@ export function mountBoot(root, ctx) {
     }
   });
 
-  const ticker = setInterval(() => {
-    for (const el of page.querySelectorAll('[data-updated]')) el.textContent = formatRelative(el.dataset.updated);
-  }, 15_000);
+  const stopTicker = relativeTimeTicker(page, 15_000);
 
   for (const r of resources) r.load();
   loadHealth();
@@ -376,18 +298,8 @@ export function mountBoot(root, ctx) {
     }
   }
 
-  function stat(label, value, { testid, sub = null, iconName, tone = null, mono = false }) {
-    return h(
-      'div',
-      { class: 'stat card', testid },
-      h('div', { class: 'stat-label' }, glyph(iconName, { size: 15 }), label),
-      h(
-        'div',
-        { class: `stat-value stat-value-sm${mono ? ' mono' : ''}${tone ? ` tone-${tone}` : ''}`, testid: `${testid}-value` },
-        value,
-      ),
-      sub ? h('div', { class: 'stat-sub' }, sub) : null,
-    );
+  function stat(label, value, options) {
+    return statCard(label, value, { ...options, small: true });
   }
 
   function renderStats() {
@@ -422,7 +334,7 @@ export function mountBoot(root, ctx) {
         events.data === null
           ? '…'
           : last
-            ? h('time', { datetime: last.at, title: formatAbsolute(last.at), dataset: { updated: last.at } }, formatRelative(last.at))
+            ? relativeTime(last.at)
             : notSet('None yet'),
         {
           testid: 'boot-stat-last',
@@ -433,46 +345,15 @@ export function mountBoot(root, ctx) {
     );
   }
 
-  function loadingOrError(r, body, what) {
-    if (r.data !== null) return false;
-    if (r.error) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'alert',
-          title: `Could not load ${what}`,
-          text: r.error.display || r.error.message,
-          testid: `${r.name.replace(/\s+/g, '-')}-error`,
-          action: button('Try again', { iconName: 'refresh', onClick: () => r.retry() }),
-        }),
-      );
-    } else {
-      replace(
-        body,
-        h(
-          'div',
-          { class: 'skeleton', 'aria-busy': 'true', 'aria-label': `Loading ${what}` },
-          [0, 1, 2].map(() => h('div', { class: 'skeleton-row' })),
-        ),
-      );
-    }
-    return true;
-  }
-
   // ---- recent boots -------------------------------------------------------
 
   function eventMatches(ev) {
-    if (!bootsQuery) return true;
     const outcome = OUTCOMES[ev.outcome] ? OUTCOMES[ev.outcome].text : ev.outcome;
-    const hay = [ev.mac, ev.client, ev.protocol, ev.file, ev.profile, ev.outcome, outcome]
-      .filter((x) => x !== null && x !== undefined)
-      .join('\n')
-      .toLowerCase();
-    return bootsQuery.split(/\s+/).every((term) => hay.includes(term));
+    return bootsFilter.matches([ev.mac, ev.client, ev.protocol, ev.file, ev.profile, ev.outcome, outcome]);
   }
 
   function renderBoots() {
-    if (destroyed || loadingOrError(events, bootsBody, 'boot events')) return;
+    if (destroyed || showLoadState(events, bootsBody, 'boot events')) return;
     const all = events.data;
     if (all.length === 0) {
       replace(
@@ -492,45 +373,34 @@ export function mountBoot(root, ctx) {
     if (visible.length === 0) {
       replace(
         bootsBody,
-        emptyState({
-          iconName: 'search',
+        bootsFilter.noMatch({
           title: 'No matching boot requests',
-          text: `No recent request matches “${bootsFilter.value.trim()}”.`,
+          text: (q) => `No recent request matches “${q}”.`,
           testid: 'boots-nomatch',
-          action: button('Clear filter', {
-            onClick: () => {
-              bootsFilter.value = '';
-              bootsQuery = '';
-              renderBoots();
-              bootsFilter.focus();
-            },
-          }),
         }),
       );
       markEventsSeen();
       return;
     }
-    const table = h(
-      'table',
-      { class: 'table table-compact', testid: 'boots-table' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          ['Time', 'MAC', 'Client', 'Protocol · file', 'Bytes', 'Duration', 'Outcome', 'Profile'].map((c) =>
-            h('th', { scope: 'col', class: c === 'Bytes' || c === 'Duration' ? 'num' : c === 'Protocol · file' ? 'col-fill' : null }, c),
-          ),
-        ),
-      ),
-      h('tbody', null, visible.map(eventRow)),
+    replace(
+      bootsBody,
+      dataTable({
+        testid: 'boots-table',
+        compact: true,
+        columns: [
+          'Time',
+          'MAC',
+          'Client',
+          { label: 'Protocol · file', class: 'col-fill' },
+          { label: 'Bytes', class: 'num' },
+          { label: 'Duration', class: 'num' },
+          'Outcome',
+          'Profile',
+        ],
+        rows: visible.map(eventRow),
+      }),
+      bootsFilter.foot(visible.length, all.length, 'recent requests', 'boots-filtered'),
     );
-    const foot =
-      visible.length !== all.length
-        ? h('div', { class: 'table-foot', testid: 'boots-filtered' }, `Showing ${visible.length} of ${all.length} recent requests`)
-        : null;
-    replace(bootsBody, h('div', { class: 'table-scroll' }, table), foot);
     markEventsSeen();
   }
 
@@ -603,14 +473,14 @@ export function mountBoot(root, ctx) {
   // ---- profiles -----------------------------------------------------------
 
   function profileUsers(name) {
-    const users = list(selectors.data).filter((s) => s.profile === name).map((s) => s.name);
+    const users = asList(selectors.data).filter((s) => s.profile === name).map((s) => s.name);
     const isDefault = settings.data && settings.data.defaultProfile === name;
     return { users, isDefault };
   }
 
   function renderProfiles() {
-    if (destroyed || loadingOrError(profiles, profilesBody, 'profiles')) return;
-    const all = [...profiles.data].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    if (destroyed || showLoadState(profiles, profilesBody, 'profiles')) return;
+    const all = byName(profiles.data);
     if (all.length === 0) {
       replace(
         profilesBody,
@@ -628,26 +498,15 @@ export function mountBoot(root, ctx) {
       );
       return;
     }
-    const table = h(
-      'table',
-      { class: 'table', testid: 'profiles-table' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          h('th', { scope: 'col' }, 'Name'),
-          h('th', { scope: 'col' }, 'Kernel'),
-          h('th', { scope: 'col' }, 'Initrds'),
-          h('th', { scope: 'col' }, 'Command line'),
-          h('th', { scope: 'col' }, 'Used by'),
-          ctx.canMutate ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
-        ),
-      ),
-      h('tbody', null, all.map(profileRow)),
+    replace(
+      profilesBody,
+      dataTable({
+        testid: 'profiles-table',
+        columns: ['Name', 'Kernel', 'Initrds', 'Command line', 'Used by'],
+        actions: ctx.canMutate,
+        rows: all.map(profileRow),
+      }),
     );
-    replace(profilesBody, h('div', { class: 'table-scroll' }, table));
   }
 
   function kernelCell(kernel) {
@@ -722,29 +581,9 @@ export function mountBoot(root, ctx) {
           : dash('unused'),
       ),
       ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Edit', {
-                small: true,
-                kind: 'ghost',
-                iconName: 'edit',
-                testid: 'profile-edit',
-                title: `Edit ${p.name}`,
-                onClick: () => openProfile(p),
-              }),
-              button('Delete', {
-                small: true,
-                kind: 'ghost-danger',
-                iconName: 'trash',
-                testid: 'profile-delete',
-                title: `Delete ${p.name}`,
-                onClick: () => openDeleteProfile(p),
-              }),
-            ),
+        ? rowActions(
+            { label: 'Edit', iconName: 'edit', testid: 'profile-edit', title: `Edit ${p.name}`, onClick: () => openProfile(p) },
+            deleteAction(p.name, 'profile-delete', () => openDeleteProfile(p)),
           )
         : null,
     );
@@ -753,10 +592,10 @@ export function mountBoot(root, ctx) {
   // ---- selectors ----------------------------------------------------------
 
   function renderSelectors() {
-    if (destroyed || loadingOrError(selectors, selectorsBody, 'selectors')) return;
+    if (destroyed || showLoadState(selectors, selectorsBody, 'selectors')) return;
     const all = [...selectors.data].sort((a, b) => {
       const rank = (s) => (s.mac ? 0 : s.uuid ? 1 : 2);
-      return rank(a) - rank(b) || String(a.name).localeCompare(String(b.name));
+      return rank(a) - rank(b) || compareNames(a, b);
     });
     const def = settings.data ? settings.data.defaultProfile : null;
     const defaultFoot = h(
@@ -785,30 +624,22 @@ export function mountBoot(root, ctx) {
       );
       return;
     }
-    const table = h(
-      'table',
-      { class: 'table', testid: 'selectors-table' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          h('th', { scope: 'col' }, 'Name'),
-          h('th', { scope: 'col' }, 'Matches'),
-          h('th', { scope: 'col' }, 'Boots profile'),
-          ctx.canMutate ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
-        ),
-      ),
-      h('tbody', null, all.map(selectorRow)),
+    replace(
+      selectorsBody,
+      dataTable({
+        testid: 'selectors-table',
+        columns: ['Name', 'Matches', 'Boots profile'],
+        actions: ctx.canMutate,
+        rows: all.map(selectorRow),
+      }),
+      defaultFoot,
     );
-    replace(selectorsBody, h('div', { class: 'table-scroll' }, table), defaultFoot);
   }
 
   function selectorRow(s) {
     const kind = s.mac ? 'mac' : s.uuid ? 'uuid' : 'label';
     const value = s[kind] || '';
-    const known = list(profiles.data).some((p) => p.name === s.profile);
+    const known = asList(profiles.data).some((p) => p.name === s.profile);
     return h(
       'tr',
       { testid: 'selector-row', dataset: { name: s.name, kind, value } },
@@ -828,31 +659,14 @@ export function mountBoot(root, ctx) {
         { dataset: { label: 'Profile' }, testid: 'selector-profile' },
         h('span', { class: known ? 'strong' : 'tone-danger', title: known ? null : 'This profile does not exist' }, '→ ', s.profile),
       ),
-      ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Delete', {
-                small: true,
-                kind: 'ghost-danger',
-                iconName: 'trash',
-                testid: 'selector-delete',
-                title: `Delete ${s.name}`,
-                onClick: () => openDeleteSelector(s),
-              }),
-            ),
-          )
-        : null,
+      ctx.canMutate ? rowActions(deleteAction(s.name, 'selector-delete', () => openDeleteSelector(s))) : null,
     );
   }
 
   // ---- assets -------------------------------------------------------------
 
   function assetUsers(name) {
-    return list(profiles.data)
+    return asList(profiles.data)
       .filter((p) => (p.kernel && p.kernel.asset === name) || (Array.isArray(p.initrds) && p.initrds.includes(name)))
       .map((p) => p.name);
   }
@@ -860,8 +674,8 @@ export function mountBoot(root, ctx) {
   function renderAssets() {
     if (destroyed) return;
     if (uploader) uploader.sync();
-    if (loadingOrError(assets, assetsBody, 'assets')) return;
-    const all = [...assets.data].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    if (showLoadState(assets, assetsBody, 'assets')) return;
+    const all = byName(assets.data);
     if (all.length === 0) {
       replace(
         assetsBody,
@@ -876,29 +690,15 @@ export function mountBoot(root, ctx) {
       );
       return;
     }
-    const table = h(
-      'table',
-      { class: 'table', testid: 'assets-table' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          h('th', { scope: 'col' }, 'Name'),
-          h('th', { scope: 'col', class: 'num' }, 'Size'),
-          h('th', { scope: 'col' }, 'SHA-256'),
-          h('th', { scope: 'col' }, 'Uploaded'),
-          h('th', { scope: 'col' }, 'Used by'),
-          ctx.canMutate ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
-        ),
-      ),
-      h('tbody', null, all.map(assetRow)),
-    );
     const total = all.reduce((n, a) => n + (typeof a.size === 'number' ? a.size : 0), 0);
     replace(
       assetsBody,
-      h('div', { class: 'table-scroll' }, table),
+      dataTable({
+        testid: 'assets-table',
+        columns: ['Name', { label: 'Size', class: 'num' }, 'SHA-256', 'Uploaded', 'Used by'],
+        actions: ctx.canMutate,
+        rows: all.map(assetRow),
+      }),
       h('div', { class: 'table-foot' }, `${all.length} asset${all.length === 1 ? '' : 's'} · ${formatBytes(total)} in total`),
     );
     flashAssets.clear();
@@ -938,7 +738,7 @@ export function mountBoot(root, ctx) {
       h(
         'td',
         { dataset: { label: 'Uploaded' }, class: 'nowrap' },
-        h('time', { datetime: a.uploadedAt || '', title: formatAbsolute(a.uploadedAt), dataset: { updated: a.uploadedAt || '' } }, formatRelative(a.uploadedAt)),
+        relativeTime(a.uploadedAt),
       ),
       h(
         'td',
@@ -946,29 +746,15 @@ export function mountBoot(root, ctx) {
         users.length ? h('div', { class: 'chips' }, users.map((u) => h('span', { class: 'pill-mono', title: `Profile ${u}` }, u))) : dash('unused'),
       ),
       ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Replace', {
-                small: true,
-                kind: 'ghost',
-                iconName: 'upload',
-                testid: 'asset-replace',
-                title: `Upload a new file as ${a.name}`,
-                onClick: () => uploader.replace(a.name),
-              }),
-              button('Delete', {
-                small: true,
-                kind: 'ghost-danger',
-                iconName: 'trash',
-                testid: 'asset-delete',
-                title: `Delete ${a.name}`,
-                onClick: () => openDeleteAsset(a),
-              }),
-            ),
+        ? rowActions(
+            {
+              label: 'Replace',
+              iconName: 'upload',
+              testid: 'asset-replace',
+              title: `Upload a new file as ${a.name}`,
+              onClick: () => uploader.replace(a.name),
+            },
+            deleteAction(a.name, 'asset-delete', () => openDeleteAsset(a)),
           )
         : null,
     );
@@ -1055,7 +841,7 @@ export function mountBoot(root, ctx) {
 
     function sync() {
       const name = nameInput.value.trim();
-      const exists = name && list(assets.data).find((a) => a.name === name);
+      const exists = name && asList(assets.data).find((a) => a.name === name);
       submit.disabled = !file || !!controller;
       submit.querySelector('.btn-label').textContent = exists ? 'Replace' : 'Upload';
       if (exists) {
@@ -1067,29 +853,7 @@ export function mountBoot(root, ctx) {
       }
     }
 
-    function clearErrors() {
-      errorBox.hidden = true;
-      errorBox.textContent = '';
-      nameField.classList.remove('field-invalid');
-      nameInput.removeAttribute('aria-invalid');
-      const msg = nameField.querySelector('.field-message');
-      msg.hidden = true;
-      msg.textContent = '';
-    }
-
-    function showError(err) {
-      if (err && err.field === 'name') {
-        const msg = nameField.querySelector('.field-message');
-        msg.textContent = err.message;
-        msg.hidden = false;
-        nameField.classList.add('field-invalid');
-        nameInput.setAttribute('aria-invalid', 'true');
-        nameInput.focus();
-      } else {
-        errorBox.hidden = false;
-        errorBox.textContent = err && err.display ? err.display : String(err && err.message ? err.message : err);
-      }
-    }
+    const { clear: clearErrors, show: showError } = formErrors(form, errorBox);
 
     function showProgress(loaded, total) {
       const pct = total > 0 ? Math.min(100, Math.round((loaded / total) * 100)) : 0;
@@ -1214,8 +978,7 @@ export function mountBoot(root, ctx) {
   function upsertAsset(asset) {
     if (!asset || !asset.name) return;
     flashAssets.add(asset.name);
-    const current = list(assets.data).filter((a) => a.name !== asset.name);
-    assets.set([...current, asset]);
+    upsertItem(assets, asset);
   }
 
   // ---- settings & how-to --------------------------------------------------
@@ -1234,7 +997,7 @@ export function mountBoot(root, ctx) {
     if (settings.data === null) {
       const holder = h('div');
       replace(settingsCard, head, holder);
-      loadingOrError(settings, holder, 'settings');
+      showLoadState(settings, holder, 'settings');
       return;
     }
     const s = settings.data;
@@ -1359,7 +1122,7 @@ export function mountBoot(root, ctx) {
 
   function openProfile(existing) {
     const editing = !!existing;
-    const assetList = [...list(assets.data)].sort((a, b) => a.name.localeCompare(b.name));
+    const assetList = byName(assets.data);
     const assetOptions = (placeholder) => [
       h('option', { value: '' }, placeholder),
       assetList.map((a) => h('option', { value: a.name }, `${a.name} · ${formatBytes(a.size)}`)),
@@ -1384,20 +1147,14 @@ export function mountBoot(root, ctx) {
         : existing || assetList.length
           ? 'asset'
           : 'release';
-    const radioName = `kernel-kind-${Math.random().toString(36).slice(2, 8)}`;
-    const kindRadio = (value, label) =>
-      h(
-        'label',
-        { class: 'segment', testid: `profile-kernel-kind-${value}` },
-        h('input', { type: 'radio', name: radioName, value, checked: value === initialKind }),
-        h('span', null, label),
-      );
-    const segmented = h(
-      'div',
-      { class: 'segmented', role: 'radiogroup', 'aria-label': 'Kernel' },
-      kindRadio('asset', 'Uploaded asset'),
-      kindRadio('release', 'Zero-OS release'),
-    );
+    const kernelKind = segmented({
+      label: 'Kernel',
+      checked: initialKind,
+      options: [
+        { value: 'asset', label: 'Uploaded asset', testid: 'profile-kernel-kind-asset' },
+        { value: 'release', label: 'Zero-OS release', testid: 'profile-kernel-kind-release' },
+      ],
+    });
     const kernelAsset = h('select', { class: 'input', testid: 'profile-form-kernel-asset', 'aria-label': 'Kernel asset' }, assetOptions(assetList.length ? 'Choose an asset…' : 'No assets uploaded yet'));
     if (existing && existing.kernel && typeof existing.kernel.asset === 'string') {
       ensureOption(kernelAsset, existing.kernel.asset);
@@ -1420,21 +1177,13 @@ export function mountBoot(root, ctx) {
       kernelRelease,
       source ? `Boots ${source}/zero-os-<release>.efi (kernel source in Settings).` : 'Boots the asset zero-os-<release>.efi of this server (or set a kernel source in Settings).',
     );
-    const kernelField = h(
-      'div',
-      { class: 'field', dataset: { field: 'kernel', multi: 'true' } },
-      h('span', { class: 'field-label' }, 'Kernel'),
-      segmented,
-      h('p', { class: 'field-message', hidden: true, role: 'alert' }),
-      assetWrap,
-      releaseWrap,
-    );
-    const kind = () => segmented.querySelector('input:checked').value;
+    const kernelField = groupField({ name: 'kernel', label: 'Kernel' }, kernelKind.el, fieldMessage(), assetWrap, releaseWrap);
+    const kind = kernelKind.value;
     const syncKind = () => {
       assetWrap.hidden = kind() !== 'asset';
       releaseWrap.hidden = kind() !== 'release';
     };
-    segmented.addEventListener('change', () => {
+    kernelKind.el.addEventListener('change', () => {
       syncKind();
       (kind() === 'asset' ? kernelAsset : kernelRelease).focus();
     });
@@ -1510,13 +1259,11 @@ export function mountBoot(root, ctx) {
       );
     }
     drawInitrds();
-    const initrdField = h(
-      'div',
-      { class: 'field', dataset: { field: 'initrds', multi: 'true' } },
-      h('span', { class: 'field-label' }, 'Initrds'),
+    const initrdField = groupField(
+      { name: 'initrds', label: 'Initrds' },
       noneText,
       rows,
-      h('p', { class: 'field-message', hidden: true, role: 'alert' }),
+      fieldMessage(),
       h('div', { class: 'add-row' }, addSelect, addBtn),
       h('p', { class: 'field-hint' }, 'Loaded in this order.'),
     );
@@ -1589,10 +1336,7 @@ export function mountBoot(root, ctx) {
       ),
       async onSubmit() {
         const name = editing ? existing.name : nameInput.value.trim();
-        if (!name) throw new ApiError(400, 'invalid', 'The profile name is required.', 'name');
-        if (!NAME_RE.test(name)) {
-          throw new ApiError(400, 'invalid', 'Use only letters, digits, “.”, “_” and “-” (at most 64 characters, not starting with “.”).', 'name');
-        }
+        checkName(name, { field: 'name', what: 'profile name' });
         let kernel;
         if (kind() === 'asset') {
           if (!kernelAsset.value) throw new ApiError(400, 'invalid', 'Choose the kernel asset.', 'kernel.asset');
@@ -1615,7 +1359,7 @@ export function mountBoot(root, ctx) {
         } catch (err) {
           throw mapIndexedField(err, 'initrds', rows, 'Initrd');
         }
-        upsertLocal(profiles, saved || body);
+        upsertItem(profiles, saved || body);
         toast(`Profile ${name} ${editing ? 'saved' : 'created'}.`, { type: 'success' });
       },
     });
@@ -1624,36 +1368,23 @@ export function mountBoot(root, ctx) {
   // ---- selector modal -----------------------------------------------------
 
   function openSelector() {
-    const profileList = [...list(profiles.data)].sort((a, b) => a.name.localeCompare(b.name));
+    const profileList = byName(profiles.data);
     const nameInput = h('input', { class: 'input input-mono', testid: 'selector-form-name', autocomplete: 'off', spellcheck: 'false', maxlength: 64, placeholder: 'rack1-node3' });
     let nameTouched = false;
     nameInput.addEventListener('input', () => {
       nameTouched = nameInput.value.trim() !== '';
     });
-    const radioName = `selector-kind-${Math.random().toString(36).slice(2, 8)}`;
-    const segmented = h(
-      'div',
-      { class: 'segmented', role: 'radiogroup', 'aria-label': 'Match by' },
-      Object.entries(SELECTOR_KINDS).map(([value, k]) =>
-        h(
-          'label',
-          { class: 'segment', testid: `selector-kind-${value}` },
-          h('input', { type: 'radio', name: radioName, value, checked: value === 'mac' }),
-          h('span', null, k.label),
-        ),
-      ),
-    );
+    const matchKind = segmented({
+      label: 'Match by',
+      checked: 'mac',
+      options: Object.entries(SELECTOR_KINDS).map(([value, k]) => ({ value, label: k.label, testid: `selector-kind-${value}` })),
+    });
     const valueInput = h('input', { class: 'input input-mono', testid: 'selector-form-value', autocomplete: 'off', spellcheck: 'false', maxlength: 200 });
     const valueWrap = field({ label: 'MAC address', name: 'mac', control: valueInput, hint: ' ' });
     const valueLabel = valueWrap.querySelector('.field-label');
     const valueHint = valueWrap.querySelector('.field-hint');
-    const kindField = h(
-      'div',
-      { class: 'field', dataset: { field: 'kind', multi: 'true' } },
-      h('span', { class: 'field-label' }, 'Match machines by'),
-      segmented,
-    );
-    const kind = () => segmented.querySelector('input:checked').value;
+    const kindField = groupField({ name: 'kind', label: 'Match machines by' }, matchKind.el);
+    const kind = matchKind.value;
     const syncKind = () => {
       const k = SELECTOR_KINDS[kind()];
       valueWrap.dataset.field = kind();
@@ -1661,7 +1392,7 @@ export function mountBoot(root, ctx) {
       valueInput.placeholder = k.placeholder;
       valueHint.textContent = k.hint;
     };
-    segmented.addEventListener('change', () => {
+    matchKind.el.addEventListener('change', () => {
       syncKind();
       valueInput.focus();
     });
@@ -1676,7 +1407,7 @@ export function mountBoot(root, ctx) {
       'select',
       { class: 'input', testid: 'selector-form-profile', disabled: profileList.length === 0 },
       h('option', { value: '' }, profileList.length ? 'Choose a profile…' : 'No profiles yet'),
-      profileList.map((p) => h('option', { value: p.name }, p.description ? `${p.name} — ${p.description}` : p.name)),
+      profileOptions(profileList),
     );
     if (profileList.length === 1) profileSelect.value = profileList[0].name;
 
@@ -1700,15 +1431,12 @@ export function mountBoot(root, ctx) {
         const name = nameInput.value.trim();
         const k = kind();
         const value = valueInput.value.trim();
-        if (!name) throw new ApiError(400, 'invalid', 'The selector name is required.', 'name');
-        if (!NAME_RE.test(name)) {
-          throw new ApiError(400, 'invalid', 'Use only letters, digits, “.”, “_” and “-” (at most 64 characters, not starting with “.”).', 'name');
-        }
+        checkName(name, { field: 'name', what: 'selector name' });
         if (!value) throw new ApiError(400, 'invalid', `The ${SELECTOR_KINDS[k].label} to match is required.`, k);
         if (!profileSelect.value) throw new ApiError(400, 'invalid', 'Choose the profile to boot.', 'profile');
         const body = { name, [k]: value, profile: profileSelect.value };
         const saved = await api.createBootSelector(body);
-        upsertLocal(selectors, saved || body);
+        upsertItem(selectors, saved || body);
         toast(`Selector ${name} created.`, { type: 'success' });
       },
     });
@@ -1718,7 +1446,7 @@ export function mountBoot(root, ctx) {
 
   function openSettings() {
     const s = settings.data || {};
-    const profileList = [...list(profiles.data)].sort((a, b) => a.name.localeCompare(b.name));
+    const profileList = byName(profiles.data);
     const zt = h('input', {
       class: 'input input-mono',
       testid: 'settings-form-zerotier',
@@ -1741,7 +1469,7 @@ export function mountBoot(root, ctx) {
       'select',
       { class: 'input', testid: 'settings-form-default-profile' },
       h('option', { value: '' }, 'None — unmatched machines wait and retry'),
-      profileList.map((p) => h('option', { value: p.name }, p.description ? `${p.name} — ${p.description}` : p.name)),
+      profileOptions(profileList),
     );
     if (s.defaultProfile) {
       ensureOption(def, s.defaultProfile);
@@ -1789,36 +1517,9 @@ export function mountBoot(root, ctx) {
 
   // ---- deletes ------------------------------------------------------------
 
-  function confirmDelete({ title, submitLabel, text, onConfirm }) {
-    openModal({
-      title,
-      testid: 'delete-modal',
-      submitLabel,
-      danger: true,
-      size: 'sm',
-      body: h('div', { class: 'confirm' }, h('div', { class: 'confirm-icon' }, icon('trash', { size: 22 })), h('p', null, text)),
-      onSubmit: onConfirm,
-    });
-  }
-
-  function removeLocal(r, name) {
-    if (r.data === null) return;
-    r.set(r.data.filter((x) => x.name !== name));
-  }
-
-  async function deleteOr404(r, name, what, call) {
-    try {
-      await call();
-    } catch (err) {
-      if (err.status === 404) {
-        removeLocal(r, name);
-        toast(`${what} ${name} was already deleted.`, { type: 'info' });
-        return;
-      }
-      throw err;
-    }
-    removeLocal(r, name);
-    toast(`${what} ${name} deleted.`, { type: 'success' });
+  /** Deletes the item `name` of resource r through call(); a 404 counts as deleted. */
+  function deleteFrom(r, what, name, call) {
+    return deleteItem({ what, name, call, remove: () => removeItem(r, name) });
   }
 
   function openDeleteProfile(p) {
@@ -1826,7 +1527,7 @@ export function mountBoot(root, ctx) {
       title: 'Delete profile?',
       submitLabel: 'Delete profile',
       text: h('span', null, 'This removes the boot profile ', h('strong', { class: 'mono' }, p.name), '. Its assets stay uploaded.'),
-      onConfirm: () => deleteOr404(profiles, p.name, 'Profile', () => api.deleteBootProfile(p.name)),
+      onConfirm: () => deleteFrom(profiles, 'Profile', p.name, () => api.deleteBootProfile(p.name)),
     });
   }
 
@@ -1846,7 +1547,7 @@ export function mountBoot(root, ctx) {
         h('strong', { class: 'mono' }, s.name),
         '; they fall back to another selector or the default profile.',
       ),
-      onConfirm: () => deleteOr404(selectors, s.name, 'Selector', () => api.deleteBootSelector(s.name)),
+      onConfirm: () => deleteFrom(selectors, 'Selector', s.name, () => api.deleteBootSelector(s.name)),
     });
   }
 
@@ -1861,14 +1562,8 @@ export function mountBoot(root, ctx) {
         h('strong', { class: 'mono' }, a.name),
         ` (${formatBytes(a.size)}) from the server. Machines can no longer download it.`,
       ),
-      onConfirm: () => deleteOr404(assets, a.name, 'Asset', () => api.deleteBootAsset(a.name)),
+      onConfirm: () => deleteFrom(assets, 'Asset', a.name, () => api.deleteBootAsset(a.name)),
     });
-  }
-
-  function upsertLocal(r, item) {
-    if (!item || !item.name) return;
-    const current = list(r.data).filter((x) => x.name !== item.name);
-    r.set([...current, item]);
   }
 
   return {
@@ -1876,7 +1571,7 @@ export function mountBoot(root, ctx) {
       destroyed = true;
       for (const r of resources) r.stop();
       if (uploader) uploader.abort();
-      clearInterval(ticker);
+      stopTicker();
       unsubscribe();
       page.remove();
     },
@@ -1899,6 +1594,13 @@ function panelHead(title, text, action) {
   );
 }
 
+const compareNames = (a, b) => String(a.name).localeCompare(String(b.name));
+
+/** A copy of the list (null: empty), sorted by name. */
+function byName(list) {
+  return [...asList(list)].sort(compareNames);
+}
+
 function dash(title = null) {
   return h('span', { class: 'muted', title }, '—');
 }
@@ -1909,9 +1611,14 @@ function subField(name, control, hint) {
     'div',
     { class: 'field subfield', dataset: { field: name } },
     control,
-    h('p', { class: 'field-message', hidden: true, role: 'alert' }),
+    fieldMessage(),
     hint ? h('p', { class: 'field-hint' }, hint) : null,
   );
+}
+
+/** One <option> a profile, its description after the name. */
+function profileOptions(list) {
+  return list.map((p) => h('option', { value: p.name }, p.description ? `${p.name} — ${p.description}` : p.name));
 }
 
 /** Keeps a select able to show a value that is not among its options (e.g. a deleted asset). */

@@ -1,73 +1,49 @@
 // Nodes page: live table, filter, register / edit labels / delete.
 
 import { api, ApiError } from '../api.js';
-import { h, icon, replace, formatRelative, formatAbsolute } from '../dom.js';
-import { openModal, field, toast, errorToast, stateBadge, labelChips, emptyState, button } from '../ui.js';
+import { h, icon, replace } from '../dom.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, stateBadge, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { resource, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 
-const ID_RE = /^(?!\.)[A-Za-z0-9._-]{1,64}$/;
 const REFRESH_DEBOUNCE_MS = 100;
 
 export function mountNodes(root, ctx) {
-  let nodes = null; // null while the first load is in flight
-  let loadError = null;
-  let filter = '';
   let destroyed = false;
   const seenVersions = new Map(); // id -> version, to highlight changes
   let firstRender = true;
 
+  const nodeList = resource({
+    name: 'nodes',
+    fetcher: async () => asList(await api.listNodes()),
+    onChange: renderBody,
+    refreshMs: REFRESH_DEBOUNCE_MS,
+    debounce: true,
+  });
+
   // ---- layout -------------------------------------------------------------
 
   const count = h('span', { class: 'count-pill', testid: 'nodes-count' }, '…');
-  const filterInput = h('input', {
-    type: 'search',
-    class: 'input',
+  const filter = filterBox({
     placeholder: 'Filter by id, hostname, address, state or label',
-    'aria-label': 'Filter nodes',
+    label: 'Filter nodes',
     testid: 'nodes-filter',
-    autocomplete: 'off',
-    spellcheck: 'false',
-  });
-  filterInput.addEventListener('input', () => {
-    filter = filterInput.value.trim().toLowerCase();
-    renderBody();
+    onChange: renderBody,
   });
 
   const registerBtn = ctx.canMutate
     ? button('Register node', { kind: 'primary', iconName: 'plus', testid: 'node-register', onClick: () => openRegister() })
     : null;
-  const readOnly = ctx.canMutate
-    ? null
-    : h(
-        'span',
-        {
-          class: 'readonly-pill',
-          testid: 'readonly',
-          title: `Your role (${ctx.user.role}) can view nodes but not change them.`,
-        },
-        'Read-only',
-      );
 
   const body = h('div', { class: 'card table-card', testid: 'nodes-card' });
 
-  const page = h(
-    'div',
-    { class: 'page', testid: 'nodes-page' },
-    h(
-      'header',
-      { class: 'page-header' },
-      h(
-        'div',
-        { class: 'page-heading' },
-        h('h1', null, 'Nodes', ' ', count),
-        h('p', { class: 'page-sub' }, 'Zero-OS machines registered with this orchestrator. The list updates live.'),
-      ),
-      h('div', { class: 'page-actions' }, readOnly, registerBtn),
-    ),
-    h(
-      'div',
-      { class: 'toolbar' },
-      h('div', { class: 'search' }, icon('search', { size: 16, className: 'icon search-icon' }), filterInput),
-    ),
+  const page = viewPage(
+    {
+      testid: 'nodes-page',
+      title: ['Nodes', ' ', count],
+      sub: 'Zero-OS machines registered with this orchestrator. The list updates live.',
+      actions: [readOnlyPill(ctx, 'view nodes but not change them'), registerBtn],
+    },
+    h('div', { class: 'toolbar' }, filter.el),
     body,
   );
   root.appendChild(page);
@@ -75,62 +51,21 @@ export function mountNodes(root, ctx) {
 
   // ---- data ---------------------------------------------------------------
 
-  let inFlight = false;
-  let again = false;
-  let debounceTimer = null;
-
-  async function load() {
-    if (destroyed) return;
-    if (inFlight) {
-      again = true;
-      return;
-    }
-    inFlight = true;
-    try {
-      const list = await api.listNodes();
-      if (destroyed) return;
-      nodes = Array.isArray(list) ? list : [];
-      loadError = null;
-    } catch (err) {
-      if (destroyed) return;
-      if (err.status === 401) return; // global handler signs out
-      if (nodes === null) loadError = err;
-      else errorToast(err, 'Could not refresh nodes');
-    } finally {
-      inFlight = false;
-    }
-    renderBody();
-    if (again) {
-      again = false;
-      load();
-    }
-  }
-
-  function scheduleRefresh() {
-    clearTimeout(debounceTimer);
-    debounceTimer = setTimeout(load, REFRESH_DEBOUNCE_MS);
-  }
-
   const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') scheduleRefresh(); // (re)connected: catch up
-    else if (msg.type === 'change' && msg.change.collection === 'nodes') scheduleRefresh();
+    if (msg.type === 'open') nodeList.schedule(); // (re)connected: catch up
+    else if (msg.type === 'change' && msg.change.collection === 'nodes') nodeList.schedule();
   });
 
   // Keep "updated … ago" fresh.
-  const ticker = setInterval(() => {
-    for (const el of body.querySelectorAll('[data-updated]')) {
-      el.textContent = formatRelative(el.dataset.updated);
-    }
-  }, 30_000);
+  const stopTicker = relativeTimeTicker(body, 30_000);
 
-  load();
+  nodeList.load();
 
   // ---- rendering ----------------------------------------------------------
 
   function matches(node) {
-    if (!filter) return true;
     const labels = node.labels && typeof node.labels === 'object' ? node.labels : {};
-    const hay = [
+    return filter.matches([
       node.id,
       node.hostname,
       node.address,
@@ -138,31 +73,14 @@ export function mountNodes(root, ctx) {
       node.state,
       node.status,
       ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
-    ]
-      .filter((x) => x !== null && x !== undefined)
-      .join('\n')
-      .toLowerCase();
-    return filter.split(/\s+/).every((term) => hay.includes(term));
+    ]);
   }
 
   function renderBody() {
     if (destroyed) return;
-    if (nodes === null) {
+    const nodes = nodeList.data;
+    if (showLoadState(nodeList, body, 'nodes', { rows: 4 })) {
       count.textContent = '…';
-      if (loadError) {
-        replace(
-          body,
-          emptyState({
-            iconName: 'alert',
-            title: 'Could not load nodes',
-            text: loadError.display || loadError.message,
-            testid: 'nodes-error',
-            action: button('Try again', { iconName: 'refresh', onClick: () => { loadError = null; renderBody(); load(); } }),
-          }),
-        );
-      } else {
-        replace(body, skeleton());
-      }
       return;
     }
 
@@ -190,55 +108,27 @@ export function mountNodes(root, ctx) {
     if (visible.length === 0) {
       replace(
         body,
-        emptyState({
-          iconName: 'search',
-          title: 'No matching nodes',
-          text: `No node matches “${filterInput.value.trim()}”.`,
-          testid: 'nodes-nomatch',
-          action: button('Clear filter', {
-            onClick: () => {
-              filterInput.value = '';
-              filter = '';
-              renderBody();
-              filterInput.focus();
-            },
-          }),
-        }),
+        filter.noMatch({ title: 'No matching nodes', text: (q) => `No node matches “${q}”.`, testid: 'nodes-nomatch' }),
       );
       markSeen();
       return;
     }
 
-    const table = h(
-      'table',
-      { class: 'table', testid: 'nodes-table' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          h('th', { scope: 'col' }, 'ID'),
-          h('th', { scope: 'col' }, 'Hostname'),
-          h('th', { scope: 'col' }, 'Address'),
-          h('th', { scope: 'col' }, 'State'),
-          h('th', { scope: 'col' }, 'Labels'),
-          h('th', { scope: 'col' }, 'Updated'),
-          ctx.canMutate ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
-        ),
-      ),
-      h('tbody', null, visible.map(row)),
+    replace(
+      body,
+      dataTable({
+        testid: 'nodes-table',
+        columns: ['ID', 'Hostname', 'Address', 'State', 'Labels', 'Updated'],
+        actions: ctx.canMutate,
+        rows: visible.map(row),
+      }),
+      filter.foot(visible.length, nodes.length, 'nodes', 'nodes-filtered'),
     );
-    const footer =
-      visible.length !== nodes.length
-        ? h('div', { class: 'table-foot', testid: 'nodes-filtered' }, `Showing ${visible.length} of ${nodes.length} nodes`)
-        : null;
-    replace(body, h('div', { class: 'table-scroll' }, table), footer);
     markSeen();
   }
 
   function markSeen() {
-    for (const n of nodes || []) seenVersions.set(n.id, n.version);
+    for (const n of asList(nodeList.data)) seenVersions.set(n.id, n.version);
     firstRender = false;
   }
 
@@ -268,67 +158,20 @@ export function mountNodes(root, ctx) {
       ),
       h('td', { dataset: { label: 'State' } }, stateBadge(node.state, node.status ? `state: ${node.state || 'unknown'} · power status: ${node.status}` : null)),
       h('td', { dataset: { label: 'Labels' }, testid: 'node-labels' }, labelChips(node.labels)),
-      h(
-        'td',
-        { dataset: { label: 'Updated' }, class: 'nowrap' },
-        h(
-          'time',
-          { datetime: node.updatedAt || '', title: formatAbsolute(node.updatedAt), dataset: { updated: node.updatedAt || '' } },
-          formatRelative(node.updatedAt),
-        ),
-      ),
+      h('td', { dataset: { label: 'Updated' }, class: 'nowrap' }, relativeTime(node.updatedAt)),
       ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Edit labels', {
-                small: true,
-                kind: 'ghost',
-                iconName: 'tag',
-                testid: 'node-edit',
-                title: `Edit labels of ${node.id}`,
-                onClick: () => openEditLabels(node),
-              }),
-              button('Delete', {
-                small: true,
-                kind: 'ghost-danger',
-                iconName: 'trash',
-                testid: 'node-delete',
-                title: `Delete ${node.id}`,
-                onClick: () => openDelete(node),
-              }),
-            ),
+        ? rowActions(
+            {
+              label: 'Edit labels',
+              iconName: 'tag',
+              testid: 'node-edit',
+              title: `Edit labels of ${node.id}`,
+              onClick: () => openEditLabels(node),
+            },
+            deleteAction(node.id, 'node-delete', () => openDelete(node)),
           )
         : null,
     );
-  }
-
-  function skeleton() {
-    return h(
-      'div',
-      { class: 'skeleton', testid: 'nodes-loading', 'aria-busy': 'true', 'aria-label': 'Loading nodes' },
-      [0, 1, 2, 3].map(() => h('div', { class: 'skeleton-row' })),
-    );
-  }
-
-  // ---- local updates after our own mutations ------------------------------
-
-  function upsert(node) {
-    if (!node || typeof node !== 'object' || !node.id) return;
-    if (nodes === null) nodes = [];
-    const i = nodes.findIndex((n) => n.id === node.id);
-    if (i >= 0) nodes[i] = node;
-    else nodes.push(node);
-    renderBody();
-  }
-
-  function removeLocal(id) {
-    if (nodes === null) return;
-    nodes = nodes.filter((n) => n.id !== id);
-    renderBody();
   }
 
   // ---- register -----------------------------------------------------------
@@ -356,21 +199,13 @@ export function mountNodes(root, ctx) {
         const id = idInput.value.trim();
         const hostname = hostInput.value.trim();
         const address = addrInput.value.trim();
-        if (!id) throw new ApiError(400, 'invalid', 'The node ID is required.', 'id');
-        if (!ID_RE.test(id)) {
-          throw new ApiError(
-            400,
-            'invalid',
-            'Use only letters, digits, “.”, “_” and “-” (at most 64 characters, not starting with “.”).',
-            'id',
-          );
-        }
+        checkName(id, { field: 'id', what: 'node ID' });
         if (!address) throw new ApiError(400, 'invalid', 'The address is required.', 'address');
         const labelMap = labels.read();
         const payload = { id, address, labels: labelMap };
         if (hostname) payload.hostname = hostname;
         const node = await api.createNode(payload);
-        upsert(node);
+        upsertItem(nodeList, node, 'id');
         toast(`Node ${id} registered.`, { type: 'success' });
       },
     });
@@ -397,7 +232,7 @@ export function mountNodes(root, ctx) {
           return;
         }
         const updated = await api.patchNode(node.id, { labels: patch });
-        upsert(updated);
+        upsertItem(nodeList, updated, 'id');
         toast(`Labels of ${node.id} updated.`, { type: 'success' });
       },
     });
@@ -406,47 +241,30 @@ export function mountNodes(root, ctx) {
   // ---- delete -------------------------------------------------------------
 
   function openDelete(node) {
-    openModal({
+    confirmDelete({
       title: 'Delete node?',
-      testid: 'delete-modal',
       submitLabel: 'Delete node',
-      danger: true,
-      size: 'sm',
-      body: h(
-        'div',
-        { class: 'confirm' },
-        h('div', { class: 'confirm-icon' }, icon('trash', { size: 22 })),
-        h(
-          'p',
-          null,
-          'This removes ',
-          h('strong', { class: 'mono' }, node.id),
-          node.hostname ? ` (${node.hostname})` : '',
-          ' from the orchestrator. The machine itself is not touched, and it can be registered again later.',
-        ),
-      ),
-      async onSubmit() {
-        try {
-          await api.deleteNode(node.id);
-        } catch (err) {
-          if (err.status === 404) {
-            removeLocal(node.id);
-            toast(`Node ${node.id} was already deleted.`, { type: 'info' });
-            return;
-          }
-          throw err;
-        }
-        removeLocal(node.id);
-        toast(`Node ${node.id} deleted.`, { type: 'success' });
-      },
+      text: [
+        'This removes ',
+        h('strong', { class: 'mono' }, node.id),
+        node.hostname ? ` (${node.hostname})` : '',
+        ' from the orchestrator. The machine itself is not touched, and it can be registered again later.',
+      ],
+      onConfirm: () =>
+        deleteItem({
+          what: 'Node',
+          name: node.id,
+          call: () => api.deleteNode(node.id),
+          remove: () => removeItem(nodeList, node.id, 'id'),
+        }),
     });
   }
 
   return {
     unmount() {
       destroyed = true;
-      clearTimeout(debounceTimer);
-      clearInterval(ticker);
+      nodeList.stop();
+      stopTicker();
       unsubscribe();
       page.remove();
     },
@@ -510,13 +328,11 @@ function labelEditor(initial, { autoAdd = false } = {}) {
     h('span', { class: 'btn-label' }, 'Add label'),
   );
 
-  const wrap = h(
-    'div',
-    { class: 'field', dataset: { field: 'labels', multi: 'true' } },
-    h('span', { class: 'field-label' }, 'Labels'),
+  const wrap = groupField(
+    { name: 'labels', label: 'Labels' },
     empty,
     rows,
-    h('p', { class: 'field-message', hidden: true, role: 'alert' }),
+    fieldMessage(),
     addBtn,
     h('p', { class: 'field-hint' }, 'Key/value pairs used to group and select nodes, e.g. rack = r1.'),
   );

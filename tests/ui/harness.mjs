@@ -1,0 +1,327 @@
+// Shared harness of the browser tests in this folder (plain Node, no runner):
+// preconditions, step logging, the pass/fail verdict, the browser, sign-in,
+// modal helpers and the final screenshot.
+//
+// A test calls setup() first (it exits loudly when something is missing),
+// then runs its steps inside run().
+
+import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+export const STEP_TIMEOUT_MS = 10_000;
+export const LIVE_ROW_TIMEOUT_MS = 5_000;
+const VIEWPORT = { width: 1280, height: 800 };
+
+/** `[data-testid="x"]` */
+export const tid = (id) => `[data-testid="${id}"]`;
+
+const started = Date.now();
+export function log(msg) {
+  const t = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
+  console.log(`[ui ${t}s] ${msg}`);
+}
+
+let finished = false;
+function finish(ok, reason = '') {
+  if (finished) return;
+  finished = true;
+  if (ok) {
+    console.log('ui: 1 passed, 0 failed');
+    process.exitCode = 0;
+  } else {
+    console.error(`\nFAIL: ${reason}`);
+    console.log('ui: 0 passed, 1 failed');
+    process.exitCode = 1;
+  }
+}
+
+function die(reason) {
+  finish(false, reason);
+  process.exit(1);
+}
+
+const errorText = (err) => (err && err.message ? err.message : String(err));
+
+// ---- preconditions ---------------------------------------------------------
+
+let config = null; // {url, token, screenshot, chromium}
+let watchdog = null;
+
+/**
+ * Reads ZOS_URL, ZOS_TOKEN and SCREENSHOT, checks for Chromium and
+ * playwright-core and starts the overall watchdog; exits with the reason when
+ * anything is missing. Returns {url, token, screenshot}.
+ */
+export async function setup({ screenshotName, timeoutMs }) {
+  const url = (process.env.ZOS_URL || '').replace(/\/+$/, '');
+  const token = (process.env.ZOS_TOKEN || '').trim();
+  const screenshot = resolve(process.env.SCREENSHOT || `${tmpdir()}/${screenshotName}`);
+
+  if (!url) die('ZOS_URL is not set (e.g. ZOS_URL=http://127.0.0.1:18080).');
+  if (!/^https?:\/\//.test(url)) die(`ZOS_URL must start with http:// or https:// (got "${url}").`);
+  if (!token) die('ZOS_TOKEN is not set (use the admin token from <data-dir>/admin.token).');
+  if (!process.env.SCREENSHOT) log(`SCREENSHOT not set, writing to ${screenshot}`);
+
+  try {
+    accessSync(CHROMIUM, fsConstants.X_OK);
+  } catch {
+    die(`Chromium not found at ${CHROMIUM}. Install it with: apt-get install -y chromium`);
+  }
+
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (err) {
+    die(
+      `playwright-core is not installed (${err.code || err.message}). ` +
+        'Install it with: npm ci --prefix tests/ui',
+    );
+  }
+
+  watchdog = setTimeout(() => die(`test did not finish within ${timeoutMs / 1000}s`), timeoutMs);
+  watchdog.unref();
+  config = { url, token, screenshot, chromium };
+  return { url, token, screenshot };
+}
+
+// ---- running -----------------------------------------------------------------
+
+let browser = null;
+const pageErrors = [];
+
+/**
+ * Runs the test body and prints the verdict; then always runs cleanup (which
+ * logs rather than throws), closes the browser and stops the watchdog.
+ */
+export async function run(body, cleanup = null) {
+  try {
+    await body();
+    finish(true);
+  } catch (err) {
+    finish(false, errorText(err));
+  } finally {
+    if (cleanup) await cleanup();
+    if (browser) await browser.close().catch(() => {});
+    clearTimeout(watchdog);
+  }
+}
+
+let stepNo = 0;
+export async function step(name, fn) {
+  stepNo += 1;
+  const label = `step ${stepNo}: ${name}`;
+  log(`${label} …`);
+  const t0 = Date.now();
+  try {
+    const out = await fn();
+    log(`${label} — ok (${Date.now() - t0} ms)`);
+    return out;
+  } catch (err) {
+    throw new Error(`${label} failed: ${errorText(err).split('\n')[0]}`);
+  }
+}
+
+/** Logs what cleanup call did; never throws. */
+export async function report(what, call) {
+  try {
+    const res = await call();
+    log(`cleanup: ${what} → HTTP ${res.status}`);
+  } catch (err) {
+    log(`cleanup: ${what} failed: ${err.message}`);
+  }
+}
+
+// ---- API -----------------------------------------------------------------------
+
+/** One API request; resolves to {status, json, text}, throws only when the server is unreachable. */
+export async function apiCall(method, path, body, token = config.token) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(`${config.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new Error(`${method} ${path}: cannot reach ${config.url} (${err.cause?.code || err.message})`);
+  }
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, json, text };
+}
+
+/** apiCall that throws unless the status is the expected one; resolves to the JSON body. */
+export async function apiOk(method, path, body, expected = 200) {
+  const res = await apiCall(method, path, body);
+  if (res.status !== expected) throw new Error(`${method} ${path} → HTTP ${res.status}: ${res.text.slice(0, 300)}`);
+  return res.json;
+}
+
+/** Step: GET /health answers. */
+export function checkHealth() {
+  const { url } = config;
+  return step(`server reachable (GET ${url}/health)`, async () => {
+    let res;
+    try {
+      res = await fetch(`${url}/health`, { headers: { Accept: 'application/json' } });
+    } catch (err) {
+      throw new Error(`cannot reach ${url} (${err.cause?.code || err.message}); is the server running?`);
+    }
+    const body = await res.text();
+    if (!res.ok) throw new Error(`GET /health → HTTP ${res.status}: ${body.slice(0, 200)}`);
+    log(`health: ${body.slice(0, 300)}`);
+  });
+}
+
+// ---- browser ---------------------------------------------------------------------
+
+/** Step: starts Chromium; resolves to a page that records uncaught errors. */
+export async function launch() {
+  browser = await step('launch chromium', () =>
+    config.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }),
+  );
+  log(`chromium ${browser.version()}`);
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on('pageerror', (err) => {
+    pageErrors.push(err.message);
+    log(`browser: uncaught error: ${err.message}`);
+  });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') log(`browser console error: ${msg.text()}`);
+  });
+  return page;
+}
+
+/** A second browser context (e.g. for another role), closed by the caller; its page errors count too. */
+export async function newPage(label) {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message}`));
+  return { context, page };
+}
+
+/** Opens / as a browser does (an HTML page) and waits for the sign-in form. */
+export async function openApp(page) {
+  const res = await page.goto(`${config.url}/`, { waitUntil: 'domcontentloaded' });
+  if (!res) throw new Error('no response');
+  if (res.status() !== 200) throw new Error(`HTTP ${res.status()} for /`);
+  const ct = res.headers()['content-type'] || '';
+  if (!ct.includes('text/html')) throw new Error(`expected text/html for a browser navigation, got "${ct}"`);
+  await page.locator(tid('signin-page')).waitFor({ state: 'visible' });
+}
+
+/**
+ * Signs in with the token and waits for `landing` (a testid) or a sign-in
+ * error; with `writer`, insists on an admin or operator token. Resolves to
+ * {role, name}.
+ */
+export async function signIn(page, { token = config.token, landing = 'app-shell', writer = true } = {}) {
+  await page.locator(tid('signin-token')).fill(token);
+  await page.locator(tid('signin-submit')).click();
+  const outcome = await firstOf({
+    ok: () => page.locator(tid(landing)).isVisible(),
+    error: () => page.locator(tid('signin-error')).isVisible(),
+  });
+  if (outcome === null) throw new Error(`neither the ${landing} nor a sign-in error appeared`);
+  if (outcome === 'error') throw new Error(`sign-in rejected: ${await page.locator(tid('signin-error')).textContent()}`);
+  const role = (await page.locator(tid('user-role')).textContent()).trim();
+  const name = (await page.locator(tid('user-name')).textContent()).trim();
+  if (writer && role !== 'admin' && role !== 'operator') {
+    throw new Error(`the token's role is "${role}"; this test needs an admin (or operator) token`);
+  }
+  return { role, name };
+}
+
+/** Waits for the live indicator to say "live", then marks the page so that a reload shows. */
+export async function waitLive(page) {
+  try {
+    await page.locator(`${tid('live-indicator')}[data-state="live"]`).waitFor({ state: 'attached' });
+  } catch {
+    const state = await page.locator(tid('live-indicator')).getAttribute('data-state').catch(() => null);
+    throw new Error(`the live indicator is "${state}", not "live", after ${STEP_TIMEOUT_MS} ms (GET /events not streaming?)`);
+  }
+  await page.evaluate(() => {
+    window.__noReload = true;
+  });
+}
+
+export async function assertNotReloaded(page) {
+  if (!(await page.evaluate(() => window.__noReload === true))) {
+    throw new Error('window.__noReload is gone: the page was reloaded');
+  }
+}
+
+/** Step: the page kept its waitLive() mark and no page had an uncaught error. */
+export function checkPageHealthy(page) {
+  return step('the page was never reloaded and has no uncaught errors', async () => {
+    await assertNotReloaded(page);
+    if (pageErrors.length) throw new Error(`uncaught errors in the page: ${pageErrors.join(' | ')}`);
+  });
+}
+
+/** Step: full-page screenshot to SCREENSHOT, once the toasts have faded. */
+export function screenshot(page, prepare = async () => {}) {
+  const path = config.screenshot;
+  return step(`full-page screenshot → ${path}`, async () => {
+    await prepare();
+    await page
+      .locator(tid('toast'))
+      .first()
+      .waitFor({ state: 'detached', timeout: 8_000 })
+      .catch(() => {});
+    await page.mouse.move(0, 0);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    mkdirSync(dirname(path), { recursive: true });
+    await page.screenshot({ path, fullPage: true });
+  });
+}
+
+// ---- waiting ---------------------------------------------------------------------
+
+/** Polls until one of the conditions holds; resolves to its name, or null on timeout. */
+export async function firstOf(conditions, timeout = STEP_TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    for (const [name, check] of Object.entries(conditions)) {
+      if (await check().catch(() => false)) return name;
+    }
+    if (Date.now() > deadline) return null;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits for a submitted modal to close; throws with the form's error if it shows one. */
+export async function waitModalClosed(modal, what) {
+  const errors = modal.locator(`${tid('modal-error')}:visible, .field-message:visible`);
+  const outcome = await firstOf({
+    closed: async () => (await modal.count()) === 0,
+    error: async () => (await errors.count()) > 0,
+  });
+  if (outcome === 'error') {
+    throw new Error(`the ${what} form shows an error: ${(await errors.first().textContent()).trim()}`);
+  }
+  if (outcome === null) throw new Error(`the ${what} modal did not close within ${STEP_TIMEOUT_MS} ms`);
+}

@@ -1,0 +1,117 @@
+// Data a view shows: fetched from the API, refreshed when live events say it
+// changed, and drawn as a skeleton or an error until the first load succeeds.
+
+import { h, replace } from './dom.js';
+import { errorToast, emptyState, button } from './ui.js';
+
+/**
+ * resource({name, fetcher, onChange, refreshMs, debounce})
+ * - data: null until the first load, then what fetcher() resolved to
+ * - error: the first load's error (later failures only toast)
+ * - load(): fetches now (once more after an overlapping load ends)
+ * - schedule(): loads after refreshMs; bursts of changes load once, at most
+ *   every refreshMs, or with `debounce` once refreshMs after the last one
+ * - set(data): a local update (after our own change); retry(); stop()
+ * onChange() runs after every load and set().
+ */
+export function resource({ name, fetcher, onChange, refreshMs, debounce = false }) {
+  const r = { name, data: null, error: null, inFlight: false, again: false, timer: null, stopped: false };
+  r.load = async () => {
+    if (r.stopped) return;
+    if (r.inFlight) {
+      r.again = true;
+      return;
+    }
+    r.inFlight = true;
+    try {
+      const value = await fetcher();
+      if (r.stopped) return;
+      r.data = value;
+      r.error = null;
+    } catch (err) {
+      if (r.stopped) return;
+      if (err.status === 401) return; // global handler signs out
+      if (r.data === null) r.error = err;
+      else errorToast(err, `Could not refresh ${name}`);
+    } finally {
+      r.inFlight = false;
+    }
+    onChange();
+    if (r.again) {
+      r.again = false;
+      r.load();
+    }
+  };
+  r.schedule = () => {
+    if (r.timer) {
+      if (!debounce) return;
+      clearTimeout(r.timer);
+    }
+    r.timer = setTimeout(() => {
+      r.timer = null;
+      r.load();
+    }, refreshMs);
+  };
+  r.set = (value) => {
+    r.data = value;
+    r.error = null;
+    onChange();
+  };
+  r.retry = () => {
+    r.error = null;
+    onChange();
+    r.load();
+  };
+  r.stop = () => {
+    r.stopped = true;
+    clearTimeout(r.timer);
+  };
+  return r;
+}
+
+/** A list from the API, or [] for anything else (e.g. null before the first load). */
+export const asList = (v) => (Array.isArray(v) ? v : []);
+
+/** Adds or replaces the item whose `key` matches (a local update after our own change). */
+export function upsertItem(r, item, key = 'name') {
+  if (!item || !item[key]) return;
+  r.set([...asList(r.data).filter((x) => x[key] !== item[key]), item]);
+}
+
+/** Drops the item whose `key` is `value` (no-op before the first load). */
+export function removeItem(r, value, key = 'name') {
+  if (r.data === null) return;
+  r.set(r.data.filter((x) => x[key] !== value));
+}
+
+/**
+ * Until the first load succeeds, shows a skeleton of `rows` lines or the
+ * error with a retry button in `body`, and returns true; afterwards returns
+ * false and leaves `body` alone. what: "nodes", "boot events" …
+ */
+export function showLoadState(r, body, what, { rows = 3 } = {}) {
+  if (r.data !== null) return false;
+  const slug = r.name.replace(/\s+/g, '-');
+  if (r.error) {
+    replace(
+      body,
+      emptyState({
+        iconName: 'alert',
+        title: `Could not load ${what}`,
+        text: r.error.display || r.error.message,
+        testid: `${slug}-error`,
+        action: button('Try again', { iconName: 'refresh', onClick: () => r.retry() }),
+      }),
+    );
+  } else {
+    replace(
+      body,
+      h(
+        'div',
+        { class: 'skeleton', testid: `${slug}-loading`, 'aria-busy': 'true', 'aria-label': `Loading ${what}` },
+        Array.from({ length: rows }, () => h('div', { class: 'skeleton-row' })),
+      ),
+    );
+  }
+  return true;
+}
