@@ -53,7 +53,8 @@ export function mountNodes(root, ctx) {
 
   const unsubscribe = ctx.live.subscribe((msg) => {
     if (msg.type === 'open') nodeList.schedule(); // (re)connected: catch up
-    else if (msg.type === 'change' && msg.change.collection === 'nodes') nodeList.schedule();
+    // A node's registration lives in `nodes`; what the heartbeat observed about it, in `node_status`.
+    else if (msg.type === 'change' && ['nodes', 'node_status'].includes(msg.change.collection)) nodeList.schedule();
   });
 
   // Keep "updated … ago" fresh.
@@ -156,7 +157,7 @@ export function mountNodes(root, ctx) {
         { dataset: { label: 'Address' }, testid: 'node-address' },
         address ? h('span', { class: 'mono' }, address) : h('span', { class: 'muted' }, '—'),
       ),
-      h('td', { dataset: { label: 'State' } }, stateBadge(node.state, node.status ? `state: ${node.state || 'unknown'} · power status: ${node.status}` : null)),
+      h('td', { dataset: { label: 'State' } }, stateBadge(node.state, [node.reason, node.lastSeen ? `last seen ${node.lastSeen}` : null].filter(Boolean).join(' · ') || null)),
       h('td', { dataset: { label: 'Labels' }, testid: 'node-labels' }, labelChips(node.labels)),
       h('td', { dataset: { label: 'Updated' }, class: 'nowrap' }, relativeTime(node.updatedAt)),
       ctx.canMutate
