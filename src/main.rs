@@ -187,6 +187,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let heartbeat = engine::heartbeat::Heartbeat {
         store: store.clone(),
         clients: ctx.zos.clone(),
+        metrics: ctx.metrics.clone(),
         interval: config.heartbeat_interval,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));

@@ -18,6 +18,7 @@ pub struct Metrics {
     boot_events_dropped: prometheus::IntCounter,
     tftp_malformed: prometheus::IntCounter,
     tftp_refused: prometheus::IntCounter,
+    nodes: prometheus::IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -63,8 +64,14 @@ impl Default for Metrics {
         let tftp_refused =
             prometheus::IntCounter::new("tftp_write_requests_refused_total", "TFTP write requests refused")
                 .expect("valid metric");
+        let nodes = prometheus::IntGaugeVec::new(
+            Opts::new("nodes", "Registered nodes by the state the last heartbeat observed"),
+            &["state"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(tftp_malformed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(nodes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tftp_malformed.clone()),
             Box::new(tftp_refused.clone()),
             Box::new(boot_served.clone()),
             Box::new(boot_bytes.clone()),
@@ -87,6 +94,7 @@ impl Default for Metrics {
             boot_events_dropped,
             tftp_malformed,
             tftp_refused,
+            nodes,
         }
     }
 }
@@ -112,6 +120,13 @@ impl Metrics {
         };
         self.boot_served.with_label_values(&[protocol, outcome]).inc();
         self.boot_bytes.with_label_values(&[protocol]).inc_by(bytes);
+    }
+
+    /// Sets the node counts per state (`state` names as the API spells them).
+    pub fn node_states(&self, counts: &[(&str, i64)]) {
+        for (state, count) in counts {
+            self.nodes.with_label_values(&[state]).set(*count);
+        }
     }
 
     pub fn tftp_malformed(&self) {

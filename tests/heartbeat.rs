@@ -131,6 +131,13 @@ fn failing_nodes_say_why_and_recover_by_themselves() {
                 .filter(|n| n["emulated"] == true)
                 .all(|n| n["state"] == "online")
     });
+    let metrics = client().get(server.url("/metrics")).send().unwrap().text().unwrap();
+    for (state, count) in [("online", 1), ("unreachable", 1), ("auth_failed", 1), ("error", 1)] {
+        assert!(
+            metrics.contains(&format!("zos_nodes{{state=\"{state}\"}} {count}")),
+            "{state} in\n{metrics}"
+        );
+    }
     let list = nodes(&server);
     for id in ["down", "locked", "garbage"] {
         let node = list.iter().find(|n| n["id"] == id).unwrap();

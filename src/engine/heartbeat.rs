@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use crate::metrics::Metrics;
 use crate::model::{Node, NodeState, NodeStatus, now_rfc3339};
 use crate::store::{Expect, Store};
 use crate::zos::{Clients, ZosError};
@@ -23,6 +24,7 @@ const LAST_SEEN_REFRESH: Duration = Duration::from_secs(60);
 pub struct Heartbeat {
     pub store: Store,
     pub clients: Arc<Clients>,
+    pub metrics: Arc<Metrics>,
     pub interval: Duration,
 }
 
@@ -60,6 +62,13 @@ impl Heartbeat {
             .collect()
             .await;
         let live: std::collections::HashSet<&str> = observed.iter().map(|(node, _)| node.id.as_str()).collect();
+        let count = |state: NodeState| observed.iter().filter(|(_, status)| status.state == state).count() as i64;
+        self.metrics.node_states(&[
+            ("online", count(NodeState::Online)),
+            ("unreachable", count(NodeState::Unreachable)),
+            ("auth_failed", count(NodeState::AuthFailed)),
+            ("error", count(NodeState::Error)),
+        ]);
         for (node, mut status) in observed.iter().cloned() {
             let previous = self.store.get::<NodeStatus>(&node.id)?;
             if status.last_seen.is_none() {
