@@ -59,6 +59,28 @@ fn demo_nodes_come_online_within_five_seconds() {
     assert!(node["hostname"].as_str().unwrap().starts_with("zero-os-"));
     assert_eq!(node["labels"]["demo"], "true");
     assert!(node["lastSeen"].is_string());
+    let inventory = &node["inventory"];
+    assert!(inventory["cpus"].as_u64().unwrap() >= 8, "{node}");
+    assert!(inventory["memoryBytes"].as_u64().unwrap() >= 32 << 30);
+    assert!(!inventory["disks"].as_array().unwrap().is_empty());
+    assert!(
+        inventory["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| ["ssd", "hdd", "nvme"].contains(&d["kind"].as_str().unwrap()))
+    );
+    assert!(
+        inventory["zerotierAddress"].as_str().unwrap().starts_with("10.147."),
+        "{node}"
+    );
+    assert!(
+        inventory["nics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|nic| nic["name"] == "eth0")
+    );
 }
 
 fn register(server: &Server, id: &str, address: &str) {

@@ -105,6 +105,13 @@ fn the_api_reaches_emulated_nodes_over_the_0_core_protocol() {
     let info: Value = call(&server, &viewer, Method::GET, &path("info")).json().unwrap();
     assert_eq!(info["hostid"], id);
     assert_eq!(call(&server, &viewer, Method::GET, &path("bogus")).status(), 404);
+    let stats: Value = call(&server, &viewer, Method::GET, &path("stats")).json().unwrap();
+    let cpu = &stats["machine.CPU.percent/0"]["current"]["300"];
+    assert!(
+        cpu["avg"].as_f64().is_some_and(|avg| (0.0..=100.0).contains(&avg)),
+        "{stats}"
+    );
+    assert!(stats["machine.memory.ram.available"]["current"]["3600"]["avg"].is_number());
 
     let jobs: Vec<Value> = call(&server, &viewer, Method::GET, &path("jobs")).json().unwrap();
     assert!(

@@ -47,6 +47,8 @@ const INFO: &[(&str, &str)] = &[
     ("disks", "disk.list"),
     ("nics", "info.nic"),
     ("info", "info.os"),
+    // Map "<metric>/<tag>" → {"current": {"300": {avg,count,max,start,total}, "3600": …}}.
+    ("stats", "aggregator.query"),
 ];
 
 pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
@@ -142,7 +144,7 @@ pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) 
 }
 
 #[utoipa::path(get, path = "/nodes/{id}/{info}", tag = "nodes", operation_id = "nodeInfo",
-    params(("id" = String, Path), ("info" = String, Path, description = "`cpus`, `mem`, `disks`, `nics`, `info` or `processes`")),
+    params(("id" = String, Path), ("info" = String, Path, description = "`cpus`, `mem`, `disks`, `nics`, `info`, `stats` or `processes`")),
     responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),

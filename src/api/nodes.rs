@@ -14,7 +14,7 @@ use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
 use super::{ApiError, Caller, Ctx, HandlerResult, respond, set_header, with_ctx};
-use crate::model::{self, Labels, Node, NodeState, NodeStatus, Role};
+use crate::model::{self, Labels, Node, NodeInventory, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
 /// A node as the API shows it.
@@ -42,6 +42,8 @@ pub struct NodeView {
     pub last_seen: Option<String>,
     /// The Zero-OS version the node reports.
     pub os_version: String,
+    /// Hardware, once the node has been read (null before).
+    pub inventory: Option<NodeInventory>,
     /// Increases on every change; also sent as the `ETag` header.
     pub version: u64,
     pub created_at: String,
@@ -59,6 +61,8 @@ impl NodeView {
             last_seen: None,
             hostname: String::new(),
             os_version: String::new(),
+            boot_time: 0,
+            inventory: None,
         });
         NodeView {
             ipaddress: node.ip_address(),
@@ -75,6 +79,7 @@ impl NodeView {
             reason: status.reason,
             last_seen: status.last_seen,
             os_version: status.os_version,
+            inventory: status.inventory,
             labels: node.labels,
             emulated: node.emulated,
             version: record.version,

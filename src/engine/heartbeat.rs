@@ -55,7 +55,13 @@ impl Heartbeat {
         let nodes = self.store.list::<Node>("", None, usize::MAX, |_| true)?.items;
         let observed: Vec<(Node, NodeStatus)> = futures_util::stream::iter(nodes)
             .map(|record| async move {
-                let status = self.observe(&record.value).await;
+                let previous = self
+                    .store
+                    .get::<NodeStatus>(&record.value.id)
+                    .ok()
+                    .flatten()
+                    .map(|p| p.value);
+                let status = self.observe(&record.value, previous.as_ref()).await;
                 (record.value, status)
             })
             .buffer_unordered(CONCURRENCY)
@@ -112,7 +118,9 @@ impl Heartbeat {
         Ok(())
     }
 
-    async fn observe(&self, node: &Node) -> NodeStatus {
+    /// One heartbeat of one node: `info.os` (cheap, and its boot time tells a reboot), plus the hardware when
+    /// the node was not online before, rebooted, or has never been read.
+    async fn observe(&self, node: &Node, previous: Option<&NodeStatus>) -> NodeStatus {
         let mut status = NodeStatus {
             id: node.id.clone(),
             state: NodeState::Online,
@@ -120,16 +128,31 @@ impl Heartbeat {
             last_seen: None,
             hostname: String::new(),
             os_version: String::new(),
+            boot_time: 0,
+            inventory: previous.and_then(|p| p.inventory.clone()),
         };
         let answer = async {
             let client = self.clients.get(&node.address)?;
-            client.json::<Value>("info.os", json!({})).await
+            let os = client.json::<Value>("info.os", json!({})).await?;
+            let boot_time = os["bootTime"].as_u64().unwrap_or(0);
+            let fresh = previous
+                .is_some_and(|p| p.state == NodeState::Online && p.boot_time == boot_time && p.inventory.is_some());
+            let inventory = if fresh {
+                None
+            } else {
+                Some(super::inventory::fetch(&client).await?)
+            };
+            Ok::<_, ZosError>((os, boot_time, inventory))
         };
         match answer.await {
-            Ok(os) => {
+            Ok((os, boot_time, inventory)) => {
                 status.last_seen = Some(now_rfc3339());
                 status.hostname = os["hostname"].as_str().unwrap_or_default().to_owned();
                 status.os_version = os["platformVersion"].as_str().unwrap_or_default().to_owned();
+                status.boot_time = boot_time;
+                if inventory.is_some() {
+                    status.inventory = inventory;
+                }
             }
             Err(err) => {
                 status.state = match err {

@@ -2,3 +2,4 @@
 //! loop: the node heartbeat.
 
 pub mod heartbeat;
+mod inventory;

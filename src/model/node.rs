@@ -79,6 +79,42 @@ pub struct NodeStatus {
     pub hostname: String,
     #[serde(default)]
     pub os_version: String,
+    /// The node's boot time (epoch seconds) as it reports it: a change means it rebooted.
+    #[serde(default)]
+    pub boot_time: u64,
+    /// Hardware, read when the node comes online and after each reboot.
+    #[serde(default)]
+    pub inventory: Option<NodeInventory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInventory {
+    pub cpus: u32,
+    pub cpu_model: String,
+    pub memory_bytes: u64,
+    pub disks: Vec<NodeDisk>,
+    pub nics: Vec<NodeNic>,
+    /// The node's address on the cluster's ZeroTier network (its `zt*` interface), if any.
+    pub zerotier_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeDisk {
+    pub name: String,
+    pub size_bytes: u64,
+    /// `nvme`, `ssd` or `hdd` (0-orchestrator's drive types for storage clusters).
+    pub kind: String,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeNic {
+    pub name: String,
+    pub mac: String,
+    pub addresses: Vec<String>,
 }
 
 impl Record for NodeStatus {

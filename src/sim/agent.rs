@@ -70,6 +70,7 @@ impl Agent {
             "disk.list" => json_ok(inventory.disk_list()),
             "info.nic" => json_ok(inventory.nic_info()),
             "info.os" => json_ok(inventory.os_info()),
+            "aggregator.query" => json_ok(inventory.stats()),
             "info.version" => json_ok(json!({"branch": "emulated", "revision": "0", "dirty": false})),
             "job.list" => {
                 let started = inventory.booted_at * 1000;

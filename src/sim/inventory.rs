@@ -161,6 +161,30 @@ impl Inventory {
         ])
     }
 
+    /// What 0-core's `aggregator.query` returns: per key (`<metric>/<tag>`), the 5-minute and 1-hour windows.
+    pub fn stats(&self) -> Value {
+        let now = now_secs();
+        let window = |value: f64| {
+            let summary = |span: u64| {
+                json!({"avg": value, "count": span / 10, "max": value * 1.2, "start": now - now % span,
+                       "total": value * (span / 10) as f64})
+            };
+            json!({"current": {"300": summary(300), "3600": summary(3600)}})
+        };
+        let mut stats = serde_json::Map::new();
+        for core in 0..self.cores {
+            stats.insert(format!("machine.CPU.percent/{core}"), window(self.cpu_percent(core)));
+        }
+        stats.insert(
+            "machine.memory.ram.available".into(),
+            window((self.memory - self.memory_used()) as f64 / 1048576.0),
+        );
+        let traffic = self.cpu_percent(0) * 1_000_000.0;
+        stats.insert("machine.network.throughput.incoming/eth0".into(), window(traffic));
+        stats.insert("machine.network.throughput.outgoing/eth0".into(), window(traffic / 3.0));
+        Value::Object(stats)
+    }
+
     pub fn os_info(&self) -> Value {
         let now = now_secs();
         json!({"hostname": self.hostname, "uptime": now - self.booted_at, "bootTime": self.booted_at, "procs": 42,

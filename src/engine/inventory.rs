@@ -1,0 +1,66 @@
+//! Reading a node's hardware over 0-core into a `NodeInventory`: CPUs (`info.cpu`), memory (`info.mem`), disks
+//! (`disk.list`, lsblk's shape) and NICs (`info.nic`). Missing fields read as empty rather than failing, so a
+//! node with an unusual answer still shows what it has.
+
+use serde_json::{Value, json};
+
+use crate::model::{NodeDisk, NodeInventory, NodeNic};
+use crate::zos::{ZosClient, ZosError};
+
+pub async fn fetch(client: &ZosClient) -> Result<NodeInventory, ZosError> {
+    let cpus: Value = client.json("info.cpu", json!({})).await?;
+    let memory: Value = client.json("info.mem", json!({})).await?;
+    let disks: Value = client.json("disk.list", json!({})).await?;
+    let nics: Value = client.json("info.nic", json!({})).await?;
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let disks: Vec<NodeDisk> = disks["blockdevices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["type"] == "disk")
+        .map(|d| NodeDisk {
+            name: text(&d["name"]),
+            size_bytes: d["size"].as_u64().unwrap_or(0),
+            kind: if d["tran"] == "nvme" {
+                "nvme"
+            } else if d["rota"].as_bool().unwrap_or(false) {
+                "hdd"
+            } else {
+                "ssd"
+            }
+            .to_owned(),
+            model: text(&d["model"]),
+        })
+        .collect();
+    let nics: Vec<NodeNic> = nics
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["name"] != "lo")
+        .map(|n| NodeNic {
+            name: text(&n["name"]),
+            mac: text(&n["hardwareaddr"]),
+            addresses: n["addrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| text(&a["addr"]))
+                .collect(),
+        })
+        .collect();
+    let zerotier_address = nics
+        .iter()
+        .filter(|nic| nic.name.starts_with("zt"))
+        .flat_map(|nic| nic.addresses.first())
+        .map(|addr| addr.split('/').next().unwrap_or_default().to_owned())
+        .next()
+        .unwrap_or_default();
+    Ok(NodeInventory {
+        cpus: cpus.as_array().map_or(0, |c| c.len() as u32),
+        cpu_model: text(&cpus[0]["modelName"]),
+        memory_bytes: memory["total"].as_u64().unwrap_or(0),
+        disks,
+        nics,
+        zerotier_address,
+    })
+}
