@@ -149,6 +149,31 @@ pub struct ServeConfig {
     pub boot_url: Option<String>,
     pub demo: u32,
     pub heartbeat_interval: std::time::Duration,
+    /// Nodes listed in the config file (static discovery).
+    pub static_nodes: Vec<StaticNode>,
+}
+
+/// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticNode {
+    pub id: String,
+    pub address: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub labels: crate::model::Labels,
+}
+
+impl StaticNode {
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let field = |name: &str| format!("nodes[{index}].{name}");
+        crate::model::validate_id(&field("id"), &self.id)
+            .and_then(|()| crate::model::validate_address(&field("address"), &self.address))
+            .and_then(|()| crate::model::validate_hostname(&field("hostname"), &self.hostname))
+            .and_then(|()| crate::model::validate_labels(&field("labels"), &self.labels))
+            .map_err(|invalid| ConfigError(format!("config: {}: {}", invalid.field, invalid.message)))
+    }
 }
 
 /// The `--config` file. Unknown keys are errors: a typo must not silently fall back to a default.
@@ -163,6 +188,8 @@ struct FileConfig {
     boot_url: Option<String>,
     demo: Option<u32>,
     heartbeat_interval: Option<u64>,
+    #[serde(default)]
+    nodes: Vec<StaticNode>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -244,6 +271,9 @@ impl ServeConfig {
             )));
         }
         let heartbeat_interval = std::time::Duration::from_secs(heartbeat);
+        for (index, node) in file.nodes.iter().enumerate() {
+            node.validate(index)?;
+        }
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -253,6 +283,7 @@ impl ServeConfig {
             boot_url,
             demo,
             heartbeat_interval,
+            static_nodes: file.nodes,
         })
     }
 }

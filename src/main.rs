@@ -172,6 +172,10 @@ async fn serve(config: ServeConfig) -> ExitCode {
         started,
         shutdown: shutdown_rx,
     });
+    if let Err(err) = register_static_nodes(&store, &config.static_nodes).await {
+        tracing::error!("cannot register the nodes of the config file: {err}");
+        return ExitCode::FAILURE;
+    }
     if config.demo > 0 {
         match start_demo(&store, config.demo).await {
             Ok(()) => tracing::info!(
@@ -238,6 +242,62 @@ async fn wait_for_signal() {
     }
 }
 
+/// Creates `wanted`, or, when a node with its id exists, stores what `merge(existing, wanted)` returns (`None`:
+/// leave the existing node alone).
+async fn register_node(
+    store: &Store,
+    wanted: model::Node,
+    merge: impl FnOnce(&model::Node, model::Node) -> Option<model::Node>,
+) -> Result<(), String> {
+    let id = wanted.id.clone();
+    let result = match store.get::<model::Node>(&id).map_err(|e| e.to_string())? {
+        None => store.put(wanted, store::Expect::Absent).await,
+        Some(existing) => match merge(&existing.value, wanted) {
+            Some(merged) if merged != existing.value => {
+                store.put(merged, store::Expect::Version(existing.version)).await
+            }
+            _ => return Ok(()),
+        },
+    };
+    result.map(drop).map_err(|err| format!("registering node {id}: {err}"))
+}
+
+fn new_node(id: String, hostname: String, address: String, labels: model::Labels, emulated: bool) -> model::Node {
+    let now = model::now_rfc3339();
+    model::Node {
+        id,
+        hostname,
+        address,
+        labels,
+        emulated,
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+/// Nodes listed in the config file: created when missing; for existing ones the file owns only the address
+/// (labels and host name stay as the API last set them).
+async fn register_static_nodes(store: &Store, nodes: &[config::StaticNode]) -> Result<(), String> {
+    for node in nodes {
+        let wanted = new_node(
+            node.id.clone(),
+            node.hostname.clone(),
+            node.address.clone(),
+            node.labels.clone(),
+            false,
+        );
+        register_node(store, wanted, |existing, wanted| {
+            (existing.address != wanted.address).then(|| model::Node {
+                address: wanted.address,
+                updated_at: wanted.updated_at,
+                ..existing.clone()
+            })
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 /// `--demo N`: N emulated nodes in this process, registered as nodes (their addresses refreshed on every start,
 /// since their ports are new). A real node that happens to have a demo node's id is left alone.
 async fn start_demo(store: &Store, count: u32) -> Result<(), String> {
@@ -249,32 +309,25 @@ async fn start_demo(store: &Store, count: u32) -> Result<(), String> {
         )
         .await
         .map_err(|err| format!("emulated node {index}: {err}"))?;
-        let id = node.inventory.node_id();
-        let now = model::now_rfc3339();
-        let record = model::Node {
-            id: id.clone(),
-            hostname: node.inventory.hostname.clone(),
-            address: node.address.to_string(),
-            labels: [("demo".to_owned(), "true".to_owned())].into(),
-            emulated: true,
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        let result = match store.get::<model::Node>(&id).map_err(|e| e.to_string())? {
-            None => store.put(record, store::Expect::Absent).await,
-            Some(existing) if existing.value.emulated => {
-                let updated = model::Node {
-                    created_at: existing.value.created_at.clone(),
-                    ..record
-                };
-                store.put(updated, store::Expect::Version(existing.version)).await
+        let labels = [("demo".to_owned(), "true".to_owned())].into();
+        let wanted = new_node(
+            node.inventory.node_id(),
+            node.inventory.hostname.clone(),
+            node.address.to_string(),
+            labels,
+            true,
+        );
+        register_node(store, wanted, |existing, wanted| {
+            if !existing.emulated {
+                tracing::warn!(node = %existing.id, "demo: a real node has this id; not replacing it");
+                return None;
             }
-            Some(_) => {
-                tracing::warn!(node = %id, "demo: a real node has this id; not replacing it");
-                continue;
-            }
-        };
-        result.map_err(|err| format!("registering emulated node {id}: {err}"))?;
+            Some(model::Node {
+                created_at: existing.created_at.clone(),
+                ..wanted
+            })
+        })
+        .await?;
     }
     Ok(())
 }

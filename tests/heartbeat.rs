@@ -183,3 +183,57 @@ fn failing_nodes_say_why_and_recover_by_themselves() {
         let _ = child.wait();
     }
 }
+
+#[test]
+fn nodes_listed_in_the_config_file_are_registered_and_watched() {
+    let mut sim = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "21"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(sim.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let address = serde_json::from_str::<Value>(&line).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = temp_data_dir();
+    let config = dir.path().join("zos.toml");
+    std::fs::write(
+        &config,
+        format!("[[nodes]]\nid = \"rack1-n1\"\naddress = \"{address}\"\nlabels = {{ rack = \"r1\" }}\n"),
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap(), "--heartbeat-interval", "1"],
+    );
+    wait_for(&server, Duration::from_secs(5), "the listed node online", |list| {
+        list.len() == 1 && state_of(list, "rack1-n1") == "online" && list[0]["labels"]["rack"] == "r1"
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
+
+    std::fs::write(&config, "[[nodes]]\nid = \"n2\"\naddress = \"not an address\"\n").unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tftp-listen",
+            "off",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nodes[0].address"), "{stderr}");
+}

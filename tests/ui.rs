@@ -11,8 +11,9 @@ use std::process::Command;
 
 use common::{Server, required_tool, temp_data_dir};
 
-/// Runs one of the Node scripts in tests/ui/ against a fresh server and checks its verdict and screenshot.
-fn run_ui_script(script: &str) {
+/// Runs one of the Node scripts in tests/ui/ against a fresh server (started with `server_args`) and checks its
+/// verdict and screenshot.
+fn run_ui_script(script: &str, server_args: &[&str]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let node = required_tool("ZOS_NODE", "node");
     required_tool("ZOS_CHROMIUM", "/usr/bin/chromium");
@@ -22,7 +23,7 @@ fn run_ui_script(script: &str) {
     );
 
     let dir = temp_data_dir();
-    let server = Server::start(dir.path());
+    let server = Server::start_with(dir.path(), server_args);
     let screenshot = root.join(format!("target/ui/{script}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new(node)
@@ -49,10 +50,15 @@ fn run_ui_script(script: &str) {
 
 #[test]
 fn nodes_page_signs_in_and_updates_live_in_chromium() {
-    run_ui_script("nodes");
+    run_ui_script("nodes", &[]);
 }
 
 #[test]
 fn boot_page_configures_booting_and_shows_boots_live_in_chromium() {
-    run_ui_script("boot");
+    run_ui_script("boot", &[]);
+}
+
+#[test]
+fn demo_nodes_show_inventory_and_live_stats_in_chromium() {
+    run_ui_script("demo", &["--demo", "3", "--heartbeat-interval", "2"]);
 }
