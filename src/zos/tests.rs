@@ -216,3 +216,36 @@ async fn a_node_that_is_down_or_silent_costs_at_most_the_deadline() {
     assert_eq!(client.ping().await, Err(ZosError::Timeout(Duration::from_millis(500))));
     assert!(started.elapsed() < Duration::from_millis(1500));
 }
+
+#[tokio::test]
+async fn a_node_that_drops_the_connection_mid_result_is_an_error_not_a_hang() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Answers the command push, then starts a result and hangs up half-way.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await; // RPUSH core:default …
+                let _ = stream.write_all(b":1\r\n").await;
+                let _ = stream.read(&mut buffer).await; // BRPOPLPUSH result:<id> …
+                let _ = stream.write_all(b"$500\r\n{\"id\": \"").await;
+                // Dropping the stream closes the connection mid-result.
+            });
+        }
+    });
+    let client = ZosClient::new(&address, None, Duration::from_secs(5)).unwrap();
+    let started = Instant::now();
+    match client.ping().await {
+        Err(ZosError::Unreachable(_) | ZosError::Protocol(_)) => {}
+        other => panic!("a half result must be an error: {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no waiting for the deadline: {:?}",
+        started.elapsed()
+    );
+    // And the next call starts clean on a new connection (same failure, not a poisoned pool).
+    assert!(client.ping().await.is_err());
+}
