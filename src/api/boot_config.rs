@@ -120,15 +120,8 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
-    let items: Vec<T> = ctx
-        .store
-        .list::<T>("", None, usize::MAX, |_| true)?
-        .items
-        .into_iter()
-        .map(|r| r.value)
-        .collect();
-    Ok(warp::reply::json(&items).into_response())
+pub(super) fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
+    Ok(warp::reply::json(&ctx.store.all::<T>()?).into_response())
 }
 
 fn asset_exists(ctx: &Ctx, field: &str, name: &str) -> Result<(), ApiError> {

@@ -377,14 +377,7 @@ fn serve_asset(
     responses((status = 200, body = [BootAsset]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let assets: Vec<BootAsset> = ctx
-        .store
-        .list::<BootAsset>("", None, usize::MAX, |_| true)?
-        .items
-        .into_iter()
-        .map(|r| r.value)
-        .collect();
-    Ok(warp::reply::json(&assets).into_response())
+    super::boot_config::list_all::<BootAsset>(&ctx)
 }
 
 #[utoipa::path(put, path = "/boot/assets/{name}", tag = "boot", operation_id = "uploadBootAsset",

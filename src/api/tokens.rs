@@ -88,8 +88,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
     security(("bearer" = [])))]
 pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
-    let page = ctx.store.list::<Token>("", None, usize::MAX, |_| true)?;
-    let tokens: Vec<TokenView> = page.items.into_iter().map(|record| record.value.into()).collect();
+    let tokens: Vec<TokenView> = ctx.store.all::<Token>()?.into_iter().map(TokenView::from).collect();
     Ok(warp::reply::json(&tokens).into_response())
 }
 

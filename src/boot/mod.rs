@@ -110,13 +110,9 @@ impl Boot {
     /// The profile for a machine: a MAC selector, else a UUID selector, else a label selector (labels of the
     /// registered node with that MAC), else the default profile.
     fn choose_profile(&self, query: &MachineQuery, node: Option<&Node>) -> Result<Option<String>, StoreError> {
-        let selectors = self.store.list::<BootSelector>("", None, usize::MAX, |_| true)?.items;
-        let by = |matches: &dyn Fn(&BootSelector) -> bool| {
-            selectors
-                .iter()
-                .find(|s| matches(&s.value))
-                .map(|s| s.value.profile.clone())
-        };
+        let selectors = self.store.all::<BootSelector>()?;
+        let by =
+            |matches: &dyn Fn(&BootSelector) -> bool| selectors.iter().find(|s| matches(s)).map(|s| s.profile.clone());
         let chosen = by(&|s| s.mac.is_some() && s.mac == query.mac)
             .or_else(|| by(&|s| s.uuid.is_some() && s.uuid == query.uuid))
             .or_else(|| {

@@ -159,6 +159,16 @@ impl Store {
         Ok(Page { items, next_after })
     }
 
+    /// Every record of a collection, in id order (for small collections: settings, profiles, tokens, nodes).
+    pub fn all<T: Record>(&self) -> Result<Vec<T>> {
+        Ok(self
+            .list::<T>("", None, usize::MAX, |_| true)?
+            .items
+            .into_iter()
+            .map(|record| record.value)
+            .collect())
+    }
+
     /// Up to `limit` records in reverse id order, strictly before `before` (newest first for time-ordered ids).
     pub fn list_newest<T: Record>(&self, before: Option<&str>, limit: usize) -> Result<Page<T>> {
         let tree = self.tree::<T>()?;
