@@ -14,6 +14,7 @@ use crate::model::Role;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_DATA_DIR: &str = "./zos-data";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
+pub const DEFAULT_ZEROTIER_API: &str = "https://api.zerotier.com/api/v1";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -79,9 +80,38 @@ pub struct ServeArgs {
     /// Also run N emulated Zero-OS nodes in-process and register them (labelled demo=true, marked emulated)
     #[arg(long, env = "ZOS_DEMO", value_name = "N", value_parser = clap::value_parser!(u32).range(0..=5000))]
     pub demo: Option<u32>,
+    /// ZeroTier Central API base URL, for discovery (with ZOS_ZEROTIER_TOKEN set; the network is the boot
+    /// settings' zerotierNetwork) [default: https://api.zerotier.com/api/v1]
+    #[arg(long, env = "ZOS_ZEROTIER_API", value_name = "URL")]
+    pub zerotier_api: Option<String>,
+    /// Which new ZeroTier members to authorise without an operator: none or all [default: none]
+    #[arg(long, env = "ZOS_ZEROTIER_AUTHORIZE", value_enum)]
+    pub zerotier_authorize: Option<AuthorizePolicy>,
+    /// Port of 0-core on discovered nodes [default: 6379]
+    #[arg(long, env = "ZOS_NODE_PORT", value_name = "PORT")]
+    pub node_port: Option<u16>,
     /// Seconds between two heartbeats of a node [default: 10]
     #[arg(long, env = "ZOS_HEARTBEAT_INTERVAL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_interval: Option<u64>,
+}
+
+/// Which new ZeroTier members are authorised automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizePolicy {
+    /// An operator authorises each member (API or UI).
+    None,
+    /// Every member that asks to join.
+    All,
+}
+
+/// ZeroTier discovery settings; present when a token is configured.
+#[derive(Debug, Clone)]
+pub struct ZeroTierConfig {
+    pub api: String,
+    /// From ZOS_ZEROTIER_TOKEN or the config file only (a flag would show in `ps`).
+    pub token: String,
+    pub authorize: AuthorizePolicy,
 }
 
 /// `--tftp-listen`: an address, or off.
@@ -151,6 +181,8 @@ pub struct ServeConfig {
     pub heartbeat_interval: std::time::Duration,
     /// Nodes listed in the config file (static discovery).
     pub static_nodes: Vec<StaticNode>,
+    pub zerotier: Option<ZeroTierConfig>,
+    pub node_port: u16,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -190,6 +222,10 @@ struct FileConfig {
     heartbeat_interval: Option<u64>,
     #[serde(default)]
     nodes: Vec<StaticNode>,
+    zerotier_api: Option<String>,
+    zerotier_token: Option<String>,
+    zerotier_authorize: Option<AuthorizePolicy>,
+    node_port: Option<u16>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -274,6 +310,25 @@ impl ServeConfig {
         for (index, node) in file.nodes.iter().enumerate() {
             node.validate(index)?;
         }
+        let token = std::env::var("ZOS_ZEROTIER_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or(file.zerotier_token);
+        let api = args
+            .zerotier_api
+            .or(file.zerotier_api)
+            .unwrap_or_else(|| DEFAULT_ZEROTIER_API.to_owned());
+        if !(api.starts_with("https://") || api.starts_with("http://")) {
+            return Err(ConfigError(format!(
+                "config: invalid value '{api}' for zerotier_api: must be an http(s) URL"
+            )));
+        }
+        let authorize = args
+            .zerotier_authorize
+            .or(file.zerotier_authorize)
+            .unwrap_or(AuthorizePolicy::None);
+        let zerotier = token.map(|token| ZeroTierConfig { api, token, authorize });
+        let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -284,6 +339,8 @@ impl ServeConfig {
             demo,
             heartbeat_interval,
             static_nodes: file.nodes,
+            zerotier,
+            node_port,
         })
     }
 }

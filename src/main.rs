@@ -13,6 +13,7 @@ mod model;
 mod sim;
 mod store;
 mod web;
+mod zerotier;
 mod zos;
 
 use std::process::ExitCode;
@@ -162,8 +163,19 @@ async fn serve(config: ServeConfig) -> ExitCode {
         },
     };
 
+    let central = match &config.zerotier {
+        Some(zt) => match zerotier::Central::new(&zt.api, &zt.token, NODE_DEADLINE) {
+            Ok(central) => Some(Arc::new(central)),
+            Err(err) => {
+                tracing::error!("cannot set up the ZeroTier client: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(api::Context {
+        zerotier: central.clone(),
         store: store.clone(),
         metrics,
         boot,
@@ -195,6 +207,18 @@ async fn serve(config: ServeConfig) -> ExitCode {
         interval: config.heartbeat_interval,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
+    if let (Some(central), Some(zt)) = (central, &config.zerotier) {
+        let discovery = engine::discovery::Discovery {
+            store: store.clone(),
+            central,
+            clients: ctx.zos.clone(),
+            policy: zt.authorize,
+            node_port: config.node_port,
+            interval: config.heartbeat_interval,
+        };
+        tokio::spawn(discovery.run(ctx.shutdown.clone()));
+        tracing::info!(api = %zt.api, policy = ?zt.authorize, "ZeroTier discovery on");
+    }
     let mut stopping = ctx.shutdown.clone();
     let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {
         let _ = stopping.wait_for(|stop| *stop).await;
@@ -242,51 +266,18 @@ async fn wait_for_signal() {
     }
 }
 
-/// Creates `wanted`, or, when a node with its id exists, stores what `merge(existing, wanted)` returns (`None`:
-/// leave the existing node alone).
-async fn register_node(
-    store: &Store,
-    wanted: model::Node,
-    merge: impl FnOnce(&model::Node, model::Node) -> Option<model::Node>,
-) -> Result<(), String> {
-    let id = wanted.id.clone();
-    let result = match store.get::<model::Node>(&id).map_err(|e| e.to_string())? {
-        None => store.put(wanted, store::Expect::Absent).await,
-        Some(existing) => match merge(&existing.value, wanted) {
-            Some(merged) if merged != existing.value => {
-                store.put(merged, store::Expect::Version(existing.version)).await
-            }
-            _ => return Ok(()),
-        },
-    };
-    result.map(drop).map_err(|err| format!("registering node {id}: {err}"))
-}
-
-fn new_node(id: String, hostname: String, address: String, labels: model::Labels, emulated: bool) -> model::Node {
-    let now = model::now_rfc3339();
-    model::Node {
-        id,
-        hostname,
-        address,
-        labels,
-        emulated,
-        created_at: now.clone(),
-        updated_at: now,
-    }
-}
-
 /// Nodes listed in the config file: created when missing; for existing ones the file owns only the address
 /// (labels and host name stay as the API last set them).
 async fn register_static_nodes(store: &Store, nodes: &[config::StaticNode]) -> Result<(), String> {
     for node in nodes {
-        let wanted = new_node(
+        let wanted = engine::registry::new_node(
             node.id.clone(),
             node.hostname.clone(),
             node.address.clone(),
             node.labels.clone(),
             false,
         );
-        register_node(store, wanted, |existing, wanted| {
+        engine::registry::register_node(store, wanted, |existing, wanted| {
             (existing.address != wanted.address).then(|| model::Node {
                 address: wanted.address,
                 updated_at: wanted.updated_at,
@@ -310,14 +301,14 @@ async fn start_demo(store: &Store, count: u32) -> Result<(), String> {
         .await
         .map_err(|err| format!("emulated node {index}: {err}"))?;
         let labels = [("demo".to_owned(), "true".to_owned())].into();
-        let wanted = new_node(
+        let wanted = engine::registry::new_node(
             node.inventory.node_id(),
             node.inventory.hostname.clone(),
             node.address.to_string(),
             labels,
             true,
         );
-        register_node(store, wanted, |existing, wanted| {
+        engine::registry::register_node(store, wanted, |existing, wanted| {
             if !existing.emulated {
                 tracing::warn!(node = %existing.id, "demo: a real node has this id; not replacing it");
                 return None;

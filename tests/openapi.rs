@@ -23,6 +23,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/tokens", "post"),
     ("/tokens/{id}", "delete"),
     ("/auth/whoami", "get"),
+    ("/zerotier/members", "get"),
+    ("/zerotier/members/{id}/authorize", "post"),
     ("/events", "get"),
     ("/health", "get"),
     ("/metrics", "get"),

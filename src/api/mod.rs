@@ -16,6 +16,7 @@ pub mod openapi;
 mod system;
 mod tokens;
 mod ui;
+mod zerotier;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +36,8 @@ pub struct Context {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub boot: Arc<Boot>,
+    /// The ZeroTier Central client, when a token is configured.
+    pub zerotier: Option<Arc<crate::zerotier::Central>>,
     /// 0-core clients for direct node access, one per node address.
     pub zos: Arc<crate::zos::Clients>,
     /// Where TFTP listens (`None`: off), for `/health`.
@@ -79,6 +82,8 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
     let api = nodes::routes(&ctx)
         .or(node_direct::routes(&ctx))
         .unify()
+        .or(zerotier::routes(&ctx))
+        .unify()
         .or(tokens::routes(&ctx))
         .unify()
         .or(events::routes(&ctx))
@@ -119,6 +124,8 @@ fn route_label(path: &str) -> &'static str {
         ["tokens"] => "/tokens",
         ["tokens", _] => "/tokens/{id}",
         ["auth", "whoami"] => "/auth/whoami",
+        ["zerotier", "members"] => "/zerotier/members",
+        ["zerotier", "members", _, "authorize"] => "/zerotier/members/{id}/authorize",
         ["events"] => "/events",
         ["health"] => "/health",
         ["metrics"] => "/metrics",

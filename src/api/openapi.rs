@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens};
+use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens, zerotier};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens}
         node_direct::kill_process,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
+        zerotier::list, zerotier::authorize,
         boot_config::list_profiles, boot_config::create_profile, boot_config::get_profile,
         boot_config::replace_profile, boot_config::delete_profile,
         boot_config::list_selectors, boot_config::create_selector, boot_config::get_selector,
@@ -35,6 +36,7 @@ use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens}
         (name = "nodes", description = "The node inventory"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "events", description = "Live change feed"),
+        (name = "zerotier", description = "Members of the cluster's ZeroTier network (discovery)"),
         (name = "boot", description = "Network boot: profiles, selectors, settings, assets, scripts, boot events"),
         (name = "system", description = "Health, metrics, this document"),
     )

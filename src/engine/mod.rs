@@ -1,5 +1,7 @@
-//! The engine: converges the cluster towards the desired state and records what it observes. For now, one
-//! loop: the node heartbeat.
+//! The engine: the loops that converge the cluster and record what they observe: the node heartbeat and
+//! ZeroTier discovery.
 
+pub mod discovery;
 pub mod heartbeat;
 mod inventory;
+pub mod registry;

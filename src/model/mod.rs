@@ -8,7 +8,7 @@ mod node;
 mod token;
 mod validate;
 
-pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus};
+pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus, ZeroTierMember};
 pub use token::{Role, Token};
 pub use validate::{Invalid, validate_address, validate_hostname, validate_id, validate_labels};
 

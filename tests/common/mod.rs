@@ -37,6 +37,11 @@ impl Server {
 
     /// Starts `serve` on 127.0.0.1:0 and waits for the "listening" log line to learn the port.
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
+        Server::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// `start_with`, with environment variables for the server (secrets that have no flag).
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -52,6 +57,7 @@ impl Server {
             .args(extra_args)
             .env_remove("ZOS_LISTEN")
             .env_remove("ZOS_DATA_DIR")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,75 @@
+//! `/zerotier/members`: the cluster network's members as discovery sees them, and authorising one.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::engine::discovery::cluster_network;
+use crate::model::{Role, ZeroTierMember};
+use crate::store::Expect;
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let list = warp::path!("zerotier" / "members")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list)
+        .map(respond);
+    let authorize = warp::path!("zerotier" / "members" / String / "authorize")
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(authorize)
+        .map(respond);
+    list.or(authorize).unify().boxed()
+}
+
+#[utoipa::path(get, path = "/zerotier/members", tag = "zerotier", operation_id = "listZeroTierMembers",
+    responses((status = 200, description = "Members of the cluster's network; `authorized: false` ones are pending",
+        body = [ZeroTierMember]), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(warp::reply::json(&ctx.store.all::<ZeroTierMember>()?).into_response())
+}
+
+#[utoipa::path(post, path = "/zerotier/members/{id}/authorize", tag = "zerotier", operation_id = "authorizeZeroTierMember",
+    params(("id" = String, Path, description = "The member's ZeroTier address")),
+    responses((status = 200, body = ZeroTierMember), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "ZeroTier is not configured (token, network)", body = ErrorBody),
+        (status = 502, description = "The ZeroTier API failed", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    let caller = caller.require(&ctx, Role::Operator)?;
+    let not_configured = |what: &str| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "zerotier_not_configured",
+            format!("ZeroTier discovery needs {what}"),
+        )
+    };
+    let central = ctx
+        .zerotier
+        .as_ref()
+        .ok_or_else(|| not_configured("a token (ZOS_ZEROTIER_TOKEN)"))?;
+    let network = cluster_network(&ctx.store).ok_or_else(|| not_configured("a network (PUT /boot/settings)"))?;
+    let known = ctx
+        .store
+        .get::<ZeroTierMember>(&id)?
+        .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
+    let member = central
+        .update(&network, &id, true, None)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::BAD_GATEWAY, "zerotier_error", err.to_string()))?;
+    tracing::info!(member = %id, by = %caller.name, "ZeroTier member authorised");
+    let record = ZeroTierMember {
+        member,
+        node: known.value.node.clone(),
+    };
+    let stored = ctx.store.put(record, Expect::Version(known.version)).await?;
+    Ok(warp::reply::json(&stored.value).into_response())
+}

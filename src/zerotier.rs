@@ -1,0 +1,141 @@
+//! A small typed client for the ZeroTier Central API v1 (`/network/{id}/member…`), on our own HTTP client.
+//!
+//! Written by hand because the published crate only builds pinned to an old version and brings a second HTTP
+//! stack (see DESIGN.md); the shapes follow the published OpenAPI document, and the tests run against a
+//! stand-in that validates every request and response against it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ZeroTierError {
+    #[error("ZeroTier API unreachable: {0}")]
+    Unreachable(String),
+    #[error("ZeroTier API refused the token (HTTP {0})")]
+    Unauthorized(u16),
+    #[error("ZeroTier API: {0}")]
+    Api(String),
+}
+
+/// A network member, as the orchestrator uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The member's 10-digit ZeroTier address.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub authorized: bool,
+    pub ip_assignments: Vec<String>,
+    /// Epoch milliseconds, 0 if never.
+    pub last_online: i64,
+    pub physical_address: String,
+    pub client_version: String,
+}
+
+/// The wire shape (every field nullable, as the API document says).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMember {
+    node_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    config: Option<WireConfig>,
+    last_online: Option<i64>,
+    physical_address: Option<String>,
+    client_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireConfig {
+    authorized: Option<bool>,
+    ip_assignments: Option<Vec<String>>,
+}
+
+impl From<WireMember> for Member {
+    fn from(wire: WireMember) -> Member {
+        let config = wire.config.unwrap_or(WireConfig {
+            authorized: None,
+            ip_assignments: None,
+        });
+        Member {
+            id: wire.node_id.unwrap_or_default(),
+            name: wire.name.unwrap_or_default(),
+            description: wire.description.unwrap_or_default(),
+            authorized: config.authorized.unwrap_or(false),
+            ip_assignments: config.ip_assignments.unwrap_or_default(),
+            last_online: wire.last_online.unwrap_or(0),
+            physical_address: wire.physical_address.unwrap_or_default(),
+            client_version: wire.client_version.unwrap_or_default(),
+        }
+    }
+}
+
+pub struct Central {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Central {
+    /// `base` is e.g. `https://api.zerotier.com/api/v1`. The token is sent as `Authorization: token …` and never
+    /// logged.
+    pub fn new(base: &str, token: &str, timeout: Duration) -> Result<Central, ZeroTierError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|err| ZeroTierError::Api(format!("cannot build the HTTP client: {err}")))?;
+        Ok(Central {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ZeroTierError> {
+        let response = request
+            .header(reqwest::header::AUTHORIZATION, format!("token {}", self.token))
+            .send()
+            .await
+            .map_err(|err| ZeroTierError::Unreachable(err.without_url().to_string()))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ZeroTierError::Unauthorized(status.as_u16()));
+        }
+        if !status.is_success() {
+            return Err(ZeroTierError::Api(format!("HTTP {status}")));
+        }
+        response
+            .json()
+            .await
+            .map_err(|err| ZeroTierError::Api(format!("unexpected answer: {err}")))
+    }
+
+    pub async fn members(&self, network: &str) -> Result<Vec<Member>, ZeroTierError> {
+        let url = format!("{}/network/{network}/member", self.base);
+        let members: Vec<WireMember> = self.send(self.http.get(url)).await?;
+        Ok(members.into_iter().map(Member::from).collect())
+    }
+
+    /// Changes a member: authorisation, and optionally its name and description (we name members after their
+    /// node, as 0-orchestrator did).
+    pub async fn update(
+        &self,
+        network: &str,
+        member: &str,
+        authorized: bool,
+        name_and_description: Option<(&str, &str)>,
+    ) -> Result<Member, ZeroTierError> {
+        let url = format!("{}/network/{network}/member/{member}", self.base);
+        let mut body = json!({"config": {"authorized": authorized}});
+        if let Some((name, description)) = name_and_description {
+            body["name"] = json!(name);
+            body["description"] = json!(description);
+        }
+        let member: WireMember = self.send(self.http.post(url).json(&body)).await?;
+        Ok(member.into())
+    }
+}

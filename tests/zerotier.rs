@@ -1,0 +1,175 @@
+//! ZeroTier discovery against a stand-in for ZeroTier Central (tests/zerotier/central_standin.py) that
+//! validates every request and response against the published OpenAPI document: a new member shows as pending,
+//! an operator authorises it, and the orchestrator reaches the member's 0-core (an emulated node), registers it
+//! under its MAC and names the member after it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Server, client, required_tool, temp_data_dir};
+use serde_json::{Value, json};
+
+const NETWORK: &str = "8056c2e21c000001";
+const MEMBER: &str = "abcdef0123";
+const TOKEN: &str = "central-api-token-for-tests";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn first_line(child: &mut Child) -> String {
+    BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn a_pending_member_is_authorised_and_becomes_a_node() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = required_tool(
+        "ZOS_TEST_PYTHON",
+        root.join("target/test-tools/venv/bin/python").to_str().unwrap(),
+    );
+    let dir = temp_data_dir();
+
+    // The node: an emulated 0-core on loopback; the member's ZeroTier IP is 127.0.0.1, its port is --node-port.
+    let mut sim = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "77"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let node: Value = serde_json::from_str(&first_line(&mut sim)).unwrap();
+    let _sim = Killed(sim);
+    let node_port = node["address"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
+
+    let violations = dir.path().join("violations.txt");
+    let members = json!([{"nodeId": MEMBER, "config": {"authorized": false, "ipAssignments": ["127.0.0.1"]}}]);
+    let mut standin = Command::new(python)
+        .arg(root.join("tests/zerotier/central_standin.py"))
+        .args([
+            "--spec",
+            root.join("../shared/reference/zerotier/zerotier-central.openapi.json")
+                .to_str()
+                .unwrap(),
+        ])
+        .args([
+            "--token",
+            TOKEN,
+            "--network",
+            NETWORK,
+            "--members",
+            &members.to_string(),
+        ])
+        .arg("--violations")
+        .arg(&violations)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port = first_line(&mut standin);
+    let _standin = Killed(standin);
+
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    // SAFETY of the env var: set before the server starts; tests in this file do not share the variable.
+    let server = {
+        let data = dir.path().join("data");
+        unsafe { std::env::set_var("ZOS_ZEROTIER_TOKEN", TOKEN) };
+        Server::start_with(
+            &data,
+            &[
+                "--zerotier-api",
+                &api,
+                "--node-port",
+                &node_port,
+                "--heartbeat-interval",
+                "1",
+            ],
+        )
+    };
+    let admin = server.admin_token();
+    let settings = client()
+        .put(server.url("/boot/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"zerotierNetwork": NETWORK}))
+        .send()
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+
+    let members = |server: &Server| -> Vec<Value> {
+        client()
+            .get(server.url("/zerotier/members"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !check() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{what} did not happen within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("the member listed as pending", &|| {
+        members(&server)
+            .iter()
+            .any(|m| m["id"] == MEMBER && m["authorized"] == false)
+    });
+    let nodes = || -> Vec<Value> {
+        client()
+            .get(server.url("/nodes"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert!(nodes().is_empty(), "an unauthorised member does not become a node");
+
+    let authorised = client()
+        .post(server.url(&format!("/zerotier/members/{MEMBER}/authorize")))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(authorised.status(), 200);
+    assert_eq!(authorised.json::<Value>().unwrap()["authorized"], true);
+
+    let id = node["id"].as_str().unwrap();
+    wait("the node registered and online", &|| {
+        nodes()
+            .iter()
+            .any(|n| n["id"] == id && n["state"] == "online" && n["address"] == format!("127.0.0.1:{node_port}"))
+    });
+    wait("the member named after the node", &|| {
+        members(&server)
+            .iter()
+            .any(|m| m["id"] == MEMBER && m["name"] == id && m["node"] == id)
+    });
+    let said = std::fs::read_to_string(&violations).unwrap_or_default();
+    assert!(
+        said.is_empty(),
+        "requests or responses that break the published API:\n{said}"
+    );
+
+    let missing = client()
+        .post(server.url("/zerotier/members/0000000000/authorize"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
