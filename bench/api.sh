@@ -158,8 +158,9 @@ def worker(ids):
         if failures or time.monotonic() > deadline:
             failures.append("stopped: another client failed or the 60 s budget ran out")
             return
-        # Addresses are only stored data: nothing is ever sent to them.
-        body = json.dumps({"id": f"node-{i:04d}", "address": f"10.147.{i // 250}.{i % 250 + 1}",
+        # Loopback addresses with a closed port: the heartbeat probes every registered node, and only this machine
+        # may be probed.
+        body = json.dumps({"id": f"node-{i:04d}", "address": f"127.0.{i // 250}.{i % 250 + 1}:1",
                            "labels": {"rack": f"r{i % 10 + 1}"}})
         try:
             conn.request("POST", "/nodes", body=body, headers=headers)

@@ -234,7 +234,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     assert_eq!(events.status(), 200);
 
     // A request in flight: headers and half the body sent when SIGTERM arrives, the rest after.
-    let body = r#"{"id": "in-flight", "address": "10.147.17.5"}"#;
+    let body = r#"{"id": "in-flight", "address": "127.0.0.2"}"#;
     let (first, rest) = body.split_at(body.len() / 2);
     let address = server.base.trim_start_matches("http://").to_owned();
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
@@ -280,7 +280,7 @@ fn an_acknowledged_write_survives_sigkill_every_time() {
         let response = client()
             .post(server.url("/nodes"))
             .bearer_auth(server.admin_token())
-            .json(&json!({"id": id, "address": "10.147.17.5"}))
+            .json(&json!({"id": id, "address": "127.0.0.2"}))
             .send()
             .unwrap();
         assert_eq!(response.status(), 201);

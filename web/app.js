@@ -6,6 +6,7 @@ import { h, icon, replace } from './dom.js';
 import { toast, glyph } from './ui.js';
 import { mountSignIn } from './views/signin.js';
 import { mountNodes } from './views/nodes.js';
+import { mountNode } from './views/node.js';
 import { mountBoot } from './views/boot.js';
 import { mountAbout } from './views/about.js';
 
@@ -16,7 +17,26 @@ const ROUTES = {
   '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
   '/about': { title: 'About', mount: mountAbout, nav: 'about' },
 };
+// Pages of one item, '#/nodes/<id>': the view gets the decoded id as ctx.params.id.
+const ITEM_ROUTES = [{ pattern: /^\/nodes\/([^/]+)$/, title: (id) => `Node ${id}`, mount: mountNode, nav: 'nodes' }];
 const DEFAULT_ROUTE = '/nodes';
+
+/** The route of a path: {title, mount, nav, params}, or null when there is none. */
+function findRoute(path) {
+  if (Object.prototype.hasOwnProperty.call(ROUTES, path)) return { ...ROUTES[path], params: {} };
+  for (const r of ITEM_ROUTES) {
+    const m = r.pattern.exec(path);
+    if (!m) continue;
+    let id;
+    try {
+      id = decodeURIComponent(m[1]);
+    } catch {
+      return null; // a malformed %-escape
+    }
+    return { ...r, title: r.title(id), params: { id } };
+  }
+  return null;
+}
 
 const session = {
   user: null, // {id, name, role}
@@ -244,7 +264,7 @@ function route() {
     history.replaceState(null, '', `#${DEFAULT_ROUTE}`);
     path = DEFAULT_ROUTE;
   }
-  const r = ROUTES[path];
+  const r = findRoute(path);
   unmountView();
   const main = session.shell.main;
   replace(main);
@@ -254,6 +274,7 @@ function route() {
     user: session.user,
     canMutate: canMutate(session.user.role),
     live: liveBus,
+    params: r ? r.params : {},
   };
   if (!r) {
     document.title = 'Not found · zos-orchestrator';

@@ -306,17 +306,25 @@ export function checkName(value, { field: name, what }) {
 
 // ---- confirm & delete -------------------------------------------------------
 
-/** The "Delete …?" modal; `text` is the paragraph's content, onConfirm works as openModal's onSubmit. */
-export function confirmDelete({ title, submitLabel, text, onConfirm }) {
+/**
+ * A small "Do …?" modal with a red button: `text` is the paragraph's content,
+ * onConfirm works as openModal's onSubmit.
+ */
+export function confirmAction({ title, submitLabel, text, onConfirm, testid, iconName }) {
   return openModal({
     title,
-    testid: 'delete-modal',
+    testid,
     submitLabel,
     danger: true,
     size: 'sm',
-    body: h('div', { class: 'confirm' }, h('div', { class: 'confirm-icon' }, icon('trash', { size: 22 })), h('p', null, text)),
+    body: h('div', { class: 'confirm' }, h('div', { class: 'confirm-icon' }, glyph(iconName, { size: 22 })), h('p', null, text)),
     onSubmit: onConfirm,
   });
+}
+
+/** The "Delete …?" modal (see confirmAction). */
+export function confirmDelete({ title, submitLabel, text, onConfirm }) {
+  return confirmAction({ title, submitLabel, text, onConfirm, testid: 'delete-modal', iconName: 'trash' });
 }
 
 /**
@@ -347,15 +355,36 @@ const STATE_STYLES = {
   error: 'danger',
 };
 
+/** The tone (ok, warn, danger, neutral) of a node state. */
+export function stateTone(state) {
+  return STATE_STYLES[state] || 'neutral';
+}
+
 export function stateBadge(state, title = null) {
   const s = typeof state === 'string' && state ? state : 'unknown';
-  const tone = STATE_STYLES[s] || 'neutral';
+  const tone = stateTone(s);
   return h(
     'span',
     { class: `badge badge-${tone}`, testid: 'state-badge', dataset: { state: s }, title },
     h('span', { class: 'badge-dot', 'aria-hidden': 'true' }),
     s.replace(/_/g, ' '),
   );
+}
+
+/** A node's state badge; its tooltip has the reason and when the node was last seen. */
+export function nodeStateBadge(node) {
+  const title = [node.reason, node.lastSeen ? `last seen ${node.lastSeen}` : null].filter(Boolean).join(' · ');
+  return stateBadge(node.state, title || null);
+}
+
+/** The "emulated" tag of a node that the built-in emulator runs (null for real ones). */
+export function emulatedTag(node) {
+  return node.emulated ? h('span', { class: 'tag', testid: 'node-emulated', title: 'Emulated node' }, 'emulated') : null;
+}
+
+/** The address of a node's page. */
+export function nodeHref(id) {
+  return `#/nodes/${encodeURIComponent(id)}`;
 }
 
 export function labelChips(labels) {
@@ -431,6 +460,16 @@ export function viewPage({ testid, title, sub, actions = null }, ...content) {
       h('div', { class: 'page-actions' }, actions),
     ),
     content,
+  );
+}
+
+/** The heading of a card: title and subtitle, with the actions at its right. */
+export function cardHead(title, sub = null, ...actions) {
+  return h(
+    'div',
+    { class: 'card-head' },
+    h('div', null, h('h2', null, title), sub ? h('p', { class: 'card-sub' }, sub) : null),
+    actions.length ? h('div', { class: 'card-actions' }, actions) : null,
   );
 }
 
@@ -577,6 +616,12 @@ const MORE_ICONS = {
   copy: ['M9 9h11v11H9z', 'M5 15H4V4h11v1'],
   book: ['M4 19V5a2 2 0 0 1 2-2h14v14H6a2 2 0 0 0-2 2 2 2 0 0 0 2 2h14v-4'],
   network: ['M12 3v6', 'M5 21v-4h14v4', 'M12 13v4', 'M8 9h8v4H8z'],
+  back: ['M19 12H5', 'M11 6l-6 6 6 6'],
+  cpu: ['M7 7h10v10H7z', 'M10 10h4v4h-4z', 'M10 3v4', 'M14 3v4', 'M10 17v4', 'M14 17v4', 'M3 10h4', 'M3 14h4', 'M17 10h4', 'M17 14h4'],
+  memory: ['M3 7h18v9H3z', 'M7 10v3', 'M11 10v3', 'M15 10v3', 'M6 16v3', 'M10 16v3', 'M14 16v3', 'M18 16v3'],
+  disk: ['M3 14h18v5H3z', 'M5 14l3-9h8l3 9', 'M17 16.5h.01'],
+  terminal: ['M4 5h16v14H4z', 'M8 10l3 2-3 2', 'M13 15h3'],
+  list: ['M9 6h11', 'M9 12h11', 'M9 18h11', 'M4.5 6h.01', 'M4.5 12h.01', 'M4.5 18h.01'],
 };
 
 /** icon() with the extra names above; falls back to dom.js's icons. */

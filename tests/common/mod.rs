@@ -176,7 +176,7 @@ pub fn register_node_at(base: &str, token: &str, id: &str, labels: serde_json::V
     let response = client()
         .post(format!("{base}/nodes"))
         .bearer_auth(token)
-        .json(&serde_json::json!({"id": id, "address": "10.147.17.5", "labels": labels}))
+        .json(&serde_json::json!({"id": id, "address": "127.0.0.2", "labels": labels}))
         .send()
         .expect("POST /nodes");
     assert_eq!(response.status(), 201, "registering node {id}");

@@ -223,6 +223,29 @@ export async function newPage(label) {
   return { context, page };
 }
 
+/**
+ * With an admin token: creates a viewer token, signs it in in a second browser
+ * context and runs fn(page); then closes the context and revokes the token.
+ * Resolves to false (and logs why) when the test's token is not an admin's.
+ */
+export async function asViewer(role, tokenName, fn) {
+  if (role !== 'admin') {
+    log('skipping the viewer check: creating a viewer token needs an admin token');
+    return false;
+  }
+  const created = await apiOk('POST', '/tokens', { name: tokenName, role: 'viewer' }, 201);
+  const { context, page } = await newPage('viewer');
+  try {
+    await openApp(page);
+    await signIn(page, { token: created.token, writer: false });
+    await fn(page);
+  } finally {
+    await context.close();
+    await report(`DELETE /tokens/${created.id}`, () => apiCall('DELETE', `/tokens/${created.id}`));
+  }
+  return true;
+}
+
 /** Opens / as a browser does (an HTML page) and waits for the sign-in form. */
 export async function openApp(page) {
   const res = await page.goto(`${config.url}/`, { waitUntil: 'domcontentloaded' });

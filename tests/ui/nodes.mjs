@@ -54,7 +54,7 @@ await run(async () => {
     const res = await apiCall('POST', '/nodes', {
       id: apiNodeId,
       hostname: 'api-node',
-      address: '10.250.0.10',
+      address: '127.0.0.10',
       labels: { source: 'api', rack: 'r9' },
     });
     if (res.status !== 201) throw new Error(`POST /nodes → HTTP ${res.status}: ${res.text.slice(0, 300)}`);
@@ -78,7 +78,7 @@ await run(async () => {
     await modal.waitFor({ state: 'visible' });
     await modal.locator(tid('node-form-id')).fill(formNodeId);
     await modal.locator(tid('node-form-hostname')).fill('form-node');
-    await modal.locator(tid('node-form-address')).fill('10.250.0.11');
+    await modal.locator(tid('node-form-address')).fill('127.0.0.11');
     await modal.locator(tid('label-add')).click();
     await modal.locator(tid('label-key')).last().fill('rack');
     await modal.locator(tid('label-value')).last().fill('r7');

@@ -2,7 +2,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, icon, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, stateBadge, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
 import { resource, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 
 const REFRESH_DEBOUNCE_MS = 100;
@@ -136,7 +136,7 @@ export function mountNodes(root, ctx) {
   function row(node) {
     const prev = seenVersions.get(node.id);
     const changed = !firstRender && (prev === undefined || prev !== node.version);
-    const hostname = node.hostname ? node.hostname : h('span', { class: 'muted' }, '—');
+    const hostname = node.hostname ? h('a', { class: 'row-link', href: nodeHref(node.id), tabindex: '-1' }, node.hostname) : h('span', { class: 'muted' }, '—');
     const address = node.address || node.ipaddress;
     return h(
       'tr',
@@ -147,8 +147,8 @@ export function mountNodes(root, ctx) {
         h(
           'div',
           { class: 'cell-id' },
-          h('span', { class: 'mono', testid: 'node-id' }, node.id),
-          node.emulated ? h('span', { class: 'tag', title: 'Emulated node' }, 'emulated') : null,
+          h('a', { class: 'mono row-link', href: nodeHref(node.id), testid: 'node-id', title: `Open node ${node.id}` }, node.id),
+          emulatedTag(node),
         ),
       ),
       h('td', { dataset: { label: 'Hostname' }, testid: 'node-hostname' }, hostname),
@@ -157,7 +157,7 @@ export function mountNodes(root, ctx) {
         { dataset: { label: 'Address' }, testid: 'node-address' },
         address ? h('span', { class: 'mono' }, address) : h('span', { class: 'muted' }, '—'),
       ),
-      h('td', { dataset: { label: 'State' } }, stateBadge(node.state, [node.reason, node.lastSeen ? `last seen ${node.lastSeen}` : null].filter(Boolean).join(' · ') || null)),
+      h('td', { dataset: { label: 'State' } }, nodeStateBadge(node)),
       h('td', { dataset: { label: 'Labels' }, testid: 'node-labels' }, labelChips(node.labels)),
       h('td', { dataset: { label: 'Updated' }, class: 'nowrap' }, relativeTime(node.updatedAt)),
       ctx.canMutate
