@@ -5,103 +5,39 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, client, required_tool, temp_data_dir};
+use common::{Server, ZT_NETWORK, ZT_TOKEN, client, start_central_standin, start_sim_node, temp_data_dir};
 use serde_json::{Value, json};
 
-const NETWORK: &str = "8056c2e21c000001";
 const MEMBER: &str = "abcdef0123";
-const TOKEN: &str = "central-api-token-for-tests";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn first_line(child: &mut Child) -> String {
-    BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap()
-}
 
 #[test]
 fn a_pending_member_is_authorised_and_becomes_a_node() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = required_tool(
-        "ZOS_TEST_PYTHON",
-        root.join("target/test-tools/venv/bin/python").to_str().unwrap(),
-    );
     let dir = temp_data_dir();
-
     // The node: an emulated 0-core on loopback; the member's ZeroTier IP is 127.0.0.1, its port is --node-port.
-    let mut sim = Command::new(BIN)
-        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "77"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let node: Value = serde_json::from_str(&first_line(&mut sim)).unwrap();
-    let _sim = Killed(sim);
+    let (_sim, node) = start_sim_node(77);
     let node_port = node["address"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
-
     let violations = dir.path().join("violations.txt");
     let members = json!([{"nodeId": MEMBER, "config": {"authorized": false, "ipAssignments": ["127.0.0.1"]}}]);
-    let mut standin = Command::new(python)
-        .arg(root.join("tests/zerotier/central_standin.py"))
-        .args([
-            "--spec",
-            root.join("../shared/reference/zerotier/zerotier-central.openapi.json")
-                .to_str()
-                .unwrap(),
-        ])
-        .args([
-            "--token",
-            TOKEN,
-            "--network",
-            NETWORK,
-            "--members",
-            &members.to_string(),
-        ])
-        .arg("--violations")
-        .arg(&violations)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let port = first_line(&mut standin);
-    let _standin = Killed(standin);
-
-    let api = format!("http://127.0.0.1:{port}/api/v1");
-    // SAFETY of the env var: set before the server starts; tests in this file do not share the variable.
-    let server = {
-        let data = dir.path().join("data");
-        unsafe { std::env::set_var("ZOS_ZEROTIER_TOKEN", TOKEN) };
-        Server::start_with(
-            &data,
-            &[
-                "--zerotier-api",
-                &api,
-                "--node-port",
-                &node_port,
-                "--heartbeat-interval",
-                "1",
-            ],
-        )
-    };
+    let (_standin, api) = start_central_standin(&members, &violations);
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[
+            "--zerotier-api",
+            &api,
+            "--node-port",
+            &node_port,
+            "--heartbeat-interval",
+            "1",
+        ],
+        &[("ZOS_ZEROTIER_TOKEN", ZT_TOKEN)],
+    );
     let admin = server.admin_token();
     let settings = client()
         .put(server.url("/boot/settings"))
         .bearer_auth(&admin)
-        .json(&json!({"zerotierNetwork": NETWORK}))
+        .json(&json!({"zerotierNetwork": ZT_NETWORK}))
         .send()
         .unwrap();
     assert_eq!(settings.status(), 200);

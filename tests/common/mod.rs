@@ -223,3 +223,68 @@ pub fn raw_get_status(server: &Server, path: &str) -> u16 {
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no status in {response:?}"))
 }
+
+/// A child process killed when dropped (emulated nodes, stand-ins).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn first_stdout_line(child: &mut Child) -> String {
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .lines()
+        .next()
+        .expect("a first line")
+        .expect("UTF-8")
+}
+
+/// One emulated Zero-OS node (`sim`) on a free loopback port; returns it and its `{"id", "address"}` line.
+pub fn start_sim_node(seed: u64) -> (Killed, serde_json::Value) {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--seed", &seed.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn zos-orchestrator sim");
+    let line = first_stdout_line(&mut child);
+    (
+        Killed(child),
+        serde_json::from_str(&line).expect("a JSON line per node"),
+    )
+}
+
+pub const ZT_NETWORK: &str = "8056c2e21c000001";
+pub const ZT_TOKEN: &str = "central-api-token-for-tests";
+
+/// The ZeroTier Central stand-in (tests/zerotier/central_standin.py) with `members`; every request and response
+/// that breaks the published OpenAPI document is written to `violations`. Returns it and its API base URL.
+pub fn start_central_standin(members: &serde_json::Value, violations: &Path) -> (Killed, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = required_tool(
+        "ZOS_TEST_PYTHON",
+        root.join("target/test-tools/venv/bin/python").to_str().unwrap(),
+    );
+    let mut child = Command::new(python)
+        .arg(root.join("tests/zerotier/central_standin.py"))
+        .arg("--spec")
+        .arg(root.join("../shared/reference/zerotier/zerotier-central.openapi.json"))
+        .args([
+            "--token",
+            ZT_TOKEN,
+            "--network",
+            ZT_NETWORK,
+            "--members",
+            &members.to_string(),
+        ])
+        .arg("--violations")
+        .arg(violations)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the ZeroTier Central stand-in");
+    let port = first_stdout_line(&mut child);
+    (Killed(child), format!("http://127.0.0.1:{port}/api/v1"))
+}
