@@ -82,8 +82,17 @@ pub struct ServeArgs {
     pub demo: Option<u32>,
     /// ZeroTier Central API base URL, for discovery (with ZOS_ZEROTIER_TOKEN set; the network is the boot
     /// settings' zerotierNetwork) [default: https://api.zerotier.com/api/v1]
-    #[arg(long, env = "ZOS_ZEROTIER_API", value_name = "URL")]
+    #[arg(
+        long,
+        env = "ZOS_ZEROTIER_API",
+        value_name = "URL",
+        conflicts_with = "zerotier_controller"
+    )]
     pub zerotier_api: Option<String>,
+    /// A self-hosted ZeroTier controller (the ZeroTier One service, e.g. http://10.0.0.1:9993) instead of
+    /// Central; its auth token comes from ZOS_ZEROTIER_TOKEN too
+    #[arg(long, env = "ZOS_ZEROTIER_CONTROLLER", value_name = "URL")]
+    pub zerotier_controller: Option<String>,
     /// Which new ZeroTier members to authorise without an operator: none or all [default: none]
     #[arg(long, env = "ZOS_ZEROTIER_AUTHORIZE", value_enum)]
     pub zerotier_authorize: Option<AuthorizePolicy>,
@@ -108,6 +117,7 @@ pub enum AuthorizePolicy {
 /// ZeroTier discovery settings; present when a token is configured.
 #[derive(Debug, Clone)]
 pub struct ZeroTierConfig {
+    pub kind: crate::zerotier::Kind,
     pub api: String,
     /// From ZOS_ZEROTIER_TOKEN or the config file only (a flag would show in `ps`).
     pub token: String,
@@ -223,6 +233,7 @@ struct FileConfig {
     #[serde(default)]
     nodes: Vec<StaticNode>,
     zerotier_api: Option<String>,
+    zerotier_controller: Option<String>,
     zerotier_token: Option<String>,
     zerotier_authorize: Option<AuthorizePolicy>,
     node_port: Option<u16>,
@@ -314,20 +325,32 @@ impl ServeConfig {
             .ok()
             .filter(|t| !t.is_empty())
             .or(file.zerotier_token);
-        let api = args
-            .zerotier_api
-            .or(file.zerotier_api)
-            .unwrap_or_else(|| DEFAULT_ZEROTIER_API.to_owned());
+        let controller = args.zerotier_controller.or(file.zerotier_controller);
+        let (kind, api, setting) = match controller {
+            Some(url) => (crate::zerotier::Kind::Controller, url, "zerotier_controller"),
+            None => {
+                let api = args
+                    .zerotier_api
+                    .or(file.zerotier_api)
+                    .unwrap_or_else(|| DEFAULT_ZEROTIER_API.to_owned());
+                (crate::zerotier::Kind::Central, api, "zerotier_api")
+            }
+        };
         if !(api.starts_with("https://") || api.starts_with("http://")) {
             return Err(ConfigError(format!(
-                "config: invalid value '{api}' for zerotier_api: must be an http(s) URL"
+                "config: invalid value '{api}' for {setting}: must be an http(s) URL"
             )));
         }
         let authorize = args
             .zerotier_authorize
             .or(file.zerotier_authorize)
             .unwrap_or(AuthorizePolicy::None);
-        let zerotier = token.map(|token| ZeroTierConfig { api, token, authorize });
+        let zerotier = token.map(|token| ZeroTierConfig {
+            kind,
+            api,
+            token,
+            authorize,
+        });
         let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
         Ok(ServeConfig {
             listen,

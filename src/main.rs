@@ -164,7 +164,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
     };
 
     let central = match &config.zerotier {
-        Some(zt) => match zerotier::Central::new(&zt.api, &zt.token, NODE_DEADLINE) {
+        Some(zt) => match zerotier::Central::new(zt.kind, &zt.api, &zt.token, NODE_DEADLINE) {
             Ok(central) => Some(Arc::new(central)),
             Err(err) => {
                 tracing::error!("cannot set up the ZeroTier client: {err}");
@@ -217,7 +217,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
             interval: config.heartbeat_interval,
         };
         tokio::spawn(discovery.run(ctx.shutdown.clone()));
-        tracing::info!(api = %zt.api, policy = ?zt.authorize, "ZeroTier discovery on");
+        tracing::info!(api = %zt.api, kind = ?zt.kind, policy = ?zt.authorize, "ZeroTier discovery on");
     }
     let mut stopping = ctx.shutdown.clone();
     let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {

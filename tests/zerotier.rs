@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, ZT_NETWORK, ZT_TOKEN, client, start_central_standin, start_sim_node, temp_data_dir};
+use common::{
+    Server, ZT_NETWORK, ZT_TOKEN, client, start_central_standin, start_controller_standin, start_sim_node,
+    temp_data_dir,
+};
 use serde_json::{Value, json};
 
 const MEMBER: &str = "abcdef0123";
@@ -108,4 +111,74 @@ fn a_pending_member_is_authorised_and_becomes_a_node() {
         .send()
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[test]
+fn a_self_hosted_controller_works_the_same_way() {
+    let dir = temp_data_dir();
+    let (_sim, node) = start_sim_node(78);
+    let node_port = node["address"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
+    let violations = dir.path().join("violations.txt");
+    let members = json!([{"id": MEMBER, "authorized": false, "ipAssignments": ["127.0.0.1"]}]);
+    let (_standin, url) = start_controller_standin(&members, &violations);
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[
+            "--zerotier-controller",
+            &url,
+            "--zerotier-authorize",
+            "all",
+            "--node-port",
+            &node_port,
+            "--heartbeat-interval",
+            "1",
+        ],
+        &[("ZOS_ZEROTIER_TOKEN", ZT_TOKEN)],
+    );
+    let admin = server.admin_token();
+    let settings = client()
+        .put(server.url("/boot/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"zerotierNetwork": ZT_NETWORK}))
+        .send()
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    // Policy "all": nobody has to authorise; the member becomes a node on its own.
+    let id = node["id"].as_str().unwrap();
+    let started = Instant::now();
+    loop {
+        let nodes: Vec<Value> = client()
+            .get(server.url("/nodes"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if nodes.iter().any(|n| n["id"] == id && n["state"] == "online") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the member did not become an online node: {nodes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let members: Vec<Value> = client()
+        .get(server.url("/zerotier/members"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m["id"] == MEMBER && m["authorized"] == true && m["node"] == id),
+        "{members:?}"
+    );
+    let said = std::fs::read_to_string(&violations).unwrap_or_default();
+    assert!(
+        said.is_empty(),
+        "requests or responses that break the published API:\n{said}"
+    );
 }

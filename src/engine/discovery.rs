@@ -110,7 +110,7 @@ impl Discovery {
             })
         })
         .await?;
-        if member.name != id || member.description != hostname {
+        if self.central.names_members() && (member.name != id || member.description != hostname) {
             self.central
                 .update(network, &member.id, true, Some((&id, &hostname)))
                 .await

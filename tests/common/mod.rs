@@ -263,6 +263,16 @@ pub const ZT_TOKEN: &str = "central-api-token-for-tests";
 /// The ZeroTier Central stand-in (tests/zerotier/central_standin.py) with `members`; every request and response
 /// that breaks the published OpenAPI document is written to `violations`. Returns it and its API base URL.
 pub fn start_central_standin(members: &serde_json::Value, violations: &Path) -> (Killed, String) {
+    let (child, base) = start_standin("central", "zerotier-central.openapi.json", members, violations);
+    (child, format!("{base}/api/v1"))
+}
+
+/// The same stand-in as a self-hosted controller (the ZeroTier One service); returns it and its base URL.
+pub fn start_controller_standin(members: &serde_json::Value, violations: &Path) -> (Killed, String) {
+    start_standin("controller", "zerotier-one.openapi.json", members, violations)
+}
+
+fn start_standin(kind: &str, spec: &str, members: &serde_json::Value, violations: &Path) -> (Killed, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = required_tool(
         "ZOS_TEST_PYTHON",
@@ -270,8 +280,8 @@ pub fn start_central_standin(members: &serde_json::Value, violations: &Path) -> 
     );
     let mut child = Command::new(python)
         .arg(root.join("tests/zerotier/central_standin.py"))
-        .arg("--spec")
-        .arg(root.join("../shared/reference/zerotier/zerotier-central.openapi.json"))
+        .args(["--kind", kind, "--spec"])
+        .arg(root.join("../shared/reference/zerotier").join(spec))
         .args([
             "--token",
             ZT_TOKEN,
@@ -286,5 +296,5 @@ pub fn start_central_standin(members: &serde_json::Value, violations: &Path) -> 
         .spawn()
         .expect("spawn the ZeroTier Central stand-in");
     let port = first_stdout_line(&mut child);
-    (Killed(child), format!("http://127.0.0.1:{port}/api/v1"))
+    (Killed(child), format!("http://127.0.0.1:{port}"))
 }
