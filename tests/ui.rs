@@ -2,18 +2,26 @@
 //! Nodes: sign in with the bootstrap token, watch a node registered through the API appear without a reload,
 //! register, edit and delete through the UI (screenshot target/ui/nodes.png). Boot: upload assets, create a
 //! profile, settings and a selector through the UI, and see a machine's boot request appear live
-//! (screenshot target/ui/boot.png).
+//! (screenshot target/ui/boot.png). Demo: node detail with inventory and live stats. ZeroTier: authorise a
+//! pending member and see it become a node.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{Server, required_tool, temp_data_dir};
+use common::{
+    Server, ZT_NETWORK, ZT_TOKEN, client, required_tool, start_central_standin, start_sim_node, temp_data_dir,
+};
 
 /// Runs one of the Node scripts in tests/ui/ against a fresh server (started with `server_args`) and checks its
 /// verdict and screenshot.
 fn run_ui_script(script: &str, server_args: &[&str]) {
+    let dir = temp_data_dir();
+    run_ui_script_against(script, &Server::start_with(dir.path(), server_args));
+}
+
+fn run_ui_script_against(script: &str, server: &Server) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let node = required_tool("ZOS_NODE", "node");
     required_tool("ZOS_CHROMIUM", "/usr/bin/chromium");
@@ -22,8 +30,6 @@ fn run_ui_script(script: &str, server_args: &[&str]) {
         root.join("tests/ui/node_modules/playwright-core").to_str().unwrap(),
     );
 
-    let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), server_args);
     let screenshot = root.join(format!("target/ui/{script}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new(node)
@@ -61,4 +67,40 @@ fn boot_page_configures_booting_and_shows_boots_live_in_chromium() {
 #[test]
 fn demo_nodes_show_inventory_and_live_stats_in_chromium() {
     run_ui_script("demo", &["--demo", "3", "--heartbeat-interval", "2"]);
+}
+
+#[test]
+fn a_pending_zerotier_member_is_authorised_from_the_ui() {
+    let dir = temp_data_dir();
+    let (_sim, node) = start_sim_node(77);
+    let node_port = node["address"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
+    let violations = dir.path().join("violations.txt");
+    let members =
+        serde_json::json!([{"nodeId": "abcdef0123", "config": {"authorized": false, "ipAssignments": ["127.0.0.1"]}}]);
+    let (_standin, api) = start_central_standin(&members, &violations);
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[
+            "--zerotier-api",
+            &api,
+            "--node-port",
+            &node_port,
+            "--heartbeat-interval",
+            "1",
+        ],
+        &[("ZOS_ZEROTIER_TOKEN", ZT_TOKEN)],
+    );
+    let settings = client()
+        .put(server.url("/boot/settings"))
+        .bearer_auth(server.admin_token())
+        .json(&serde_json::json!({"zerotierNetwork": ZT_NETWORK}))
+        .send()
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    run_ui_script_against("zerotier", &server);
+    let said = std::fs::read_to_string(&violations).unwrap_or_default();
+    assert!(
+        said.is_empty(),
+        "requests or responses that break the published API:\n{said}"
+    );
 }

@@ -131,6 +131,8 @@ export const api = {
   nodeProcesses: (id) => request('GET', `/nodes/${enc(id)}/processes`),
   pingNode: (id) => request('POST', `/nodes/${enc(id)}/ping`),
   rebootNode: (id) => request('POST', `/nodes/${enc(id)}/reboot`),
+  listZeroTierMembers: () => request('GET', '/zerotier/members'),
+  authorizeZeroTierMember: (id) => request('POST', `/zerotier/members/${enc(id)}/authorize`),
   bootEvents: (limit = 50) => request('GET', `/boot/events?limit=${enc(limit)}`),
   bootSettings: () => request('GET', '/boot/settings'),
   putBootSettings: (settings) => request('PUT', '/boot/settings', settings),

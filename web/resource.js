@@ -69,6 +69,34 @@ export function resource({ name, fetcher, onChange, refreshMs, debounce = false 
   return r;
 }
 
+const LIVE_DEBOUNCE_MS = 100;
+
+/**
+ * liveList(name, list, {live, collections, onChange}): a resource of the list
+ * that list() fetches, loaded again (debounced) when a live change in one of
+ * `collections` arrives or the event stream (re)connects; its stop() also ends
+ * the subscription. Call load() for the first load.
+ */
+export function liveList(name, list, { live, collections, onChange }) {
+  const r = resource({
+    name,
+    fetcher: async () => asList(await list()),
+    onChange,
+    refreshMs: LIVE_DEBOUNCE_MS,
+    debounce: true,
+  });
+  const unsubscribe = live.subscribe((msg) => {
+    if (msg.type === 'open') r.schedule(); // (re)connected: catch up
+    else if (msg.type === 'change' && collections.includes(msg.change.collection)) r.schedule();
+  });
+  const stop = r.stop;
+  r.stop = () => {
+    stop();
+    unsubscribe();
+  };
+  return r;
+}
+
 /** A list from the API, or [] for anything else (e.g. null before the first load). */
 export const asList = (v) => (Array.isArray(v) ? v : []);
 

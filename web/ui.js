@@ -419,6 +419,11 @@ export function relativeTimeTicker(root, ms) {
   return () => clearInterval(timer);
 }
 
+/** The muted "—" of a value that is missing; `title` says why. */
+export function dash(title = null) {
+  return h('span', { class: 'muted', title }, '—');
+}
+
 export function emptyState({ iconName = 'server', title, text, action = null, testid = 'empty-state' }) {
   return h(
     'div',
@@ -430,7 +435,11 @@ export function emptyState({ iconName = 'server', title, text, action = null, te
   );
 }
 
-export function button(label, { kind = 'secondary', iconName = null, testid = null, onClick, title = null, disabled = false, small = false } = {}) {
+/**
+ * A button; with `spinner`, toggling its `is-busy` class shows a spinner in
+ * place of the icon (for actions that wait for the server).
+ */
+export function button(label, { kind = 'secondary', iconName = null, testid = null, onClick, title = null, disabled = false, small = false, spinner = false } = {}) {
   return h(
     'button',
     {
@@ -441,6 +450,7 @@ export function button(label, { kind = 'secondary', iconName = null, testid = nu
       disabled,
       onclick: onClick,
     },
+    spinner ? h('span', { class: 'spinner', 'aria-hidden': 'true' }) : null,
     iconName ? glyph(iconName, { size: small ? 15 : 17 }) : null,
     h('span', { class: 'btn-label' }, label),
   );
@@ -613,6 +623,7 @@ const MORE_ICONS = {
   activity: ['M3 12h4l3 7 4-14 3 7h4'],
   up: ['M12 19V5', 'M6 11l6-6 6 6'],
   down: ['M12 5v14', 'M6 13l6 6 6-6'],
+  chevron: ['M6 9l6 6 6-6'],
   copy: ['M9 9h11v11H9z', 'M5 15H4V4h11v1'],
   book: ['M4 19V5a2 2 0 0 1 2-2h14v14H6a2 2 0 0 0-2 2 2 2 0 0 0 2 2h14v-4'],
   network: ['M12 3v6', 'M5 21v-4h14v4', 'M12 13v4', 'M8 9h8v4H8z'],

@@ -2,7 +2,7 @@
 
 import { api, ApiError, bootAssetUrl } from '../api.js';
 import { h, icon, replace, formatBytes, formatDuration, formatRelative, formatAbsolute } from '../dom.js';
-import { openModal, formErrors, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, glyph, copyButton, viewPage, readOnlyPill, statCard, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { openModal, formErrors, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, glyph, copyButton, viewPage, readOnlyPill, statCard, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker, dash } from '../ui.js';
 import { resource, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 
 const ASSET_RE = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
@@ -1599,10 +1599,6 @@ const compareNames = (a, b) => String(a.name).localeCompare(String(b.name));
 /** A copy of the list (null: empty), sorted by name. */
 function byName(list) {
   return [...asList(list)].sort(compareNames);
-}
-
-function dash(title = null) {
-  return h('span', { class: 'muted', title }, '—');
 }
 
 /** A sub-field with its own inline error slot (its data-field is the API's field name). */

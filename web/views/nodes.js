@@ -1,23 +1,22 @@
-// Nodes page: live table, filter, register / edit labels / delete.
+// Nodes page: live table, filter, register / edit labels / delete; ZeroTier
+// members waiting for authorisation above the table, authorised ones below.
 
 import { api, ApiError } from '../api.js';
 import { h, icon, replace } from '../dom.js';
 import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
-import { resource, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
-
-const REFRESH_DEBOUNCE_MS = 100;
+import { liveList, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
+import { mountZeroTier } from './zerotier.js';
 
 export function mountNodes(root, ctx) {
   let destroyed = false;
   const seenVersions = new Map(); // id -> version, to highlight changes
   let firstRender = true;
 
-  const nodeList = resource({
-    name: 'nodes',
-    fetcher: async () => asList(await api.listNodes()),
+  const nodeList = liveList('nodes', api.listNodes, {
+    live: ctx.live,
+    // A node's registration lives in `nodes`; what the heartbeat observed about it, in `node_status`.
+    collections: ['nodes', 'node_status'],
     onChange: renderBody,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
   });
 
   // ---- layout -------------------------------------------------------------
@@ -35,6 +34,7 @@ export function mountNodes(root, ctx) {
     : null;
 
   const body = h('div', { class: 'card table-card', testid: 'nodes-card' });
+  const zerotier = mountZeroTier(ctx, { nodeById: (id) => asList(nodeList.data).find((n) => n.id === id) || null });
 
   const page = viewPage(
     {
@@ -43,22 +43,18 @@ export function mountNodes(root, ctx) {
       sub: 'Zero-OS machines registered with this orchestrator. The list updates live.',
       actions: [readOnlyPill(ctx, 'view nodes but not change them'), registerBtn],
     },
+    zerotier.pending,
     h('div', { class: 'toolbar' }, filter.el),
     body,
+    zerotier.members,
   );
   root.appendChild(page);
   renderBody();
 
   // ---- data ---------------------------------------------------------------
 
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') nodeList.schedule(); // (re)connected: catch up
-    // A node's registration lives in `nodes`; what the heartbeat observed about it, in `node_status`.
-    else if (msg.type === 'change' && ['nodes', 'node_status'].includes(msg.change.collection)) nodeList.schedule();
-  });
-
-  // Keep "updated … ago" fresh.
-  const stopTicker = relativeTimeTicker(body, 30_000);
+  // Keep "updated … ago" (and the members' "last online") fresh.
+  const stopTicker = relativeTimeTicker(page, 30_000);
 
   nodeList.load();
 
@@ -79,6 +75,7 @@ export function mountNodes(root, ctx) {
 
   function renderBody() {
     if (destroyed) return;
+    zerotier.render(); // the members show their nodes' states
     const nodes = nodeList.data;
     if (showLoadState(nodeList, body, 'nodes', { rows: 4 })) {
       count.textContent = '…';
@@ -265,8 +262,8 @@ export function mountNodes(root, ctx) {
     unmount() {
       destroyed = true;
       nodeList.stop();
+      zerotier.unmount();
       stopTicker();
-      unsubscribe();
       page.remove();
     },
   };
