@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// Which new ZeroTier members to authorise without an operator: none or all [default: none]
     #[arg(long, env = "ZOS_ZEROTIER_AUTHORIZE", value_enum)]
     pub zerotier_authorize: Option<AuthorizePolicy>,
+    /// MACs of the nodes the allowlist policy authorises (comma-separated)
+    #[arg(long, env = "ZOS_ZEROTIER_ALLOW", value_name = "MACS", value_delimiter = ',')]
+    pub zerotier_allow: Vec<String>,
     /// Port of 0-core on discovered nodes [default: 6379]
     #[arg(long, env = "ZOS_NODE_PORT", value_name = "PORT")]
     pub node_port: Option<u16>,
@@ -112,6 +115,9 @@ pub enum AuthorizePolicy {
     None,
     /// Every member that asks to join.
     All,
+    /// Members that turn out to be one of the allowed nodes (`--zerotier-allow`, MACs): a member is authorised
+    /// so its 0-core can be asked for its MAC, and de-authorised again if that MAC is not on the list.
+    Allowlist,
 }
 
 /// ZeroTier discovery settings; present when a token is configured.
@@ -122,6 +128,8 @@ pub struct ZeroTierConfig {
     /// From ZOS_ZEROTIER_TOKEN or the config file only (a flag would show in `ps`).
     pub token: String,
     pub authorize: AuthorizePolicy,
+    /// Node ids (MACs without colons, lower case) the allowlist policy accepts.
+    pub allow: Vec<String>,
 }
 
 /// `--tftp-listen`: an address, or off.
@@ -236,6 +244,8 @@ struct FileConfig {
     zerotier_controller: Option<String>,
     zerotier_token: Option<String>,
     zerotier_authorize: Option<AuthorizePolicy>,
+    #[serde(default)]
+    zerotier_allow: Vec<String>,
     node_port: Option<u16>,
 }
 
@@ -345,11 +355,30 @@ impl ServeConfig {
             .zerotier_authorize
             .or(file.zerotier_authorize)
             .unwrap_or(AuthorizePolicy::None);
+        let allow_list = if args.zerotier_allow.is_empty() {
+            file.zerotier_allow
+        } else {
+            args.zerotier_allow
+        };
+        let allow = allow_list
+            .iter()
+            .map(|mac| {
+                crate::model::boot::normalize_mac("zerotier_allow", mac)
+                    .map(|mac| mac.replace(':', ""))
+                    .map_err(|_| ConfigError(format!("config: invalid value '{mac}' for zerotier_allow: not a MAC")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if authorize == AuthorizePolicy::Allowlist && allow.is_empty() {
+            return Err(ConfigError(
+                "config: zerotier_authorize allowlist needs zerotier_allow (MACs)".into(),
+            ));
+        }
         let zerotier = token.map(|token| ZeroTierConfig {
             kind,
             api,
             token,
             authorize,
+            allow,
         });
         let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
         Ok(ServeConfig {

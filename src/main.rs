@@ -213,6 +213,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
             central,
             clients: ctx.zos.clone(),
             policy: zt.authorize,
+            allow: zt.allow.clone(),
             node_port: config.node_port,
             interval: config.heartbeat_interval,
         };

@@ -182,3 +182,100 @@ fn a_self_hosted_controller_works_the_same_way() {
         "requests or responses that break the published API:\n{said}"
     );
 }
+
+#[test]
+fn the_allowlist_policy_adopts_listed_nodes_and_turns_others_away() {
+    let dir = temp_data_dir();
+    // Two members on different ZeroTier IPs, 0-core on the same port of each (as on real nodes).
+    let (_listed, listed) = start_sim_node(81);
+    let port = listed["address"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stranger_process = std::process::Command::new(common::BIN)
+        .args(["sim", "--listen", &format!("127.0.0.2:{port}"), "--seed", "82"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stranger_process.stdout.take().unwrap())).next();
+    let stranger: Value = serde_json::from_str(&line.unwrap().unwrap()).unwrap();
+    let _stranger = common::Killed(stranger_process);
+    let violations = dir.path().join("violations.txt");
+    let members = json!([
+        {"nodeId": "aaaaaaaaaa", "config": {"authorized": false, "ipAssignments": ["127.0.0.1"]}},
+        {"nodeId": "bbbbbbbbbb", "config": {"authorized": false, "ipAssignments": ["127.0.0.2"]}},
+    ]);
+    let (_standin, api) = start_central_standin(&members, &violations);
+    let listed_id = listed["id"].as_str().unwrap();
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[
+            "--zerotier-api",
+            &api,
+            "--node-port",
+            &port,
+            "--heartbeat-interval",
+            "1",
+            "--zerotier-authorize",
+            "allowlist",
+        ],
+        &[("ZOS_ZEROTIER_TOKEN", ZT_TOKEN), ("ZOS_ZEROTIER_ALLOW", listed_id)],
+    );
+    let admin = server.admin_token();
+    let settings = client()
+        .put(server.url("/boot/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"zerotierNetwork": ZT_NETWORK}))
+        .send()
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    let started = Instant::now();
+    loop {
+        let members: Vec<Value> = client()
+            .get(server.url("/zerotier/members"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let done = members
+            .iter()
+            .any(|m| m["id"] == "aaaaaaaaaa" && m["authorized"] == true && m["node"] == listed_id)
+            && members.iter().any(|m| {
+                m["id"] == "bbbbbbbbbb"
+                    && m["authorized"] == false
+                    && m["refused"].as_str().is_some_and(|r| r.contains("allow list"))
+            });
+        if done {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "allowlist outcome not reached: {members:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let nodes: Vec<Value> = client()
+        .get(server.url("/nodes"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ids: Vec<&str> = nodes.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [listed_id],
+        "only the listed node was adopted (not {})",
+        stranger["id"]
+    );
+    let said = std::fs::read_to_string(&violations).unwrap_or_default();
+    assert!(
+        said.is_empty(),
+        "requests or responses that break the published API:\n{said}"
+    );
+}

@@ -69,6 +69,7 @@ pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
     let record = ZeroTierMember {
         member,
         node: known.value.node.clone(),
+        refused: String::new(),
     };
     let stored = ctx.store.put(record, Expect::Version(known.version)).await?;
     Ok(warp::reply::json(&stored.value).into_response())

@@ -22,6 +22,8 @@ pub struct Discovery {
     pub central: Arc<Central>,
     pub clients: Arc<Clients>,
     pub policy: AuthorizePolicy,
+    /// Node ids the allowlist policy accepts.
+    pub allow: Vec<String>,
     /// 0-core's port on discovered nodes.
     pub node_port: u16,
     pub interval: Duration,
@@ -54,7 +56,12 @@ impl Discovery {
     async fn round(&self, network: &str) -> Result<(), String> {
         let members = self.central.members(network).await.map_err(|err| err.to_string())?;
         for mut member in members {
-            if !member.authorized && self.policy == AuthorizePolicy::All {
+            let known = self
+                .store
+                .get::<ZeroTierMember>(&member.id)
+                .map_err(|e| e.to_string())?;
+            let refused_before = known.as_ref().is_some_and(|k| !k.value.refused.is_empty());
+            if !member.authorized && !refused_before && self.policy != AuthorizePolicy::None {
                 member = self
                     .central
                     .update(network, &member.id, true, None)
@@ -62,20 +69,26 @@ impl Discovery {
                     .map_err(|err| err.to_string())?;
                 tracing::info!(member = %member.id, "ZeroTier member authorised by policy");
             }
-            let known = self
-                .store
-                .get::<ZeroTierMember>(&member.id)
-                .map_err(|e| e.to_string())?;
             let mut node = known.as_ref().and_then(|k| k.value.node.clone());
+            let mut refused = known.as_ref().map(|k| k.value.refused.clone()).unwrap_or_default();
             if member.authorized
                 && let Some(address) = member.ip_assignments.first()
             {
                 match self.adopt(network, &member, address).await {
-                    Ok(id) => node = Some(id),
+                    Ok(Adopted::Node(id)) => node = Some(id),
+                    Ok(Adopted::Refused(id)) => {
+                        member = self
+                            .central
+                            .update(network, &member.id, false, None)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        refused = format!("node {id} is not on the allow list");
+                        tracing::warn!(member = %member.id, node = %id, "ZeroTier member de-authorised: not on the allow list");
+                    }
                     Err(err) => tracing::debug!(member = %member.id, error = %err, "ZeroTier member not reachable yet"),
                 }
             }
-            let record = ZeroTierMember { member, node };
+            let record = ZeroTierMember { member, node, refused };
             if known.as_ref().is_none_or(|k| k.value != record) {
                 let expect = known.map_or(Expect::Absent, |k| Expect::Version(k.version));
                 self.store.put(record, expect).await.map_err(|e| e.to_string())?;
@@ -84,8 +97,9 @@ impl Discovery {
         Ok(())
     }
 
-    /// Reaches the member's 0-core, learns its identity, registers the node and names the member after it.
-    async fn adopt(&self, network: &str, member: &Member, ip: &str) -> Result<String, String> {
+    /// Reaches the member's 0-core, learns its identity, registers the node and names the member after it
+    /// (unless the allowlist policy does not know it).
+    async fn adopt(&self, network: &str, member: &Member, ip: &str) -> Result<Adopted, String> {
         let address = format!("{ip}:{}", self.node_port);
         let client = self.clients.get(&address).map_err(|e| e.to_string())?;
         let nics: Value = client.json("info.nic", json!({})).await.map_err(|e| e.to_string())?;
@@ -99,6 +113,9 @@ impl Discovery {
             .find(|mac| !mac.is_empty())
             .ok_or("the node reports no interface with a MAC")?;
         let id = mac.replace(':', "").to_ascii_lowercase();
+        if self.policy == AuthorizePolicy::Allowlist && !self.allow.contains(&id) {
+            return Ok(Adopted::Refused(id));
+        }
         let hostname = os["hostname"].as_str().unwrap_or_default().to_owned();
         let wanted = new_node(id.clone(), hostname.clone(), address, Default::default(), false);
         // The member's address is where the node is: refresh it after a reboot changed it.
@@ -116,6 +133,12 @@ impl Discovery {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        Ok(id)
+        Ok(Adopted::Node(id))
     }
+}
+
+enum Adopted {
+    Node(String),
+    /// Reached, but not a node the allowlist accepts.
+    Refused(String),
 }

@@ -168,6 +168,10 @@ pub struct ZeroTierMember {
     /// The node this member turned out to be, once it was reached.
     #[serde(default)]
     pub node: Option<String>,
+    /// Why discovery de-authorised it (allowlist policy); empty otherwise. Such a member is not authorised again
+    /// automatically; an operator still can.
+    #[serde(default)]
+    pub refused: String,
 }
 
 impl Record for ZeroTierMember {
