@@ -163,9 +163,9 @@ async fn serve(config: ServeConfig) -> ExitCode {
         },
     };
 
-    let central = match &config.zerotier {
-        Some(zt) => match zerotier::Central::new(zt.kind, &zt.api, &zt.token, NODE_DEADLINE) {
-            Ok(central) => Some(Arc::new(central)),
+    let zerotier_api = match &config.zerotier {
+        Some(zt) => match zerotier::MemberApi::new(zt.kind, &zt.api, &zt.token, NODE_DEADLINE) {
+            Ok(api) => Some(Arc::new(api)),
             Err(err) => {
                 tracing::error!("cannot set up the ZeroTier client: {err}");
                 return ExitCode::FAILURE;
@@ -175,7 +175,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
     };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(api::Context {
-        zerotier: central.clone(),
+        zerotier: zerotier_api.clone(),
         store: store.clone(),
         metrics,
         boot,
@@ -207,10 +207,10 @@ async fn serve(config: ServeConfig) -> ExitCode {
         interval: config.heartbeat_interval,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
-    if let (Some(central), Some(zt)) = (central, &config.zerotier) {
+    if let (Some(api), Some(zt)) = (zerotier_api, &config.zerotier) {
         let discovery = engine::discovery::Discovery {
             store: store.clone(),
-            central,
+            controller: api,
             clients: ctx.zos.clone(),
             policy: zt.authorize,
             allow: zt.allow.clone(),

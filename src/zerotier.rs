@@ -111,22 +111,22 @@ pub enum Kind {
     Controller,
 }
 
-/// A network controller's member API (named after the common case, ZeroTier Central).
-pub struct Central {
+/// The member API of a ZeroTier network controller (Central or self-hosted).
+pub struct MemberApi {
     http: reqwest::Client,
     kind: Kind,
     base: String,
     token: String,
 }
 
-impl Central {
+impl MemberApi {
     /// The token is sent as Central or the controller expects it, and never logged.
-    pub fn new(kind: Kind, base: &str, token: &str, timeout: Duration) -> Result<Central, ZeroTierError> {
+    pub fn new(kind: Kind, base: &str, token: &str, timeout: Duration) -> Result<MemberApi, ZeroTierError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .map_err(|err| ZeroTierError::Api(format!("cannot build the HTTP client: {err}")))?;
-        Ok(Central {
+        Ok(MemberApi {
             http,
             kind,
             base: base.trim_end_matches('/').to_owned(),

@@ -37,7 +37,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub boot: Arc<Boot>,
     /// The ZeroTier Central client, when a token is configured.
-    pub zerotier: Option<Arc<crate::zerotier::Central>>,
+    pub zerotier: Option<Arc<crate::zerotier::MemberApi>>,
     /// 0-core clients for direct node access, one per node address.
     pub zos: Arc<crate::zos::Clients>,
     /// Where TFTP listens (`None`: off), for `/health`.

@@ -52,7 +52,7 @@ pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
             format!("ZeroTier discovery needs {what}"),
         )
     };
-    let central = ctx
+    let api = ctx
         .zerotier
         .as_ref()
         .ok_or_else(|| not_configured("a token (ZOS_ZEROTIER_TOKEN)"))?;
@@ -61,7 +61,7 @@ pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
         .store
         .get::<ZeroTierMember>(&id)?
         .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
-    let member = central
+    let member = api
         .update(&network, &id, true, None)
         .await
         .map_err(|err| ApiError::new(StatusCode::BAD_GATEWAY, "zerotier_error", err.to_string()))?;

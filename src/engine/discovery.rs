@@ -14,12 +14,12 @@ use crate::config::AuthorizePolicy;
 use crate::model::boot::{BOOT_SETTINGS_ID, BootSettings};
 use crate::model::{Node, ZeroTierMember};
 use crate::store::{Expect, Store};
-use crate::zerotier::{Central, Member};
+use crate::zerotier::{Member, MemberApi};
 use crate::zos::Clients;
 
 pub struct Discovery {
     pub store: Store,
-    pub central: Arc<Central>,
+    pub controller: Arc<MemberApi>,
     pub clients: Arc<Clients>,
     pub policy: AuthorizePolicy,
     /// Node ids the allowlist policy accepts.
@@ -54,7 +54,7 @@ impl Discovery {
     }
 
     async fn round(&self, network: &str) -> Result<(), String> {
-        let members = self.central.members(network).await.map_err(|err| err.to_string())?;
+        let members = self.controller.members(network).await.map_err(|err| err.to_string())?;
         for mut member in members {
             let known = self
                 .store
@@ -63,7 +63,7 @@ impl Discovery {
             let refused_before = known.as_ref().is_some_and(|k| !k.value.refused.is_empty());
             if !member.authorized && !refused_before && self.policy != AuthorizePolicy::None {
                 member = self
-                    .central
+                    .controller
                     .update(network, &member.id, true, None)
                     .await
                     .map_err(|err| err.to_string())?;
@@ -78,7 +78,7 @@ impl Discovery {
                     Ok(Adopted::Node(id)) => node = Some(id),
                     Ok(Adopted::Refused(id)) => {
                         member = self
-                            .central
+                            .controller
                             .update(network, &member.id, false, None)
                             .await
                             .map_err(|e| e.to_string())?;
@@ -127,8 +127,8 @@ impl Discovery {
             })
         })
         .await?;
-        if self.central.names_members() && (member.name != id || member.description != hostname) {
-            self.central
+        if self.controller.names_members() && (member.name != id || member.description != hostname) {
+            self.controller
                 .update(network, &member.id, true, Some((&id, &hostname)))
                 .await
                 .map_err(|e| e.to_string())?;
