@@ -10,9 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{
-    Server, ZT_NETWORK, ZT_TOKEN, client, required_tool, start_central_standin, start_sim_node, temp_data_dir,
-};
+use common::{Server, ZeroTierRig, required_tool, temp_data_dir};
 
 /// Runs one of the Node scripts in tests/ui/ against a fresh server (started with `server_args`) and checks its
 /// verdict and screenshot.
@@ -71,36 +69,9 @@ fn demo_nodes_show_inventory_and_live_stats_in_chromium() {
 
 #[test]
 fn a_pending_zerotier_member_is_authorised_from_the_ui() {
-    let dir = temp_data_dir();
-    let (_sim, node) = start_sim_node(77);
-    let node_port = node["address"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
-    let violations = dir.path().join("violations.txt");
     let members =
         serde_json::json!([{"nodeId": "abcdef0123", "config": {"authorized": false, "ipAssignments": ["127.0.0.1"]}}]);
-    let (_standin, api) = start_central_standin(&members, &violations);
-    let server = Server::start_with_env(
-        &dir.path().join("data"),
-        &[
-            "--zerotier-api",
-            &api,
-            "--node-port",
-            &node_port,
-            "--heartbeat-interval",
-            "1",
-        ],
-        &[("ZOS_ZEROTIER_TOKEN", ZT_TOKEN)],
-    );
-    let settings = client()
-        .put(server.url("/boot/settings"))
-        .bearer_auth(server.admin_token())
-        .json(&serde_json::json!({"zerotierNetwork": ZT_NETWORK}))
-        .send()
-        .unwrap();
-    assert_eq!(settings.status(), 200);
-    run_ui_script_against("zerotier", &server);
-    let said = std::fs::read_to_string(&violations).unwrap_or_default();
-    assert!(
-        said.is_empty(),
-        "requests or responses that break the published API:\n{said}"
-    );
+    let rig = ZeroTierRig::start(false, &[77], members, &[], &[]);
+    run_ui_script_against("zerotier", &rig.server);
+    rig.assert_no_violations();
 }

@@ -298,3 +298,113 @@ fn start_standin(kind: &str, spec: &str, members: &serde_json::Value, violations
     let port = first_stdout_line(&mut child);
     (Killed(child), format!("http://127.0.0.1:{port}"))
 }
+
+/// Polls `check` every 100 ms until it holds; fails naming `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < within, "{what} did not happen within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET `path` with the admin token, as JSON.
+pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    client()
+        .get(server.url(path))
+        .bearer_auth(server.admin_token())
+        .send()
+        .expect("GET")
+        .json()
+        .expect("JSON")
+}
+
+/// Everything ZeroTier discovery needs, on loopback: emulated nodes (one per seed; node i on 127.0.0.(i+1), all
+/// on the same 0-core port, as real nodes are), a controller stand-in with `members`, and a server with discovery
+/// on and the cluster network set.
+pub struct ZeroTierRig {
+    pub server: Server,
+    /// The emulated nodes' `{"id", "address"}` lines, in seed order.
+    pub nodes: Vec<serde_json::Value>,
+    violations: PathBuf,
+    _processes: Vec<Killed>,
+    _dir: tempfile::TempDir,
+}
+
+impl ZeroTierRig {
+    /// `controller`: a self-hosted controller instead of Central. `extra` goes to `serve`, `envs` to its environment.
+    pub fn start(
+        controller: bool,
+        seeds: &[u64],
+        members: serde_json::Value,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> ZeroTierRig {
+        let dir = temp_data_dir();
+        let mut processes = Vec::new();
+        let mut nodes = Vec::new();
+        let mut port = String::from("0");
+        for (index, seed) in seeds.iter().enumerate() {
+            let mut child = Command::new(BIN)
+                .args([
+                    "sim",
+                    "--listen",
+                    &format!("127.0.0.{}:{port}", index + 1),
+                    "--seed",
+                    &seed.to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn zos-orchestrator sim");
+            let node: serde_json::Value = serde_json::from_str(&first_stdout_line(&mut child)).expect("a node line");
+            port = node["address"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
+            processes.push(Killed(child));
+            nodes.push(node);
+        }
+        let violations = dir.path().join("violations.txt");
+        let (standin, url) = if controller {
+            start_controller_standin(&members, &violations)
+        } else {
+            start_central_standin(&members, &violations)
+        };
+        processes.push(standin);
+        let api_flag = if controller {
+            "--zerotier-controller"
+        } else {
+            "--zerotier-api"
+        };
+        let mut args = vec![api_flag, &url, "--node-port", &port, "--heartbeat-interval", "1"];
+        args.extend_from_slice(extra);
+        let mut all_envs = vec![("ZOS_ZEROTIER_TOKEN", ZT_TOKEN)];
+        all_envs.extend_from_slice(envs);
+        let server = Server::start_with_env(&dir.path().join("data"), &args, &all_envs);
+        let settings = client()
+            .put(server.url("/boot/settings"))
+            .bearer_auth(server.admin_token())
+            .json(&serde_json::json!({"zerotierNetwork": ZT_NETWORK}))
+            .send()
+            .expect("PUT /boot/settings");
+        assert_eq!(settings.status(), 200);
+        ZeroTierRig {
+            server,
+            nodes,
+            violations,
+            _processes: processes,
+            _dir: dir,
+        }
+    }
+
+    pub fn members(&self) -> Vec<serde_json::Value> {
+        serde_json::from_value(get_json(&self.server, "/zerotier/members")).expect("a member list")
+    }
+
+    /// Fails if any request or response broke the published API document.
+    pub fn assert_no_violations(&self) {
+        let said = std::fs::read_to_string(&self.violations).unwrap_or_default();
+        assert!(
+            said.is_empty(),
+            "requests or responses that break the published API:\n{said}"
+        );
+    }
+}
