@@ -146,11 +146,17 @@ impl Drop for Server {
     }
 }
 
+/// One HTTP client for the whole test binary (building one per request costs a thread and a runtime each).
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client")
+        })
+        .clone()
 }
 
 /// Creates a token of `role` through the API with the admin token; returns the secret.
