@@ -105,6 +105,9 @@ pub struct ServeArgs {
     /// Seconds between two heartbeats of a node [default: 10]
     #[arg(long, env = "ZOS_HEARTBEAT_INTERVAL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_interval: Option<u64>,
+    /// Seconds a workload request waits for the node before answering 202 with the job to follow [default: 20]
+    #[arg(long, env = "ZOS_APPLY_WAIT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub apply_wait: Option<u64>,
 }
 
 /// Which new ZeroTier members are authorised automatically.
@@ -197,6 +200,8 @@ pub struct ServeConfig {
     pub boot_url: Option<String>,
     pub demo: u32,
     pub heartbeat_interval: std::time::Duration,
+    /// How long a workload request waits for the node to apply it (then 202 + the job).
+    pub apply_wait: std::time::Duration,
     /// Nodes listed in the config file (static discovery).
     pub static_nodes: Vec<StaticNode>,
     pub zerotier: Option<ZeroTierConfig>,
@@ -238,6 +243,7 @@ struct FileConfig {
     boot_url: Option<String>,
     demo: Option<u32>,
     heartbeat_interval: Option<u64>,
+    apply_wait: Option<u64>,
     #[serde(default)]
     nodes: Vec<StaticNode>,
     zerotier_api: Option<String>,
@@ -328,6 +334,13 @@ impl ServeConfig {
             )));
         }
         let heartbeat_interval = std::time::Duration::from_secs(heartbeat);
+        let apply_wait = args.apply_wait.or(file.apply_wait).unwrap_or(20);
+        if apply_wait > 600 {
+            return Err(ConfigError(format!(
+                "config: invalid value '{apply_wait}' for apply_wait: 0 to 600 seconds"
+            )));
+        }
+        let apply_wait = std::time::Duration::from_secs(apply_wait);
         for (index, node) in file.nodes.iter().enumerate() {
             node.validate(index)?;
         }
@@ -390,6 +403,7 @@ impl ServeConfig {
             boot_url,
             demo,
             heartbeat_interval,
+            apply_wait,
             static_nodes: file.nodes,
             zerotier,
             node_port,

@@ -181,6 +181,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         boot,
         zos: Arc::new(zos::Clients::new(NODE_DEADLINE)),
         tftp: tftp_address,
+        apply_wait: config.apply_wait,
         started,
         shutdown: shutdown_rx,
     });
@@ -207,6 +208,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         interval: config.heartbeat_interval,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
+    tokio::spawn(engine::workloads::Runner::new(store.clone(), ctx.zos.clone()).run());
     if let (Some(api), Some(zt)) = (zerotier_api, &config.zerotier) {
         let discovery = engine::discovery::Discovery {
             store: store.clone(),

@@ -15,7 +15,8 @@ use crate::store::StoreError;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable, snake_case: safe to match on.
-    pub code: &'static str,
+    #[schema(value_type = String)]
+    pub code: std::borrow::Cow<'static, str>,
     /// What went wrong, for people.
     pub message: String,
     /// The request field at fault, when there is one (e.g. `labels.rack`).
@@ -34,9 +35,21 @@ impl ApiError {
         ApiError {
             status,
             body: ErrorBody {
-                code,
+                code: code.into(),
                 message: message.into(),
                 field: None,
+            },
+        }
+    }
+
+    /// A failed job's error, answered as if the request itself had failed.
+    pub fn from_job(error: crate::model::JobError) -> ApiError {
+        ApiError {
+            status: StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            body: ErrorBody {
+                code: error.code.into(),
+                message: error.message,
+                field: error.field,
             },
         }
     }

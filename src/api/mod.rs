@@ -8,8 +8,11 @@ mod body;
 mod boot_config;
 mod boot_serve;
 mod caller;
+mod container_direct;
+mod containers;
 mod error;
 mod events;
+mod jobs;
 mod node_direct;
 mod nodes;
 pub mod openapi;
@@ -42,6 +45,8 @@ pub struct Context {
     pub zos: Arc<crate::zos::Clients>,
     /// Where TFTP listens (`None`: off), for `/health`.
     pub tftp: Option<std::net::SocketAddr>,
+    /// How long a workload request waits for its job before answering 202 (`--apply-wait`).
+    pub apply_wait: std::time::Duration,
     pub started: Instant,
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.
@@ -82,6 +87,12 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
     let api = nodes::routes(&ctx)
         .or(node_direct::routes(&ctx))
         .unify()
+        .or(containers::routes(&ctx))
+        .unify()
+        .or(container_direct::routes(&ctx))
+        .unify()
+        .or(jobs::routes(&ctx))
+        .unify()
         .or(zerotier::routes(&ctx))
         .unify()
         .or(tokens::routes(&ctx))
@@ -120,7 +131,14 @@ fn route_label(path: &str) -> &'static str {
         ["nodes", _] => "/nodes/{id}",
         ["nodes", _, "jobs", _] => "/nodes/{id}/jobs/{jobid}",
         ["nodes", _, "processes", _] => "/nodes/{id}/processes/{pid}",
+        ["nodes", _, "containers"] => "/nodes/{id}/containers",
+        ["nodes", _, "containers", _] => "/nodes/{id}/containers/{name}",
+        ["nodes", _, "containers", _, "jobs", _, ..] => "/nodes/{id}/containers/{name}/jobs/{jobid}",
+        ["nodes", _, "containers", _, "processes", _] => "/nodes/{id}/containers/{name}/processes/{pid}",
+        ["nodes", _, "containers", _, _] => "/nodes/{id}/containers/{name}/*",
         ["nodes", _, _] => "/nodes/{id}/*",
+        ["jobs"] => "/jobs",
+        ["jobs", _] => "/jobs/{id}",
         ["tokens"] => "/tokens",
         ["tokens", _] => "/tokens/{id}",
         ["auth", "whoami"] => "/auth/whoami",

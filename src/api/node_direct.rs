@@ -41,12 +41,15 @@ fn node_client(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<ZosClient>, ApiErro
 }
 
 /// 0-orchestrator's hardware/OS endpoints: path segment → 0-core command (answers passed through as sent).
-const INFO: &[(&str, &str)] = &[
+pub(super) const INFO: &[(&str, &str)] = &[
     ("cpus", "info.cpu"),
     ("mem", "info.mem"),
     ("disks", "disk.list"),
     ("nics", "info.nic"),
     ("info", "info.os"),
+    ("processes", "process.list"),
+    // 0-orchestrator's `CoreStateResult`: cpu, rss, vms, swap of 0-core and its processes.
+    ("state", "core.state"),
     // Map "<metric>/<tag>" → {"current": {"300": {avg,count,max,start,total}, "3600": …}}.
     ("stats", "aggregator.query"),
 ];
@@ -87,12 +90,6 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .and(caller())
         .then(kill_job)
         .map(respond);
-    let processes = warp::path!("nodes" / String / "processes")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(|id: String, ctx: Ctx, caller: Caller| info(id, "process.list", ctx, caller))
-        .map(respond);
     let kill_process = warp::path!("nodes" / String / "processes" / u32)
         .and(warp::delete())
         .and(with_ctx(ctx))
@@ -104,8 +101,6 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .or(jobs)
         .unify()
         .or(kill_job)
-        .unify()
-        .or(processes)
         .unify()
         .or(kill_process)
         .unify()
@@ -144,7 +139,7 @@ pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) 
 }
 
 #[utoipa::path(get, path = "/nodes/{id}/{info}", tag = "nodes", operation_id = "nodeInfo",
-    params(("id" = String, Path), ("info" = String, Path, description = "`cpus`, `mem`, `disks`, `nics`, `info`, `stats` or `processes`")),
+    params(("id" = String, Path), ("info" = String, Path, description = "`cpus`, `mem`, `disks`, `nics`, `info`, `stats`, `processes` or `state`")),
     responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
@@ -172,14 +167,16 @@ pub struct JobListItem {
 pub(super) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let jobs = node_client(&ctx, &id)?.jobs().await?;
-    let items: Vec<JobListItem> = jobs
-        .into_iter()
+    Ok(warp::reply::json(&job_list_items(jobs)).into_response())
+}
+
+pub(super) fn job_list_items(jobs: Vec<crate::zos::commands::JobInfo>) -> Vec<JobListItem> {
+    jobs.into_iter()
         .map(|job| JobListItem {
             id: job.cmd.id,
             start_time: job.starttime,
         })
-        .collect();
-    Ok(warp::reply::json(&items).into_response())
+        .collect()
 }
 
 #[utoipa::path(delete, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "killNodeJob",

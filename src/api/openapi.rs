@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens, zerotier};
+use super::{
+    boot_config, boot_serve, container_direct, containers, events, jobs, node_direct, nodes, system, tokens, zerotier,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +21,11 @@ use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens,
         nodes::list, nodes::create, nodes::get, nodes::patch, nodes::delete,
         node_direct::ping, node_direct::reboot, node_direct::info, node_direct::list_jobs, node_direct::kill_job,
         node_direct::kill_process,
+        containers::list, containers::create, containers::get, containers::delete, containers::start, containers::stop,
+        container_direct::list_jobs, container_direct::start_job, container_direct::kill_jobs, container_direct::get_job,
+        container_direct::signal_job, container_direct::signal, container_direct::stream_job, container_direct::ping,
+        container_direct::info, container_direct::get_process, container_direct::signal_process, container_direct::kill,
+        jobs::list, jobs::get,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
         zerotier::list, zerotier::authorize,
@@ -34,6 +41,8 @@ use super::{boot_config, boot_serve, events, node_direct, nodes, system, tokens,
     modifiers(&BearerAuth),
     tags(
         (name = "nodes", description = "The node inventory"),
+        (name = "containers", description = "Containers on a node (0-orchestrator parity), and direct access inside them"),
+        (name = "jobs", description = "The orchestrator's jobs: progress and outcome of workload changes"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "events", description = "Live change feed"),
         (name = "zerotier", description = "Members of the cluster's ZeroTier network (discovery)"),

@@ -4,10 +4,14 @@
 //! reports the same field names.
 
 pub mod boot;
+mod container;
+mod job;
 mod node;
 mod token;
 mod validate;
 
+pub use container::{Container, ContainerNic, ContainerSpec, CoreSystem};
+pub use job::{Job, JobAction, JobError, JobState, WorkloadStatus};
 pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus, ZeroTierMember};
 pub use token::{Role, Token};
 pub use validate::{Invalid, validate_address, validate_hostname, validate_id, validate_labels};

@@ -2,13 +2,14 @@
 //! and result keys exactly as 0-core does. The transport is a trait so the same agent runs on the emulator's own
 //! keyspace and, in tests, on a real redis-server: whatever the emulator does on the wire, real Redis does too.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::containers::Containers;
 use super::inventory::Inventory;
+use super::jobs::{Jobs, epoch_ms};
 use crate::zos::protocol::{self, Command, JobResult, State};
 
 /// The list operations the agent needs from its transport.
@@ -22,107 +23,131 @@ pub trait Lists: Send + Sync + 'static {
 
 pub struct Agent {
     pub inventory: Mutex<Inventory>,
-    /// Long-running jobs (0-core's own services), by id; `job.kill` removes them.
-    jobs: Mutex<BTreeMap<String, &'static str>>,
-    /// Emulated processes, by pid.
-    processes: Mutex<BTreeMap<u32, &'static str>>,
+    jobs: Jobs,
+    containers: Containers,
 }
 
-fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// What a command produced: the fields of its result that depend on the command.
+pub struct Outcome {
+    pub state: State,
+    pub level: u16,
+    pub data: String,
+    pub code: u32,
+    pub streams: [String; 2],
+}
+
+impl Outcome {
+    pub fn json(value: Value) -> Outcome {
+        Outcome {
+            state: State::Success,
+            level: protocol::LEVEL_JSON,
+            data: value.to_string(),
+            code: 200,
+            streams: Default::default(),
+        }
+    }
+
+    pub fn error(message: &str) -> Outcome {
+        Outcome::failed(State::Error, message)
+    }
+
+    fn failed(state: State, message: &str) -> Outcome {
+        Outcome {
+            state,
+            level: 0,
+            data: message.to_owned(),
+            code: 500,
+            streams: Default::default(),
+        }
+    }
 }
 
 impl Agent {
     pub fn new(inventory: Inventory) -> Agent {
         let agent = Agent {
+            jobs: Jobs::default(),
+            containers: Containers::default(),
             inventory: Mutex::new(inventory),
-            jobs: Mutex::default(),
-            processes: Mutex::default(),
         };
         agent.boot();
         agent
     }
 
-    /// The state right after boot: 0-core's usual services.
-    fn boot(&self) {
-        let services = [
-            ("zerotier", "zerotier-one -d /tmp/zt"),
-            ("redis", "redis-server /etc/redis.conf"),
-        ];
-        *self.jobs.lock().unwrap_or_else(|p| p.into_inner()) =
-            services.iter().map(|(id, cmd)| (id.to_string(), *cmd)).collect();
-        *self.processes.lock().unwrap_or_else(|p| p.into_inner()) =
-            [(1, "/sbin/core0"), (112, services[0].1), (117, services[1].1)].into();
+    fn inventory(&self) -> Inventory {
+        self.inventory.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Runs one command; returns (state, level, data).
-    pub fn execute(&self, command: &Command) -> (State, u16, String) {
-        let json_ok = |value: Value| (State::Success, protocol::LEVEL_JSON, value.to_string());
-        let error = |message: &str| (State::Error, 0, message.to_owned());
-        let inventory = self.inventory.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    /// The state right after boot.
+    fn boot(&self) {
+        self.jobs.boot(self.inventory().booted_at * 1000);
+    }
+
+    /// Runs one command for the node itself (container 0) or inside a container.
+    pub async fn execute<L: Lists>(self: &Arc<Self>, lists: &Arc<L>, command: &Command, container: u64) -> Outcome {
+        let inventory = self.inventory();
+        let cpu = |n: u32| inventory.cpu_percent(n) / 20.0;
+        let arguments = &command.arguments;
         match command.command.as_str() {
-            "core.ping" => json_ok(json!("pong")),
-            "info.cpu" => json_ok(inventory.cpu_info()),
-            "info.mem" => json_ok(inventory.mem_info()),
-            "info.disk" => json_ok(inventory.partitions()),
-            "disk.list" => json_ok(inventory.disk_list()),
-            "info.nic" => json_ok(inventory.nic_info()),
-            "info.os" => json_ok(inventory.os_info()),
-            "aggregator.query" => json_ok(inventory.stats()),
-            "info.version" => json_ok(json!({"branch": "emulated", "revision": "0", "dirty": false})),
-            "job.list" => {
-                let started = inventory.booted_at * 1000;
-                let jobs: Vec<Value> = self
-                    .jobs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .map(|(id, cmd)| {
-                        json!({"cmd": {"id": id, "command": "core.system", "arguments": {"name": cmd}},
-                                            "starttime": started, "cpu": inventory.cpu_percent(1) / 10.0,
-                                            "rss": 30_000_000u64, "vms": 120_000_000u64, "swap": 0})
-                    })
-                    .collect();
-                json_ok(Value::Array(jobs))
+            "core.ping" => Outcome::json(json!("pong")),
+            "info.cpu" => Outcome::json(inventory.cpu_info()),
+            "info.mem" => Outcome::json(inventory.mem_info()),
+            "info.disk" => Outcome::json(inventory.partitions()),
+            "disk.list" => Outcome::json(inventory.disk_list()),
+            "info.nic" => Outcome::json(inventory.nic_info()),
+            "info.os" => Outcome::json(inventory.os_info()),
+            "aggregator.query" => Outcome::json(inventory.stats()),
+            "core.state" => {
+                Outcome::json(json!({"cpu": cpu(1), "rss": 48_000_000u64, "vms": 210_000_000u64, "swap": 0}))
             }
-            "job.kill" => {
-                let id = command.arguments["id"].as_str().unwrap_or_default();
-                match self.jobs.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
-                    Some(_) => json_ok(Value::Null),
-                    None => error(&format!("job id '{id}' not found")),
-                }
+            "info.version" => Outcome::json(json!({"branch": "emulated", "revision": "0", "dirty": false})),
+            "job.list" => Outcome::json(self.jobs.list(container, cpu(1) * 2.0)),
+            "job.kill" => self.jobs.kill(container, arguments["id"].as_str().unwrap_or_default()),
+            "process.list" => Outcome::json(self.jobs.processes(container, cpu)),
+            "process.kill" => self
+                .jobs
+                .kill_process(container, arguments["pid"].as_u64().unwrap_or_default() as u32),
+            "core.system" => {
+                self.jobs
+                    .system(&**lists, &command.id, container, arguments, command.stream)
+                    .await
             }
-            "process.list" => {
-                let processes: Vec<Value> = self
-                    .processes
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .map(|(pid, cmdline)| json!({"pid": pid, "cmdline": cmdline, "cpu": {"guestnice": 0, "idle": 0,
-                        "iowait": 0, "irq": 0, "nice": 0, "softirq": 0, "steal": 0, "stolen": 0, "system": 0.5,
-                        "user": inventory.cpu_percent(*pid) / 20.0}, "rss": 20_000_000u64, "vms": 90_000_000u64, "swap": 0}))
-                    .collect();
-                json_ok(Value::Array(processes))
+            "core.subscribe" => self.jobs.subscribe(&command.id, container, arguments).await,
+            "corex.create" if container == 0 => {
+                self.containers
+                    .create(&self.jobs, arguments, command.tags.as_ref())
+                    .await
             }
-            "process.kill" => {
-                let pid = command.arguments["pid"].as_u64().unwrap_or_default() as u32;
-                match pid {
-                    1 => error("cannot kill core0 (pid 1)"),
-                    _ => match self.processes.lock().unwrap_or_else(|p| p.into_inner()).remove(&pid) {
-                        Some(_) => json_ok(Value::Null),
-                        None => error(&format!("process {pid} not found")),
-                    },
-                }
-            }
-            "core.reboot" => {
+            "corex.list" if container == 0 => Outcome::json(self.containers.list(None)),
+            "corex.find" if container == 0 => Outcome::json(self.containers.list(Some(&arguments["tags"]))),
+            "corex.terminate" if container == 0 => self.containers.terminate(&self.jobs, arguments),
+            "corex.dispatch" if container == 0 => self.dispatch(lists, arguments),
+            "core.reboot" if container == 0 => {
                 self.inventory.lock().unwrap_or_else(|p| p.into_inner()).booted_at = epoch_ms() / 1000;
                 self.boot();
-                json_ok(Value::Null)
+                Outcome::json(Value::Null)
             }
-            other => (State::UnknownCmd, 0, format!("unknown command: {other}")),
+            other => Outcome::failed(State::UnknownCmd, &format!("unknown command: {other}")),
         }
+    }
+}
+
+impl Agent {
+    /// `corex.dispatch {container, command}`: runs `command` inside the container, as its own job; answers the
+    /// inner job's id at once.
+    fn dispatch<L: Lists>(self: &Arc<Self>, lists: &Arc<L>, arguments: &Value) -> Outcome {
+        let container = arguments["container"].as_u64().unwrap_or_default();
+        if !self.containers.exists(container) {
+            return Outcome::error(&format!("container {container} does not exist"));
+        }
+        let inner = match serde_json::from_value::<Command>(arguments["command"].clone()) {
+            Ok(inner) if !inner.id.is_empty() => inner,
+            Ok(_) => return Outcome::error("dispatched command has no id"),
+            Err(err) => return Outcome::error(&format!("dispatched command is invalid: {err}")),
+        };
+        let id = inner.id.clone();
+        let (agent, lists) = (self.clone(), lists.clone());
+        tokio::spawn(async move { answer(&agent, &lists, inner, container).await });
+        Outcome::json(json!(id))
     }
 }
 
@@ -130,43 +155,45 @@ impl Agent {
 pub async fn run<L: Lists>(agent: Arc<Agent>, lists: Arc<L>) {
     while let Some(raw) = lists.pop_command().await {
         let (agent, lists) = (agent.clone(), lists.clone());
-        tokio::spawn(async move { handle(&agent, &*lists, &raw).await });
+        tokio::spawn(async move {
+            match serde_json::from_slice::<Command>(&raw) {
+                Ok(command) => answer(&agent, &lists, command, 0).await,
+                // 0-core logs and drops what it cannot parse: there is no id to answer to.
+                Err(_) => tracing::debug!("emulated node: dropped an unparsable command"),
+            }
+        });
     }
 }
 
-async fn handle<L: Lists>(agent: &Agent, lists: &L, raw: &[u8]) {
-    let Ok(command) = serde_json::from_slice::<Command>(raw) else {
-        // 0-core logs and drops what it cannot parse: there is no id to answer to.
-        tracing::debug!("emulated node: dropped an unparsable command");
-        return;
-    };
+/// Runs `command` (in `container`, 0 for the node) and writes its flag and result keys as 0-core does.
+async fn answer<L: Lists>(agent: &Arc<Agent>, lists: &Arc<L>, command: Command, container: u64) {
     let flag = protocol::flag_key(&command.id);
     let result_key = protocol::result_key(&command.id);
     let started = Instant::now();
     let starttime = epoch_ms();
-    let (state, level, data) = if lists.exists(&flag).await {
-        (
+    let outcome = if lists.exists(&flag).await {
+        Outcome::failed(
             State::DuplicateId,
-            0,
-            format!("job id '{}' is already in use", command.id),
+            &format!("job id '{}' is already in use", command.id),
         )
     } else {
         lists.push(&flag, Vec::new()).await;
-        agent.execute(&command)
+        agent.execute(lists, &command, container).await
     };
+    let state = outcome.state;
     let result = JobResult {
         id: command.id.clone(),
         command: command.command.clone(),
-        data,
-        streams: vec![String::new(), String::new()],
+        data: outcome.data,
+        streams: outcome.streams.to_vec(),
         critical: String::new(),
-        level,
+        level: outcome.level,
         state,
-        code: if state == State::Success { 200 } else { 500 },
+        code: outcome.code,
         starttime,
         time: started.elapsed().as_millis() as u64,
         tags: command.tags.clone(),
-        container: 0,
+        container,
     };
     let encoded = serde_json::to_vec(&result).unwrap_or_default();
     lists.push(&result_key, encoded).await;

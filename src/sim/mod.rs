@@ -3,8 +3,11 @@
 //! can run. Everything it answers is marked as emulated where the API shows it.
 
 mod agent;
+mod containers;
 mod inventory;
+mod jobs;
 mod keyspace;
+mod programs;
 mod resp;
 mod server;
 

@@ -6,6 +6,8 @@
 //! deadline: a node that never answers costs at most that, never a hang.
 
 pub mod commands;
+mod containers;
+mod output;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
@@ -20,6 +22,7 @@ use redis::aio::MultiplexedConnection;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use output::{JobStatus, OutputEvent};
 use protocol::{COMMAND_QUEUE, Command, JobResult, LEVEL_JSON, State};
 
 /// 0-core's Redis port, for node addresses given without one.
@@ -148,29 +151,65 @@ impl ZosClient {
 
     /// Runs `command` on the node and returns its result, whatever its state.
     pub async fn run(&self, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
-        tokio::time::timeout(self.deadline, self.run_unbounded(command, arguments))
-            .await
-            .map_err(|_| ZosError::Timeout(self.deadline))?
+        self.run_tagged(command, arguments, None).await
     }
 
-    async fn run_unbounded(&self, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+    /// `run`, with tags the node keeps with the job (and, for `corex.create`, with the container).
+    pub async fn run_tagged(
+        &self,
+        command: &str,
+        arguments: Value,
+        tags: Option<Vec<String>>,
+    ) -> Result<JobResult, ZosError> {
+        tokio::time::timeout(self.deadline, async {
+            let id = self.start(command, arguments, false, tags).await?;
+            self.read_result(&id).await
+        })
+        .await
+        .map_err(|_| ZosError::Timeout(self.deadline))?
+    }
+
+    /// Queues `command` and returns its job id at once; with `stream`, the node pushes its output to
+    /// `stream:<id>` (see [`ZosClient::output`]). Streamed jobs run as long as they take; others get the deadline.
+    pub async fn start(
+        &self,
+        command: &str,
+        arguments: Value,
+        stream: bool,
+        tags: Option<Vec<String>>,
+    ) -> Result<String, ZosError> {
+        let command = self.command(command, arguments, stream, tags);
+        let payload = serde_json::to_string(&command).map_err(|err| ZosError::Protocol(err.to_string()))?;
+        tokio::time::timeout(self.deadline, async {
+            let mut connection = self.connection().await?;
+            let _: i64 = connection.rpush(COMMAND_QUEUE, payload).await?;
+            self.release(connection);
+            Ok(command.id)
+        })
+        .await
+        .map_err(|_| ZosError::Timeout(self.deadline))?
+    }
+
+    fn command(&self, command: &str, arguments: Value, stream: bool, tags: Option<Vec<String>>) -> Command {
         let mut id = [0u8; 16];
         rand::rng().fill_bytes(&mut id);
-        let command = Command {
+        Command {
             id: hex::encode(id),
             command: command.to_owned(),
             arguments,
             queue: None,
-            max_time: Some(self.deadline.as_secs().max(1)),
-            stream: false,
-            tags: None,
-        };
-        let payload = serde_json::to_string(&command).map_err(|err| ZosError::Protocol(err.to_string()))?;
-        let result_key = protocol::result_key(&command.id);
+            max_time: (!stream).then(|| self.deadline.as_secs().max(1)),
+            stream,
+            tags,
+        }
+    }
+
+    /// Waits for job `id`'s result (no deadline of its own: callers bound it).
+    async fn read_result(&self, id: &str) -> Result<JobResult, ZosError> {
+        let result_key = protocol::result_key(id);
         // A connection is only returned to the pool after a complete exchange: one abandoned mid-wait (deadline)
         // may still have a blocking read outstanding, and is dropped instead.
         let mut connection = self.connection().await?;
-        let _: i64 = connection.rpush(COMMAND_QUEUE, payload).await?;
         let raw: String = loop {
             let read: Option<String> = connection
                 .brpoplpush(&result_key, &result_key, READ_SLICE_SECONDS)
@@ -182,10 +221,10 @@ impl ZosClient {
         self.release(connection);
         let result: JobResult = serde_json::from_str(&raw)
             .map_err(|err| ZosError::Protocol(format!("result is not a 0-core result: {err}")))?;
-        if result.id != command.id {
+        if result.id != id {
             return Err(ZosError::Protocol(format!(
-                "result for job {} arrived for job {}",
-                result.id, command.id
+                "result for job {} arrived for job {id}",
+                result.id
             )));
         }
         Ok(result)
@@ -193,20 +232,24 @@ impl ZosClient {
 
     /// Runs `command` and decodes its JSON data; any state but SUCCESS is an error.
     pub async fn json<T: DeserializeOwned>(&self, command: &str, arguments: Value) -> Result<T, ZosError> {
-        let result = self.run(command, arguments).await?;
-        if result.state != State::Success {
-            return Err(ZosError::Command {
-                state: result.state,
-                code: result.code,
-                message: result.data,
-            });
-        }
-        if result.level != LEVEL_JSON {
-            return Err(ZosError::Protocol(format!(
-                "{command} answered level {}, not JSON",
-                result.level
-            )));
-        }
-        serde_json::from_str(&result.data).map_err(|err| ZosError::Protocol(format!("{command}: {err}")))
+        decode(command, self.run(command, arguments).await?)
     }
+}
+
+/// A result's JSON data; any state but SUCCESS is an error.
+fn decode<T: DeserializeOwned>(command: &str, result: JobResult) -> Result<T, ZosError> {
+    if result.state != State::Success {
+        return Err(ZosError::Command {
+            state: result.state,
+            code: result.code,
+            message: result.data,
+        });
+    }
+    if result.level != LEVEL_JSON {
+        return Err(ZosError::Protocol(format!(
+            "{command} answered level {}, not JSON",
+            result.level
+        )));
+    }
+    serde_json::from_str(&result.data).map_err(|err| ZosError::Protocol(format!("{command}: {err}")))
 }

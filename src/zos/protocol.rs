@@ -17,6 +17,11 @@ pub fn result_key(id: &str) -> String {
     format!("result:{id}")
 }
 
+/// Where a job started with `stream: true` pushes its output, one message per line.
+pub fn stream_key(id: &str) -> String {
+    format!("stream:{id}")
+}
+
 /// How long results (and flags) stay readable after a job ends.
 pub const RESULT_TTL_SECONDS: u64 = 300;
 
@@ -81,4 +86,61 @@ pub struct JobResult {
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub container: u64,
+}
+
+/// Output levels a process writes (ZOS-REFERENCE §3, "Process output levels").
+pub const LEVEL_STDOUT: u16 = 1;
+pub const LEVEL_STDERR: u16 = 2;
+
+/// `meta` flag of a stream's last message: the job ended with success, or with an error.
+pub const META_EXIT_SUCCESS: u32 = 0x2;
+pub const META_EXIT_ERROR: u32 = 0x4;
+
+/// One element of `stream:<id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamMessage {
+    /// The container the job runs in (0: the node itself).
+    #[serde(default)]
+    pub core: u64,
+    /// The job's id.
+    #[serde(default)]
+    pub command: String,
+    pub message: StreamLine,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamLine {
+    #[serde(default)]
+    pub message: String,
+    /// Nanoseconds since the epoch.
+    #[serde(default)]
+    pub epoch: u64,
+    /// `level << 16 | flags`.
+    #[serde(default)]
+    pub meta: u32,
+}
+
+impl StreamLine {
+    pub fn new(level: u16, flags: u32, message: String, epoch: u64) -> StreamLine {
+        StreamLine {
+            message,
+            epoch,
+            meta: (u32::from(level) << 16) | flags,
+        }
+    }
+
+    pub fn level(&self) -> u16 {
+        (self.meta >> 16) as u16
+    }
+
+    /// `Some(success)` on the stream's last message.
+    pub fn end(&self) -> Option<bool> {
+        if self.meta & META_EXIT_SUCCESS != 0 {
+            Some(true)
+        } else if self.meta & META_EXIT_ERROR != 0 {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }

@@ -9,8 +9,10 @@ use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
+use futures_util::StreamExt;
+
 use super::protocol::{COMMAND_QUEUE, State};
-use super::{ZosClient, ZosError};
+use super::{OutputEvent, ZosClient, ZosError};
 use crate::sim::{self, Agent, Inventory, Lists};
 
 const PASSWORD: &str = "s3cret-node-token";
@@ -79,8 +81,10 @@ async fn suite(address: &str, inventory: &Inventory) {
         "services are back after reboot"
     );
 
-    // Concurrent calls each get their own answer.
     let client = Arc::new(client);
+    streams(&client).await;
+
+    // Concurrent calls each get their own answer.
     let calls: Vec<_> = (0..20)
         .map(|i| {
             let client = client.clone();
@@ -107,6 +111,112 @@ async fn suite(address: &str, inventory: &Inventory) {
         matches!(none.ping().await, Err(ZosError::AuthRefused(_))),
         "no password"
     );
+}
+
+/// Everything a followed job can do: print and end well, end badly, be killed, not exist, be attached to late.
+async fn streams(client: &Arc<ZosClient>) {
+    let follow = |id: String| {
+        let client = client.clone();
+        async move {
+            let events = client.output(&id).collect::<Vec<_>>();
+            tokio::time::timeout(Duration::from_secs(20), events)
+                .await
+                .expect("a followed job ends")
+        }
+    };
+    let line = |text: &str| {
+        Ok(OutputEvent::Line {
+            level: 1,
+            text: text.into(),
+        })
+    };
+    let system = |name: &str, args: &[&str]| json!({"name": name, "args": args});
+
+    let seq = client
+        .start("core.system", system("seq", &["3"]), true, None)
+        .await
+        .unwrap();
+    let events = follow(seq.clone()).await;
+    assert_eq!(
+        events,
+        [line("1"), line("2"), line("3"), Ok(OutputEvent::End { success: true })]
+    );
+    let result = client.read_result(&seq).await.unwrap();
+    assert_eq!(
+        (result.state, result.streams[0].as_str()),
+        (State::Success, "1\n2\n3\n")
+    );
+
+    let failing = client
+        .start("core.system", system("sleep", &["soon"]), true, None)
+        .await
+        .unwrap();
+    let events = follow(failing.clone()).await;
+    assert_eq!(
+        events.last(),
+        Some(&Ok(OutputEvent::End { success: false })),
+        "{events:?}"
+    );
+    assert!(matches!(&events[0], Ok(OutputEvent::Line { level: 2, text }) if text.contains("invalid")));
+    assert_eq!(
+        client.read_result(&failing).await.unwrap().code,
+        1001,
+        "exit code + 1000"
+    );
+
+    let missing = client
+        .start("core.system", system("no-such-tool", &[]), true, None)
+        .await
+        .unwrap();
+    match follow(missing).await.as_slice() {
+        [Err(ZosError::Command { message, .. })] => assert!(message.contains("not found"), "{message}"),
+        other => panic!("an unknown program: {other:?}"),
+    }
+
+    // Attach to a job that is already running: its remaining lines, then its end.
+    let args = ["-c", "4", "-i", "0.3", "127.0.0.1"];
+    let ping = client
+        .start("core.system", system("ping", &args), false, None)
+        .await
+        .unwrap();
+    wait_for_job(client, &ping).await;
+    let subscription = client
+        .start("core.subscribe", json!({"id": ping}), true, None)
+        .await
+        .unwrap();
+    let events = follow(subscription).await;
+    assert!(events.len() >= 2, "{events:?}");
+    assert!(matches!(&events[0], Ok(OutputEvent::Line { text, .. }) if text.contains("icmp_seq")));
+    assert_eq!(events.last(), Some(&Ok(OutputEvent::End { success: true })));
+    let unknown = client
+        .start("core.subscribe", json!({"id": "no-such-job"}), true, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        follow(unknown).await.as_slice(),
+        [Err(ZosError::Command { .. })]
+    ));
+
+    // A killed job ends its stream with an error.
+    let sleeper = client
+        .start("core.system", system("sleep", &["30"]), true, None)
+        .await
+        .unwrap();
+    wait_for_job(client, &sleeper).await;
+    client.kill_job(&sleeper).await.unwrap();
+    assert_eq!(follow(sleeper.clone()).await, [Ok(OutputEvent::End { success: false })]);
+    assert_eq!(client.read_result(&sleeper).await.unwrap().state, State::Killed);
+}
+
+async fn wait_for_job(client: &ZosClient, id: &str) {
+    let started = Instant::now();
+    while !client.jobs().await.unwrap().iter().any(|job| job.cmd.id == id) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "job {id} never showed in job.list"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -175,9 +285,11 @@ async fn the_client_suite_passes_against_real_redis_with_a_0_core_agent_loop() {
     let url = format!("redis://:{PASSWORD}@{address}/");
     let client = redis::Client::open(url).unwrap();
     let started = Instant::now();
+    // The agent's pop waits for commands as long as it takes: no response timeout on its connection.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let (blocking, other) = loop {
         match (
-            client.get_multiplexed_async_connection().await,
+            client.get_multiplexed_async_connection_with_config(&config).await,
             client.get_multiplexed_async_connection().await,
         ) {
             (Ok(blocking), Ok(other)) => break (blocking, other),

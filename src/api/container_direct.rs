@@ -1,0 +1,501 @@
+//! Direct access inside a running container (0-orchestrator's DirectAccess methods under
+//! `/nodes/{id}/containers/{name}/…`): its jobs and processes, ping and information, each sent to the node with
+//! `corex.dispatch`. Plus ours: `…/jobs/{jobid}/stream` follows a job's output live (server-sent events).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::sse::Event;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::node_direct::{INFO, JobListItem, job_list_items};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
+use crate::model::{Container, CoreSystem, Role, WorkloadStatus};
+use crate::store::Record;
+use crate::zos::protocol::State;
+use crate::zos::{JobStatus, OutputEvent, ZosClient, commands::JobInfo};
+
+/// 0-orchestrator's `ProcessSignal`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSignal {
+    #[serde(default = "sigterm")]
+    pub signal: i32,
+}
+
+fn sigterm() -> i32 {
+    15
+}
+
+/// 0-orchestrator's `JobResult`; `state` is lower case, `running` while the job runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobResultView {
+    pub id: String,
+    pub name: String,
+    pub level: u16,
+    pub start_time: u64,
+    pub stdout: String,
+    pub stderr: String,
+    #[schema(example = "success")]
+    pub state: String,
+    pub data: String,
+}
+
+/// The client of the container's node and 0-core's id of the container (404 if unknown, 409 if not running).
+fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
+    let key = Container::key(node, name);
+    let container = ctx
+        .store
+        .get::<Container>(&key)?
+        .ok_or_else(|| ApiError::not_found("container", name))?;
+    let observed = ctx
+        .store
+        .get::<WorkloadStatus>(&format!("{}/{key}", Container::COLLECTION))?;
+    let core_id = observed.and_then(|o| o.value.core_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "container_not_running",
+            format!("container '{name}' is not running"),
+        )
+    })?;
+    let node = ctx
+        .store
+        .get::<crate::model::Node>(&container.value.node)?
+        .ok_or_else(|| ApiError::not_found("node", node))?;
+    Ok((ctx.zos.get(&node.value.address)?, core_id))
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let base = || {
+        warp::path("nodes")
+            .and(warp::path::param::<String>())
+            .and(warp::path("containers"))
+    };
+    let jobs = base()
+        .and(warp::path::param::<String>())
+        .and(warp::path("jobs"))
+        .and(warp::path::end());
+    let job = base()
+        .and(warp::path::param::<String>())
+        .and(warp::path("jobs"))
+        .and(warp::path::param::<String>());
+    let list_jobs = jobs
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list_jobs)
+        .map(respond);
+    let start_job = jobs
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(start_job)
+        .map(respond);
+    let kill_jobs = jobs
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(kill_jobs)
+        .map(respond);
+    let get_job = job
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_job)
+        .map(respond);
+    let signal_job = job
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(signal_job)
+        .map(respond);
+    let kill_job = job
+        .and(warp::path::end())
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(|node, name, id, ctx, caller| signal(node, name, id, ctx, caller, 9))
+        .map(respond);
+    let stream = job
+        .and(warp::path("stream"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::query::<StreamQuery>())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(stream_job)
+        .map(respond);
+    let ping = base()
+        .and(warp::path::param::<String>())
+        .and(warp::path("ping"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(ping)
+        .map(respond);
+    let info = base()
+        .and(warp::path::param::<String>())
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and_then(
+            |node: String, name: String, what: String, ctx: Ctx, caller: Caller| async move {
+                match INFO.iter().find(|(segment, _)| *segment == what) {
+                    Some((_, command)) => Ok(respond(info(node, name, command, ctx, caller).await)),
+                    None => Err(warp::reject::not_found()),
+                }
+            },
+        );
+    let process = base()
+        .and(warp::path::param::<String>())
+        .and(warp::path("processes"))
+        .and(warp::path::param::<u32>())
+        .and(warp::path::end());
+    let get_process = process
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_process)
+        .map(respond);
+    let signal_process = process
+        .and(warp::post())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(signal_process)
+        .map(respond);
+    let kill_process = process
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(|node, name, pid, ctx, caller| kill(node, name, pid, ctx, caller, 15))
+        .map(respond);
+    list_jobs
+        .or(start_job)
+        .unify()
+        .or(kill_jobs)
+        .unify()
+        .or(get_job)
+        .unify()
+        .or(signal_job)
+        .unify()
+        .or(kill_job)
+        .unify()
+        .or(stream)
+        .unify()
+        .or(ping)
+        .unify()
+        .or(info)
+        .unify()
+        .or(get_process)
+        .unify()
+        .or(signal_process)
+        .unify()
+        .or(kill_process)
+        .unify()
+        .boxed()
+}
+
+#[utoipa::path(operation_id = "listContainerJobs", get, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = [JobListItem]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let jobs: Vec<JobInfo> = client.json_in(id, "job.list", json!({})).await?;
+    Ok(warp::reply::json(&job_list_items(jobs)).into_response())
+}
+
+#[utoipa::path(operation_id = "startContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path)), request_body = CoreSystem,
+    responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let process: CoreSystem = body.json()?;
+    process.validate("")?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let env: serde_json::Map<String, Value> = process
+        .environment
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(key, value)| (key.to_owned(), json!(value)))
+        .collect();
+    let arguments = json!({"name": process.name, "args": process.args, "dir": process.pwd, "env": env,
+        "stdin": process.stdin});
+    // Streamed, so its output can be followed at `…/jobs/{jobid}/stream` from its first line.
+    let job = client.dispatch(id, "core.system", arguments, true).await?;
+    let location = format!("/nodes/{node}/containers/{name}/jobs/{job}");
+    Ok(json_at(&json!({"id": job}), StatusCode::ACCEPTED, &location))
+}
+
+#[utoipa::path(operation_id = "killContainerJobs", delete, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 204, description = "All killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let jobs: Vec<JobInfo> = client.json_in(id, "job.list", json!({})).await?;
+    for job in jobs {
+        client
+            .json_in::<Value>(id, "job.kill", json!({"id": job.cmd.id, "signal": 9}))
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(operation_id = "getContainerJob", get, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)),
+    responses((status = 200, body = JobResultView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let (client, _) = target(&ctx, &node, &name)?;
+    let view = match client.job_status(&job).await? {
+        JobStatus::Unknown => return Err(ApiError::not_found("job", &job)),
+        JobStatus::Running => JobResultView {
+            id: job,
+            name: "core.system".into(),
+            level: 0,
+            start_time: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            state: "running".into(),
+            data: String::new(),
+        },
+        JobStatus::Finished(result) => {
+            let mut streams = result.streams.into_iter();
+            JobResultView {
+                id: result.id,
+                name: result.command,
+                level: result.level,
+                start_time: result.starttime,
+                stdout: streams.next().unwrap_or_default(),
+                stderr: streams.next().unwrap_or_default(),
+                state: state_word(result.state).into(),
+                data: result.data,
+            }
+        }
+    };
+    Ok(warp::reply::json(&view).into_response())
+}
+
+fn state_word(state: State) -> &'static str {
+    match state {
+        State::Success => "success",
+        State::Error => "error",
+        State::Timeout => "timeout",
+        State::Killed => "killed",
+        State::UnknownCmd => "unknown_cmd",
+        State::DuplicateId => "duplicate_id",
+    }
+}
+
+#[utoipa::path(operation_id = "signalContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)), request_body = ProcessSignal,
+    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn signal_job(
+    node: String,
+    name: String,
+    job: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    let request: ProcessSignal = body.json()?;
+    signal(node, name, job, ctx, caller, request.signal).await
+}
+
+#[utoipa::path(operation_id = "killContainerJob", delete, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)),
+    responses((status = 204, description = "Killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn signal(
+    node: String,
+    name: String,
+    job: String,
+    ctx: Ctx,
+    caller: Caller,
+    signal: i32,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    client
+        .json_in::<Value>(id, "job.kill", json!({"id": job, "signal": signal}))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Attach a new stream to the job (`core.subscribe`): for a second viewer, or a job started elsewhere. Without
+    /// it, the job's own stream is followed from its first line (one follower gets each line).
+    #[serde(default)]
+    pub attach: bool,
+}
+
+#[utoipa::path(operation_id = "streamContainerJob", get, path = "/nodes/{id}/containers/{name}/jobs/{jobid}/stream", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path), StreamQuery),
+    responses((status = 200, description = "Server-sent events: `output` (`{level, stream, text}`) for each line, then \
+            `end` (`{success}`), or `error` (`{code, message}`)", content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn stream_job(
+    node: String,
+    name: String,
+    job: String,
+    query: StreamQuery,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let followed = if query.attach {
+        client.dispatch(id, "core.subscribe", json!({"id": job}), true).await?
+    } else {
+        job
+    };
+    // warp wants a `Sync` stream, and the client's is not: follow in a task, hand events over a channel. The task
+    // ends with the job, or when the viewer goes away (its send fails).
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let mut output = Box::pin(client.output(&followed));
+    tokio::spawn(async move {
+        while let Some(event) = output.next().await {
+            if sender.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    let events = tokio_stream::wrappers::ReceiverStream::new(receiver).map(|event| {
+        let event = match event {
+            Ok(OutputEvent::Line { level, text }) => {
+                let stream = if level == crate::zos::protocol::LEVEL_STDERR {
+                    "stderr"
+                } else {
+                    "stdout"
+                };
+                Event::default()
+                    .event("output")
+                    .json_data(json!({"level": level, "stream": stream, "text": text}))
+            }
+            Ok(OutputEvent::End { success }) => Event::default().event("end").json_data(json!({"success": success})),
+            Err(err) => {
+                let error = ApiError::from(err);
+                Event::default().event("error").json_data(&error.body)
+            }
+        };
+        Ok::<_, Infallible>(event.unwrap_or_else(|_| Event::default().event("error")))
+    });
+    let keep_alive = warp::sse::keep_alive().interval(Duration::from_secs(15));
+    Ok(warp::sse::reply(keep_alive.stream(events)).into_response())
+}
+
+#[utoipa::path(operation_id = "pingContainer", post, path = "/nodes/{id}/containers/{name}/ping", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "The container's core answered", body = bool), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    client.json_in::<Value>(id, "core.ping", json!({})).await?;
+    Ok(warp::reply::json(&true).into_response())
+}
+
+#[utoipa::path(operation_id = "containerInfo", get, path = "/nodes/{id}/containers/{name}/{info}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path),
+        ("info" = String, Path, description = "`state`, `cpus`, `mem`, `nics`, `info`, `processes` (and `disks`, `stats`)")),
+    responses((status = 200, description = "The container's answer, as 0-core sent it", body = Object),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn info(node: String, name: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let answer: Value = client.json_in(id, command, json!({})).await?;
+    Ok(warp::reply::json(&answer).into_response())
+}
+
+#[utoipa::path(operation_id = "getContainerProcess", get, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)),
+    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let processes: Vec<Value> = client.json_in(id, "process.list", json!({})).await?;
+    let process = processes
+        .into_iter()
+        .find(|process| process["pid"] == pid)
+        .ok_or_else(|| ApiError::not_found("process", &pid.to_string()))?;
+    Ok(warp::reply::json(&process).into_response())
+}
+
+#[utoipa::path(operation_id = "signalContainerProcess", post, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)), request_body = ProcessSignal,
+    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn signal_process(
+    node: String,
+    name: String,
+    pid: u32,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    let request: ProcessSignal = body.json()?;
+    kill(node, name, pid, ctx, caller, request.signal).await
+}
+
+#[utoipa::path(operation_id = "killContainerProcess", delete, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)),
+    responses((status = 204, description = "Killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn kill(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller, signal: i32) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    client
+        .json_in::<Value>(id, "process.kill", json!({"pid": pid, "signal": signal}))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,87 @@
+//! `/jobs`: the orchestrator's own jobs (not a node's 0-core jobs), and how workload handlers hand work to the
+//! engine: write the desired state and a job, then wait for the job up to `--apply-wait`. As 0-orchestrator's
+//! handlers wait for their AYS run, a quick node answers the request with its final status; a slow one gets
+//! 202 with the job to follow, and the engine finishes the work either way.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
+use crate::model::{Job, Role};
+use crate::store::{Expect, Record};
+
+/// Jobs listed at most per request, newest first.
+const LIST_LIMIT: usize = 200;
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let list = warp::path!("jobs")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(list)
+        .map(respond);
+    let get = warp::path!("jobs" / String)
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get)
+        .map(respond);
+    list.or(get).unify().boxed()
+}
+
+#[utoipa::path(operation_id = "listJobs", get, path = "/jobs", tag = "jobs",
+    responses((status = 200, description = "The newest jobs first (at most 200)", body = [Job]),
+        (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let page = ctx.store.list_newest::<Job>(None, LIST_LIMIT)?;
+    let jobs: Vec<Job> = page.items.into_iter().map(|record| record.value).collect();
+    Ok(warp::reply::json(&jobs).into_response())
+}
+
+#[utoipa::path(operation_id = "getJob", get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let job = ctx
+        .store
+        .get::<Job>(&id)?
+        .ok_or_else(|| ApiError::not_found("job", &id))?;
+    Ok(warp::reply::json(&job.value).into_response())
+}
+
+/// Writes `job` (durably: the engine resumes it after a crash) and waits for it up to `--apply-wait`.
+/// `Ok(None)` means it succeeded in time; `Ok(Some(response))` is the 202 to answer while it goes on.
+pub(super) async fn submit(ctx: &Ctx, job: Job) -> Result<Option<Response>, ApiError> {
+    // Subscribe before writing, so the job's end cannot slip between the write and the wait.
+    let mut changes = ctx.store.watch();
+    let id = job.id.clone();
+    ctx.store.put(job, Expect::Absent).await?;
+    let deadline = tokio::time::Instant::now() + ctx.apply_wait;
+    loop {
+        let job = ctx
+            .store
+            .get::<Job>(&id)?
+            .ok_or_else(|| ApiError::not_found("job", &id))?
+            .value;
+        if job.state.finished() {
+            return match job.error {
+                Some(error) => Err(ApiError::from_job(error)),
+                None => Ok(None),
+            };
+        }
+        // Wait for a change of this job (a lagging receiver just re-reads it).
+        loop {
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Err(_) => return Ok(Some(json_at(&job, StatusCode::ACCEPTED, &format!("/jobs/{id}")))),
+                Ok(Ok(change)) if change.collection != Job::COLLECTION || change.id != id => continue,
+                Ok(_) => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Converges one container towards its desired record: running (create it if the node has none with its name,
+//! start its init processes), stopped (terminate it: 0-orchestrator's stop), or gone (terminate, then forget).
+//! Every job, whatever its action, converges to what the record says now, so a job resumed after a restart, or
+//! overtaken by a later change, still does the right thing.
+
+use serde_json::{Map, Value, json};
+
+use super::{Failure, Step};
+use crate::model::{Container, ContainerSpec, JobAction, JobError};
+use crate::zos::ZosClient;
+
+pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
+    let record = step.store().get::<Container>(&step.job.target)?;
+    let Some(record) = record else {
+        if step.job.action == JobAction::Delete {
+            return Ok(());
+        }
+        return Err(Failure::Permanent(JobError {
+            status: 404,
+            code: "not_found".into(),
+            message: format!("container '{}' was deleted meanwhile", step.job.target),
+            field: None,
+        }));
+    };
+    let container = record.value;
+    // 0-orchestrator tags each container with its name, and finds it again by that tag.
+    let tags = vec![container.spec.name.clone()];
+    if container.running && !container.deleting {
+        step.progress(10, "looking for the container on the node").await?;
+        let id = match client.find_containers(&tags).await?.first() {
+            Some(id) => *id,
+            None => {
+                step.progress(30, "creating the container (mounting its flist)").await?;
+                client.create_container(create_arguments(&container.spec), tags).await?
+            }
+        };
+        step.progress(70, "starting init processes").await?;
+        let jobs: Vec<Value> = client.json_in(id, "job.list", json!({})).await?;
+        if jobs.is_empty() {
+            for process in &container.spec.init_processes {
+                let arguments = json!({"name": process.name, "args": process.args, "dir": process.pwd,
+                    "env": environment(&process.environment), "stdin": process.stdin});
+                client.dispatch(id, "core.system", arguments, false).await?;
+            }
+        }
+        step.observed(Some(("running", Some(id)))).await?;
+        return Ok(());
+    }
+    step.progress(30, "terminating the container").await?;
+    for id in client.find_containers(&tags).await? {
+        client.terminate_container(id).await?;
+    }
+    if container.deleting {
+        step.observed(None).await?;
+        step.store().delete::<Container>(&container.key, None).await?;
+    } else {
+        step.observed(Some(("halted", None))).await?;
+    }
+    Ok(())
+}
+
+/// Removes what a failed creation left in the store.
+pub async fn forget(step: &Step<'_>) -> Result<(), Failure> {
+    step.observed(None).await?;
+    step.store().delete::<Container>(&step.job.target, None).await?;
+    Ok(())
+}
+
+/// `KEY=VALUE` entries as 0-core's `env` map.
+fn environment(entries: &[String]) -> Map<String, Value> {
+    entries
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(key, value)| (key.to_owned(), json!(value)))
+        .collect()
+}
+
+/// `corex.create`'s arguments for a `CreateContainer` (ZOS-REFERENCE §3, Commands).
+fn create_arguments(spec: &ContainerSpec) -> Value {
+    let nics: Vec<Value> = spec
+        .nics
+        .iter()
+        .filter(|nic| nic.status == "up")
+        .map(
+            |nic| json!({"type": nic.kind, "id": nic.id, "name": nic.name, "hwaddr": nic.hwaddr, "config": nic.config}),
+        )
+        .collect();
+    let ports: Map<String, Value> = spec
+        .ports
+        .iter()
+        .filter_map(|port| port.split_once(':'))
+        .map(|(host, container)| (host.to_owned(), json!(container.parse::<u16>().unwrap_or_default())))
+        .collect();
+    let mounts: Map<String, Value> = spec
+        .filesystems
+        .iter()
+        .filter_map(|fs| fs.split_once(':'))
+        .map(|(pool, fs)| {
+            (
+                format!("/storage/{pool}/filesystems/{fs}"),
+                json!(format!("/fs/{pool}/{fs}")),
+            )
+        })
+        .collect();
+    json!({"root": spec.flist, "name": spec.name, "hostname": spec.hostname, "host_network": spec.host_networking,
+           "nics": nics, "port": ports, "mount": mounts, "storage": spec.storage, "privileged": false,
+           "identity": "", "env": {}})
+}

@@ -1,0 +1,305 @@
+//! The workload reconciler: runs the orchestrator jobs the API writes, one at a time per workload, until each has
+//! succeeded or failed for good.
+//!
+//! Jobs are picked up from the store's change feed, and at start from the store itself, so a job written just
+//! before a crash (or interrupted by one) is run again after the restart. Every step is written so that running
+//! it twice does no harm: before creating anything, the node is asked whether it already has it.
+//!
+//! A node that cannot be reached is retried with backoff; a node that refuses the change (an unknown flist, a
+//! name taken) fails the job at once, with the error the API answers.
+
+mod containers;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::model::{Job, JobAction, JobError, JobState, Node, WorkloadStatus, now_rfc3339};
+use crate::store::{ChangeKind, Expect, Record, Store, StoreError};
+use crate::zos::{Clients, ZosClient, ZosError};
+
+/// Tries before a job whose node cannot be reached is given up.
+const MOST_ATTEMPTS: u32 = 8;
+/// The longest pause between two tries.
+const LONGEST_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a step did not complete.
+pub enum Failure {
+    /// Try again later: the node is unreachable, slow, or the store is busy.
+    Transient(String),
+    /// The change cannot be made as asked.
+    Permanent(JobError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transient(reason) => f.write_str(reason),
+            Failure::Permanent(error) => f.write_str(&error.message),
+        }
+    }
+}
+
+impl From<ZosError> for Failure {
+    fn from(err: ZosError) -> Failure {
+        match err {
+            ZosError::Command { message, .. } => Failure::Permanent(node_refused(&message)),
+            ZosError::AuthRefused(message) => Failure::Permanent(JobError {
+                status: 502,
+                code: "node_auth_refused".into(),
+                message,
+                field: None,
+            }),
+            other => Failure::Transient(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Failure {
+        Failure::Transient(err.to_string())
+    }
+}
+
+/// A node's refusal, in API terms: what the caller got wrong (400/409) where the node's message says so.
+fn node_refused(message: &str) -> JobError {
+    let (status, code, field) = if message.contains("failed to download flist") {
+        (400, "unknown_flist", Some("flist"))
+    } else if message.contains("port") && message.contains("already in use") {
+        (409, "port_in_use", Some("ports"))
+    } else if message.contains("already exists") {
+        (409, "already_exists", Some("name"))
+    } else {
+        (502, "node_command_failed", None)
+    };
+    JobError {
+        status,
+        code: code.into(),
+        message: format!("the node refused: {message}"),
+        field: field.map(str::to_owned),
+    }
+}
+
+/// What a job's step may use, and how it reports progress.
+pub struct Step<'a> {
+    runner: &'a Runner,
+    job: Job,
+    version: u64,
+}
+
+impl Step<'_> {
+    /// Records how far the job is, for the API and the UI.
+    pub async fn progress(&mut self, percent: u8, step: &str) -> Result<(), Failure> {
+        tracing::debug!(job = %self.job.id, percent, step, "job progress");
+        self.job.progress = percent;
+        self.job.step = step.to_owned();
+        self.save().await
+    }
+
+    async fn save(&mut self) -> Result<(), Failure> {
+        self.job.updated_at = now_rfc3339();
+        let saved = self
+            .runner
+            .store
+            .put(self.job.clone(), Expect::Version(self.version))
+            .await?;
+        self.version = saved.version;
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.runner.store
+    }
+
+    /// Records what the node now has of the workload (`None`: nothing).
+    pub async fn observed(&self, status: Option<(&str, Option<u64>)>) -> Result<(), Failure> {
+        let id = format!("{}/{}", self.job.kind, self.job.target);
+        let store = &self.runner.store;
+        let current = store.get::<WorkloadStatus>(&id)?;
+        match (status, current) {
+            (None, Some(_)) => {
+                store.delete::<WorkloadStatus>(&id, None).await?;
+            }
+            (None, None) => {}
+            (Some((status, core_id)), current) => {
+                let record = WorkloadStatus {
+                    id,
+                    status: status.to_owned(),
+                    core_id,
+                    updated_at: now_rfc3339(),
+                };
+                let expect = current.map_or(Expect::Absent, |c| Expect::Version(c.version));
+                store.put(record, expect).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct Runner {
+    store: Store,
+    clients: Arc<Clients>,
+    /// Jobs being run now, so the feed and the start-up scan never run one twice.
+    running: Mutex<HashSet<String>>,
+    /// One lock per workload: its jobs run one after the other, in the order they were written.
+    workloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Runner {
+    pub fn new(store: Store, clients: Arc<Clients>) -> Arc<Runner> {
+        Arc::new(Runner {
+            store,
+            clients,
+            running: Mutex::default(),
+            workloads: Mutex::default(),
+        })
+    }
+
+    /// Runs jobs until the store's feed closes: the unfinished ones found at start, then each new one.
+    pub async fn run(self: Arc<Self>) {
+        let mut changes = self.store.watch();
+        self.resume_unfinished();
+        loop {
+            match changes.recv().await {
+                Ok(change) if change.collection == Job::COLLECTION && change.kind == ChangeKind::Created => {
+                    self.clone().spawn(change.id);
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => self.resume_unfinished(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn resume_unfinished(self: &Arc<Self>) {
+        match self.store.all::<Job>() {
+            Ok(jobs) => {
+                for job in jobs.into_iter().filter(|job| !job.state.finished()) {
+                    tracing::info!(job = %job.id, target = %job.target, action = ?job.action, "resuming job");
+                    self.clone().spawn(job.id);
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot read unfinished jobs"),
+        }
+    }
+
+    fn spawn(self: Arc<Self>, id: String) {
+        if !self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone())
+        {
+            return;
+        }
+        tokio::spawn(async move {
+            self.execute(&id).await;
+            self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
+    }
+
+    async fn execute(&self, id: &str) {
+        let Ok(Some(first)) = self.store.get::<Job>(id) else {
+            return;
+        };
+        let workload = self
+            .workloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(first.value.target.clone())
+            .or_default()
+            .clone();
+        let _turn = workload.lock().await;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let Ok(Some(current)) = self.store.get::<Job>(id) else {
+                return;
+            };
+            if current.value.state.finished() {
+                return;
+            }
+            let mut step = Step {
+                runner: self,
+                version: current.version,
+                job: current.value,
+            };
+            step.job.state = JobState::Running;
+            step.job.attempts += 1;
+            let outcome = match step.save().await {
+                Ok(()) => self.apply(&mut step).await,
+                Err(failure) => Err(failure),
+            };
+            let finished = match outcome {
+                Ok(()) => Some(None),
+                Err(Failure::Permanent(error)) => Some(Some(error)),
+                Err(Failure::Transient(reason)) if step.job.attempts >= MOST_ATTEMPTS => Some(Some(JobError {
+                    status: 504,
+                    code: "node_unavailable".into(),
+                    message: format!("gave up after {} tries: {reason}", step.job.attempts),
+                    field: None,
+                })),
+                Err(Failure::Transient(reason)) => {
+                    tracing::warn!(job = %id, attempt = step.job.attempts, %reason, "job step failed; will retry");
+                    let _ = step.progress(step.job.progress, &format!("retrying: {reason}")).await;
+                    None
+                }
+            };
+            if let Some(error) = finished {
+                self.finish(step, error).await;
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(LONGEST_BACKOFF);
+        }
+    }
+
+    async fn finish(&self, mut step: Step<'_>, error: Option<JobError>) {
+        if let Some(error) = &error {
+            tracing::warn!(job = %step.job.id, target = %step.job.target, code = %error.code, message = %error.message, "job failed");
+            // A creation that failed leaves nothing behind: the caller may try again with the same name.
+            if step.job.action == JobAction::Create
+                && let Err(err) = containers::forget(&step).await
+            {
+                tracing::error!(job = %step.job.id, error = %err, "cannot remove the failed workload");
+            }
+        } else {
+            tracing::info!(job = %step.job.id, target = %step.job.target, action = ?step.job.action, "job succeeded");
+        }
+        step.job.state = if error.is_some() {
+            JobState::Failed
+        } else {
+            JobState::Succeeded
+        };
+        step.job.progress = if error.is_some() { step.job.progress } else { 100 };
+        step.job.step = if error.is_some() { "failed" } else { "done" }.into();
+        step.job.error = error;
+        // The job record is the only trace of the outcome: keep trying until it is written.
+        while let Err(Failure::Transient(reason)) = step.save().await {
+            tracing::error!(job = %step.job.id, %reason, "cannot record the job's outcome; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn apply(&self, step: &mut Step<'_>) -> Result<(), Failure> {
+        let node = self.store.get::<Node>(&step.job.node)?.ok_or_else(|| {
+            Failure::Permanent(JobError {
+                status: 404,
+                code: "not_found".into(),
+                message: format!("node '{}' not found", step.job.node),
+                field: None,
+            })
+        })?;
+        let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
+        match step.job.kind.as_str() {
+            crate::model::Container::COLLECTION => containers::apply(step, &client).await,
+            other => Err(Failure::Permanent(JobError {
+                status: 500,
+                code: "internal".into(),
+                message: format!("no reconciler for '{other}'"),
+                field: None,
+            })),
+        }
+    }
+}

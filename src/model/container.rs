@@ -1,0 +1,252 @@
+//! Containers: 0-orchestrator's `CreateContainer` as the desired state of one container on one node.
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::{Invalid, validate_hostname, validate_id};
+use crate::store::Record;
+
+/// A process to start (0-orchestrator's `CoreSystem`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoreSystem {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pwd: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries.
+    #[serde(default)]
+    pub environment: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NicConfig {
+    #[serde(default)]
+    pub dhcp: bool,
+    #[serde(default)]
+    pub cidr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Vec<String>>,
+}
+
+/// 0-orchestrator's `ContainerNIC`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerNic {
+    /// `default`, `zerotier`, `vlan`, `vxlan` or `bridge`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// VLAN tag, VXLAN id, ZeroTier network id or bridge name (empty for `default`).
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hwaddr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<NicConfig>,
+    /// `up` or `down`.
+    #[serde(default = "nic_up")]
+    pub status: String,
+    /// A ZeroTier API token to authorise the container on the network; never shown back.
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
+}
+
+fn nic_up() -> String {
+    "up".into()
+}
+
+/// 0-orchestrator's `CreateContainer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerSpec {
+    pub name: String,
+    #[serde(default)]
+    pub hostname: String,
+    /// URL of the root flist.
+    pub flist: String,
+    #[serde(default)]
+    pub init_processes: Vec<CoreSystem>,
+    /// `<pool>:<filesystem>` entries, mounted at `/fs/<pool>/<filesystem>`.
+    #[serde(default)]
+    pub filesystems: Vec<String>,
+    #[serde(default)]
+    pub nics: Vec<ContainerNic>,
+    #[serde(default)]
+    pub host_networking: bool,
+    /// `hostport:containerport` entries.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// The flist's storage backend (ARDB URL), if not the default.
+    #[serde(default)]
+    pub storage: String,
+}
+
+/// The desired state of one container (API-owned).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    /// `<node>/<name>`.
+    pub key: String,
+    pub node: String,
+    pub spec: ContainerSpec,
+    /// Whether it should be running (start/stop).
+    pub running: bool,
+    /// Set by DELETE; the engine removes the record once the node has let go of it.
+    pub deleting: bool,
+    /// The job that applies the latest change.
+    pub job: String,
+    pub created_at: String,
+}
+
+impl Record for Container {
+    const COLLECTION: &'static str = "containers";
+    fn id(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Container {
+    pub fn key(node: &str, name: &str) -> String {
+        format!("{node}/{name}")
+    }
+
+    pub fn new(node: &str, spec: ContainerSpec) -> Container {
+        Container {
+            key: Container::key(node, &spec.name),
+            node: node.to_owned(),
+            spec,
+            running: true,
+            deleting: false,
+            job: String::new(),
+            created_at: super::now_rfc3339(),
+        }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/nodes/{}/containers/{}", self.node, self.spec.name)
+    }
+}
+
+const NIC_KINDS: &[&str] = &["default", "zerotier", "vlan", "vxlan", "bridge"];
+
+impl ContainerSpec {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        validate_id("name", &self.name)?;
+        validate_hostname("hostname", &self.hostname)?;
+        let flist_ok = (self.flist.starts_with("https://") || self.flist.starts_with("http://"))
+            && self.flist.ends_with(".flist")
+            && !self.flist.contains(char::is_whitespace);
+        if !flist_ok {
+            return Err(Invalid::new("flist", "must be an http(s) URL of a .flist file"));
+        }
+        for (i, process) in self.init_processes.iter().enumerate() {
+            process.validate(&format!("initProcesses[{i}]"))?;
+        }
+        for (i, fs) in self.filesystems.iter().enumerate() {
+            let ok = fs
+                .split_once(':')
+                .is_some_and(|(pool, name)| validate_id("", pool).is_ok() && validate_id("", name).is_ok());
+            if !ok {
+                return Err(Invalid::new(
+                    format!("filesystems[{i}]"),
+                    "must be '<pool>:<filesystem>'",
+                ));
+            }
+        }
+        for (i, nic) in self.nics.iter().enumerate() {
+            nic.validate(&format!("nics[{i}]"))?;
+        }
+        for (i, port) in self.ports.iter().enumerate() {
+            let ok = port
+                .split_once(':')
+                .is_some_and(|(host, container)| host.parse::<u16>().is_ok() && container.parse::<u16>().is_ok());
+            if !ok {
+                return Err(Invalid::new(format!("ports[{i}]"), "must be 'hostport:containerport'"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CoreSystem {
+    pub fn validate(&self, field: &str) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() {
+            return Err(Invalid::new(format!("{field}.name"), "must not be empty"));
+        }
+        if let Some(bad) = self.environment.iter().position(|entry| !entry.contains('=')) {
+            return Err(Invalid::new(
+                format!("{field}.environment[{bad}]"),
+                "must be 'KEY=VALUE'",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ContainerNic {
+    fn validate(&self, field: &str) -> Result<(), Invalid> {
+        if !NIC_KINDS.contains(&self.kind.as_str()) {
+            return Err(Invalid::new(
+                format!("{field}.type"),
+                format!("must be one of {}", NIC_KINDS.join(", ")),
+            ));
+        }
+        if self.kind != "default" && self.id.is_empty() {
+            return Err(Invalid::new(format!("{field}.id"), "is required for this type"));
+        }
+        if let Some(hwaddr) = &self.hwaddr {
+            let octets: Vec<&str> = hwaddr.split(':').collect();
+            if octets.len() != 6 || !octets.iter().all(|o| o.len() == 2 && u8::from_str_radix(o, 16).is_ok()) {
+                return Err(Invalid::new(format!("{field}.hwaddr"), "must be a MAC address"));
+            }
+        }
+        if !matches!(self.status.as_str(), "up" | "down") {
+            return Err(Invalid::new(format!("{field}.status"), "must be 'up' or 'down'"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ContainerSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "web", "flist": "https://hub.grid.tf/tf-official-apps/ubuntu-18.04.flist",
+            "nics": [{"type": "default"}], "ports": ["8080:80"], "filesystems": ["pool:data"],
+            "initProcesses": [{"name": "sleep", "args": ["100"], "environment": ["A=1"]}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reference_create_body_is_valid() {
+        assert_eq!(spec().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let field = |change: fn(&mut ContainerSpec)| {
+            let mut spec = spec();
+            change(&mut spec);
+            spec.validate().unwrap_err().field
+        };
+        assert_eq!(field(|s| s.name = "no spaces".into()), "name");
+        assert_eq!(field(|s| s.flist = "ftp://x/y.flist".into()), "flist");
+        assert_eq!(field(|s| s.ports = vec!["80".into()]), "ports[0]");
+        assert_eq!(field(|s| s.filesystems = vec!["nopool".into()]), "filesystems[0]");
+        assert_eq!(field(|s| s.nics[0].kind = "token-ring".into()), "nics[0].type");
+        assert_eq!(field(|s| s.nics[0].kind = "zerotier".into()), "nics[0].id");
+        assert_eq!(
+            field(|s| s.init_processes[0].environment = vec!["A".into()]),
+            "initProcesses[0].environment[0]"
+        );
+    }
+}

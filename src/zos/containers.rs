@@ -1,0 +1,69 @@
+//! Containers on a node (`corex.*`), and commands run inside them. A container is found again by the tags it was
+//! created with (its name), so an interrupted creation can look before it creates a second one.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::protocol::JobResult;
+use super::{ZosClient, ZosError, decode};
+
+impl ZosClient {
+    /// `corex.find {tags}`: the ids of the containers that carry all `tags`.
+    pub async fn find_containers(&self, tags: &[String]) -> Result<Vec<u64>, ZosError> {
+        let found: BTreeMap<String, Value> = self.json("corex.find", json!({"tags": tags})).await?;
+        Ok(found.keys().filter_map(|id| id.parse().ok()).collect())
+    }
+
+    /// `corex.create`: the new container's id. `tags` go with it (both as the job's tags and in its arguments, as
+    /// the reference client sends them).
+    pub async fn create_container(&self, mut arguments: Value, tags: Vec<String>) -> Result<u64, ZosError> {
+        arguments["tags"] = json!(tags);
+        decode(
+            "corex.create",
+            self.run_tagged("corex.create", arguments, Some(tags)).await?,
+        )
+    }
+
+    pub async fn terminate_container(&self, container: u64) -> Result<(), ZosError> {
+        self.json::<Value>("corex.terminate", json!({"container": container}))
+            .await
+            .map(drop)
+    }
+
+    /// Starts `command` inside `container` (`corex.dispatch`) and returns the inner job's id.
+    pub async fn dispatch(
+        &self,
+        container: u64,
+        command: &str,
+        arguments: Value,
+        stream: bool,
+    ) -> Result<String, ZosError> {
+        // A process in a container runs as long as it runs; callers that wait bound their own wait.
+        let mut inner = self.command(command, arguments, stream, None);
+        inner.max_time = None;
+        self.json("corex.dispatch", json!({"container": container, "command": inner}))
+            .await
+    }
+
+    /// Runs `command` inside `container` and decodes its JSON answer, within the deadline.
+    pub async fn json_in<T: DeserializeOwned>(
+        &self,
+        container: u64,
+        command: &str,
+        arguments: Value,
+    ) -> Result<T, ZosError> {
+        decode(command, self.run_in(container, command, arguments).await?)
+    }
+
+    /// Runs `command` inside `container` and returns its result, whatever its state, within the deadline.
+    pub async fn run_in(&self, container: u64, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+        tokio::time::timeout(self.deadline, async {
+            let id = self.dispatch(container, command, arguments, false).await?;
+            self.read_result(&id).await
+        })
+        .await
+        .map_err(|_| ZosError::Timeout(self.deadline))?
+    }
+}
