@@ -166,6 +166,7 @@ mod tests {
             boot,
             zos: std::sync::Arc::new(crate::zos::Clients::new(std::time::Duration::from_secs(1))),
             tftp: None,
+            proxy_dhcp: None,
             zerotier: None,
             started: std::time::Instant::now(),
             shutdown,

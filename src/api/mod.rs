@@ -42,6 +42,8 @@ pub struct Context {
     pub zos: Arc<crate::zos::Clients>,
     /// Where TFTP listens (`None`: off), for `/health`.
     pub tftp: Option<std::net::SocketAddr>,
+    /// Where proxyDHCP answers (`interface (address)`; `None`: off), for `/health`.
+    pub proxy_dhcp: Option<String>,
     pub started: Instant,
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.
