@@ -8,6 +8,10 @@
 //! Both sockets are bound to the interface (SO_BINDTODEVICE), so nothing is answered, or broadcast, on any other
 //! network. Parsing and encoding are dhcproto's ([`packet`] checks the bytes first); the decisions are in
 //! [`client`] and [`limit`]. Every answer is a boot event; every packet not answered is counted in `/metrics`.
+//!
+//! Why dhcproto: a maintained DHCPv4 codec with typed options, the PXE ones of RFC 4578 included, written for a
+//! production DHCP server; it encodes exactly what we set (no hidden defaults), and its cost is a dependency on
+//! hickory-proto for domain-name options we never touch.
 
 mod client;
 mod limit;
