@@ -144,7 +144,8 @@ impl Proxy {
         let file = client::boot_file(&client, &self.chain_url);
         self.record(&client, peer, file.as_deref());
         let Some(file) = file else {
-            tracing::warn!(mac = %client.mac_text(), arch = %client.firmware.label(), "PXE client with no iPXE binary for its architecture");
+            // Not a warning: anyone can send these; the boot event (outcome not_found) is what operators see.
+            tracing::debug!(mac = %client.mac_text(), arch = %client.firmware.label(), "PXE client with no iPXE binary for its architecture");
             return None;
         };
         let reply = packet::Reply {
