@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// UDP address for TFTP (iPXE binaries and boot scripts), or `off` [default: 0.0.0.0:69]
     #[arg(long, env = "ZOS_TFTP_LISTEN", value_name = "ADDR|off", value_parser = parse_tftp_listen)]
     pub tftp_listen: Option<TftpListen>,
+    /// Answer PXE clients on this network interface as a proxyDHCP server (UDP 67 and 4011), beside the site's
+    /// own DHCP server, which keeps handing out addresses; or `off` [default: off]
+    #[arg(long, env = "ZOS_PROXY_DHCP", value_name = "IFACE|off", value_parser = parse_proxy_dhcp)]
+    pub proxy_dhcp: Option<ProxyDhcp>,
     /// Serve iPXE binaries from this directory instead of the embedded ones
     #[arg(long, env = "ZOS_IPXE_DIR", value_name = "DIR")]
     pub ipxe_dir: Option<PathBuf>,
@@ -151,6 +155,27 @@ fn parse_tftp_listen(text: &str) -> Result<TftpListen, String> {
         .map_err(|err| format!("{err} (expected ADDR:PORT or off)"))
 }
 
+/// `--proxy-dhcp`: a network interface, or off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyDhcp {
+    Off,
+    On(String),
+}
+
+/// A Linux interface name: 1 to 15 bytes (IFNAMSIZ less the NUL), no '/', no whitespace, not '.' or '..'.
+fn parse_proxy_dhcp(text: &str) -> Result<ProxyDhcp, String> {
+    if text == "off" {
+        return Ok(ProxyDhcp::Off);
+    }
+    let valid = (1..=15).contains(&text.len())
+        && !matches!(text, "." | "..")
+        && text.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if !valid {
+        return Err("must be a network interface name (1 to 15 characters, no '/', ':' or spaces) or off".into());
+    }
+    Ok(ProxyDhcp::On(text.to_owned()))
+}
+
 fn parse_boot_url(text: &str) -> Result<String, String> {
     let rest = text
         .strip_prefix("http://")
@@ -196,6 +221,7 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub tftp_listen: TftpListen,
+    pub proxy_dhcp: ProxyDhcp,
     pub ipxe_dir: Option<PathBuf>,
     pub boot_url: Option<String>,
     pub demo: u32,
@@ -239,6 +265,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     log_format: Option<String>,
     tftp_listen: Option<String>,
+    proxy_dhcp: Option<String>,
     ipxe_dir: Option<PathBuf>,
     boot_url: Option<String>,
     demo: Option<u32>,
@@ -306,6 +333,12 @@ impl ServeConfig {
             (None, Some(text)) => parse_tftp_listen(&text)
                 .map_err(|err| ConfigError(format!("config: invalid value '{text}' for tftp_listen: {err}")))?,
             (None, None) => TftpListen::On(DEFAULT_TFTP_LISTEN.parse().expect("default TFTP address parses")),
+        };
+        let proxy_dhcp = match (args.proxy_dhcp, file.proxy_dhcp) {
+            (Some(proxy), _) => proxy,
+            (None, Some(text)) => parse_proxy_dhcp(&text)
+                .map_err(|err| ConfigError(format!("config: invalid value '{text}' for proxy_dhcp: {err}")))?,
+            (None, None) => ProxyDhcp::Off,
         };
         let boot_url = match (args.boot_url, file.boot_url) {
             (Some(url), _) => Some(url),
@@ -399,6 +432,7 @@ impl ServeConfig {
             data_dir,
             log_format,
             tftp_listen,
+            proxy_dhcp,
             ipxe_dir,
             boot_url,
             demo,

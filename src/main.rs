@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use config::{Cli, Command, LogFormat, ServeConfig, TftpListen, TokenCommand};
+use config::{Cli, Command, LogFormat, ProxyDhcp, ServeConfig, TftpListen, TokenCommand};
 use store::{Store, StoreError};
 
 /// Exit status for bad flags or settings (as clap uses), distinct from failures at run time (1).
@@ -162,6 +162,22 @@ async fn serve(config: ServeConfig) -> ExitCode {
             }
         },
     };
+    let proxy_dhcp = match &config.proxy_dhcp {
+        ProxyDhcp::Off => None,
+        ProxyDhcp::On(interface) => match boot::proxy_dhcp::bind(boot.clone(), interface) {
+            Ok((address, serve_proxy)) => {
+                tokio::spawn(serve_proxy);
+                Some(format!("{interface} ({address})"))
+            }
+            Err(err) => {
+                tracing::error!(
+                    "cannot run proxyDHCP on {interface} (--proxy-dhcp): {err} (ports 67 and 4011 and binding to an \
+                     interface need root or CAP_NET_BIND_SERVICE and CAP_NET_RAW)"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
 
     let zerotier_api = match &config.zerotier {
         Some(zt) => match zerotier::MemberApi::new(zt.kind, &zt.api, &zt.token, NODE_DEADLINE) {
@@ -182,6 +198,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         zos: Arc::new(zos::Clients::new(NODE_DEADLINE)),
         tftp: tftp_address,
         apply_wait: config.apply_wait,
+        proxy_dhcp: proxy_dhcp.clone(),
         started,
         shutdown: shutdown_rx,
     });
@@ -234,6 +251,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         data_dir = %config.data_dir.display(),
         admin_token_file = %token_file.display(),
         tftp = %tftp_address.map_or("off".to_owned(), |a| a.to_string()),
+        proxy_dhcp = %proxy_dhcp.as_deref().unwrap_or("off"),
         version = env!("CARGO_PKG_VERSION"),
         "zos-orchestrator listening on {url} (admin token file: {})",
         token_file.display()

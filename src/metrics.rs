@@ -18,6 +18,8 @@ pub struct Metrics {
     boot_events_dropped: prometheus::IntCounter,
     tftp_malformed: prometheus::IntCounter,
     tftp_refused: prometheus::IntCounter,
+    dhcp_malformed: IntCounterVec,
+    dhcp_ignored: IntCounterVec,
     nodes: prometheus::IntGaugeVec,
 }
 
@@ -64,6 +66,22 @@ impl Default for Metrics {
         let tftp_refused =
             prometheus::IntCounter::new("tftp_write_requests_refused_total", "TFTP write requests refused")
                 .expect("valid metric");
+        let dhcp_malformed = IntCounterVec::new(
+            Opts::new(
+                "proxy_dhcp_malformed_packets_total",
+                "Malformed DHCP packets the proxyDHCP server dropped, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let dhcp_ignored = IntCounterVec::new(
+            Opts::new(
+                "proxy_dhcp_ignored_packets_total",
+                "Well-formed DHCP packets the proxyDHCP server did not answer, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let nodes = prometheus::IntGaugeVec::new(
             Opts::new("nodes", "Registered nodes by the state the last heartbeat observed"),
             &["state"],
@@ -73,6 +91,8 @@ impl Default for Metrics {
             Box::new(nodes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(tftp_malformed.clone()),
             Box::new(tftp_refused.clone()),
+            Box::new(dhcp_malformed.clone()),
+            Box::new(dhcp_ignored.clone()),
             Box::new(boot_served.clone()),
             Box::new(boot_bytes.clone()),
             Box::new(boot_events_dropped.clone()),
@@ -94,6 +114,8 @@ impl Default for Metrics {
             boot_events_dropped,
             tftp_malformed,
             tftp_refused,
+            dhcp_malformed,
+            dhcp_ignored,
             nodes,
         }
     }
@@ -111,6 +133,7 @@ impl Metrics {
         let protocol = match protocol {
             BootProtocol::Tftp => "tftp",
             BootProtocol::Http => "http",
+            BootProtocol::Dhcp => "dhcp",
         };
         let outcome = match outcome {
             BootOutcome::Ok => "ok",
@@ -135,6 +158,14 @@ impl Metrics {
 
     pub fn tftp_refused(&self) {
         self.tftp_refused.inc();
+    }
+
+    pub fn dhcp_malformed(&self, reason: &str) {
+        self.dhcp_malformed.with_label_values(&[reason]).inc();
+    }
+
+    pub fn dhcp_ignored(&self, reason: &str) {
+        self.dhcp_ignored.with_label_values(&[reason]).inc();
     }
 
     pub fn boot_event_dropped(&self) {

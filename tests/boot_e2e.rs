@@ -5,65 +5,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{Server, client, temp_data_dir};
-use serde_json::{Value, json};
+use common::netboot::{boot_events, kit, prepare, work_dir};
+use common::{Server, temp_data_dir};
+use serde_json::Value;
 
 const NETWORK: &str = "abcdef0123456789";
 const MAC: &str = "52:54:00:12:34:56";
-
-fn kit() -> PathBuf {
-    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/e2e");
-    assert!(
-        kit.join("netboot-vm.sh").exists(),
-        "the e2e kit is missing at {}",
-        kit.display()
-    );
-    kit
-}
-
-/// The kernel to boot: `$E2E_KERNEL`, else Debian's `/boot/vmlinuz-*` (package linux-image-amd64).
-fn kernel() -> PathBuf {
-    if let Some(kernel) = std::env::var_os("E2E_KERNEL") {
-        return kernel.into();
-    }
-    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    kernels.retain(|p| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-    });
-    kernels.sort();
-    kernels
-        .pop()
-        .expect("no /boot/vmlinuz-* kernel: run scripts/test (installs linux-image-amd64) or set E2E_KERNEL")
-}
-
-fn upload(server: &Server, name: &str, path: &Path) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let response = client()
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(server.admin_token())
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 201, "upload {name}");
-}
-
-fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let response = client()
-        .request(method, server.url(path))
-        .bearer_auth(server.admin_token())
-        .json(&body)
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{path}: {}", response.status());
-    response.json().unwrap()
-}
 
 /// Boots the VM with the kit's options; returns the marker line and how long it took.
 fn boot(args: &[&str], log: &Path) -> (String, f64) {
@@ -96,34 +47,8 @@ fn boot(args: &[&str], log: &Path) -> (String, f64) {
 fn qemu_firmware_boots_over_tftp_http_and_undionly() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
-    std::fs::create_dir_all(&work).unwrap();
-    let initrd = work.join("initrd.gz");
-    let built = Command::new(kit().join("build-initramfs.sh"))
-        .arg(&initrd)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "build-initramfs.sh: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-
-    upload(&server, "vmlinuz", &kernel());
-    upload(&server, "initrd.gz", &initrd);
-    api(
-        &server,
-        reqwest::Method::POST,
-        "/boot/profiles",
-        json!({"name": "e2e", "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd.gz"],
-               "cmdline": "console=ttyS0 quiet zerotier={zerotier}"}),
-    );
-    api(
-        &server,
-        reqwest::Method::PUT,
-        "/boot/settings",
-        json!({"zerotierNetwork": NETWORK, "defaultProfile": "e2e"}),
-    );
+    let work = work_dir();
+    prepare(&server, NETWORK, "initrd.gz");
 
     let tftp_port = server.tftp.port().to_string();
     let http = format!(
@@ -151,13 +76,7 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
     }
 
     // The boot events, through the API: the script requests carry the VM's MAC, and undionly.kpxe came from us.
-    let events: Vec<Value> = client()
-        .get(server.url("/boot/events?limit=100"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let events: Vec<Value> = boot_events(&server);
     let served = |protocol: &str, file: &str| {
         events
             .iter()

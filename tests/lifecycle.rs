@@ -50,6 +50,17 @@ fn bad_flags_and_settings_fail_fast_with_one_line_and_status_2() {
     );
     assert_one_line_usage_error(run(&["serve", "--bogus"], &[]), "--bogus");
     assert_one_line_usage_error(
+        run(&["serve", "--proxy-dhcp", "../eth0", "--data-dir", data], &[]),
+        "--proxy-dhcp",
+    );
+    assert_one_line_usage_error(
+        run(
+            &["serve", "--data-dir", data],
+            &[("ZOS_PROXY_DHCP", "an-interface-name-too-long")],
+        ),
+        "--proxy-dhcp",
+    );
+    assert_one_line_usage_error(
         run(&["serve", "--data-dir", data], &[("ZOS_LISTEN", "1.2.3.4")]),
         "--listen",
     );
@@ -60,6 +71,11 @@ fn bad_flags_and_settings_fail_fast_with_one_line_and_status_2() {
     assert_one_line_usage_error(run(&["serve", "--config", config, "--data-dir", data], &[]), "listen");
     std::fs::write(config, "lissten = \"127.0.0.1:1\"\n").unwrap();
     assert_one_line_usage_error(run(&["serve", "--config", config, "--data-dir", data], &[]), "lissten");
+    std::fs::write(config, "proxy_dhcp = \"\"\n").unwrap();
+    assert_one_line_usage_error(
+        run(&["serve", "--config", config, "--data-dir", data], &[]),
+        "proxy_dhcp",
+    );
     std::fs::write(config, "log_format = \"xml\"\n").unwrap();
     assert_one_line_usage_error(
         run(&["serve", "--config", config, "--data-dir", data], &[]),

@@ -162,6 +162,7 @@ pub(super) async fn machine_script(
         duration: started.elapsed(),
         outcome: BootOutcome::Ok,
         profile: rendered.profile,
+        arch: None,
     });
     Ok(ipxe_script(rendered.script))
 }
@@ -225,6 +226,7 @@ pub(super) async fn bootstrap_script(
         duration: started.elapsed(),
         outcome: BootOutcome::Ok,
         profile: None,
+        arch: None,
     });
     Ok(ipxe_script(script))
 }
@@ -243,6 +245,7 @@ fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> 
         duration: started.elapsed(),
         outcome: BootOutcome::Ok,
         profile: None,
+        arch: None,
     });
     let mut response = Response::new(bytes.into());
     response.headers_mut().insert(
@@ -313,6 +316,7 @@ fn serve_asset(
             duration: started.elapsed(),
             outcome,
             profile: None,
+            arch: None,
         })
     };
     let Some(asset) = asset else {

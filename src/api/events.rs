@@ -167,6 +167,7 @@ mod tests {
             zos: std::sync::Arc::new(crate::zos::Clients::new(std::time::Duration::from_secs(1))),
             tftp: None,
             apply_wait: std::time::Duration::ZERO,
+            proxy_dhcp: None,
             zerotier: None,
             started: std::time::Instant::now(),
             shutdown,

@@ -47,6 +47,8 @@ pub struct Context {
     pub tftp: Option<std::net::SocketAddr>,
     /// How long a workload request waits for its job before answering 202 (`--apply-wait`).
     pub apply_wait: std::time::Duration,
+    /// Where proxyDHCP answers (`interface (address)`; `None`: off), for `/health`.
+    pub proxy_dhcp: Option<String>,
     pub started: Instant,
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.

@@ -31,6 +31,8 @@ pub struct BootHealth {
     pub ipxe_files: Vec<&'static str>,
     /// The TFTP address, or `off`.
     pub tftp: String,
+    /// The interface and address proxyDHCP answers PXE clients on (`br0 (10.0.0.5)`), or `off`.
+    pub proxy_dhcp: String,
     /// The HTTP base URL TFTP-loaded scripts send machines to (`${next-server}` is filled in by iPXE).
     pub http_base: String,
 }
@@ -66,6 +68,7 @@ pub(super) fn health(ctx: Ctx) -> Response {
             ipxe_origin: ctx.boot.ipxe.origin.clone(),
             ipxe_files: ctx.boot.ipxe.names().collect(),
             tftp: ctx.tftp.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            proxy_dhcp: ctx.proxy_dhcp.clone().unwrap_or_else(|| "off".to_owned()),
             http_base: ctx.boot.tftp_http_base(),
         },
     };

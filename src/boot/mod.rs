@@ -3,10 +3,12 @@
 //! The chain: a PXE ROM loads `undionly.kpxe` / `ipxe.efi` over TFTP ([`tftp`]); iPXE loads a small TFTP script
 //! that hands over to HTTP (`/boot.ipxe?mac=…`); there the machine's profile is chosen by the selectors, and its
 //! script loads the kernel and initrds (boot assets, [`assets`]) with the cluster's ZeroTier network on the
-//! command line ([`script`]). Every file served is recorded as a boot event ([`recorder`]).
+//! command line ([`script`]). Every file served is recorded as a boot event ([`recorder`]). On networks whose DHCP
+//! server we do not control, [`proxy_dhcp`] tells PXE clients which of those files to load.
 
 pub mod assets;
 pub mod ipxe;
+pub mod proxy_dhcp;
 pub mod recorder;
 pub mod script;
 pub mod tftp;
@@ -84,6 +86,17 @@ impl Boot {
         self.boot_url
             .clone()
             .unwrap_or_else(|| format!("http://${{next-server}}:{}", self.http_port))
+    }
+
+    /// The boot file proxyDHCP gives a client that already runs iPXE: the URL the TFTP script chains to, with
+    /// this server's address on the client's network instead of `${next-server}` (which, beside the site's DHCP
+    /// server, may name that server rather than us).
+    pub fn dhcp_chain_url(&self, server: std::net::Ipv4Addr) -> String {
+        let base = self
+            .boot_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{server}:{}", self.http_port));
+        script::chain_url(&base)
     }
 
     /// The HTTP base URL for scripts loaded over HTTP: the configured one, else the address the machine used.

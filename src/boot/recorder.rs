@@ -30,6 +30,8 @@ pub struct Served {
     pub duration: Duration,
     pub outcome: BootOutcome,
     pub profile: Option<String>,
+    /// Firmware architecture, where the protocol tells it (proxyDHCP).
+    pub arch: Option<String>,
 }
 
 pub struct Recorder {
@@ -88,5 +90,6 @@ fn event(seq: u64, served: Served) -> BootEvent {
         duration_ms: served.duration.as_millis().try_into().unwrap_or(u64::MAX),
         outcome: served.outcome,
         profile: served.profile,
+        arch: served.arch,
     }
 }

@@ -7,17 +7,23 @@ use crate::model::{Invalid, Node};
 /// The query every chained script sends, so the HTTP side knows which machine asks.
 const MACHINE_QUERY: &str = "mac=${net0/mac}&uuid=${uuid}&arch=${buildarch}&platform=${platform}";
 
+/// Where iPXE continues over HTTP: the machine's script, with iPXE filling in who it is.
+pub fn chain_url(http_base: &str) -> String {
+    format!("{http_base}/boot.ipxe?{MACHINE_QUERY}")
+}
+
 /// Served over TFTP as `boot.ipxe`: hands over to HTTP, where the machine's profile is chosen.
 pub fn tftp_handover(http_base: &str) -> String {
     format!(
         "#!ipxe\n\
          # zos-orchestrator: continue over HTTP, where this machine's boot profile is chosen.\n\
          :retry\n\
-         chain {http_base}/boot.ipxe?{MACHINE_QUERY} || goto failed\n\
+         chain {} || goto failed\n\
          :failed\n\
          echo zos-orchestrator: cannot load {http_base}/boot.ipxe, retrying in 10 s\n\
          sleep 10\n\
-         goto retry\n"
+         goto retry\n",
+        chain_url(http_base)
     )
 }
 

@@ -111,6 +111,8 @@ impl Record for BootAsset {
 pub enum BootProtocol {
     Tftp,
     Http,
+    /// A proxyDHCP answer: which boot file a PXE client was sent to.
+    Dhcp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -126,7 +128,7 @@ pub enum BootOutcome {
     Error,
 }
 
-/// One served boot file or script.
+/// One served boot file or script, or one proxyDHCP answer (`protocol` dhcp, `file` the boot file offered).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BootEvent {
@@ -144,6 +146,9 @@ pub struct BootEvent {
     /// The profile a boot script was rendered from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The client's firmware as proxyDHCP saw it: `bios`, `uefi-x64`, or `arch-N` (RFC 4578 option 93).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
 }
 
 impl Record for BootEvent {

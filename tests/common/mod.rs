@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod lab;
+pub mod netboot;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +21,8 @@ pub struct Server {
     /// Where its TFTP server listens.
     pub tftp: std::net::SocketAddr,
     pub data_dir: PathBuf,
+    /// The HTTP client for this server: the shared one, or one made inside a network namespace (`lab`).
+    pub http: reqwest::blocking::Client,
     startup_logs: Vec<String>,
     logs: mpsc::Receiver<String>,
 }
@@ -42,22 +47,23 @@ impl Server {
 
     /// `start_with`, with environment variables for the server (secrets that have no flag).
     pub fn start_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tftp-listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--tftp-listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .envs(envs.iter().copied());
+        Server::spawn(command, data_dir)
+    }
+
+    /// Runs `command` (`serve` with its addresses, maybe behind a wrapper such as `ip netns exec`) with JSON logs
+    /// and `data_dir`, and waits for the "listening" log line to learn the port.
+    pub fn spawn(mut command: Command, data_dir: &Path) -> Server {
+        let mut child = command
+            .args(["--log-format", "json"])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(extra_args)
             .env_remove("ZOS_LISTEN")
             .env_remove("ZOS_DATA_DIR")
-            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -91,6 +97,7 @@ impl Server {
                     base,
                     tftp,
                     data_dir: data_dir.to_owned(),
+                    http: client(),
                     startup_logs,
                     logs,
                 };

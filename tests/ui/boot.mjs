@@ -214,6 +214,8 @@ await run(async () => {
     await waitModalClosed(modal, 'settings');
     await page.locator(tid('settings-zerotier'), { hasText: ZEROTIER }).waitFor({ state: 'visible' });
     await page.locator(tid('settings-default-profile'), { hasText: profileName }).waitFor({ state: 'visible' });
+    // Read-only, from /health: the test server runs without --proxy-dhcp.
+    await page.locator(tid('settings-proxy-dhcp'), { hasText: 'Off' }).waitFor({ state: 'visible' });
     const settings = await apiOk('GET', '/boot/settings');
     if (settings.zerotierNetwork !== ZEROTIER || settings.defaultProfile !== profileName) {
       throw new Error(`the server has ${JSON.stringify(settings)}`);

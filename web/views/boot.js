@@ -170,7 +170,7 @@ export function mountBoot(root, ctx) {
         'p',
         { class: 'toolbar-note' },
         h('span', { class: 'live-mini', 'aria-hidden': 'true' }),
-        `The ${EVENTS_LIMIT} most recent files and scripts served over TFTP and HTTP, updated live.`,
+        `The ${EVENTS_LIMIT} most recent files and scripts served over TFTP and HTTP, and proxyDHCP answers, updated live.`,
       ),
     ),
     bootsBody,
@@ -412,7 +412,8 @@ export function mountBoot(root, ctx) {
   function eventRow(ev) {
     const fresh = !firstEvents && !seenEvents.has(ev.id);
     const outcome = OUTCOMES[ev.outcome] || { tone: 'neutral', text: String(ev.outcome || 'unknown') };
-    const proto = ev.protocol === 'tftp' || ev.protocol === 'http' ? ev.protocol : 'other';
+    const proto = ['tftp', 'http', 'dhcp'].includes(ev.protocol) ? ev.protocol : 'other';
+    const served = ev.protocol === 'dhcp' ? 'Boot file offered over proxyDHCP' : `Served over ${String(ev.protocol || '?').toUpperCase()}`;
     return h(
       'tr',
       {
@@ -444,10 +445,11 @@ export function mountBoot(root, ctx) {
           { class: 'cell-served' },
           h(
             'span',
-            { class: `proto proto-${proto}`, testid: 'boot-event-protocol', title: `Served over ${String(ev.protocol || '?').toUpperCase()}` },
+            { class: `proto proto-${proto}`, testid: 'boot-event-protocol', title: served },
             String(ev.protocol || '?').toUpperCase(),
           ),
-          h('span', { class: 'mono cell-file', title: ev.file, testid: 'boot-event-file' }, ev.file),
+          h('span', { class: 'mono cell-file', title: ev.file, testid: 'boot-event-file' }, ev.file || dash()),
+          ev.arch ? h('span', { class: 'tag tag-neutral nowrap', title: 'Firmware, as the client told proxyDHCP', testid: 'boot-event-arch' }, ev.arch) : null,
         ),
       ),
       h('td', { dataset: { label: 'Bytes' }, class: 'num nowrap', title: `${formatCount(ev.bytes)} bytes` }, formatBytes(ev.bytes)),
@@ -1002,6 +1004,8 @@ export function mountBoot(root, ctx) {
     }
     const s = settings.data;
     const unset = (text) => h('span', { class: 'muted' }, text);
+    const boot = health && health.boot && typeof health.boot === 'object' ? health.boot : null;
+    const proxyDhcp = boot && typeof boot.proxyDhcp === 'string' ? boot.proxyDhcp : null;
     replace(
       settingsCard,
       head,
@@ -1026,6 +1030,8 @@ export function mountBoot(root, ctx) {
           { testid: 'settings-default-profile' },
           s.defaultProfile ? h('strong', null, s.defaultProfile) : unset('None — unmatched machines wait'),
         ),
+        h('dt', { title: 'Set when the server starts (--proxy-dhcp), not here' }, 'Proxy DHCP'),
+        h('dd', { testid: 'settings-proxy-dhcp' }, proxyDhcp === null ? '…' : proxyDhcp === 'off' ? unset('Off — your DHCP server names the boot files') : h('span', { class: 'mono' }, proxyDhcp)),
       ),
     );
   }
@@ -1068,6 +1074,9 @@ export function mountBoot(root, ctx) {
             h('code', { testid: 'howto-tftp' }, boot ? String(boot.tftp) : '…'),
             ') and its boot file name at:',
           ),
+          boot && boot.proxyDhcp && boot.proxyDhcp !== 'off'
+            ? h('p', { testid: 'howto-proxy-dhcp' }, 'Or nothing: proxyDHCP on ', h('code', null, boot.proxyDhcp), ' tells PXE clients which file to load, beside your DHCP server.')
+            : null,
           h(
             'ul',
             { class: 'filelist' },

@@ -124,5 +124,6 @@ async fn answer(boot: &Boot, peer: SocketAddr, local_ip: IpAddr, request: packet
         duration: started.elapsed(),
         outcome,
         profile: None,
+        arch: None,
     });
 }

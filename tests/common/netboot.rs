@@ -1,0 +1,113 @@
+//! What real network boots need (the kit in `../shared/e2e/`): a kernel and the kit's initramfs uploaded as boot
+//! assets, and a default profile whose command line carries the cluster's ZeroTier network, the marker's proof.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use super::Server;
+
+/// The marker line the kit's initramfs prints on the serial port.
+pub const MARKER: &str = "ZOS-E2E-BOOTED";
+
+pub fn kit() -> PathBuf {
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/e2e");
+    assert!(
+        kit.join("netboot-vm.sh").exists(),
+        "the e2e kit is missing at {}",
+        kit.display()
+    );
+    kit
+}
+
+/// Where e2e tests keep their files (initramfs, serial logs).
+pub fn work_dir() -> PathBuf {
+    let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
+    std::fs::create_dir_all(&work).unwrap();
+    work
+}
+
+/// The kernel to boot: `$E2E_KERNEL`, else Debian's `/boot/vmlinuz-*` (package linux-image-amd64).
+fn kernel() -> PathBuf {
+    if let Some(kernel) = std::env::var_os("E2E_KERNEL") {
+        return kernel.into();
+    }
+    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    kernels.retain(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+    });
+    kernels.sort();
+    kernels
+        .pop()
+        .expect("no /boot/vmlinuz-* kernel: run scripts/test (installs linux-image-amd64) or set E2E_KERNEL")
+}
+
+fn upload(server: &Server, name: &str, path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let response = server
+        .http
+        .put(server.url(&format!("/boot/assets/{name}")))
+        .bearer_auth(server.admin_token())
+        .body(bytes)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 201, "upload {name}");
+}
+
+pub fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let response = server
+        .http
+        .request(method, server.url(path))
+        .bearer_auth(server.admin_token())
+        .json(&body)
+        .send()
+        .unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().unwrap()
+}
+
+/// Builds the kit's initramfs (as `initrd_name` in the work directory), uploads it and the kernel, and makes
+/// profile `e2e` (`console=ttyS0 quiet zerotier={zerotier}`) the default, with `network` as the cluster network.
+pub fn prepare(server: &Server, network: &str, initrd_name: &str) {
+    let initrd = work_dir().join(initrd_name);
+    let built = Command::new(kit().join("build-initramfs.sh"))
+        .arg(&initrd)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "build-initramfs.sh: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    upload(server, "vmlinuz", &kernel());
+    upload(server, "initrd.gz", &initrd);
+    api(
+        server,
+        reqwest::Method::POST,
+        "/boot/profiles",
+        json!({"name": "e2e", "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd.gz"],
+               "cmdline": "console=ttyS0 quiet zerotier={zerotier}"}),
+    );
+    api(
+        server,
+        reqwest::Method::PUT,
+        "/boot/settings",
+        json!({"zerotierNetwork": network, "defaultProfile": "e2e"}),
+    );
+}
+
+/// The boot events the server recorded, newest first.
+pub fn boot_events(server: &Server) -> Vec<Value> {
+    server
+        .http
+        .get(server.url("/boot/events?limit=200"))
+        .bearer_auth(server.admin_token())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
