@@ -40,6 +40,16 @@ pub enum Command {
     /// Run emulated Zero-OS nodes that speak the real 0-core protocol (for demos, benchmarks and tests).
     /// Prints one JSON line per node: {"id", "address", "emulated": true}.
     Sim(SimArgs),
+    /// Check that the server on the configured listen address answers GET /health with 200 (exit 0, else 1);
+    /// for container health checks, so the image needs no curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HealthcheckArgs {
+    /// The server's HTTP address, as `serve` takes it; 0.0.0.0 or [::] means this host [default: 0.0.0.0:8080]
+    #[arg(long, env = "ZOS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -279,13 +289,7 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 impl ServeConfig {
     pub fn resolve(config_file: Option<&Path>, args: ServeArgs) -> Result<ServeConfig, ConfigError> {
         let file = read_file(config_file)?;
-        let listen = match (args.listen, file.listen) {
-            (Some(listen), _) => listen,
-            (None, Some(text)) => text
-                .parse()
-                .map_err(|err| ConfigError(format!("config: invalid value '{text}' for listen: {err}")))?,
-            (None, None) => DEFAULT_LISTEN.parse().expect("default listen address parses"),
-        };
+        let listen = listen_address(args.listen, file.listen)?;
         let log_format = match (args.log_format, file.log_format) {
             (Some(format), _) => format,
             (None, Some(text)) => LogFormat::from_str(&text, true).map_err(|_| {
@@ -395,6 +399,22 @@ impl ServeConfig {
             node_port,
         })
     }
+}
+
+/// The HTTP address: flag or env (`arg`), else the file's `listen`, else the default.
+fn listen_address(arg: Option<SocketAddr>, file: Option<String>) -> Result<SocketAddr, ConfigError> {
+    match (arg, file) {
+        (Some(listen), _) => Ok(listen),
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|err| ConfigError(format!("config: invalid value '{text}' for listen: {err}"))),
+        (None, None) => Ok(DEFAULT_LISTEN.parse().expect("default listen address parses")),
+    }
+}
+
+/// The address `healthcheck` asks: the one `serve` would listen on with the same flags, env and file.
+pub fn resolve_listen(config_file: Option<&Path>, args: HealthcheckArgs) -> Result<SocketAddr, ConfigError> {
+    listen_address(args.listen, read_file(config_file)?.listen)
 }
 
 /// The data directory for offline commands: flag, env, file, default — the same order as `serve`.

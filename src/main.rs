@@ -8,6 +8,7 @@ mod auth;
 mod boot;
 mod config;
 mod engine;
+mod healthcheck;
 mod metrics;
 mod model;
 mod sim;
@@ -66,11 +67,34 @@ fn main() -> ExitCode {
             Err(err) => usage_error(err),
         },
         Command::Sim(args) => runtime.block_on(run_sim(args)),
+        Command::Healthcheck(args) => healthcheck(cli.config.as_deref(), args),
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
                 Err(err) => usage_error(err),
             }
+        }
+    }
+}
+
+/// `healthcheck`: exit 0 when the server answers `/health`, else 1 — also for a bad setting, since container
+/// engines reserve status 2 of a health check.
+fn healthcheck(config_file: Option<&std::path::Path>, args: config::HealthcheckArgs) -> ExitCode {
+    let listen = match config::resolve_listen(config_file, args) {
+        Ok(listen) => listen,
+        Err(err) => {
+            eprintln!("unhealthy: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match healthcheck::check(listen) {
+        Ok(status) => {
+            println!("healthy: {status}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("unhealthy: {reason}");
+            ExitCode::FAILURE
         }
     }
 }
