@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// MACs of the nodes the allowlist policy authorises (comma-separated)
     #[arg(long, env = "ZOS_ZEROTIER_ALLOW", value_name = "MACS", value_delimiter = ',')]
     pub zerotier_allow: Vec<String>,
+    /// The cluster's ZeroTier network id (16 hex digits), written into the boot settings (zerotierNetwork) at
+    /// every start, so one command line sets up a cluster; unset, the API and UI own it
+    #[arg(long, env = "ZOS_ZEROTIER_NETWORK", value_name = "ID", value_parser = parse_zerotier_network)]
+    pub zerotier_network: Option<String>,
     /// Port of 0-core on discovered nodes [default: 6379]
     #[arg(long, env = "ZOS_NODE_PORT", value_name = "PORT")]
     pub node_port: Option<u16>,
@@ -156,6 +160,12 @@ fn parse_tftp_listen(text: &str) -> Result<TftpListen, String> {
     text.parse()
         .map(TftpListen::On)
         .map_err(|err| format!("{err} (expected ADDR:PORT or off)"))
+}
+
+/// 16 hex digits, in lower case as the API stores it.
+fn parse_zerotier_network(text: &str) -> Result<String, String> {
+    crate::model::boot::validate_zerotier_network("zerotier_network", text).map_err(|invalid| invalid.message)?;
+    Ok(text.to_ascii_lowercase())
 }
 
 fn parse_boot_url(text: &str) -> Result<String, String> {
@@ -210,6 +220,8 @@ pub struct ServeConfig {
     /// Nodes listed in the config file (static discovery).
     pub static_nodes: Vec<StaticNode>,
     pub zerotier: Option<ZeroTierConfig>,
+    /// The boot settings' ZeroTier network, owned by the configuration while set.
+    pub zerotier_network: Option<String>,
     pub node_port: u16,
 }
 
@@ -256,6 +268,7 @@ struct FileConfig {
     zerotier_authorize: Option<AuthorizePolicy>,
     #[serde(default)]
     zerotier_allow: Vec<String>,
+    zerotier_network: Option<String>,
     node_port: Option<u16>,
 }
 
@@ -384,6 +397,14 @@ impl ServeConfig {
             authorize,
             allow,
         });
+        let zerotier_network =
+            match (args.zerotier_network, file.zerotier_network) {
+                (Some(network), _) => Some(network),
+                (None, Some(text)) => Some(parse_zerotier_network(&text).map_err(|err| {
+                    ConfigError(format!("config: invalid value '{text}' for zerotier_network: {err}"))
+                })?),
+                (None, None) => None,
+            };
         let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
         Ok(ServeConfig {
             listen,
@@ -396,6 +417,7 @@ impl ServeConfig {
             heartbeat_interval,
             static_nodes: file.nodes,
             zerotier,
+            zerotier_network,
             node_port,
         })
     }

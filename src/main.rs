@@ -212,6 +212,12 @@ async fn serve(config: ServeConfig) -> ExitCode {
         tracing::error!("cannot register the nodes of the config file: {err}");
         return ExitCode::FAILURE;
     }
+    if let Some(network) = &config.zerotier_network
+        && let Err(err) = engine::registry::set_cluster_network(&store, network).await
+    {
+        tracing::error!("cannot apply --zerotier-network: {err}");
+        return ExitCode::FAILURE;
+    }
     if config.demo > 0 {
         match start_demo(&store, config.demo).await {
             Ok(()) => tracing::info!(
