@@ -39,12 +39,13 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\nzos:x:10001:10001:zos-orchestrator:
     >"$context/passwd"
 printf 'root:x:0:\nzos:x:10001:\n' >"$context/group"
 
-format=()
-# podman's default OCI format has no HEALTHCHECK; the docker format keeps it.
-[ "$(basename "$engine")" = podman ] && format=(--format docker)
+podman_flags=()
+# podman's default OCI format has no HEALTHCHECK; the docker format keeps it. No intermediate images: with no RUN
+# steps there is nothing worth caching, and they would outlive the image.
+[ "$(basename "$engine")" = podman ] && podman_flags=(--format docker --layers=false)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-"$engine" build "${format[@]}" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
+"$engine" build "${podman_flags[@]}" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
     -f Containerfile -t "$tag" "$context" >&2
 size=$("$engine" image inspect --format '{{.Size}}' "$tag")
 echo "built $tag with $(basename "$engine"): $((size / 1000 / 1000)) MB ($size bytes)"

@@ -5,54 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::path::Path;
 
+use common::netboot::{self, MAC, NETWORK, PROFILE};
 use common::{Server, client, temp_data_dir};
 use serde_json::{Value, json};
-
-const NETWORK: &str = "abcdef0123456789";
-const MAC: &str = "52:54:00:12:34:56";
-
-fn kit() -> PathBuf {
-    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/e2e");
-    assert!(
-        kit.join("netboot-vm.sh").exists(),
-        "the e2e kit is missing at {}",
-        kit.display()
-    );
-    kit
-}
-
-/// The kernel to boot: `$E2E_KERNEL`, else Debian's `/boot/vmlinuz-*` (package linux-image-amd64).
-fn kernel() -> PathBuf {
-    if let Some(kernel) = std::env::var_os("E2E_KERNEL") {
-        return kernel.into();
-    }
-    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    kernels.retain(|p| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-    });
-    kernels.sort();
-    kernels
-        .pop()
-        .expect("no /boot/vmlinuz-* kernel: run scripts/test (installs linux-image-amd64) or set E2E_KERNEL")
-}
-
-fn upload(server: &Server, name: &str, path: &Path) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let response = client()
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(server.admin_token())
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 201, "upload {name}");
-}
 
 fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) -> Value {
     let response = client()
@@ -65,64 +22,17 @@ fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) -> Val
     response.json().unwrap()
 }
 
-/// Boots the VM with the kit's options; returns the marker line and how long it took.
-fn boot(args: &[&str], log: &Path) -> (String, f64) {
-    let started = Instant::now();
-    let output = Command::new(kit().join("netboot-vm.sh"))
-        .args(args)
-        .args([
-            "--expect",
-            &format!("zerotier={NETWORK}"),
-            "--mac",
-            MAC,
-            "--timeout",
-            "150",
-            "--log",
-        ])
-        .arg(log)
-        .output()
-        .expect("run netboot-vm.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "boot {args:?} failed (exit {:?}; 3 means a missing tool: run scripts/test):\n{stdout}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (stdout.trim().to_owned(), started.elapsed().as_secs_f64())
-}
-
 #[test]
 fn qemu_firmware_boots_over_tftp_http_and_undionly() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
     let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
-    std::fs::create_dir_all(&work).unwrap();
-    let initrd = work.join("initrd.gz");
-    let built = Command::new(kit().join("build-initramfs.sh"))
-        .arg(&initrd)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "build-initramfs.sh: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-
-    upload(&server, "vmlinuz", &kernel());
-    upload(&server, "initrd.gz", &initrd);
-    api(
-        &server,
-        reqwest::Method::POST,
-        "/boot/profiles",
-        json!({"name": "e2e", "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd.gz"],
-               "cmdline": "console=ttyS0 quiet zerotier={zerotier}"}),
-    );
+    netboot::create_profile(&server.base, &server.admin_token(), &work);
     api(
         &server,
         reqwest::Method::PUT,
         "/boot/settings",
-        json!({"zerotierNetwork": NETWORK, "defaultProfile": "e2e"}),
+        json!({"zerotierNetwork": NETWORK, "defaultProfile": PROFILE}),
     );
 
     let tftp_port = server.tftp.port().to_string();
@@ -142,11 +52,7 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
         ),
     ];
     for (name, args) in cases {
-        let (marker, seconds) = boot(&args, &work.join(format!("serial-{name}.log")));
-        assert!(
-            marker.contains("ZOS-E2E-BOOTED") && marker.contains(&format!("zerotier={NETWORK}")),
-            "{marker}"
-        );
+        let (marker, seconds) = netboot::boot(&args, &work.join(format!("serial-{name}.log")));
         eprintln!("boot {name}: {seconds:.1} s: {marker}");
     }
 
@@ -172,7 +78,7 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
         3,
         "one HTTP boot script per boot, with the VM's MAC: {events:#?}"
     );
-    assert!(with_mac.clone().all(|e| e["profile"] == "e2e"));
+    assert!(with_mac.clone().all(|e| e["profile"] == PROFILE));
     assert_eq!(served("tftp", "boot.ipxe"), 1);
     assert_eq!(served("tftp", "undionly.kpxe"), 1);
     assert_eq!(

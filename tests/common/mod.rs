@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod netboot;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,115 @@
+//! Real firmware against a server under test, with the qemu kit in `../shared/e2e/` (SeaBIOS and the iPXE ROM):
+//! the kernel and the kit's marker-printing initramfs as boot assets, a profile that boots them, and one boot.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use super::client;
+
+/// The ZeroTier network the boots expect on the kernel command line.
+pub const NETWORK: &str = "abcdef0123456789";
+/// The VM's MAC (the kit's default, passed explicitly so boot events can be checked against it).
+pub const MAC: &str = "52:54:00:12:34:56";
+/// The profile `create_profile` makes.
+pub const PROFILE: &str = "e2e";
+
+fn kit() -> PathBuf {
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/e2e");
+    assert!(
+        kit.join("netboot-vm.sh").exists(),
+        "the e2e kit is missing at {}",
+        kit.display()
+    );
+    kit
+}
+
+/// The kernel to boot: `$E2E_KERNEL`, else Debian's `/boot/vmlinuz-*` (package linux-image-amd64).
+fn kernel() -> PathBuf {
+    if let Some(kernel) = std::env::var_os("E2E_KERNEL") {
+        return kernel.into();
+    }
+    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    kernels.retain(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+    });
+    kernels.sort();
+    kernels
+        .pop()
+        .expect("no /boot/vmlinuz-* kernel: run scripts/test (installs linux-image-amd64) or set E2E_KERNEL")
+}
+
+fn upload(base: &str, token: &str, name: &str, path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let response = client()
+        .put(format!("{base}/boot/assets/{name}"))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 201, "upload {name}");
+}
+
+/// Builds the kit's initramfs into `work`, uploads it and the kernel to the server at `base`, and creates the
+/// `e2e` profile that boots them with `zerotier={zerotier}` on the command line.
+pub fn create_profile(base: &str, token: &str, work: &Path) {
+    std::fs::create_dir_all(work).unwrap();
+    let initrd = work.join("initrd.gz");
+    let built = Command::new(kit().join("build-initramfs.sh"))
+        .arg(&initrd)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "build-initramfs.sh: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    upload(base, token, "vmlinuz", &kernel());
+    upload(base, token, "initrd.gz", &initrd);
+    let response = client()
+        .post(format!("{base}/boot/profiles"))
+        .bearer_auth(token)
+        .json(
+            &serde_json::json!({"name": PROFILE, "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd.gz"],
+               "cmdline": "console=ttyS0 quiet zerotier={zerotier}"}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 201, "create the e2e profile");
+}
+
+/// Boots the VM with the kit's options (`args`: how it finds the server); waits for the marker with
+/// `zerotier=NETWORK`. Returns the marker line and how long the boot took, in seconds.
+pub fn boot(args: &[&str], log: &Path) -> (String, f64) {
+    let started = Instant::now();
+    let output = Command::new(kit().join("netboot-vm.sh"))
+        .args(args)
+        .args([
+            "--expect",
+            &format!("zerotier={NETWORK}"),
+            "--mac",
+            MAC,
+            "--timeout",
+            "150",
+            "--log",
+        ])
+        .arg(log)
+        .output()
+        .expect("run netboot-vm.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "boot {args:?} failed (exit {:?}; 3 means a missing tool: run scripts/test):\n{stdout}\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let marker = stdout.trim().to_owned();
+    assert!(
+        marker.contains("ZOS-E2E-BOOTED") && marker.contains(&format!("zerotier={NETWORK}")),
+        "{marker}"
+    );
+    (marker, started.elapsed().as_secs_f64())
+}
