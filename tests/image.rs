@@ -385,7 +385,10 @@ fn the_image_serves_boots_a_machine_and_keeps_its_state_in_the_volume() {
 
     check_low_ports(&mut podman, &image);
 
-    eprintln!(
+    // Straight to stderr, not eprintln!: the test harness captures that, and these numbers belong in CI's log.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "image: {:.1} MB ({size} bytes), built in {:.1} s; cold start to a healthy /health: {} ms (restart on the \
          same volume: {} ms); qemu network boot from the container: {boot_time:.1} s ({marker})",
         size as f64 / 1e6,
