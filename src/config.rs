@@ -33,13 +33,23 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the orchestrator: API, web UI and engine.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API tokens offline (while no server holds the data directory).
     #[command(subcommand)]
     Token(TokenCommand),
     /// Run emulated Zero-OS nodes that speak the real 0-core protocol (for demos, benchmarks and tests).
     /// Prints one JSON line per node: {"id", "address", "emulated": true}.
     Sim(SimArgs),
+    /// Check that the server on the configured listen address answers GET /health with 200 (exit 0, else 1);
+    /// for container health checks, so the image needs no curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HealthcheckArgs {
+    /// The server's HTTP address, as `serve` takes it; 0.0.0.0 or [::] means this host [default: 0.0.0.0:8080]
+    #[arg(long, env = "ZOS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +113,10 @@ pub struct ServeArgs {
     /// MACs of the nodes the allowlist policy authorises (comma-separated)
     #[arg(long, env = "ZOS_ZEROTIER_ALLOW", value_name = "MACS", value_delimiter = ',')]
     pub zerotier_allow: Vec<String>,
+    /// The cluster's ZeroTier network id (16 hex digits), written into the boot settings (zerotierNetwork) at
+    /// every start, so one command line sets up a cluster; unset, the API and UI own it
+    #[arg(long, env = "ZOS_ZEROTIER_NETWORK", value_name = "ID", value_parser = parse_zerotier_network)]
+    pub zerotier_network: Option<String>,
     /// Port of 0-core on discovered nodes [default: 6379]
     #[arg(long, env = "ZOS_NODE_PORT", value_name = "PORT")]
     pub node_port: Option<u16>,
@@ -176,6 +190,12 @@ fn parse_proxy_dhcp(text: &str) -> Result<ProxyDhcp, String> {
     Ok(ProxyDhcp::On(text.to_owned()))
 }
 
+/// 16 hex digits, in lower case as the API stores it.
+fn parse_zerotier_network(text: &str) -> Result<String, String> {
+    crate::model::boot::validate_zerotier_network("zerotier_network", text).map_err(|invalid| invalid.message)?;
+    Ok(text.to_ascii_lowercase())
+}
+
 fn parse_boot_url(text: &str) -> Result<String, String> {
     let rest = text
         .strip_prefix("http://")
@@ -231,6 +251,8 @@ pub struct ServeConfig {
     /// Nodes listed in the config file (static discovery).
     pub static_nodes: Vec<StaticNode>,
     pub zerotier: Option<ZeroTierConfig>,
+    /// The boot settings' ZeroTier network, owned by the configuration while set.
+    pub zerotier_network: Option<String>,
     pub node_port: u16,
 }
 
@@ -279,6 +301,7 @@ struct FileConfig {
     zerotier_authorize: Option<AuthorizePolicy>,
     #[serde(default)]
     zerotier_allow: Vec<String>,
+    zerotier_network: Option<String>,
     node_port: Option<u16>,
 }
 
@@ -312,13 +335,7 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 impl ServeConfig {
     pub fn resolve(config_file: Option<&Path>, args: ServeArgs) -> Result<ServeConfig, ConfigError> {
         let file = read_file(config_file)?;
-        let listen = match (args.listen, file.listen) {
-            (Some(listen), _) => listen,
-            (None, Some(text)) => text
-                .parse()
-                .map_err(|err| ConfigError(format!("config: invalid value '{text}' for listen: {err}")))?,
-            (None, None) => DEFAULT_LISTEN.parse().expect("default listen address parses"),
-        };
+        let listen = listen_address(args.listen, file.listen)?;
         let log_format = match (args.log_format, file.log_format) {
             (Some(format), _) => format,
             (None, Some(text)) => LogFormat::from_str(&text, true).map_err(|_| {
@@ -426,6 +443,14 @@ impl ServeConfig {
             authorize,
             allow,
         });
+        let zerotier_network =
+            match (args.zerotier_network, file.zerotier_network) {
+                (Some(network), _) => Some(network),
+                (None, Some(text)) => Some(parse_zerotier_network(&text).map_err(|err| {
+                    ConfigError(format!("config: invalid value '{text}' for zerotier_network: {err}"))
+                })?),
+                (None, None) => None,
+            };
         let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
         Ok(ServeConfig {
             listen,
@@ -440,9 +465,26 @@ impl ServeConfig {
             apply_wait,
             static_nodes: file.nodes,
             zerotier,
+            zerotier_network,
             node_port,
         })
     }
+}
+
+/// The HTTP address: flag or env (`arg`), else the file's `listen`, else the default.
+fn listen_address(arg: Option<SocketAddr>, file: Option<String>) -> Result<SocketAddr, ConfigError> {
+    match (arg, file) {
+        (Some(listen), _) => Ok(listen),
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|err| ConfigError(format!("config: invalid value '{text}' for listen: {err}"))),
+        (None, None) => Ok(DEFAULT_LISTEN.parse().expect("default listen address parses")),
+    }
+}
+
+/// The address `healthcheck` asks: the one `serve` would listen on with the same flags, env and file.
+pub fn resolve_listen(config_file: Option<&Path>, args: HealthcheckArgs) -> Result<SocketAddr, ConfigError> {
+    listen_address(args.listen, read_file(config_file)?.listen)
 }
 
 /// The data directory for offline commands: flag, env, file, default — the same order as `serve`.

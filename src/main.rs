@@ -8,6 +8,7 @@ mod auth;
 mod boot;
 mod config;
 mod engine;
+mod healthcheck;
 mod metrics;
 mod model;
 mod sim;
@@ -61,16 +62,39 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(args) => match ServeConfig::resolve(cli.config.as_deref(), args) {
+        Command::Serve(args) => match ServeConfig::resolve(cli.config.as_deref(), *args) {
             Ok(config) => runtime.block_on(serve(config)),
             Err(err) => usage_error(err),
         },
         Command::Sim(args) => runtime.block_on(run_sim(args)),
+        Command::Healthcheck(args) => healthcheck(cli.config.as_deref(), args),
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
                 Err(err) => usage_error(err),
             }
+        }
+    }
+}
+
+/// `healthcheck`: exit 0 when the server answers `/health`, else 1 — also for a bad setting, since container
+/// engines reserve status 2 of a health check.
+fn healthcheck(config_file: Option<&std::path::Path>, args: config::HealthcheckArgs) -> ExitCode {
+    let listen = match config::resolve_listen(config_file, args) {
+        Ok(listen) => listen,
+        Err(err) => {
+            eprintln!("unhealthy: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match healthcheck::check(listen) {
+        Ok(status) => {
+            println!("healthy: {status}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("unhealthy: {reason}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -204,6 +228,12 @@ async fn serve(config: ServeConfig) -> ExitCode {
     });
     if let Err(err) = register_static_nodes(&store, &config.static_nodes).await {
         tracing::error!("cannot register the nodes of the config file: {err}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(network) = &config.zerotier_network
+        && let Err(err) = engine::registry::set_cluster_network(&store, network).await
+    {
+        tracing::error!("cannot apply --zerotier-network: {err}");
         return ExitCode::FAILURE;
     }
     if config.demo > 0 {

@@ -463,3 +463,28 @@ fn zero_os_bootstrap_urls_keep_working() {
         "{metrics}"
     );
 }
+
+#[test]
+fn the_configured_zerotier_network_is_applied_at_every_start_and_keeps_the_other_settings() {
+    let dir = temp_data_dir();
+    let mut server = Server::start_with_env(dir.path(), &[], &[("ZOS_ZEROTIER_NETWORK", "ABCDEF0123456789")]);
+    let settings: Value = call(&server, Method::GET, "/boot/settings", None).json().unwrap();
+    assert_eq!(
+        settings["zerotierNetwork"], "abcdef0123456789",
+        "from the env, lower-cased"
+    );
+
+    // The API can change it, and set the rest; the next start with the setting puts the network back.
+    let changed = call(
+        &server,
+        Method::PUT,
+        "/boot/settings",
+        Some(json!({"zerotierNetwork": "1111111111111111", "kernelSource": "http://example.test/k"})),
+    );
+    assert_eq!(changed.status(), 200);
+    server.terminate(std::time::Duration::from_secs(10));
+    let server = Server::start_with(dir.path(), &["--zerotier-network", "2222222222222222"]);
+    let settings: Value = call(&server, Method::GET, "/boot/settings", None).json().unwrap();
+    assert_eq!(settings["zerotierNetwork"], "2222222222222222", "the flag");
+    assert_eq!(settings["kernelSource"], "http://example.test/k", "other settings kept");
+}

@@ -5,43 +5,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
-
-use common::netboot::{boot_events, kit, prepare, work_dir};
+use common::netboot::{MAC, NETWORK, PROFILE, boot, boot_events, prepare, work_dir};
 use common::{Server, temp_data_dir};
 use serde_json::Value;
-
-const NETWORK: &str = "abcdef0123456789";
-const MAC: &str = "52:54:00:12:34:56";
-
-/// Boots the VM with the kit's options; returns the marker line and how long it took.
-fn boot(args: &[&str], log: &Path) -> (String, f64) {
-    let started = Instant::now();
-    let output = Command::new(kit().join("netboot-vm.sh"))
-        .args(args)
-        .args([
-            "--expect",
-            &format!("zerotier={NETWORK}"),
-            "--mac",
-            MAC,
-            "--timeout",
-            "150",
-            "--log",
-        ])
-        .arg(log)
-        .output()
-        .expect("run netboot-vm.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "boot {args:?} failed (exit {:?}; 3 means a missing tool: run scripts/test):\n{stdout}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (stdout.trim().to_owned(), started.elapsed().as_secs_f64())
-}
 
 #[test]
 fn qemu_firmware_boots_over_tftp_http_and_undionly() {
@@ -68,10 +34,6 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
     ];
     for (name, args) in cases {
         let (marker, seconds) = boot(&args, &work.join(format!("serial-{name}.log")));
-        assert!(
-            marker.contains("ZOS-E2E-BOOTED") && marker.contains(&format!("zerotier={NETWORK}")),
-            "{marker}"
-        );
         eprintln!("boot {name}: {seconds:.1} s: {marker}");
     }
 
@@ -91,7 +53,7 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
         3,
         "one HTTP boot script per boot, with the VM's MAC: {events:#?}"
     );
-    assert!(with_mac.clone().all(|e| e["profile"] == "e2e"));
+    assert!(with_mac.clone().all(|e| e["profile"] == PROFILE));
     assert_eq!(served("tftp", "boot.ipxe"), 1);
     assert_eq!(served("tftp", "undionly.kpxe"), 1);
     assert_eq!(

@@ -61,6 +61,10 @@ fn bad_flags_and_settings_fail_fast_with_one_line_and_status_2() {
         "--proxy-dhcp",
     );
     assert_one_line_usage_error(
+        run(&["serve", "--data-dir", data], &[("ZOS_ZEROTIER_NETWORK", "not-hex")]),
+        "--zerotier-network",
+    );
+    assert_one_line_usage_error(
         run(&["serve", "--data-dir", data], &[("ZOS_LISTEN", "1.2.3.4")]),
         "--listen",
     );
@@ -75,6 +79,11 @@ fn bad_flags_and_settings_fail_fast_with_one_line_and_status_2() {
     assert_one_line_usage_error(
         run(&["serve", "--config", config, "--data-dir", data], &[]),
         "proxy_dhcp",
+    );
+    std::fs::write(config, "zerotier_network = \"abc\"\n").unwrap();
+    assert_one_line_usage_error(
+        run(&["serve", "--config", config, "--data-dir", data], &[]),
+        "zerotier_network",
     );
     std::fs::write(config, "log_format = \"xml\"\n").unwrap();
     assert_one_line_usage_error(

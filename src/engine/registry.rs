@@ -1,5 +1,7 @@
-//! Registering nodes found by other means than the API (config file, demo, ZeroTier discovery).
+//! Registering nodes found by other means than the API (config file, demo, ZeroTier discovery), and the one
+//! boot setting the configuration can own (the cluster's ZeroTier network).
 
+use crate::model::boot::{BOOT_SETTINGS_ID, BootSettings};
 use crate::model::{self, Labels, Node};
 use crate::store::{self, Store};
 
@@ -34,4 +36,26 @@ pub fn new_node(id: String, hostname: String, address: String, labels: Labels, e
         created_at: now.clone(),
         updated_at: now,
     }
+}
+
+/// `--zerotier-network`: makes `network` the boot settings' ZeroTier network (the configuration owns it while set;
+/// the other settings stay as the API last set them). Writes nothing when it already is.
+pub async fn set_cluster_network(store: &Store, network: &str) -> Result<(), String> {
+    let current = store.get::<BootSettings>(BOOT_SETTINGS_ID).map_err(|e| e.to_string())?;
+    let (settings, expect) = match current {
+        Some(current) => (current.value, store::Expect::Version(current.version)),
+        None => (BootSettings::default(), store::Expect::Absent),
+    };
+    if settings.zerotier_network.as_deref() == Some(network) {
+        return Ok(());
+    }
+    let wanted = BootSettings {
+        zerotier_network: Some(network.to_owned()),
+        ..settings
+    };
+    store
+        .put(wanted, expect)
+        .await
+        .map(drop)
+        .map_err(|err| format!("setting the ZeroTier network: {err}"))
 }

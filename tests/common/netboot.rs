@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -10,6 +11,12 @@ use super::Server;
 
 /// The marker line the kit's initramfs prints on the serial port.
 pub const MARKER: &str = "ZOS-E2E-BOOTED";
+/// The ZeroTier network the boots expect on the kernel command line.
+pub const NETWORK: &str = "abcdef0123456789";
+/// The VM's MAC (the kit's default, passed explicitly so boot events can be checked against it).
+pub const MAC: &str = "52:54:00:12:34:56";
+/// The profile `create_profile` makes.
+pub const PROFILE: &str = "e2e";
 
 pub fn kit() -> PathBuf {
     let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/e2e");
@@ -46,12 +53,11 @@ fn kernel() -> PathBuf {
         .expect("no /boot/vmlinuz-* kernel: run scripts/test (installs linux-image-amd64) or set E2E_KERNEL")
 }
 
-fn upload(server: &Server, name: &str, path: &Path) {
+fn upload(http: &reqwest::blocking::Client, base: &str, token: &str, name: &str, path: &Path) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let response = server
-        .http
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(server.admin_token())
+    let response = http
+        .put(format!("{base}/boot/assets/{name}"))
+        .bearer_auth(token)
         .body(bytes)
         .send()
         .unwrap();
@@ -70,9 +76,9 @@ pub fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) ->
     response.json().unwrap()
 }
 
-/// Builds the kit's initramfs (as `initrd_name` in the work directory), uploads it and the kernel, and makes
-/// profile `e2e` (`console=ttyS0 quiet zerotier={zerotier}`) the default, with `network` as the cluster network.
-pub fn prepare(server: &Server, network: &str, initrd_name: &str) {
+/// Builds the kit's initramfs (as `initrd_name` in the work directory), uploads it and the kernel to the server at
+/// `base` through `http`, and creates profile `PROFILE` (`console=ttyS0 quiet zerotier={zerotier}`).
+pub fn create_profile(http: &reqwest::blocking::Client, base: &str, token: &str, initrd_name: &str) {
     let initrd = work_dir().join(initrd_name);
     let built = Command::new(kit().join("build-initramfs.sh"))
         .arg(&initrd)
@@ -83,20 +89,28 @@ pub fn prepare(server: &Server, network: &str, initrd_name: &str) {
         "build-initramfs.sh: {}",
         String::from_utf8_lossy(&built.stderr)
     );
-    upload(server, "vmlinuz", &kernel());
-    upload(server, "initrd.gz", &initrd);
-    api(
-        server,
-        reqwest::Method::POST,
-        "/boot/profiles",
-        json!({"name": "e2e", "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd.gz"],
+    upload(http, base, token, "vmlinuz", &kernel());
+    upload(http, base, token, "initrd.gz", &initrd);
+    let response = http
+        .post(format!("{base}/boot/profiles"))
+        .bearer_auth(token)
+        .json(
+            &json!({"name": PROFILE, "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd.gz"],
                "cmdline": "console=ttyS0 quiet zerotier={zerotier}"}),
-    );
+        )
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 201, "create the e2e profile");
+}
+
+/// `create_profile` on `server`, made the default, with `network` as the cluster network.
+pub fn prepare(server: &Server, network: &str, initrd_name: &str) {
+    create_profile(&server.http, &server.base, &server.admin_token(), initrd_name);
     api(
         server,
         reqwest::Method::PUT,
         "/boot/settings",
-        json!({"zerotierNetwork": network, "defaultProfile": "e2e"}),
+        json!({"zerotierNetwork": network, "defaultProfile": PROFILE}),
     );
 }
 
@@ -110,4 +124,37 @@ pub fn boot_events(server: &Server) -> Vec<Value> {
         .unwrap()
         .json()
         .unwrap()
+}
+
+/// Boots the VM with the kit's options (`args`: how it finds the server); waits for the marker with
+/// `zerotier=NETWORK`. Returns the marker line and how long the boot took, in seconds.
+pub fn boot(args: &[&str], log: &Path) -> (String, f64) {
+    let started = Instant::now();
+    let output = Command::new(kit().join("netboot-vm.sh"))
+        .args(args)
+        .args([
+            "--expect",
+            &format!("zerotier={NETWORK}"),
+            "--mac",
+            MAC,
+            "--timeout",
+            "150",
+            "--log",
+        ])
+        .arg(log)
+        .output()
+        .expect("run netboot-vm.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "boot {args:?} failed (exit {:?}; 3 means a missing tool: run scripts/test):\n{stdout}\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let marker = stdout.trim().to_owned();
+    assert!(
+        marker.contains("ZOS-E2E-BOOTED") && marker.contains(&format!("zerotier={NETWORK}")),
+        "{marker}"
+    );
+    (marker, started.elapsed().as_secs_f64())
 }
