@@ -19,8 +19,7 @@ use super::caller::caller;
 use super::error::ErrorBody;
 use super::node_direct::{INFO, JobListItem, job_list_items};
 use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
-use crate::model::{Container, CoreSystem, Role, WorkloadStatus};
-use crate::store::Record;
+use crate::model::{ContainerSpec, CoreSystem, Role};
 use crate::zos::protocol::State;
 use crate::zos::{JobStatus, OutputEvent, ZosClient, commands::JobInfo};
 
@@ -53,15 +52,9 @@ pub struct JobResultView {
 
 /// The client of the container's node and 0-core's id of the container (404 if unknown, 409 if not running).
 fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
-    let key = Container::key(node, name);
-    let container = ctx
-        .store
-        .get::<Container>(&key)?
-        .ok_or_else(|| ApiError::not_found("container", name))?;
-    let observed = ctx
-        .store
-        .get::<WorkloadStatus>(&format!("{}/{key}", Container::COLLECTION))?;
-    let core_id = observed.and_then(|o| o.value.core_id).ok_or_else(|| {
+    let container = super::workloads::find::<ContainerSpec>(ctx, node, &[], name)?;
+    let observed = super::workloads::observed(ctx, &container.value)?;
+    let core_id = observed.and_then(|o| o.core_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "container_not_running",
@@ -359,6 +352,7 @@ pub(super) async fn signal(
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Attach a new stream to the job (`core.subscribe`): for a second viewer, or a job started elsewhere. Without
     /// it, the job's own stream is followed from its first line (one follower gets each line).

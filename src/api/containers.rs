@@ -1,5 +1,5 @@
 //! `/nodes/{id}/containers`: 0-orchestrator's container resources. Each change writes the desired record and a
-//! job (see `jobs::submit`); reads come from the store, merged with what the engine last observed.
+//! job (see `workloads`); reads come from the store, merged with what the engine last observed.
 
 use serde::Serialize;
 use warp::http::StatusCode;
@@ -9,10 +9,9 @@ use warp::{Filter, Reply};
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::jobs::submit;
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
-use crate::model::{Container, ContainerNic, ContainerSpec, CoreSystem, Job, JobAction, Node, Role, WorkloadStatus};
-use crate::store::{Expect, Record, Versioned};
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use crate::model::storage::FilesystemSpec;
+use crate::model::{Container, ContainerNic, ContainerSpec, CoreSystem, Job, JobAction, Role, Spec};
 
 /// A container as 0-orchestrator's `Container` shows it, plus ours (`node`, `state`, `job`, `coreId`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -43,23 +42,11 @@ pub struct ContainerView {
 }
 
 fn view(ctx: &Ctx, container: Container) -> Result<ContainerView, ApiError> {
-    let observed = ctx
-        .store
-        .get::<WorkloadStatus>(&format!("{}/{}", Container::COLLECTION, container.key))?
-        .map(|record| record.value);
-    let pending = ctx
-        .store
-        .get::<Job>(&container.job)?
-        .filter(|job| !job.value.state.finished())
-        .map(|job| job.value.action);
+    let observed = workloads::observed(ctx, &container)?;
     let running = observed.as_ref().is_some_and(|o| o.status == "running");
-    let state = match pending {
-        Some(JobAction::Create) => "creating".to_owned(),
-        Some(JobAction::Start) => "starting".to_owned(),
-        Some(JobAction::Stop) => "stopping".to_owned(),
-        Some(JobAction::Delete) => "deleting".to_owned(),
-        None if running => "running".to_owned(),
-        None => "halted".to_owned(),
+    let state = match workloads::state(ctx, &container, observed.as_ref())? {
+        absent if absent == "absent" => "halted".to_owned(),
+        state => state,
     };
     let spec = container.spec;
     Ok(ContainerView {
@@ -132,34 +119,15 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn require_node(ctx: &Ctx, node: &str) -> Result<(), ApiError> {
-    match ctx.store.get::<Node>(node)? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("node", node)),
-    }
-}
-
-fn find(ctx: &Ctx, node: &str, name: &str) -> Result<Versioned<Container>, ApiError> {
-    require_node(ctx, node)?;
-    ctx.store
-        .get::<Container>(&Container::key(node, name))?
-        .ok_or_else(|| ApiError::not_found("container", name))
-}
-
 #[utoipa::path(operation_id = "listContainers", get, path = "/nodes/{id}/containers", tag = "containers",
     params(("id" = String, Path, description = "Node id")),
     responses((status = 200, body = [ContainerView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    require_node(&ctx, &node)?;
-    let records = ctx
-        .store
-        .list::<Container>(&format!("{node}/"), None, usize::MAX, |_| true)?;
-    let views = records
-        .items
+    let views = workloads::list::<ContainerSpec>(&ctx, &node, &[])?
         .into_iter()
-        .map(|record| view(&ctx, record.value))
+        .map(|container| view(&ctx, container))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(warp::reply::json(&views).into_response())
 }
@@ -178,30 +146,21 @@ pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     security(("bearer" = [])))]
 pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    require_node(&ctx, &node)?;
+    workloads::require_node(&ctx, &node)?;
     let spec: ContainerSpec = body.json()?;
     spec.validate()?;
-    let mut container = Container::new(&node, spec);
-    let job = Job::new(
-        Container::COLLECTION,
-        JobAction::Create,
-        &node,
-        &container.key,
-        &container.path(),
-    );
-    container.job = job.id.clone();
-    let (key, path) = (container.key.clone(), container.path());
-    ctx.store
-        .put(container, Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("name"))?;
-    if let Some(accepted) = submit(&ctx, job).await? {
-        return Ok(accepted);
+    // Each filesystem to mount must exist on the node: a typo is a 400, not a container without its data.
+    for (i, entry) in spec.filesystems.iter().enumerate() {
+        let (pool, filesystem) = entry.split_once(':').unwrap_or_default();
+        if workloads::find::<FilesystemSpec>(&ctx, &node, &[pool.to_owned()], filesystem).is_err() {
+            return Err(ApiError::bad_request(
+                "unknown_filesystem",
+                format!("filesystem '{filesystem}' does not exist in pool '{pool}' on node '{node}'"),
+            )
+            .with_field(format!("filesystems[{i}]")));
+        }
     }
-    match ctx.store.get::<Container>(&key)? {
-        Some(record) => Ok(json_at(&view(&ctx, record.value)?, StatusCode::CREATED, &path)),
-        None => Err(ApiError::not_found("container", &path)),
-    }
+    workloads::create_response(&ctx, &node, Vec::new(), spec, view).await
 }
 
 #[utoipa::path(operation_id = "getContainer", get, path = "/nodes/{id}/containers/{name}", tag = "containers",
@@ -210,29 +169,8 @@ pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
     security(("bearer" = [])))]
 pub(super) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let record = find(&ctx, &node, &name)?;
+    let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     Ok(warp::reply::json(&view(&ctx, record.value)?).into_response())
-}
-
-/// Changes the desired record with `change` and submits a job for `action`; `Ok(None)` when applied in time.
-async fn change(
-    ctx: &Ctx,
-    record: Versioned<Container>,
-    action: JobAction,
-    change: impl FnOnce(&mut Container),
-) -> Result<Option<Response>, ApiError> {
-    let mut container = record.value;
-    change(&mut container);
-    let job = Job::new(
-        Container::COLLECTION,
-        action,
-        &container.node,
-        &container.key,
-        &container.path(),
-    );
-    container.job = job.id.clone();
-    ctx.store.put(container, Expect::Version(record.version)).await?;
-    submit(ctx, job).await
 }
 
 #[utoipa::path(operation_id = "deleteContainer", delete, path = "/nodes/{id}/containers/{name}", tag = "containers",
@@ -244,14 +182,7 @@ async fn change(
     security(("bearer" = [])))]
 pub(super) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    require_node(&ctx, &node)?;
-    let Some(record) = ctx.store.get::<Container>(&Container::key(&node, &name))? else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    match change(&ctx, record, JobAction::Delete, |c| c.deleting = true).await? {
-        Some(accepted) => Ok(accepted),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
+    workloads::delete::<ContainerSpec>(&ctx, &node, &[], &name).await
 }
 
 #[utoipa::path(operation_id = "startContainer", post, path = "/nodes/{id}/containers/{name}/start", tag = "containers",
@@ -277,7 +208,7 @@ pub(super) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -
 
 async fn power(node: String, name: String, ctx: Ctx, caller: Caller, running: bool) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let record = find(&ctx, &node, &name)?;
+    let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     if record.value.deleting {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -287,7 +218,7 @@ async fn power(node: String, name: String, ctx: Ctx, caller: Caller, running: bo
     }
     let action = if running { JobAction::Start } else { JobAction::Stop };
     let path = record.value.path();
-    match change(&ctx, record, action, |c| c.running = running).await? {
+    match workloads::change(&ctx, record, action, |c| c.running = running).await? {
         Some(accepted) => Ok(accepted),
         None if running => {
             let mut response = StatusCode::CREATED.into_response();

@@ -16,9 +16,11 @@ mod jobs;
 mod node_direct;
 mod nodes;
 pub mod openapi;
+mod storage;
 mod system;
 mod tokens;
 mod ui;
+mod workloads;
 mod zerotier;
 
 use std::sync::Arc;
@@ -93,6 +95,8 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
         .unify()
         .or(container_direct::routes(&ctx))
         .unify()
+        .or(storage::routes(&ctx))
+        .unify()
         .or(jobs::routes(&ctx))
         .unify()
         .or(zerotier::routes(&ctx))
@@ -138,6 +142,7 @@ fn route_label(path: &str) -> &'static str {
         ["nodes", _, "containers", _, "jobs", _, ..] => "/nodes/{id}/containers/{name}/jobs/{jobid}",
         ["nodes", _, "containers", _, "processes", _] => "/nodes/{id}/containers/{name}/processes/{pid}",
         ["nodes", _, "containers", _, _] => "/nodes/{id}/containers/{name}/*",
+        ["nodes", _, "storagepools", ..] => "/nodes/{id}/storagepools/*",
         ["nodes", _, _] => "/nodes/{id}/*",
         ["jobs"] => "/jobs",
         ["jobs", _] => "/jobs/{id}",

@@ -7,7 +7,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    boot_config, boot_serve, container_direct, containers, events, jobs, node_direct, nodes, system, tokens, zerotier,
+    boot_config, boot_serve, container_direct, containers, events, jobs, node_direct, nodes, storage, system, tokens,
+    zerotier,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +26,10 @@ use super::{
         container_direct::list_jobs, container_direct::start_job, container_direct::kill_jobs, container_direct::get_job,
         container_direct::signal_job, container_direct::signal, container_direct::stream_job, container_direct::ping,
         container_direct::info, container_direct::get_process, container_direct::signal_process, container_direct::kill,
+        storage::list_pools, storage::create_pool, storage::get_pool, storage::delete_pool, storage::list_devices,
+        storage::list_filesystems, storage::create_filesystem, storage::get_filesystem, storage::delete_filesystem,
+        storage::list_snapshots, storage::create_snapshot, storage::get_snapshot, storage::delete_snapshot,
+        storage::rollback_snapshot,
         jobs::list, jobs::get,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
@@ -42,6 +47,7 @@ use super::{
     tags(
         (name = "nodes", description = "The node inventory"),
         (name = "containers", description = "Containers on a node (0-orchestrator parity), and direct access inside them"),
+        (name = "storage", description = "Storage pools (btrfs) on a node's disks, their filesystems and snapshots"),
         (name = "jobs", description = "The orchestrator's jobs: progress and outcome of workload changes"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "events", description = "Live change feed"),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_hostname, validate_id};
-use crate::store::Record;
+use super::workload::{Spec, Workload};
 
 /// A process to start (0-orchestrator's `CoreSystem`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -88,55 +88,26 @@ pub struct ContainerSpec {
     pub storage: String,
 }
 
-/// The desired state of one container (API-owned).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Container {
-    /// `<node>/<name>`.
-    pub key: String,
-    pub node: String,
-    pub spec: ContainerSpec,
-    /// Whether it should be running (start/stop).
-    pub running: bool,
-    /// Set by DELETE; the engine removes the record once the node has let go of it.
-    pub deleting: bool,
-    /// The job that applies the latest change.
-    pub job: String,
-    pub created_at: String,
-}
+/// A container's desired state.
+pub type Container = Workload<ContainerSpec>;
 
-impl Record for Container {
+impl Spec for ContainerSpec {
     const COLLECTION: &'static str = "containers";
-    fn id(&self) -> &str {
-        &self.key
-    }
-}
+    const PATH: &'static [&'static str] = &["containers"];
 
-impl Container {
-    pub fn key(node: &str, name: &str) -> String {
-        format!("{node}/{name}")
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    pub fn new(node: &str, spec: ContainerSpec) -> Container {
-        Container {
-            key: Container::key(node, &spec.name),
-            node: node.to_owned(),
-            spec,
-            running: true,
-            deleting: false,
-            job: String::new(),
-            created_at: super::now_rfc3339(),
-        }
-    }
-
-    pub fn path(&self) -> String {
-        format!("/nodes/{}/containers/{}", self.node, self.spec.name)
+    fn validate(&self) -> Result<(), Invalid> {
+        self.check()
     }
 }
 
 const NIC_KINDS: &[&str] = &["default", "zerotier", "vlan", "vxlan", "bridge"];
 
 impl ContainerSpec {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    fn check(&self) -> Result<(), Invalid> {
         validate_id("name", &self.name)?;
         validate_hostname("hostname", &self.hostname)?;
         let flist_ok = (self.flist.starts_with("https://") || self.flist.starts_with("http://"))

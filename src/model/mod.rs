@@ -7,14 +7,17 @@ pub mod boot;
 mod container;
 mod job;
 mod node;
+pub mod storage;
 mod token;
 mod validate;
+mod workload;
 
 pub use container::{Container, ContainerNic, ContainerSpec, CoreSystem};
 pub use job::{Job, JobAction, JobError, JobState, WorkloadStatus};
 pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus, ZeroTierMember};
 pub use token::{Role, Token};
 pub use validate::{Invalid, validate_address, validate_hostname, validate_id, validate_labels};
+pub use workload::{Spec, Workload};
 
 /// The current time as RFC 3339 (UTC, whole seconds): how every timestamp is stored and shown.
 pub fn now_rfc3339() -> String {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::containers::Containers;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
+use super::storage::Storage;
 use crate::zos::protocol::{self, Command, JobResult, State};
 
 /// The list operations the agent needs from its transport.
@@ -25,6 +26,7 @@ pub struct Agent {
     pub inventory: Mutex<Inventory>,
     jobs: Jobs,
     containers: Containers,
+    storage: Storage,
 }
 
 /// What a command produced: the fields of its result that depend on the command.
@@ -67,6 +69,7 @@ impl Agent {
         let agent = Agent {
             jobs: Jobs::default(),
             containers: Containers::default(),
+            storage: Storage::default(),
             inventory: Mutex::new(inventory),
         };
         agent.boot();
@@ -87,6 +90,11 @@ impl Agent {
         let inventory = self.inventory();
         let cpu = |n: u32| inventory.cpu_percent(n) / 20.0;
         let arguments = &command.arguments;
+        if container == 0
+            && let Some(outcome) = self.storage.execute(&command.command, arguments, &inventory)
+        {
+            return outcome;
+        }
         match command.command.as_str() {
             "core.ping" => Outcome::json(json!("pong")),
             "info.cpu" => Outcome::json(inventory.cpu_info()),

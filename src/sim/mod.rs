@@ -10,6 +10,7 @@ mod keyspace;
 mod programs;
 mod resp;
 mod server;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -6,23 +6,13 @@
 use serde_json::{Map, Value, json};
 
 use super::{Failure, Step};
-use crate::model::{Container, ContainerSpec, JobAction, JobError};
+use crate::model::ContainerSpec;
 use crate::zos::ZosClient;
 
 pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
-    let record = step.store().get::<Container>(&step.job.target)?;
-    let Some(record) = record else {
-        if step.job.action == JobAction::Delete {
-            return Ok(());
-        }
-        return Err(Failure::Permanent(JobError {
-            status: 404,
-            code: "not_found".into(),
-            message: format!("container '{}' was deleted meanwhile", step.job.target),
-            field: None,
-        }));
+    let Some(container) = step.desired::<ContainerSpec>()? else {
+        return Ok(());
     };
-    let container = record.value;
     // 0-orchestrator tags each container with its name, and finds it again by that tag.
     let tags = vec![container.spec.name.clone()];
     if container.running && !container.deleting {
@@ -51,18 +41,10 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
         client.terminate_container(id).await?;
     }
     if container.deleting {
-        step.observed(None).await?;
-        step.store().delete::<Container>(&container.key, None).await?;
+        step.remove::<ContainerSpec>().await?;
     } else {
         step.observed(Some(("halted", None))).await?;
     }
-    Ok(())
-}
-
-/// Removes what a failed creation left in the store.
-pub async fn forget(step: &Step<'_>) -> Result<(), Failure> {
-    step.observed(None).await?;
-    step.store().delete::<Container>(&step.job.target, None).await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! name taken) fails the job at once, with the error the API answers.
 
 mod containers;
+mod storage;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,10 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::model::{Job, JobAction, JobError, JobState, Node, WorkloadStatus, now_rfc3339};
+use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec};
+use crate::model::{
+    ContainerSpec, Job, JobAction, JobError, JobState, Node, Spec, Workload, WorkloadStatus, now_rfc3339,
+};
 use crate::store::{ChangeKind, Expect, Record, Store, StoreError};
 use crate::zos::{Clients, ZosClient, ZosError};
 
@@ -63,12 +67,18 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// A node's refusal, in API terms: what the caller got wrong (400/409) where the node's message says so.
+/// A node's refusal, in API terms: what the caller got wrong (400/409/507) where the node's message says so.
 fn node_refused(message: &str) -> JobError {
     let (status, code, field) = if message.contains("failed to download flist") {
         (400, "unknown_flist", Some("flist"))
     } else if message.contains("port") && message.contains("already in use") {
         (409, "port_in_use", Some("ports"))
+    } else if message.contains("cannot open /dev/") {
+        (400, "unknown_device", Some("devices"))
+    } else if message.contains("device in use") {
+        (409, "device_in_use", Some("devices"))
+    } else if message.contains("No space left on device") {
+        (507, "no_space", Some("quota"))
     } else if message.contains("already exists") {
         (409, "already_exists", Some("name"))
     } else {
@@ -111,6 +121,39 @@ impl Step<'_> {
 
     pub fn store(&self) -> &Store {
         &self.runner.store
+    }
+
+    /// The desired record this job is about; `None` when it is gone and the job was a deletion (nothing left
+    /// to do), a 404 failure when it is gone otherwise.
+    pub fn desired<S: Spec>(&self) -> Result<Option<Workload<S>>, Failure> {
+        match self.store().get::<Workload<S>>(&self.job.target)? {
+            Some(record) => Ok(Some(record.value)),
+            None if self.job.action == JobAction::Delete => Ok(None),
+            None => Err(Failure::Permanent(JobError {
+                status: 404,
+                code: "not_found".into(),
+                message: format!("{} '{}' was deleted meanwhile", S::COLLECTION, self.job.target),
+                field: None,
+            })),
+        }
+    }
+
+    /// The node has let go of the workload: forget its observed state and its record.
+    pub async fn remove<S: Spec>(&self) -> Result<(), Failure> {
+        self.observed(None).await?;
+        self.store().delete::<Workload<S>>(&self.job.target, None).await?;
+        Ok(())
+    }
+
+    /// Removes what a failed creation left in the store.
+    async fn forget(&self) -> Result<(), Failure> {
+        match self.job.kind.as_str() {
+            ContainerSpec::COLLECTION => self.remove::<ContainerSpec>().await,
+            StoragePoolSpec::COLLECTION => self.remove::<StoragePoolSpec>().await,
+            FilesystemSpec::COLLECTION => self.remove::<FilesystemSpec>().await,
+            SnapshotSpec::COLLECTION => self.remove::<SnapshotSpec>().await,
+            _ => Ok(()),
+        }
     }
 
     /// Records what the node now has of the workload (`None`: nothing).
@@ -260,7 +303,7 @@ impl Runner {
             tracing::warn!(job = %step.job.id, target = %step.job.target, code = %error.code, message = %error.message, "job failed");
             // A creation that failed leaves nothing behind: the caller may try again with the same name.
             if step.job.action == JobAction::Create
-                && let Err(err) = containers::forget(&step).await
+                && let Err(err) = step.forget().await
             {
                 tracing::error!(job = %step.job.id, error = %err, "cannot remove the failed workload");
             }
@@ -293,7 +336,10 @@ impl Runner {
         })?;
         let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
         match step.job.kind.as_str() {
-            crate::model::Container::COLLECTION => containers::apply(step, &client).await,
+            ContainerSpec::COLLECTION => containers::apply(step, &client).await,
+            StoragePoolSpec::COLLECTION => storage::apply_pool(step, &client).await,
+            FilesystemSpec::COLLECTION => storage::apply_filesystem(step, &client).await,
+            SnapshotSpec::COLLECTION => storage::apply_snapshot(step, &client).await,
             other => Err(Failure::Permanent(JobError {
                 status: 500,
                 code: "internal".into(),

@@ -1,0 +1,528 @@
+//! `/nodes/{id}/storagepools…`: btrfs pools, their filesystems and snapshots, with 0-orchestrator's paths and
+//! fields. Changes go through jobs (see `workloads`); pool capacities are read live from the node, and show as
+//! `unknown` when the node does not answer.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use crate::model::storage::{
+    FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
+};
+use crate::model::{Node, Role, Spec, Workload};
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// 0-orchestrator's `StoragePool`, plus ours (`node`, `state`, `job`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoragePoolView {
+    pub name: String,
+    /// `healthy`, `degraded`, `error` or `unknown` (the node did not answer).
+    pub status: &'static str,
+    /// GiB the pool holds with its data profile.
+    pub total_capacity: f64,
+    /// GiB still free.
+    pub capacity: f64,
+    pub mountpoint: String,
+    pub metadata_profile: String,
+    pub data_profile: String,
+    pub devices: Vec<String>,
+    pub node: String,
+    pub state: String,
+    pub job: String,
+}
+
+/// 0-orchestrator's `Filesystem`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FilesystemView {
+    pub name: String,
+    pub parent: String,
+    /// MiB; 0 is unlimited.
+    pub quota: u64,
+    pub read_only: bool,
+    /// MiB used.
+    pub size_on_disk: u64,
+    pub mountpoint: String,
+    pub state: String,
+    pub job: String,
+}
+
+/// 0-orchestrator's `Snapshot`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotView {
+    pub name: String,
+    pub size_on_disk: u64,
+    /// When it was taken (RFC 3339).
+    pub timestamp: String,
+    pub state: String,
+    pub job: String,
+}
+
+/// 0-orchestrator's `StoragePoolDevice`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoragePoolDevice {
+    pub device_name: String,
+    pub uuid: String,
+    /// `healthy` or `removing`.
+    pub status: &'static str,
+}
+
+/// The node's btrfs filesystems (`btrfs.list`), or `None` when it does not answer.
+async fn live_pools(ctx: &Ctx, node: &str) -> Option<Vec<Value>> {
+    let node = ctx.store.get::<Node>(node).ok()??;
+    let client = ctx.zos.get(&node.value.address).ok()?;
+    client.json("btrfs.list", json!({})).await.ok()
+}
+
+fn pool_view(ctx: &Ctx, pool: Workload<StoragePoolSpec>, live: Option<&[Value]>) -> Result<StoragePoolView, ApiError> {
+    let observed = workloads::observed(ctx, &pool)?;
+    let state = workloads::state(ctx, &pool, observed.as_ref())?;
+    let found = live.and_then(|pools| pools.iter().find(|p| p["label"] == pool.spec.name.as_str()));
+    let (status, total, used) = match (found, live) {
+        (Some(found), _) => (
+            "healthy",
+            found["size"].as_f64().unwrap_or(0.0),
+            found["used"].as_f64().unwrap_or(0.0),
+        ),
+        (None, Some(_)) if observed.is_some() => ("error", 0.0, 0.0),
+        _ => ("unknown", 0.0, 0.0),
+    };
+    let spec = pool.spec;
+    Ok(StoragePoolView {
+        mountpoint: pool_mountpoint(&spec.name),
+        name: spec.name,
+        status,
+        total_capacity: total / GIB,
+        capacity: (total - used).max(0.0) / GIB,
+        metadata_profile: spec.metadata_profile,
+        data_profile: spec.data_profile,
+        devices: spec.devices,
+        node: pool.node,
+        state,
+        job: pool.job,
+    })
+}
+
+fn filesystem_view(ctx: &Ctx, filesystem: Workload<FilesystemSpec>) -> Result<FilesystemView, ApiError> {
+    let observed = workloads::observed(ctx, &filesystem)?;
+    let state = workloads::state(ctx, &filesystem, observed.as_ref())?;
+    let pool = filesystem.parents[0].clone();
+    Ok(FilesystemView {
+        mountpoint: filesystem_mountpoint(&pool, &filesystem.spec.name),
+        name: filesystem.spec.name,
+        parent: pool,
+        quota: filesystem.spec.quota,
+        read_only: filesystem.spec.read_only,
+        size_on_disk: 0,
+        state,
+        job: filesystem.job,
+    })
+}
+
+fn snapshot_view(ctx: &Ctx, snapshot: Workload<SnapshotSpec>) -> Result<SnapshotView, ApiError> {
+    let observed = workloads::observed(ctx, &snapshot)?;
+    Ok(SnapshotView {
+        state: workloads::state(ctx, &snapshot, observed.as_ref())?,
+        name: snapshot.spec.name,
+        size_on_disk: 0,
+        timestamp: snapshot.created_at,
+        job: snapshot.job,
+    })
+}
+
+/// `parent` must exist and not be on its way out before something is created in it.
+fn require_parent<S: Spec>(ctx: &Ctx, node: &str, parents: &[String], name: &str) -> Result<(), ApiError> {
+    let parent = workloads::find::<S>(ctx, node, parents, name)?;
+    if parent.value.deleting {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "being_deleted",
+            format!("'{name}' is being deleted"),
+        ));
+    }
+    Ok(())
+}
+
+/// A parent holding children cannot be deleted: nothing is lost by a DELETE that would take them along.
+fn require_empty<S: Spec>(ctx: &Ctx, node: &str, parents: &[String], code: &'static str) -> Result<(), ApiError> {
+    let children = workloads::list::<S>(ctx, node, parents)?;
+    if let Some(child) = children.first() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            code,
+            format!(
+                "it still holds {} {} (e.g. '{}'): delete them first",
+                children.len(),
+                S::COLLECTION,
+                child.spec.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn names<S: Spec>(workloads: Vec<Workload<S>>) -> Response {
+    let names: Vec<String> = workloads.into_iter().map(|w| w.spec.name().to_owned()).collect();
+    warp::reply::json(&names).into_response()
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let pools = warp::path!("nodes" / String / "storagepools");
+    let pool = warp::path!("nodes" / String / "storagepools" / String);
+    let filesystems = warp::path!("nodes" / String / "storagepools" / String / "filesystems");
+    let filesystem = warp::path!("nodes" / String / "storagepools" / String / "filesystems" / String);
+    let snapshots = warp::path!("nodes" / String / "storagepools" / String / "filesystems" / String / "snapshots");
+    let snapshot =
+        warp::path!("nodes" / String / "storagepools" / String / "filesystems" / String / "snapshots" / String);
+    let rollback = warp::path!(
+        "nodes" / String / "storagepools" / String / "filesystems" / String / "snapshots" / String / "rollback"
+    );
+    let get = || warp::get().and(with_ctx(ctx)).and(caller());
+    let post = || warp::post().and(with_ctx(ctx)).and(caller()).and(raw_body());
+    let delete = || warp::delete().and(with_ctx(ctx)).and(caller());
+    pools
+        .and(get())
+        .then(list_pools)
+        .map(respond)
+        .or(pools.and(post()).then(create_pool).map(respond))
+        .unify()
+        .or(pool.and(get()).then(get_pool).map(respond))
+        .unify()
+        .or(pool.and(delete()).then(delete_pool).map(respond))
+        .unify()
+        .or(warp::path!("nodes" / String / "storagepools" / String / "devices")
+            .and(get())
+            .then(list_devices)
+            .map(respond))
+        .unify()
+        .or(filesystems.and(get()).then(list_filesystems).map(respond))
+        .unify()
+        .or(filesystems.and(post()).then(create_filesystem).map(respond))
+        .unify()
+        .or(filesystem.and(get()).then(get_filesystem).map(respond))
+        .unify()
+        .or(filesystem.and(delete()).then(delete_filesystem).map(respond))
+        .unify()
+        .or(snapshots.and(get()).then(list_snapshots).map(respond))
+        .unify()
+        .or(snapshots.and(post()).then(create_snapshot).map(respond))
+        .unify()
+        .or(snapshot.and(get()).then(get_snapshot).map(respond))
+        .unify()
+        .or(snapshot.and(delete()).then(delete_snapshot).map(respond))
+        .unify()
+        .or(rollback
+            .and(warp::post())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .then(rollback_snapshot)
+            .map(respond))
+        .unify()
+        .boxed()
+}
+
+#[utoipa::path(operation_id = "listStoragePools", get, path = "/nodes/{id}/storagepools", tag = "storage",
+    params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, body = [StoragePoolView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let pools = workloads::list::<StoragePoolSpec>(&ctx, &node, &[])?;
+    let live = live_pools(&ctx, &node).await;
+    let views = pools
+        .into_iter()
+        .map(|pool| pool_view(&ctx, pool, live.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(warp::reply::json(&views).into_response())
+}
+
+#[utoipa::path(operation_id = "createStoragePool", post, path = "/nodes/{id}/storagepools", tag = "storage",
+    params(("id" = String, Path, description = "Node id")), request_body = StoragePoolSpec,
+    responses((status = 201, body = StoragePoolView, headers(("Location" = String))),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, description = "Invalid field or unknown device", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Name taken, or a device already in use", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::require_node(&ctx, &node)?;
+    let spec: StoragePoolSpec = body.json()?;
+    let in_use = workloads::list::<StoragePoolSpec>(&ctx, &node, &[])?
+        .into_iter()
+        .find_map(|pool| {
+            spec.devices
+                .iter()
+                .find(|d| pool.spec.devices.contains(d))
+                .map(|d| (d.clone(), pool))
+        });
+    if let Some((device, pool)) = in_use {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "device_in_use",
+            format!("{device} belongs to pool '{}'", pool.spec.name),
+        )
+        .with_field("devices"));
+    }
+    match workloads::create(&ctx, &node, Vec::new(), spec).await? {
+        Ok(pool) => {
+            let path = pool.path();
+            let live = live_pools(&ctx, &node).await;
+            Ok(super::json_at(
+                &pool_view(&ctx, pool, live.as_deref())?,
+                StatusCode::CREATED,
+                &path,
+            ))
+        }
+        Err(accepted) => Ok(accepted),
+    }
+}
+
+#[utoipa::path(operation_id = "getStoragePool", get, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
+    responses((status = 200, body = StoragePoolView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let pool = workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &name)?;
+    let live = live_pools(&ctx, &node).await;
+    Ok(warp::reply::json(&pool_view(&ctx, pool.value, live.as_deref())?).into_response())
+}
+
+#[utoipa::path(operation_id = "deleteStoragePool", delete, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "It still holds filesystems", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::require_node(&ctx, &node)?;
+    require_empty::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&name), "pool_not_empty")?;
+    workloads::delete::<StoragePoolSpec>(&ctx, &node, &[], &name).await
+}
+
+#[utoipa::path(operation_id = "listStoragePoolDevices", get, path = "/nodes/{id}/storagepools/{pool}/devices", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
+    responses((status = 200, body = [StoragePoolDevice]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_devices(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let pool = workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &name)?;
+    let address = ctx
+        .store
+        .get::<Node>(&node)?
+        .map(|n| n.value.address)
+        .unwrap_or_default();
+    let live: Vec<Value> = ctx.zos.get(&address)?.json("btrfs.list", json!({})).await?;
+    let found = live
+        .iter()
+        .find(|p| p["label"] == pool.value.spec.name.as_str())
+        .ok_or_else(|| ApiError::not_found("storage pool on the node", &name))?;
+    let uuid = found["uuid"].as_str().unwrap_or_default();
+    let devices: Vec<StoragePoolDevice> = found["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|device| StoragePoolDevice {
+            device_name: device["path"].as_str().unwrap_or_default().to_owned(),
+            uuid: format!("{uuid}-{}", device["dev_id"]),
+            status: "healthy",
+        })
+        .collect();
+    Ok(warp::reply::json(&devices).into_response())
+}
+
+#[utoipa::path(operation_id = "listFilesystems", get, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
+    responses((status = 200, description = "Filesystem names", body = [String]), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_filesystems(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
+    Ok(names(workloads::list::<FilesystemSpec>(&ctx, &node, &[pool])?))
+}
+
+#[utoipa::path(operation_id = "createFilesystem", post, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)), request_body = FilesystemSpec,
+    responses((status = 201, body = FilesystemView, headers(("Location" = String))),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 507, description = "The pool has no room for the quota", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_filesystem(
+    node: String,
+    pool: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    require_parent::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
+    let spec: FilesystemSpec = body.json()?;
+    workloads::create_response(&ctx, &node, vec![pool], spec, filesystem_view).await
+}
+
+#[utoipa::path(operation_id = "getFilesystem", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
+    responses((status = 200, body = FilesystemView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_filesystem(
+    node: String,
+    pool: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let filesystem = workloads::find::<FilesystemSpec>(&ctx, &node, &[pool], &name)?;
+    Ok(warp::reply::json(&filesystem_view(&ctx, filesystem.value)?).into_response())
+}
+
+#[utoipa::path(operation_id = "deleteFilesystem", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "It still has snapshots", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_filesystem(
+    node: String,
+    pool: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::require_node(&ctx, &node)?;
+    require_empty::<SnapshotSpec>(&ctx, &node, &[pool.clone(), name.clone()], "filesystem_not_empty")?;
+    workloads::delete::<FilesystemSpec>(&ctx, &node, &[pool], &name).await
+}
+
+#[utoipa::path(operation_id = "listSnapshots", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
+    responses((status = 200, description = "Snapshot names", body = [String]), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_snapshots(node: String, pool: String, fs: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
+    Ok(names(workloads::list::<SnapshotSpec>(&ctx, &node, &[pool, fs])?))
+}
+
+#[utoipa::path(operation_id = "createSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
+    request_body = SnapshotSpec,
+    responses((status = 201, body = SnapshotView, headers(("Location" = String))),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_snapshot(
+    node: String,
+    pool: String,
+    fs: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    require_parent::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
+    let spec: SnapshotSpec = body.json()?;
+    workloads::create_response(&ctx, &node, vec![pool, fs], spec, snapshot_view).await
+}
+
+#[utoipa::path(operation_id = "getSnapshot", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
+        ("snapshot" = String, Path)),
+    responses((status = 200, body = SnapshotView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_snapshot(
+    node: String,
+    pool: String,
+    fs: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let snapshot = workloads::find::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name)?;
+    Ok(warp::reply::json(&snapshot_view(&ctx, snapshot.value)?).into_response())
+}
+
+#[utoipa::path(operation_id = "deleteSnapshot", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
+        ("snapshot" = String, Path)),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_snapshot(
+    node: String,
+    pool: String,
+    fs: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::delete::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name).await
+}
+
+#[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
+    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
+        ("snapshot" = String, Path)),
+    responses((status = 204, description = "The filesystem is back to the snapshot"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn rollback_snapshot(
+    node: String,
+    pool: String,
+    fs: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let filesystem = workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
+    workloads::find::<SnapshotSpec>(&ctx, &node, &[pool.clone(), fs.clone()], &name)?;
+    let address = ctx
+        .store
+        .get::<Node>(&node)?
+        .map(|n| n.value.address)
+        .unwrap_or_default();
+    let client = ctx.zos.get(&address)?;
+    // As 0-orchestrator does: the filesystem's subvolume is replaced by a writable snapshot of the snapshot.
+    let path = filesystem_mountpoint(&pool, &fs);
+    client
+        .json::<Value>("btrfs.subvol_delete", json!({"path": path}))
+        .await?;
+    let arguments = json!({"source": snapshot_path(&pool, &fs, &name), "destination": path, "read_only": false});
+    client.json::<Value>("btrfs.subvol_snapshot", arguments).await?;
+    if filesystem.value.spec.quota > 0 {
+        let limit = format!("{}M", filesystem.value.spec.quota);
+        client
+            .json::<Value>("btrfs.subvol_quota", json!({"path": path, "limit": limit}))
+            .await?;
+    }
+    tracing::info!(node = %node, pool = %pool, filesystem = %fs, snapshot = %name, "filesystem rolled back");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
