@@ -180,7 +180,13 @@ fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() 
         get_json(&server, &sleeper_path)["state"] == "killed"
     });
     let bad_process = call(&server, Method::POST, &inside("jobs"), Some(json!({"name": ""})));
-    assert_eq!(bad_process.status(), 400);
+    assert_eq!(
+        error(bad_process),
+        (
+            400,
+            json!({"code": "invalid_field", "field": "name", "message": "name: must not be empty"})
+        )
+    );
     assert_eq!(
         call(&server, Method::POST, &inside("ping"), None)
             .json::<Value>()

@@ -13,6 +13,7 @@ mod containers;
 mod error;
 mod events;
 mod jobs;
+mod network;
 mod node_direct;
 mod nodes;
 pub mod openapi;
@@ -95,6 +96,8 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
         .unify()
         .or(container_direct::routes(&ctx))
         .unify()
+        .or(network::routes(&ctx))
+        .unify()
         .or(storage::routes(&ctx))
         .unify()
         .or(jobs::routes(&ctx))
@@ -143,6 +146,8 @@ fn route_label(path: &str) -> &'static str {
         ["nodes", _, "containers", _, "processes", _] => "/nodes/{id}/containers/{name}/processes/{pid}",
         ["nodes", _, "containers", _, _] => "/nodes/{id}/containers/{name}/*",
         ["nodes", _, "storagepools", ..] => "/nodes/{id}/storagepools/*",
+        ["nodes", _, "bridges", _] => "/nodes/{id}/bridges/{bridge}",
+        ["nodes", _, "zerotiers", _] => "/nodes/{id}/zerotiers/{nwid}",
         ["nodes", _, _] => "/nodes/{id}/*",
         ["jobs"] => "/jobs",
         ["jobs", _] => "/jobs/{id}",

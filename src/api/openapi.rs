@@ -7,8 +7,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    boot_config, boot_serve, container_direct, containers, events, jobs, node_direct, nodes, storage, system, tokens,
-    zerotier,
+    boot_config, boot_serve, container_direct, containers, events, jobs, network, node_direct, nodes, storage, system,
+    tokens, zerotier,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,8 @@ use super::{
         storage::list_filesystems, storage::create_filesystem, storage::get_filesystem, storage::delete_filesystem,
         storage::list_snapshots, storage::create_snapshot, storage::get_snapshot, storage::delete_snapshot,
         storage::rollback_snapshot,
+        network::list_bridges, network::create_bridge, network::get_bridge, network::delete_bridge,
+        network::list_zerotiers, network::join_zerotier, network::get_zerotier, network::leave_zerotier,
         jobs::list, jobs::get,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
@@ -48,6 +50,7 @@ use super::{
         (name = "nodes", description = "The node inventory"),
         (name = "containers", description = "Containers on a node (0-orchestrator parity), and direct access inside them"),
         (name = "storage", description = "Storage pools (btrfs) on a node's disks, their filesystems and snapshots"),
+        (name = "network", description = "A node's bridges and the ZeroTier networks it joins"),
         (name = "jobs", description = "The orchestrator's jobs: progress and outcome of workload changes"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "events", description = "Live change feed"),

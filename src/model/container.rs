@@ -146,15 +146,20 @@ impl ContainerSpec {
 }
 
 impl CoreSystem {
+    /// `field` is where the process sits in the request (`initProcesses[0]`), or empty when it is the body.
     pub fn validate(&self, field: &str) -> Result<(), Invalid> {
+        let at = |name: &str| {
+            if field.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{field}.{name}")
+            }
+        };
         if self.name.trim().is_empty() {
-            return Err(Invalid::new(format!("{field}.name"), "must not be empty"));
+            return Err(Invalid::new(at("name"), "must not be empty"));
         }
         if let Some(bad) = self.environment.iter().position(|entry| !entry.contains('=')) {
-            return Err(Invalid::new(
-                format!("{field}.environment[{bad}]"),
-                "must be 'KEY=VALUE'",
-            ));
+            return Err(Invalid::new(at(&format!("environment[{bad}]")), "must be 'KEY=VALUE'"));
         }
         Ok(())
     }

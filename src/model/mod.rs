@@ -6,6 +6,7 @@
 pub mod boot;
 mod container;
 mod job;
+pub mod network;
 mod node;
 pub mod storage;
 mod token;

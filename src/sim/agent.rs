@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::containers::Containers;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
+use super::network::Networks;
 use super::storage::Storage;
 use crate::zos::protocol::{self, Command, JobResult, State};
 
@@ -27,6 +28,7 @@ pub struct Agent {
     jobs: Jobs,
     containers: Containers,
     storage: Storage,
+    networks: Networks,
 }
 
 /// What a command produced: the fields of its result that depend on the command.
@@ -70,6 +72,7 @@ impl Agent {
             jobs: Jobs::default(),
             containers: Containers::default(),
             storage: Storage::default(),
+            networks: Networks::default(),
             inventory: Mutex::new(inventory),
         };
         agent.boot();
@@ -90,10 +93,13 @@ impl Agent {
         let inventory = self.inventory();
         let cpu = |n: u32| inventory.cpu_percent(n) / 20.0;
         let arguments = &command.arguments;
-        if container == 0
-            && let Some(outcome) = self.storage.execute(&command.command, arguments, &inventory)
-        {
-            return outcome;
+        if container == 0 {
+            let name = command.command.as_str();
+            let handled = (self.storage.execute(name, arguments, &inventory))
+                .or_else(|| self.networks.execute(name, arguments, &inventory));
+            if let Some(outcome) = handled {
+                return outcome;
+            }
         }
         match command.command.as_str() {
             "core.ping" => Outcome::json(json!("pong")),

@@ -7,6 +7,7 @@ mod containers;
 mod inventory;
 mod jobs;
 mod keyspace;
+mod network;
 mod programs;
 mod resp;
 mod server;

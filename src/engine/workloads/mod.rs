@@ -9,6 +9,7 @@
 //! name taken) fails the job at once, with the error the API answers.
 
 mod containers;
+mod network;
 mod storage;
 
 use std::collections::{HashMap, HashSet};
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::model::network::{BridgeSpec, ZerotierJoin};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec};
 use crate::model::{
     ContainerSpec, Job, JobAction, JobError, JobState, Node, Spec, Workload, WorkloadStatus, now_rfc3339,
@@ -152,6 +154,8 @@ impl Step<'_> {
             StoragePoolSpec::COLLECTION => self.remove::<StoragePoolSpec>().await,
             FilesystemSpec::COLLECTION => self.remove::<FilesystemSpec>().await,
             SnapshotSpec::COLLECTION => self.remove::<SnapshotSpec>().await,
+            BridgeSpec::COLLECTION => self.remove::<BridgeSpec>().await,
+            ZerotierJoin::COLLECTION => self.remove::<ZerotierJoin>().await,
             _ => Ok(()),
         }
     }
@@ -340,6 +344,8 @@ impl Runner {
             StoragePoolSpec::COLLECTION => storage::apply_pool(step, &client).await,
             FilesystemSpec::COLLECTION => storage::apply_filesystem(step, &client).await,
             SnapshotSpec::COLLECTION => storage::apply_snapshot(step, &client).await,
+            BridgeSpec::COLLECTION => network::apply_bridge(step, &client).await,
+            ZerotierJoin::COLLECTION => network::apply_zerotier(step, &client).await,
             other => Err(Failure::Permanent(JobError {
                 status: 500,
                 code: "internal".into(),

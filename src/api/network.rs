@@ -1,0 +1,231 @@
+//! `/nodes/{id}/bridges` and `/nodes/{id}/zerotiers`: a node's bridges and the ZeroTier networks it joins, with
+//! 0-orchestrator's paths and fields. Changes go through jobs (see `workloads`); a ZeroTier network is shown as
+//! the node reports it (`zerotier-cli listnetworks -j`).
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use crate::model::network::{BridgeSetting, BridgeSpec, ZerotierJoin};
+use crate::model::{Node, Role, Workload};
+
+/// A bridge as 0-orchestrator shows it, plus ours (`node`, `state`, `job`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BridgeView {
+    pub name: String,
+    pub hwaddr: Option<String>,
+    pub network_mode: String,
+    pub nat: bool,
+    pub setting: BridgeSetting,
+    /// `up` once the node has it, else `down`.
+    pub status: &'static str,
+    pub node: String,
+    pub state: String,
+    pub job: String,
+}
+
+fn bridge_view(ctx: &Ctx, bridge: Workload<BridgeSpec>) -> Result<BridgeView, ApiError> {
+    let observed = workloads::observed(ctx, &bridge)?;
+    let state = workloads::state(ctx, &bridge, observed.as_ref())?;
+    let spec = bridge.spec;
+    Ok(BridgeView {
+        name: spec.name,
+        hwaddr: spec.hwaddr,
+        network_mode: spec.network_mode,
+        nat: spec.nat,
+        setting: spec.setting,
+        status: if observed.is_some() { "up" } else { "down" },
+        node: bridge.node,
+        state,
+        job: bridge.job,
+    })
+}
+
+/// The networks the node reports (`zerotier.list`), or none when it does not answer.
+async fn joined(ctx: &Ctx, node: &str) -> Vec<Value> {
+    let Ok(Some(node)) = ctx.store.get::<Node>(node) else {
+        return Vec::new();
+    };
+    match ctx.zos.get(&node.value.address) {
+        Ok(client) => client.json("zerotier.list", json!({})).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The node's own entry for the network, with our `state` and `job`; `REQUESTING_CONFIGURATION` until it has one.
+fn zerotier_view(ctx: &Ctx, zerotier: Workload<ZerotierJoin>, joined: &[Value]) -> Result<Value, ApiError> {
+    let observed = workloads::observed(ctx, &zerotier)?;
+    let state = workloads::state(ctx, &zerotier, observed.as_ref())?;
+    let nwid = zerotier.spec.nwid;
+    let mut view = joined
+        .iter()
+        .find(|network| network["nwid"] == nwid.as_str())
+        .cloned()
+        .unwrap_or_else(|| json!({"nwid": nwid, "status": "REQUESTING_CONFIGURATION", "assignedAddresses": []}));
+    view["state"] = json!(state);
+    view["job"] = json!(zerotier.job);
+    Ok(view)
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let bridges = warp::path!("nodes" / String / "bridges");
+    let bridge = warp::path!("nodes" / String / "bridges" / String);
+    let zerotiers = warp::path!("nodes" / String / "zerotiers");
+    let zerotier = warp::path!("nodes" / String / "zerotiers" / String);
+    let get = || warp::get().and(with_ctx(ctx)).and(caller());
+    let post = || warp::post().and(with_ctx(ctx)).and(caller()).and(raw_body());
+    let delete = || warp::delete().and(with_ctx(ctx)).and(caller());
+    bridges
+        .and(get())
+        .then(list_bridges)
+        .map(respond)
+        .or(bridges.and(post()).then(create_bridge).map(respond))
+        .unify()
+        .or(bridge.and(get()).then(get_bridge).map(respond))
+        .unify()
+        .or(bridge.and(delete()).then(delete_bridge).map(respond))
+        .unify()
+        .or(zerotiers.and(get()).then(list_zerotiers).map(respond))
+        .unify()
+        .or(zerotiers.and(post()).then(join_zerotier).map(respond))
+        .unify()
+        .or(zerotier.and(get()).then(get_zerotier).map(respond))
+        .unify()
+        .or(zerotier.and(delete()).then(leave_zerotier).map(respond))
+        .unify()
+        .boxed()
+}
+
+#[utoipa::path(operation_id = "listBridges", get, path = "/nodes/{id}/bridges", tag = "network",
+    params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, body = [BridgeView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let views = workloads::list::<BridgeSpec>(&ctx, &node, &[])?
+        .into_iter()
+        .map(|bridge| bridge_view(&ctx, bridge))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(warp::reply::json(&views).into_response())
+}
+
+#[utoipa::path(operation_id = "createBridge", post, path = "/nodes/{id}/bridges", tag = "network",
+    params(("id" = String, Path, description = "Node id")), request_body = BridgeSpec,
+    responses((status = 201, body = BridgeView, headers(("Location" = String))),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::require_node(&ctx, &node)?;
+    let spec: BridgeSpec = body.json()?;
+    if let Some(subnet) = spec.subnet() {
+        let taken = workloads::list::<BridgeSpec>(&ctx, &node, &[])?
+            .into_iter()
+            .find(|other| other.spec.subnet().is_some_and(|s| s.0 == subnet.0) && other.spec.name != spec.name);
+        if let Some(other) = taken {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "cidr_in_use",
+                format!("bridge '{}' already uses {}", other.spec.name, other.spec.setting.cidr),
+            )
+            .with_field("setting.cidr"));
+        }
+    }
+    workloads::create_response(&ctx, &node, Vec::new(), spec, bridge_view).await
+}
+
+#[utoipa::path(operation_id = "getBridge", get, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
+    params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
+    responses((status = 200, body = BridgeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let bridge = workloads::find::<BridgeSpec>(&ctx, &node, &[], &name)?;
+    Ok(warp::reply::json(&bridge_view(&ctx, bridge.value)?).into_response())
+}
+
+#[utoipa::path(operation_id = "deleteBridge", delete, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
+    params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::delete::<BridgeSpec>(&ctx, &node, &[], &name).await
+}
+
+#[utoipa::path(operation_id = "listZerotiers", get, path = "/nodes/{id}/zerotiers", tag = "network",
+    params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, description = "0-orchestrator's `Zerotier` (as `zerotier-cli listnetworks -j`)", body = [Object]),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let networks = workloads::list::<ZerotierJoin>(&ctx, &node, &[])?;
+    let joined = joined(&ctx, &node).await;
+    let views = networks
+        .into_iter()
+        .map(|zerotier| zerotier_view(&ctx, zerotier, &joined))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(warp::reply::json(&views).into_response())
+}
+
+#[utoipa::path(operation_id = "joinZerotier", post, path = "/nodes/{id}/zerotiers", tag = "network",
+    params(("id" = String, Path, description = "Node id")), request_body = ZerotierJoin,
+    responses((status = 201, description = "Joined", body = Object, headers(("Location" = String))),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::require_node(&ctx, &node)?;
+    let mut spec: ZerotierJoin = body.json()?;
+    spec.nwid = spec.nwid.to_ascii_lowercase();
+    match workloads::create(&ctx, &node, Vec::new(), spec).await? {
+        Ok(zerotier) => {
+            let path = zerotier.path();
+            let joined = joined(&ctx, &node).await;
+            Ok(super::json_at(
+                &zerotier_view(&ctx, zerotier, &joined)?,
+                StatusCode::CREATED,
+                &path,
+            ))
+        }
+        Err(accepted) => Ok(accepted),
+    }
+}
+
+#[utoipa::path(operation_id = "getZerotier", get, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
+    params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let zerotier = workloads::find::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase())?;
+    let joined = joined(&ctx, &node).await;
+    Ok(warp::reply::json(&zerotier_view(&ctx, zerotier.value, &joined)?).into_response())
+}
+
+#[utoipa::path(operation_id = "leaveZerotier", delete, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
+    params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
+    responses((status = 204, description = "Left, or was not a member"), (status = 202, body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::delete::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase()).await
+}
