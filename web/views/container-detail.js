@@ -157,7 +157,7 @@ export function containerDetail(ctx, nodeId, initial) {
     iconName: 'list',
     fetcher: () => api.containerJobs(nodeId, name),
     empty: 'No jobs are running.',
-    columns: ['Job', 'Started', { label: 'Running for', class: 'num' }],
+    columns: [{ label: 'Job', class: 'col-fill' }, 'Started'],
     rows: (list) => list.sort((a, b) => (Number(a.startTime) || 0) - (Number(b.startTime) || 0)).map(jobRow),
   });
 
@@ -264,9 +264,12 @@ export function containerDetail(ctx, nodeId, initial) {
     return h(
       'tr',
       { testid: 'container-job-row', dataset: { jobId: job.id } },
-      h('td', { dataset: { label: 'Job' } }, h('span', { class: 'mono strong', title: job.id }, shortId(job.id))),
-      h('td', { dataset: { label: 'Started' }, class: 'nowrap' }, started ? relativeTime(started) : '—'),
-      h('td', { dataset: { label: 'Running for' }, class: 'num nowrap' }, started ? formatDuration((Date.now() - Number(job.startTime)) / 1000) : '—'),
+      h('td', { dataset: { label: 'Job' }, class: 'col-fill' }, h('span', { class: 'mono strong', title: job.id }, shortId(job.id))),
+      h(
+        'td',
+        { dataset: { label: 'Started' }, class: 'nowrap', title: started ? `running for ${formatDuration((Date.now() - Number(job.startTime)) / 1000)}` : null },
+        started ? relativeTime(started) : '—',
+      ),
       ctx.canMutate
         ? rowActions(
             { label: 'Show output', iconName: 'terminal', testid: 'container-job-attach', title: watching ? 'Its output is shown above' : 'Show its output from now on', disabled: watching, onClick: () => attach(job.id) },

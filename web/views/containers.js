@@ -412,6 +412,7 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
       const waiting = h('span', { testid: 'ct-form-wait-text' }, `Waiting for ${nodeId} to create ${spec.name}…`);
       replace(wait, h('span', { class: 'spinner', 'aria-hidden': 'true' }), waiting);
       wait.dataset.phase = 'request';
+      delete wait.dataset.jobId;
       wait.hidden = false;
       ticker = setInterval(() => {
         waiting.textContent = `Waiting for ${nodeId} to create ${spec.name}… ${Math.round((Date.now() - started) / 1000)} s`;

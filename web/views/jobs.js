@@ -10,7 +10,7 @@ import { liveList, showLoadState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
 const JOB_TONES = { queued: 'neutral', running: 'accent', succeeded: 'ok', failed: 'danger' };
-const ACTION_ICONS = { create: 'plus', start: 'power', stop: 'power', delete: 'trash' };
+const ACTION_ICONS = { create: 'plus', start: 'play', stop: 'stop', delete: 'trash' };
 // Fallback when no live event arrives (the stream reconnecting …).
 const FOLLOW_POLL_MS = 2_000;
 

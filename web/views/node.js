@@ -161,7 +161,7 @@ export function mountNode(root, ctx) {
     h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, liveCard), h('div', { class: 'node-col' }, inventoryCard, labelsCard)),
   );
   tabs.panels.containers.appendChild(containers.el);
-  tabs.panels.processes.appendChild(h('div', { class: 'node-grid node-grid-even' }, h('div', { class: 'node-col' }, processes.el), h('div', { class: 'node-col' }, jobs.el)));
+  tabs.panels.processes.appendChild(h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, processes.el), h('div', { class: 'node-col' }, jobs.el)));
   const columns = h('div', { class: 'node-tabs' }, tabs.el, Object.values(tabs.panels));
 
   /** The node's jobs and processes are read when their tab first shows. */
