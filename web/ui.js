@@ -534,7 +534,7 @@ export function dataTable({ testid, columns, rows, actions = false, compact = fa
   );
 }
 
-/** The actions cell of a table row: small ghost buttons from {label, iconName, testid, title, onClick, danger}. */
+/** The actions cell of a table row: small ghost buttons from {label, iconName, testid, title, onClick, danger} (null: none). */
 export function rowActions(...actions) {
   return h(
     'td',
@@ -542,7 +542,7 @@ export function rowActions(...actions) {
     h(
       'div',
       { class: 'row-actions' },
-      actions.map(({ label, danger = false, ...rest }) => button(label, { small: true, kind: danger ? 'ghost-danger' : 'ghost', ...rest })),
+      actions.filter(Boolean).map(({ label, danger = false, ...rest }) => button(label, { small: true, kind: danger ? 'ghost-danger' : 'ghost', ...rest })),
     ),
   );
 }

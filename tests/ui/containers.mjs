@@ -223,6 +223,21 @@ await run(async () => {
     if (!lines.some((l) => /executable file not found/.test(l))) throw new Error(`the output is ${JSON.stringify(lines)}`);
   });
 
+  await step('a job started elsewhere: Show output attaches to it, lines arrive, Kill ends it', async () => {
+    const started = await apiOk('POST', `/nodes/${nodeId}/containers/${NAME}/jobs`, { name: 'ping', args: ['-c', '100', '-i', '0.2', '10.1.2.3'] }, 202);
+    await detail.locator(tid('container-jobs-refresh')).click();
+    const jobRow = detail.locator(`${tid('container-job-row')}[data-job-id="${started.id}"]`);
+    await jobRow.waitFor({ state: 'visible' });
+    await jobRow.locator(tid('container-job-attach')).click();
+    await until(async () => (await text(detail.locator(tid('console-title')))) === `job ${started.id}`, 'the output box did not switch to the job');
+    await until(async () => (await consoleLines.filter({ hasText: 'from 10.1.2.3: icmp_seq=' }).count()) >= 2, async () => `attached output: ${(await consoleLines.allTextContents()).join(' | ') || 'none'}`);
+    await detail.locator(tid('console-kill')).click();
+    await until(async () => (await result.getAttribute('data-state')) !== 'running', 'the attached job still runs after Kill');
+    const job = await apiOk('GET', `/nodes/${nodeId}/containers/${NAME}/jobs/${started.id}`);
+    if (job.state !== 'killed') throw new Error(`the job's state is "${job.state}" after Kill`);
+    log(`attached output ended as "${await result.getAttribute('data-state')}"; the job is ${job.state}`);
+  });
+
   await step('run `ping -c 3 -i 0.2 127.0.0.1` for the screenshot', async () => {
     await runCommand('ping -c 3 -i 0.2 127.0.0.1');
     await waitResult('success');
@@ -271,6 +286,15 @@ await run(async () => {
     await row.locator(tid('container-start')).click();
     await until(async () => (await rowState.getAttribute('data-state')) === 'running', async () => `the row's state is "${await rowState.getAttribute('data-state')}"`, 10_000);
     await until(async () => (await detail.locator(tid('container-process-row')).count()) >= 1, 'no processes after the start');
+  });
+
+  await step('its “Last job” opens the Jobs page filtered to that job (the start)', async () => {
+    await detail.locator(tid('container-job-link')).click();
+    await page.locator(tid('jobs-page')).waitFor({ state: 'visible' });
+    const rows = page.locator(tid('job-row'));
+    await until(async () => (await rows.count()) === 1 && (await rows.first().getAttribute('data-action')) === 'start', async () => `rows: ${(await rows.evaluateAll((els) => els.map((e) => e.dataset.action))).join(', ')}`);
+    await page.goBack();
+    await detail.waitFor({ state: 'visible' });
   });
 
   await step('a viewer sees the container and its output box, but no buttons that change anything', () =>

@@ -149,6 +149,7 @@ export function containerDetail(ctx, nodeId, initial) {
     fetcher: () => api.containerProcesses(nodeId, name),
     empty: 'No processes.',
     columns: [{ label: 'PID', class: 'num' }, { label: 'Command', class: 'col-fill' }, { label: 'CPU', class: 'num' }, { label: 'Memory', class: 'num' }],
+    actions: ctx.canMutate,
     rows: (list) => list.sort((a, b) => Number(a.pid) - Number(b.pid)).map(processRow),
   });
   const jobs = nodeTable({
@@ -158,6 +159,7 @@ export function containerDetail(ctx, nodeId, initial) {
     fetcher: () => api.containerJobs(nodeId, name),
     empty: 'No jobs are running.',
     columns: [{ label: 'Job', class: 'col-fill' }, 'Started'],
+    actions: true,
     rows: (list) => list.sort((a, b) => (Number(a.startTime) || 0) - (Number(b.startTime) || 0)).map(jobRow),
   });
 
@@ -192,7 +194,7 @@ export function containerDetail(ctx, nodeId, initial) {
           : h('span', { class: 'muted' }, 'none'),
       ),
       fact('0-core id', c.coreId === null || c.coreId === undefined ? h('span', { class: 'muted' }, '—') : h('span', { class: 'mono', testid: 'container-core-id' }, String(c.coreId))),
-      fact('Last job', c.job ? h('a', { class: 'mono row-link', href: '#/jobs', title: 'The orchestrator job of the latest change' }, c.job) : h('span', { class: 'muted' }, '—')),
+      fact('Last job', c.job ? h('a', { class: 'mono row-link', href: `#/jobs?q=${encodeURIComponent(c.job)}`, testid: 'container-job-link', title: 'The orchestrator job of the latest change' }, c.job) : h('span', { class: 'muted' }, '—')),
     );
     haltedNote.hidden = running;
     live.hidden = !running;
@@ -212,7 +214,7 @@ export function containerDetail(ctx, nodeId, initial) {
   }
 
   /** A small table of what the node lists (processes, jobs), with a Refresh button. */
-  function nodeTable({ name: slug, title, iconName, fetcher, empty, columns, rows }) {
+  function nodeTable({ name: slug, title, iconName, fetcher, empty, columns, rows, actions }) {
     const count = h('span', { class: 'count-pill', testid: `${slug}-count` }, '…');
     const body = h('div', { class: 'node-table' });
     const r = resource({
@@ -225,7 +227,7 @@ export function containerDetail(ctx, nodeId, initial) {
         replace(
           body,
           r.data.length
-            ? dataTable({ testid: `${slug}-table`, compact: true, columns, rows: rows([...r.data]), actions: ctx.canMutate })
+            ? dataTable({ testid: `${slug}-table`, compact: true, columns, rows: rows([...r.data]), actions })
             : h('p', { class: 'card-empty', testid: `${slug}-empty` }, empty),
         );
       },
@@ -270,12 +272,10 @@ export function containerDetail(ctx, nodeId, initial) {
         { dataset: { label: 'Started' }, class: 'nowrap', title: started ? `running for ${formatDuration((Date.now() - Number(job.startTime)) / 1000)}` : null },
         started ? relativeTime(started) : '—',
       ),
-      ctx.canMutate
-        ? rowActions(
-            { label: 'Show output', iconName: 'terminal', testid: 'container-job-attach', title: watching ? 'Its output is shown above' : 'Show its output from now on', disabled: watching, onClick: () => attach(job.id) },
-            { label: 'Kill', danger: true, iconName: 'x', testid: 'container-job-kill', title: `Kill job ${job.id} (SIGKILL)`, onClick: () => killJob(job.id) },
-          )
-        : null,
+      rowActions(
+        { label: 'Show output', iconName: 'terminal', testid: 'container-job-attach', title: watching ? 'Its output is shown above' : 'Show its output from now on', disabled: watching, onClick: () => attach(job.id) },
+        ctx.canMutate ? { label: 'Kill', danger: true, iconName: 'x', testid: 'container-job-kill', title: `Kill job ${job.id} (SIGKILL)`, onClick: () => killJob(job.id) } : null,
+      ),
     );
   }
 

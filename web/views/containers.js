@@ -414,8 +414,12 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
       wait.dataset.phase = 'request';
       delete wait.dataset.jobId;
       wait.hidden = false;
+      const leave = button('Close and keep going', { small: true, kind: 'ghost', testid: 'ct-form-background', onClick: () => modal.close() });
       ticker = setInterval(() => {
-        waiting.textContent = `Waiting for ${nodeId} to create ${spec.name}… ${Math.round((Date.now() - started) / 1000)} s`;
+        const s = Math.round((Date.now() - started) / 1000);
+        waiting.textContent = `Waiting for ${nodeId} to create ${spec.name}… ${s} s`;
+        // A slow node: the request goes on without the dialog, and the list and the Jobs page show how it ends.
+        if (s >= 3 && !leave.isConnected) wait.appendChild(leave);
       }, 1000);
       const res = await api.createContainer(nodeId, spec);
       clearInterval(ticker);

@@ -171,6 +171,12 @@ export function mountJobs(root, ctx) {
     testid: 'jobs-filter',
     onChange: render,
   });
+  // '#/jobs?q=<text>' (e.g. a job id, from a container's details) starts filtered.
+  const q = new URLSearchParams(location.hash.split('?')[1] || '').get('q');
+  if (q) {
+    filter.input.value = q;
+    filter.query = q.trim().toLowerCase();
+  }
   const show = segmented({ label: 'Show jobs', options: FILTERS, checked: 'all' });
   show.el.addEventListener('change', render);
   const body = h('div', { class: 'card table-card', testid: 'jobs-card' });
