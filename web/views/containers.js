@@ -26,7 +26,7 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
   const expanded = new Set(open ? [open] : []);
   const rows = new Map(); // name → {main, detailRow, detail}
   const jobs = new Map(); // job id → the job, for containers in a busy state
-  const jobReads = new Set(); // job ids being read
+  const jobReads = new Map(); // job id being read → whether to read it again after
   const prefix = `${nodeId}/`;
 
   const list = resource({
@@ -106,17 +106,21 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
   }
 
   async function readJob(id) {
-    if (jobReads.has(id)) return;
-    jobReads.add(id);
+    if (jobReads.has(id)) {
+      jobReads.set(id, true); // read it once more when this read is done
+      return;
+    }
+    jobReads.set(id, false);
     try {
       const job = await api.getJob(id);
       if (!destroyed) jobs.set(id, job);
     } catch {
       /* the row shows the state without progress */
-    } finally {
-      jobReads.delete(id);
     }
+    const again = jobReads.get(id);
+    jobReads.delete(id);
     render();
+    if (again && !destroyed) readJob(id);
   }
 
   // ---- rendering ----------------------------------------------------------
