@@ -3,7 +3,10 @@
 //! register, edit and delete through the UI (screenshot target/ui/nodes.png). Boot: upload assets, create a
 //! profile, settings and a selector through the UI, and see a machine's boot request appear live
 //! (screenshot target/ui/boot.png). Demo: node detail with inventory and live stats. ZeroTier: authorise a
-//! pending member and see it become a node.
+//! pending member and see it become a node. Containers: create one on a demo node through the form (field errors
+//! from the API first), see it running, run commands in it with their output live, find its jobs on the Jobs
+//! page, stop and delete it; once with the server waiting for the node, once with every change a job to follow
+//! (screenshots target/ui/containers*.png, containers-jobs-first*.png).
 
 mod common;
 
@@ -20,6 +23,11 @@ fn run_ui_script(script: &str, server_args: &[&str]) {
 }
 
 fn run_ui_script_against(script: &str, server: &Server) {
+    run_ui_script_with(script, script, server, &[]);
+}
+
+/// Runs tests/ui/`script`.mjs with `envs` against `server`; its screenshots are target/ui/`name`*.png.
+fn run_ui_script_with(script: &str, name: &str, server: &Server, envs: &[(&str, &str)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let node = required_tool("ZOS_NODE", "node");
     required_tool("ZOS_CHROMIUM", "/usr/bin/chromium");
@@ -28,13 +36,14 @@ fn run_ui_script_against(script: &str, server: &Server) {
         root.join("tests/ui/node_modules/playwright-core").to_str().unwrap(),
     );
 
-    let screenshot = root.join(format!("target/ui/{script}.png"));
+    let screenshot = root.join(format!("target/ui/{name}.png"));
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new(node)
         .arg(root.join(format!("tests/ui/{script}.mjs")))
         .env("ZOS_URL", &server.base)
         .env("ZOS_TOKEN", server.admin_token())
         .env("SCREENSHOT", &screenshot)
+        .envs(envs.iter().copied())
         .output()
         .expect("run node");
     let said = format!(
@@ -74,4 +83,17 @@ fn a_pending_zerotier_member_is_authorised_from_the_ui() {
     let rig = ZeroTierRig::start(false, &[77], members, &[], &[]);
     run_ui_script_against("zerotier", &rig.server);
     rig.assert_no_violations();
+}
+
+#[test]
+fn a_container_is_created_runs_commands_with_live_output_and_its_jobs_show_in_chromium() {
+    run_ui_script("containers", &["--demo", "2"]);
+}
+
+/// The same with a node slower than the server waits: every change is a job (202) that the UI follows.
+#[test]
+fn container_changes_answered_with_jobs_are_followed_in_chromium() {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
+    run_ui_script_with("containers", "containers-jobs-first", &server, &[("APPLY_WAIT", "0")]);
 }

@@ -53,7 +53,8 @@ export function authHeaders(token = getToken()) {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
-async function parseError(res) {
+/** The ApiError of a response that is not ok (its JSON error body, or a fallback by status). */
+export async function parseError(res) {
   let body = null;
   try {
     body = await res.json();
@@ -83,7 +84,8 @@ function errorFromBody(status, body) {
  * request('GET', '/nodes') → parsed JSON (or null for 204).
  * options.token overrides the stored token (used on sign-in);
  * options.auth=false sends no Authorization header;
- * options.silent401=true does not trigger the global sign-out.
+ * options.silent401=true does not trigger the global sign-out;
+ * options.full=true resolves to {status, body, location} instead.
  */
 export async function request(method, path, body, options = {}) {
   const headers = { Accept: 'application/json' };
@@ -106,14 +108,18 @@ export async function request(method, path, body, options = {}) {
     }
     throw err;
   }
-  if (res.status === 204) return null;
-  const text = await res.text();
-  if (!text) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(res.status, 'bad_response', 'The server sent a response that is not JSON.');
+  let parsed = null;
+  const text = res.status === 204 ? '' : await res.text();
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ApiError(res.status, 'bad_response', 'The server sent a response that is not JSON.');
+    }
   }
+  // options.full: the status and Location too (201 applied vs 202 accepted with a job to follow).
+  if (options.full) return { status: res.status, body: parsed, location: res.headers.get('Location') };
+  return parsed;
 }
 
 const enc = encodeURIComponent;
@@ -131,6 +137,22 @@ export const api = {
   nodeProcesses: (id) => request('GET', `/nodes/${enc(id)}/processes`),
   pingNode: (id) => request('POST', `/nodes/${enc(id)}/ping`),
   rebootNode: (id) => request('POST', `/nodes/${enc(id)}/reboot`),
+  listContainers: (node) => request('GET', `/nodes/${enc(node)}/containers`),
+  getContainer: (node, name) => request('GET', containerPath(node, name)),
+  /** → {status: 201, body: ContainerView} or {status: 202, body: Job} */
+  createContainer: (node, spec) => request('POST', `/nodes/${enc(node)}/containers`, spec, { full: true }),
+  deleteContainer: (node, name) => request('DELETE', containerPath(node, name), undefined, { full: true }),
+  startContainer: (node, name) => request('POST', `${containerPath(node, name)}/start`, undefined, { full: true }),
+  stopContainer: (node, name) => request('POST', `${containerPath(node, name)}/stop`, undefined, { full: true }),
+  containerProcesses: (node, name) => request('GET', `${containerPath(node, name)}/processes`),
+  killContainerProcess: (node, name, pid) => request('DELETE', `${containerPath(node, name)}/processes/${enc(pid)}`),
+  containerJobs: (node, name) => request('GET', `${containerPath(node, name)}/jobs`),
+  /** → {id} of the job started in the container */
+  startContainerJob: (node, name, process) => request('POST', `${containerPath(node, name)}/jobs`, process),
+  containerJob: (node, name, id) => request('GET', `${containerPath(node, name)}/jobs/${enc(id)}`),
+  killContainerJob: (node, name, id) => request('DELETE', `${containerPath(node, name)}/jobs/${enc(id)}`),
+  listJobs: () => request('GET', '/jobs'),
+  getJob: (id) => request('GET', `/jobs/${enc(id)}`),
   listZeroTierMembers: () => request('GET', '/zerotier/members'),
   authorizeZeroTierMember: (id) => request('POST', `/zerotier/members/${enc(id)}/authorize`),
   bootEvents: (limit = 50) => request('GET', `/boot/events?limit=${enc(limit)}`),
@@ -147,6 +169,11 @@ export const api = {
   uploadBootAsset: (name, file, options) => upload('PUT', `/boot/assets/${enc(name)}`, file, options),
   deleteBootAsset: (name) => request('DELETE', `/boot/assets/${enc(name)}`),
 };
+
+/** The API path of a container. */
+export function containerPath(node, name) {
+  return `/nodes/${enc(node)}/containers/${enc(name)}`;
+}
 
 /** Public URL of a boot asset (no token needed: firmware downloads it). */
 export function bootAssetUrl(name) {

@@ -8,12 +8,14 @@ import { mountSignIn } from './views/signin.js';
 import { mountNodes } from './views/nodes.js';
 import { mountNode } from './views/node.js';
 import { mountBoot } from './views/boot.js';
+import { mountJobs } from './views/jobs.js';
 import { mountAbout } from './views/about.js';
 
 const root = document.getElementById('app');
 
 const ROUTES = {
   '/nodes': { title: 'Nodes', mount: mountNodes, nav: 'nodes' },
+  '/jobs': { title: 'Jobs', mount: mountJobs, nav: 'jobs' },
   '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
   '/about': { title: 'About', mount: mountAbout, nav: 'about' },
 };
@@ -149,7 +151,7 @@ function renderShell(user) {
   const navLink = (key, href, label, iconName) =>
     h(
       'a',
-      { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key } },
+      { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key }, title: label },
       glyph(iconName),
       h('span', null, label),
     );
@@ -157,6 +159,7 @@ function renderShell(user) {
     'nav',
     { class: 'nav', 'aria-label': 'Main' },
     navLink('nodes', '#/nodes', 'Nodes', 'server'),
+    navLink('jobs', '#/jobs', 'Jobs', 'list'),
     navLink('boot', '#/boot', 'Boot', 'power'),
     navLink('about', '#/about', 'About', 'info'),
   );

@@ -534,7 +534,7 @@ export function dataTable({ testid, columns, rows, actions = false, compact = fa
   );
 }
 
-/** The actions cell of a table row: small ghost buttons from {label, iconName, testid, title, onClick, danger}. */
+/** The actions cell of a table row: small ghost buttons from {label, iconName, testid, title, onClick, danger} (null: none). */
 export function rowActions(...actions) {
   return h(
     'td',
@@ -542,7 +542,7 @@ export function rowActions(...actions) {
     h(
       'div',
       { class: 'row-actions' },
-      actions.map(({ label, danger = false, ...rest }) => button(label, { small: true, kind: danger ? 'ghost-danger' : 'ghost', ...rest })),
+      actions.filter(Boolean).map(({ label, danger = false, ...rest }) => button(label, { small: true, kind: danger ? 'ghost-danger' : 'ghost', ...rest })),
     ),
   );
 }
@@ -608,6 +608,85 @@ export function filterBox({ placeholder, label, testid, onChange }) {
   return box;
 }
 
+/**
+ * Tabs: tabBar({tabs: [{key, label, iconName}], testid, selected, onSelect})
+ * → {el (the tab list), panels: {key: <section>}, select(key), setCount(key, n|null)}.
+ * Arrow keys, Home and End move between the tabs; onSelect(key) runs on each
+ * change made by the user.
+ */
+export function tabBar({ tabs, testid, label, selected, onSelect = () => {} }) {
+  const buttons = {};
+  const counts = {};
+  const panels = {};
+  let current = null;
+  const el = h('div', { class: 'tabs', role: 'tablist', 'aria-label': label, testid });
+  for (const t of tabs) {
+    counts[t.key] = h('span', { class: 'tab-count', hidden: true });
+    buttons[t.key] = h(
+      'button',
+      {
+        type: 'button',
+        class: 'tab',
+        role: 'tab',
+        id: `${testid}-tab-${t.key}`,
+        'aria-controls': `${testid}-panel-${t.key}`,
+        testid: `${testid}-${t.key}`,
+        dataset: { tab: t.key },
+        onclick: () => choose(t.key),
+      },
+      t.iconName ? glyph(t.iconName, { size: 16 }) : null,
+      h('span', null, t.label),
+      counts[t.key],
+    );
+    el.appendChild(buttons[t.key]);
+    panels[t.key] = h('section', {
+      class: 'tab-panel',
+      role: 'tabpanel',
+      id: `${testid}-panel-${t.key}`,
+      'aria-labelledby': `${testid}-tab-${t.key}`,
+      testid: `${testid}-panel-${t.key}`,
+    });
+  }
+  const keys = tabs.map((t) => t.key);
+  el.addEventListener('keydown', (ev) => {
+    const i = keys.indexOf(current);
+    const next = { ArrowRight: keys[(i + 1) % keys.length], ArrowLeft: keys[(i - 1 + keys.length) % keys.length], Home: keys[0], End: keys[keys.length - 1] }[ev.key];
+    if (next) {
+      ev.preventDefault();
+      choose(next);
+      buttons[next].focus();
+    }
+  });
+  function select(key) {
+    current = key;
+    for (const k of keys) {
+      const on = k === key;
+      buttons[k].setAttribute('aria-selected', on ? 'true' : 'false');
+      buttons[k].tabIndex = on ? 0 : -1;
+      buttons[k].classList.toggle('active', on);
+      panels[k].hidden = !on;
+    }
+  }
+  function choose(key) {
+    if (key === current) return;
+    select(key);
+    onSelect(key);
+  }
+  select(keys.includes(selected) ? selected : keys[0]);
+  return {
+    el,
+    panels,
+    select,
+    get current() {
+      return current;
+    },
+    setCount(key, n) {
+      counts[key].hidden = n === null || n === undefined;
+      counts[key].textContent = n === null || n === undefined ? '' : String(n);
+    },
+  };
+}
+
 // ---- more icons -------------------------------------------------------------
 
 // Icons beyond dom.js's set, built the same way: constant path data only.
@@ -633,6 +712,8 @@ const MORE_ICONS = {
   disk: ['M3 14h18v5H3z', 'M5 14l3-9h8l3 9', 'M17 16.5h.01'],
   terminal: ['M4 5h16v14H4z', 'M8 10l3 2-3 2', 'M13 15h3'],
   list: ['M9 6h11', 'M9 12h11', 'M9 18h11', 'M4.5 6h.01', 'M4.5 12h.01', 'M4.5 18h.01'],
+  play: ['M7 4l13 8-13 8z'],
+  stop: ['M6 6h12v12H6z'],
 };
 
 /** icon() with the extra names above; falls back to dom.js's icons. */

@@ -129,7 +129,8 @@ await run(async () => {
     });
   }
 
-  await step('the jobs table lists zerotier (also after Refresh)', async () => {
+  await step('the Processes tab: the jobs table lists zerotier (also after Refresh)', async () => {
+    await page.locator(tid('node-tabs-processes')).click();
     const zerotier = page.locator(`${tid('jobs-table')} ${tid('job-row')}[data-job-id="zerotier"]`);
     await zerotier.waitFor({ state: 'visible' });
     await page.locator(tid('jobs-refresh')).click();
@@ -153,9 +154,10 @@ await run(async () => {
 
   await checkPageHealthy(page);
 
-  await screenshot(page, () =>
-    page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples) >= 3, tid('node-chart')),
-  );
+  await screenshot(page, async () => {
+    await page.locator(tid('node-tabs-overview')).click();
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.samples) >= 3, tid('node-chart'));
+  });
 
   await step('leaving the page stops reading the stats', async () => {
     const statsCalls = [];

@@ -322,6 +322,20 @@ export function screenshot(page, prepare = async () => {}) {
   });
 }
 
+/**
+ * Step: a screenshot of one view beside SCREENSHOT ("<SCREENSHOT minus .png>-<name>.png");
+ * fullPage=false keeps what the viewport shows (e.g. an open dialog). Resolves to its path.
+ */
+export function shot(page, name, { fullPage = true } = {}) {
+  const path = config.screenshot.replace(/\.png$/, '') + `-${name}.png`;
+  return step(`screenshot of ${name} → ${path}`, async () => {
+    await page.mouse.move(0, 0);
+    mkdirSync(dirname(path), { recursive: true });
+    await page.screenshot({ path, fullPage });
+    return path;
+  });
+}
+
 // ---- waiting ---------------------------------------------------------------------
 
 /** Polls until one of the conditions holds; resolves to its name, or null on timeout. */

@@ -1,12 +1,15 @@
-// A node's page (#/nodes/<id>): its state as the heartbeat sees it, its
-// hardware, live CPU and memory usage polled from the node, its jobs and
-// processes. Operators can ping and reboot it.
+// A node's page (#/nodes/<id>[?tab=containers|processes]): its state as the
+// heartbeat sees it, and three tabs: Overview (live CPU and memory usage
+// polled from the node, its hardware, its labels), Containers (containers.js)
+// and Processes (the jobs and processes of its 0-core). Operators can ping and
+// reboot it.
 
 import { api } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
-import { toast, errorToast, nodeStateBadge, emulatedTag, stateTone, labelChips, emptyState, button, viewPage, readOnlyPill, dataTable, cardHead, confirmAction, relativeTime, relativeTimeTicker, copyButton, glyph } from '../ui.js';
+import { toast, errorToast, nodeStateBadge, emulatedTag, stateTone, labelChips, emptyState, button, viewPage, readOnlyPill, dataTable, cardHead, confirmAction, relativeTime, relativeTimeTicker, copyButton, glyph, tabBar } from '../ui.js';
 import { resource, asList, showLoadState } from '../resource.js';
 import { liveChart } from '../chart.js';
+import { mountContainers } from './containers.js';
 
 const STATS_POLL_MS = 3_000;
 const CHART_SAMPLES = 40;
@@ -17,6 +20,16 @@ const GIB = 1024 * MIB;
 const GONE = Object.freeze({ gone: true });
 
 const DISK_TONES = { nvme: 'accent', ssd: 'ok', hdd: 'neutral' };
+const TABS = [
+  { key: 'overview', label: 'Overview', iconName: 'activity' },
+  { key: 'containers', label: 'Containers', iconName: 'layers' },
+  { key: 'processes', label: 'Processes', iconName: 'terminal' },
+];
+
+/** The `?tab=…&open=…` of the page's address. */
+function hashQuery() {
+  return new URLSearchParams(location.hash.split('?')[1] || '');
+}
 
 export function mountNode(root, ctx) {
   const id = ctx.params.id;
@@ -128,12 +141,37 @@ export function mountNode(root, ctx) {
     rows: (list) => list.sort((a, b) => Number(a.pid) - Number(b.pid)).map(processRow),
   });
 
-  const columns = h(
-    'div',
-    { class: 'node-grid' },
-    h('div', { class: 'node-col' }, liveCard, processes.el),
-    h('div', { class: 'node-col' }, inventoryCard, jobs.el, labelsCard),
+  let tablesLoaded = false;
+  const tabs = tabBar({
+    tabs: TABS,
+    testid: 'node-tabs',
+    label: 'Node sections',
+    selected: hashQuery().get('tab'),
+    onSelect: (key) => {
+      const url = `#/nodes/${encodeURIComponent(id)}${key === 'overview' ? '' : `?tab=${key}`}`;
+      if (location.hash !== url) history.replaceState(null, '', url);
+      showTab(key);
+    },
+  });
+  const containers = mountContainers(ctx, id, {
+    open: hashQuery().get('open'),
+    onCount: (n) => tabs.setCount('containers', n),
+  });
+  tabs.panels.overview.appendChild(
+    h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, liveCard), h('div', { class: 'node-col' }, inventoryCard, labelsCard)),
   );
+  tabs.panels.containers.appendChild(containers.el);
+  tabs.panels.processes.appendChild(h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, processes.el), h('div', { class: 'node-col' }, jobs.el)));
+  const columns = h('div', { class: 'node-tabs' }, tabs.el, Object.values(tabs.panels));
+
+  /** The node's jobs and processes are read when their tab first shows. */
+  function showTab(key) {
+    if (key === 'processes' && !tablesLoaded) {
+      tablesLoaded = true;
+      jobs.r.load();
+      processes.r.load();
+    }
+  }
 
   root.appendChild(page);
   render();
@@ -149,8 +187,7 @@ export function mountNode(root, ctx) {
   const stopTicker = relativeTimeTicker(page, 5_000);
 
   node.load();
-  jobs.r.load();
-  processes.r.load();
+  showTab(tabs.current);
 
   async function poll() {
     pollTimer = null;
@@ -217,7 +254,7 @@ export function mountNode(root, ctx) {
       ),
     );
     // Back online (e.g. after a reboot): its jobs and processes changed.
-    if (lastState !== null && lastState !== 'online' && n.state === 'online') {
+    if (tablesLoaded && lastState !== null && lastState !== 'online' && n.state === 'online') {
       jobs.r.retry();
       processes.r.retry();
     }
@@ -438,6 +475,7 @@ export function mountNode(root, ctx) {
       node.stop();
       jobs.r.stop();
       processes.r.stop();
+      containers.unmount();
       stopTicker();
       unsubscribe();
       page.remove();
