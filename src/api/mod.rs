@@ -21,6 +21,7 @@ mod storage;
 mod system;
 mod tokens;
 mod ui;
+mod vms;
 mod workloads;
 mod zerotier;
 
@@ -96,6 +97,8 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
         .unify()
         .or(container_direct::routes(&ctx))
         .unify()
+        .or(vms::routes(&ctx))
+        .unify()
         .or(network::routes(&ctx))
         .unify()
         .or(storage::routes(&ctx))
@@ -146,6 +149,8 @@ fn route_label(path: &str) -> &'static str {
         ["nodes", _, "containers", _, "processes", _] => "/nodes/{id}/containers/{name}/processes/{pid}",
         ["nodes", _, "containers", _, _] => "/nodes/{id}/containers/{name}/*",
         ["nodes", _, "storagepools", ..] => "/nodes/{id}/storagepools/*",
+        ["nodes", _, "vms", _] => "/nodes/{id}/vms/{vmid}",
+        ["nodes", _, "vms", _, _] => "/nodes/{id}/vms/{vmid}/*",
         ["nodes", _, "bridges", _] => "/nodes/{id}/bridges/{bridge}",
         ["nodes", _, "zerotiers", _] => "/nodes/{id}/zerotiers/{nwid}",
         ["nodes", _, _] => "/nodes/{id}/*",

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     boot_config, boot_serve, container_direct, containers, events, jobs, network, node_direct, nodes, storage, system,
-    tokens, zerotier,
+    tokens, vms, zerotier,
 };
 
 #[derive(OpenApi)]
@@ -32,6 +32,7 @@ use super::{
         storage::rollback_snapshot,
         network::list_bridges, network::create_bridge, network::get_bridge, network::delete_bridge,
         network::list_zerotiers, network::join_zerotier, network::get_zerotier, network::leave_zerotier,
+        vms::list, vms::create, vms::get_vm, vms::update, vms::delete, vms::info, vms::power,
         jobs::list, jobs::get,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,
@@ -51,6 +52,7 @@ use super::{
         (name = "containers", description = "Containers on a node (0-orchestrator parity), and direct access inside them"),
         (name = "storage", description = "Storage pools (btrfs) on a node's disks, their filesystems and snapshots"),
         (name = "network", description = "A node's bridges and the ZeroTier networks it joins"),
+        (name = "vms", description = "Virtual machines on a node"),
         (name = "jobs", description = "The orchestrator's jobs: progress and outcome of workload changes"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "events", description = "Live change feed"),

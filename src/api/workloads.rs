@@ -72,7 +72,7 @@ pub fn state<S: Spec>(
     Ok(match pending {
         Some(JobAction::Create) => "creating".into(),
         Some(JobAction::Start) => "starting".into(),
-        Some(JobAction::Stop) => "stopping".into(),
+        Some(JobAction::Stop | JobAction::Shutdown) => "stopping".into(),
         Some(JobAction::Delete) => "deleting".into(),
         None => observed.map_or_else(|| "absent".into(), |o| o.status.clone()),
     })

@@ -27,6 +27,8 @@ pub enum JobAction {
     Create,
     Start,
     Stop,
+    /// Stop gracefully (VMs: the guest shuts down).
+    Shutdown,
     Delete,
 }
 

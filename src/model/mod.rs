@@ -11,6 +11,7 @@ mod node;
 pub mod storage;
 mod token;
 mod validate;
+pub mod vm;
 mod workload;
 
 pub use container::{Container, ContainerNic, ContainerSpec, CoreSystem};

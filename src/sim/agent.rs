@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::containers::Containers;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
+use super::kvm::Kvm;
 use super::network::Networks;
 use super::storage::Storage;
 use crate::zos::protocol::{self, Command, JobResult, State};
@@ -29,6 +30,7 @@ pub struct Agent {
     containers: Containers,
     storage: Storage,
     networks: Networks,
+    kvm: Kvm,
 }
 
 /// What a command produced: the fields of its result that depend on the command.
@@ -73,6 +75,7 @@ impl Agent {
             containers: Containers::default(),
             storage: Storage::default(),
             networks: Networks::default(),
+            kvm: Kvm::default(),
             inventory: Mutex::new(inventory),
         };
         agent.boot();
@@ -96,7 +99,8 @@ impl Agent {
         if container == 0 {
             let name = command.command.as_str();
             let handled = (self.storage.execute(name, arguments, &inventory))
-                .or_else(|| self.networks.execute(name, arguments, &inventory));
+                .or_else(|| self.networks.execute(name, arguments, &inventory))
+                .or_else(|| self.kvm.execute(name, arguments, &inventory));
             if let Some(outcome) = handled {
                 return outcome;
             }

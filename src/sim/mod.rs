@@ -7,6 +7,7 @@ mod containers;
 mod inventory;
 mod jobs;
 mod keyspace;
+mod kvm;
 mod network;
 mod programs;
 mod resp;

@@ -11,6 +11,9 @@
 mod containers;
 mod network;
 mod storage;
+mod vms;
+
+pub use vms::find_domain;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,6 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::model::network::{BridgeSpec, ZerotierJoin};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec};
+use crate::model::vm::VmSpec;
 use crate::model::{
     ContainerSpec, Job, JobAction, JobError, JobState, Node, Spec, Workload, WorkloadStatus, now_rfc3339,
 };
@@ -81,6 +85,8 @@ fn node_refused(message: &str) -> JobError {
         (409, "device_in_use", Some("devices"))
     } else if message.contains("No space left on device") {
         (507, "no_space", Some("quota"))
+    } else if message.contains("not enough memory") {
+        (409, "not_enough_memory", Some("memory"))
     } else if message.contains("already exists") {
         (409, "already_exists", Some("name"))
     } else {
@@ -156,6 +162,7 @@ impl Step<'_> {
             SnapshotSpec::COLLECTION => self.remove::<SnapshotSpec>().await,
             BridgeSpec::COLLECTION => self.remove::<BridgeSpec>().await,
             ZerotierJoin::COLLECTION => self.remove::<ZerotierJoin>().await,
+            VmSpec::COLLECTION => self.remove::<VmSpec>().await,
             _ => Ok(()),
         }
     }
@@ -346,6 +353,7 @@ impl Runner {
             SnapshotSpec::COLLECTION => storage::apply_snapshot(step, &client).await,
             BridgeSpec::COLLECTION => network::apply_bridge(step, &client).await,
             ZerotierJoin::COLLECTION => network::apply_zerotier(step, &client).await,
+            VmSpec::COLLECTION => vms::apply(step, &client).await,
             other => Err(Failure::Permanent(JobError {
                 status: 500,
                 code: "internal".into(),

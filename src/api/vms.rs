@@ -1,0 +1,280 @@
+//! `/nodes/{id}/vms`: virtual machines, with 0-orchestrator's paths, fields and codes (power actions and updates
+//! answer 204). Create, start, stop, shutdown and delete go through jobs (see `workloads`); pause and resume are
+//! imperative calls to the node, and a VM's live state (`paused`) and VNC port are read from the node.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use crate::model::vm::{NicLink, VdiskLink, VmSpec, VmUpdate};
+use crate::model::{JobAction, Node, Role, Spec, Workload};
+use crate::store::Expect;
+use crate::zos::ZosClient;
+
+/// 0-orchestrator's `VM`, plus ours (`node`, `state`, `job`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VmView {
+    pub id: String,
+    pub memory: u64,
+    pub cpu: u32,
+    pub nics: Vec<NicLink>,
+    pub disks: Vec<VdiskLink>,
+    /// `running`, `paused`, `halted` (or `deploying`, `starting`, `halting` while a job works on it).
+    #[schema(example = "running")]
+    pub status: String,
+    /// The VNC port, -1 when the VM is not running.
+    pub vnc: i64,
+    pub node: String,
+    pub state: String,
+    pub job: String,
+}
+
+fn client(ctx: &Ctx, node: &str) -> Result<std::sync::Arc<ZosClient>, ApiError> {
+    let node = ctx
+        .store
+        .get::<Node>(node)?
+        .ok_or_else(|| ApiError::not_found("node", node))?;
+    Ok(ctx.zos.get(&node.value.address)?)
+}
+
+/// The node's domains (`kvm.list`); empty when the node does not answer (the view falls back to the store).
+async fn domains(ctx: &Ctx, node: &str) -> Vec<Value> {
+    match client(ctx, node) {
+        Ok(client) => client.json("kvm.list", json!({})).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn view(ctx: &Ctx, vm: Workload<VmSpec>, domains: &[Value]) -> Result<VmView, ApiError> {
+    let observed = workloads::observed(ctx, &vm)?;
+    let state = workloads::state(ctx, &vm, observed.as_ref())?;
+    let domain = domains.iter().find(|domain| domain["name"] == vm.spec.id.as_str());
+    let status = match (state.as_str(), domain) {
+        ("creating", _) => "deploying".to_owned(),
+        ("starting", _) => "starting".to_owned(),
+        ("stopping" | "deleting", _) => "halting".to_owned(),
+        (_, Some(domain)) => domain["state"].as_str().unwrap_or("running").to_owned(),
+        _ => "halted".to_owned(),
+    };
+    let spec = vm.spec;
+    Ok(VmView {
+        id: spec.id,
+        memory: spec.memory,
+        cpu: spec.cpu,
+        nics: spec.nics,
+        disks: spec.disks,
+        status,
+        vnc: domain.and_then(|d| d["vnc"].as_i64()).unwrap_or(-1),
+        node: vm.node,
+        state,
+        job: vm.job,
+    })
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let vms = warp::path!("nodes" / String / "vms");
+    let vm = warp::path!("nodes" / String / "vms" / String);
+    let action = warp::path!("nodes" / String / "vms" / String / String);
+    let get = || warp::get().and(with_ctx(ctx)).and(caller());
+    vms.and(get())
+        .then(list)
+        .map(respond)
+        .or(vms
+            .and(warp::post())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .and(raw_body())
+            .then(create)
+            .map(respond))
+        .unify()
+        .or(vm.and(get()).then(get_vm).map(respond))
+        .unify()
+        .or(vm
+            .and(warp::put())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .and(raw_body())
+            .then(update)
+            .map(respond))
+        .unify()
+        .or(vm
+            .and(warp::delete())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .then(delete)
+            .map(respond))
+        .unify()
+        .or(warp::path!("nodes" / String / "vms" / String / "info")
+            .and(get())
+            .then(info)
+            .map(respond))
+        .unify()
+        .or(action.and(warp::post()).and(with_ctx(ctx)).and(caller()).and_then(
+            |node: String, id: String, action: String, ctx: Ctx, caller: Caller| async move {
+                match action.as_str() {
+                    "start" | "stop" | "shutdown" => Ok(respond(power(node, id, action, ctx, caller).await)),
+                    "pause" | "resume" => Ok(respond(pause(node, id, action, ctx, caller).await)),
+                    _ => Err(warp::reject::not_found()),
+                }
+            },
+        ))
+        .unify()
+        .boxed()
+}
+
+#[utoipa::path(operation_id = "listVms", get, path = "/nodes/{id}/vms", tag = "vms",
+    params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, body = [VmView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let vms = workloads::list::<VmSpec>(&ctx, &node, &[])?;
+    let domains = domains(&ctx, &node).await;
+    let views = vms
+        .into_iter()
+        .map(|vm| view(&ctx, vm, &domains))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(warp::reply::json(&views).into_response())
+}
+
+#[utoipa::path(operation_id = "createVm", post, path = "/nodes/{id}/vms", tag = "vms",
+    params(("id" = String, Path, description = "Node id")), request_body = VmSpec,
+    responses((status = 201, body = VmView, headers(("Location" = String))),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::require_node(&ctx, &node)?;
+    let spec: VmSpec = body.json()?;
+    match workloads::create(&ctx, &node, Vec::new(), spec).await? {
+        Ok(vm) => {
+            let path = vm.path();
+            let domains = domains(&ctx, &node).await;
+            Ok(super::json_at(&view(&ctx, vm, &domains)?, StatusCode::CREATED, &path))
+        }
+        Err(accepted) => Ok(accepted),
+    }
+}
+
+#[utoipa::path(operation_id = "getVm", get, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
+    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
+    responses((status = 200, body = VmView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let vm = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
+    let domains = domains(&ctx, &node).await;
+    Ok(warp::reply::json(&view(&ctx, vm.value, &domains)?).into_response())
+}
+
+#[utoipa::path(operation_id = "updateVm", put, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
+    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)), request_body = VmUpdate,
+    responses((status = 204, description = "Updated; applies at the next start"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The VM is not halted", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
+    let update: VmUpdate = body.json()?;
+    if record.value.running || record.value.deleting {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "vm_not_halted",
+            format!("stop VM '{id}' before updating it"),
+        ));
+    }
+    let mut vm = record.value;
+    vm.spec.update(update);
+    vm.spec.validate()?;
+    ctx.store.put(vm, Expect::Version(record.version)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(operation_id = "deleteVm", delete, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
+    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    workloads::delete::<VmSpec>(&ctx, &node, &[], &id).await
+}
+
+#[utoipa::path(operation_id = "vmInfo", get, path = "/nodes/{id}/vms/{vmid}/info", tag = "vms",
+    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
+    responses((status = 200, description = "0-orchestrator's `VMInfo`: 5-minute averages of cpu, disks, nics", body = Object),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The VM is not running", body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn info(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let uuid = running_domain(&ctx, &node, &id).await?;
+    let info: Value = client(&ctx, &node)?.json("kvm.info", json!({"uuid": uuid})).await?;
+    Ok(warp::reply::json(&info).into_response())
+}
+
+/// The uuid of VM `id`'s domain on the node; 409 when it has none.
+async fn running_domain(ctx: &Ctx, node: &str, id: &str) -> Result<Value, ApiError> {
+    workloads::find::<VmSpec>(ctx, node, &[], id)?;
+    let domain = crate::engine::workloads::find_domain(&*client(ctx, node)?, id).await?;
+    domain.map(|domain| domain["uuid"].clone()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "vm_not_running",
+            format!("VM '{id}' is not running"),
+        )
+    })
+}
+
+#[utoipa::path(operation_id = "vmPower", post, path = "/nodes/{id}/vms/{vmid}/{action}", tag = "vms",
+    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path),
+        ("action" = String, Path, description = "`start`, `stop` (destroy), `shutdown` (graceful), `pause` or `resume`")),
+    responses((status = 204, description = "Done"), (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn power(node: String, id: String, action: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
+    if record.value.deleting {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "being_deleted",
+            format!("VM '{id}' is being deleted"),
+        ));
+    }
+    let (action, running) = match action.as_str() {
+        "start" => (JobAction::Start, true),
+        "shutdown" => (JobAction::Shutdown, false),
+        _ => (JobAction::Stop, false),
+    };
+    match workloads::change(&ctx, record, action, |vm| vm.running = running).await? {
+        Some(accepted) => Ok(accepted),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Pause and resume act on the running domain at once; they are not desired state (a restart keeps what the
+/// node has).
+async fn pause(node: String, id: String, action: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let uuid = running_domain(&ctx, &node, &id).await?;
+    let command = if action == "pause" { "kvm.pause" } else { "kvm.resume" };
+    client(&ctx, &node)?
+        .json::<Value>(command, json!({"uuid": uuid}))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,100 @@
+//! Virtual machines on a node: 0-orchestrator's `VMCreate` (and `VMUpdate`, its changeable part).
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::{Invalid, validate_id};
+use super::workload::Spec;
+
+/// 0-orchestrator's `NicLink`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NicLink {
+    /// `default`, `bridge`, `vlan` or `vxlan`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Bridge name, VLAN tag or VXLAN id (empty for `default`).
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macaddress: Option<String>,
+}
+
+/// 0-orchestrator's `VDiskLink`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VdiskLink {
+    pub vdiskid: String,
+    #[serde(default)]
+    pub max_i_ops: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    pub id: String,
+    /// MiB.
+    pub memory: u64,
+    pub cpu: u32,
+    #[serde(default)]
+    pub nics: Vec<NicLink>,
+    #[serde(default)]
+    pub disks: Vec<VdiskLink>,
+}
+
+/// 0-orchestrator's `VMUpdate`: what may change while the VM is halted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VmUpdate {
+    pub memory: u64,
+    pub cpu: u32,
+    #[serde(default)]
+    pub nics: Vec<NicLink>,
+    #[serde(default)]
+    pub disks: Vec<VdiskLink>,
+}
+
+const NIC_KINDS: &[&str] = &["default", "bridge", "vlan", "vxlan"];
+
+impl VmSpec {
+    pub fn update(&mut self, update: VmUpdate) {
+        self.memory = update.memory;
+        self.cpu = update.cpu;
+        self.nics = update.nics;
+        self.disks = update.disks;
+    }
+}
+
+impl Spec for VmSpec {
+    const COLLECTION: &'static str = "vms";
+    const PATH: &'static [&'static str] = &["vms"];
+
+    fn name(&self) -> &str {
+        &self.id
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        validate_id("id", &self.id)?;
+        if !(128..=1 << 20).contains(&self.memory) {
+            return Err(Invalid::new("memory", "must be 128 to 1048576 MiB"));
+        }
+        if !(1..=256).contains(&self.cpu) {
+            return Err(Invalid::new("cpu", "must be 1 to 256"));
+        }
+        for (i, nic) in self.nics.iter().enumerate() {
+            if !NIC_KINDS.contains(&nic.kind.as_str()) {
+                let kinds = NIC_KINDS.join(", ");
+                return Err(Invalid::new(
+                    format!("nics[{i}].type"),
+                    format!("must be one of {kinds}"),
+                ));
+            }
+            if nic.kind != "default" && nic.id.is_empty() {
+                return Err(Invalid::new(format!("nics[{i}].id"), "is required for this type"));
+            }
+        }
+        for (i, disk) in self.disks.iter().enumerate() {
+            validate_id(&format!("disks[{i}].vdiskid"), &disk.vdiskid)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! Virtual machines through the API on an emulated node in its own `sim` process: created as domains on the
+//! node, refused with the field at fault (or for lack of memory), paused and resumed, stopped, updated while
+//! halted, started again, shut down and deleted — with 0-orchestrator's status codes.
+
+mod common;
+
+use common::{Server, client, get_json, start_sim_node, temp_data_dir};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn call(server: &Server, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let request = client()
+        .request(method, server.url(path))
+        .bearer_auth(server.admin_token());
+    let response = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.text().unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let (_sim, line) = start_sim_node(35);
+    let node = line["id"].as_str().unwrap();
+    assert_eq!(
+        call(
+            &server,
+            Method::POST,
+            "/nodes",
+            Some(json!({"id": node, "address": line["address"]}))
+        )
+        .0,
+        201
+    );
+    let vms = format!("/nodes/{node}/vms");
+    let vm = |rest: &str| format!("{vms}/vm1{rest}");
+    let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));
+    let body = |id: &str, memory: u64| {
+        json!({"id": id, "memory": memory, "cpu": 2, "nics": [{"type": "default"}],
+               "disks": [{"vdiskid": "boot1", "maxIOps": 1000}]})
+    };
+
+    let (status, error) = post(&vms, json!({"id": "vm1", "memory": 2048, "cpu": 0}));
+    assert_eq!((status, error["field"].as_str()), (400, Some("cpu")));
+    let (status, error) = post(
+        &vms,
+        json!({"id": "vm1", "memory": 2048, "cpu": 1, "nics": [{"type": "bridge"}]}),
+    );
+    assert_eq!((status, error["field"].as_str()), (400, Some("nics[0].id")));
+    let (status, created) = post(&vms, body("vm1", 2048));
+    assert_eq!(
+        (status, created["status"].as_str()),
+        (201, Some("running")),
+        "{created}"
+    );
+    assert!(created["vnc"].as_i64().unwrap() >= 5900);
+    let (status, error) = post(&vms, body("huge", 1 << 20));
+    assert_eq!(
+        (status, error["code"].as_str(), error["field"].as_str()),
+        (409, Some("not_enough_memory"), Some("memory")),
+        "{error}"
+    );
+    let (status, error) = post(&vms, body("vm1", 1024));
+    assert_eq!((status, error["code"].as_str()), (409, Some("already_exists")));
+    assert_eq!(
+        get_json(&server, &vms).as_array().unwrap().len(),
+        1,
+        "the refused VMs left nothing"
+    );
+    assert_eq!(get_json(&server, &vm("/info"))["cpu"].as_array().unwrap().len(), 2);
+
+    assert_eq!(post(&vm("/pause"), json!({})).0, 204);
+    assert_eq!(get_json(&server, &vm(""))["status"], "paused");
+    assert_eq!(post(&vm("/resume"), json!({})).0, 204);
+    assert_eq!(get_json(&server, &vm(""))["status"], "running");
+    let update = json!({"memory": 4096, "cpu": 4});
+    let (status, error) = call(&server, Method::PUT, &vm(""), Some(update.clone()));
+    assert_eq!((status, error["code"].as_str()), (409, Some("vm_not_halted")));
+
+    assert_eq!(post(&vm("/stop"), json!({})).0, 204);
+    let halted = get_json(&server, &vm(""));
+    assert_eq!(
+        (halted["status"].as_str(), halted["vnc"].as_i64()),
+        (Some("halted"), Some(-1))
+    );
+    assert_eq!(call(&server, Method::GET, &vm("/info"), None).0, 409);
+    assert_eq!(post(&vm("/pause"), json!({})).0, 409);
+    assert_eq!(call(&server, Method::PUT, &vm(""), Some(update)).0, 204);
+    assert_eq!(post(&vm("/start"), json!({})).0, 204);
+    let started = get_json(&server, &vm(""));
+    assert_eq!(
+        (started["status"].as_str(), started["memory"].as_u64()),
+        (Some("running"), Some(4096))
+    );
+    assert_eq!(
+        get_json(&server, &vm("/info"))["cpu"].as_array().unwrap().len(),
+        4,
+        "the update applied"
+    );
+    assert_eq!(post(&vm("/shutdown"), json!({})).0, 204);
+    assert_eq!(get_json(&server, &vm(""))["status"], "halted");
+    assert_eq!(post(&vm("/teleport"), json!({})).0, 404);
+    assert_eq!(call(&server, Method::DELETE, &vm(""), None).0, 204);
+    assert_eq!(call(&server, Method::GET, &vm(""), None).0, 404);
+}
