@@ -140,6 +140,20 @@ fn the_api_reaches_emulated_nodes_over_the_0_core_protocol() {
         after.iter().any(|job| job["id"] == "zerotier"),
         "services are back after the reboot"
     );
+    let redis: Value = call(&server, &viewer, Method::GET, &path("jobs/redis")).json().unwrap();
+    assert_eq!(redis["state"], "running", "{redis}");
+    assert_eq!(call(&server, &viewer, Method::GET, &path("jobs/nope")).status(), 404);
+    let process: Value = call(&server, &viewer, Method::GET, &path("processes/1"))
+        .json()
+        .unwrap();
+    assert_eq!(process["cmdline"], "/sbin/core0");
+    assert_eq!(
+        call(&server, &viewer, Method::GET, &path("processes/4242")).status(),
+        404
+    );
+    assert_eq!(call(&server, &admin, Method::DELETE, &path("jobs")).status(), 204);
+    let none: Vec<Value> = call(&server, &viewer, Method::GET, &path("jobs")).json().unwrap();
+    assert!(none.is_empty(), "{none:?}");
 
     assert_eq!(call(&server, &admin, Method::POST, "/nodes/unknown/ping").status(), 404);
     // The other node is unaffected by all of the above, then both go away.

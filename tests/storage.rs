@@ -76,6 +76,15 @@ fn pools_filesystems_and_snapshots_are_created_refused_rolled_back_and_deleted()
         (409, Some("already_exists")),
         "{error}"
     );
+    let mounts = get_json(&server, &format!("/nodes/{node}/mounts"));
+    assert!(
+        mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountpoint"] == "/storage/data" && m["fstype"] == "btrfs"),
+        "{mounts}"
+    );
     let pool_devices = get_json(&server, &format!("{pools}/data/devices"));
     assert_eq!(pool_devices.as_array().unwrap().len(), 2, "{pool_devices}");
     assert_eq!(pool_devices[0]["deviceName"], devices[0].as_str());

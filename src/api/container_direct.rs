@@ -50,6 +50,22 @@ pub struct JobResultView {
     pub data: String,
 }
 
+impl JobResultView {
+    /// A job that has not ended: no result yet.
+    pub(super) fn running(id: String) -> JobResultView {
+        JobResultView {
+            id,
+            name: "core.system".into(),
+            level: 0,
+            start_time: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            state: "running".into(),
+            data: String::new(),
+        }
+    }
+}
+
 /// The client of the container's node and 0-core's id of the container (404 if unknown, 409 if not running).
 fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
     let container = super::workloads::find::<ContainerSpec>(ctx, node, &[], name)?;
@@ -270,18 +286,14 @@ pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Call
 pub(super) async fn get_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, _) = target(&ctx, &node, &name)?;
-    let view = match client.job_status(&job).await? {
+    Ok(warp::reply::json(&job_result(&client, job).await?).into_response())
+}
+
+/// Job `job`'s result on the node as 0-orchestrator shows it (`running` while it runs); 404 when unknown.
+pub(super) async fn job_result(client: &ZosClient, job: String) -> Result<JobResultView, ApiError> {
+    Ok(match client.job_status(&job).await? {
         JobStatus::Unknown => return Err(ApiError::not_found("job", &job)),
-        JobStatus::Running => JobResultView {
-            id: job,
-            name: "core.system".into(),
-            level: 0,
-            start_time: 0,
-            stdout: String::new(),
-            stderr: String::new(),
-            state: "running".into(),
-            data: String::new(),
-        },
+        JobStatus::Running => JobResultView::running(job),
         JobStatus::Finished(result) => {
             let mut streams = result.streams.into_iter();
             JobResultView {
@@ -295,8 +307,7 @@ pub(super) async fn get_job(node: String, name: String, job: String, ctx: Ctx, c
                 data: result.data,
             }
         }
-    };
-    Ok(warp::reply::json(&view).into_response())
+    })
 }
 
 fn state_word(state: State) -> &'static str {
@@ -454,6 +465,11 @@ pub(super) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, 
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let processes: Vec<Value> = client.json_in(id, "process.list", json!({})).await?;
+    process_response(processes, pid)
+}
+
+/// Process `pid` out of a `process.list` answer; 404 when it is not there.
+pub(super) fn process_response(processes: Vec<Value>, pid: u32) -> HandlerResult {
     let process = processes
         .into_iter()
         .find(|process| process["pid"] == pid)

@@ -50,6 +50,8 @@ pub(super) const INFO: &[(&str, &str)] = &[
     ("processes", "process.list"),
     // 0-orchestrator's `CoreStateResult`: cpu, rss, vms, swap of 0-core and its processes.
     ("state", "core.state"),
+    // 0-orchestrator's `NodeMount[]`: device, mountpoint, fstype, opts.
+    ("mounts", "info.disk"),
     // Map "<metric>/<tag>" → {"current": {"300": {avg,count,max,start,total}, "3600": …}}.
     ("stats", "aggregator.query"),
 ];
@@ -84,6 +86,24 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .and(caller())
         .then(list_jobs)
         .map(respond);
+    let kill_jobs = warp::path!("nodes" / String / "jobs")
+        .and(warp::delete())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(kill_jobs)
+        .map(respond);
+    let get_job = warp::path!("nodes" / String / "jobs" / String)
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_job)
+        .map(respond);
+    let get_process = warp::path!("nodes" / String / "processes" / u32)
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .then(get_process)
+        .map(respond);
     let kill_job = warp::path!("nodes" / String / "jobs" / String)
         .and(warp::delete())
         .and(with_ctx(ctx))
@@ -101,6 +121,12 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .or(jobs)
         .unify()
         .or(kill_job)
+        .unify()
+        .or(kill_jobs)
+        .unify()
+        .or(get_job)
+        .unify()
+        .or(get_process)
         .unify()
         .or(kill_process)
         .unify()
@@ -199,4 +225,46 @@ pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller)
     caller.require(&ctx, Role::Operator)?;
     node_client(&ctx, &id)?.kill_process(pid).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(delete, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "killNodeJobs",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "All killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let client = node_client(&ctx, &id)?;
+    for job in client.jobs().await? {
+        client.kill_job(&job.cmd.id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "getNodeJob",
+    params(("id" = String, Path), ("jobid" = String, Path)),
+    responses((status = 200, body = super::container_direct::JobResultView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let client = node_client(&ctx, &id)?;
+    // 0-core's own services run from boot without a result key of their own: job.list knows them.
+    let service = client.jobs().await?.into_iter().any(|listed| listed.cmd.id == job);
+    let mut view = super::container_direct::job_result(&client, job.clone()).await;
+    if service && view.is_err() {
+        view = Ok(super::container_direct::JobResultView::running(job));
+    }
+    Ok(warp::reply::json(&view?).into_response())
+}
+
+#[utoipa::path(get, path = "/nodes/{id}/processes/{pid}", tag = "nodes", operation_id = "getNodeProcess",
+    params(("id" = String, Path), ("pid" = u32, Path)),
+    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let processes: Vec<Value> = node_client(&ctx, &id)?.json("process.list", json!({})).await?;
+    super::container_direct::process_response(processes, pid)
 }

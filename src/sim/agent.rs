@@ -109,7 +109,15 @@ impl Agent {
             "core.ping" => Outcome::json(json!("pong")),
             "info.cpu" => Outcome::json(inventory.cpu_info()),
             "info.mem" => Outcome::json(inventory.mem_info()),
-            "info.disk" => Outcome::json(inventory.partitions()),
+            "info.disk" => {
+                let mut mounts = inventory.partitions();
+                if container == 0
+                    && let Some(list) = mounts.as_array_mut()
+                {
+                    list.extend(self.storage.mounts());
+                }
+                Outcome::json(mounts)
+            }
             "disk.list" => Outcome::json(inventory.disk_list()),
             "info.nic" => Outcome::json(inventory.nic_info()),
             "info.os" => Outcome::json(inventory.os_info()),

@@ -78,6 +78,22 @@ impl Storage {
         })
     }
 
+    /// The mounted pools, as `info.disk` lists mounts.
+    pub fn mounts(&self) -> Vec<Value> {
+        self.with(|pools| {
+            pools
+                .values()
+                .filter_map(|pool| {
+                    let mountpoint = pool.mountpoint.as_ref()?;
+                    Some(
+                        json!({"device": pool.devices[0], "mountpoint": mountpoint, "fstype": "btrfs",
+                                "opts": "rw,relatime,space_cache"}),
+                    )
+                })
+                .collect()
+        })
+    }
+
     fn create(&self, arguments: &Value, inventory: &Inventory) -> Outcome {
         let label = arguments["label"].as_str().unwrap_or_default().to_owned();
         let devices: Vec<String> = arguments["devices"]
