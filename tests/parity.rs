@@ -1,0 +1,448 @@
+//! 0-orchestrator API parity: reads the node resource table of `../shared/ZOS-REFERENCE.md`, walks a scenario
+//! that calls every path and method of it against `serve --demo 1`, checking status codes and the reference's
+//! field names, and then checks that every row of the table was called — or is in `NOT_IMPLEMENTED`, with the
+//! reason. A path added to the reference, or one we stop serving, fails this test.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{Server, client, temp_data_dir};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Reference rows we do not serve, and why.
+const NOT_IMPLEMENTED: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "…/devices/{}",
+        "device replacement is not built yet: pools keep their devices",
+    ),
+    (
+        "DELETE",
+        "…/devices/{}",
+        "device replacement is not built yet: pools keep their devices",
+    ),
+    (
+        "POST",
+        "…/storagepools/{}/devices",
+        "device replacement is not built yet: pools keep their devices",
+    ),
+    ("PUT", "…/containers/{}", "hot-plugging container NICs is not built yet"),
+    (
+        "POST",
+        "…/{}/filesystem",
+        "file transfer into containers (multipart) is not built yet",
+    ),
+    (
+        "GET",
+        "…/{}/filesystem",
+        "file transfer out of containers is not built yet",
+    ),
+    (
+        "DELETE",
+        "…/{}/filesystem",
+        "file removal in containers is not built yet",
+    ),
+    (
+        "POST",
+        "…/{}/migrate",
+        "needs vdisks on storage clusters shared by both nodes (not in this wave)",
+    ),
+    (
+        "POST",
+        "…/{}/export",
+        "exports to FTP: no FTP server is reachable from here",
+    ),
+    (
+        "POST",
+        "/nodes/{}/vms/import",
+        "imports from FTP: no FTP server is reachable from here",
+    ),
+];
+
+/// A reference path: exact, or (written `…/x` in the table) a suffix of one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    method: String,
+    path: String,
+}
+
+/// `{nodeid}`, `{name}`, … all become `{}`.
+fn canonical(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The node rows of the reference table, expanded to one (method, path) each; gateways are out of scope.
+fn reference_rows() -> BTreeSet<Row> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ZOS-REFERENCE.md");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let section = text.split("### Nodes").nth(1).expect("the Nodes section");
+    let table = section.lines().skip(1).take_while(|line| line.starts_with('|'));
+    let mut rows = BTreeSet::new();
+    for line in table.skip(2) {
+        let cell = line.split('|').nth(1).unwrap_or_default().trim().replace('`', "");
+        if cell.contains("gws") || cell.is_empty() {
+            continue;
+        }
+        for part in cell.split(" ; ") {
+            let split = part.find(['/', '…']).expect("a path");
+            let (methods, paths) = part.split_at(split);
+            let mut previous = String::new();
+            for item in paths.split(", ") {
+                let path = if item.starts_with('/') && !previous.is_empty() && !item.starts_with("/nodes") {
+                    // `/stop` after `…/{name}/start`: the last segment replaced.
+                    format!("{}{item}", &previous[..previous.rfind('/').unwrap()])
+                } else {
+                    item.to_owned()
+                };
+                let path = path.split('?').next().unwrap().to_owned();
+                for method in methods.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                    rows.insert(Row {
+                        method: method.to_owned(),
+                        path: canonical(&path),
+                    });
+                }
+                previous = path;
+            }
+        }
+    }
+    assert!(rows.len() > 60, "the table parsed into too few rows: {rows:?}");
+    rows
+}
+
+/// Calls the API and remembers which templates were called.
+struct Walk<'a> {
+    server: &'a Server,
+    token: String,
+    called: BTreeSet<(String, String)>,
+}
+
+impl Walk<'_> {
+    /// `template` is the path with `{}` for each parameter; `args` fills them in order.
+    fn call(&mut self, method: Method, template: &str, args: &[&str], body: Option<Value>, status: u16) -> Value {
+        let mut path = template.to_owned();
+        for arg in args {
+            path = path.replacen("{}", arg, 1);
+        }
+        let request = client()
+            .request(method.clone(), self.server.url(&path))
+            .bearer_auth(&self.token);
+        let response = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        }
+        .send()
+        .unwrap();
+        let got = response.status().as_u16();
+        let text = response.text().unwrap();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        self.called.insert((method.to_string(), template.to_owned()));
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+}
+
+/// `value` (or its first element) has each of `fields`.
+fn has_fields(what: &str, value: &Value, fields: &[&str]) {
+    let object = if value.is_array() { &value[0] } else { value };
+    for field in fields {
+        assert!(
+            object.get(field).is_some(),
+            "{what} lacks 0-orchestrator's field '{field}': {object}"
+        );
+    }
+}
+
+#[test]
+fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
+    let reference = reference_rows();
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "1"]);
+    common::wait_until(std::time::Duration::from_secs(10), "the demo node is online", || {
+        common::get_json(&server, "/nodes")[0]["status"] == "running"
+    });
+    let mut walk = Walk {
+        token: server.admin_token(),
+        server: &server,
+        called: BTreeSet::new(),
+    };
+    use Method as M;
+    let nodes = walk.call(M::GET, "/nodes", &[], None, 200);
+    has_fields("Node", &nodes, &["id", "hostname", "ipaddress", "status"]);
+    let node = nodes[0]["id"].as_str().unwrap().to_owned();
+    let n = node.as_str();
+    walk.call(M::GET, "/nodes/{}", &[n], None, 200);
+    walk.call(M::GET, "/nodes/{}/stats", &[n], None, 200);
+    let jobs = walk.call(M::GET, "/nodes/{}/jobs", &[n], None, 200);
+    has_fields("JobListItem", &jobs, &["id", "startTime"]);
+    let result = walk.call(M::GET, "/nodes/{}/jobs/{}", &[n, "redis"], None, 200);
+    has_fields(
+        "JobResult",
+        &result,
+        &["id", "name", "level", "startTime", "stdout", "stderr", "state", "data"],
+    );
+    walk.call(M::DELETE, "/nodes/{}/jobs/{}", &[n, "redis"], None, 204);
+    walk.call(M::DELETE, "/nodes/{}/jobs", &[n], None, 204);
+    assert_eq!(walk.call(M::POST, "/nodes/{}/ping", &[n], None, 200), json!(true));
+    has_fields(
+        "CoreStateResult",
+        &walk.call(M::GET, "/nodes/{}/state", &[n], None, 200),
+        &["cpu", "rss", "vms", "swap"],
+    );
+    for info in ["cpus", "disks", "mounts", "mem", "nics", "info"] {
+        walk.call(M::GET, &format!("/nodes/{{}}/{info}"), &[n], None, 200);
+    }
+    let processes = walk.call(M::GET, "/nodes/{}/processes", &[n], None, 200);
+    has_fields("Process", &processes, &["cmdline", "cpu", "pid", "rss", "swap", "vms"]);
+    walk.call(M::GET, "/nodes/{}/processes/{}", &[n, "1"], None, 200);
+    walk.call(M::DELETE, "/nodes/{}/processes/{}", &[n, "4242"], None, 404);
+
+    // Bridges and ZeroTier networks.
+    let bridge = json!({"name": "br0", "networkMode": "static", "nat": false, "setting": {"cidr": "10.9.0.1/24"}});
+    walk.call(M::GET, "/nodes/{}/bridges", &[n], None, 200);
+    has_fields(
+        "Bridge",
+        &walk.call(M::POST, "/nodes/{}/bridges", &[n], Some(bridge), 201),
+        &["name", "hwaddr", "networkMode", "nat", "setting"],
+    );
+    walk.call(M::GET, "/nodes/{}/bridges/{}", &[n, "br0"], None, 200);
+    walk.call(M::DELETE, "/nodes/{}/bridges/{}", &[n, "br0"], None, 204);
+    walk.call(M::GET, "/nodes/{}/zerotiers", &[n], None, 200);
+    let zerotier = walk.call(
+        M::POST,
+        "/nodes/{}/zerotiers",
+        &[n],
+        Some(json!({"nwid": "8056c2e21c000001"})),
+        201,
+    );
+    has_fields(
+        "Zerotier",
+        &zerotier,
+        &[
+            "nwid",
+            "name",
+            "status",
+            "type",
+            "mac",
+            "mtu",
+            "assignedAddresses",
+            "routes",
+            "allowDefault",
+        ],
+    );
+    walk.call(M::GET, "/nodes/{}/zerotiers/{}", &[n, "8056c2e21c000001"], None, 200);
+    walk.call(M::DELETE, "/nodes/{}/zerotiers/{}", &[n, "8056c2e21c000001"], None, 204);
+
+    // Storage: a pool on two disks, a filesystem, a snapshot, rollback, and back.
+    let disks = walk.call(M::GET, "/nodes/{}/disks", &[n], None, 200);
+    let devices: Vec<String> = disks["blockdevices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("/dev/{}", d["name"].as_str().unwrap()))
+        .collect();
+    let pool = json!({"name": "tank", "dataProfile": "raid1", "metadataProfile": "raid1", "devices": devices[..2]});
+    walk.call(M::GET, "/nodes/{}/storagepools", &[n], None, 200);
+    let created = walk.call(M::POST, "/nodes/{}/storagepools", &[n], Some(pool), 201);
+    has_fields(
+        "StoragePool",
+        &created,
+        &[
+            "name",
+            "status",
+            "totalCapacity",
+            "capacity",
+            "mountpoint",
+            "metadataProfile",
+            "dataProfile",
+        ],
+    );
+    walk.call(M::GET, "/nodes/{}/storagepools/{}", &[n, "tank"], None, 200);
+    let pool_devices = walk.call(M::GET, "/nodes/{}/storagepools/{}/devices", &[n, "tank"], None, 200);
+    has_fields("StoragePoolDevice", &pool_devices, &["deviceName", "uuid", "status"]);
+    let fs_path = "/nodes/{}/storagepools/{}/filesystems";
+    walk.call(M::GET, fs_path, &[n, "tank"], None, 200);
+    let fs = walk.call(
+        M::POST,
+        fs_path,
+        &[n, "tank"],
+        Some(json!({"name": "data", "quota": 100, "readOnly": false})),
+        201,
+    );
+    has_fields(
+        "Filesystem",
+        &fs,
+        &["name", "quota", "readOnly", "parent", "sizeOnDisk", "mountpoint"],
+    );
+    walk.call(
+        M::GET,
+        "/nodes/{}/storagepools/{}/filesystems/{}",
+        &[n, "tank", "data"],
+        None,
+        200,
+    );
+    let snapshots = "/nodes/{}/storagepools/{}/filesystems/{}/snapshots";
+    walk.call(M::GET, snapshots, &[n, "tank", "data"], None, 200);
+    let snapshot = walk.call(
+        M::POST,
+        snapshots,
+        &[n, "tank", "data"],
+        Some(json!({"name": "first"})),
+        201,
+    );
+    has_fields("Snapshot", &snapshot, &["name", "sizeOnDisk", "timestamp"]);
+    let one = "/nodes/{}/storagepools/{}/filesystems/{}/snapshots/{}";
+    walk.call(M::GET, one, &[n, "tank", "data", "first"], None, 200);
+    walk.call(
+        M::POST,
+        &format!("{one}/rollback"),
+        &[n, "tank", "data", "first"],
+        None,
+        204,
+    );
+    walk.call(M::DELETE, one, &[n, "tank", "data", "first"], None, 204);
+    walk.call(
+        M::DELETE,
+        "/nodes/{}/storagepools/{}/filesystems/{}",
+        &[n, "tank", "data"],
+        None,
+        204,
+    );
+    walk.call(M::DELETE, "/nodes/{}/storagepools/{}", &[n, "tank"], None, 204);
+
+    // Containers, and direct access inside one.
+    let container = json!({"name": "web", "hostname": "web", "flist": "https://hub.grid.tf/tf-official-apps/ubuntu-18.04.flist",
+        "nics": [{"type": "default"}], "hostNetworking": false, "ports": [], "initProcesses": [{"name": "sleep", "args": ["600"]}]});
+    walk.call(M::GET, "/nodes/{}/containers", &[n], None, 200);
+    walk.call(M::POST, "/nodes/{}/containers", &[n], Some(container), 201);
+    let c = "/nodes/{}/containers/{}";
+    let got = walk.call(M::GET, c, &[n, "web"], None, 200);
+    has_fields(
+        "Container",
+        &got,
+        &[
+            "name",
+            "hostname",
+            "flist",
+            "initprocesses",
+            "filesystems",
+            "nics",
+            "hostNetworking",
+            "ports",
+            "storage",
+            "status",
+            "zerotiernodeid",
+        ],
+    );
+    walk.call(M::POST, &format!("{c}/stop"), &[n, "web"], None, 204);
+    walk.call(M::POST, &format!("{c}/start"), &[n, "web"], None, 201);
+    walk.call(M::GET, &format!("{c}/jobs"), &[n, "web"], None, 200);
+    let started = walk.call(
+        M::POST,
+        &format!("{c}/jobs"),
+        &[n, "web"],
+        Some(json!({"name": "sleep", "args": ["600"]})),
+        202,
+    );
+    let job = started["id"].as_str().unwrap().to_owned();
+    let job_path = format!("{c}/jobs/{{}}");
+    has_fields(
+        "JobResult",
+        &walk.call(M::GET, &job_path, &[n, "web", &job], None, 200),
+        &["id", "state"],
+    );
+    walk.call(M::POST, &job_path, &[n, "web", &job], Some(json!({"signal": 15})), 204);
+    walk.call(M::DELETE, &job_path, &[n, "web", "no-such-job"], None, 404);
+    walk.call(M::DELETE, &format!("{c}/jobs"), &[n, "web"], None, 204);
+    assert_eq!(
+        walk.call(M::POST, &format!("{c}/ping"), &[n, "web"], None, 200),
+        json!(true)
+    );
+    for info in ["state", "cpus", "mem", "nics", "info"] {
+        walk.call(M::GET, &format!("{c}/{info}"), &[n, "web"], None, 200);
+    }
+    let processes = walk.call(M::GET, &format!("{c}/processes"), &[n, "web"], None, 200);
+    let pid = processes[0]["pid"].to_string();
+    let process = format!("{c}/processes/{{}}");
+    walk.call(M::GET, &process, &[n, "web", &pid], None, 200);
+    walk.call(M::POST, &process, &[n, "web", "4242"], Some(json!({"signal": 15})), 404);
+    walk.call(M::DELETE, &process, &[n, "web", "4242"], None, 404);
+    walk.call(M::DELETE, c, &[n, "web"], None, 204);
+
+    // VMs.
+    let vm = json!({"id": "vm0", "memory": 1024, "cpu": 1, "nics": [{"type": "default"}], "disks": [{"vdiskid": "boot", "maxIOps": 500}]});
+    walk.call(M::GET, "/nodes/{}/vms", &[n], None, 200);
+    has_fields(
+        "VM",
+        &walk.call(M::POST, "/nodes/{}/vms", &[n], Some(vm), 201),
+        &["id", "memory", "cpu", "nics", "disks", "status", "vnc"],
+    );
+    let v = "/nodes/{}/vms/{}";
+    walk.call(M::GET, v, &[n, "vm0"], None, 200);
+    walk.call(M::GET, &format!("{v}/info"), &[n, "vm0"], None, 200);
+    for action in ["pause", "resume", "stop"] {
+        walk.call(M::POST, &format!("{v}/{action}"), &[n, "vm0"], None, 204);
+    }
+    walk.call(M::PUT, v, &[n, "vm0"], Some(json!({"memory": 2048, "cpu": 2})), 204);
+    for action in ["start", "shutdown"] {
+        walk.call(M::POST, &format!("{v}/{action}"), &[n, "vm0"], None, 204);
+    }
+    walk.call(M::DELETE, v, &[n, "vm0"], None, 204);
+
+    walk.call(M::POST, "/nodes/{}/reboot", &[n], Some(json!({"force": false})), 204);
+    walk.call(M::DELETE, "/nodes/{}", &[n], None, 204);
+
+    // Every reference row was called, or is listed as not implemented (and then it really is not called).
+    let called: Vec<(String, String)> = walk.called.iter().map(|(m, p)| (m.clone(), canonical(p))).collect();
+    let matches = |row: &Row, method: &str, path: &str| {
+        method == row.method
+            && match row.path.strip_prefix('…') {
+                Some(suffix) => path.ends_with(suffix),
+                None => path == row.path,
+            }
+    };
+    let mut missing = Vec::new();
+    for row in &reference {
+        let walked = called.iter().any(|(m, p)| matches(row, m, p));
+        let excused = NOT_IMPLEMENTED
+            .iter()
+            .any(|(m, p, _)| *m == row.method && *p == row.path);
+        assert!(
+            !(walked && excused),
+            "{row:?} is listed as not implemented but was called"
+        );
+        if !walked && !excused {
+            missing.push(row.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "reference rows not called and not listed as not implemented: {missing:#?}"
+    );
+    for (method, path, _) in NOT_IMPLEMENTED {
+        assert!(
+            reference.iter().any(|row| row.method == *method && row.path == *path),
+            "NOT_IMPLEMENTED lists {method} {path}, which is not in the reference table"
+        );
+    }
+    eprintln!(
+        "parity: {} reference rows, {} called, {} not implemented",
+        reference.len(),
+        reference.len() - NOT_IMPLEMENTED.len(),
+        NOT_IMPLEMENTED.len()
+    );
+}
