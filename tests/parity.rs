@@ -14,21 +14,6 @@ use serde_json::{Value, json};
 
 /// Reference rows we do not serve, and why.
 const NOT_IMPLEMENTED: &[(&str, &str, &str)] = &[
-    (
-        "GET",
-        "…/devices/{}",
-        "device replacement is not built yet: pools keep their devices",
-    ),
-    (
-        "DELETE",
-        "…/devices/{}",
-        "device replacement is not built yet: pools keep their devices",
-    ),
-    (
-        "POST",
-        "…/storagepools/{}/devices",
-        "device replacement is not built yet: pools keep their devices",
-    ),
     ("PUT", "…/containers/{}", "hot-plugging container NICs is not built yet"),
     (
         "POST",
@@ -274,6 +259,29 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
     walk.call(M::GET, "/nodes/{}/storagepools/{}", &[n, "tank"], None, 200);
     let pool_devices = walk.call(M::GET, "/nodes/{}/storagepools/{}/devices", &[n, "tank"], None, 200);
     has_fields("StoragePoolDevice", &pool_devices, &["deviceName", "uuid", "status"]);
+    let third = vec![devices[2].clone()];
+    let added = walk.call(
+        M::POST,
+        "/nodes/{}/storagepools/{}/devices",
+        &[n, "tank"],
+        Some(json!(third)),
+        201,
+    );
+    let uuid = added[2]["uuid"].as_str().unwrap().to_owned();
+    walk.call(
+        M::GET,
+        "/nodes/{}/storagepools/{}/devices/{}",
+        &[n, "tank", &uuid],
+        None,
+        200,
+    );
+    walk.call(
+        M::DELETE,
+        "/nodes/{}/storagepools/{}/devices/{}",
+        &[n, "tank", &uuid],
+        None,
+        204,
+    );
     let fs_path = "/nodes/{}/storagepools/{}/filesystems";
     walk.call(M::GET, fs_path, &[n, "tank"], None, 200);
     let fs = walk.call(

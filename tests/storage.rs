@@ -89,6 +89,35 @@ fn pools_filesystems_and_snapshots_are_created_refused_rolled_back_and_deleted()
     assert_eq!(pool_devices.as_array().unwrap().len(), 2, "{pool_devices}");
     assert_eq!(pool_devices[0]["deviceName"], devices[0].as_str());
 
+    // Devices: a third one added, then one of the first two removed (raid1 keeps its two devices).
+    let spare = devices.get(2).expect("this node has a third disk").clone();
+    {
+        // (a block, so `listed` and `uuid` end here)
+        let (status, listed) = post(&format!("{pools}/data/devices"), json!([spare]));
+        assert_eq!((status, listed.as_array().map(Vec::len)), (201, Some(3)), "{listed}");
+        let uuid = listed[0]["uuid"].as_str().unwrap().to_owned();
+        assert_eq!(
+            get_json(&server, &format!("{pools}/data/devices/{uuid}"))["deviceName"],
+            devices[0].as_str()
+        );
+        assert_eq!(
+            call(&server, Method::DELETE, &format!("{pools}/data/devices/{uuid}"), None).0,
+            204
+        );
+        let left = get_json(&server, &format!("{pools}/data/devices"));
+        assert_eq!(left.as_array().unwrap().len(), 2, "{left}");
+        let (status, error) = call(
+            &server,
+            Method::DELETE,
+            &format!("{pools}/data/devices/{}", left[0]["uuid"].as_str().unwrap()),
+            None,
+        );
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some("dataProfile")),
+            "raid1 needs two devices: {error}"
+        );
+    }
     let filesystems = format!("{pools}/data/filesystems");
     let (status, error) = post(&filesystems, json!({"name": "App"}));
     assert_eq!((status, error["field"].as_str()), (400, Some("name")));

@@ -17,6 +17,7 @@ mod network;
 mod node_direct;
 mod nodes;
 pub mod openapi;
+mod pool_devices;
 mod storage;
 mod system;
 mod tokens;
@@ -100,6 +101,8 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
         .or(vms::routes(&ctx))
         .unify()
         .or(network::routes(&ctx))
+        .unify()
+        .or(pool_devices::routes(&ctx))
         .unify()
         .or(storage::routes(&ctx))
         .unify()

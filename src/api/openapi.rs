@@ -7,8 +7,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    boot_config, boot_serve, container_direct, containers, events, jobs, network, node_direct, nodes, storage, system,
-    tokens, vms, zerotier,
+    boot_config, boot_serve, container_direct, containers, events, jobs, network, node_direct, nodes, pool_devices,
+    storage, system, tokens, vms, zerotier,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,8 @@ use super::{
         container_direct::list_jobs, container_direct::start_job, container_direct::kill_jobs, container_direct::get_job,
         container_direct::signal_job, container_direct::signal, container_direct::stream_job, container_direct::ping,
         container_direct::info, container_direct::get_process, container_direct::signal_process, container_direct::kill,
-        storage::list_pools, storage::create_pool, storage::get_pool, storage::delete_pool, storage::list_devices,
+        storage::list_pools, storage::create_pool, storage::get_pool, storage::delete_pool,
+        pool_devices::list, pool_devices::add, pool_devices::get, pool_devices::remove,
         storage::list_filesystems, storage::create_filesystem, storage::get_filesystem, storage::delete_filesystem,
         storage::list_snapshots, storage::create_snapshot, storage::get_snapshot, storage::delete_snapshot,
         storage::rollback_snapshot,

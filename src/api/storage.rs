@@ -67,18 +67,8 @@ pub struct SnapshotView {
     pub job: String,
 }
 
-/// 0-orchestrator's `StoragePoolDevice`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StoragePoolDevice {
-    pub device_name: String,
-    pub uuid: String,
-    /// `healthy` or `removing`.
-    pub status: &'static str,
-}
-
 /// The node's btrfs filesystems (`btrfs.list`), or `None` when it does not answer.
-async fn live_pools(ctx: &Ctx, node: &str) -> Option<Vec<Value>> {
+pub(super) async fn live_pools(ctx: &Ctx, node: &str) -> Option<Vec<Value>> {
     let node = ctx.store.get::<Node>(node).ok()??;
     let client = ctx.zos.get(&node.value.address).ok()?;
     client.json("btrfs.list", json!({})).await.ok()
@@ -200,11 +190,6 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .unify()
         .or(pool.and(delete()).then(delete_pool).map(respond))
         .unify()
-        .or(warp::path!("nodes" / String / "storagepools" / String / "devices")
-            .and(get())
-            .then(list_devices)
-            .map(respond))
-        .unify()
         .or(filesystems.and(get()).then(list_filesystems).map(respond))
         .unify()
         .or(filesystems.and(post()).then(create_filesystem).map(respond))
@@ -312,38 +297,6 @@ pub(super) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Ca
     workloads::require_node(&ctx, &node)?;
     require_empty::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&name), "pool_not_empty")?;
     workloads::delete::<StoragePoolSpec>(&ctx, &node, &[], &name).await
-}
-
-#[utoipa::path(operation_id = "listStoragePoolDevices", get, path = "/nodes/{id}/storagepools/{pool}/devices", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, body = [StoragePoolDevice]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(super) async fn list_devices(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
-    caller.require(&ctx, Role::Viewer)?;
-    let pool = workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &name)?;
-    let address = ctx
-        .store
-        .get::<Node>(&node)?
-        .map(|n| n.value.address)
-        .unwrap_or_default();
-    let live: Vec<Value> = ctx.zos.get(&address)?.json("btrfs.list", json!({})).await?;
-    let found = live
-        .iter()
-        .find(|p| p["label"] == pool.value.spec.name.as_str())
-        .ok_or_else(|| ApiError::not_found("storage pool on the node", &name))?;
-    let uuid = found["uuid"].as_str().unwrap_or_default();
-    let devices: Vec<StoragePoolDevice> = found["devices"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|device| StoragePoolDevice {
-            device_name: device["path"].as_str().unwrap_or_default().to_owned(),
-            uuid: format!("{uuid}-{}", device["dev_id"]),
-            status: "healthy",
-        })
-        .collect();
-    Ok(warp::reply::json(&devices).into_response())
 }
 
 #[utoipa::path(operation_id = "listFilesystems", get, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",

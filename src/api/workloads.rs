@@ -74,6 +74,7 @@ pub fn state<S: Spec>(
         Some(JobAction::Start) => "starting".into(),
         Some(JobAction::Stop | JobAction::Shutdown) => "stopping".into(),
         Some(JobAction::Delete) => "deleting".into(),
+        Some(JobAction::Update) => "updating".into(),
         None => observed.map_or_else(|| "absent".into(), |o| o.status.clone()),
     })
 }

@@ -29,6 +29,8 @@ pub enum JobAction {
     Stop,
     /// Stop gracefully (VMs: the guest shuts down).
     Shutdown,
+    /// Change a workload in place (a pool's devices).
+    Update,
     Delete,
 }
 

@@ -69,6 +69,7 @@ impl Storage {
             "btrfs.list" => Outcome::json(self.list(inventory)),
             "disk.mount" => self.mount(&text("source"), &text("target")),
             "disk.umount" => self.umount(&text("source")),
+            "btrfs.device_add" | "btrfs.device_remove" => self.devices(command, arguments, inventory),
             "btrfs.subvol_create" => self.subvolume_create(&text("path")),
             "btrfs.subvol_quota" => self.quota(&text("path"), &text("limit"), inventory),
             "btrfs.subvol_list" => self.subvolume_list(&text("path")),
@@ -186,6 +187,38 @@ impl Storage {
                 }
                 None => Outcome::error(&format!("umount: {source}: not mounted")),
             }
+        })
+    }
+
+    /// `btrfs.device_add` / `btrfs.device_remove {mountpoint, devices}`.
+    fn devices(&self, command: &str, arguments: &Value, inventory: &Inventory) -> Outcome {
+        let mountpoint = arguments["mountpoint"].as_str().unwrap_or_default();
+        let devices: Vec<String> = arguments["devices"]
+            .as_array()
+            .map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let known = |d: &String| inventory.disks.iter().any(|disk| format!("/dev/{}", disk.name) == *d);
+        self.with(|pools| {
+            let busy = |d: &String| pools.values().any(|p| p.devices.contains(d));
+            if command == "btrfs.device_add" {
+                if let Some(missing) = devices.iter().find(|d| !known(d)) {
+                    return Outcome::error(&format!("ERROR: cannot open {missing}: No such file or directory"));
+                }
+                if let Some(used) = devices.iter().find(|d| busy(d)) {
+                    return Outcome::error(&format!("ERROR: {used} is mounted: device in use"));
+                }
+            }
+            let Some(pool) = pools.values_mut().find(|p| p.mountpoint.as_deref() == Some(mountpoint)) else {
+                return Outcome::error(&format!("ERROR: '{mountpoint}' is not a mounted btrfs filesystem"));
+            };
+            if command == "btrfs.device_add" {
+                pool.devices.extend(devices);
+            } else if pool.devices.iter().filter(|d| !devices.contains(d)).count() == 0 {
+                return Outcome::error("ERROR: unable to remove the only device of a filesystem");
+            } else {
+                pool.devices.retain(|d| !devices.contains(d));
+            }
+            Outcome::json(Value::Null)
         })
     }
 

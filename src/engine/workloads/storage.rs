@@ -39,7 +39,7 @@ pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), F
         }
         return step.remove::<StoragePoolSpec>().await;
     }
-    let mounted = match existing {
+    let mounted = match &existing {
         Some(found) => found["mountpoint"] == mountpoint.as_str(),
         None => {
             step.progress(30, "creating the btrfs pool").await?;
@@ -53,6 +53,35 @@ pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), F
         step.progress(60, "mounting the pool").await?;
         let arguments = json!({"source": spec.devices[0], "target": mountpoint, "options": ""});
         client.json::<Value>("disk.mount", arguments).await?;
+    }
+    // The devices the node has against those wanted: add first, so a replacement never drops below the profile.
+    let on_node: Vec<String> = existing
+        .as_ref()
+        .and_then(|found| found["devices"].as_array())
+        .map(|devices| {
+            devices
+                .iter()
+                .filter_map(|d| d["path"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_else(|| spec.devices.clone());
+    let added: Vec<&String> = spec.devices.iter().filter(|d| !on_node.contains(d)).collect();
+    let removed: Vec<&String> = on_node.iter().filter(|d| !spec.devices.contains(d)).collect();
+    if !added.is_empty() {
+        step.progress(70, "adding devices").await?;
+        client
+            .json::<Value>("btrfs.device_add", json!({"mountpoint": mountpoint, "devices": added}))
+            .await?;
+    }
+    if !removed.is_empty() {
+        step.progress(85, "removing devices (btrfs moves their data first)")
+            .await?;
+        client
+            .json::<Value>(
+                "btrfs.device_remove",
+                json!({"mountpoint": mountpoint, "devices": removed}),
+            )
+            .await?;
     }
     step.observed(Some(("healthy", None))).await
 }
