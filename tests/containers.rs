@@ -204,6 +204,29 @@ fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() 
         "{processes}"
     );
 
+    // NICs are hot-plugged: the node's container gets exactly the NICs asked for.
+    let nics = json!({"nics": [{"type": "zerotier", "id": "8056c2e21c000001"}, {"type": "default"}]});
+    assert_eq!(call(&server, Method::PUT, &inside(""), Some(nics)).status(), 204);
+    let on_node = containers_on_node(&address);
+    let plugged = &on_node.values().next().unwrap()["container"]["arguments"]["nics"];
+    assert_eq!(plugged.as_array().unwrap().len(), 2, "{plugged}");
+    assert!(
+        plugged.as_array().unwrap().iter().any(|nic| nic["type"] == "zerotier"),
+        "{plugged}"
+    );
+    let (status, body) = error(call(
+        &server,
+        Method::PUT,
+        &inside(""),
+        Some(json!({"nics": [{"type": "vlan"}]})),
+    ));
+    assert_eq!((status, body["field"].as_str()), (400, Some("nics[0].id")));
+    assert_eq!(
+        get_json(&server, &inside(""))["nics"].as_array().unwrap().len(),
+        2,
+        "a refused update changes nothing"
+    );
+
     // Stop (the node lets go of it), start again, delete.
     assert_eq!(call(&server, Method::POST, &inside("stop"), None).status(), 204);
     assert_eq!(get_json(&server, &inside(""))["status"], "halted");
@@ -231,7 +254,7 @@ fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() 
         .collect();
     assert_eq!(
         actions[..4],
-        ["delete", "start", "stop", "create"],
+        ["delete", "start", "stop", "update"],
         "newest first: {jobs}"
     );
 }

@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/nodes/{id}/containers", "post"),
     ("/nodes/{id}/containers/{name}", "get"),
     ("/nodes/{id}/containers/{name}", "delete"),
+    ("/nodes/{id}/containers/{name}", "put"),
     ("/nodes/{id}/containers/{name}/start", "post"),
     ("/nodes/{id}/containers/{name}/stop", "post"),
     ("/nodes/{id}/containers/{name}/jobs", "get"),

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 
 /// Reference rows we do not serve, and why.
 const NOT_IMPLEMENTED: &[(&str, &str, &str)] = &[
-    ("PUT", "…/containers/{}", "hot-plugging container NICs is not built yet"),
     (
         "POST",
         "…/{}/filesystem",
@@ -356,6 +355,8 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
             "zerotiernodeid",
         ],
     );
+    let nics = json!({"nics": [{"type": "default"}, {"type": "zerotier", "id": "8056c2e21c000001"}]});
+    walk.call(M::PUT, c, &[n, "web"], Some(nics), 204);
     walk.call(M::POST, &format!("{c}/stop"), &[n, "web"], None, 204);
     walk.call(M::POST, &format!("{c}/start"), &[n, "web"], None, 201);
     walk.call(M::GET, &format!("{c}/jobs"), &[n, "web"], None, 200);

@@ -94,6 +94,13 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .and(caller())
         .then(delete)
         .map(respond);
+    let update = warp::path!("nodes" / String / "containers" / String)
+        .and(warp::put())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(raw_body())
+        .then(update)
+        .map(respond);
     let start = warp::path!("nodes" / String / "containers" / String / "start")
         .and(warp::post())
         .and(with_ctx(ctx))
@@ -111,6 +118,8 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
         .or(get)
         .unify()
         .or(delete)
+        .unify()
+        .or(update)
         .unify()
         .or(start)
         .unify()
@@ -183,6 +192,38 @@ pub(super) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) ->
 pub(super) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<ContainerSpec>(&ctx, &node, &[], &name).await
+}
+
+/// 0-orchestrator's `ContainerUpdate`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerUpdate {
+    pub nics: Vec<ContainerNic>,
+}
+
+#[utoipa::path(operation_id = "updateContainer", put, path = "/nodes/{id}/containers/{name}", tag = "containers",
+    params(("id" = String, Path, description = "Node id"), ("name" = String, Path)), request_body = ContainerUpdate,
+    responses((status = 204, description = "The container has these NICs now (or will, at its next start)"),
+        (status = 202, description = "Accepted; follow the job", body = Job),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
+    let update: ContainerUpdate = body.json()?;
+    if record.value.deleting {
+        let message = format!("container '{name}' is being deleted");
+        return Err(ApiError::new(StatusCode::CONFLICT, "being_deleted", message));
+    }
+    let mut spec = record.value.spec.clone();
+    spec.nics = update.nics;
+    spec.validate()?;
+    match workloads::change(&ctx, record, JobAction::Update, |c| c.spec = spec).await? {
+        Some(accepted) => Ok(accepted),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 #[utoipa::path(operation_id = "startContainer", post, path = "/nodes/{id}/containers/{name}/start", tag = "containers",

@@ -22,7 +22,7 @@ use super::{
         nodes::list, nodes::create, nodes::get, nodes::patch, nodes::delete,
         node_direct::ping, node_direct::reboot, node_direct::info, node_direct::list_jobs, node_direct::kill_job,
         node_direct::kill_process, node_direct::kill_jobs, node_direct::get_job, node_direct::get_process,
-        containers::list, containers::create, containers::get, containers::delete, containers::start, containers::stop,
+        containers::list, containers::create, containers::get, containers::delete, containers::update, containers::start, containers::stop,
         container_direct::list_jobs, container_direct::start_job, container_direct::kill_jobs, container_direct::get_job,
         container_direct::signal_job, container_direct::signal, container_direct::stream_job, container_direct::ping,
         container_direct::info, container_direct::get_process, container_direct::signal_process, container_direct::kill,

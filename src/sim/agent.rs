@@ -145,6 +145,7 @@ impl Agent {
             }
             "corex.list" if container == 0 => Outcome::json(self.containers.list(None)),
             "corex.find" if container == 0 => Outcome::json(self.containers.list(Some(&arguments["tags"]))),
+            "corex.nic-add" | "corex.nic-remove" if container == 0 => self.containers.nic(&command.command, arguments),
             "corex.terminate" if container == 0 => self.containers.terminate(&self.jobs, arguments),
             "corex.dispatch" if container == 0 => self.dispatch(lists, arguments),
             "core.reboot" if container == 0 => {

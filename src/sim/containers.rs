@@ -103,6 +103,33 @@ impl Containers {
         Value::Object(listed)
     }
 
+    /// `corex.nic-add {container, nic}` and `corex.nic-remove {container, index}`.
+    pub fn nic(&self, command: &str, arguments: &Value) -> Outcome {
+        let id = arguments["container"].as_u64().unwrap_or_default();
+        self.with(|all| {
+            let Some(container) = all.get_mut(&id) else {
+                return Outcome::error(&format!("container {id} does not exist"));
+            };
+            if !container.arguments["nics"].is_array() {
+                container.arguments["nics"] = json!([]);
+            }
+            let Some(nics) = container.arguments["nics"].as_array_mut() else {
+                return Outcome::error("container has no nic list");
+            };
+            if command == "corex.nic-add" {
+                nics.push(arguments["nic"].clone());
+                return Outcome::json(Value::Null);
+            }
+            match arguments["index"].as_u64().map(|i| i as usize) {
+                Some(index) if index < nics.len() => {
+                    nics.remove(index);
+                    Outcome::json(Value::Null)
+                }
+                _ => Outcome::error(&format!("container {id} has no nic at index {}", arguments["index"])),
+            }
+        })
+    }
+
     /// `corex.terminate {container}`.
     pub fn terminate(&self, jobs: &Jobs, arguments: &Value) -> Outcome {
         let id = arguments["container"].as_u64().unwrap_or_default();

@@ -24,6 +24,8 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
                 client.create_container(create_arguments(&container.spec), tags).await?
             }
         };
+        step.progress(60, "setting up its network interfaces").await?;
+        converge_nics(client, id, &container.spec).await?;
         step.progress(70, "starting init processes").await?;
         let jobs: Vec<Value> = client.json_in(id, "job.list", json!({})).await?;
         if jobs.is_empty() {
@@ -57,16 +59,44 @@ fn environment(entries: &[String]) -> Map<String, Value> {
         .collect()
 }
 
-/// `corex.create`'s arguments for a `CreateContainer` (ZOS-REFERENCE §3, Commands).
-fn create_arguments(spec: &ContainerSpec) -> Value {
-    let nics: Vec<Value> = spec
-        .nics
+/// The NICs that should be up, as 0-core takes them.
+fn wanted_nics(spec: &ContainerSpec) -> Vec<Value> {
+    spec.nics
         .iter()
         .filter(|nic| nic.status == "up")
         .map(
             |nic| json!({"type": nic.kind, "id": nic.id, "name": nic.name, "hwaddr": nic.hwaddr, "config": nic.config}),
         )
-        .collect();
+        .collect()
+}
+
+/// Makes the running container's NICs those of `spec`: removes the ones no longer wanted (highest index first,
+/// so the others keep their places), then adds the missing ones (`corex.nic-remove`, `corex.nic-add`).
+async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Result<(), Failure> {
+    let listed: serde_json::Map<String, Value> = client.json("corex.list", json!({})).await?;
+    let current: Vec<Value> = listed
+        .get(&id.to_string())
+        .and_then(|c| c["container"]["arguments"]["nics"].as_array().cloned())
+        .unwrap_or_default();
+    let wanted = wanted_nics(spec);
+    for (index, nic) in current.iter().enumerate().rev() {
+        if !wanted.contains(nic) {
+            client
+                .json::<Value>("corex.nic-remove", json!({"container": id, "index": index}))
+                .await?;
+        }
+    }
+    for nic in wanted.iter().filter(|nic| !current.contains(nic)) {
+        client
+            .json::<Value>("corex.nic-add", json!({"container": id, "nic": nic}))
+            .await?;
+    }
+    Ok(())
+}
+
+/// `corex.create`'s arguments for a `CreateContainer` (ZOS-REFERENCE §3, Commands).
+fn create_arguments(spec: &ContainerSpec) -> Value {
+    let nics = wanted_nics(spec);
     let ports: Map<String, Value> = spec
         .ports
         .iter()
