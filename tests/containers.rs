@@ -33,6 +33,26 @@ fn node(server: &Server, seed: u64) -> (Killed, String, String) {
     (sim, id.to_owned(), address.to_owned())
 }
 
+/// POSTs `content` as the multipart field `file` (0-orchestrator's upload), built by hand as a browser would.
+fn upload(server: &Server, path: &str, content: &[u8]) -> u16 {
+    let boundary = "zos-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    client()
+        .post(server.url(path))
+        .bearer_auth(server.admin_token())
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// What the node itself reports (`corex.list`), asked over the 0-core protocol as any client would.
 fn containers_on_node(address: &str) -> serde_json::Map<String, Value> {
     let mut connection = redis::Client::open(format!("redis://{address}/"))
@@ -202,6 +222,29 @@ fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() 
             .iter()
             .any(|p| p["cmdline"].as_str().unwrap().starts_with("ping")),
         "{processes}"
+    );
+
+    // Files in and out of the container (multipart upload, octet-stream download), and refused paths.
+    let content: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(upload(&server, &inside("filesystem?path=/etc/app.conf"), &content), 204);
+    let downloaded = call(&server, Method::GET, &inside("filesystem?path=/etc/app.conf"), None);
+    assert_eq!(downloaded.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        downloaded.bytes().unwrap().as_ref(),
+        content.as_slice(),
+        "byte-identical round trip"
+    );
+    assert_eq!(upload(&server, &inside("filesystem?path=/etc/../root/x"), b"x"), 400);
+    let (status, body) = error(call(&server, Method::GET, &inside("filesystem?path=/nope"), None));
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    let remove = json!({"path": "/etc/app.conf"});
+    assert_eq!(
+        call(&server, Method::DELETE, &inside("filesystem"), Some(remove.clone())).status(),
+        204
+    );
+    assert_eq!(
+        call(&server, Method::DELETE, &inside("filesystem"), Some(remove)).status(),
+        404
     );
 
     // NICs are hot-plugged: the node's container gets exactly the NICs asked for.

@@ -67,7 +67,7 @@ impl JobResultView {
 }
 
 /// The client of the container's node and 0-core's id of the container (404 if unknown, 409 if not running).
-fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
+pub(super) fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
     let container = super::workloads::find::<ContainerSpec>(ctx, node, &[], name)?;
     let observed = super::workloads::observed(ctx, &container.value)?;
     let core_id = observed.and_then(|o| o.core_id).ok_or_else(|| {

@@ -9,6 +9,7 @@ mod boot_config;
 mod boot_serve;
 mod caller;
 mod container_direct;
+mod container_files;
 mod containers;
 mod error;
 mod events;
@@ -95,6 +96,8 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
         .or(node_direct::routes(&ctx))
         .unify()
         .or(containers::routes(&ctx))
+        .unify()
+        .or(container_files::routes(&ctx))
         .unify()
         .or(container_direct::routes(&ctx))
         .unify()

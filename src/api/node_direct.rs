@@ -22,7 +22,9 @@ impl From<ZosError> for ApiError {
             ZosError::Unreachable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "node_unreachable", message),
             ZosError::AuthRefused(_) => ApiError::new(StatusCode::BAD_GATEWAY, "node_auth_refused", message),
             ZosError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "node_timeout", message),
-            ZosError::Command { message: ref text, .. } if text.contains("not found") => {
+            ZosError::Command { message: ref text, .. }
+                if text.contains("not found") || text.contains("no such file or directory") =>
+            {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", text.clone())
             }
             ZosError::Command { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "node_command_failed", message),

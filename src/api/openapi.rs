@@ -7,8 +7,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    boot_config, boot_serve, container_direct, containers, events, jobs, network, node_direct, nodes, pool_devices,
-    storage, system, tokens, vms, zerotier,
+    boot_config, boot_serve, container_direct, container_files, containers, events, jobs, network, node_direct, nodes,
+    pool_devices, storage, system, tokens, vms, zerotier,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ use super::{
         network::list_bridges, network::create_bridge, network::get_bridge, network::delete_bridge,
         network::list_zerotiers, network::join_zerotier, network::get_zerotier, network::leave_zerotier,
         vms::list, vms::create, vms::get_vm, vms::update, vms::delete, vms::info, vms::power,
+        container_files::upload, container_files::download, container_files::remove,
         jobs::list, jobs::get,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,
         events::events,

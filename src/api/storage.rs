@@ -150,12 +150,18 @@ fn require_empty<S: Spec>(ctx: &Ctx, node: &str, parents: &[String], code: &'sta
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             code,
-            format!(
-                "it still holds {} {} (e.g. '{}'): delete them first",
-                children.len(),
-                S::COLLECTION,
-                child.spec.name()
-            ),
+            match children.len() {
+                1 => format!(
+                    "it still holds {} '{}': delete it first",
+                    workloads::singular(S::COLLECTION),
+                    child.spec.name()
+                ),
+                n => format!(
+                    "it still holds {n} {} (e.g. '{}'): delete them first",
+                    S::COLLECTION,
+                    child.spec.name()
+                ),
+            },
         ));
     }
     Ok(())

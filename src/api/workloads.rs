@@ -32,7 +32,7 @@ pub fn find<S: Spec>(
         .ok_or_else(|| ApiError::not_found(singular(S::COLLECTION), name))
 }
 
-fn singular(collection: &str) -> &str {
+pub fn singular(collection: &str) -> &str {
     collection.strip_suffix('s').unwrap_or(collection)
 }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::containers::Containers;
+use super::files::Files;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
 use super::kvm::Kvm;
@@ -31,6 +32,7 @@ pub struct Agent {
     storage: Storage,
     networks: Networks,
     kvm: Kvm,
+    files: Files,
 }
 
 /// What a command produced: the fields of its result that depend on the command.
@@ -76,6 +78,7 @@ impl Agent {
             storage: Storage::default(),
             networks: Networks::default(),
             kvm: Kvm::default(),
+            files: Files::default(),
             inventory: Mutex::new(inventory),
         };
         agent.boot();
@@ -96,6 +99,9 @@ impl Agent {
         let inventory = self.inventory();
         let cpu = |n: u32| inventory.cpu_percent(n) / 20.0;
         let arguments = &command.arguments;
+        if let Some(outcome) = self.files.execute(&command.command, arguments, container) {
+            return outcome;
+        }
         if container == 0 {
             let name = command.command.as_str();
             let handled = (self.storage.execute(name, arguments, &inventory))
@@ -146,7 +152,11 @@ impl Agent {
             "corex.list" if container == 0 => Outcome::json(self.containers.list(None)),
             "corex.find" if container == 0 => Outcome::json(self.containers.list(Some(&arguments["tags"]))),
             "corex.nic-add" | "corex.nic-remove" if container == 0 => self.containers.nic(&command.command, arguments),
-            "corex.terminate" if container == 0 => self.containers.terminate(&self.jobs, arguments),
+            "corex.terminate" if container == 0 => {
+                self.files
+                    .clear_container(arguments["container"].as_u64().unwrap_or_default());
+                self.containers.terminate(&self.jobs, arguments)
+            }
             "corex.dispatch" if container == 0 => self.dispatch(lists, arguments),
             "core.reboot" if container == 0 => {
                 self.inventory.lock().unwrap_or_else(|p| p.into_inner()).booted_at = epoch_ms() / 1000;

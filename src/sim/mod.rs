@@ -4,6 +4,7 @@
 
 mod agent;
 mod containers;
+mod files;
 mod inventory;
 mod jobs;
 mod keyspace;

@@ -36,7 +36,9 @@ fn capacity(profile: &str, sizes: &[u64]) -> u64 {
     let total: u64 = sizes.iter().sum();
     let largest = sizes.iter().copied().max().unwrap_or(0);
     match profile {
-        "raid1" | "raid10" | "dup" => total / 2,
+        // Two copies on two different devices: the largest device can only mirror what the others hold.
+        "raid1" | "raid10" => (total / 2).min(total - largest),
+        "dup" => total / 2,
         "raid5" => total - largest,
         "raid6" => total.saturating_sub(2 * largest),
         _ => total,

@@ -1,0 +1,183 @@
+//! `/nodes/{id}/containers/{name}/filesystem?path=`: files into and out of a running container, as
+//! 0-orchestrator moves them: `filesystem.open`, then base64 blocks through `filesystem.write` / `filesystem.read`,
+//! then `filesystem.close`, each dispatched into the container. Uploads are multipart (field `file`), bounded.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Buf;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{RawBody, raw_body};
+use super::caller::caller;
+use super::container_direct::target;
+use super::error::ErrorBody;
+use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use crate::model::Role;
+
+/// The largest upload (the node holds files in memory while they move).
+const MOST_UPLOAD: u64 = 32 << 20;
+/// Bytes per `filesystem.write`.
+const WRITE_BLOCK: usize = 512 * 1024;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PathQuery {
+    /// Absolute path inside the container.
+    pub path: String,
+}
+
+/// 0-orchestrator's body for deleting a file.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteFile {
+    pub path: String,
+}
+
+/// An absolute path with no `.` or `..` components: what the container sees, and nothing to resolve.
+fn checked(path: &str) -> Result<&str, ApiError> {
+    let clean = path.starts_with('/')
+        && path.len() < 4096
+        && !path.contains('\0')
+        && path.split('/').skip(1).all(|part| !matches!(part, "." | ".."));
+    if clean {
+        Ok(path)
+    } else {
+        Err(ApiError::bad_request("invalid_field", "path must be absolute, without '.' or '..'").with_field("path"))
+    }
+}
+
+pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
+    let file = warp::path!("nodes" / String / "containers" / String / "filesystem");
+    file.and(warp::post())
+        .and(warp::query::<PathQuery>())
+        .and(with_ctx(ctx))
+        .and(caller())
+        .and(warp::multipart::form().max_length(MOST_UPLOAD))
+        .then(upload)
+        .map(respond)
+        .or(file
+            .and(warp::get())
+            .and(warp::query::<PathQuery>())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .then(download)
+            .map(respond))
+        .unify()
+        .or(file
+            .and(warp::delete())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .and(raw_body())
+            .then(remove)
+            .map(respond))
+        .unify()
+        .boxed()
+}
+
+#[utoipa::path(operation_id = "uploadContainerFile", post, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), PathQuery),
+    request_body(content = String, content_type = "multipart/form-data", description = "The file, in field `file` (at most 32 MiB)"),
+    responses((status = 204, description = "Written"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn upload(
+    node: String,
+    name: String,
+    query: PathQuery,
+    ctx: Ctx,
+    caller: Caller,
+    mut form: warp::multipart::FormData,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let path = checked(&query.path)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let mut content = None;
+    while let Some(part) = form.next().await {
+        let mut part = part.map_err(|err| ApiError::bad_request("invalid_multipart", err.to_string()))?;
+        if part.name() != "file" {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = part.data().await {
+            let chunk = chunk.map_err(|err| ApiError::bad_request("invalid_multipart", err.to_string()))?;
+            bytes.extend_from_slice(chunk.chunk());
+        }
+        content = Some(bytes);
+    }
+    let content =
+        content.ok_or_else(|| ApiError::bad_request("invalid_multipart", "no part named 'file'").with_field("file"))?;
+    let fd: Value = client
+        .json_in(id, "filesystem.open", json!({"file": path, "mode": "w", "perm": 0o644}))
+        .await?;
+    for block in content.chunks(WRITE_BLOCK) {
+        let arguments = json!({"fd": fd, "block": STANDARD.encode(block)});
+        client.json_in::<Value>(id, "filesystem.write", arguments).await?;
+    }
+    client
+        .json_in::<Value>(id, "filesystem.close", json!({"fd": fd}))
+        .await?;
+    tracing::info!(node = %node, container = %name, path, bytes = content.len(), "file uploaded into container");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(operation_id = "downloadContainerFile", get, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path), PathQuery),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let path = checked(&query.path)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    let fd: Value = client
+        .json_in(id, "filesystem.open", json!({"file": path, "mode": "r", "perm": 0}))
+        .await?;
+    let mut content = Vec::new();
+    loop {
+        let block: String = client.json_in(id, "filesystem.read", json!({"fd": fd})).await?;
+        let block = STANDARD
+            .decode(block)
+            .map_err(|err| ApiError::new(StatusCode::BAD_GATEWAY, "node_protocol_error", err.to_string()))?;
+        if block.is_empty() {
+            break;
+        }
+        content.extend_from_slice(&block);
+        if content.len() as u64 > MOST_UPLOAD * 8 {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                "the file is over 256 MiB",
+            ));
+        }
+    }
+    client
+        .json_in::<Value>(id, "filesystem.close", json!({"fd": fd}))
+        .await?;
+    let mut response = Response::new(content.into());
+    super::set_header(&mut response, header::CONTENT_TYPE, "application/octet-stream");
+    Ok(response)
+}
+
+#[utoipa::path(operation_id = "deleteContainerFile", delete, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
+    params(("id" = String, Path), ("name" = String, Path)), request_body = DeleteFile,
+    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let request: DeleteFile = body.json()?;
+    let path = checked(&request.path)?;
+    let (client, id) = target(&ctx, &node, &name)?;
+    client
+        .json_in::<Value>(id, "filesystem.remove", json!({"path": path}))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
