@@ -555,7 +555,7 @@ function poolDetail(ctx, nodeId, initial) {
           list.load();
           toast(`Filesystem ${name} created in ${poolName}.`, { type: 'success' });
         } catch (err) {
-          if (err.code === 'no_space') throw moveError(err, 'quota', `${poolName} has no room for ${formatMiB(quota)}: ${lower(err.message)}`);
+          if (err.code === 'no_space') throw moveError(err, 'quota', `${poolName} has no room for ${formatMiB(quota)} (${formatGiB(pool.capacity)} free): ${err.message}`);
           throw err;
         }
       },
