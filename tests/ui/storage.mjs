@@ -44,7 +44,7 @@ async function until(check, describe, timeout = LIVE_ROW_TIMEOUT_MS) {
 const text = async (locator) => ((await locator.textContent()) || '').trim();
 
 let nodeId = null;
-const made = { pool: false, fs: false, snap: false, bridge: false, zt: false };
+const made = { pool: false, fs: false, snap: false, bridge: false, zt: false, container: null };
 
 await run(async () => {
   await checkHealth();
@@ -88,6 +88,17 @@ await run(async () => {
   });
 
   const modalOf = (testid) => page.locator(tid(testid));
+
+  // Records the jobs the create forms follow (their wait box in its "job" phase): form → job ids.
+  await page.evaluate(() => {
+    window.__followed = {};
+    new MutationObserver(() => {
+      for (const w of document.querySelectorAll('[data-testid$="-form-wait"][data-phase="job"]')) {
+        const ids = (window.__followed[w.dataset.testid] ||= []);
+        if (w.dataset.jobId && !ids.includes(w.dataset.jobId)) ids.push(w.dataset.jobId);
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
 
   /** Submits `modal` and waits for the message next to field `name`; resolves to its text. */
   async function expectFieldError(modal, name, pattern) {
@@ -227,6 +238,31 @@ await run(async () => {
     await poolRow.waitFor({ state: 'visible' });
   });
 
+  const CONTAINER = `fs-user-${hex}`;
+  await step('a container is created with the filesystem picked in its form, and its details list it; then it is deleted', async () => {
+    const containers = page.locator(tid('node-tabs-panel-containers'));
+    await page.locator(tid('node-tabs-containers')).click();
+    await containers.locator(tid('container-create')).click();
+    const modal = modalOf('container-modal');
+    await modal.waitFor({ state: 'visible' });
+    const pick = modal.locator(`.check[data-filesystem="${POOL}:${FS}"] input`);
+    await pick.waitFor({ state: 'visible' });
+    await modal.locator(tid('ct-form-name')).fill(CONTAINER);
+    await modal.locator(tid('ct-form-flist')).fill('https://hub.grid.tf/tf-official-apps/busybox.flist');
+    await pick.check();
+    made.container = CONTAINER;
+    await submitAndClose(modal, 'container');
+    const detail = containers.locator(`${tid('container-detail')}[data-name="${CONTAINER}"]`);
+    await until(async () => (await text(detail.locator(tid('container-filesystems')))) === `${POOL}:${FS}`, 'the container’s details do not list the filesystem');
+    const api = await apiOk('GET', `${base}/containers/${CONTAINER}`);
+    if (api.filesystems.join(',') !== `${POOL}:${FS}`) throw new Error(`the API has filesystems ${JSON.stringify(api.filesystems)}`);
+    const row = containers.locator(`${tid('container-row')}[data-name="${CONTAINER}"]`);
+    await row.locator(tid('container-delete')).click();
+    await submitAndClose(modalOf('delete-modal'), 'container delete');
+    await until(async () => (await row.count()) === 0, 'the container row is still there', 10_000);
+    made.container = null;
+  });
+
   // ---- bridges ----
   const bridges = page.locator(tid('node-tabs-panel-bridges'));
   const bridgeRow = bridges.locator(`${tid('bridge-row')}[data-name="${BRIDGE}"]`);
@@ -353,6 +389,20 @@ await run(async () => {
     await poolModal.locator(tid('modal-cancel')).click();
   });
 
+  await step(JOBS_FIRST ? 'every create form followed the job it was handed (202)' : 'no create form had a job to follow (201)', async () => {
+    const followed = await page.evaluate(() => window.__followed);
+    log(`forms that followed jobs: ${JSON.stringify(followed)}`);
+    const forms = ['pool-form-wait', 'fs-form-wait', 'snap-form-wait', 'br-form-wait', 'zt-form-wait'];
+    if (JOBS_FIRST) {
+      const missing = forms.filter((f) => !(followed[f] || []).length);
+      if (missing.length) throw new Error(`these forms did not follow a job: ${missing.join(', ')}`);
+      // The refused quota came back as a failed job too: the form followed two.
+      if ((followed['fs-form-wait'] || []).length !== 2) throw new Error(`the filesystem form followed ${(followed['fs-form-wait'] || []).length} jobs, expected 2`);
+    } else if (Object.keys(followed).length) {
+      throw new Error(`forms followed jobs although the server waits: ${JSON.stringify(followed)}`);
+    }
+  });
+
   await step('the Jobs page lists the storage, bridge and ZeroTier jobs, each linking to its tab', async () => {
     await page.locator(tid('nav-jobs')).click();
     await page.locator(tid('jobs-page')).waitFor({ state: 'visible' });
@@ -372,6 +422,7 @@ await run(async () => {
   // Whatever the test left behind (it deletes everything itself when it passes), children first.
   if (!nodeId) return;
   const base = `/nodes/${nodeId}`;
+  if (made.container) await report(`DELETE container ${made.container}`, () => apiCall('DELETE', `${base}/containers/${made.container}`));
   if (made.snap) await report(`DELETE snapshot ${SNAP}`, () => apiCall('DELETE', `${base}/storagepools/${POOL}/filesystems/${FS}/snapshots/${SNAP}`));
   if (made.fs) await report(`DELETE filesystem ${FS}`, () => apiCall('DELETE', `${base}/storagepools/${POOL}/filesystems/${FS}`));
   if (made.pool) await report(`DELETE pool ${POOL}`, () => apiCall('DELETE', `${base}/storagepools/${POOL}`));

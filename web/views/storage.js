@@ -231,8 +231,10 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
   function openCreatePool() {
     const nameInput = h('input', { class: 'input input-mono', testid: 'pool-form-name', placeholder: 'data', maxlength: '64', autocomplete: 'off', spellcheck: 'false' });
     const devicesBox = h('div', { class: 'st-devices', testid: 'pool-form-devices' }, h('div', { class: 'skeleton', 'aria-busy': 'true' }, h('div', { class: 'skeleton-row' })));
-    const dataSelect = profileSelect('pool-form-data', 'single');
-    const metaSelect = profileSelect('pool-form-metadata', 'single');
+    const dataHint = h('p', { class: 'field-hint', dataset: { what: 'Data' } });
+    const metaHint = h('p', { class: 'field-hint', dataset: { what: 'Metadata' } });
+    const dataSelect = profileSelect('pool-form-data', 'single', dataHint);
+    const metaSelect = profileSelect('pool-form-metadata', 'single', metaHint);
     const boxes = []; // {input, path}
     let modal = null;
     const wait = formWait(ctx, { testid: 'pool-form-wait', watcher, close: () => modal && modal.close() });
@@ -251,8 +253,8 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
         h(
           'div',
           { class: 'form-row-2' },
-          field({ label: 'Data profile', name: 'dataProfile', control: dataSelect, hint: 'How the data is spread over the devices.' }),
-          field({ label: 'Metadata profile', name: 'metadataProfile', control: metaSelect, hint: 'The same for btrfs’s metadata.' }),
+          withHint(field({ label: 'Data profile', name: 'dataProfile', control: dataSelect }), dataHint),
+          withHint(field({ label: 'Metadata profile', name: 'metadataProfile', control: metaSelect }), metaHint),
         ),
         wait.el,
       ),
@@ -396,12 +398,11 @@ function poolDetail(ctx, nodeId, initial) {
 
   function renderFacts() {
     const fact = (label, value, testid = null) => h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', { testid }, value));
-    const total = Number(pool.totalCapacity) || 0;
     replace(
       facts,
       fact('Mountpoint', h('span', { class: 'mono' }, pool.mountpoint)),
-      fact('Free', total > 0 ? `${formatGiB(pool.capacity)} of ${formatGiB(total)}` : '—', 'pool-free'),
       fact('Profiles', `data ${pool.dataProfile} · metadata ${pool.metadataProfile}`),
+      fact('Containers mount a filesystem as', h('span', { class: 'mono' }, `${pool.name}:<filesystem>`)),
     );
   }
 
@@ -736,12 +737,25 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
 
 // ---- pieces -------------------------------------------------------------------------
 
-function profileSelect(testid, selected) {
-  return h(
+/** A select of the RAID profiles ("raid1 (≥ 2 devices)"); the hint below it says what the chosen one does. */
+function profileSelect(testid, selected, hint) {
+  const select = h(
     'select',
     { class: 'input', testid },
-    PROFILES.map((p) => h('option', { value: p.value, selected: p.value === selected }, `${p.value} — ${p.text}${p.fewest > 1 ? ` (≥ ${p.fewest} devices)` : ''}`)),
+    PROFILES.map((p) => h('option', { value: p.value, selected: p.value === selected }, p.fewest > 1 ? `${p.value} (≥ ${p.fewest} devices)` : p.value)),
   );
+  const explain = () => {
+    const p = PROFILES.find((x) => x.value === select.value);
+    hint.textContent = p ? `${hint.dataset.what}: ${p.text}.` : '';
+  };
+  select.addEventListener('change', explain);
+  queueMicrotask(explain);
+  return select;
+}
+
+function withHint(wrapper, hint) {
+  wrapper.appendChild(hint);
+  return wrapper;
 }
 
 /** The used / total bar of a pool (GiB); "—" while the node does not say. */
