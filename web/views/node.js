@@ -160,7 +160,7 @@ export function mountNode(root, ctx) {
     },
   });
   const containers = mountContainers(ctx, id, {
-    open: hashQuery().get('open'),
+    open: tabs.current === 'containers' ? hashQuery().get('open') : null,
     onCount: (n) => tabs.setCount('containers', n),
   });
   // Storage, bridges and ZeroTier networks are read when their tab first shows.

@@ -53,6 +53,7 @@ export function workloadBadge(state, { testid = 'workload-state', title = null }
 export function jobWatcher(onChange) {
   const jobs = new Map();
   const reads = new Map(); // id being read → whether to read it again after
+  const tried = new Set(); // ids progress() has asked for (a job that cannot be read is not asked for again)
   let stopped = false;
   async function read(id) {
     if (reads.has(id)) {
@@ -84,7 +85,10 @@ export function jobWatcher(onChange) {
       if (!item || !BUSY_STATES.has(item.state) || !item.job) return null;
       const job = jobs.get(item.job);
       if (!job) {
-        read(item.job);
+        if (!tried.has(item.job)) {
+          tried.add(item.job);
+          read(item.job);
+        }
         return null;
       }
       return jobFinished(job) ? null : jobProgress(job, { compact: true });
