@@ -6,7 +6,10 @@
 //! pending member and see it become a node. Containers: create one on a demo node through the form (field errors
 //! from the API first), see it running, run commands in it with their output live, find its jobs on the Jobs
 //! page, stop and delete it; once with the server waiting for the node, once with every change a job to follow
-//! (screenshots target/ui/containers*.png, containers-jobs-first*.png).
+//! (screenshots target/ui/containers*.png, containers-jobs-first*.png). Storage, bridges, ZeroTier: a pool, a
+//! filesystem and a snapshot made, rolled back and deleted through a node's Storage tab (refusals shown next to
+//! their field), a bridge and a ZeroTier network through theirs; again with every change a job to follow
+//! (screenshots target/ui/storage*.png, storage-jobs-first*.png).
 
 mod common;
 
@@ -96,4 +99,17 @@ fn container_changes_answered_with_jobs_are_followed_in_chromium() {
     let dir = temp_data_dir();
     let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
     run_ui_script_with("containers", "containers-jobs-first", &server, &[("APPLY_WAIT", "0")]);
+}
+
+#[test]
+fn storage_pools_filesystems_snapshots_bridges_and_zerotier_networks_are_managed_in_chromium() {
+    run_ui_script("storage", &["--demo", "2"]);
+}
+
+/// The same with a node slower than the server waits: every change is a job (202) that the UI follows.
+#[test]
+fn storage_and_network_changes_answered_with_jobs_are_followed_in_chromium() {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
+    run_ui_script_with("storage", "storage-jobs-first", &server, &[("APPLY_WAIT", "0")]);
 }

@@ -151,6 +151,28 @@ export const api = {
   startContainerJob: (node, name, process) => request('POST', `${containerPath(node, name)}/jobs`, process),
   containerJob: (node, name, id) => request('GET', `${containerPath(node, name)}/jobs/${enc(id)}`),
   killContainerJob: (node, name, id) => request('DELETE', `${containerPath(node, name)}/jobs/${enc(id)}`),
+  listDisks: (node) => request('GET', `/nodes/${enc(node)}/disks`),
+  listPools: (node) => request('GET', poolPath(node)),
+  createPool: (node, spec) => request('POST', poolPath(node), spec, { full: true }),
+  deletePool: (node, pool) => request('DELETE', poolPath(node, pool), undefined, { full: true }),
+  poolDevices: (node, pool) => request('GET', `${poolPath(node, pool)}/devices`),
+  /** → the names of the pool's filesystems */
+  listFilesystems: (node, pool) => request('GET', fsPath(node, pool)),
+  getFilesystem: (node, pool, fs) => request('GET', fsPath(node, pool, fs)),
+  createFilesystem: (node, pool, spec) => request('POST', fsPath(node, pool), spec, { full: true }),
+  deleteFilesystem: (node, pool, fs) => request('DELETE', fsPath(node, pool, fs), undefined, { full: true }),
+  /** → the names of the filesystem's snapshots */
+  listSnapshots: (node, pool, fs) => request('GET', `${fsPath(node, pool, fs)}/snapshots`),
+  getSnapshot: (node, pool, fs, snap) => request('GET', `${fsPath(node, pool, fs)}/snapshots/${enc(snap)}`),
+  createSnapshot: (node, pool, fs, spec) => request('POST', `${fsPath(node, pool, fs)}/snapshots`, spec, { full: true }),
+  deleteSnapshot: (node, pool, fs, snap) => request('DELETE', `${fsPath(node, pool, fs)}/snapshots/${enc(snap)}`, undefined, { full: true }),
+  rollbackSnapshot: (node, pool, fs, snap) => request('POST', `${fsPath(node, pool, fs)}/snapshots/${enc(snap)}/rollback`, undefined, { full: true }),
+  listBridges: (node) => request('GET', `/nodes/${enc(node)}/bridges`),
+  createBridge: (node, spec) => request('POST', `/nodes/${enc(node)}/bridges`, spec, { full: true }),
+  deleteBridge: (node, name) => request('DELETE', `/nodes/${enc(node)}/bridges/${enc(name)}`, undefined, { full: true }),
+  listNodeZerotiers: (node) => request('GET', `/nodes/${enc(node)}/zerotiers`),
+  joinZerotier: (node, spec) => request('POST', `/nodes/${enc(node)}/zerotiers`, spec, { full: true }),
+  leaveZerotier: (node, nwid) => request('DELETE', `/nodes/${enc(node)}/zerotiers/${enc(nwid)}`, undefined, { full: true }),
   listJobs: () => request('GET', '/jobs'),
   getJob: (id) => request('GET', `/jobs/${enc(id)}`),
   listZeroTierMembers: () => request('GET', '/zerotier/members'),
@@ -173,6 +195,16 @@ export const api = {
 /** The API path of a container. */
 export function containerPath(node, name) {
   return `/nodes/${enc(node)}/containers/${enc(name)}`;
+}
+
+/** The API path of a node's storage pools, or of one. */
+function poolPath(node, pool = null) {
+  return `/nodes/${enc(node)}/storagepools${pool === null ? '' : `/${enc(pool)}`}`;
+}
+
+/** The API path of a pool's filesystems, or of one. */
+function fsPath(node, pool, fs = null) {
+  return `${poolPath(node, pool)}/filesystems${fs === null ? '' : `/${enc(fs)}`}`;
 }
 
 /** Public URL of a boot asset (no token needed: firmware downloads it). */

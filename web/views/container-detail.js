@@ -193,6 +193,9 @@ export function containerDetail(ctx, nodeId, initial) {
           ? h('span', { class: 'ct-init' }, init.map((p) => h('code', { class: 'cmdline' }, commandLine(p))))
           : h('span', { class: 'muted' }, 'none'),
       ),
+      asList(c.filesystems).length
+        ? fact('Filesystems', h('span', { class: 'chips', testid: 'container-filesystems' }, asList(c.filesystems).map((f) => h('span', { class: 'pill-mono' }, f))))
+        : null,
       fact('0-core id', c.coreId === null || c.coreId === undefined ? h('span', { class: 'muted' }, '—') : h('span', { class: 'mono', testid: 'container-core-id' }, String(c.coreId))),
       fact('Last job', c.job ? h('a', { class: 'mono row-link', href: `#/jobs?q=${encodeURIComponent(c.job)}`, testid: 'container-job-link', title: 'The orchestrator job of the latest change' }, c.job) : h('span', { class: 'muted' }, '—')),
     );

@@ -336,6 +336,9 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
     });
     const initInput = input({ testid: 'ct-form-init', placeholder: 'e.g. sleep 3600', mono: true });
     const envInput = h('textarea', { class: 'input input-mono textarea', testid: 'ct-form-env', rows: '2', spellcheck: 'false', placeholder: 'KEY=value, one a line' });
+    // The node's filesystems ("<pool>:<filesystem>") to mount, read when the form opens.
+    const fsBox = h('div', { class: 'st-devices', testid: 'ct-form-filesystems' }, h('p', { class: 'form-note' }, 'Reading the node’s filesystems…'));
+    const fsBoxes = [];
     const wait = h('div', { class: 'ct-wait', testid: 'ct-form-wait', role: 'status', hidden: true });
     const controller = new AbortController();
     let ticker = null;
@@ -370,6 +373,7 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
           field({ label: 'Start command (optional)', name: 'init', control: initInput, hint: 'Runs when the container starts.' }),
           field({ label: 'Its environment (optional)', name: 'env', control: envInput }),
         ),
+        groupField({ name: 'filesystems', label: 'Filesystems to mount (optional)' }, fsBox, fieldMessage()),
         wait,
       ),
       onClose() {
@@ -383,6 +387,8 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
         if (!flist) throw new ApiError(400, 'invalid', 'The flist is required.', 'flist');
         ports = portsInput.value.split(/[\s,]+/).filter(Boolean);
         const spec = { name, flist, ports };
+        const filesystems = fsBoxes.filter((b) => b.checked).map((b) => b.value);
+        if (filesystems.length) spec.filesystems = filesystems;
         const hostname = hostInput.value.trim();
         if (hostname) spec.hostname = hostname;
         const net = network.value();
@@ -410,6 +416,32 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
         }
       },
     });
+
+    loadFilesystems();
+
+    async function loadFilesystems() {
+      let entries;
+      try {
+        const pools = asList(await api.listPools(nodeId));
+        const lists = await Promise.all(pools.map(async (p) => asList(await api.listFilesystems(nodeId, p.name)).map((f) => `${p.name}:${f}`)));
+        entries = lists.flat();
+      } catch (err) {
+        if (err.status !== 401) replace(fsBox, h('p', { class: 'form-note' }, `Could not read the node’s filesystems: ${err.display || err.message}`));
+        return;
+      }
+      if (!entries.length) {
+        replace(fsBox, h('p', { class: 'form-note', testid: 'ct-form-filesystems-none' }, 'This node has no filesystems yet: make them in its Storage tab.'));
+        return;
+      }
+      replace(
+        fsBox,
+        entries.map((entry) => {
+          const box = h('input', { type: 'checkbox', value: entry, testid: 'ct-form-filesystem' });
+          fsBoxes.push(box);
+          return h('label', { class: 'check', dataset: { filesystem: entry } }, box, h('span', { class: 'check-label mono' }, entry));
+        }),
+      );
+    }
 
     async function create(spec) {
       const started = Date.now();
@@ -527,6 +559,8 @@ function formError(err, ports) {
     return new ApiError(err.status, err.code, `Line ${Number(m[1]) + 1}: ${message}`, 'env');
   }
   if (/^initProcesses/.test(f)) return new ApiError(err.status, err.code, message, 'init');
+  m = /^filesystems\[(\d+)\]$/.exec(f);
+  if (m) return new ApiError(err.status, err.code, message, 'filesystems');
   if (/^(nics|hostNetworking)/.test(f)) return new ApiError(err.status, err.code, err.message, 'network');
   return err;
 }

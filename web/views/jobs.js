@@ -1,5 +1,6 @@
 // Jobs page (#/jobs): the orchestrator's own jobs — one per change of a
-// workload (create, start, stop, delete a container) — with their progress,
+// workload (create, start, stop, delete a container, a storage pool, filesystem,
+// snapshot, bridge or ZeroTier membership) — with their progress,
 // live. Also what other views use to follow one job: followJob(), and the
 // pieces that draw a job: jobStateBadge(), jobProgress(), jobTarget().
 
@@ -9,6 +10,8 @@ import { emptyState, viewPage, filterBox, dataTable, segmented, relativeTime, re
 import { liveList, showLoadState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
+// A job's kind (the workload collection) as people say it.
+const KINDS = { containers: 'container', storagepools: 'storage pool', filesystems: 'filesystem', snapshots: 'snapshot', bridges: 'bridge', zerotiers: 'ZeroTier network', vms: 'virtual machine' };
 const JOB_TONES = { queued: 'neutral', running: 'accent', succeeded: 'ok', failed: 'danger' };
 const ACTION_ICONS = { create: 'plus', start: 'play', stop: 'stop', delete: 'trash' };
 // Fallback when no live event arrives (the stream reconnecting …).
@@ -71,13 +74,35 @@ export function jobProgress(job, { compact = false } = {}) {
   );
 }
 
-/** The target cell of a job: the container's name (a link to it), its node below. */
+/**
+ * Where a job's workload shows on its node's page: a container with its
+ * details open, a pool (or its filesystem, or their snapshot) in the Storage
+ * tab with the pool open, a bridge or a ZeroTier network in its tab.
+ */
+export function workloadHref(job) {
+  const { node, name } = jobParts(job);
+  const page = `#/nodes/${encodeURIComponent(node)}`;
+  switch (job.kind) {
+    case 'storagepools':
+    case 'filesystems':
+    case 'snapshots':
+      return `${page}?tab=storage&open=${encodeURIComponent(name.split('/')[0])}`;
+    case 'bridges':
+      return `${page}?tab=bridges`;
+    case 'zerotiers':
+      return `${page}?tab=zerotier`;
+    default:
+      return containerHref(node, name);
+  }
+}
+
+/** The target cell of a job: the workload's name (a link to it; "pool/filesystem" below a pool), its node below. */
 export function jobTarget(job) {
   const { node, name } = jobParts(job);
   return h(
     'div',
     { class: 'cell-stack' },
-    h('a', { class: 'row-link strong mono', href: containerHref(node, name), testid: 'job-target', title: `Open ${name} on ${node}` }, name),
+    h('a', { class: 'row-link strong mono', href: workloadHref(job), testid: 'job-target', title: `Open ${name} on ${node}` }, name),
     h('a', { class: 'cell-sub mono row-link', href: `#/nodes/${encodeURIComponent(node)}`, testid: 'job-node' }, node),
   );
 }
@@ -166,7 +191,7 @@ export function mountJobs(root, ctx) {
   const count = h('span', { class: 'count-pill', testid: 'jobs-count' }, '…');
   const active = h('span', { class: 'jobs-active', testid: 'jobs-active', hidden: true });
   const filter = filterBox({
-    placeholder: 'Filter by node, container, action, state or error',
+    placeholder: 'Filter by node, target, kind, action, state or error',
     label: 'Filter jobs',
     testid: 'jobs-filter',
     onChange: render,
@@ -185,7 +210,7 @@ export function mountJobs(root, ctx) {
     {
       testid: 'jobs-page',
       title: ['Jobs', ' ', count, active],
-      sub: 'What the orchestrator does on the nodes for you: creating, starting, stopping and deleting containers. Newest first, updated live.',
+      sub: 'What the orchestrator does on the nodes for you: creating, starting, stopping and deleting containers, storage, bridges and ZeroTier memberships. Newest first, updated live.',
     },
     h(
       'div',
@@ -226,7 +251,7 @@ export function mountJobs(root, ctx) {
         emptyState({
           iconName: 'list',
           title: 'No jobs yet',
-          text: 'A job appears here whenever a container is created, started, stopped or deleted, and shows how far the node has got.',
+          text: 'A job appears here whenever a container, a storage pool, filesystem or snapshot, a bridge or a ZeroTier membership is created, changed or deleted, and shows how far the node has got.',
           testid: 'jobs-empty',
         }),
       );
@@ -251,7 +276,7 @@ export function mountJobs(root, ctx) {
   function row(job) {
     return h(
       'tr',
-      { testid: 'job-row', dataset: { jobId: job.id, action: job.action, target: job.target, state: job.state } },
+      { testid: 'job-row', dataset: { jobId: job.id, action: job.action, kind: job.kind, target: job.target, state: job.state } },
       h('td', { dataset: { label: 'Action' } }, actionTag(job)),
       h('td', { dataset: { label: 'Target' } }, jobTarget(job)),
       h('td', { dataset: { label: 'State' } }, jobStateBadge(job.state)),
@@ -274,7 +299,7 @@ export function mountJobs(root, ctx) {
 
 /** The action of a job as a tag: "create container". */
 export function actionTag(job) {
-  const kind = job.kind === 'containers' ? 'container' : String(job.kind || '').replace(/s$/, '');
+  const kind = KINDS[job.kind] || String(job.kind || '').replace(/s$/, '');
   return h(
     'span',
     { class: `job-action job-action-${job.action}`, testid: 'job-action', title: `${job.action} ${kind}`.trim() },

@@ -1,8 +1,9 @@
-// A node's page (#/nodes/<id>[?tab=containers|processes]): its state as the
-// heartbeat sees it, and three tabs: Overview (live CPU and memory usage
-// polled from the node, its hardware, its labels), Containers (containers.js)
-// and Processes (the jobs and processes of its 0-core). Operators can ping and
-// reboot it.
+// A node's page (#/nodes/<id>[?tab=containers|storage|bridges|zerotier|processes]):
+// its state as the heartbeat sees it, and tabs: Overview (live CPU and memory
+// usage polled from the node, its hardware, its labels), Containers
+// (containers.js), Storage (storage.js: pools → filesystems → snapshots),
+// Bridges and ZeroTier (network.js) and Processes (the jobs and processes of
+// its 0-core). Operators can ping and reboot it.
 
 import { api } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
@@ -10,6 +11,8 @@ import { toast, errorToast, nodeStateBadge, emulatedTag, stateTone, labelChips, 
 import { resource, asList, showLoadState } from '../resource.js';
 import { liveChart } from '../chart.js';
 import { mountContainers } from './containers.js';
+import { mountStorage } from './storage.js';
+import { mountBridges, mountZeroTiers } from './network.js';
 
 const STATS_POLL_MS = 3_000;
 const CHART_SAMPLES = 40;
@@ -23,6 +26,9 @@ const DISK_TONES = { nvme: 'accent', ssd: 'ok', hdd: 'neutral' };
 const TABS = [
   { key: 'overview', label: 'Overview', iconName: 'activity' },
   { key: 'containers', label: 'Containers', iconName: 'layers' },
+  { key: 'storage', label: 'Storage', iconName: 'disk' },
+  { key: 'bridges', label: 'Bridges', iconName: 'network' },
+  { key: 'zerotier', label: 'ZeroTier', iconName: 'target' },
   { key: 'processes', label: 'Processes', iconName: 'terminal' },
 ];
 
@@ -154,9 +160,16 @@ export function mountNode(root, ctx) {
     },
   });
   const containers = mountContainers(ctx, id, {
-    open: hashQuery().get('open'),
+    open: tabs.current === 'containers' ? hashQuery().get('open') : null,
     onCount: (n) => tabs.setCount('containers', n),
   });
+  // Storage, bridges and ZeroTier networks are read when their tab first shows.
+  const lazy = {
+    storage: () => mountStorage(ctx, id, { open: tabs.current === 'storage' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('storage', n) }),
+    bridges: () => mountBridges(ctx, id, { onCount: (n) => tabs.setCount('bridges', n) }),
+    zerotier: () => mountZeroTiers(ctx, id, { onCount: (n) => tabs.setCount('zerotier', n) }),
+  };
+  const mounted = {}; // tab key → {el, unmount}
   tabs.panels.overview.appendChild(
     h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, liveCard), h('div', { class: 'node-col' }, inventoryCard, labelsCard)),
   );
@@ -166,6 +179,10 @@ export function mountNode(root, ctx) {
 
   /** The node's jobs and processes are read when their tab first shows. */
   function showTab(key) {
+    if (lazy[key] && !mounted[key]) {
+      mounted[key] = lazy[key]();
+      tabs.panels[key].appendChild(mounted[key].el);
+    }
     if (key === 'processes' && !tablesLoaded) {
       tablesLoaded = true;
       jobs.r.load();
@@ -476,6 +493,7 @@ export function mountNode(root, ctx) {
       jobs.r.stop();
       processes.r.stop();
       containers.unmount();
+      for (const m of Object.values(mounted)) m.unmount();
       stopTicker();
       unsubscribe();
       page.remove();

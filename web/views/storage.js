@@ -1,0 +1,823 @@
+// The Storage tab of a node's page: its btrfs storage pools (capacity, RAID
+// profiles, devices, live status), a create form that offers the node's disks
+// (those already in a pool marked) and shows the API's validation next to the
+// field it names; under an opened pool its filesystems (quota, read-only), and
+// under an opened filesystem its snapshots (take, roll back, delete). Lists
+// update live from /events; a change the node is slow to apply is followed as
+// a job.
+
+import { api, ApiError } from '../api.js';
+import { h, replace, formatBytes } from '../dom.js';
+import { openModal, field, groupField, fieldMessage, toast, emptyState, button, confirmAction, confirmDelete, relativeTime, glyph } from '../ui.js';
+import { resource, asList, showLoadState } from '../resource.js';
+import { BUSY_STATES, workloadBadge, jobWatcher, formWait, rowChange, moveError, changeUnder, checkbox, syncRows, toggleCell, rowTable } from './workloads.js';
+
+const REFRESH_DEBOUNCE_MS = 100;
+const MIB = 1024 * 1024;
+// btrfs RAID profiles, with the fewest devices each needs (as the API checks them).
+const PROFILES = [
+  { value: 'single', fewest: 1, text: 'one copy, no striping' },
+  { value: 'dup', fewest: 1, text: 'two copies on one device' },
+  { value: 'raid0', fewest: 1, text: 'striped, no redundancy' },
+  { value: 'raid1', fewest: 2, text: 'two copies on two devices' },
+  { value: 'raid5', fewest: 2, text: 'striped with parity' },
+  { value: 'raid6', fewest: 3, text: 'striped with double parity' },
+  { value: 'raid10', fewest: 4, text: 'striped mirrors' },
+];
+const POOL_COLUMNS = ['Pool', 'Status', { label: 'Capacity', class: 'col-fill' }, 'Profile', 'Devices'];
+const FS_COLUMNS = ['Filesystem', 'State', 'Quota', 'Access', 'Mountpoint'];
+const SNAP_COLUMNS = ['Snapshot', 'State', 'Taken'];
+
+/**
+ * mountStorage(ctx, nodeId, {open, onCount}) → {el, unmount()}
+ * `open`: a pool whose filesystems show at first; onCount(n): the number of pools after each load.
+ */
+export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
+  let destroyed = false;
+  const prefix = `${nodeId}/`;
+  const expanded = new Set(open ? [open] : []);
+  const entries = new Map(); // pool name → {main, detailRow, detail}
+  const watcher = jobWatcher(() => render());
+
+  const list = resource({
+    name: 'storage pools',
+    fetcher: async () => asList(await api.listPools(nodeId)),
+    onChange: render,
+    refreshMs: REFRESH_DEBOUNCE_MS,
+    debounce: true,
+  });
+
+  const createBtn = ctx.canMutate ? button('New pool', { kind: 'primary', iconName: 'plus', testid: 'pool-create', onClick: () => openCreatePool() }) : null;
+  const tbody = h('tbody');
+  const table = rowTable({ testid: 'pools-table', columns: POOL_COLUMNS, tbody, actions: ctx.canMutate, className: 'st-table' });
+  const body = h('div', { class: 'card table-card', testid: 'pools-card' });
+  const el = h(
+    'div',
+    { class: 'storage', testid: 'storage' },
+    h(
+      'div',
+      { class: 'panel-head' },
+      h(
+        'div',
+        null,
+        h('h2', null, 'Storage pools'),
+        h('p', { class: 'panel-sub' }, 'btrfs pools on the node’s disks. Open a pool for its filesystems, and a filesystem for its snapshots. Updated live.'),
+      ),
+      createBtn ? h('div', { class: 'page-actions' }, createBtn) : null,
+    ),
+    body,
+  );
+  render();
+
+  const unsubscribe = ctx.live.subscribe((msg) => {
+    if (msg.type === 'open') {
+      list.schedule();
+      return;
+    }
+    if (msg.type !== 'change') return;
+    const c = msg.change;
+    // A filesystem's quota takes room from its pool: its capacity changes too.
+    if (changeUnder(c, 'storagepools', prefix) || changeUnder(c, 'filesystems', prefix)) list.schedule();
+    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((p) => p.job === c.id))) {
+      watcher.read(c.id);
+      list.schedule();
+    }
+  });
+  list.load();
+
+  function render() {
+    if (destroyed) return;
+    if (showLoadState(list, body, 'storage pools', { rows: 2 })) return;
+    const pools = [...list.data].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    onCount(pools.length);
+    const names = new Set(pools.map((p) => p.name));
+    for (const [name, entry] of entries) {
+      if (names.has(name)) continue;
+      if (entry.detail) entry.detail.stop();
+      entries.delete(name);
+    }
+    if (pools.length === 0) {
+      replace(
+        body,
+        emptyState({
+          iconName: 'disk',
+          title: 'No storage pools',
+          text: ctx.canMutate ? 'Make a pool on one or more of the node’s disks, then filesystems in it for containers to mount.' : 'The node has no storage pools.',
+          testid: 'pools-empty',
+          action: ctx.canMutate ? button('New pool', { kind: 'primary', iconName: 'plus', onClick: () => openCreatePool() }) : null,
+        }),
+      );
+      return;
+    }
+    if (table.parentNode !== body) replace(body, table);
+    const wanted = [];
+    for (const p of pools) {
+      let entry = entries.get(p.name);
+      if (!entry) {
+        entry = { main: h('tr', { testid: 'pool-row' }), detailRow: null, detail: null };
+        entries.set(p.name, entry);
+      }
+      fillPoolRow(entry.main, p);
+      wanted.push(entry.main);
+      if (expanded.has(p.name)) {
+        if (!entry.detail) {
+          entry.detail = poolDetail(ctx, nodeId, p);
+          entry.detailRow = h(
+            'tr',
+            { class: 'ct-detail-row', testid: 'pool-detail-row', dataset: { name: p.name } },
+            h('td', { colspan: String(POOL_COLUMNS.length + (ctx.canMutate ? 1 : 0)) }, entry.detail.el),
+          );
+        } else {
+          entry.detail.update(p);
+        }
+        wanted.push(entry.detailRow);
+      } else if (entry.detail) {
+        entry.detail.stop();
+        entry.detail = null;
+        entry.detailRow = null;
+      }
+    }
+    syncRows(tbody, wanted);
+  }
+
+  function fillPoolRow(row, p) {
+    const open = expanded.has(p.name);
+    row.className = open ? 'ct-row is-open' : 'ct-row';
+    row.dataset.name = p.name;
+    row.dataset.state = p.state;
+    row.dataset.status = p.status;
+    const busy = BUSY_STATES.has(p.state);
+    const devices = asList(p.devices);
+    replace(
+      row,
+      h(
+        'td',
+        { dataset: { label: 'Pool' } },
+        toggleCell({ name: p.name, sub: p.mountpoint, open, testid: 'pool-toggle', nameTestid: 'pool-name', what: `the filesystems of ${p.name}`, onToggle: () => toggle(p.name) }),
+      ),
+      h(
+        'td',
+        { dataset: { label: 'Status' } },
+        h(
+          'div',
+          { class: 'ct-state' },
+          busy ? workloadBadge(p.state, { testid: 'pool-state' }) : workloadBadge(p.status, { testid: 'pool-status', title: statusTitle(p.status) }),
+          !busy && p.state && !['healthy', 'ready'].includes(p.state) ? workloadBadge(p.state, { testid: 'pool-state' }) : null,
+          watcher.progress(p),
+        ),
+      ),
+      h('td', { dataset: { label: 'Capacity' }, class: 'col-fill' }, capacityBar(p)),
+      h(
+        'td',
+        { dataset: { label: 'Profile' }, testid: 'pool-profile' },
+        h('span', { class: 'cell-stack' }, h('span', { class: 'mono' }, p.dataProfile), h('span', { class: 'cell-sub' }, `metadata ${p.metadataProfile}`)),
+      ),
+      h('td', { dataset: { label: 'Devices' }, testid: 'pool-devices' }, h('span', { class: 'chips' }, devices.map((d) => h('span', { class: 'pill-mono' }, d)))),
+      ctx.canMutate
+        ? h(
+            'td',
+            { class: 'col-actions' },
+            h(
+              'div',
+              { class: 'row-actions' },
+              button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'pool-delete', title: `Delete pool ${p.name}`, disabled: p.state === 'deleting', onClick: () => openDeletePool(p) }),
+            ),
+          )
+        : null,
+    );
+  }
+
+  function toggle(name) {
+    if (expanded.has(name)) expanded.delete(name);
+    else expanded.add(name);
+    render();
+    const entry = entries.get(name);
+    if (entry && entry.detailRow) entry.detailRow.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }
+
+  // ---- delete -------------------------------------------------------------
+
+  function openDeletePool(p) {
+    confirmDelete({
+      title: 'Delete storage pool?',
+      submitLabel: 'Delete pool',
+      text: [
+        'This destroys the btrfs pool ',
+        h('strong', { class: 'mono' }, p.name),
+        ` on ${nodeId} and frees its devices (${asList(p.devices).join(', ')}). A pool that still holds filesystems is not deleted.`,
+      ],
+      async onConfirm() {
+        try {
+          const applied = await rowChange(() => api.deletePool(nodeId, p.name), {
+            watcher,
+            done: `Storage pool ${p.name} deleted.`,
+            pending: `The node is still deleting ${p.name}; the list follows it.`,
+          });
+          if (applied) {
+            expanded.delete(p.name);
+            if (list.data) list.set(list.data.filter((x) => x.name !== p.name));
+          }
+        } catch (err) {
+          throw err.code === 'pool_not_empty' ? new ApiError(err.status, err.code, `${p.name} cannot be deleted: ${err.message}.`) : err;
+        } finally {
+          list.load();
+        }
+      },
+    });
+  }
+
+  // ---- create -------------------------------------------------------------
+
+  function openCreatePool() {
+    const nameInput = h('input', { class: 'input input-mono', testid: 'pool-form-name', placeholder: 'data', maxlength: '64', autocomplete: 'off', spellcheck: 'false' });
+    const devicesBox = h('div', { class: 'st-devices', testid: 'pool-form-devices' }, h('div', { class: 'skeleton', 'aria-busy': 'true' }, h('div', { class: 'skeleton-row' })));
+    const dataHint = h('p', { class: 'field-hint', dataset: { what: 'Data' } });
+    const metaHint = h('p', { class: 'field-hint', dataset: { what: 'Metadata' } });
+    const dataSelect = profileSelect('pool-form-data', 'single', dataHint);
+    const metaSelect = profileSelect('pool-form-metadata', 'single', metaHint);
+    const boxes = []; // {input, path}
+    let modal = null;
+    const wait = formWait(ctx, { testid: 'pool-form-wait', watcher, close: () => modal && modal.close() });
+
+    modal = openModal({
+      title: 'New storage pool',
+      description: h('span', null, 'A btrfs pool on disks of ', h('span', { class: 'mono' }, nodeId), '. Everything on the disks you choose is erased.'),
+      testid: 'pool-modal',
+      submitLabel: 'Create pool',
+      size: 'lg',
+      body: h(
+        'div',
+        { class: 'form-grid' },
+        field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”. It is mounted at /storage/<name>.' }),
+        groupField({ name: 'devices', label: 'Devices' }, devicesBox, fieldMessage()),
+        h(
+          'div',
+          { class: 'form-row-2' },
+          withHint(field({ label: 'Data profile', name: 'dataProfile', control: dataSelect }), dataHint),
+          withHint(field({ label: 'Metadata profile', name: 'metadataProfile', control: metaSelect }), metaHint),
+        ),
+        wait.el,
+      ),
+      onClose: () => wait.stop(),
+      async onSubmit() {
+        const name = nameInput.value.trim();
+        if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
+        const devices = boxes.filter((b) => b.input.checked).map((b) => b.path);
+        if (!devices.length) throw new ApiError(400, 'invalid', 'Choose at least one device.', 'devices');
+        const spec = { name, dataProfile: dataSelect.value, metadataProfile: metaSelect.value, devices };
+        try {
+          const view = await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createPool(nodeId, spec));
+          expanded.add(name);
+          if (view && view.name && list.data) list.set([...list.data.filter((p) => p.name !== view.name), view]);
+          list.load();
+          toast(`Storage pool ${name} created.`, { type: 'success' });
+        } catch (err) {
+          throw poolFormError(err, devices);
+        }
+      },
+    });
+    loadDevices();
+
+    async function loadDevices() {
+      let disks;
+      try {
+        const answer = await api.listDisks(nodeId);
+        disks = asList(answer && answer.blockdevices).filter((d) => !d.type || d.type === 'disk');
+      } catch (err) {
+        if (err.status === 401) return;
+        replace(devicesBox, h('p', { class: 'form-note tone-danger', testid: 'pool-form-devices-error' }, `Could not read the node’s disks: ${err.display || err.message}`));
+        return;
+      }
+      const owner = new Map(); // device path → pool name
+      for (const p of asList(list.data)) for (const d of asList(p.devices)) owner.set(d, p.name);
+      if (!disks.length) {
+        replace(devicesBox, h('p', { class: 'form-note' }, 'The node reports no disks.'));
+        return;
+      }
+      replace(
+        devicesBox,
+        disks.map((d) => {
+          const path = `/dev/${d.name}`;
+          const pool = owner.get(path);
+          const box = checkbox({
+            testid: 'pool-form-device',
+            value: path,
+            disabled: !!pool,
+            title: pool ? `${path} belongs to pool ${pool}` : null,
+            label: h('span', { class: 'mono strong' }, path),
+            after: h(
+              'span',
+              { class: 'st-device-meta' },
+              diskKind(d),
+              h('span', null, formatBytes(Number(d.size) || 0)),
+              d.model ? h('span', { class: 'muted' }, d.model) : null,
+              pool ? h('span', { class: 'tag tag-warn', testid: 'pool-form-device-used' }, `in pool ${pool}`) : null,
+            ),
+          });
+          box.el.dataset.device = path;
+          boxes.push({ input: box.input, path });
+          return box.el;
+        }),
+      );
+    }
+  }
+
+  return {
+    el,
+    unmount() {
+      destroyed = true;
+      list.stop();
+      watcher.stop();
+      unsubscribe();
+      for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
+      entries.clear();
+    },
+  };
+}
+
+// ---- a pool's filesystems --------------------------------------------------------
+
+/** Under an opened pool: its filesystems, each of which opens to its snapshots. */
+function poolDetail(ctx, nodeId, initial) {
+  let pool = initial;
+  const poolName = initial.name;
+  const prefix = `${nodeId}/${poolName}/`;
+  let stopped = false;
+  const expanded = new Set();
+  const entries = new Map(); // fs name → {main, detailRow, detail}
+  const watcher = jobWatcher(() => render());
+
+  const list = resource({
+    name: 'filesystems',
+    fetcher: async () => {
+      const names = asList(await api.listFilesystems(nodeId, poolName));
+      const views = await Promise.all(names.map((n) => api.getFilesystem(nodeId, poolName, n).catch((err) => (err.status === 404 ? null : Promise.reject(err)))));
+      return views.filter(Boolean);
+    },
+    onChange: render,
+    refreshMs: REFRESH_DEBOUNCE_MS,
+    debounce: true,
+  });
+
+  const count = h('span', { class: 'count-pill', testid: 'filesystems-count' }, '…');
+  const createBtn = ctx.canMutate
+    ? button('New filesystem', { small: true, kind: 'secondary', iconName: 'plus', testid: 'filesystem-create', onClick: () => openCreateFilesystem() })
+    : null;
+  const tbody = h('tbody');
+  const table = rowTable({ testid: 'filesystems-table', columns: FS_COLUMNS, tbody, actions: ctx.canMutate, compact: true, className: 'st-table' });
+  const body = h('div', { class: 'st-body' });
+  const facts = h('dl', { class: 'ct-facts st-facts', testid: 'pool-facts' });
+  const el = h(
+    'div',
+    { class: 'ct-detail st-detail', testid: 'pool-detail', dataset: { name: poolName } },
+    facts,
+    h(
+      'section',
+      { class: 'ct-section ct-table', testid: 'filesystems-card' },
+      h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('layers', { size: 15 }), 'Filesystems', count), createBtn),
+      body,
+    ),
+  );
+  renderFacts();
+  render();
+
+  const unsubscribe = ctx.live.subscribe((msg) => {
+    if (msg.type === 'open') {
+      list.schedule();
+      return;
+    }
+    if (msg.type !== 'change') return;
+    const c = msg.change;
+    if (changeUnder(c, 'filesystems', prefix)) list.schedule();
+    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((f) => f.job === c.id))) {
+      watcher.read(c.id);
+      list.schedule();
+    }
+  });
+  list.load();
+
+  function renderFacts() {
+    const fact = (label, value, testid = null) => h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', { testid }, value));
+    replace(
+      facts,
+      fact('Mountpoint', h('span', { class: 'mono' }, pool.mountpoint)),
+      fact('Profiles', `data ${pool.dataProfile} · metadata ${pool.metadataProfile}`),
+      fact('Containers mount a filesystem as', h('span', { class: 'mono' }, `${pool.name}:<filesystem>`)),
+    );
+  }
+
+  function render() {
+    if (stopped) return;
+    if (showLoadState(list, body, 'filesystems', { rows: 2 })) return;
+    const filesystems = [...list.data].sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    count.textContent = String(filesystems.length);
+    const names = new Set(filesystems.map((f) => f.name));
+    for (const [name, entry] of entries) {
+      if (names.has(name)) continue;
+      if (entry.detail) entry.detail.stop();
+      entries.delete(name);
+      expanded.delete(name);
+    }
+    if (!filesystems.length) {
+      replace(
+        body,
+        h('p', { class: 'card-empty', testid: 'filesystems-empty' }, ctx.canMutate ? 'No filesystems yet: make one for containers to mount (as “pool:filesystem”).' : 'No filesystems.'),
+      );
+      return;
+    }
+    if (table.parentNode !== body) replace(body, table);
+    const wanted = [];
+    for (const f of filesystems) {
+      let entry = entries.get(f.name);
+      if (!entry) {
+        entry = { main: h('tr', { testid: 'filesystem-row' }), detailRow: null, detail: null };
+        entries.set(f.name, entry);
+      }
+      fillRow(entry.main, f);
+      wanted.push(entry.main);
+      if (expanded.has(f.name)) {
+        if (!entry.detail) {
+          entry.detail = snapshotsOf(ctx, nodeId, poolName, f.name);
+          entry.detailRow = h(
+            'tr',
+            { class: 'ct-detail-row st-snap-row', testid: 'filesystem-detail-row', dataset: { name: f.name } },
+            h('td', { colspan: String(FS_COLUMNS.length + (ctx.canMutate ? 1 : 0)) }, entry.detail.el),
+          );
+        }
+        wanted.push(entry.detailRow);
+      } else if (entry.detail) {
+        entry.detail.stop();
+        entry.detail = null;
+        entry.detailRow = null;
+      }
+    }
+    syncRows(tbody, wanted);
+  }
+
+  function fillRow(row, f) {
+    const open = expanded.has(f.name);
+    row.className = open ? 'ct-row is-open' : 'ct-row';
+    row.dataset.name = f.name;
+    row.dataset.state = f.state;
+    replace(
+      row,
+      h(
+        'td',
+        { dataset: { label: 'Filesystem' } },
+        toggleCell({ name: f.name, open, testid: 'filesystem-toggle', nameTestid: 'filesystem-name', what: `the snapshots of ${f.name}`, onToggle: () => toggle(f.name) }),
+      ),
+      h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(f.state, { testid: 'filesystem-state' }), watcher.progress(f))),
+      h('td', { dataset: { label: 'Quota', quota: f.quota }, class: 'nowrap', testid: 'filesystem-quota' }, f.quota > 0 ? formatMiB(f.quota) : h('span', { class: 'muted' }, 'unlimited')),
+      h('td', { dataset: { label: 'Access' } }, f.readOnly ? h('span', { class: 'tag tag-warn' }, 'read-only') : h('span', { class: 'muted' }, 'read-write')),
+      h('td', { dataset: { label: 'Mountpoint' } }, h('span', { class: 'mono cell-sub st-path', title: f.mountpoint }, f.mountpoint)),
+      ctx.canMutate
+        ? h(
+            'td',
+            { class: 'col-actions' },
+            h(
+              'div',
+              { class: 'row-actions' },
+              button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'filesystem-delete', title: `Delete filesystem ${f.name}`, disabled: f.state === 'deleting', onClick: () => openDelete(f) }),
+            ),
+          )
+        : null,
+    );
+  }
+
+  function toggle(name) {
+    if (expanded.has(name)) expanded.delete(name);
+    else expanded.add(name);
+    render();
+  }
+
+  function openDelete(f) {
+    confirmDelete({
+      title: 'Delete filesystem?',
+      submitLabel: 'Delete filesystem',
+      text: ['This deletes ', h('strong', { class: 'mono' }, `${poolName}/${f.name}`), ' and everything in it. A filesystem that still has snapshots is not deleted.'],
+      async onConfirm() {
+        try {
+          const applied = await rowChange(() => api.deleteFilesystem(nodeId, poolName, f.name), {
+            watcher,
+            done: `Filesystem ${f.name} deleted.`,
+            pending: `The node is still deleting ${f.name}; the list follows it.`,
+          });
+          if (applied && list.data) list.set(list.data.filter((x) => x.name !== f.name));
+        } catch (err) {
+          throw err.code === 'filesystem_not_empty' ? new ApiError(err.status, err.code, `${f.name} cannot be deleted: ${err.message}.`) : err;
+        } finally {
+          list.load();
+        }
+      },
+    });
+  }
+
+  function openCreateFilesystem() {
+    const nameInput = h('input', { class: 'input input-mono', testid: 'fs-form-name', placeholder: 'app-data', maxlength: '50', autocomplete: 'off', spellcheck: 'false' });
+    const quotaInput = h('input', { class: 'input', testid: 'fs-form-quota', type: 'number', min: '0', step: 'any', placeholder: '0', inputmode: 'decimal' });
+    const unit = h(
+      'select',
+      { class: 'input st-unit', testid: 'fs-form-quota-unit', 'aria-label': 'Unit of the quota' },
+      h('option', { value: 'GiB', selected: true }, 'GiB'),
+      h('option', { value: 'MiB' }, 'MiB'),
+    );
+    const readOnly = checkbox({ testid: 'fs-form-readonly', label: 'Read-only' });
+    let modal = null;
+    const wait = formWait(ctx, { testid: 'fs-form-wait', watcher, close: () => modal && modal.close() });
+    const quotaField = field({ label: 'Quota (optional)', name: 'quota', control: quotaInput, hint: `Empty or 0: unlimited. ${freeHint(pool)}` });
+    const group = h('div', { class: 'st-quota' });
+    quotaInput.replaceWith(group);
+    group.append(quotaInput, unit);
+
+    modal = openModal({
+      title: 'New filesystem',
+      description: h('span', null, 'In pool ', h('span', { class: 'mono' }, poolName), ' on ', h('span', { class: 'mono' }, nodeId), '.'),
+      testid: 'filesystem-modal',
+      submitLabel: 'Create filesystem',
+      body: h(
+        'div',
+        { class: 'form-grid' },
+        field({ label: 'Name', name: 'name', control: nameInput, hint: 'Lower-case letters and “-”, at most 50.' }),
+        quotaField,
+        groupField({ name: 'readOnly', label: 'Access' }, readOnly.el, fieldMessage()),
+        wait.el,
+      ),
+      onClose: () => wait.stop(),
+      async onSubmit() {
+        const name = nameInput.value.trim();
+        if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
+        const amount = quotaInput.value.trim() === '' ? 0 : Number(quotaInput.value);
+        if (!Number.isFinite(amount) || amount < 0) throw new ApiError(400, 'invalid', 'The quota must be a number, 0 or more.', 'quota');
+        const quota = Math.round(unit.value === 'GiB' ? amount * 1024 : amount);
+        const spec = { name, quota, readOnly: readOnly.input.checked };
+        try {
+          const view = await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createFilesystem(nodeId, poolName, spec));
+          if (view && view.name && list.data) list.set([...list.data.filter((f) => f.name !== view.name), view]);
+          list.load();
+          toast(`Filesystem ${name} created in ${poolName}.`, { type: 'success' });
+        } catch (err) {
+          if (err.code === 'no_space') throw moveError(err, 'quota', `${poolName} has no room for ${formatMiB(quota)} (${formatGiB(pool.capacity)} free): ${err.message}`);
+          throw err;
+        }
+      },
+    });
+  }
+
+  return {
+    el,
+    update(p) {
+      pool = p;
+      renderFacts();
+    },
+    stop() {
+      stopped = true;
+      list.stop();
+      watcher.stop();
+      unsubscribe();
+      for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
+    },
+  };
+}
+
+// ---- a filesystem's snapshots ------------------------------------------------------
+
+function snapshotsOf(ctx, nodeId, poolName, fsName) {
+  const prefix = `${nodeId}/${poolName}/${fsName}/`;
+  let stopped = false;
+  const watcher = jobWatcher(() => render());
+  const list = resource({
+    name: 'snapshots',
+    fetcher: async () => {
+      const names = asList(await api.listSnapshots(nodeId, poolName, fsName));
+      const views = await Promise.all(names.map((n) => api.getSnapshot(nodeId, poolName, fsName, n).catch((err) => (err.status === 404 ? null : Promise.reject(err)))));
+      return views.filter(Boolean);
+    },
+    onChange: render,
+    refreshMs: REFRESH_DEBOUNCE_MS,
+    debounce: true,
+  });
+  const count = h('span', { class: 'count-pill', testid: 'snapshots-count' }, '…');
+  const createBtn = ctx.canMutate
+    ? button('Take snapshot', { small: true, kind: 'secondary', iconName: 'plus', testid: 'snapshot-create', onClick: () => openCreate() })
+    : null;
+  const body = h('div', { class: 'st-body' });
+  const el = h(
+    'section',
+    { class: 'st-snapshots', testid: 'snapshots', dataset: { filesystem: fsName } },
+    h('div', { class: 'ct-table-head st-snap-head' }, h('h4', { class: 'ct-heading' }, glyph('copy', { size: 14 }), `Snapshots of ${fsName}`, count), createBtn),
+    body,
+  );
+  render();
+
+  const unsubscribe = ctx.live.subscribe((msg) => {
+    if (msg.type === 'open') {
+      list.schedule();
+      return;
+    }
+    if (msg.type !== 'change') return;
+    const c = msg.change;
+    if (changeUnder(c, 'snapshots', prefix)) list.schedule();
+    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((s) => s.job === c.id))) {
+      watcher.read(c.id);
+      list.schedule();
+    }
+  });
+  list.load();
+
+  function render() {
+    if (stopped) return;
+    if (showLoadState(list, body, 'snapshots', { rows: 1 })) return;
+    const snapshots = [...list.data].sort((a, b) => String(a.timestamp).localeCompare(String(b.timestamp)));
+    count.textContent = String(snapshots.length);
+    if (!snapshots.length) {
+      replace(body, h('p', { class: 'card-empty', testid: 'snapshots-empty' }, 'No snapshots. A snapshot keeps the filesystem as it is now, to roll back to later.'));
+      return;
+    }
+    replace(
+      body,
+      rowTable({
+        testid: 'snapshots-table',
+        columns: SNAP_COLUMNS,
+        actions: ctx.canMutate,
+        compact: true,
+        tbody: h('tbody', null, snapshots.map(row)),
+      }),
+    );
+  }
+
+  function row(s) {
+    return h(
+      'tr',
+      { testid: 'snapshot-row', dataset: { name: s.name, state: s.state } },
+      h('td', { dataset: { label: 'Snapshot' } }, h('span', { class: 'mono strong', testid: 'snapshot-name' }, s.name)),
+      h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(s.state, { testid: 'snapshot-state' }), watcher.progress(s))),
+      h('td', { dataset: { label: 'Taken' }, class: 'nowrap' }, s.timestamp ? relativeTime(s.timestamp) : '—'),
+      ctx.canMutate
+        ? h(
+            'td',
+            { class: 'col-actions' },
+            h(
+              'div',
+              { class: 'row-actions' },
+              button('Roll back', { small: true, kind: 'ghost', iconName: 'refresh', testid: 'snapshot-rollback', title: `Roll ${fsName} back to ${s.name}`, disabled: BUSY_STATES.has(s.state), onClick: () => openRollback(s) }),
+              button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'snapshot-delete', title: `Delete snapshot ${s.name}`, disabled: s.state === 'deleting', onClick: () => openDelete(s) }),
+            ),
+          )
+        : null,
+    );
+  }
+
+  function openRollback(s) {
+    confirmAction({
+      title: 'Roll back filesystem?',
+      submitLabel: 'Roll back',
+      testid: 'rollback-modal',
+      iconName: 'refresh',
+      text: ['This puts ', h('strong', { class: 'mono' }, `${poolName}/${fsName}`), ' back as it was at snapshot ', h('strong', { class: 'mono' }, s.name), ' (taken ', relativeTime(s.timestamp), '). What was written since is lost.'],
+      async onConfirm() {
+        await api.rollbackSnapshot(nodeId, poolName, fsName, s.name);
+        toast(`${fsName} is back at snapshot ${s.name}.`, { type: 'success' });
+      },
+    });
+  }
+
+  function openDelete(s) {
+    confirmDelete({
+      title: 'Delete snapshot?',
+      submitLabel: 'Delete snapshot',
+      text: ['This deletes snapshot ', h('strong', { class: 'mono' }, s.name), ` of ${fsName}; the filesystem itself stays as it is.`],
+      async onConfirm() {
+        try {
+          const applied = await rowChange(() => api.deleteSnapshot(nodeId, poolName, fsName, s.name), {
+            watcher,
+            done: `Snapshot ${s.name} deleted.`,
+            pending: `The node is still deleting ${s.name}; the list follows it.`,
+          });
+          if (applied && list.data) list.set(list.data.filter((x) => x.name !== s.name));
+        } finally {
+          list.load();
+        }
+      },
+    });
+  }
+
+  function openCreate() {
+    const nameInput = h('input', { class: 'input input-mono', testid: 'snap-form-name', placeholder: 'before-upgrade', maxlength: '50', autocomplete: 'off', spellcheck: 'false' });
+    let modal = null;
+    const wait = formWait(ctx, { testid: 'snap-form-wait', watcher, close: () => modal && modal.close() });
+    modal = openModal({
+      title: 'Take snapshot',
+      description: h('span', null, 'Of ', h('span', { class: 'mono' }, `${poolName}/${fsName}`), ' on ', h('span', { class: 'mono' }, nodeId), ', as it is now.'),
+      testid: 'snapshot-modal',
+      submitLabel: 'Take snapshot',
+      size: 'sm',
+      body: h('div', { class: 'form-grid' }, field({ label: 'Name', name: 'name', control: nameInput, hint: 'Lower-case letters, “-”, “_” and “.”, at most 50.' }), wait.el),
+      onClose: () => wait.stop(),
+      async onSubmit() {
+        const name = nameInput.value.trim();
+        if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
+        const view = await wait.run(`Waiting for ${nodeId} to take ${name}`, () => api.createSnapshot(nodeId, poolName, fsName, { name }));
+        if (view && view.name && list.data) list.set([...list.data.filter((s) => s.name !== view.name), view]);
+        list.load();
+        toast(`Snapshot ${name} of ${fsName} taken.`, { type: 'success' });
+      },
+    });
+  }
+
+  return {
+    el,
+    stop() {
+      stopped = true;
+      list.stop();
+      watcher.stop();
+      unsubscribe();
+    },
+  };
+}
+
+// ---- pieces -------------------------------------------------------------------------
+
+/** A select of the RAID profiles ("raid1 (≥ 2 devices)"); the hint below it says what the chosen one does. */
+function profileSelect(testid, selected, hint) {
+  const select = h(
+    'select',
+    { class: 'input', testid },
+    PROFILES.map((p) => h('option', { value: p.value, selected: p.value === selected }, p.fewest > 1 ? `${p.value} (≥ ${p.fewest} devices)` : p.value)),
+  );
+  const explain = () => {
+    const p = PROFILES.find((x) => x.value === select.value);
+    hint.textContent = p ? `${hint.dataset.what}: ${p.text}.` : '';
+  };
+  select.addEventListener('change', explain);
+  queueMicrotask(explain);
+  return select;
+}
+
+function withHint(wrapper, hint) {
+  wrapper.appendChild(hint);
+  return wrapper;
+}
+
+/** The used / total bar of a pool (GiB); "—" while the node does not say. */
+function capacityBar(p) {
+  const total = Number(p.totalCapacity) || 0;
+  const free = Math.min(Math.max(Number(p.capacity) || 0, 0), total);
+  if (total <= 0) return h('span', { class: 'muted', testid: 'pool-capacity', title: 'The node did not report the pool’s size.' }, '—');
+  const used = total - free;
+  const pct = (used / total) * 100;
+  return h(
+    'div',
+    { class: 'st-capacity', testid: 'pool-capacity', dataset: { total: total.toFixed(3), free: free.toFixed(3) } },
+    h(
+      'div',
+      { class: `progress${pct >= 90 ? ' progress-failed' : ''}`, role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': pct.toFixed(0), 'aria-label': `${p.name}: space used` },
+      h('span', { class: 'progress-bar', style: `width: ${Math.max(pct, used > 0 ? 1 : 0).toFixed(1)}%` }),
+    ),
+    h('div', { class: 'st-capacity-text' }, h('span', null, `${formatGiB(used)} used of ${formatGiB(total)}`), h('span', { class: 'muted' }, `${formatGiB(free)} free`)),
+  );
+}
+
+function statusTitle(status) {
+  return (
+    {
+      healthy: 'The node reports the pool and all its devices.',
+      degraded: 'A device of the pool is missing or failing.',
+      error: 'The node does not have this pool.',
+      unknown: 'The node did not answer: its pools could not be read.',
+    }[status] || null
+  );
+}
+
+function diskKind(d) {
+  const kind = d.tran === 'nvme' ? 'NVMe' : d.rota ? 'HDD' : 'SSD';
+  return h('span', { class: `tag tag-${kind === 'HDD' ? 'neutral' : kind === 'NVMe' ? 'accent' : 'ok'}` }, kind);
+}
+
+function freeHint(pool) {
+  const total = Number(pool.totalCapacity) || 0;
+  return total > 0 ? `${pool.name} has ${formatGiB(pool.capacity)} free.` : '';
+}
+
+/** GiB with one decimal under 100, whole above (TiB from 10 TiB). */
+function formatGiB(gib) {
+  const g = Number(gib) || 0;
+  if (g >= 10 * 1024) return `${(g / 1024).toFixed(1)} TiB`;
+  return `${g >= 100 || Number.isInteger(g) ? g.toFixed(0) : g.toFixed(1)} GiB`;
+}
+
+function formatMiB(mib) {
+  return formatBytes(Number(mib) * MIB);
+}
+
+const lower = (s) => (s ? s.charAt(0).toLowerCase() + s.slice(1) : s);
+
+/** The pool form's view of an API error: "devices[1]" goes to the devices list, naming the device. */
+function poolFormError(err, devices) {
+  if (!(err instanceof ApiError) || !err.field) return err;
+  const m = /^devices\[(\d+)\]$/.exec(err.field);
+  if (m) {
+    const device = devices[Number(m[1])];
+    return moveError(err, 'devices', device ? `${device}: ${lower(err.message.replace(/^devices\[\d+\]: /, ''))}` : null);
+  }
+  return err;
+}
