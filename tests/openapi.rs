@@ -91,6 +91,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/nodes/{id}/vms/{vmid}", "delete"),
     ("/nodes/{id}/vms/{vmid}/info", "get"),
     ("/nodes/{id}/vms/{vmid}/{action}", "post"),
+    ("/nodes/{id}/vms/{vmid}/migrate", "post"),
     ("/jobs", "get"),
     ("/jobs/{id}", "get"),
     ("/tokens", "get"),

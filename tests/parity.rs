@@ -1,5 +1,5 @@
 //! 0-orchestrator API parity: reads the node resource table of `../shared/ZOS-REFERENCE.md`, walks a scenario
-//! that calls every path and method of it against `serve --demo 1`, checking status codes and the reference's
+//! that calls every path and method of it against `serve --demo 2`, checking status codes and the reference's
 //! field names, and then checks that every row of the table was called — or is in `NOT_IMPLEMENTED`, with the
 //! reason. A path added to the reference, or one we stop serving, fails this test.
 
@@ -14,11 +14,6 @@ use serde_json::{Value, json};
 
 /// Reference rows we do not serve, and why.
 const NOT_IMPLEMENTED: &[(&str, &str, &str)] = &[
-    (
-        "POST",
-        "…/{}/migrate",
-        "needs vdisks on storage clusters shared by both nodes (not in this wave)",
-    ),
     (
         "POST",
         "…/{}/export",
@@ -140,9 +135,10 @@ fn has_fields(what: &str, value: &Value, fields: &[&str]) {
 fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
     let reference = reference_rows();
     let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &["--demo", "1"]);
+    let server = Server::start_with(dir.path(), &["--demo", "2"]);
     common::wait_until(std::time::Duration::from_secs(10), "the demo node is online", || {
-        common::get_json(&server, "/nodes")[0]["status"] == "running"
+        let nodes = common::get_json(&server, "/nodes");
+        nodes[0]["status"] == "running" && nodes[1]["status"] == "running"
     });
     let mut walk = Walk {
         token: server.admin_token(),
@@ -417,7 +413,15 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
     for action in ["start", "shutdown"] {
         walk.call(M::POST, &format!("{v}/{action}"), &[n, "vm0"], None, 204);
     }
-    walk.call(M::DELETE, v, &[n, "vm0"], None, 204);
+    let other = nodes[1]["id"].as_str().unwrap().to_owned();
+    walk.call(
+        M::POST,
+        &format!("{v}/migrate"),
+        &[n, "vm0"],
+        Some(json!({"nodeid": other})),
+        204,
+    );
+    walk.call(M::DELETE, v, &[&other, "vm0"], None, 204);
 
     walk.call(M::POST, "/nodes/{}/reboot", &[n], Some(json!({"force": false})), 204);
     walk.call(M::DELETE, "/nodes/{}", &[n], None, 204);

@@ -111,4 +111,37 @@ fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {
     assert_eq!(post(&vm("/teleport"), json!({})).0, 404);
     assert_eq!(call(&server, Method::DELETE, &vm(""), None).0, 204);
     assert_eq!(call(&server, Method::GET, &vm(""), None).0, 404);
+
+    // Migration to another node: the VM runs there, and its old node has let go of it.
+    let (_other_sim, other_line) = start_sim_node(36);
+    let other = other_line["id"].as_str().unwrap();
+    let body_other = json!({"id": other, "address": other_line["address"]});
+    assert_eq!(call(&server, Method::POST, "/nodes", Some(body_other)).0, 201);
+    assert_eq!(post(&vms, body("mover", 1024)).0, 201);
+    let migrate = format!("{vms}/mover/migrate");
+    let (status, error) = post(&migrate, json!({"nodeid": node}));
+    assert_eq!((status, error["field"].as_str()), (400, Some("nodeid")));
+    let (status, error) = post(&migrate, json!({"nodeid": "nowhere"}));
+    assert_eq!((status, error["code"].as_str()), (400, Some("unknown_node")));
+    assert_eq!(post(&migrate, json!({"nodeid": other})).0, 204);
+    assert_eq!(call(&server, Method::GET, &format!("{vms}/mover"), None).0, 404);
+    assert_eq!(get_json(&server, &vms), json!([]), "the old node has no record of it");
+    let moved = get_json(&server, &format!("/nodes/{other}/vms/mover"));
+    assert_eq!(
+        (moved["status"].as_str(), moved["node"].as_str()),
+        (Some("running"), Some(other)),
+        "{moved}"
+    );
+    assert!(moved["vnc"].as_i64().unwrap() >= 5900);
+    assert_eq!(
+        post(&vms, body("mover", 1024)).0,
+        201,
+        "the old node's domain is gone: the id is free there again"
+    );
+    let (status, error) = post(&migrate, json!({"nodeid": other}));
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (409, Some("already_exists")),
+        "{error}"
+    );
 }

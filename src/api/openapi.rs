@@ -33,7 +33,7 @@ use super::{
         storage::rollback_snapshot,
         network::list_bridges, network::create_bridge, network::get_bridge, network::delete_bridge,
         network::list_zerotiers, network::join_zerotier, network::get_zerotier, network::leave_zerotier,
-        vms::list, vms::create, vms::get_vm, vms::update, vms::delete, vms::info, vms::power,
+        vms::list, vms::create, vms::get_vm, vms::update, vms::delete, vms::info, vms::power, vms::migrate,
         container_files::upload, container_files::download, container_files::remove,
         jobs::list, jobs::get,
         tokens::list, tokens::create, tokens::revoke, tokens::whoami,

@@ -115,6 +115,14 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
             .then(info)
             .map(respond))
         .unify()
+        .or(warp::path!("nodes" / String / "vms" / String / "migrate")
+            .and(warp::post())
+            .and(with_ctx(ctx))
+            .and(caller())
+            .and(raw_body())
+            .then(migrate)
+            .map(respond))
+        .unify()
         .or(action.and(warp::post()).and(with_ctx(ctx)).and(caller()).and_then(
             |node: String, id: String, action: String, ctx: Ctx, caller: Caller| async move {
                 match action.as_str() {
@@ -277,4 +285,64 @@ async fn pause(node: String, id: String, action: String, ctx: Ctx, caller: Calle
         .json::<Value>(command, json!({"uuid": uuid}))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// 0-orchestrator's `VMMigrate`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VmMigrate {
+    /// The node to move the VM to.
+    pub nodeid: String,
+}
+
+#[utoipa::path(operation_id = "migrateVm", post, path = "/nodes/{id}/vms/{vmid}/migrate", tag = "vms",
+    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)), request_body = VmMigrate,
+    responses((status = 204, description = "The VM is on the other node (running if it ran)"),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
+    let request: VmMigrate = body.json()?;
+    if request.nodeid == node {
+        return Err(
+            ApiError::bad_request("invalid_field", format!("VM '{id}' is already on node '{node}'"))
+                .with_field("nodeid"),
+        );
+    }
+    if ctx.store.get::<Node>(&request.nodeid)?.is_none() {
+        let message = format!("node '{}' does not exist", request.nodeid);
+        return Err(ApiError::bad_request("unknown_node", message).with_field("nodeid"));
+    }
+    let current_job = ctx.store.get::<crate::model::Job>(&record.value.job)?;
+    if record.value.deleting || current_job.is_some_and(|job| !job.value.state.finished()) {
+        let message = format!("VM '{id}' is being changed; try again when its job is done");
+        return Err(ApiError::new(StatusCode::CONFLICT, "busy", message));
+    }
+    // The VM's record moves: a new one on the target, which remembers the source; the engine starts it there,
+    // then removes it (domain and record) from the source.
+    let mut moved = Workload::new(&request.nodeid, Vec::new(), record.value.spec.clone());
+    moved.running = record.value.running;
+    moved.moved_from = Some(node.clone());
+    let job = crate::model::Job::new(
+        VmSpec::COLLECTION,
+        JobAction::Migrate,
+        &request.nodeid,
+        &moved.key,
+        &moved.path(),
+    );
+    moved.job = job.id.clone();
+    ctx.store
+        .put(moved, Expect::Absent)
+        .await
+        .map_err(|err| ApiError::from(err).with_field("nodeid"))?;
+    tracing::info!(vm = %id, from = %node, to = %request.nodeid, "VM migration requested");
+    match super::jobs::submit(&ctx, job).await? {
+        Some(accepted) => Ok(accepted),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }

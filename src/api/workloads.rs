@@ -75,6 +75,7 @@ pub fn state<S: Spec>(
         Some(JobAction::Stop | JobAction::Shutdown) => "stopping".into(),
         Some(JobAction::Delete) => "deleting".into(),
         Some(JobAction::Update) => "updating".into(),
+        Some(JobAction::Migrate) => "migrating".into(),
         None => observed.map_or_else(|| "absent".into(), |o| o.status.clone()),
     })
 }

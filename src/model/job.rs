@@ -31,6 +31,8 @@ pub enum JobAction {
     Shutdown,
     /// Change a workload in place (a pool's devices).
     Update,
+    /// Move a VM to another node (the job runs on the new node's record).
+    Migrate,
     Delete,
 }
 

@@ -37,6 +37,9 @@ pub struct Workload<S> {
     /// The job that applies the latest change.
     pub job: String,
     pub created_at: String,
+    /// While a VM migrates here: the node it comes from (the engine removes it there, then clears this).
+    #[serde(default)]
+    pub moved_from: Option<String>,
 }
 
 impl<S: Spec> Record for Workload<S> {
@@ -70,6 +73,7 @@ impl<S: Spec> Workload<S> {
             deleting: false,
             job: String::new(),
             created_at: super::now_rfc3339(),
+            moved_from: None,
         }
     }
 

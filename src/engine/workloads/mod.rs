@@ -153,7 +153,20 @@ impl Step<'_> {
         Ok(())
     }
 
-    /// Removes what a failed creation left in the store.
+    /// The 0-core client of another node than the job's (a VM's old node while it migrates).
+    pub fn client_for(&self, node: &str) -> Result<Arc<ZosClient>, Failure> {
+        let node = self.store().get::<Node>(node)?.ok_or_else(|| {
+            Failure::Permanent(JobError {
+                status: 404,
+                code: "not_found".into(),
+                message: format!("node '{node}' not found"),
+                field: None,
+            })
+        })?;
+        Ok(self.runner.clients.get(&node.value.address)?)
+    }
+
+    /// Removes what a failed creation (or migration) left in the store.
     async fn forget(&self) -> Result<(), Failure> {
         match self.job.kind.as_str() {
             ContainerSpec::COLLECTION => self.remove::<ContainerSpec>().await,
@@ -313,7 +326,7 @@ impl Runner {
         if let Some(error) = &error {
             tracing::warn!(job = %step.job.id, target = %step.job.target, code = %error.code, message = %error.message, "job failed");
             // A creation that failed leaves nothing behind: the caller may try again with the same name.
-            if step.job.action == JobAction::Create
+            if matches!(step.job.action, JobAction::Create | JobAction::Migrate)
                 && let Err(err) = step.forget().await
             {
                 tracing::error!(job = %step.job.id, error = %err, "cannot remove the failed workload");

@@ -5,9 +5,35 @@
 use serde_json::{Value, json};
 
 use super::{Failure, Step};
-use crate::model::JobAction;
 use crate::model::vm::VmSpec;
+use crate::model::{JobAction, Spec, Workload, WorkloadStatus};
+use crate::store::Expect;
 use crate::zos::{ZosClient, ZosError};
+
+/// The second half of a migration: the VM runs here now (or is halted), so its old node lets go of it and its old
+/// record goes; then the new record forgets where it came from.
+async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) -> Result<(), Failure> {
+    step.progress(80, &format!("removing the VM from node {source}"))
+        .await?;
+    let client = step.client_for(source)?;
+    if let Some(domain) = find_domain(&client, &vm.spec.id).await? {
+        client
+            .json::<Value>("kvm.destroy", json!({"uuid": domain["uuid"]}))
+            .await?;
+    }
+    let old_key = Workload::<VmSpec>::key(source, &[], &vm.spec.id);
+    let store = step.store();
+    store
+        .delete::<WorkloadStatus>(&format!("{}/{old_key}", VmSpec::COLLECTION), None)
+        .await?;
+    store.delete::<Workload<VmSpec>>(&old_key, None).await?;
+    if let Some(current) = store.get::<Workload<VmSpec>>(&vm.key)? {
+        let mut moved = current.value;
+        moved.moved_from = None;
+        store.put(moved, Expect::Version(current.version)).await?;
+    }
+    Ok(())
+}
 
 /// The node's domain for VM `id`, if any (`kvm.list`).
 pub async fn find_domain(client: &ZosClient, id: &str) -> Result<Option<Value>, ZosError> {
@@ -42,7 +68,11 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
                 "nics": nics, "port": {}, "mount": [], "tags": [spec.id], "config": {}});
             client.json::<Value>("kvm.create", arguments).await?;
         }
-        return step.observed(Some(("running", None))).await;
+        step.observed(Some(("running", None))).await?;
+        if let Some(source) = &vm.moved_from {
+            leave_source(step, source, &vm).await?;
+        }
+        return Ok(());
     }
     if let Some(domain) = domain {
         let graceful = step.job.action == JobAction::Shutdown;
@@ -61,5 +91,9 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
     if vm.deleting {
         return step.remove::<VmSpec>().await;
     }
-    step.observed(Some(("halted", None))).await
+    step.observed(Some(("halted", None))).await?;
+    if let Some(source) = &vm.moved_from {
+        leave_source(step, source, &vm).await?;
+    }
+    Ok(())
 }
