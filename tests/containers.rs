@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Killed, Server, client, get_json, start_sim_node, temp_data_dir, wait_until};
+use common::{Killed, Server, client, get_json, start_sim_node, start_sim_node_at, temp_data_dir, wait_until};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -335,6 +335,41 @@ fn a_creation_cut_by_sigkill_is_finished_after_restart_and_the_container_exists_
     assert_eq!(containers_on_node(&address).len(), 1, "created exactly once");
     assert_eq!(
         get_json(&server, &format!("/nodes/{node}/containers/db"))["status"],
+        "running"
+    );
+}
+
+#[test]
+fn a_creation_on_an_unreachable_node_is_retried_with_backoff_until_the_node_is_back() {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--apply-wait", "0"]);
+    let (sim, node, address) = node(&server, 37);
+    drop(sim);
+    let body = json!({"name": "late", "flist": "https://hub.grid.tf/tf-official-apps/alpine-3.8.flist"});
+    let accepted = call(&server, Method::POST, &format!("/nodes/{node}/containers"), Some(body));
+    assert_eq!(accepted.status(), 202);
+    let job_path = format!("/jobs/{}", accepted.json::<Value>().unwrap()["id"].as_str().unwrap());
+    wait_until(Duration::from_secs(15), "a second try", || {
+        let job = get_json(&server, &job_path);
+        job["attempts"].as_u64().unwrap() >= 2 && job["state"] == "running"
+    });
+    let job = get_json(&server, &job_path);
+    assert!(job["step"].as_str().unwrap().starts_with("retrying"), "{job}");
+    assert_eq!(
+        get_json(&server, &format!("/nodes/{node}/containers/late"))["state"],
+        "creating"
+    );
+
+    // The node comes back where it was: the job finishes there, once.
+    let (_sim, _) = start_sim_node_at(&address, 37);
+    wait_until(
+        Duration::from_secs(40),
+        "the job succeeds once the node is back",
+        || get_json(&server, &job_path)["state"] == "succeeded",
+    );
+    assert_eq!(containers_on_node(&address).len(), 1);
+    assert_eq!(
+        get_json(&server, &format!("/nodes/{node}/containers/late"))["status"],
         "running"
     );
 }

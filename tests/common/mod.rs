@@ -257,8 +257,13 @@ fn first_stdout_line(child: &mut Child) -> String {
 
 /// One emulated Zero-OS node (`sim`) on a free loopback port; returns it and its `{"id", "address"}` line.
 pub fn start_sim_node(seed: u64) -> (Killed, serde_json::Value) {
+    start_sim_node_at("127.0.0.1:0", seed)
+}
+
+/// `start_sim_node` on a given address (to bring a node back where it was).
+pub fn start_sim_node_at(listen: &str, seed: u64) -> (Killed, serde_json::Value) {
     let mut child = Command::new(BIN)
-        .args(["sim", "--listen", "127.0.0.1:0", "--seed", &seed.to_string()])
+        .args(["sim", "--listen", listen, "--seed", &seed.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
