@@ -4,26 +4,9 @@
 
 mod common;
 
-use common::{Server, client, get_json, start_sim_node, temp_data_dir};
+use common::{Server, admin_call as call, get_json, start_sim_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn call(server: &Server, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let request = client()
-        .request(method, server.url(path))
-        .bearer_auth(server.admin_token());
-    let response = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    }
-    .send()
-    .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().unwrap()).unwrap_or(Value::Null),
-    )
-}
 
 #[test]
 fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {

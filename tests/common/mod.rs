@@ -326,6 +326,27 @@ pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool)
     }
 }
 
+/// `method path` with the admin token and an optional JSON body; the status and the JSON answer (null if none).
+pub fn admin_call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let request = client()
+        .request(method, server.url(path))
+        .bearer_auth(server.admin_token());
+    let response = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .expect("send");
+    let status = response.status().as_u16();
+    let text = response.text().expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
 /// GET `path` with the admin token, as JSON.
 pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
     client()
