@@ -227,6 +227,9 @@ impl Runner {
     /// Runs jobs until the store's feed closes: the unfinished ones found at start, then each new one.
     pub async fn run(self: Arc<Self>) {
         let mut changes = self.store.watch();
+        if let Err(err) = self.adopt_all_orphans().await {
+            tracing::error!(error = %err, "cannot check workloads for lost jobs");
+        }
         self.resume_unfinished();
         loop {
             match changes.recv().await {
@@ -238,6 +241,40 @@ impl Runner {
                 Err(RecvError::Closed) => return,
             }
         }
+    }
+
+    async fn adopt_all_orphans(&self) -> crate::store::Result<()> {
+        self.adopt_orphans::<ContainerSpec>().await?;
+        self.adopt_orphans::<StoragePoolSpec>().await?;
+        self.adopt_orphans::<FilesystemSpec>().await?;
+        self.adopt_orphans::<SnapshotSpec>().await?;
+        self.adopt_orphans::<BridgeSpec>().await?;
+        self.adopt_orphans::<ZerotierJoin>().await?;
+        self.adopt_orphans::<VmSpec>().await
+    }
+
+    /// The API writes a change as two durable writes, the desired record and then its job. A crash between them
+    /// leaves a record whose job does not exist: its job is written now, under the id the record names, so the
+    /// change is made after all (the caller never got an answer, so either outcome is honest; this one loses
+    /// nothing).
+    async fn adopt_orphans<S: Spec>(&self) -> crate::store::Result<()> {
+        for workload in self.store.all::<Workload<S>>()? {
+            if workload.job.is_empty() || self.store.get::<Job>(&workload.job)?.is_some() {
+                continue;
+            }
+            let observed = self.store.get::<WorkloadStatus>(&workload.status_id())?.is_some();
+            let action = match (workload.deleting, observed, workload.running) {
+                (true, _, _) => JobAction::Delete,
+                (false, false, _) => JobAction::Create,
+                (false, true, true) => JobAction::Start,
+                (false, true, false) => JobAction::Stop,
+            };
+            let mut job = Job::new(S::COLLECTION, action, &workload.node, &workload.key, &workload.path());
+            job.id = workload.job.clone();
+            tracing::warn!(job = %job.id, target = %job.target, ?action, "a change had no job (crash between two writes); adding it");
+            self.store.put(job, Expect::Absent).await?;
+        }
+        Ok(())
     }
 
     fn resume_unfinished(self: &Arc<Self>) {
@@ -374,5 +411,53 @@ impl Runner {
                 field: None,
             })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crash between the desired record and its job: at start the job is written under the id the record
+    /// names, with the action the record's state calls for.
+    #[tokio::test]
+    async fn a_record_whose_job_was_lost_gets_its_job_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let spec: ContainerSpec =
+            serde_json::from_value(serde_json::json!({"name": "web", "flist": "https://hub/x.flist"})).unwrap();
+        let mut created = Workload::new("n1", Vec::new(), spec.clone());
+        created.job = "lost-create".into();
+        let mut deleted = Workload::new(
+            "n1",
+            Vec::new(),
+            ContainerSpec {
+                name: "old".into(),
+                ..spec
+            },
+        );
+        deleted.job = "lost-delete".into();
+        deleted.deleting = true;
+        store.put(created, Expect::Absent).await.unwrap();
+        store.put(deleted, Expect::Absent).await.unwrap();
+        let runner = Runner::new(store.clone(), Arc::new(Clients::new(Duration::from_secs(1))));
+        runner.adopt_all_orphans().await.unwrap();
+        let job = store
+            .get::<Job>("lost-create")
+            .unwrap()
+            .expect("the lost job is written")
+            .value;
+        assert_eq!(
+            (job.action, job.state, job.target.as_str()),
+            (JobAction::Create, JobState::Queued, "n1/web")
+        );
+        let job = store
+            .get::<Job>("lost-delete")
+            .unwrap()
+            .expect("the lost job is written")
+            .value;
+        assert_eq!(job.action, JobAction::Delete);
+        runner.adopt_all_orphans().await.unwrap();
+        assert_eq!(store.all::<Job>().unwrap().len(), 2, "nothing twice");
     }
 }
