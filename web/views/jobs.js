@@ -212,7 +212,7 @@ export function mountJobs(root, ctx) {
     {
       testid: 'jobs-page',
       title: ['Jobs', ' ', count, active],
-      sub: 'What the orchestrator does on the nodes for you: creating, starting, stopping and deleting containers, storage, bridges and ZeroTier memberships. Newest first, updated live.',
+      sub: 'What the orchestrator does on the nodes for you: creating, starting, stopping and deleting containers, virtual machines, storage, bridges and ZeroTier memberships. Newest first, updated live.',
     },
     h(
       'div',

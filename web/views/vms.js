@@ -19,7 +19,7 @@ const COLUMNS = ['VM', 'Status', { label: 'vCPUs', class: 'num' }, { label: 'Mem
 // The status words of a VM while a job works on it.
 const BUSY_STATUS = new Set(['deploying', 'starting', 'halting']);
 const NIC_TYPES = [
-  { value: 'default', label: 'Default (NAT)', placeholder: 'none needed' },
+  { value: 'default', label: 'Default', placeholder: 'none needed (NAT)' },
   { value: 'bridge', label: 'Bridge', placeholder: 'bridge name, e.g. br-lan' },
   { value: 'vlan', label: 'VLAN', placeholder: 'VLAN tag, e.g. 100' },
   { value: 'vxlan', label: 'VXLAN', placeholder: 'VXLAN id, e.g. 4000' },
@@ -485,7 +485,7 @@ function vmDetail(nodeId, initial) {
                 h(
                   'tr',
                   { testid: 'vm-info-disk' },
-                  h('td', { class: 'mono' }, asList(vm.disks)[i] ? asList(vm.disks)[i].vdiskid : `#${i}`),
+                  h('td', { class: 'mono nowrap' }, asList(vm.disks)[i] ? asList(vm.disks)[i].vdiskid : `#${i}`),
                   h('td', { class: 'num' }, num(d.iops_read, 1)),
                   h('td', { class: 'num' }, num(d.iops_write, 1)),
                   h('td', { class: 'num nowrap' }, perSec(d.read)),
@@ -502,7 +502,7 @@ function vmDetail(nodeId, initial) {
           rowTable({
             testid: 'vm-info-net',
             compact: true,
-            columns: ['NIC', { label: 'Packets in/s', class: 'num' }, { label: 'Packets out/s', class: 'num' }, { label: 'In', class: 'num' }, { label: 'Out', class: 'num' }],
+            columns: ['NIC', { label: 'Pkts in/s', class: 'num' }, { label: 'Pkts out/s', class: 'num' }, { label: 'In', class: 'num' }, { label: 'Out', class: 'num' }],
             tbody: h(
               'tbody',
               null,
@@ -510,7 +510,7 @@ function vmDetail(nodeId, initial) {
                 h(
                   'tr',
                   { testid: 'vm-info-nic' },
-                  h('td', { class: 'mono' }, asList(vm.nics)[i] ? nicLabel(asList(vm.nics)[i]) : `#${i}`),
+                  h('td', { class: 'mono nowrap' }, asList(vm.nics)[i] ? nicLabel(asList(vm.nics)[i]) : `#${i}`),
                   h('td', { class: 'num' }, num(n.rxPackets)),
                   h('td', { class: 'num' }, num(n.txPackets)),
                   h('td', { class: 'num nowrap' }, perSec(n.rxThroughput)),
