@@ -9,7 +9,10 @@
 //! (screenshots target/ui/containers*.png, containers-jobs-first*.png). Storage, bridges, ZeroTier: a pool, a
 //! filesystem and a snapshot made, rolled back and deleted through a node's Storage tab (refusals shown next to
 //! their field), a bridge and a ZeroTier network through theirs; again with every change a job to follow
-//! (screenshots target/ui/storage*.png, storage-jobs-first*.png).
+//! (screenshots target/ui/storage*.png, storage-jobs-first*.png). VMs: one created through a node's VMs tab (a
+//! bridge NIC without a bridge and more memory than the node has free refused next to their fields), its load
+//! shown, paused, resumed, stopped, edited while halted, started, shut down and deleted, its jobs on the Jobs page;
+//! again with every change a job to follow (screenshots target/ui/vms*.png, vms-jobs-first*.png).
 
 mod common;
 
@@ -112,4 +115,17 @@ fn storage_and_network_changes_answered_with_jobs_are_followed_in_chromium() {
     let dir = temp_data_dir();
     let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
     run_ui_script_with("storage", "storage-jobs-first", &server, &[("APPLY_WAIT", "0")]);
+}
+
+#[test]
+fn a_vm_is_created_paused_stopped_edited_started_and_deleted_in_chromium() {
+    run_ui_script("vms", &["--demo", "2"]);
+}
+
+/// The same with a node slower than the server waits: every change is a job (202) that the UI follows.
+#[test]
+fn vm_changes_answered_with_jobs_are_followed_in_chromium() {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
+    run_ui_script_with("vms", "vms-jobs-first", &server, &[("APPLY_WAIT", "0")]);
 }

@@ -151,6 +151,17 @@ export const api = {
   startContainerJob: (node, name, process) => request('POST', `${containerPath(node, name)}/jobs`, process),
   containerJob: (node, name, id) => request('GET', `${containerPath(node, name)}/jobs/${enc(id)}`),
   killContainerJob: (node, name, id) => request('DELETE', `${containerPath(node, name)}/jobs/${enc(id)}`),
+  listVms: (node) => request('GET', vmPath(node)),
+  getVm: (node, id) => request('GET', vmPath(node, id)),
+  /** → {status: 201, body: VmView} or {status: 202, body: Job} */
+  createVm: (node, spec) => request('POST', vmPath(node), spec, { full: true }),
+  /** {memory, cpu, nics, disks}, only while the VM is halted → 204 */
+  updateVm: (node, id, update) => request('PUT', vmPath(node, id), update),
+  deleteVm: (node, id) => request('DELETE', vmPath(node, id), undefined, { full: true }),
+  /** action: start | stop | shutdown (→ 204, or 202 with a job) | pause | resume (→ 204) */
+  vmAction: (node, id, action) => request('POST', `${vmPath(node, id)}/${enc(action)}`, undefined, { full: true }),
+  /** → {cpu: [percent per vCPU], disk: [{iops_read, iops_write, read, write}], net: [{rxPackets, txPackets, rxThroughput, txThroughput}]} */
+  vmInfo: (node, id) => request('GET', `${vmPath(node, id)}/info`),
   listDisks: (node) => request('GET', `/nodes/${enc(node)}/disks`),
   listPools: (node) => request('GET', poolPath(node)),
   createPool: (node, spec) => request('POST', poolPath(node), spec, { full: true }),
@@ -195,6 +206,11 @@ export const api = {
 /** The API path of a container. */
 export function containerPath(node, name) {
   return `/nodes/${enc(node)}/containers/${enc(name)}`;
+}
+
+/** The API path of a node's VMs, or of one. */
+function vmPath(node, id = null) {
+  return `/nodes/${enc(node)}/vms${id === null ? '' : `/${enc(id)}`}`;
 }
 
 /** The API path of a node's storage pools, or of one. */

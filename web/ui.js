@@ -714,6 +714,8 @@ const MORE_ICONS = {
   list: ['M9 6h11', 'M9 12h11', 'M9 18h11', 'M4.5 6h.01', 'M4.5 12h.01', 'M4.5 18h.01'],
   play: ['M7 4l13 8-13 8z'],
   stop: ['M6 6h12v12H6z'],
+  pause: ['M8 5v14', 'M16 5v14'],
+  monitor: ['M3 4h18v12H3z', 'M8 20h8', 'M12 16v4'],
 };
 
 /** icon() with the extra names above; falls back to dom.js's icons. */

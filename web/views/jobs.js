@@ -1,5 +1,5 @@
 // Jobs page (#/jobs): the orchestrator's own jobs — one per change of a
-// workload (create, start, stop, delete a container, a storage pool, filesystem,
+// workload (create, start, stop, delete a container, a VM, a storage pool, filesystem,
 // snapshot, bridge or ZeroTier membership) — with their progress,
 // live. Also what other views use to follow one job: followJob(), and the
 // pieces that draw a job: jobStateBadge(), jobProgress(), jobTarget().
@@ -13,7 +13,7 @@ const FINISHED = new Set(['succeeded', 'failed']);
 // A job's kind (the workload collection) as people say it.
 const KINDS = { containers: 'container', storagepools: 'storage pool', filesystems: 'filesystem', snapshots: 'snapshot', bridges: 'bridge', zerotiers: 'ZeroTier network', vms: 'virtual machine' };
 const JOB_TONES = { queued: 'neutral', running: 'accent', succeeded: 'ok', failed: 'danger' };
-const ACTION_ICONS = { create: 'plus', start: 'play', stop: 'stop', delete: 'trash' };
+const ACTION_ICONS = { create: 'plus', start: 'play', stop: 'stop', shutdown: 'power', delete: 'trash' };
 // Fallback when no live event arrives (the stream reconnecting …).
 const FOLLOW_POLL_MS = 2_000;
 
@@ -91,6 +91,8 @@ export function workloadHref(job) {
       return `${page}?tab=bridges`;
     case 'zerotiers':
       return `${page}?tab=zerotier`;
+    case 'vms':
+      return `${page}?tab=vms&open=${encodeURIComponent(name)}`;
     default:
       return containerHref(node, name);
   }
@@ -210,7 +212,7 @@ export function mountJobs(root, ctx) {
     {
       testid: 'jobs-page',
       title: ['Jobs', ' ', count, active],
-      sub: 'What the orchestrator does on the nodes for you: creating, starting, stopping and deleting containers, storage, bridges and ZeroTier memberships. Newest first, updated live.',
+      sub: 'What the orchestrator does on the nodes for you: creating, starting, stopping and deleting containers, virtual machines, storage, bridges and ZeroTier memberships. Newest first, updated live.',
     },
     h(
       'div',

@@ -1,7 +1,7 @@
-// A node's page (#/nodes/<id>[?tab=containers|storage|bridges|zerotier|processes]):
+// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|processes]):
 // its state as the heartbeat sees it, and tabs: Overview (live CPU and memory
 // usage polled from the node, its hardware, its labels), Containers
-// (containers.js), Storage (storage.js: pools → filesystems → snapshots),
+// (containers.js), VMs (vms.js), Storage (storage.js: pools → filesystems → snapshots),
 // Bridges and ZeroTier (network.js) and Processes (the jobs and processes of
 // its 0-core). Operators can ping and reboot it.
 
@@ -12,6 +12,7 @@ import { resource, asList, showLoadState } from '../resource.js';
 import { liveChart } from '../chart.js';
 import { mountContainers } from './containers.js';
 import { mountStorage } from './storage.js';
+import { mountVms } from './vms.js';
 import { mountBridges, mountZeroTiers } from './network.js';
 
 const STATS_POLL_MS = 3_000;
@@ -26,6 +27,7 @@ const DISK_TONES = { nvme: 'accent', ssd: 'ok', hdd: 'neutral' };
 const TABS = [
   { key: 'overview', label: 'Overview', iconName: 'activity' },
   { key: 'containers', label: 'Containers', iconName: 'layers' },
+  { key: 'vms', label: 'VMs', iconName: 'monitor' },
   { key: 'storage', label: 'Storage', iconName: 'disk' },
   { key: 'bridges', label: 'Bridges', iconName: 'network' },
   { key: 'zerotier', label: 'ZeroTier', iconName: 'target' },
@@ -163,8 +165,9 @@ export function mountNode(root, ctx) {
     open: tabs.current === 'containers' ? hashQuery().get('open') : null,
     onCount: (n) => tabs.setCount('containers', n),
   });
-  // Storage, bridges and ZeroTier networks are read when their tab first shows.
+  // VMs, storage, bridges and ZeroTier networks are read when their tab first shows.
   const lazy = {
+    vms: () => mountVms(ctx, id, { open: tabs.current === 'vms' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('vms', n) }),
     storage: () => mountStorage(ctx, id, { open: tabs.current === 'storage' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('storage', n) }),
     bridges: () => mountBridges(ctx, id, { onCount: (n) => tabs.setCount('bridges', n) }),
     zerotier: () => mountZeroTiers(ctx, id, { onCount: (n) => tabs.setCount('zerotier', n) }),

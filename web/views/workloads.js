@@ -11,7 +11,7 @@ import { followJob, jobFinished, jobProgress, jobError } from './jobs.js';
 
 export const BUSY_STATES = new Set(['creating', 'starting', 'stopping', 'deleting']);
 
-// Our `state` words (healthy, ready, up, joined …) and the node's status words (a pool's
+// Our `state` words (healthy, ready, up, joined, a VM's running/paused/halted …) and the node's status words (a pool's
 // healthy/degraded/error/unknown, a ZeroTier network's OK/REQUESTING_CONFIGURATION/ACCESS_DENIED …).
 const TONES = {
   healthy: 'ok',
@@ -19,6 +19,9 @@ const TONES = {
   up: 'ok',
   joined: 'ok',
   OK: 'ok',
+  running: 'ok',
+  paused: 'warn',
+  halted: 'neutral',
   degraded: 'warn',
   REQUESTING_CONFIGURATION: 'warn',
   absent: 'warn',

@@ -1,0 +1,685 @@
+// The VMs tab of a node's page: its virtual machines, live (status, vCPUs,
+// memory, NICs, disks, VNC port), the power actions their status allows
+// (start, pause / resume, graceful shutdown, hard stop), delete, a create
+// form (NIC and disk rows) that shows the API's validation next to the field
+// it names and follows the job when the node is slow, an edit form while a VM
+// is halted, and under an opened VM its load as the node reports it.
+
+import { api, ApiError } from '../api.js';
+import { h, replace, formatBytes } from '../dom.js';
+import { openModal, field, groupField, fieldMessage, toast, errorToast, emptyState, button, confirmDelete, glyph } from '../ui.js';
+import { resource, asList, showLoadState } from '../resource.js';
+import { BUSY_STATES, workloadBadge, jobWatcher, formWait, rowChange, bareMessage, changeUnder, syncRows, toggleCell, rowTable } from './workloads.js';
+
+const REFRESH_DEBOUNCE_MS = 100;
+// A VM's load is the node's, not the store's: no live events, so it is read again while shown.
+const INFO_POLL_MS = 5_000;
+const MIB = 1024 * 1024;
+const COLUMNS = ['VM', 'Status', { label: 'vCPUs', class: 'num' }, { label: 'Memory', class: 'num' }, 'NICs', 'Disks', 'VNC'];
+// The status words of a VM while a job works on it.
+const BUSY_STATUS = new Set(['deploying', 'starting', 'halting']);
+const NIC_TYPES = [
+  { value: 'default', label: 'Default', placeholder: 'none needed (NAT)' },
+  { value: 'bridge', label: 'Bridge', placeholder: 'bridge name, e.g. br-lan' },
+  { value: 'vlan', label: 'VLAN', placeholder: 'VLAN tag, e.g. 100' },
+  { value: 'vxlan', label: 'VXLAN', placeholder: 'VXLAN id, e.g. 4000' },
+];
+const NIC_NEEDS = { bridge: 'A bridge NIC needs the name of the bridge.', vlan: 'A VLAN NIC needs its VLAN tag.', vxlan: 'A VXLAN NIC needs its VXLAN id.' };
+const ACTIONS = {
+  start: { doing: 'starting', done: 'started' },
+  stop: { doing: 'stopping', done: 'stopped' },
+  shutdown: { doing: 'shutting down', done: 'shut down' },
+  pause: { doing: 'pausing', done: 'paused' },
+  resume: { doing: 'resuming', done: 'resumed' },
+};
+
+/**
+ * mountVms(ctx, nodeId, {open, onCount}) → {el, unmount()}
+ * `open`: a VM whose details show at first; onCount(n): the number of VMs after each load.
+ */
+export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
+  let destroyed = false;
+  const prefix = `${nodeId}/`;
+  const expanded = new Set(open ? [open] : []);
+  const entries = new Map(); // vm id → {main, detailRow, detail}
+  const watcher = jobWatcher(() => render());
+
+  const list = resource({
+    name: 'virtual machines',
+    fetcher: async () => asList(await api.listVms(nodeId)),
+    onChange: render,
+    refreshMs: REFRESH_DEBOUNCE_MS,
+    debounce: true,
+  });
+
+  const createBtn = ctx.canMutate ? button('New VM', { kind: 'primary', iconName: 'plus', testid: 'vm-create', onClick: () => openForm() }) : null;
+  const tbody = h('tbody');
+  const table = rowTable({ testid: 'vms-table', columns: COLUMNS, tbody, actions: ctx.canMutate, className: 'vm-table' });
+  const body = h('div', { class: 'card table-card', testid: 'vms-card' });
+  const el = h(
+    'div',
+    { class: 'vms', testid: 'vms' },
+    h(
+      'div',
+      { class: 'panel-head' },
+      h(
+        'div',
+        null,
+        h('h2', null, 'Virtual machines'),
+        h('p', { class: 'panel-sub' }, 'KVM virtual machines on this node. Open a running VM to see its load; a halted one can be changed. Updated live.'),
+      ),
+      createBtn ? h('div', { class: 'page-actions' }, createBtn) : null,
+    ),
+    body,
+  );
+  render();
+
+  const unsubscribe = ctx.live.subscribe((msg) => {
+    if (msg.type === 'open') {
+      list.schedule();
+      return;
+    }
+    if (msg.type !== 'change') return;
+    const c = msg.change;
+    if (changeUnder(c, 'vms', prefix)) list.schedule();
+    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((v) => v.job === c.id))) {
+      watcher.read(c.id);
+      list.schedule();
+    }
+  });
+  list.load();
+
+  // ---- rendering ----------------------------------------------------------
+
+  function render() {
+    if (destroyed) return;
+    if (showLoadState(list, body, 'virtual machines', { rows: 2 })) return;
+    const vms = [...list.data].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    onCount(vms.length);
+    const ids = new Set(vms.map((v) => v.id));
+    for (const [id, entry] of entries) {
+      if (ids.has(id)) continue;
+      if (entry.detail) entry.detail.stop();
+      entries.delete(id);
+    }
+    if (!vms.length) {
+      replace(
+        body,
+        emptyState({
+          iconName: 'monitor',
+          title: 'No virtual machines',
+          text: ctx.canMutate ? 'Create a VM with its vCPUs, memory, network cards and disks to run a whole operating system on this node.' : 'No virtual machine runs on this node.',
+          testid: 'vms-empty',
+          action: ctx.canMutate ? button('New VM', { kind: 'primary', iconName: 'plus', onClick: () => openForm() }) : null,
+        }),
+      );
+      return;
+    }
+    if (table.parentNode !== body) replace(body, table);
+    const wanted = [];
+    for (const vm of vms) {
+      let entry = entries.get(vm.id);
+      if (!entry) {
+        entry = { main: h('tr', { testid: 'vm-row' }), detailRow: null, detail: null };
+        entries.set(vm.id, entry);
+      }
+      fillRow(entry.main, vm);
+      wanted.push(entry.main);
+      if (expanded.has(vm.id)) {
+        if (!entry.detail) {
+          entry.detail = vmDetail(nodeId, vm);
+          entry.detailRow = h(
+            'tr',
+            { class: 'ct-detail-row', testid: 'vm-detail-row', dataset: { id: vm.id } },
+            h('td', { colspan: String(COLUMNS.length + (ctx.canMutate ? 1 : 0)) }, entry.detail.el),
+          );
+        } else {
+          entry.detail.update(vm);
+        }
+        wanted.push(entry.detailRow);
+      } else if (entry.detail) {
+        entry.detail.stop();
+        entry.detail = null;
+        entry.detailRow = null;
+      }
+    }
+    syncRows(tbody, wanted);
+  }
+
+  function fillRow(row, vm) {
+    const open = expanded.has(vm.id);
+    row.className = open ? 'ct-row is-open' : 'ct-row';
+    Object.assign(row.dataset, { id: vm.id, state: vm.state, status: vm.status, cpu: vm.cpu, memory: vm.memory, vnc: vm.vnc });
+    const busy = isBusy(vm);
+    const nics = asList(vm.nics);
+    const disks = asList(vm.disks);
+    replace(
+      row,
+      h(
+        'td',
+        { dataset: { label: 'VM' } },
+        toggleCell({ name: vm.id, open, testid: 'vm-toggle', nameTestid: 'vm-name', what: `the details of ${vm.id}`, onToggle: () => toggle(vm.id) }),
+      ),
+      h(
+        'td',
+        { dataset: { label: 'Status' } },
+        h(
+          'div',
+          { class: 'ct-state' },
+          BUSY_STATES.has(vm.state) ? workloadBadge(vm.state, { testid: 'vm-state' }) : workloadBadge(vm.status, { testid: 'vm-status', title: statusTitle(vm.status) }),
+          watcher.progress(vm),
+        ),
+      ),
+      h('td', { dataset: { label: 'vCPUs' }, class: 'num', testid: 'vm-cpu' }, String(vm.cpu)),
+      h('td', { dataset: { label: 'Memory' }, class: 'num nowrap', testid: 'vm-memory' }, formatMiB(vm.memory)),
+      h('td', { dataset: { label: 'NICs' }, testid: 'vm-nics' }, nics.length ? h('span', { class: 'chips' }, nics.map((n) => h('span', { class: 'pill-mono', title: n.macaddress ? `MAC ${n.macaddress}` : null }, nicLabel(n)))) : muted('none')),
+      h(
+        'td',
+        { dataset: { label: 'Disks' }, testid: 'vm-disks' },
+        disks.length ? h('span', { class: 'chips' }, disks.map((d) => h('span', { class: 'pill-mono', title: d.maxIOps ? `at most ${d.maxIOps} IOPS` : 'no IOPS limit' }, d.vdiskid))) : muted('none'),
+      ),
+      h('td', { dataset: { label: 'VNC' }, testid: 'vm-vnc' }, vm.vnc >= 0 ? h('span', { class: 'mono' }, String(vm.vnc)) : muted('—')),
+      ctx.canMutate ? actions(vm, busy) : null,
+    );
+  }
+
+  function actions(vm, busy) {
+    const act = (label, action, iconName, title, kind = 'ghost') =>
+      button(label, { small: true, kind, iconName, testid: `vm-${action}`, title, disabled: busy, spinner: true, onClick: (ev) => power(ev.currentTarget, vm, action) });
+    let buttons;
+    if (vm.status === 'running') {
+      buttons = [
+        act('Pause', 'pause', 'pause', `Pause ${vm.id}: it keeps its memory but gets no CPU time`),
+        act('Shut down', 'shutdown', 'power', `Ask the guest of ${vm.id} to shut down`),
+        act('Stop', 'stop', 'stop', `Stop ${vm.id} at once, as pulling the plug would`),
+      ];
+    } else if (vm.status === 'paused') {
+      buttons = [act('Resume', 'resume', 'play', `Let ${vm.id} run again`), act('Stop', 'stop', 'stop', `Stop ${vm.id} at once, as pulling the plug would`)];
+    } else {
+      buttons = [
+        act('Start', 'start', 'play', `Start ${vm.id}`),
+        button('Edit', { small: true, kind: 'ghost', iconName: 'edit', testid: 'vm-edit', title: `Change the vCPUs, memory, NICs and disks of ${vm.id}`, disabled: busy, onClick: () => openForm(vm) }),
+      ];
+    }
+    buttons.push(button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'vm-delete', title: `Delete ${vm.id}`, disabled: vm.state === 'deleting', onClick: () => openDelete(vm) }));
+    return h('td', { class: 'col-actions' }, h('div', { class: 'row-actions ct-actions' }, buttons));
+  }
+
+  function toggle(id) {
+    if (expanded.has(id)) expanded.delete(id);
+    else expanded.add(id);
+    render();
+    const entry = entries.get(id);
+    if (entry && entry.detailRow) entry.detailRow.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }
+
+  // ---- actions ------------------------------------------------------------
+
+  async function power(btn, vm, action) {
+    const words = ACTIONS[action];
+    btn.classList.add('is-busy');
+    btn.disabled = true;
+    try {
+      await rowChange(() => api.vmAction(nodeId, vm.id, action), {
+        watcher,
+        done: `VM ${vm.id} ${words.done}.`,
+        pending: `The node is still ${words.doing} ${vm.id}; the list follows it.`,
+      });
+    } catch (err) {
+      if (err.status !== 401) errorToast(err, `Could not ${action} ${vm.id}`);
+    } finally {
+      btn.classList.remove('is-busy');
+      btn.disabled = false;
+    }
+    // Pause and resume act on the node at once and send no live change: read the list again.
+    list.load();
+  }
+
+  function openDelete(vm) {
+    confirmDelete({
+      title: 'Delete virtual machine?',
+      submitLabel: 'Delete VM',
+      text: [
+        vm.status === 'halted' ? 'This removes ' : 'This stops ',
+        h('strong', { class: 'mono' }, vm.id),
+        vm.status === 'halted' ? ` from ${nodeId}.` : ` at once and removes it from ${nodeId}.`,
+        ' Its vdisks stay as they are.',
+      ],
+      async onConfirm() {
+        try {
+          const applied = await rowChange(() => api.deleteVm(nodeId, vm.id), {
+            watcher,
+            done: `VM ${vm.id} deleted.`,
+            pending: `The node is still deleting ${vm.id}; the list follows it.`,
+          });
+          if (applied) {
+            expanded.delete(vm.id);
+            if (list.data) list.set(list.data.filter((x) => x.id !== vm.id));
+          }
+        } finally {
+          list.load();
+        }
+      },
+    });
+  }
+
+  // ---- create and edit ----------------------------------------------------
+
+  /** The create form, or with `vm` (halted) the edit form of it. */
+  function openForm(vm = null) {
+    const editing = vm !== null;
+    const p = editing ? 'vm-edit' : 'vm-form';
+    const idInput = h('input', { class: 'input input-mono', testid: `${p}-id`, placeholder: 'web-1', maxlength: '64', autocomplete: 'off', spellcheck: 'false' });
+    const cpuInput = h('input', { class: 'input', testid: `${p}-cpu`, type: 'number', min: '1', max: '256', step: '1', value: String(editing ? vm.cpu : 2) });
+    const memInput = h('input', { class: 'input', testid: `${p}-memory`, type: 'number', min: '0', step: 'any', inputmode: 'decimal' });
+    const unit = h('select', { class: 'input st-unit', testid: `${p}-memory-unit`, 'aria-label': 'Unit of the memory' }, h('option', { value: 'GiB' }, 'GiB'), h('option', { value: 'MiB' }, 'MiB'));
+    const wholeGiB = !editing || vm.memory % 1024 === 0;
+    unit.value = wholeGiB ? 'GiB' : 'MiB';
+    memInput.value = String(editing ? (wholeGiB ? vm.memory / 1024 : vm.memory) : 2);
+    const memField = field({ label: 'Memory', name: 'memory', control: memInput, hint: '128 MiB to 1 TiB; the node must have it free when the VM starts.' });
+    const memGroup = h('div', { class: 'st-quota' });
+    memInput.replaceWith(memGroup);
+    memGroup.append(memInput, unit);
+
+    const nics = rowList({
+      name: 'nics',
+      testid: `${p}-nics`,
+      addLabel: 'Add NIC',
+      addTestid: `${p}-nic-add`,
+      empty: 'No network cards: the VM is not on any network.',
+      make: (n) => nicRow(p, n),
+    });
+    const disks = rowList({
+      name: 'disks',
+      testid: `${p}-disks`,
+      addLabel: 'Add disk',
+      addTestid: `${p}-disk-add`,
+      empty: 'No disks: the VM boots from nothing until you add one.',
+      make: (d) => diskRow(p, d),
+    });
+    if (editing) {
+      for (const n of asList(vm.nics)) nics.add(n);
+      for (const d of asList(vm.disks)) disks.add(d);
+    } else {
+      nics.add({ type: 'default' });
+    }
+
+    let modal = null;
+    const wait = editing ? null : formWait(ctx, { testid: 'vm-form-wait', watcher, close: () => modal && modal.close() });
+    modal = openModal({
+      title: editing ? `Edit ${vm.id}` : 'New virtual machine',
+      description: editing
+        ? h('span', null, 'The changes apply when ', h('span', { class: 'mono' }, vm.id), ' starts again.')
+        : h('span', null, 'On node ', h('span', { class: 'mono' }, nodeId), '. It starts as soon as the node has created it.'),
+      testid: editing ? 'vm-edit-modal' : 'vm-modal',
+      submitLabel: editing ? 'Save changes' : 'Create VM',
+      size: 'lg',
+      body: h(
+        'div',
+        { class: 'form-grid' },
+        editing ? null : field({ label: 'ID', name: 'id', control: idInput, hint: 'Letters, digits, “.”, “_” and “-”; the name of the domain on the node.' }),
+        h('div', { class: 'form-row-2' }, field({ label: 'vCPUs', name: 'cpu', control: cpuInput, hint: '1 to 256.' }), memField),
+        groupField({ name: 'nics', label: 'Network cards' }, nics.el, fieldMessage()),
+        groupField({ name: 'disks', label: 'Disks' }, disks.el, fieldMessage()),
+        wait ? wait.el : null,
+      ),
+      onClose: () => wait && wait.stop(),
+      async onSubmit() {
+        const id = idInput.value.trim();
+        if (!editing && !id) throw new ApiError(400, 'invalid', 'The ID is required.', 'id');
+        const cpu = Number(cpuInput.value);
+        if (cpuInput.value.trim() === '' || !Number.isInteger(cpu)) throw new ApiError(400, 'invalid', 'A whole number of vCPUs.', 'cpu');
+        const amount = Number(memInput.value);
+        if (memInput.value.trim() === '' || !Number.isFinite(amount) || amount <= 0) throw new ApiError(400, 'invalid', 'The memory must be a number above 0.', 'memory');
+        const memory = Math.round(unit.value === 'GiB' ? amount * 1024 : amount);
+        const spec = { memory, cpu, nics: nics.values(), disks: disks.values() };
+        const badIops = spec.disks.findIndex((d) => !Number.isInteger(d.maxIOps) || d.maxIOps < 0);
+        if (badIops >= 0) throw new ApiError(400, 'invalid', 'A whole number, 0 or more (0: no limit).', `disks[${badIops}].maxIOps`);
+        try {
+          if (editing) {
+            await api.updateVm(nodeId, vm.id, spec);
+            list.load();
+            toast(`${vm.id} now has ${cpu} vCPU${cpu === 1 ? '' : 's'} and ${formatMiB(memory)}; it uses them from its next start.`, { type: 'success' });
+            return;
+          }
+          const view = await wait.run(`Waiting for ${nodeId} to create ${id}`, () => api.createVm(nodeId, { id, ...spec }));
+          expanded.add(id);
+          if (view && view.id && list.data) list.set([...list.data.filter((v) => v.id !== view.id), view]);
+          list.load();
+          toast(`VM ${id} is ${view ? view.status : 'created'}.`, { type: 'success' });
+        } catch (err) {
+          throw formError(err, spec, memory);
+        }
+      },
+    });
+  }
+
+  /** The form's view of an API error: a NIC's missing id says what that type needs; not enough memory says how much was asked. */
+  function formError(err, spec, memory) {
+    if (!(err instanceof ApiError) || !err.field) return err;
+    const m = /^nics\[(\d+)\]\.id$/.exec(err.field);
+    if (m && /required/.test(err.message)) {
+      const nic = spec.nics[Number(m[1])];
+      return new ApiError(err.status, err.code, (nic && NIC_NEEDS[nic.type]) || bareMessage(err), err.field);
+    }
+    if (err.code === 'not_enough_memory') return new ApiError(err.status, err.code, `${nodeId} does not have ${formatMiB(memory)} free: ${err.message}`, 'memory');
+    return err;
+  }
+
+  return {
+    el,
+    unmount() {
+      destroyed = true;
+      list.stop();
+      watcher.stop();
+      unsubscribe();
+      for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
+      entries.clear();
+    },
+  };
+}
+
+// ---- a VM's details -----------------------------------------------------------------
+
+/** Under an opened VM: its NICs, disks and VNC port, and while it runs its load (GET …/info, polled). */
+function vmDetail(nodeId, initial) {
+  let vm = initial;
+  let stopped = false;
+  let timer = null;
+  let reading = false;
+  let info = null;
+  let infoError = null;
+
+  const facts = h('dl', { class: 'ct-facts st-facts', testid: 'vm-facts' });
+  const live = h('div', { class: 'vm-live', testid: 'vm-info' });
+  const el = h('div', { class: 'ct-detail vm-detail', testid: 'vm-detail', dataset: { id: vm.id } }, facts, live);
+
+  const showsInfo = () => vm.status === 'running' || vm.status === 'paused';
+
+  function renderFacts() {
+    const fact = (label, value, testid = null) => h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', { testid }, value));
+    const nics = asList(vm.nics);
+    const disks = asList(vm.disks);
+    replace(
+      facts,
+      fact('VNC', vm.vnc >= 0 ? h('span', { class: 'mono' }, `port ${vm.vnc} on ${nodeId}`) : muted('only while it runs'), 'vm-fact-vnc'),
+      fact(
+        'Network cards',
+        nics.length
+          ? h('ul', { class: 'vm-facts-list' }, nics.map((n) => h('li', null, h('span', { class: 'mono' }, nicLabel(n)), n.macaddress ? h('span', { class: 'muted mono' }, ` ${n.macaddress}`) : null)))
+          : muted('none'),
+        'vm-fact-nics',
+      ),
+      fact(
+        'Disks',
+        disks.length
+          ? h('ul', { class: 'vm-facts-list' }, disks.map((d) => h('li', null, h('span', { class: 'mono' }, d.vdiskid), h('span', { class: 'muted' }, d.maxIOps ? ` · at most ${d.maxIOps} IOPS` : ' · no IOPS limit'))))
+          : muted('none'),
+        'vm-fact-disks',
+      ),
+    );
+  }
+
+  function renderLive() {
+    if (stopped) return;
+    if (!showsInfo()) {
+      live.dataset.state = 'halted';
+      const busy = isBusy(vm);
+      replace(live, h('p', { class: 'ct-note', testid: 'vm-info-halted' }, glyph('info', { size: 16 }), busy ? 'The node is working on this VM; its load shows once it runs.' : 'Not running: start the VM to see its load.'));
+      return;
+    }
+    if (!info) {
+      live.dataset.state = infoError ? 'error' : 'loading';
+      replace(
+        live,
+        infoError
+          ? h('p', { class: 'ct-note tone-danger', testid: 'vm-info-error' }, glyph('alert', { size: 16 }), `Could not read its load: ${infoError.display || infoError.message}`)
+          : h('p', { class: 'ct-note' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Reading its load from the node…'),
+      );
+      return;
+    }
+    live.dataset.state = 'live';
+    const cpus = asList(info.cpu).map(Number);
+    const disks = asList(info.disk);
+    const nets = asList(info.net);
+    const num = (v, digits = 0) => (Number.isFinite(Number(v)) ? Number(v).toFixed(digits) : '—');
+    const perSec = (v) => (Number.isFinite(Number(v)) ? `${formatBytes(Number(v))}/s` : '—');
+    replace(
+      live,
+      h(
+        'section',
+        { class: 'ct-section vm-cpus', testid: 'vm-cpus' },
+        h('h3', { class: 'ct-heading' }, glyph('cpu', { size: 15 }), 'Load per vCPU', h('span', { class: 'muted vm-live-note' }, `5-minute averages, read every ${INFO_POLL_MS / 1000} s`)),
+        cpus.length
+          ? h(
+              'div',
+              { class: 'vm-cpu-list' },
+              cpus.map((pct, i) => {
+                const v = Number.isFinite(pct) ? Math.min(Math.max(pct, 0), 100) : 0;
+                return h(
+                  'div',
+                  { class: 'vm-cpu', testid: 'vm-cpu-load', dataset: { percent: num(pct, 1) } },
+                  h('span', { class: 'vm-cpu-label' }, `vCPU ${i}`),
+                  h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': v.toFixed(0), 'aria-label': `vCPU ${i} load` }, h('span', { class: 'progress-bar', style: `width: ${v.toFixed(1)}%` })),
+                  h('span', { class: 'vm-cpu-pct' }, `${num(pct, 1)} %`),
+                );
+              }),
+            )
+          : muted('The node reports no vCPUs.'),
+      ),
+      h(
+        'div',
+        { class: 'ct-tables' },
+        h(
+          'section',
+          { class: 'ct-section ct-table' },
+          h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('disk', { size: 15 }), 'Disks')),
+          rowTable({
+            testid: 'vm-info-disks',
+            compact: true,
+            columns: ['Disk', { label: 'Read IOPS', class: 'num' }, { label: 'Write IOPS', class: 'num' }, { label: 'Read', class: 'num' }, { label: 'Write', class: 'num' }],
+            tbody: h(
+              'tbody',
+              null,
+              disks.map((d, i) =>
+                h(
+                  'tr',
+                  { testid: 'vm-info-disk' },
+                  h('td', { class: 'mono nowrap' }, asList(vm.disks)[i] ? asList(vm.disks)[i].vdiskid : `#${i}`),
+                  h('td', { class: 'num' }, num(d.iops_read, 1)),
+                  h('td', { class: 'num' }, num(d.iops_write, 1)),
+                  h('td', { class: 'num nowrap' }, perSec(d.read)),
+                  h('td', { class: 'num nowrap' }, perSec(d.write)),
+                ),
+              ),
+            ),
+          }),
+        ),
+        h(
+          'section',
+          { class: 'ct-section ct-table' },
+          h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('network', { size: 15 }), 'Network')),
+          rowTable({
+            testid: 'vm-info-net',
+            compact: true,
+            columns: ['NIC', { label: 'Pkts in/s', class: 'num' }, { label: 'Pkts out/s', class: 'num' }, { label: 'In', class: 'num' }, { label: 'Out', class: 'num' }],
+            tbody: h(
+              'tbody',
+              null,
+              nets.map((n, i) =>
+                h(
+                  'tr',
+                  { testid: 'vm-info-nic' },
+                  h('td', { class: 'mono nowrap' }, asList(vm.nics)[i] ? nicLabel(asList(vm.nics)[i]) : `#${i}`),
+                  h('td', { class: 'num' }, num(n.rxPackets)),
+                  h('td', { class: 'num' }, num(n.txPackets)),
+                  h('td', { class: 'num nowrap' }, perSec(n.rxThroughput)),
+                  h('td', { class: 'num nowrap' }, perSec(n.txThroughput)),
+                ),
+              ),
+            ),
+          }),
+        ),
+      ),
+    );
+  }
+
+  async function poll() {
+    timer = null;
+    if (stopped || !showsInfo()) return;
+    reading = true;
+    try {
+      info = await api.vmInfo(nodeId, vm.id);
+      infoError = null;
+    } catch (err) {
+      if (err.status === 401) return;
+      // 409: it stopped meanwhile; the list's next change says so.
+      info = null;
+      infoError = err.status === 409 ? null : err;
+    } finally {
+      reading = false;
+    }
+    if (stopped) return;
+    renderLive();
+    timer = setTimeout(poll, INFO_POLL_MS);
+  }
+
+  function restart() {
+    clearTimeout(timer);
+    timer = null;
+    if (showsInfo() && !reading) poll();
+  }
+
+  renderFacts();
+  renderLive();
+  restart();
+
+  return {
+    el,
+    update(next) {
+      const was = showsInfo();
+      const status = vm.status;
+      vm = next;
+      renderFacts();
+      if (!showsInfo()) info = null;
+      renderLive();
+      // Started, paused or resumed: read the load now rather than at the next poll.
+      if (showsInfo() && (!was || status !== vm.status)) restart();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ---- the rows of the form's NICs and disks ---------------------------------------------
+
+/**
+ * A growing list of rows (NICs, disks) in a form; each row's cells carry the
+ * API's field names ("nics[0].id") so that an error shows next to its cell.
+ * make(value) → {el, cells: {key: wrapper}, value()}.
+ */
+function rowList({ name, testid, addLabel, addTestid, empty, make }) {
+  const rows = [];
+  const box = h('div', { class: 'vm-rows' });
+  const none = h('p', { class: 'form-note', testid: `${testid}-none` }, empty);
+  const el = h('div', { class: 'st-devices vm-list', testid }, box, none, button(addLabel, { small: true, kind: 'ghost', iconName: 'plus', testid: addTestid, onClick: () => add() }));
+
+  function renumber() {
+    rows.forEach((r, i) => {
+      for (const [key, cell] of Object.entries(r.cells)) cell.dataset.field = `${name}[${i}].${key}`;
+    });
+    none.hidden = rows.length > 0;
+  }
+
+  function add(value = {}) {
+    const row = make(value);
+    const remove = h(
+      'button',
+      { type: 'button', class: 'icon-btn icon-btn-sm', testid: `${testid}-remove`, title: 'Remove', 'aria-label': 'Remove', onclick: () => {
+        rows.splice(rows.indexOf(row), 1);
+        row.el.remove();
+        renumber();
+      } },
+      glyph('x', { size: 15 }),
+    );
+    row.el.appendChild(remove);
+    rows.push(row);
+    box.appendChild(row.el);
+    renumber();
+    const first = row.el.querySelector('input:not([disabled]), select');
+    if (value && Object.keys(value).length === 0 && first) first.focus();
+  }
+  renumber();
+  return { el, add, values: () => rows.map((r) => r.value()) };
+}
+
+/** A cell of a row: its control with the message slot of its API field (set by renumber()). */
+function cell(control, label) {
+  return h('div', { class: 'field vm-cell' }, h('span', { class: 'vm-cell-label' }, label), control, fieldMessage());
+}
+
+function nicRow(p, nic) {
+  const type = h('select', { class: 'input', testid: `${p}-nic-type`, 'aria-label': 'NIC type' }, NIC_TYPES.map((t) => h('option', { value: t.value }, t.label)));
+  type.value = NIC_TYPES.some((t) => t.value === nic.type) ? nic.type : 'default';
+  const id = h('input', { class: 'input input-mono', testid: `${p}-nic-id`, autocomplete: 'off', spellcheck: 'false', value: nic.id || '', 'aria-label': 'Bridge, VLAN tag or VXLAN id' });
+  const mac = h('input', { class: 'input input-mono', testid: `${p}-nic-mac`, autocomplete: 'off', spellcheck: 'false', placeholder: 'chosen by the node', value: nic.macaddress || '', 'aria-label': 'MAC address' });
+  const show = () => {
+    const t = NIC_TYPES.find((x) => x.value === type.value);
+    id.disabled = type.value === 'default';
+    if (id.disabled) id.value = '';
+    id.placeholder = t.placeholder;
+  };
+  type.addEventListener('change', show);
+  show();
+  const cells = { type: cell(type, 'Type'), id: cell(id, 'Bridge / tag / id'), macaddress: cell(mac, 'MAC (optional)') };
+  return {
+    el: h('div', { class: 'vm-form-row vm-nic-row', testid: `${p}-nic` }, Object.values(cells)),
+    cells,
+    value() {
+      const v = { type: type.value };
+      if (type.value !== 'default') v.id = id.value.trim();
+      if (mac.value.trim()) v.macaddress = mac.value.trim();
+      return v;
+    },
+  };
+}
+
+function diskRow(p, disk) {
+  const vdisk = h('input', { class: 'input input-mono', testid: `${p}-disk-id`, autocomplete: 'off', spellcheck: 'false', placeholder: 'boot-disk', value: disk.vdiskid || '', 'aria-label': 'Vdisk id' });
+  const iops = h('input', { class: 'input', testid: `${p}-disk-iops`, type: 'number', min: '0', step: '1', placeholder: '0 = no limit', value: disk.maxIOps ? String(disk.maxIOps) : '', 'aria-label': 'Max IOPS' });
+  const cells = { vdiskid: cell(vdisk, 'Vdisk id'), maxIOps: cell(iops, 'Max IOPS') };
+  return {
+    el: h('div', { class: 'vm-form-row vm-disk-row', testid: `${p}-disk` }, Object.values(cells)),
+    cells,
+    value() {
+      return { vdiskid: vdisk.value.trim(), maxIOps: iops.value.trim() === '' ? 0 : Number(iops.value) };
+    },
+  };
+}
+
+// ---- pieces -------------------------------------------------------------------------
+
+const muted = (text) => h('span', { class: 'muted' }, text);
+
+const isBusy = (vm) => BUSY_STATES.has(vm.state) || BUSY_STATUS.has(vm.status);
+
+/** "default", "bridge br0", "vlan 100" */
+function nicLabel(n) {
+  return n.type === 'default' || !n.id ? String(n.type) : `${n.type} ${n.id}`;
+}
+
+function formatMiB(mib) {
+  return formatBytes(Number(mib) * MIB);
+}
+
+function statusTitle(status) {
+  return (
+    {
+      running: 'The domain runs on the node.',
+      paused: 'The domain is paused: it keeps its memory but gets no CPU time.',
+      halted: 'Not running: the node has no domain for it.',
+    }[status] || null
+  );
+}
