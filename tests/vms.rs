@@ -53,7 +53,10 @@ fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {
         "{error}"
     );
     let (status, error) = post(&vms, body("vm1", 1024));
-    assert_eq!((status, error["code"].as_str()), (409, Some("already_exists")));
+    assert_eq!(
+        (status, error["code"].as_str(), error["field"].as_str()),
+        (409, Some("already_exists"), Some("id"))
+    );
     assert_eq!(
         get_json(&server, &vms).as_array().unwrap().len(),
         1,

@@ -97,7 +97,7 @@ pub async fn create<S: Spec>(
     ctx.store
         .put(workload, Expect::Absent)
         .await
-        .map_err(|err| ApiError::from(err).with_field("name"))?;
+        .map_err(|err| ApiError::from(err).with_field(S::NAME_FIELD))?;
     if let Some(accepted) = submit(ctx, job).await? {
         return Ok(Err(accepted));
     }

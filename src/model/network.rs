@@ -111,6 +111,7 @@ impl Spec for BridgeSpec {
 impl Spec for ZerotierJoin {
     const COLLECTION: &'static str = "zerotiers";
     const PATH: &'static [&'static str] = &["zerotiers"];
+    const NAME_FIELD: &'static str = "nwid";
 
     fn name(&self) -> &str {
         &self.nwid

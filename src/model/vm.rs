@@ -67,6 +67,7 @@ impl VmSpec {
 impl Spec for VmSpec {
     const COLLECTION: &'static str = "vms";
     const PATH: &'static [&'static str] = &["vms"];
+    const NAME_FIELD: &'static str = "id";
 
     fn name(&self) -> &str {
         &self.id

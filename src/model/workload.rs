@@ -15,6 +15,8 @@ pub trait Spec: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// Its path segments under `/nodes/{id}`, outermost first: `["storagepools", "filesystems"]` gives
     /// `/nodes/{id}/storagepools/{pool}/filesystems/{name}`.
     const PATH: &'static [&'static str];
+    /// The body field that holds its name (`name`, or `id` for a VM), for errors about it.
+    const NAME_FIELD: &'static str = "name";
     /// Its name, unique among its siblings.
     fn name(&self) -> &str;
     fn validate(&self) -> Result<(), Invalid>;

@@ -100,6 +100,15 @@ fn node_refused(message: &str) -> JobError {
     }
 }
 
+/// The body field holding a workload's name, by kind.
+fn name_field(kind: &str) -> &'static str {
+    match kind {
+        VmSpec::COLLECTION => VmSpec::NAME_FIELD,
+        ZerotierJoin::COLLECTION => ZerotierJoin::NAME_FIELD,
+        _ => "name",
+    }
+}
+
 /// What a job's step may use, and how it reports progress.
 pub struct Step<'a> {
     runner: &'a Runner,
@@ -396,7 +405,7 @@ impl Runner {
             })
         })?;
         let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
-        match step.job.kind.as_str() {
+        let applied = match step.job.kind.as_str() {
             ContainerSpec::COLLECTION => containers::apply(step, &client).await,
             StoragePoolSpec::COLLECTION => storage::apply_pool(step, &client).await,
             FilesystemSpec::COLLECTION => storage::apply_filesystem(step, &client).await,
@@ -410,7 +419,15 @@ impl Runner {
                 message: format!("no reconciler for '{other}'"),
                 field: None,
             })),
-        }
+        };
+        // A node's "already exists" is about the workload's name, whichever field holds it for this kind.
+        applied.map_err(|failure| match failure {
+            Failure::Permanent(mut error) if error.field.as_deref() == Some("name") => {
+                error.field = Some(name_field(&step.job.kind).to_owned());
+                Failure::Permanent(error)
+            }
+            other => other,
+        })
     }
 }
 
