@@ -3,6 +3,7 @@
 //! handlers wait for their AYS run, a quick node answers the request with its final status; a slow one gets
 //! 202 with the job to follow, and the engine finishes the work either way.
 
+use tokio::sync::broadcast::error::RecvError;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -75,10 +76,12 @@ pub(super) async fn submit(ctx: &Ctx, job: Job) -> Result<Option<Response>, ApiE
                 None => Ok(None),
             };
         }
-        // Wait for a change of this job (a lagging receiver just re-reads it).
+        // Wait for a change of this job (a lagging receiver just re-reads it; a closed feed means the server is
+        // stopping, and the job goes on after the restart).
+        let accepted = || Ok(Some(json_at(&job, StatusCode::ACCEPTED, &format!("/jobs/{id}"))));
         loop {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
-                Err(_) => return Ok(Some(json_at(&job, StatusCode::ACCEPTED, &format!("/jobs/{id}")))),
+                Err(_) | Ok(Err(RecvError::Closed)) => return accepted(),
                 Ok(Ok(change)) if change.collection != Job::COLLECTION || change.id != id => continue,
                 Ok(_) => break,
             }
