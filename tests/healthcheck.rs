@@ -65,12 +65,21 @@ fn a_closed_port_an_error_status_or_a_bad_setting_is_unhealthy_with_status_1() {
     let address = listener.local_addr().unwrap().to_string();
     let answering = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        let mut request = [0u8; 1024];
-        let n = stream.read(&mut request).unwrap();
+        // Read the whole request head before answering: answering and closing early would cut the client off
+        // mid-write (a broken pipe, not the 503 this checks).
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..n]);
+        }
         stream
             .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             .unwrap();
-        String::from_utf8_lossy(&request[..n]).into_owned()
+        String::from_utf8_lossy(&request).into_owned()
     });
     let (code, _, stderr) = healthcheck(&["--listen", &address], &[]);
     let request = answering.join().unwrap();
