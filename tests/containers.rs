@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Killed, Server, client, get_json, start_sim_node, start_sim_node_at, temp_data_dir, wait_until};
+use common::{Server, client, get_json, registered_sim_node, start_sim_node_at, temp_data_dir, wait_until};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -22,15 +22,6 @@ fn call(server: &Server, method: Method, path: &str, body: Option<Value>) -> req
     }
     .send()
     .unwrap()
-}
-
-/// A node of its own, registered with `server`; returns the sim process, the node id and its 0-core address.
-fn node(server: &Server, seed: u64) -> (Killed, String, String) {
-    let (sim, line) = start_sim_node(seed);
-    let (id, address) = (line["id"].as_str().unwrap(), line["address"].as_str().unwrap());
-    let body = json!({"id": id, "address": address});
-    assert_eq!(call(server, Method::POST, "/nodes", Some(body)).status(), 201);
-    (sim, id.to_owned(), address.to_owned())
 }
 
 /// POSTs `content` as the multipart field `file` (0-orchestrator's upload), built by hand as a browser would.
@@ -89,7 +80,7 @@ fn rand_id() -> String {
 fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let (_sim, node, address) = node(&server, 31);
+    let (_sim, node, address) = registered_sim_node(&server, 31);
     let containers = format!("/nodes/{node}/containers");
     let post = |body: Value| call(&server, Method::POST, &containers, Some(body));
     let error = |response: reqwest::blocking::Response| -> (u16, Value) {
@@ -306,7 +297,7 @@ fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() 
 fn a_creation_cut_by_sigkill_is_finished_after_restart_and_the_container_exists_once() {
     let dir = temp_data_dir();
     let mut server = Server::start_with(dir.path(), &["--apply-wait", "0"]);
-    let (_sim, node, address) = node(&server, 32);
+    let (_sim, node, address) = registered_sim_node(&server, 32);
     let body = json!({"name": "db", "flist": "https://hub.grid.tf/tf-official-apps/redis.flist"});
     let accepted = call(&server, Method::POST, &format!("/nodes/{node}/containers"), Some(body));
     assert_eq!(
@@ -343,7 +334,7 @@ fn a_creation_cut_by_sigkill_is_finished_after_restart_and_the_container_exists_
 fn a_creation_on_an_unreachable_node_is_retried_with_backoff_until_the_node_is_back() {
     let dir = temp_data_dir();
     let server = Server::start_with(dir.path(), &["--apply-wait", "0"]);
-    let (sim, node, address) = node(&server, 37);
+    let (sim, node, address) = registered_sim_node(&server, 37);
     drop(sim);
     let body = json!({"name": "late", "flist": "https://hub.grid.tf/tf-official-apps/alpine-3.8.flist"});
     let accepted = call(&server, Method::POST, &format!("/nodes/{node}/containers"), Some(body));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, admin_call as call, get_json, start_sim_node, temp_data_dir};
+use common::{Server, admin_call as call, get_json, registered_sim_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -11,18 +11,8 @@ use serde_json::{Value, json};
 fn bridges_and_zerotier_networks_are_made_on_the_node_refused_when_wrong_and_removed() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let (_sim, line) = start_sim_node(34);
-    let node = line["id"].as_str().unwrap();
-    assert_eq!(
-        call(
-            &server,
-            Method::POST,
-            "/nodes",
-            Some(json!({"id": node, "address": line["address"]}))
-        )
-        .0,
-        201
-    );
+    let (_sim, node, _) = registered_sim_node(&server, 34);
+    let node = node.as_str();
     let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));
 
     let bridges = format!("/nodes/{node}/bridges");

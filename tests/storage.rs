@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, admin_call as call, get_json, start_sim_node, temp_data_dir};
+use common::{Server, admin_call as call, get_json, registered_sim_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,10 +12,8 @@ use serde_json::{Value, json};
 fn pools_filesystems_and_snapshots_are_created_refused_rolled_back_and_deleted() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let (_sim, line) = start_sim_node(33);
-    let node = line["id"].as_str().unwrap();
-    let body = json!({"id": node, "address": line["address"]});
-    assert_eq!(call(&server, Method::POST, "/nodes", Some(body)).0, 201);
+    let (_sim, node, _) = registered_sim_node(&server, 33);
+    let node = node.as_str();
     let disks = get_json(&server, &format!("/nodes/{node}/disks"));
     let devices: Vec<String> = disks["blockdevices"]
         .as_array()

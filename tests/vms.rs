@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, admin_call as call, get_json, start_sim_node, temp_data_dir};
+use common::{Server, admin_call as call, get_json, registered_sim_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,18 +12,8 @@ use serde_json::{Value, json};
 fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let (_sim, line) = start_sim_node(35);
-    let node = line["id"].as_str().unwrap();
-    assert_eq!(
-        call(
-            &server,
-            Method::POST,
-            "/nodes",
-            Some(json!({"id": node, "address": line["address"]}))
-        )
-        .0,
-        201
-    );
+    let (_sim, node, _) = registered_sim_node(&server, 35);
+    let node = node.as_str();
     let vms = format!("/nodes/{node}/vms");
     let vm = |rest: &str| format!("{vms}/vm1{rest}");
     let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));
@@ -99,10 +89,8 @@ fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {
     assert_eq!(call(&server, Method::GET, &vm(""), None).0, 404);
 
     // Migration to another node: the VM runs there, and its old node has let go of it.
-    let (_other_sim, other_line) = start_sim_node(36);
-    let other = other_line["id"].as_str().unwrap();
-    let body_other = json!({"id": other, "address": other_line["address"]});
-    assert_eq!(call(&server, Method::POST, "/nodes", Some(body_other)).0, 201);
+    let (_other_sim, other, _) = registered_sim_node(&server, 36);
+    let other = other.as_str();
     assert_eq!(post(&vms, body("mover", 1024)).0, 201);
     let migrate = format!("{vms}/mover/migrate");
     let (status, error) = post(&migrate, json!({"nodeid": node}));

@@ -347,6 +347,15 @@ pub fn admin_call(
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
+/// An emulated node (`sim`, seed `seed`) registered with `server`: the sim process, the node id, its address.
+pub fn registered_sim_node(server: &Server, seed: u64) -> (Killed, String, String) {
+    let (sim, line) = start_sim_node(seed);
+    let (id, address) = (line["id"].as_str().unwrap(), line["address"].as_str().unwrap());
+    let body = serde_json::json!({"id": id, "address": address});
+    assert_eq!(admin_call(server, reqwest::Method::POST, "/nodes", Some(body)).0, 201);
+    (sim, id.to_owned(), address.to_owned())
+}
+
 /// GET `path` with the admin token, as JSON.
 pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
     client()
