@@ -3,14 +3,14 @@
 //! uploaded assets, a selector only existing profiles, and nothing in use can be deleted (409).
 
 use serde::Deserialize;
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::boot::script::check_template;
 use crate::model::boot::{
     BOOT_SETTINGS_ID, BootAsset, BootProfile, BootSelector, BootSettings, KernelRef, normalize_mac,
@@ -19,106 +19,19 @@ use crate::model::boot::{
 use crate::model::{self, Invalid, Role};
 use crate::store::{Expect, Record};
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let profiles = warp::path!("boot" / "profiles");
-    let profile = warp::path!("boot" / "profiles" / String);
-    let selectors = warp::path!("boot" / "selectors");
-    let selector = warp::path!("boot" / "selectors" / String);
-    let settings = warp::path!("boot" / "settings");
-
-    let list_profiles = profiles
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list_profiles)
-        .map(respond);
-    let create_profile = profiles
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(create_profile)
-        .map(respond);
-    let get_profile = profile
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_profile)
-        .map(respond);
-    let put_profile = profile
-        .and(warp::put())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(replace_profile)
-        .map(respond);
-    let delete_profile = profile
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(delete_profile)
-        .map(respond);
-    let list_selectors = selectors
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list_selectors)
-        .map(respond);
-    let create_selector = selectors
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(create_selector)
-        .map(respond);
-    let get_selector = selector
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_selector)
-        .map(respond);
-    let delete_selector = selector
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(delete_selector)
-        .map(respond);
-    let get_settings = settings
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_settings)
-        .map(respond);
-    let put_settings = settings
-        .and(warp::put())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(put_settings)
-        .map(respond);
-    list_profiles
-        .or(create_profile)
-        .unify()
-        .or(get_profile)
-        .unify()
-        .or(put_profile)
-        .unify()
-        .or(delete_profile)
-        .unify()
-        .or(list_selectors)
-        .unify()
-        .or(create_selector)
-        .unify()
-        .or(get_selector)
-        .unify()
-        .or(delete_selector)
-        .unify()
-        .or(get_settings)
-        .unify()
-        .or(put_settings)
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list_profiles() [with_ctx(ctx), caller()],
+    create_profile() [with_ctx(ctx), caller(), raw_body()],
+    get_profile(name: String) [with_ctx(ctx), caller()],
+    replace_profile(name: String) [with_ctx(ctx), caller(), raw_body()],
+    delete_profile(name: String) [with_ctx(ctx), caller()],
+    list_selectors() [with_ctx(ctx), caller()],
+    create_selector() [with_ctx(ctx), caller(), raw_body()],
+    get_selector(name: String) [with_ctx(ctx), caller()],
+    delete_selector(name: String) [with_ctx(ctx), caller()],
+    get_settings() [with_ctx(ctx), caller()],
+    put_settings() [with_ctx(ctx), caller(), raw_body()],
+];
 
 pub(super) fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
     Ok(warp::reply::json(&ctx.store.all::<T>()?).into_response())
@@ -160,7 +73,7 @@ fn validate_profile(ctx: &Ctx, profile: &BootProfile) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/boot/profiles", tag = "boot", operation_id = "listBootProfiles",
-    responses((status = 200, body = [BootProfile]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = [BootProfile])), security(("bearer" = [])))]
 pub(super) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     list_all::<BootProfile>(&ctx)
@@ -168,8 +81,7 @@ pub(super) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(post, path = "/boot/profiles", tag = "boot", operation_id = "createBootProfile",
     request_body = BootProfile,
-    responses((status = 201, body = BootProfile), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 201, body = BootProfile), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -186,7 +98,7 @@ pub(super) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> H
 
 #[utoipa::path(get, path = "/boot/profiles/{name}", tag = "boot", operation_id = "getBootProfile",
     params(("name" = String, Path)),
-    responses((status = 200, body = BootProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = BootProfile), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -199,8 +111,7 @@ pub(super) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> Handl
 
 #[utoipa::path(put, path = "/boot/profiles/{name}", tag = "boot", operation_id = "replaceBootProfile",
     params(("name" = String, Path)), request_body = BootProfile,
-    responses((status = 200, body = BootProfile), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = BootProfile), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -223,8 +134,7 @@ pub(super) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body
 
 #[utoipa::path(delete, path = "/boot/profiles/{name}", tag = "boot", operation_id = "deleteBootProfile",
     params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Used by a selector or as the default", body = ErrorBody)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "Used by a selector or as the default", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -309,7 +219,7 @@ fn normalize_selector(ctx: &Ctx, request: SelectorCreate) -> Result<BootSelector
 }
 
 #[utoipa::path(get, path = "/boot/selectors", tag = "boot", operation_id = "listBootSelectors",
-    responses((status = 200, body = [BootSelector]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = [BootSelector])), security(("bearer" = [])))]
 pub(super) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     list_all::<BootSelector>(&ctx)
@@ -317,8 +227,7 @@ pub(super) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(post, path = "/boot/selectors", tag = "boot", operation_id = "createBootSelector",
     request_body = SelectorCreate,
-    responses((status = 201, body = BootSelector), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 201, body = BootSelector), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -355,7 +264,7 @@ pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> 
 
 #[utoipa::path(get, path = "/boot/selectors/{name}", tag = "boot", operation_id = "getBootSelector",
     params(("name" = String, Path)),
-    responses((status = 200, body = BootSelector), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = BootSelector), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -368,8 +277,7 @@ pub(super) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> Hand
 
 #[utoipa::path(delete, path = "/boot/selectors/{name}", tag = "boot", operation_id = "deleteBootSelector",
     params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -380,7 +288,7 @@ pub(super) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> H
 }
 
 #[utoipa::path(get, path = "/boot/settings", tag = "boot", operation_id = "getBootSettings",
-    responses((status = 200, body = BootSettings), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = BootSettings)), security(("bearer" = [])))]
 pub(super) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&ctx.boot.settings()?).into_response())
@@ -388,8 +296,7 @@ pub(super) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(put, path = "/boot/settings", tag = "boot", operation_id = "putBootSettings",
     request_body = BootSettings,
-    responses((status = 200, body = BootSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)),
+    responses((status = 200, body = BootSettings), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;

@@ -13,7 +13,8 @@ use warp::{Filter, Reply};
 use super::boot_config::in_use;
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, set_header, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, raw_query, set_header, with_ctx};
 use crate::boot::{MachineQuery, Served};
 use crate::model::Role;
 use crate::model::boot::{
@@ -25,84 +26,35 @@ use crate::store::Expect;
 /// Largest boot asset accepted by `PUT /boot/assets/{name}`.
 pub const MAX_ASSET_BYTES: u64 = 4 << 30;
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let host = warp::header::optional::<String>("host");
-    let remote = warp::addr::remote();
-    let machine_script = warp::path!("boot.ipxe")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(host)
-        .and(remote)
-        .and(warp::query::<HashMap<String, String>>())
-        .then(machine_script)
-        .map(respond);
-    let bootstrap = warp::path("ipxe")
-        .and(warp::path::tail())
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(host)
-        .and(remote)
-        .then(bootstrap_script)
-        .map(respond);
-    let ipxe_binary = warp::path!("boot" / "ipxe" / String)
-        .and(warp::get().or(warp::head()).unify())
-        .and(with_ctx(ctx))
-        .and(remote)
-        .map(ipxe_binary);
-    // 0-bootstrap's kernel URL serves the asset of the same name.
-    let asset_file = warp::path!("boot" / "assets" / String)
-        .or(warp::path!("kernel" / String))
-        .unify()
-        .and(warp::get().or(warp::head()).unify())
-        .and(with_ctx(ctx))
-        .and(remote)
-        .and(warp::header::optional::<String>("range"))
-        .and(warp::header::optional::<String>("if-none-match"))
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .map(serve_asset);
-    let list_assets = warp::path!("boot" / "assets")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list_assets)
-        .map(respond);
-    let upload = warp::path!("boot" / "assets" / String)
-        .and(warp::put())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(warp::header::optional::<u64>("content-length"))
-        .and(warp::body::stream())
-        .then(upload_asset)
-        .map(respond);
-    let delete = warp::path!("boot" / "assets" / String)
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(delete_asset)
-        .map(respond);
-    let events = warp::path!("boot" / "events")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(warp::query::<HashMap<String, String>>())
-        .then(list_events)
-        .map(respond);
-    machine_script
-        .or(bootstrap)
-        .unify()
-        .or(ipxe_binary)
-        .unify()
-        .or(list_assets)
-        .unify()
-        .or(upload)
-        .unify()
-        .or(delete)
-        .unify()
-        .or(events)
-        .unify()
-        .or(asset_file)
-        .unify()
-        .boxed()
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    machine_script() [with_ctx(ctx), host(), remote(), warp::query::<HashMap<String, String>>()],
+    bootstrap_release(release: String) [with_ctx(ctx), host(), remote()],
+    bootstrap_network(release: String, network: String) [with_ctx(ctx), host(), remote()],
+    bootstrap_args(release: String, network: String, args: String) [with_ctx(ctx), host(), remote()],
+    ipxe_binary(name: String) [with_ctx(ctx), remote()],
+    list_assets() [with_ctx(ctx), caller()],
+    upload_asset(name: String)
+        [with_ctx(ctx), caller(), warp::header::optional::<u64>("content-length"), warp::body::stream()],
+    delete_asset(name: String) [with_ctx(ctx), caller()],
+    list_events() [with_ctx(ctx), caller(), warp::query::<HashMap<String, String>>()],
+    download_asset(name: String) [with_ctx(ctx), remote(), range(), if_none_match(), raw_query()],
+    kernel(name: String) [with_ctx(ctx), remote(), range(), if_none_match(), raw_query()],
+];
+
+fn host() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("host")
+}
+
+fn remote() -> impl Filter<Extract = (Option<std::net::SocketAddr>,), Error = std::convert::Infallible> + Clone {
+    warp::addr::remote()
+}
+
+fn range() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("range")
+}
+
+fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("if-none-match")
 }
 
 fn client(remote: Option<std::net::SocketAddr>) -> String {
@@ -167,29 +119,95 @@ pub(super) async fn machine_script(
     Ok(ipxe_script(rendered.script))
 }
 
-#[utoipa::path(get, path = "/ipxe/{release}/{network}/{args}", tag = "boot", operation_id = "bootstrapScript",
-    params(("release" = String, Path, description = "Zero-OS release (kernel zero-os-<release>.efi)"),
-           ("network" = String, Path, description = "ZeroTier network id; `null` or `0` for none (optional segment)"),
-           ("args" = String, Path, description = "Extra kernel arguments, space-separated, URL-encoded (optional segment)")),
-    responses((status = 200, description = "0-bootstrap compatible iPXE script", body = String, content_type = "text/plain"),
-        (status = 400, body = ErrorBody), (status = 404, description = "No kernel for this release", body = ErrorBody)))]
-pub(super) async fn bootstrap_script(
-    tail: warp::path::Tail,
+/// Declares one of 0-bootstrap's script URLs, `/ipxe/<release>[/<network>[/<args>]]`; each length is its own
+/// operation, answered by [`bootstrap_script`].
+macro_rules! bootstrap_url {
+    ($handler:ident, $operation:literal, $path:literal, ($($param:ident),*), $params:tt) => {
+        #[utoipa::path(get, path = $path, tag = "boot", operation_id = $operation, params $params,
+            responses((status = 200, description = "0-bootstrap compatible iPXE script", body = String, content_type = "text/plain"),
+                (status = 400, body = ErrorBody), (status = 404, description = "No kernel for this release", body = ErrorBody)))]
+        pub(super) async fn $handler(
+            $($param: String,)*
+            ctx: Ctx,
+            host: Option<String>,
+            remote: Option<std::net::SocketAddr>,
+        ) -> HandlerResult {
+            bootstrap_script(vec![$($param),*], ctx, host, remote).await
+        }
+    };
+}
+
+bootstrap_url!(
+    bootstrap_release,
+    "bootstrapScript",
+    "/ipxe/{release}",
+    (release),
+    ((
+        "release" = String,
+        Path,
+        description = "Zero-OS release (kernel zero-os-<release>.efi)"
+    ))
+);
+bootstrap_url!(
+    bootstrap_network,
+    "bootstrapScriptForNetwork",
+    "/ipxe/{release}/{network}",
+    (release, network),
+    (
+        (
+            "release" = String,
+            Path,
+            description = "Zero-OS release (kernel zero-os-<release>.efi)"
+        ),
+        (
+            "network" = String,
+            Path,
+            description = "ZeroTier network id; `null` or `0` for none"
+        )
+    )
+);
+bootstrap_url!(
+    bootstrap_args,
+    "bootstrapScriptWithArgs",
+    "/ipxe/{release}/{network}/{args}",
+    (release, network, args),
+    (
+        (
+            "release" = String,
+            Path,
+            description = "Zero-OS release (kernel zero-os-<release>.efi)"
+        ),
+        (
+            "network" = String,
+            Path,
+            description = "ZeroTier network id; `null` or `0` for none"
+        ),
+        (
+            "args" = String,
+            Path,
+            description = "Extra kernel arguments, space-separated, URL-encoded"
+        )
+    )
+);
+
+/// The script for `raw` path segments (release, then optional network and kernel arguments; URL-encoded).
+async fn bootstrap_script(
+    raw: Vec<String>,
     ctx: Ctx,
     host: Option<String>,
     remote: Option<std::net::SocketAddr>,
 ) -> HandlerResult {
     let started = Instant::now();
-    let segments: Vec<String> = tail
-        .as_str()
-        .split('/')
+    let tail = raw.join("/");
+    let segments: Vec<String> = raw
+        .iter()
         .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect();
     let (release, network, extra) = match segments.as_slice() {
         [release] => (release, None, None),
         [release, network] => (release, Some(network), None),
         [release, network, extra] => (release, Some(network), Some(extra)),
-        _ => return Err(ApiError::not_found("boot URL", tail.as_str())),
+        _ => return Err(ApiError::not_found("boot URL", &tail)),
     };
     validate_release("release", release)?;
     let network = network.filter(|n| !matches!(n.as_str(), "null" | "0" | ""));
@@ -221,7 +239,7 @@ pub(super) async fn bootstrap_script(
         mac: None,
         client: client(remote),
         protocol: BootProtocol::Http,
-        file: format!("ipxe/{}", tail.as_str()).chars().take(128).collect(),
+        file: format!("ipxe/{tail}").chars().take(128).collect(),
         bytes: script.len() as u64,
         duration: started.elapsed(),
         outcome: BootOutcome::Ok,
@@ -231,7 +249,11 @@ pub(super) async fn bootstrap_script(
     Ok(ipxe_script(script))
 }
 
-fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> Response {
+#[utoipa::path(method(get, head), path = "/boot/ipxe/{name}", tag = "boot", operation_id = "getIpxeBinary",
+    params(("name" = String, Path, description = "`undionly.kpxe`, `ipxe.efi`, `snponly.efi`, …")),
+    responses((status = 200, description = "The iPXE binary", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody)))]
+pub(super) async fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> Response {
     let started = Instant::now();
     let Some(bytes) = ctx.boot.ipxe.get(&name) else {
         return ApiError::not_found("iPXE binary", &name).into_response();
@@ -289,6 +311,46 @@ fn byte_range(header: Option<&str>, len: u64) -> Option<Result<std::ops::Range<u
         Some(Ok(range))
     }
 }
+
+/// Declares a download of a boot asset; both answered by [`serve_asset`].
+macro_rules! asset_download {
+    ($handler:ident, $operation:literal, $path:literal, $param:literal, $what:literal) => {
+        #[utoipa::path(method(get, head), path = $path, tag = "boot", operation_id = $operation, description = $what,
+            params(($param = String, Path, description = "The asset's name"),
+                ("Range" = Option<String>, Header, description = "One byte range, `bytes=a-b`"),
+                ("If-None-Match" = Option<String>, Header)),
+            responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream",
+                    headers(("ETag" = String), ("Accept-Ranges" = String))),
+                (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/octet-stream"),
+                (status = 304, description = "Not modified"), (status = 404, body = ErrorBody),
+                (status = 416, body = ErrorBody)))]
+        pub(super) async fn $handler(
+            name: String,
+            ctx: Ctx,
+            remote: Option<std::net::SocketAddr>,
+            range: Option<String>,
+            if_none_match: Option<String>,
+            query: String,
+        ) -> Response {
+            serve_asset(name, ctx, remote, range, if_none_match, query)
+        }
+    };
+}
+
+asset_download!(
+    download_asset,
+    "downloadBootAsset",
+    "/boot/assets/{name}",
+    "name",
+    "A boot asset, as machines fetch it."
+);
+asset_download!(
+    kernel,
+    "bootstrapKernel",
+    "/kernel/{file}",
+    "file",
+    "0-bootstrap's kernel URL: the asset of that name."
+);
 
 fn serve_asset(
     name: String,
@@ -378,7 +440,7 @@ fn serve_asset(
 }
 
 #[utoipa::path(get, path = "/boot/assets", tag = "boot", operation_id = "listBootAssets",
-    responses((status = 200, body = [BootAsset]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = [BootAsset])), security(("bearer" = [])))]
 pub(super) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     super::boot_config::list_all::<BootAsset>(&ctx)
@@ -388,8 +450,7 @@ pub(super) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     params(("name" = String, Path, description = "File name: letters, digits, '-', '.', '_'")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "Uploaded", body = BootAsset), (status = 200, description = "Replaced", body = BootAsset),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn upload_asset<S, B>(
     name: String,
@@ -453,8 +514,7 @@ where
 
 #[utoipa::path(delete, path = "/boot/assets/{name}", tag = "boot", operation_id = "deleteBootAsset",
     params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it", body = ErrorBody)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -480,8 +540,7 @@ pub(super) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> Hand
 #[utoipa::path(get, path = "/boot/events", tag = "boot", operation_id = "listBootEvents",
     params(("limit" = Option<usize>, Query, description = "Page size, 1–1000 (default 100)"),
            ("before" = Option<String>, Query, description = "Events older than this id (the `Link: rel=\"next\"` cursor)")),
-    responses((status = 200, description = "Newest first", body = [BootEvent]), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "Newest first", body = [BootEvent]), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_events(ctx: Ctx, caller: Caller, query: HashMap<String, String>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;

@@ -9,16 +9,16 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
 use warp::sse::Event;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::node_direct::{INFO, JobListItem, job_list_items};
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
+use super::node_direct::{JobListItem, info_command, job_list_items};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{ContainerSpec, CoreSystem, Role};
 use crate::zos::protocol::State;
 use crate::zos::{JobStatus, OutputEvent, ZosClient, commands::JobInfo};
@@ -84,147 +84,32 @@ pub(super) fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient
     Ok((ctx.zos.get(&node.value.address)?, core_id))
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let base = || {
-        warp::path("nodes")
-            .and(warp::path::param::<String>())
-            .and(warp::path("containers"))
-    };
-    let jobs = base()
-        .and(warp::path::param::<String>())
-        .and(warp::path("jobs"))
-        .and(warp::path::end());
-    let job = base()
-        .and(warp::path::param::<String>())
-        .and(warp::path("jobs"))
-        .and(warp::path::param::<String>());
-    let list_jobs = jobs
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list_jobs)
-        .map(respond);
-    let start_job = jobs
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(start_job)
-        .map(respond);
-    let kill_jobs = jobs
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(kill_jobs)
-        .map(respond);
-    let get_job = job
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_job)
-        .map(respond);
-    let signal_job = job
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(signal_job)
-        .map(respond);
-    let kill_job = job
-        .and(warp::path::end())
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(|node, name, id, ctx, caller| signal(node, name, id, ctx, caller, 9))
-        .map(respond);
-    let stream = job
-        .and(warp::path("stream"))
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(warp::query::<StreamQuery>())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(stream_job)
-        .map(respond);
-    let ping = base()
-        .and(warp::path::param::<String>())
-        .and(warp::path("ping"))
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(ping)
-        .map(respond);
-    let info = base()
-        .and(warp::path::param::<String>())
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and_then(
-            |node: String, name: String, what: String, ctx: Ctx, caller: Caller| async move {
-                match INFO.iter().find(|(segment, _)| *segment == what) {
-                    Some((_, command)) => Ok(respond(info(node, name, command, ctx, caller).await)),
-                    None => Err(warp::reject::not_found()),
-                }
-            },
-        );
-    let process = base()
-        .and(warp::path::param::<String>())
-        .and(warp::path("processes"))
-        .and(warp::path::param::<u32>())
-        .and(warp::path::end());
-    let get_process = process
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_process)
-        .map(respond);
-    let signal_process = process
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(signal_process)
-        .map(respond);
-    let kill_process = process
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(|node, name, pid, ctx, caller| kill(node, name, pid, ctx, caller, 15))
-        .map(respond);
-    list_jobs
-        .or(start_job)
-        .unify()
-        .or(kill_jobs)
-        .unify()
-        .or(get_job)
-        .unify()
-        .or(signal_job)
-        .unify()
-        .or(kill_job)
-        .unify()
-        .or(stream)
-        .unify()
-        .or(ping)
-        .unify()
-        .or(info)
-        .unify()
-        .or(get_process)
-        .unify()
-        .or(signal_process)
-        .unify()
-        .or(kill_process)
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list_jobs(node: String, name: String) [with_ctx(ctx), caller()],
+    start_job(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    kill_jobs(node: String, name: String) [with_ctx(ctx), caller()],
+    get_job(node: String, name: String, job: String) [with_ctx(ctx), caller()],
+    signal_job(node: String, name: String, job: String) [with_ctx(ctx), caller(), raw_body()],
+    kill_job(node: String, name: String, job: String) [with_ctx(ctx), caller()],
+    stream_job(node: String, name: String, job: String) [warp::query::<StreamQuery>(), with_ctx(ctx), caller()],
+    ping(node: String, name: String) [with_ctx(ctx), caller()],
+    get_process(node: String, name: String, pid: u32) [with_ctx(ctx), caller()],
+    signal_process(node: String, name: String, pid: u32) [with_ctx(ctx), caller(), raw_body()],
+    kill_process(node: String, name: String, pid: u32) [with_ctx(ctx), caller()],
+    state(node: String, name: String) [with_ctx(ctx), caller()],
+    cpus(node: String, name: String) [with_ctx(ctx), caller()],
+    mem(node: String, name: String) [with_ctx(ctx), caller()],
+    nics(node: String, name: String) [with_ctx(ctx), caller()],
+    os_info(node: String, name: String) [with_ctx(ctx), caller()],
+    processes(node: String, name: String) [with_ctx(ctx), caller()],
+    disks(node: String, name: String) [with_ctx(ctx), caller()],
+    mounts(node: String, name: String) [with_ctx(ctx), caller()],
+    stats(node: String, name: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listContainerJobs", get, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = [JobListItem]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = [JobListItem]), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -237,8 +122,7 @@ pub(super) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Call
 #[utoipa::path(operation_id = "startContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path)), request_body = CoreSystem,
     responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -262,8 +146,7 @@ pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Call
 
 #[utoipa::path(operation_id = "killContainerJobs", delete, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path)),
-    responses((status = 204, description = "All killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+    responses((status = 204, description = "All killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -280,7 +163,7 @@ pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Call
 
 #[utoipa::path(operation_id = "getContainerJob", get, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)),
-    responses((status = 200, body = JobResultView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = JobResultView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -323,8 +206,7 @@ fn state_word(state: State) -> &'static str {
 
 #[utoipa::path(operation_id = "signalContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)), request_body = ProcessSignal,
-    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn signal_job(
@@ -335,16 +217,20 @@ pub(super) async fn signal_job(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
     let request: ProcessSignal = body.json()?;
     signal(node, name, job, ctx, caller, request.signal).await
 }
 
 #[utoipa::path(operation_id = "killContainerJob", delete, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)),
-    responses((status = 204, description = "Killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+    responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
+pub(super) async fn kill_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    signal(node, name, job, ctx, caller, 9).await
+}
+
 pub(super) async fn signal(
     node: String,
     name: String,
@@ -375,7 +261,7 @@ pub struct StreamQuery {
     params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path), StreamQuery),
     responses((status = 200, description = "Server-sent events: `output` (`{level, stream, text}`) for each line, then \
             `end` (`{success}`), or `error` (`{code, message}`)", content_type = "text/event-stream", body = String),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn stream_job(
@@ -430,8 +316,7 @@ pub(super) async fn stream_job(
 
 #[utoipa::path(operation_id = "pingContainer", post, path = "/nodes/{id}/containers/{name}/ping", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path)),
-    responses((status = 200, description = "The container's core answered", body = bool), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 200, description = "The container's core answered", body = bool), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -441,14 +326,33 @@ pub(super) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -
     Ok(warp::reply::json(&true).into_response())
 }
 
-#[utoipa::path(operation_id = "containerInfo", get, path = "/nodes/{id}/containers/{name}/{info}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path),
-        ("info" = String, Path, description = "`state`, `cpus`, `mem`, `nics`, `info`, `processes` (and `disks`, `stats`)")),
-    responses((status = 200, description = "The container's answer, as 0-core sent it", body = Object),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(super) async fn info(node: String, name: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
+/// Declares one of 0-orchestrator's read-only container endpoints,
+/// `GET /nodes/{id}/containers/{name}/<segment>`: the container's answer to the segment's command in [`INFO`].
+macro_rules! container_info {
+    ($handler:ident, $operation:literal, $segment:literal) => {
+        #[utoipa::path(get, path = concat!("/nodes/{id}/containers/{name}/", $segment), tag = "containers",
+                    operation_id = $operation, params(("id" = String, Path), ("name" = String, Path)),
+                    responses((status = 200, description = "The container's answer, as 0-core sent it", body = Object),
+                        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+                        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+                    security(("bearer" = [])))]
+        pub(super) async fn $handler(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+            info(node, name, info_command($segment), ctx, caller).await
+        }
+    };
+}
+
+container_info!(state, "containerState", "state");
+container_info!(cpus, "containerCpus", "cpus");
+container_info!(mem, "containerMem", "mem");
+container_info!(nics, "containerNics", "nics");
+container_info!(os_info, "containerOsInfo", "info");
+container_info!(processes, "containerProcesses", "processes");
+container_info!(disks, "containerDisks", "disks");
+container_info!(mounts, "containerMounts", "mounts");
+container_info!(stats, "containerStats", "stats");
+
+async fn info(node: String, name: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let answer: Value = client.json_in(id, command, json!({})).await?;
@@ -457,8 +361,7 @@ pub(super) async fn info(node: String, name: String, command: &'static str, ctx:
 
 #[utoipa::path(operation_id = "getContainerProcess", get, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)),
-    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -479,8 +382,7 @@ pub(super) fn process_response(processes: Vec<Value>, pid: u32) -> HandlerResult
 
 #[utoipa::path(operation_id = "signalContainerProcess", post, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)), request_body = ProcessSignal,
-    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn signal_process(
@@ -491,16 +393,20 @@ pub(super) async fn signal_process(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
     let request: ProcessSignal = body.json()?;
     kill(node, name, pid, ctx, caller, request.signal).await
 }
 
 #[utoipa::path(operation_id = "killContainerProcess", delete, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)),
-    responses((status = 204, description = "Killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+    responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
+pub(super) async fn kill_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+    kill(node, name, pid, ctx, caller, 15).await
+}
+
 pub(super) async fn kill(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller, signal: i32) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;

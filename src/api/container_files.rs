@@ -8,15 +8,17 @@ use bytes::Buf;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use warp::Filter;
+use warp::Reply;
 use warp::http::{StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::container_direct::target;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::Role;
 
 /// The largest upload (the node holds files in memory while they move).
@@ -51,39 +53,28 @@ fn checked(path: &str) -> Result<&str, ApiError> {
     }
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let file = warp::path!("nodes" / String / "containers" / String / "filesystem");
-    file.and(warp::post())
-        .and(warp::query::<PathQuery>())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(warp::multipart::form().max_length(MOST_UPLOAD))
-        .then(upload)
-        .map(respond)
-        .or(file
-            .and(warp::get())
-            .and(warp::query::<PathQuery>())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .then(download)
-            .map(respond))
-        .unify()
-        .or(file
-            .and(warp::delete())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .and(raw_body())
-            .then(remove)
-            .map(respond))
-        .unify()
-        .boxed()
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    upload(node: String, name: String)
+        [warp::query::<PathQuery>(), with_ctx(ctx), caller(), upload_form()],
+    download(node: String, name: String) [warp::query::<PathQuery>(), with_ctx(ctx), caller()],
+    remove(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+];
+
+/// The upload's form, or why warp could not start reading it; judged by the handler after the caller, so a
+/// request without a token is a 401 whatever its body.
+fn upload_form()
+-> impl Filter<Extract = (Result<warp::multipart::FormData, warp::Rejection>,), Error = std::convert::Infallible> + Clone
+{
+    warp::multipart::form()
+        .max_length(MOST_UPLOAD)
+        .map(Ok)
+        .or_else(|rejection| std::future::ready(Ok::<_, std::convert::Infallible>((Err(rejection),))))
 }
 
 #[utoipa::path(operation_id = "uploadContainerFile", post, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), PathQuery),
     request_body(content = String, content_type = "multipart/form-data", description = "The file, in field `file` (at most 32 MiB)"),
-    responses((status = 204, description = "Written"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 204, description = "Written"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn upload(
@@ -92,9 +83,23 @@ pub(super) async fn upload(
     query: PathQuery,
     ctx: Ctx,
     caller: Caller,
-    mut form: warp::multipart::FormData,
+    form: Result<warp::multipart::FormData, warp::Rejection>,
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
+    let mut form = form.map_err(|rejection| {
+        if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("uploads are limited to {MOST_UPLOAD} bytes"),
+            )
+        } else {
+            ApiError::bad_request(
+                "invalid_upload",
+                "send the file as multipart/form-data with a Content-Length",
+            )
+        }
+    })?;
     let path = checked(&query.path)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let mut content = None;
@@ -129,7 +134,7 @@ pub(super) async fn upload(
 #[utoipa::path(operation_id = "downloadContainerFile", get, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path), PathQuery),
     responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -167,8 +172,7 @@ pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: 
 
 #[utoipa::path(operation_id = "deleteContainerFile", delete, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path)), request_body = DeleteFile,
-    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {

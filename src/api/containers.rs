@@ -2,14 +2,14 @@
 //! job (see `workloads`); reads come from the store, merged with what the engine last observed.
 
 use serde::Serialize;
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::FilesystemSpec;
 use crate::model::{Container, ContainerNic, ContainerSpec, CoreSystem, Job, JobAction, Role, Spec};
 
@@ -68,69 +68,19 @@ fn view(ctx: &Ctx, container: Container) -> Result<ContainerView, ApiError> {
     })
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let list = warp::path!("nodes" / String / "containers")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list)
-        .map(respond);
-    let create = warp::path!("nodes" / String / "containers")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(create)
-        .map(respond);
-    let get = warp::path!("nodes" / String / "containers" / String)
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get)
-        .map(respond);
-    let delete = warp::path!("nodes" / String / "containers" / String)
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(delete)
-        .map(respond);
-    let update = warp::path!("nodes" / String / "containers" / String)
-        .and(warp::put())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(update)
-        .map(respond);
-    let start = warp::path!("nodes" / String / "containers" / String / "start")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(start)
-        .map(respond);
-    let stop = warp::path!("nodes" / String / "containers" / String / "stop")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(stop)
-        .map(respond);
-    list.or(create)
-        .unify()
-        .or(get)
-        .unify()
-        .or(delete)
-        .unify()
-        .or(update)
-        .unify()
-        .or(start)
-        .unify()
-        .or(stop)
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list(node: String) [with_ctx(ctx), caller()],
+    create(node: String) [with_ctx(ctx), caller(), raw_body()],
+    get(node: String, name: String) [with_ctx(ctx), caller()],
+    delete(node: String, name: String) [with_ctx(ctx), caller()],
+    update(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    start(node: String, name: String) [with_ctx(ctx), caller()],
+    stop(node: String, name: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listContainers", get, path = "/nodes/{id}/containers", tag = "containers",
     params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [ContainerView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [ContainerView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -149,7 +99,7 @@ pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
         (status = 202, description = "Accepted; the node has not finished yet: follow the job", body = Job,
             headers(("Location" = String, description = "URL of the job"))),
         (status = 400, description = "Invalid field, or an flist the node cannot fetch", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Name or host port in use", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -174,7 +124,7 @@ pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
 
 #[utoipa::path(operation_id = "getContainer", get, path = "/nodes/{id}/containers/{name}", tag = "containers",
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
-    responses((status = 200, body = ContainerView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ContainerView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -186,7 +136,7 @@ pub(super) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) ->
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "Unknown node", body = ErrorBody),
+        (status = 404, description = "Unknown node", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -205,8 +155,7 @@ pub struct ContainerUpdate {
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)), request_body = ContainerUpdate,
     responses((status = 204, description = "The container has these NICs now (or will, at its next start)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -230,7 +179,7 @@ pub(super) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 201, description = "Running (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Being deleted", body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -240,7 +189,7 @@ pub(super) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) 
 #[utoipa::path(operation_id = "stopContainer", post, path = "/nodes/{id}/containers/{name}/stop", tag = "containers",
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 204, description = "Stopped"), (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Being deleted", body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {

@@ -133,18 +133,34 @@ impl From<StoreError> for ApiError {
 /// Turns the rejections warp produces while routing (no route, wrong method, bad query or header) into our JSON
 /// errors. Handlers never reject; they answer with `ApiError` directly.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    // `find` looks through every rejection the tried routes left, so the specific ones are asked for first: a
+    // bad header or query on the route that fits must not turn into a 405 from a route with another method.
     let error = if rejection.is_not_found() {
         ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such resource")
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiError::bad_request("invalid_header", format!("header '{}' is not valid", err.name())).with_field(err.name())
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::bad_request("invalid_query", err.to_string())
+    } else if let Some(err) = rejection.find::<warp::reject::MissingHeader>() {
+        ApiError::bad_request("missing_header", format!("header '{}' is required", err.name())).with_field(err.name())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request body is too large",
+        )
+    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "unsupported content type",
+        )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "this method is not allowed on this resource",
         )
-    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
-        ApiError::bad_request("invalid_header", format!("header '{}' is not valid", err.name())).with_field(err.name())
-    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiError::bad_request("invalid_query", err.to_string())
     } else {
         ApiError::bad_request("bad_request", format!("{rejection:?}"))
     };

@@ -11,25 +11,18 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
+use warp::Reply;
 use warp::sse::Event;
-use warp::{Filter, Reply};
 
 use super::caller::caller;
-use super::error::ErrorBody;
-use super::{Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::Role;
 use crate::store::Change;
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
-    warp::path!("events")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(warp::sse::last_event_id::<u64>())
-        .then(events)
-        .map(respond)
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    events() [with_ctx(ctx), caller(), warp::sse::last_event_id::<u64>()],
+];
 
 enum Pending {
     Change(Change),
@@ -105,8 +98,7 @@ fn change_event(change: &Change) -> Event {
         (status = 200, description = "`text/event-stream`: a `ready` event, then one event per change \
             (data: `Change`); a `reset` event when missed changes are no longer retained",
             body = Change, content_type = "text/event-stream"),
-        (status = 401, body = ErrorBody),
-    ),
+        ),
     security(("bearer" = [])))]
 pub(super) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;

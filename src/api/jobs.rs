@@ -4,38 +4,27 @@
 //! 202 with the job to follow, and the engine finishes the work either way.
 
 use tokio::sync::broadcast::error::RecvError;
+use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{Job, Role};
 use crate::store::{Expect, Record};
 
 /// Jobs listed at most per request, newest first.
 const LIST_LIMIT: usize = 200;
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let list = warp::path!("jobs")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list)
-        .map(respond);
-    let get = warp::path!("jobs" / String)
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get)
-        .map(respond);
-    list.or(get).unify().boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list() [with_ctx(ctx), caller()],
+    get(id: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listJobs", get, path = "/jobs", tag = "jobs",
-    responses((status = 200, description = "The newest jobs first (at most 200)", body = [Job]),
-        (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "The newest jobs first (at most 200)", body = [Job])),
     security(("bearer" = [])))]
 pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -45,7 +34,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 }
 
 #[utoipa::path(operation_id = "getJob", get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
-    responses((status = 200, body = Job), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;

@@ -19,6 +19,7 @@ mod node_direct;
 mod nodes;
 pub mod openapi;
 mod pool_devices;
+mod route;
 mod storage;
 mod system;
 mod tokens;
@@ -70,11 +71,6 @@ fn with_ctx(ctx: &Ctx) -> impl Filter<Extract = (Ctx,), Error = std::convert::In
     warp::any().map(move || ctx.clone())
 }
 
-/// Turns a handler's result into the response.
-fn respond(result: HandlerResult) -> Response {
-    result.unwrap_or_else(ApiError::into_response)
-}
-
 /// Sets a header to a value we built (ids, URLs, ETags: always valid header text; anything else is skipped).
 fn set_header(response: &mut Response, name: warp::http::header::HeaderName, value: &str) {
     if let Ok(value) = warp::http::HeaderValue::from_str(value) {
@@ -89,101 +85,62 @@ fn json_at<T: serde::Serialize>(value: &T, status: warp::http::StatusCode, locat
     response
 }
 
-/// All routes, with error recovery and request metrics.
-pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let metrics_ctx = ctx.clone();
-    let api = nodes::routes(&ctx)
-        .or(node_direct::routes(&ctx))
-        .unify()
-        .or(containers::routes(&ctx))
-        .unify()
-        .or(container_files::routes(&ctx))
-        .unify()
-        .or(container_direct::routes(&ctx))
-        .unify()
-        .or(vms::routes(&ctx))
-        .unify()
-        .or(network::routes(&ctx))
-        .unify()
-        .or(pool_devices::routes(&ctx))
-        .unify()
-        .or(storage::routes(&ctx))
-        .unify()
-        .or(jobs::routes(&ctx))
-        .unify()
-        .or(zerotier::routes(&ctx))
-        .unify()
-        .or(tokens::routes(&ctx))
-        .unify()
-        .or(events::routes(&ctx))
-        .unify()
-        .or(system::routes(&ctx))
-        .unify()
-        .or(boot_config::routes(&ctx))
-        .unify()
-        .or(boot_serve::routes(&ctx))
-        .unify()
-        .or(ui::routes())
-        .unify();
-    api.recover(error::recover).unify().with(warp::log::custom(move |info| {
-        let route = route_label(info.path());
-        let status = info.status().as_u16();
-        metrics_ctx
-            .metrics
-            .observe_request(info.method().as_str(), route, status, info.elapsed().as_secs_f64());
-        if status >= 500 {
-            tracing::warn!(method = %info.method(), route, status, "request failed");
-        } else {
-            tracing::debug!(method = %info.method(), path = info.path(), status, elapsed = ?info.elapsed(), "request");
-        }
-    }))
+/// The query string as sent (empty when there is none); handlers parse it themselves so that a bad parameter
+/// gets a JSON error naming it.
+fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
-/// The route template a path belongs to, for metric labels: bounded, never the raw path (ids would explode the
-/// label space).
-fn route_label(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        [""] => "/",
-        ["nodes"] => "/nodes",
-        ["nodes", _] => "/nodes/{id}",
-        ["nodes", _, "jobs", _] => "/nodes/{id}/jobs/{jobid}",
-        ["nodes", _, "processes", _] => "/nodes/{id}/processes/{pid}",
-        ["nodes", _, "containers"] => "/nodes/{id}/containers",
-        ["nodes", _, "containers", _] => "/nodes/{id}/containers/{name}",
-        ["nodes", _, "containers", _, "jobs", _, ..] => "/nodes/{id}/containers/{name}/jobs/{jobid}",
-        ["nodes", _, "containers", _, "processes", _] => "/nodes/{id}/containers/{name}/processes/{pid}",
-        ["nodes", _, "containers", _, _] => "/nodes/{id}/containers/{name}/*",
-        ["nodes", _, "storagepools", ..] => "/nodes/{id}/storagepools/*",
-        ["nodes", _, "vms", _] => "/nodes/{id}/vms/{vmid}",
-        ["nodes", _, "vms", _, _] => "/nodes/{id}/vms/{vmid}/*",
-        ["nodes", _, "bridges", _] => "/nodes/{id}/bridges/{bridge}",
-        ["nodes", _, "zerotiers", _] => "/nodes/{id}/zerotiers/{nwid}",
-        ["nodes", _, _] => "/nodes/{id}/*",
-        ["jobs"] => "/jobs",
-        ["jobs", _] => "/jobs/{id}",
-        ["tokens"] => "/tokens",
-        ["tokens", _] => "/tokens/{id}",
-        ["auth", "whoami"] => "/auth/whoami",
-        ["zerotier", "members"] => "/zerotier/members",
-        ["zerotier", "members", _, "authorize"] => "/zerotier/members/{id}/authorize",
-        ["events"] => "/events",
-        ["health"] => "/health",
-        ["metrics"] => "/metrics",
-        ["openapi.json"] => "/openapi.json",
-        ["ui", ..] => "/ui/*",
-        ["boot.ipxe"] => "/boot.ipxe",
-        ["ipxe", ..] => "/ipxe/*",
-        ["kernel", _] => "/kernel/{file}",
-        ["boot", "ipxe", _] => "/boot/ipxe/{name}",
-        ["boot", "assets"] => "/boot/assets",
-        ["boot", "assets", _] => "/boot/assets/{name}",
-        ["boot", "profiles"] => "/boot/profiles",
-        ["boot", "profiles", _] => "/boot/profiles/{name}",
-        ["boot", "selectors"] => "/boot/selectors",
-        ["boot", "selectors", _] => "/boot/selectors/{name}",
-        ["boot", "settings"] => "/boot/settings",
-        ["boot", "events"] => "/boot/events",
-        _ => "unmatched",
-    }
+/// Every route table, in the order they are tried (the first whose operation fits a request answers it).
+const TABLES: &[&route::RouteTable] = &[
+    &boot_serve::ROUTES,
+    &nodes::ROUTES,
+    &node_direct::ROUTES,
+    &containers::ROUTES,
+    &container_files::ROUTES,
+    &container_direct::ROUTES,
+    &vms::ROUTES,
+    &network::ROUTES,
+    &pool_devices::ROUTES,
+    &storage::ROUTES,
+    &jobs::ROUTES,
+    &zerotier::ROUTES,
+    &tokens::ROUTES,
+    &events::ROUTES,
+    &system::ROUTES,
+    &boot_config::ROUTES,
+];
+
+/// All routes, with error recovery and request metrics.
+pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let metrics = ctx.metrics.clone();
+    let api = TABLES
+        .iter()
+        .map(|table| (table.filter)(&ctx))
+        .chain([ui::routes()])
+        .reduce(|a, b| a.or(b).unify().boxed())
+        .expect("there are routes");
+    warp::any()
+        .map(Instant::now)
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(api.recover(error::recover).unify())
+        .map(
+            move |started: Instant, method: warp::http::Method, path: warp::path::FullPath, reply: Response| {
+                // Routing misses (404, 405 and malformed requests) carry no route: they count as "unmatched".
+                let route = reply
+                    .extensions()
+                    .get::<route::RouteLabel>()
+                    .map_or("unmatched", |label| label.0);
+                let status = reply.status().as_u16();
+                let elapsed = started.elapsed();
+                metrics.observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
+                if status >= 500 {
+                    tracing::warn!(%method, route, status, "request failed");
+                } else {
+                    tracing::debug!(%method, path = path.as_str(), status, ?elapsed, "request");
+                }
+                reply
+            },
+        )
 }

@@ -4,14 +4,14 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::network::{BridgeSetting, BridgeSpec, ZerotierJoin};
 use crate::model::{Node, Role, Workload};
 
@@ -74,38 +74,20 @@ fn zerotier_view(ctx: &Ctx, zerotier: Workload<ZerotierJoin>, joined: &[Value]) 
     Ok(view)
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let bridges = warp::path!("nodes" / String / "bridges");
-    let bridge = warp::path!("nodes" / String / "bridges" / String);
-    let zerotiers = warp::path!("nodes" / String / "zerotiers");
-    let zerotier = warp::path!("nodes" / String / "zerotiers" / String);
-    let get = || warp::get().and(with_ctx(ctx)).and(caller());
-    let post = || warp::post().and(with_ctx(ctx)).and(caller()).and(raw_body());
-    let delete = || warp::delete().and(with_ctx(ctx)).and(caller());
-    bridges
-        .and(get())
-        .then(list_bridges)
-        .map(respond)
-        .or(bridges.and(post()).then(create_bridge).map(respond))
-        .unify()
-        .or(bridge.and(get()).then(get_bridge).map(respond))
-        .unify()
-        .or(bridge.and(delete()).then(delete_bridge).map(respond))
-        .unify()
-        .or(zerotiers.and(get()).then(list_zerotiers).map(respond))
-        .unify()
-        .or(zerotiers.and(post()).then(join_zerotier).map(respond))
-        .unify()
-        .or(zerotier.and(get()).then(get_zerotier).map(respond))
-        .unify()
-        .or(zerotier.and(delete()).then(leave_zerotier).map(respond))
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list_bridges(node: String) [with_ctx(ctx), caller()],
+    create_bridge(node: String) [with_ctx(ctx), caller(), raw_body()],
+    get_bridge(node: String, bridge: String) [with_ctx(ctx), caller()],
+    delete_bridge(node: String, bridge: String) [with_ctx(ctx), caller()],
+    list_zerotiers(node: String) [with_ctx(ctx), caller()],
+    join_zerotier(node: String) [with_ctx(ctx), caller(), raw_body()],
+    get_zerotier(node: String, nwid: String) [with_ctx(ctx), caller()],
+    leave_zerotier(node: String, nwid: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listBridges", get, path = "/nodes/{id}/bridges", tag = "network",
     params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [BridgeView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [BridgeView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -120,8 +102,7 @@ pub(super) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> Hand
     params(("id" = String, Path, description = "Node id")), request_body = BridgeSpec,
     responses((status = 201, body = BridgeView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -146,7 +127,7 @@ pub(super) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: 
 
 #[utoipa::path(operation_id = "getBridge", get, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
     params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
-    responses((status = 200, body = BridgeView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = BridgeView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -157,7 +138,7 @@ pub(super) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Cal
 #[utoipa::path(operation_id = "deleteBridge", delete, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
     params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -168,7 +149,7 @@ pub(super) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: 
 #[utoipa::path(operation_id = "listZerotiers", get, path = "/nodes/{id}/zerotiers", tag = "network",
     params(("id" = String, Path, description = "Node id")),
     responses((status = 200, description = "0-orchestrator's `Zerotier` (as `zerotier-cli listnetworks -j`)", body = [Object]),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -185,8 +166,7 @@ pub(super) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
     params(("id" = String, Path, description = "Node id")), request_body = ZerotierJoin,
     responses((status = 201, description = "Joined", body = Object, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -210,7 +190,7 @@ pub(super) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: 
 
 #[utoipa::path(operation_id = "getZerotier", get, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
     params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -222,7 +202,7 @@ pub(super) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: C
 #[utoipa::path(operation_id = "leaveZerotier", delete, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
     params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
     responses((status = 204, description = "Left, or was not a member"), (status = 202, body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {

@@ -4,14 +4,14 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::{Node, Role};
 use crate::zos::{ZosClient, ZosError};
 
@@ -58,89 +58,30 @@ pub(super) const INFO: &[(&str, &str)] = &[
     ("stats", "aggregator.query"),
 ];
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let ping = warp::path!("nodes" / String / "ping")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(ping)
-        .map(respond);
-    let reboot = warp::path!("nodes" / String / "reboot")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(reboot)
-        .map(respond);
-    let hardware = warp::path!("nodes" / String / String)
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and_then(|id: String, what: String, ctx: Ctx, caller: Caller| async move {
-            match INFO.iter().find(|(segment, _)| *segment == what) {
-                Some((_, command)) => Ok(respond(info(id, command, ctx, caller).await)),
-                None => Err(warp::reject::not_found()),
-            }
-        });
-    let jobs = warp::path!("nodes" / String / "jobs")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list_jobs)
-        .map(respond);
-    let kill_jobs = warp::path!("nodes" / String / "jobs")
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(kill_jobs)
-        .map(respond);
-    let get_job = warp::path!("nodes" / String / "jobs" / String)
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_job)
-        .map(respond);
-    let get_process = warp::path!("nodes" / String / "processes" / u32)
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get_process)
-        .map(respond);
-    let kill_job = warp::path!("nodes" / String / "jobs" / String)
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(kill_job)
-        .map(respond);
-    let kill_process = warp::path!("nodes" / String / "processes" / u32)
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(kill_process)
-        .map(respond);
-    ping.or(reboot)
-        .unify()
-        .or(jobs)
-        .unify()
-        .or(kill_job)
-        .unify()
-        .or(kill_jobs)
-        .unify()
-        .or(get_job)
-        .unify()
-        .or(get_process)
-        .unify()
-        .or(kill_process)
-        .unify()
-        .or(hardware)
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    ping(id: String) [with_ctx(ctx), caller()],
+    reboot(id: String) [with_ctx(ctx), caller(), raw_body()],
+    list_jobs(id: String) [with_ctx(ctx), caller()],
+    kill_jobs(id: String) [with_ctx(ctx), caller()],
+    get_job(id: String, job: String) [with_ctx(ctx), caller()],
+    kill_job(id: String, job: String) [with_ctx(ctx), caller()],
+    get_process(id: String, pid: u32) [with_ctx(ctx), caller()],
+    kill_process(id: String, pid: u32) [with_ctx(ctx), caller()],
+    cpus(id: String) [with_ctx(ctx), caller()],
+    mem(id: String) [with_ctx(ctx), caller()],
+    disks(id: String) [with_ctx(ctx), caller()],
+    nics(id: String) [with_ctx(ctx), caller()],
+    os_info(id: String) [with_ctx(ctx), caller()],
+    processes(id: String) [with_ctx(ctx), caller()],
+    state(id: String) [with_ctx(ctx), caller()],
+    mounts(id: String) [with_ctx(ctx), caller()],
+    stats(id: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(post, path = "/nodes/{id}/ping", tag = "nodes", operation_id = "pingNode",
     params(("id" = String, Path)),
     responses((status = 200, description = "The node answered (`true`, as 0-orchestrator)", body = bool),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -149,30 +90,82 @@ pub(super) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult 
     Ok(warp::reply::json(&true).into_response())
 }
 
+/// 0-orchestrator's `NodeReboot`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeReboot {
+    #[serde(default)]
+    pub force: bool,
+}
+
 #[utoipa::path(post, path = "/nodes/{id}/reboot", tag = "nodes", operation_id = "rebootNode",
-    params(("id" = String, Path)), request_body(content = Object, description = "`{\"force\": bool}` (optional)"),
-    responses((status = 204, description = "Reboot requested"), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
+    params(("id" = String, Path)), request_body(content = Option<NodeReboot>, description = "Optional"),
+    responses((status = 204, description = "Reboot requested"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let caller = caller.require(&ctx, Role::Operator)?;
-    // The body (`NodeReboot{force}`) is optional; when present it must be valid JSON.
-    if !body.is_empty() {
-        body.json::<Value>()?;
-    }
+    // The body is optional; when present it must be a valid `NodeReboot`. 0-core has no gentler reboot, so
+    // `force` changes nothing; it is accepted because 0-orchestrator's clients send it.
+    let force = if body.is_empty() {
+        false
+    } else {
+        body.json::<NodeReboot>()?.force
+    };
     node_client(&ctx, &id)?.reboot().await?;
-    tracing::info!(node = %id, by = %caller.name, "node reboot requested");
+    tracing::info!(node = %id, by = %caller.name, force, "node reboot requested");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/nodes/{id}/{info}", tag = "nodes", operation_id = "nodeInfo",
-    params(("id" = String, Path), ("info" = String, Path, description = "`cpus`, `mem`, `disks`, `nics`, `info`, `stats`, `processes` or `state`")),
-    responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(super) async fn info(id: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
+/// The 0-core command behind one of [`INFO`]'s path segments.
+pub(super) fn info_command(segment: &str) -> &'static str {
+    INFO.iter()
+        .find(|(name, _)| *name == segment)
+        .map(|(_, command)| *command)
+        .expect("every info operation names a segment of INFO")
+}
+
+/// Declares one of 0-orchestrator's read-only node endpoints, `GET /nodes/{id}/<segment>`: the node's answer to
+/// the segment's command in [`INFO`], passed through as sent.
+macro_rules! node_info {
+    ($handler:ident, $operation:literal, $segment:literal, $what:literal) => {
+        #[utoipa::path(get, path = concat!("/nodes/{id}/", $segment), tag = "nodes", operation_id = $operation,
+            description = $what, params(("id" = String, Path, description = "Node id")),
+            responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
+                (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+            security(("bearer" = [])))]
+        pub(super) async fn $handler(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+            info(id, info_command($segment), ctx, caller).await
+        }
+    };
+}
+
+node_info!(cpus, "nodeCpus", "cpus", "0-orchestrator's `CPUInfo[]`.");
+node_info!(mem, "nodeMem", "mem", "0-orchestrator's `MemInfo`.");
+node_info!(disks, "nodeDisks", "disks", "The node's disks.");
+node_info!(nics, "nodeNics", "nics", "0-orchestrator's `NicInfo[]`.");
+node_info!(os_info, "nodeOsInfo", "info", "0-orchestrator's `OSInfo`.");
+node_info!(processes, "nodeProcesses", "processes", "0-orchestrator's `Process[]`.");
+node_info!(
+    state,
+    "nodeState",
+    "state",
+    "0-orchestrator's `CoreStateResult`: cpu, rss, vms, swap of 0-core."
+);
+node_info!(
+    mounts,
+    "nodeMounts",
+    "mounts",
+    "0-orchestrator's `NodeMount[]`: device, mountpoint, fstype, opts."
+);
+node_info!(
+    stats,
+    "nodeStats",
+    "stats",
+    "`<metric>/<tag>` → {\"current\": {\"300\": {avg, count, max, start, total}, …}}."
+);
+
+async fn info(id: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let answer: Value = node_client(&ctx, &id)?.json(command, json!({})).await?;
     Ok(warp::reply::json(&answer).into_response())
@@ -189,7 +182,7 @@ pub struct JobListItem {
 
 #[utoipa::path(get, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "listNodeJobs",
     params(("id" = String, Path)),
-    responses((status = 200, body = [JobListItem]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = [JobListItem]), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -209,8 +202,7 @@ pub(super) fn job_list_items(jobs: Vec<crate::zos::commands::JobInfo>) -> Vec<Jo
 
 #[utoipa::path(delete, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "killNodeJob",
     params(("id" = String, Path), ("jobid" = String, Path)),
-    responses((status = 204, description = "Killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -220,8 +212,7 @@ pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) 
 
 #[utoipa::path(delete, path = "/nodes/{id}/processes/{pid}", tag = "nodes", operation_id = "killNodeProcess",
     params(("id" = String, Path), ("pid" = u32, Path)),
-    responses((status = 204, description = "Signalled"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    responses((status = 204, description = "Signalled"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -231,8 +222,7 @@ pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller)
 
 #[utoipa::path(delete, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "killNodeJobs",
     params(("id" = String, Path)),
-    responses((status = 204, description = "All killed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    responses((status = 204, description = "All killed"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -245,8 +235,7 @@ pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
 
 #[utoipa::path(get, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "getNodeJob",
     params(("id" = String, Path), ("jobid" = String, Path)),
-    responses((status = 200, body = super::container_direct::JobResultView), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    responses((status = 200, body = super::container_direct::JobResultView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -262,8 +251,7 @@ pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -
 
 #[utoipa::path(get, path = "/nodes/{id}/processes/{pid}", tag = "nodes", operation_id = "getNodeProcess",
     params(("id" = String, Path), ("pid" = u32, Path)),
-    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;

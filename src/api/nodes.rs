@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use warp::Reply;
 use warp::http::{HeaderValue, StatusCode, header};
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, set_header, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, raw_query, set_header, with_ctx};
 use crate::model::{self, Labels, Node, NodeInventory, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
@@ -125,7 +125,7 @@ pub struct NodeListQuery {
     /// Return nodes whose id sorts after this one (the cursor from the `Link: rel="next"` header).
     after: Option<String>,
     /// `key=value` (or just `key`) that a node's labels must match; repeatable, all must match.
-    #[param(rename = "label")]
+    #[param(rename = "label", required = false)]
     labels: Vec<String>,
 }
 
@@ -185,56 +185,13 @@ impl NodeListQuery {
     }
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    let collection = warp::path!("nodes");
-    let item = warp::path!("nodes" / String);
-
-    let list = collection
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_query)
-        .then(list)
-        .map(respond);
-    let create = collection
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(create)
-        .map(respond);
-    let get = item
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(get)
-        .map(respond);
-    let patch = item
-        .and(warp::patch())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(warp::header::optional::<String>("if-match"))
-        .and(raw_body())
-        .then(patch)
-        .map(respond);
-    let delete = item
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(warp::header::optional::<String>("if-match"))
-        .then(delete)
-        .map(respond);
-    list.or(create)
-        .unify()
-        .or(get)
-        .unify()
-        .or(patch)
-        .unify()
-        .or(delete)
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list() [with_ctx(ctx), caller(), raw_query()],
+    create() [with_ctx(ctx), caller(), raw_body()],
+    get(id: String) [with_ctx(ctx), caller()],
+    patch(id: String) [with_ctx(ctx), caller(), warp::header::optional::<String>("if-match"), raw_body()],
+    delete(id: String) [with_ctx(ctx), caller(), warp::header::optional::<String>("if-match")],
+];
 
 /// A node with its `ETag`, as every single-node answer sends it.
 fn node_response(ctx: &Ctx, record: Versioned<Node>, status: StatusCode) -> HandlerResult {
@@ -268,8 +225,7 @@ fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
     responses(
         (status = 200, description = "Nodes in id order", body = [NodeView],
             headers(("Link" = String, description = "`<…>; rel=\"next\"` when there are more pages"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    ),
+        (status = 400, body = ErrorBody), ),
     security(("bearer" = [])))]
 pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -297,8 +253,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
     responses(
         (status = 201, description = "Registered", body = NodeView,
             headers(("Location" = String, description = "URL of the new node"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "A node with this id exists", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 409, description = "A node with this id exists", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -333,7 +288,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
 #[utoipa::path(operation_id = "getNode", get, path = "/nodes/{id}", tag = "nodes", params(("id" = String, Path, description = "Node id")),
     responses(
         (status = 200, body = NodeView, headers(("ETag" = String, description = "The node's version"))),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -349,8 +304,7 @@ pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     params(("id" = String, Path, description = "Node id"),
            ("If-Match" = Option<String>, Header, description = "Only apply if the node is still at this ETag")),
     responses(
-        (status = 200, body = NodeView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, body = NodeView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ),
@@ -403,7 +357,6 @@ pub(super) async fn patch(
            ("If-Match" = Option<String>, Header, description = "Only delete if the node is still at this ETag")),
     responses(
         (status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
     ),
     security(("bearer" = [])))]

@@ -3,49 +3,23 @@
 
 use std::sync::LazyLock;
 
+use utoipa::openapi::Ref;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{
-    boot_config, boot_serve, container_direct, container_files, containers, events, jobs, network, node_direct, nodes,
-    pool_devices, storage, system, tokens, vms, zerotier,
-};
+use super::TABLES;
 
+/// What the route table does not say: the API's description, tags and security scheme. The operations come from
+/// the table (see [`document`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "zos-orchestrator",
         description = "Bootstraps and runs a Zero-OS cluster. Paths and node fields follow the 0-orchestrator \
             REST API. Send `Authorization: Bearer <token>`; errors are `{code, message, field?}`.",
-    ),
-    paths(
-        nodes::list, nodes::create, nodes::get, nodes::patch, nodes::delete,
-        node_direct::ping, node_direct::reboot, node_direct::info, node_direct::list_jobs, node_direct::kill_job,
-        node_direct::kill_process, node_direct::kill_jobs, node_direct::get_job, node_direct::get_process,
-        containers::list, containers::create, containers::get, containers::delete, containers::update, containers::start, containers::stop,
-        container_direct::list_jobs, container_direct::start_job, container_direct::kill_jobs, container_direct::get_job,
-        container_direct::signal_job, container_direct::signal, container_direct::stream_job, container_direct::ping,
-        container_direct::info, container_direct::get_process, container_direct::signal_process, container_direct::kill,
-        storage::list_pools, storage::create_pool, storage::get_pool, storage::delete_pool,
-        pool_devices::list, pool_devices::add, pool_devices::get, pool_devices::remove,
-        storage::list_filesystems, storage::create_filesystem, storage::get_filesystem, storage::delete_filesystem,
-        storage::list_snapshots, storage::create_snapshot, storage::get_snapshot, storage::delete_snapshot,
-        storage::rollback_snapshot,
-        network::list_bridges, network::create_bridge, network::get_bridge, network::delete_bridge,
-        network::list_zerotiers, network::join_zerotier, network::get_zerotier, network::leave_zerotier,
-        vms::list, vms::create, vms::get_vm, vms::update, vms::delete, vms::info, vms::power, vms::migrate,
-        container_files::upload, container_files::download, container_files::remove,
-        jobs::list, jobs::get,
-        tokens::list, tokens::create, tokens::revoke, tokens::whoami,
-        events::events,
-        zerotier::list, zerotier::authorize,
-        boot_config::list_profiles, boot_config::create_profile, boot_config::get_profile,
-        boot_config::replace_profile, boot_config::delete_profile,
-        boot_config::list_selectors, boot_config::create_selector, boot_config::get_selector,
-        boot_config::delete_selector, boot_config::get_settings, boot_config::put_settings,
-        boot_serve::machine_script, boot_serve::bootstrap_script, boot_serve::list_assets,
-        boot_serve::upload_asset, boot_serve::delete_asset, boot_serve::list_events,
-        system::health, system::metrics, system::openapi,
     ),
     components(schemas(crate::store::ChangeKind)),
     modifiers(&BearerAuth),
@@ -74,9 +48,58 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Built once, on first request.
+/// Built once, on first request: the description above, every operation of the route table, and the errors
+/// that every operation of a kind shares (so no annotation repeats them): 401 for every operation that needs a
+/// token, and 403 for every one that changes something (a read that needs more than the viewer role says so
+/// itself).
 pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    for operation in TABLES.iter().flat_map(|table| table.operations) {
+        (operation.document)(&mut doc);
+    }
+    for item in doc.paths.paths.values_mut() {
+        // A download answers GET and HEAD with one handler; the document wants an id per operation.
+        if let Some(head) = &mut item.head {
+            head.operation_id = head.operation_id.take().map(|id| format!("{id}Head"));
+        }
+        let operations = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+            (&mut item.delete, true),
+        ];
+        for (operation, changes) in operations {
+            let Some(operation) = operation.as_mut().filter(|op| op.security.is_some()) else {
+                continue;
+            };
+            add_error(
+                operation,
+                "401",
+                "No valid token (missing, malformed, unknown or revoked)",
+            );
+            if changes {
+                add_error(operation, "403", "The token's role may not do this");
+            }
+        }
+    }
     doc
 });
+
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert(response.into());
+}

@@ -5,15 +5,16 @@
 
 use serde::Serialize;
 
+use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
+use super::route::{RouteTable, routes};
 use super::storage::live_pools;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::StoragePoolSpec;
 use crate::model::{JobAction, Role, Spec};
 
@@ -59,42 +60,16 @@ async fn devices(ctx: &Ctx, node: &str, pool: &str) -> Result<Vec<StoragePoolDev
         .collect())
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let all = warp::path!("nodes" / String / "storagepools" / String / "devices");
-    let one = warp::path!("nodes" / String / "storagepools" / String / "devices" / String);
-    all.and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list)
-        .map(respond)
-        .or(all
-            .and(warp::post())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .and(raw_body())
-            .then(add)
-            .map(respond))
-        .unify()
-        .or(one
-            .and(warp::get())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .then(get)
-            .map(respond))
-        .unify()
-        .or(one
-            .and(warp::delete())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .then(remove)
-            .map(respond))
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list(node: String, pool: String) [with_ctx(ctx), caller()],
+    add(node: String, pool: String) [with_ctx(ctx), caller(), raw_body()],
+    get(node: String, pool: String, device: String) [with_ctx(ctx), caller()],
+    remove(node: String, pool: String, device: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listStoragePoolDevices", get, path = "/nodes/{id}/storagepools/{pool}/devices", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, body = [StoragePoolDevice]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = [StoragePoolDevice]), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -104,7 +79,7 @@ pub(super) async fn list(node: String, pool: String, ctx: Ctx, caller: Caller) -
 
 #[utoipa::path(operation_id = "getStoragePoolDevice", get, path = "/nodes/{id}/storagepools/{pool}/devices/{uuid}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("uuid" = String, Path)),
-    responses((status = 200, body = StoragePoolDevice), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = StoragePoolDevice), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -146,8 +121,7 @@ async fn change_devices(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     request_body(content = [String], description = "Device paths to add, e.g. `[\"/dev/sdd\"]`"),
     responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202, body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "A device is in another pool", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "A device is in another pool", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -178,7 +152,7 @@ pub(super) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, bo
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("uuid" = String, Path)),
     responses((status = 204, description = "Removed, or not in the pool"), (status = 202, body = crate::model::Job),
         (status = 400, description = "The pool's profile needs the device", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn remove(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {

@@ -4,14 +4,15 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::{
     FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
 };
@@ -172,59 +173,25 @@ fn names<S: Spec>(workloads: Vec<Workload<S>>) -> Response {
     warp::reply::json(&names).into_response()
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let pools = warp::path!("nodes" / String / "storagepools");
-    let pool = warp::path!("nodes" / String / "storagepools" / String);
-    let filesystems = warp::path!("nodes" / String / "storagepools" / String / "filesystems");
-    let filesystem = warp::path!("nodes" / String / "storagepools" / String / "filesystems" / String);
-    let snapshots = warp::path!("nodes" / String / "storagepools" / String / "filesystems" / String / "snapshots");
-    let snapshot =
-        warp::path!("nodes" / String / "storagepools" / String / "filesystems" / String / "snapshots" / String);
-    let rollback = warp::path!(
-        "nodes" / String / "storagepools" / String / "filesystems" / String / "snapshots" / String / "rollback"
-    );
-    let get = || warp::get().and(with_ctx(ctx)).and(caller());
-    let post = || warp::post().and(with_ctx(ctx)).and(caller()).and(raw_body());
-    let delete = || warp::delete().and(with_ctx(ctx)).and(caller());
-    pools
-        .and(get())
-        .then(list_pools)
-        .map(respond)
-        .or(pools.and(post()).then(create_pool).map(respond))
-        .unify()
-        .or(pool.and(get()).then(get_pool).map(respond))
-        .unify()
-        .or(pool.and(delete()).then(delete_pool).map(respond))
-        .unify()
-        .or(filesystems.and(get()).then(list_filesystems).map(respond))
-        .unify()
-        .or(filesystems.and(post()).then(create_filesystem).map(respond))
-        .unify()
-        .or(filesystem.and(get()).then(get_filesystem).map(respond))
-        .unify()
-        .or(filesystem.and(delete()).then(delete_filesystem).map(respond))
-        .unify()
-        .or(snapshots.and(get()).then(list_snapshots).map(respond))
-        .unify()
-        .or(snapshots.and(post()).then(create_snapshot).map(respond))
-        .unify()
-        .or(snapshot.and(get()).then(get_snapshot).map(respond))
-        .unify()
-        .or(snapshot.and(delete()).then(delete_snapshot).map(respond))
-        .unify()
-        .or(rollback
-            .and(warp::post())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .then(rollback_snapshot)
-            .map(respond))
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list_pools(node: String) [with_ctx(ctx), caller()],
+    create_pool(node: String) [with_ctx(ctx), caller(), raw_body()],
+    get_pool(node: String, pool: String) [with_ctx(ctx), caller()],
+    delete_pool(node: String, pool: String) [with_ctx(ctx), caller()],
+    list_filesystems(node: String, pool: String) [with_ctx(ctx), caller()],
+    create_filesystem(node: String, pool: String) [with_ctx(ctx), caller(), raw_body()],
+    get_filesystem(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
+    delete_filesystem(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
+    list_snapshots(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
+    create_snapshot(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller(), raw_body()],
+    get_snapshot(node: String, pool: String, filesystem: String, snapshot: String) [with_ctx(ctx), caller()],
+    delete_snapshot(node: String, pool: String, filesystem: String, snapshot: String) [with_ctx(ctx), caller()],
+    rollback_snapshot(node: String, pool: String, filesystem: String, snapshot: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listStoragePools", get, path = "/nodes/{id}/storagepools", tag = "storage",
     params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [StoragePoolView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [StoragePoolView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -242,7 +209,7 @@ pub(super) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
     responses((status = 201, body = StoragePoolView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Invalid field or unknown device", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Name taken, or a device already in use", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -282,7 +249,7 @@ pub(super) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: Ra
 
 #[utoipa::path(operation_id = "getStoragePool", get, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, body = StoragePoolView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = StoragePoolView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -294,7 +261,7 @@ pub(super) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Calle
 #[utoipa::path(operation_id = "deleteStoragePool", delete, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "It still holds filesystems", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -307,8 +274,7 @@ pub(super) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Ca
 
 #[utoipa::path(operation_id = "listFilesystems", get, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, description = "Filesystem names", body = [String]), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "Filesystem names", body = [String]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_filesystems(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -320,8 +286,7 @@ pub(super) async fn list_filesystems(node: String, pool: String, ctx: Ctx, calle
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)), request_body = FilesystemSpec,
     responses((status = 201, body = FilesystemView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 507, description = "The pool has no room for the quota", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -340,7 +305,7 @@ pub(super) async fn create_filesystem(
 
 #[utoipa::path(operation_id = "getFilesystem", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
-    responses((status = 200, body = FilesystemView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = FilesystemView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_filesystem(
     node: String,
@@ -357,7 +322,7 @@ pub(super) async fn get_filesystem(
 #[utoipa::path(operation_id = "deleteFilesystem", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "It still has snapshots", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -376,8 +341,7 @@ pub(super) async fn delete_filesystem(
 
 #[utoipa::path(operation_id = "listSnapshots", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
-    responses((status = 200, description = "Snapshot names", body = [String]), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "Snapshot names", body = [String]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_snapshots(node: String, pool: String, fs: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -390,8 +354,7 @@ pub(super) async fn list_snapshots(node: String, pool: String, fs: String, ctx: 
     request_body = SnapshotSpec,
     responses((status = 201, body = SnapshotView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn create_snapshot(
@@ -411,7 +374,7 @@ pub(super) async fn create_snapshot(
 #[utoipa::path(operation_id = "getSnapshot", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
-    responses((status = 200, body = SnapshotView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = SnapshotView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_snapshot(
     node: String,
@@ -430,7 +393,7 @@ pub(super) async fn get_snapshot(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete_snapshot(
@@ -448,8 +411,7 @@ pub(super) async fn delete_snapshot(
 #[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
-    responses((status = 204, description = "The filesystem is back to the snapshot"), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
+    responses((status = 204, description = "The filesystem is back to the snapshot"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn rollback_snapshot(

@@ -4,10 +4,11 @@
 //! token.
 
 use serde::Serialize;
+use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
+use super::route::{RouteTable, routes};
 use super::{Ctx, with_ctx};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -44,16 +45,15 @@ pub struct StoreHealth {
     pub size_bytes: u64,
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let health = warp::path!("health").and(warp::get()).and(with_ctx(ctx)).map(health);
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_ctx(ctx)).map(metrics);
-    let openapi = warp::path!("openapi.json").and(warp::get()).map(openapi);
-    health.or(metrics).unify().or(openapi).unify().boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    health() [with_ctx(ctx)],
+    metrics() [with_ctx(ctx)],
+    openapi() [],
+];
 
 #[utoipa::path(operation_id = "health", get, path = "/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, description = "The store is failing", body = Health)))]
-pub(super) fn health(ctx: Ctx) -> Response {
+pub(super) async fn health(ctx: Ctx) -> Response {
     let size = ctx.store.size_on_disk();
     let health = Health {
         status: if size.is_ok() { "ok" } else { "degraded" },
@@ -83,7 +83,7 @@ pub(super) fn health(ctx: Ctx) -> Response {
 #[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", body = String,
         content_type = "text/plain; version=0.0.4")))]
-pub(super) fn metrics(ctx: Ctx) -> Response {
+pub(super) async fn metrics(ctx: Ctx) -> Response {
     let store_size = ctx.store.size_on_disk().unwrap_or(0);
     let body = ctx.metrics.render(store_size);
     warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
@@ -91,6 +91,6 @@ pub(super) fn metrics(ctx: Ctx) -> Response {
 
 #[utoipa::path(operation_id = "openapiDocument", get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", body = Object)))]
-pub(super) fn openapi() -> Response {
+pub(super) async fn openapi() -> Response {
     warp::reply::json(&*super::openapi::DOCUMENT).into_response()
 }

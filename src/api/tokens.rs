@@ -1,14 +1,14 @@
 //! `/tokens` (admin) and `/auth/whoami` (any valid token).
 
 use serde::{Deserialize, Serialize};
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::auth;
 use crate::model::{self, Role, Token};
 
@@ -54,37 +54,15 @@ pub struct TokenCreate {
     pub role: Role,
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let list = warp::path!("tokens")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list)
-        .map(respond);
-    let create = warp::path!("tokens")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .and(raw_body())
-        .then(create)
-        .map(respond);
-    let revoke = warp::path!("tokens" / String)
-        .and(warp::delete())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(revoke)
-        .map(respond);
-    let whoami = warp::path!("auth" / "whoami")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(whoami)
-        .map(respond);
-    list.or(create).unify().or(revoke).unify().or(whoami).unify().boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list() [with_ctx(ctx), caller()],
+    create() [with_ctx(ctx), caller(), raw_body()],
+    revoke(id: String) [with_ctx(ctx), caller()],
+    whoami() [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listTokens", get, path = "/tokens", tag = "tokens",
-    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
@@ -96,8 +74,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     responses(
         (status = 201, description = "Created; the secret is in `token`, shown only now", body = CreatedToken,
             headers(("Location" = String))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -120,7 +97,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
 #[utoipa::path(operation_id = "revokeToken", delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
     responses(
         (status = 204, description = "Revoked; takes effect on the next request"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(super) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -133,7 +110,7 @@ pub(super) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResul
 }
 
 #[utoipa::path(operation_id = "whoami", get, path = "/auth/whoami", tag = "tokens",
-    responses((status = 200, description = "The calling token", body = TokenView), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "The calling token", body = TokenView)),
     security(("bearer" = [])))]
 pub(super) async fn whoami(ctx: Ctx, caller: Caller) -> HandlerResult {
     let token = caller.require(&ctx, Role::Viewer)?;

@@ -49,6 +49,9 @@ pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
                 asset(name, if_none_match.as_deref())
             },
         );
+    // The UI is not part of the API's document, so it is outside the route table; its labels are set here.
+    let root = root.map(|response| super::route::labelled(super::route::RouteLabel("/"), response));
+    let files = files.map(|response| super::route::labelled(super::route::RouteLabel("/ui/*"), response));
     root.or(files).unify().boxed()
 }
 

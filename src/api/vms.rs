@@ -4,14 +4,14 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::vm::{NicLink, VdiskLink, VmSpec, VmUpdate};
 use crate::model::{JobAction, Node, Role, Spec, Workload};
 use crate::store::Expect;
@@ -77,68 +77,24 @@ fn view(ctx: &Ctx, vm: Workload<VmSpec>, domains: &[Value]) -> Result<VmView, Ap
     })
 }
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let vms = warp::path!("nodes" / String / "vms");
-    let vm = warp::path!("nodes" / String / "vms" / String);
-    let action = warp::path!("nodes" / String / "vms" / String / String);
-    let get = || warp::get().and(with_ctx(ctx)).and(caller());
-    vms.and(get())
-        .then(list)
-        .map(respond)
-        .or(vms
-            .and(warp::post())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .and(raw_body())
-            .then(create)
-            .map(respond))
-        .unify()
-        .or(vm.and(get()).then(get_vm).map(respond))
-        .unify()
-        .or(vm
-            .and(warp::put())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .and(raw_body())
-            .then(update)
-            .map(respond))
-        .unify()
-        .or(vm
-            .and(warp::delete())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .then(delete)
-            .map(respond))
-        .unify()
-        .or(warp::path!("nodes" / String / "vms" / String / "info")
-            .and(get())
-            .then(info)
-            .map(respond))
-        .unify()
-        .or(warp::path!("nodes" / String / "vms" / String / "migrate")
-            .and(warp::post())
-            .and(with_ctx(ctx))
-            .and(caller())
-            .and(raw_body())
-            .then(migrate)
-            .map(respond))
-        .unify()
-        .or(action.and(warp::post()).and(with_ctx(ctx)).and(caller()).and_then(
-            |node: String, id: String, action: String, ctx: Ctx, caller: Caller| async move {
-                match action.as_str() {
-                    "start" | "stop" | "shutdown" => Ok(respond(power(node, id, action, ctx, caller).await)),
-                    "pause" | "resume" => Ok(respond(pause(node, id, action, ctx, caller).await)),
-                    _ => Err(warp::reject::not_found()),
-                }
-            },
-        ))
-        .unify()
-        .boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list(node: String) [with_ctx(ctx), caller()],
+    create(node: String) [with_ctx(ctx), caller(), raw_body()],
+    get_vm(node: String, id: String) [with_ctx(ctx), caller()],
+    update(node: String, id: String) [with_ctx(ctx), caller(), raw_body()],
+    delete(node: String, id: String) [with_ctx(ctx), caller()],
+    info(node: String, id: String) [with_ctx(ctx), caller()],
+    migrate(node: String, id: String) [with_ctx(ctx), caller(), raw_body()],
+    start(node: String, id: String) [with_ctx(ctx), caller()],
+    stop(node: String, id: String) [with_ctx(ctx), caller()],
+    shutdown(node: String, id: String) [with_ctx(ctx), caller()],
+    pause_vm(node: String, id: String) [with_ctx(ctx), caller()],
+    resume_vm(node: String, id: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(operation_id = "listVms", get, path = "/nodes/{id}/vms", tag = "vms",
     params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [VmView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [VmView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -155,8 +111,7 @@ pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     params(("id" = String, Path, description = "Node id")), request_body = VmSpec,
     responses((status = 201, body = VmView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -175,7 +130,7 @@ pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
 
 #[utoipa::path(operation_id = "getVm", get, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
     params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
-    responses((status = 200, body = VmView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = VmView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -187,7 +142,7 @@ pub(super) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -
 #[utoipa::path(operation_id = "updateVm", put, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
     params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)), request_body = VmUpdate,
     responses((status = 204, description = "Updated; applies at the next start"), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "The VM is not halted", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -211,7 +166,7 @@ pub(super) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, b
 #[utoipa::path(operation_id = "deleteVm", delete, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
     params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -222,7 +177,7 @@ pub(super) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -
 #[utoipa::path(operation_id = "vmInfo", get, path = "/nodes/{id}/vms/{vmid}/info", tag = "vms",
     params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
     responses((status = 200, description = "0-orchestrator's `VMInfo`: 5-minute averages of cpu, disks, nics", body = Object),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "The VM is not running", body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -246,15 +201,42 @@ async fn running_domain(ctx: &Ctx, node: &str, id: &str) -> Result<Value, ApiErr
     })
 }
 
-#[utoipa::path(operation_id = "vmPower", post, path = "/nodes/{id}/vms/{vmid}/{action}", tag = "vms",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path),
-        ("action" = String, Path, description = "`start`, `stop` (destroy), `shutdown` (graceful), `pause` or `resume`")),
-    responses((status = 204, description = "Done"), (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(super) async fn power(node: String, id: String, action: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+/// Declares a power action's operation: its path and what it does; the work is in [`power`] or [`pause`].
+macro_rules! power_action {
+    ($handler:ident, $operation:literal, $segment:literal, $does:literal, $run:ident) => {
+        #[utoipa::path(operation_id = $operation, post, path = concat!("/nodes/{id}/vms/{vmid}/", $segment), tag = "vms",
+            description = $does,
+            params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
+            responses((status = 204, description = "Done"), (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+                (status = 404, body = ErrorBody),
+                (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody),
+                (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+            security(("bearer" = [])))]
+        pub(super) async fn $handler(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+            $run(node, id, $segment.to_owned(), ctx, caller).await
+        }
+    };
+}
+
+power_action!(start, "startVm", "start", "Starts the VM (a job).", power);
+power_action!(
+    stop,
+    "stopVm",
+    "stop",
+    "Stops the VM at once (destroys the domain; a job).",
+    power
+);
+power_action!(
+    shutdown,
+    "shutdownVm",
+    "shutdown",
+    "Asks the VM's OS to shut down (a job).",
+    power
+);
+power_action!(pause_vm, "pauseVm", "pause", "Pauses the running VM at once.", pause);
+power_action!(resume_vm, "resumeVm", "resume", "Resumes the paused VM at once.", pause);
+
+async fn power(node: String, id: String, action: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     if record.value.deleting {
@@ -300,7 +282,7 @@ pub struct VmMigrate {
     responses((status = 204, description = "The VM is on the other node (running if it ran)"),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]

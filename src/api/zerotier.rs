@@ -1,35 +1,24 @@
 //! `/zerotier/members`: the cluster network's members as discovery sees them, and authorising one.
 
+use warp::Reply;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
+use super::route::{RouteTable, routes};
+use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::engine::discovery::cluster_network;
 use crate::model::{Role, ZeroTierMember};
 use crate::store::Expect;
 
-pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
-    let list = warp::path!("zerotier" / "members")
-        .and(warp::get())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(list)
-        .map(respond);
-    let authorize = warp::path!("zerotier" / "members" / String / "authorize")
-        .and(warp::post())
-        .and(with_ctx(ctx))
-        .and(caller())
-        .then(authorize)
-        .map(respond);
-    list.or(authorize).unify().boxed()
-}
+pub(super) const ROUTES: RouteTable = routes![ctx =>
+    list() [with_ctx(ctx), caller()],
+    authorize(id: String) [with_ctx(ctx), caller()],
+];
 
 #[utoipa::path(get, path = "/zerotier/members", tag = "zerotier", operation_id = "listZeroTierMembers",
     responses((status = 200, description = "Members of the cluster's network; `authorized: false` ones are pending",
-        body = [ZeroTierMember]), (status = 401, body = ErrorBody)),
+        body = [ZeroTierMember])),
     security(("bearer" = [])))]
 pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
@@ -38,8 +27,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(post, path = "/zerotier/members/{id}/authorize", tag = "zerotier", operation_id = "authorizeZeroTierMember",
     params(("id" = String, Path, description = "The member's ZeroTier address")),
-    responses((status = 200, body = ZeroTierMember), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+    responses((status = 200, body = ZeroTierMember), (status = 404, body = ErrorBody),
         (status = 409, description = "ZeroTier is not configured (token, network)", body = ErrorBody),
         (status = 502, description = "The ZeroTier API failed", body = ErrorBody)),
     security(("bearer" = [])))]

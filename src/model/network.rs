@@ -40,9 +40,16 @@ pub struct BridgeSpec {
 pub struct ZerotierJoin {
     /// The network id: 16 hex digits.
     pub nwid: String,
-    /// A ZeroTier API token to authorise the node on the network; used once, never stored or shown.
-    #[serde(default, skip_serializing)]
+    /// A ZeroTier API token to authorise the node on the network; accepted for 0-orchestrator's clients, never
+    /// stored or shown.
+    #[serde(default, skip_serializing_if = "never_written")]
     pub token: Option<String>,
+}
+
+/// Keeps a secret out of every serialised form (the store, responses) while the OpenAPI document still lists it
+/// as a request field (utoipa drops a field marked `skip_serializing` altogether).
+fn never_written<T>(_: &T) -> bool {
+    true
 }
 
 fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
