@@ -151,7 +151,7 @@ function renderShell(user) {
   const navLink = (key, href, label, iconName) =>
     h(
       'a',
-      { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key }, title: label },
+      { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key }, title: label, 'aria-label': label },
       glyph(iconName),
       h('span', null, label),
     );
