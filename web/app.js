@@ -7,7 +7,7 @@ import { toast, glyph } from './ui.js';
 import { mountSignIn } from './views/signin.js';
 import { mountNodes } from './views/nodes.js';
 import { mountNode } from './views/node.js';
-import { mountBoot } from './views/boot.js';
+import { mountBoot } from './views/boot/page.js';
 import { mountJobs } from './views/jobs.js';
 import { mountAbout } from './views/about.js';
 
@@ -151,7 +151,7 @@ function renderShell(user) {
   const navLink = (key, href, label, iconName) =>
     h(
       'a',
-      { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key }, title: label },
+      { href, class: 'nav-link', testid: `nav-${key}`, dataset: { nav: key }, title: label, 'aria-label': label },
       glyph(iconName),
       h('span', null, label),
     );

@@ -72,29 +72,47 @@ export function resource({ name, fetcher, onChange, refreshMs, debounce = false 
 const LIVE_DEBOUNCE_MS = 100;
 
 /**
- * liveList(name, list, {live, collections, onChange}): a resource of the list
- * that list() fetches, loaded again (debounced) when a live change in one of
- * `collections` arrives or the event stream (re)connects; its stop() also ends
- * the subscription. Call load() for the first load.
+ * watchLive(live, matches, onEvent): the one reader of the live feed's
+ * messages. onEvent(change) runs for each change that matches(change)
+ * accepts, and onEvent(null) when the event stream (re)connects (changes may
+ * have been missed: catch up). Returns the function that unsubscribes.
  */
-export function liveList(name, list, { live, collections, onChange }) {
-  const r = resource({
-    name,
-    fetcher: async () => asList(await list()),
-    onChange,
-    refreshMs: LIVE_DEBOUNCE_MS,
-    debounce: true,
+export function watchLive(live, matches, onEvent) {
+  return live.subscribe((msg) => {
+    if (msg.type === 'open') onEvent(null);
+    else if (msg.type === 'change' && matches(msg.change)) onEvent(msg.change);
   });
-  const unsubscribe = live.subscribe((msg) => {
-    if (msg.type === 'open') r.schedule(); // (re)connected: catch up
-    else if (msg.type === 'change' && collections.includes(msg.change.collection)) r.schedule();
-  });
+}
+
+/**
+ * liveResource({live, matches, ...resource options}): a resource loaded
+ * again (by default debounced) when a live change that matches(change)
+ * accepts arrives or the event stream (re)connects; its stop() also ends the
+ * subscription. Call load() for the first load.
+ */
+export function liveResource({ live, matches, refreshMs = LIVE_DEBOUNCE_MS, debounce = true, ...options }) {
+  const r = resource({ ...options, refreshMs, debounce });
+  const unsubscribe = watchLive(live, matches, () => r.schedule());
   const stop = r.stop;
   r.stop = () => {
     stop();
     unsubscribe();
   };
   return r;
+}
+
+/**
+ * liveList(name, list, {live, collections, onChange}): a liveResource of the
+ * list that list() fetches, following the changes of `collections`.
+ */
+export function liveList(name, list, { live, collections, onChange }) {
+  return liveResource({
+    name,
+    fetcher: async () => asList(await list()),
+    onChange,
+    live,
+    matches: (change) => collections.includes(change.collection),
+  });
 }
 
 /** A list from the API, or [] for anything else (e.g. null before the first load). */

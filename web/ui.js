@@ -483,6 +483,16 @@ export function cardHead(title, sub = null, ...actions) {
   );
 }
 
+/** The heading of a tab's panel: title and subtitle, with the action (e.g. its create button) at its right. */
+export function panelHead(title, sub, action = null) {
+  return h(
+    'div',
+    { class: 'panel-head' },
+    h('div', null, h('h2', null, title), h('p', { class: 'panel-sub' }, sub)),
+    action ? h('div', { class: 'page-actions' }, action) : null,
+  );
+}
+
 /** The "Read-only" pill for roles that cannot change anything (null for those who can). */
 export function readOnlyPill(ctx, can) {
   if (ctx.canMutate) return null;
@@ -510,15 +520,17 @@ export function statCard(label, value, { testid, sub = null, iconName = null, to
 
 /**
  * A table in its horizontal scroller. columns: 'Label' or {label, class};
- * `actions` adds the actions column (labelled for screen readers only).
+ * the body is `tbody` (kept by a caller that updates its rows in place) or
+ * one made of `rows`; `actions` adds the actions column (labelled for screen
+ * readers only).
  */
-export function dataTable({ testid, columns, rows, actions = false, compact = false }) {
+export function dataTable({ testid, columns, rows = null, tbody = null, actions = false, compact = false, className = '' }) {
   return h(
     'div',
     { class: 'table-scroll' },
     h(
       'table',
-      { class: compact ? 'table table-compact' : 'table', testid },
+      { class: `table${compact ? ' table-compact' : ''} ${className}`.trim(), testid },
       h(
         'thead',
         null,
@@ -529,7 +541,7 @@ export function dataTable({ testid, columns, rows, actions = false, compact = fa
           actions ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
         ),
       ),
-      h('tbody', null, rows),
+      tbody || h('tbody', null, rows),
     ),
   );
 }

@@ -337,6 +337,6 @@ await run(async () => {
 
 // Switches the Boot page to a tab and waits for its panel.
 async function openTab(p, key) {
-  await p.locator(tid(`boot-tab-${key}`)).click();
-  await p.locator(tid(`boot-panel-${key}`)).waitFor({ state: 'visible' });
+  await p.locator(tid(`boot-tabs-${key}`)).click();
+  await p.locator(tid(`boot-tabs-panel-${key}`)).waitFor({ state: 'visible' });
 }

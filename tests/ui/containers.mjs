@@ -17,45 +17,22 @@
 // each view go beside SCREENSHOT.
 
 import { randomBytes } from 'node:crypto';
-import { setup, run, step, log, tid, apiOk, apiCall, checkHealth, launch, asViewer, openApp, report, signIn, waitLive, checkPageHealthy, screenshot, shot, firstOf, LIVE_ROW_TIMEOUT_MS } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNode, openNodeTab, expectFieldError, submitAndClose, LIVE_ROW_TIMEOUT_MS } from './harness.mjs';
 
 const { url: ZOS_URL } = await setup({ screenshotName: 'zos-ui-containers.png', timeoutMs: 150_000 });
 
-const JOBS_FIRST = process.env.APPLY_WAIT === '0';
 const HUB = 'https://hub.grid.tf/tf-official-apps';
 const NAME = `web-${randomBytes(2).toString('hex')}`;
 const PORT = `${20000 + randomBytes(2).readUInt16BE() % 10000}:80`; // a host port no other run holds
 const suffix = randomBytes(4).toString('hex');
 
-/** Polls `check` (resolving to true when done) and throws `describe()`'s text on timeout. */
-async function until(check, describe, timeout = LIVE_ROW_TIMEOUT_MS) {
-  const outcome = await firstOf({ ok: check }, timeout);
-  if (outcome === null) throw new Error(await describe());
-}
-
 let nodeId = null; // the demo node the test uses
 let before = 0; // containers it had already
 
-const text = async (locator) => ((await locator.textContent()) || '').trim();
-
 await run(async () => {
-  await checkHealth();
-  const page = await launch();
-  log(`mode: ${JOBS_FIRST ? 'the server answers every change with a job (--apply-wait 0)' : 'the server waits for the node (default --apply-wait)'}`);
-
-  await step(`open ${ZOS_URL}/ and sign in`, async () => {
-    await openApp(page);
-    const { role, name } = await signIn(page, { landing: 'nodes-page', writer: true });
-    log(`signed in as "${name}" (${role})`);
-  });
-  const role = (await text(page.locator(tid('user-role'))));
-
-  nodeId = await step('the Nodes page lists an online emulated node', async () => {
-    const online = page.locator(tid('node-row')).filter({ has: page.locator(tid('node-emulated')) }).filter({ has: page.locator(`${tid('state-badge')}[data-state="online"]`) });
-    await until(async () => (await online.count()) >= 1, 'no online emulated node: is the server running with --demo 2?');
-    await waitLive(page);
-    return online.first().getAttribute('data-node-id');
-  });
+  const demo = await startOnDemoNode();
+  const { page, role } = demo;
+  nodeId = demo.nodeId;
 
   const containers = page.locator(tid('node-tabs-panel-containers'));
   const row = containers.locator(`${tid('container-row')}[data-name="${NAME}"]`);
@@ -63,14 +40,11 @@ await run(async () => {
   const rowState = row.locator(tid('container-state'));
 
   await step(`open node ${nodeId}, then its Containers tab (empty)`, async () => {
-    await page.locator(`${tid('node-row')}[data-node-id="${nodeId}"] ${tid('node-id')}`).click();
-    await page.locator(tid('node-page')).waitFor({ state: 'visible' });
+    await openNode(page, nodeId);
     await page.locator(tid('node-tabs-overview')).waitFor({ state: 'visible' });
     if ((await page.locator(tid('node-tabs-overview')).getAttribute('aria-selected')) !== 'true') throw new Error('the Overview tab is not the first one shown');
     await page.locator(tid('node-chart')).waitFor({ state: 'visible' });
-    await page.locator(tid('node-tabs-containers')).click();
-    await containers.waitFor({ state: 'visible' });
-    if (!new URL(page.url()).hash.endsWith('?tab=containers')) throw new Error(`the address does not name the tab: ${new URL(page.url()).hash}`);
+    await openNodeTab(page, 'containers');
     before = (await apiOk('GET', `/nodes/${nodeId}/containers`)).length;
     if (before === 0) await containers.locator(tid('containers-empty')).waitFor({ state: 'visible' });
     else await until(async () => (await containers.locator(tid('container-row')).count()) === before, `the list does not show the ${before} containers the API has`);
@@ -79,30 +53,12 @@ await run(async () => {
   });
 
   const modal = page.locator(tid('container-modal'));
-  const fieldMessage = (name) => modal.locator(`[data-field="${name}"] .field-message`);
-
-  /** Submits the form and waits for the message next to field `name`; resolves to its text. */
-  async function expectFieldError(name, pattern) {
-    await modal.locator(tid('modal-submit')).click();
-    const msg = fieldMessage(name);
-    await until(() => msg.isVisible(), async () => {
-      const general = modal.locator(tid('modal-error'));
-      return `no message next to the ${name} field` + ((await general.isVisible()) ? ` (the form says: "${await text(general)}")` : '');
-    }, 15_000);
-    const said = await text(msg);
-    if (!pattern.test(said)) throw new Error(`the ${name} field says "${said}", expected ${pattern}`);
-    if ((await modal.locator(`[data-field="${name}"] [aria-invalid="true"]`).count()) !== 1) throw new Error(`the ${name} input is not marked invalid`);
-    if (await modal.locator(tid('modal-error')).isVisible()) throw new Error('the general error box shows too');
-    log(`${name}: "${said}"`);
-    return said;
-  }
-
   await step('New container: a malformed flist is refused next to the flist field (400 field "flist")', async () => {
     await containers.locator(tid('container-create')).click();
     await modal.waitFor({ state: 'visible' });
     await modal.locator(tid('ct-form-name')).fill(NAME);
     await modal.locator(tid('ct-form-flist')).fill('ubuntu-18.04');
-    await expectFieldError('flist', /http\(s\) URL of a \.flist/);
+    await expectFieldError(modal, 'flist', /http\(s\) URL of a \.flist/);
   });
 
   // Records each phase of the form's wait (the request, then the job it may hand back).
@@ -125,7 +81,7 @@ await run(async () => {
 
   await step('an flist the node’s hub does not have is refused next to the flist field (unknown_flist)', async () => {
     await modal.locator(tid('ct-form-flist')).fill('https://hub.grid.tf/nobody/does-not-exist.flist');
-    await expectFieldError('flist', /failed to download flist/);
+    await expectFieldError(modal, 'flist', /failed to download flist/);
     const seen = await waits();
     log(`waits: ${JSON.stringify(seen)}`);
     if (!seen.some((w) => w.phase === 'request' && /Waiting for/.test(w.text))) throw new Error('the form did not show that it was waiting for the node');
@@ -135,7 +91,7 @@ await run(async () => {
   await step('a malformed port forward is refused next to the ports field (field "ports[0]")', async () => {
     await modal.locator(tid('ct-form-flist')).fill(`${HUB}/busybox.flist`);
     await modal.locator(tid('ct-form-ports')).fill('80');
-    await expectFieldError('ports', /port forward “80”: must be 'hostport:containerport'/);
+    await expectFieldError(modal, 'ports', /port forward “80”: must be 'hostport:containerport'/);
     await waits();
   });
 
@@ -145,8 +101,7 @@ await run(async () => {
     await modal.locator(tid('ct-form-ports')).fill(PORT);
     await modal.locator(tid('ct-form-init')).fill('sleep 3600');
     await modal.locator(tid('ct-form-env')).fill('GREETING=hello');
-    await modal.locator(tid('modal-submit')).click();
-    await until(async () => (await modal.count()) === 0, async () => `the form is still open: ${await text(modal.locator('.form-error:visible, .field-message:visible')).catch(() => '')}`, 15_000);
+    await submitAndClose(modal, 'container');
     const seen = await waits();
     log(`waits: ${JSON.stringify(seen)}`);
     if (JOBS_FIRST) {

@@ -1,6 +1,7 @@
 // Shared harness of the browser tests in this folder (plain Node, no runner):
 // preconditions, step logging, the pass/fail verdict, the browser, sign-in,
-// modal helpers and the final screenshot.
+// a demo node's tabs, waiting, form helpers (field errors, submit and close,
+// the jobs a create form follows) and the screenshots.
 //
 // A test calls setup() first (it exits loudly when something is missing),
 // then runs its steps inside run().
@@ -361,4 +362,112 @@ export async function waitModalClosed(modal, what) {
     throw new Error(`the ${what} form shows an error: ${(await errors.first().textContent()).trim()}`);
   }
   if (outcome === null) throw new Error(`the ${what} modal did not close within ${STEP_TIMEOUT_MS} ms`);
+}
+
+/** Polls `check` (resolving to true when done); on timeout throws `describe` (a text, or a function resolving to one). */
+export async function until(check, describe, timeout = LIVE_ROW_TIMEOUT_MS) {
+  const outcome = await firstOf({ ok: check }, timeout);
+  if (outcome === null) throw new Error(typeof describe === 'function' ? await describe() : describe);
+}
+
+/** The trimmed text of a locator. */
+export const text = async (locator) => ((await locator.textContent()) || '').trim();
+
+// ---- a demo node ------------------------------------------------------------------
+
+/** Whether the server answers every change with a job to follow (APPLY_WAIT=0: it runs with --apply-wait 0). */
+export const JOBS_FIRST = process.env.APPLY_WAIT === '0';
+
+/**
+ * Steps: the server answers, Chromium runs, the page is signed in (an admin
+ * or operator token) and the Nodes page lists an online emulated node (the
+ * server runs with --demo). Resolves to {page, role, nodeId}.
+ */
+export async function startOnDemoNode() {
+  await checkHealth();
+  const page = await launch();
+  log(`mode: ${JOBS_FIRST ? 'every change is a job to follow (--apply-wait 0)' : 'the server waits for the node'}`);
+  const role = await signInStep(page);
+  const nodeId = await onlineDemoNode(page);
+  return { page, role, nodeId };
+}
+
+async function signInStep(page) {
+  await step(`open ${config.url}/ and sign in`, async () => {
+    await openApp(page);
+    const { role, name } = await signIn(page, { landing: 'nodes-page', writer: true });
+    log(`signed in as "${name}" (${role})`);
+  });
+  return text(page.locator(tid('user-role')));
+}
+
+function onlineDemoNode(page) {
+  return step('the Nodes page lists an online emulated node', async () => {
+    const online = page.locator(tid('node-row')).filter({ has: page.locator(tid('node-emulated')) }).filter({ has: page.locator(`${tid('state-badge')}[data-state="online"]`) });
+    await until(async () => (await online.count()) >= 1, 'no online emulated node: is the server running with --demo 2?');
+    await waitLive(page);
+    return online.first().getAttribute('data-node-id');
+  });
+}
+
+/** Opens node `nodeId`'s page from the Nodes page. */
+export async function openNode(page, nodeId) {
+  await page.locator(`${tid('node-row')}[data-node-id="${nodeId}"] ${tid('node-id')}`).click();
+  await page.locator(tid('node-page')).waitFor({ state: 'visible' });
+}
+
+/** Shows the node page's tab `key`, checks that the address names it, and resolves to its panel. */
+export async function openNodeTab(page, key) {
+  const panel = page.locator(tid(`node-tabs-panel-${key}`));
+  await page.locator(tid(`node-tabs-${key}`)).click();
+  await panel.waitFor({ state: 'visible' });
+  if (!new URL(page.url()).hash.endsWith(`?tab=${key}`)) throw new Error(`the address does not name the tab: ${new URL(page.url()).hash}`);
+  return panel;
+}
+
+// ---- forms -------------------------------------------------------------------------
+
+/**
+ * Submits `modal` and waits for the message next to field `name` (the field
+ * and its input marked invalid, the general error box hidden); resolves to
+ * the message.
+ */
+export async function expectFieldError(modal, name, pattern) {
+  await modal.locator(tid('modal-submit')).click();
+  const msg = modal.locator(`[data-field="${name}"] .field-message`);
+  await until(() => msg.isVisible(), async () => {
+    const general = modal.locator(tid('modal-error'));
+    return `no message next to the ${name} field` + ((await general.isVisible()) ? ` (the form says: "${await text(general)}")` : '');
+  }, 15_000);
+  const said = await text(msg);
+  if (!pattern.test(said)) throw new Error(`the ${name} field says "${said}", expected ${pattern}`);
+  const wrap = modal.locator(`[data-field="${name}"]`);
+  if (!(await wrap.evaluate((el) => el.classList.contains('field-invalid')))) throw new Error(`the ${name} field is not marked invalid`);
+  if (!(await wrap.getAttribute('data-multi')) && (await wrap.locator('[aria-invalid="true"]').count()) !== 1) throw new Error(`the ${name} input is not marked invalid`);
+  if (await modal.locator(tid('modal-error')).isVisible()) throw new Error('the general error box shows too');
+  log(`${name}: "${said}"`);
+  return said;
+}
+
+/** Submits `modal` and waits (15 s: the node may be slow) for it to close; else throws with the error it shows. */
+export async function submitAndClose(modal, what) {
+  await modal.locator(tid('modal-submit')).click();
+  await until(async () => (await modal.count()) === 0, async () => `the ${what} form is still open: ${await text(modal.locator('.form-error:visible, .field-message:visible').first()).catch(() => '')}`, 15_000);
+}
+
+/**
+ * Records the jobs the create forms follow (a wait box "<x>-form-wait" in its
+ * "job" phase) from now on; resolves to a function that reads them: {testid: [job ids]}.
+ */
+export async function recordFollowedJobs(page) {
+  await page.evaluate(() => {
+    window.__followed = {};
+    new MutationObserver(() => {
+      for (const w of document.querySelectorAll('[data-testid$="-form-wait"][data-phase="job"]')) {
+        const ids = (window.__followed[w.dataset.testid] ||= []);
+        if (w.dataset.jobId && !ids.includes(w.dataset.jobId)) ids.push(w.dataset.jobId);
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+  return () => page.evaluate(() => window.__followed);
 }

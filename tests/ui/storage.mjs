@@ -20,11 +20,10 @@
 // everything in the right order. Screenshots of each view go beside SCREENSHOT.
 
 import { randomBytes } from 'node:crypto';
-import { setup, run, step, log, tid, apiOk, apiCall, checkHealth, launch, asViewer, openApp, report, signIn, waitLive, checkPageHealthy, screenshot, shot, firstOf, LIVE_ROW_TIMEOUT_MS } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNode, openNodeTab, expectFieldError, submitAndClose, recordFollowedJobs } from './harness.mjs';
 
 const { url: ZOS_URL } = await setup({ screenshotName: 'zos-ui-storage.png', timeoutMs: 150_000 });
 
-const JOBS_FIRST = process.env.APPLY_WAIT === '0';
 const hex = randomBytes(3).toString('hex');
 const letters = (n) => Array.from(randomBytes(n), (b) => String.fromCharCode(97 + (b % 26))).join('');
 const POOL = `ui-${hex}`;
@@ -35,34 +34,13 @@ const SUBNET = `10.${100 + (randomBytes(1)[0] % 100)}.${randomBytes(1)[0]}`;
 const NWID = `8056c2e21c${randomBytes(3).toString('hex')}`;
 const suffix = randomBytes(4).toString('hex');
 
-/** Polls `check` (resolving to true when done) and throws `describe()`'s text on timeout. */
-async function until(check, describe, timeout = LIVE_ROW_TIMEOUT_MS) {
-  const outcome = await firstOf({ ok: check }, timeout);
-  if (outcome === null) throw new Error(typeof describe === 'function' ? await describe() : describe);
-}
-
-const text = async (locator) => ((await locator.textContent()) || '').trim();
-
 let nodeId = null;
 const made = { pool: false, fs: false, snap: false, bridge: false, zt: false, container: null };
 
 await run(async () => {
-  await checkHealth();
-  const page = await launch();
-  log(`mode: ${JOBS_FIRST ? 'every change is a job to follow (--apply-wait 0)' : 'the server waits for the node'}`);
-
-  await step(`open ${ZOS_URL}/ and sign in`, async () => {
-    await openApp(page);
-    await signIn(page, { landing: 'nodes-page', writer: true });
-  });
-  const role = await text(page.locator(tid('user-role')));
-
-  nodeId = await step('the Nodes page lists an online emulated node', async () => {
-    const online = page.locator(tid('node-row')).filter({ has: page.locator(tid('node-emulated')) }).filter({ has: page.locator(`${tid('state-badge')}[data-state="online"]`) });
-    await until(async () => (await online.count()) >= 1, 'no online emulated node: is the server running with --demo 2?');
-    await waitLive(page);
-    return online.first().getAttribute('data-node-id');
-  });
+  const demo = await startOnDemoNode();
+  const { page, role } = demo;
+  nodeId = demo.nodeId;
   const base = `/nodes/${nodeId}`;
   const disks = (await apiOk('GET', `${base}/disks`)).blockdevices.map((d) => `/dev/${d.name}`);
   log(`node ${nodeId} has disks ${disks.join(', ')}`);
@@ -77,11 +55,8 @@ await run(async () => {
   let poolsBefore = 0;
 
   await step(`open node ${nodeId}, then its Storage tab`, async () => {
-    await page.locator(`${tid('node-row')}[data-node-id="${nodeId}"] ${tid('node-id')}`).click();
-    await page.locator(tid('node-page')).waitFor({ state: 'visible' });
-    await page.locator(tid('node-tabs-storage')).click();
-    await storage.waitFor({ state: 'visible' });
-    if (!new URL(page.url()).hash.endsWith('?tab=storage')) throw new Error(`the address does not name the tab: ${new URL(page.url()).hash}`);
+    await openNode(page, nodeId);
+    await openNodeTab(page, 'storage');
     poolsBefore = (await apiOk('GET', `${base}/storagepools`)).length;
     if (poolsBefore === 0) await storage.locator(tid('pools-empty')).waitFor({ state: 'visible' });
     else await until(async () => (await storage.locator(tid('pool-row')).count()) === poolsBefore, `the list does not show the ${poolsBefore} pools the API has`);
@@ -89,37 +64,9 @@ await run(async () => {
 
   const modalOf = (testid) => page.locator(tid(testid));
 
-  // Records the jobs the create forms follow (their wait box in its "job" phase): form → job ids.
-  await page.evaluate(() => {
-    window.__followed = {};
-    new MutationObserver(() => {
-      for (const w of document.querySelectorAll('[data-testid$="-form-wait"][data-phase="job"]')) {
-        const ids = (window.__followed[w.dataset.testid] ||= []);
-        if (w.dataset.jobId && !ids.includes(w.dataset.jobId)) ids.push(w.dataset.jobId);
-      }
-    }).observe(document.body, { subtree: true, childList: true, attributes: true });
-  });
+  // The jobs the create forms follow: form → job ids.
+  const followedJobs = await recordFollowedJobs(page);
 
-  /** Submits `modal` and waits for the message next to field `name`; resolves to its text. */
-  async function expectFieldError(modal, name, pattern) {
-    await modal.locator(tid('modal-submit')).click();
-    const msg = modal.locator(`[data-field="${name}"] .field-message`);
-    await until(() => msg.isVisible(), async () => {
-      const general = modal.locator(tid('modal-error'));
-      return `no message next to the ${name} field` + ((await general.isVisible()) ? ` (the form says: "${await text(general)}")` : '');
-    }, 15_000);
-    const said = await text(msg);
-    if (!pattern.test(said)) throw new Error(`the ${name} field says "${said}", expected ${pattern}`);
-    if (!(await modal.locator(`[data-field="${name}"]`).evaluate((el) => el.classList.contains('field-invalid')))) throw new Error(`the ${name} field is not marked invalid`);
-    if (await modal.locator(tid('modal-error')).isVisible()) throw new Error('the general error box shows too');
-    log(`${name}: "${said}"`);
-    return said;
-  }
-
-  async function submitAndClose(modal, what) {
-    await modal.locator(tid('modal-submit')).click();
-    await until(async () => (await modal.count()) === 0, async () => `the ${what} form is still open: ${await text(modal.locator('.form-error:visible, .field-message:visible').first()).catch(() => '')}`, 15_000);
-  }
 
   const poolModal = modalOf('pool-modal');
   const device = (path) => poolModal.locator(`.check[data-device="${path}"] input`);
@@ -390,7 +337,7 @@ await run(async () => {
   });
 
   await step(JOBS_FIRST ? 'every create form followed the job it was handed (202)' : 'no create form had a job to follow (201)', async () => {
-    const followed = await page.evaluate(() => window.__followed);
+    const followed = await followedJobs();
     log(`forms that followed jobs: ${JSON.stringify(followed)}`);
     const forms = ['pool-form-wait', 'fs-form-wait', 'snap-form-wait', 'br-form-wait', 'zt-form-wait'];
     if (JOBS_FIRST) {

@@ -18,44 +18,22 @@
 // the Jobs page. Screenshots of each view go beside SCREENSHOT.
 
 import { randomBytes } from 'node:crypto';
-import { setup, run, step, log, tid, apiOk, apiCall, checkHealth, launch, asViewer, openApp, report, signIn, waitLive, checkPageHealthy, screenshot, shot, firstOf, LIVE_ROW_TIMEOUT_MS } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNode, openNodeTab, expectFieldError, submitAndClose, recordFollowedJobs } from './harness.mjs';
 
 const { url: ZOS_URL } = await setup({ screenshotName: 'zos-ui-vms.png', timeoutMs: 150_000 });
 
-const JOBS_FIRST = process.env.APPLY_WAIT === '0';
 const hex = randomBytes(3).toString('hex');
 const VM = `ui-vm-${hex}`;
 const DISK = `boot-${hex}`;
 const suffix = randomBytes(4).toString('hex');
 
-/** Polls `check` (resolving to true when done) and throws `describe()`'s text on timeout. */
-async function until(check, describe, timeout = LIVE_ROW_TIMEOUT_MS) {
-  const outcome = await firstOf({ ok: check }, timeout);
-  if (outcome === null) throw new Error(typeof describe === 'function' ? await describe() : describe);
-}
-
-const text = async (locator) => ((await locator.textContent()) || '').trim();
-
 let nodeId = null;
 let made = false;
 
 await run(async () => {
-  await checkHealth();
-  const page = await launch();
-  log(`mode: ${JOBS_FIRST ? 'every change is a job to follow (--apply-wait 0)' : 'the server waits for the node'}`);
-
-  await step(`open ${ZOS_URL}/ and sign in`, async () => {
-    await openApp(page);
-    await signIn(page, { landing: 'nodes-page', writer: true });
-  });
-  const role = await text(page.locator(tid('user-role')));
-
-  nodeId = await step('the Nodes page lists an online emulated node', async () => {
-    const online = page.locator(tid('node-row')).filter({ has: page.locator(tid('node-emulated')) }).filter({ has: page.locator(`${tid('state-badge')}[data-state="online"]`) });
-    await until(async () => (await online.count()) >= 1, 'no online emulated node: is the server running with --demo 2?');
-    await waitLive(page);
-    return online.first().getAttribute('data-node-id');
-  });
+  const demo = await startOnDemoNode();
+  const { page, role } = demo;
+  nodeId = demo.nodeId;
   const base = `/nodes/${nodeId}`;
 
   const vms = page.locator(tid('node-tabs-panel-vms'));
@@ -66,47 +44,16 @@ await run(async () => {
   let before = 0;
 
   await step(`open node ${nodeId}, then its VMs tab`, async () => {
-    await page.locator(`${tid('node-row')}[data-node-id="${nodeId}"] ${tid('node-id')}`).click();
-    await page.locator(tid('node-page')).waitFor({ state: 'visible' });
-    await page.locator(tid('node-tabs-vms')).click();
-    await vms.waitFor({ state: 'visible' });
-    if (!new URL(page.url()).hash.endsWith('?tab=vms')) throw new Error(`the address does not name the tab: ${new URL(page.url()).hash}`);
+    await openNode(page, nodeId);
+    await openNodeTab(page, 'vms');
     before = (await apiOk('GET', `${base}/vms`)).length;
     if (before === 0) await vms.locator(tid('vms-empty')).waitFor({ state: 'visible' });
     else await until(async () => (await vms.locator(tid('vm-row')).count()) === before, `the list does not show the ${before} VMs the API has`);
   });
 
-  // Records the jobs the create form follows (its wait box in its "job" phase): form → job ids.
-  await page.evaluate(() => {
-    window.__followed = {};
-    new MutationObserver(() => {
-      for (const w of document.querySelectorAll('[data-testid$="-form-wait"][data-phase="job"]')) {
-        const ids = (window.__followed[w.dataset.testid] ||= []);
-        if (w.dataset.jobId && !ids.includes(w.dataset.jobId)) ids.push(w.dataset.jobId);
-      }
-    }).observe(document.body, { subtree: true, childList: true, attributes: true });
-  });
+  // The jobs the create forms follow: form → job ids.
+  const followedJobs = await recordFollowedJobs(page);
 
-  /** Submits `m` and waits for the message next to field `name`; resolves to its text. */
-  async function expectFieldError(m, name, pattern) {
-    await m.locator(tid('modal-submit')).click();
-    const msg = m.locator(`[data-field="${name}"] .field-message`);
-    await until(() => msg.isVisible(), async () => {
-      const general = m.locator(tid('modal-error'));
-      return `no message next to the ${name} field` + ((await general.isVisible()) ? ` (the form says: "${await text(general)}")` : '');
-    }, 15_000);
-    const said = await text(msg);
-    if (!pattern.test(said)) throw new Error(`the ${name} field says "${said}", expected ${pattern}`);
-    if (!(await m.locator(`[data-field="${name}"]`).evaluate((el) => el.classList.contains('field-invalid')))) throw new Error(`the ${name} field is not marked invalid`);
-    if (await m.locator(tid('modal-error')).isVisible()) throw new Error('the general error box shows too');
-    log(`${name}: "${said}"`);
-    return said;
-  }
-
-  async function submitAndClose(m, what) {
-    await m.locator(tid('modal-submit')).click();
-    await until(async () => (await m.count()) === 0, async () => `the ${what} form is still open: ${await text(m.locator('.form-error:visible, .field-message:visible').first()).catch(() => '')}`, 15_000);
-  }
 
   /** Waits for the row's status (and a settled state); describes what it shows instead. */
   async function rowStatus(status, timeout = 10_000) {
@@ -244,7 +191,7 @@ await run(async () => {
   });
 
   await step(JOBS_FIRST ? 'the create form followed the jobs it was handed (202): the refused one and the good one' : 'the create form had no job to follow (201)', async () => {
-    const followed = await page.evaluate(() => window.__followed);
+    const followed = await followedJobs();
     log(`forms that followed jobs: ${JSON.stringify(followed)}`);
     if (JOBS_FIRST) {
       if ((followed['vm-form-wait'] || []).length !== 2) throw new Error(`the VM form followed ${(followed['vm-form-wait'] || []).length} jobs, expected 2`);

@@ -8,6 +8,7 @@ import { h, replace, formatBytes, formatDuration } from '../dom.js';
 import { toast, errorToast, button, dataTable, rowActions, confirmAction, relativeTime, copyButton, glyph } from '../ui.js';
 import { resource, asList, showLoadState } from '../resource.js';
 import { followOutput } from '../output.js';
+import { fact } from './workloads.js';
 
 // Processes and jobs are the node's, not the store's: no live events, so read them again while open.
 const POLL_MS = 5_000;
@@ -210,10 +211,6 @@ export function containerDetail(ctx, nodeId, initial) {
           : `The container is ${c.state}…`,
       );
     }
-  }
-
-  function fact(label, value) {
-    return h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', null, value));
   }
 
   /** A small table of what the node lists (processes, jobs), with a Refresh button. */

@@ -7,7 +7,7 @@
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
 import { emptyState, viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
-import { liveList, showLoadState } from '../resource.js';
+import { liveList, watchLive, showLoadState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
 // A job's kind (the workload collection) as people say it.
@@ -160,9 +160,7 @@ export function followJob(ctx, id, { onUpdate = () => {}, signal = null, initial
         timer = setTimeout(read, FOLLOW_POLL_MS);
       }
     };
-    const unsubscribe = ctx.live.subscribe((msg) => {
-      if (msg.type === 'open' || (msg.type === 'change' && msg.change.collection === 'jobs' && msg.change.id === id)) read();
-    });
+    const unsubscribe = watchLive(ctx.live, (c) => c.collection === 'jobs' && c.id === id, read);
     if (signal) {
       if (signal.aborted) return finish(reject, new ApiError(0, 'aborted', 'No longer followed.'));
       signal.addEventListener('abort', () => finish(reject, new ApiError(0, 'aborted', 'No longer followed.')), { once: true });

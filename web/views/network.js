@@ -6,90 +6,17 @@
 // change as a job.
 
 import { api, ApiError } from '../api.js';
-import { h, replace } from '../dom.js';
-import { openModal, field, groupField, fieldMessage, segmented, toast, emptyState, button, confirmAction, confirmDelete, copyButton } from '../ui.js';
-import { resource, asList, showLoadState } from '../resource.js';
-import { BUSY_STATES, workloadBadge, jobWatcher, formWait, rowChange, changeUnder, checkbox, rowTable } from './workloads.js';
+import { h } from '../dom.js';
+import { field, groupField, fieldMessage, segmented, toast, rowActions, copyButton } from '../ui.js';
+import { asList } from '../resource.js';
+import { BUSY_STATES, workloadBadge, checkbox } from './workloads.js';
+import { workloadTab, workloadActions } from './workload-tab.js';
 
-const REFRESH_DEBOUNCE_MS = 100;
 const MODES = [
   { value: 'none', label: 'None', testid: 'br-form-mode-none', text: 'A bridge without an address: the node only switches frames.' },
   { value: 'static', label: 'Static', testid: 'br-form-mode-static', text: 'The bridge gets an address; containers on it set their own.' },
   { value: 'dnsmasq', label: 'DHCP (dnsmasq)', testid: 'br-form-mode-dnsmasq', text: 'The bridge gets an address and hands out a range with dnsmasq.' },
 ];
-
-/**
- * A live list of one kind of the node's workloads in a card: the shared part
- * of the two tabs. `row(item, watcher)` makes an item's <tr>.
- */
-function workloadList(ctx, nodeId, { name, collection, testid, key, fetch, columns, row, empty, onCount }) {
-  let destroyed = false;
-  const prefix = `${nodeId}/`;
-  const watcher = jobWatcher(() => render());
-  const list = resource({
-    name,
-    fetcher: async () => asList(await fetch()),
-    onChange: render,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
-  });
-  const body = h('div', { class: 'card table-card', testid: `${testid}-card` });
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') {
-      list.schedule();
-      return;
-    }
-    if (msg.type !== 'change') return;
-    const c = msg.change;
-    if (changeUnder(c, collection, prefix)) list.schedule();
-    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((x) => x.job === c.id))) {
-      watcher.read(c.id);
-      list.schedule();
-    }
-  });
-
-  function render() {
-    if (destroyed) return;
-    if (showLoadState(list, body, name, { rows: 2 })) return;
-    const items = [...list.data].sort((a, b) => String(a[key]).localeCompare(String(b[key])));
-    onCount(items.length);
-    if (!items.length) {
-      replace(body, empty());
-      return;
-    }
-    replace(body, rowTable({ testid: `${testid}-table`, columns, actions: ctx.canMutate, tbody: h('tbody', null, items.map((item) => row(item, watcher))) }));
-  }
-  render();
-  list.load();
-
-  return {
-    body,
-    list,
-    watcher,
-    /** Drops the item locally (after a DELETE that was applied). */
-    remove(value) {
-      if (list.data) list.set(list.data.filter((x) => x[key] !== value));
-    },
-    /** Adds or replaces an item locally (after a create that was applied). */
-    upsert(item) {
-      if (item && item[key] && list.data) list.set([...list.data.filter((x) => x[key] !== item[key]), item]);
-    },
-    stop() {
-      destroyed = true;
-      list.stop();
-      watcher.stop();
-      unsubscribe();
-    },
-  };
-}
-
-function panelHead(title, sub, action) {
-  return h('div', { class: 'panel-head' }, h('div', null, h('h2', null, title), h('p', { class: 'panel-sub' }, sub)), action ? h('div', { class: 'page-actions' }, action) : null);
-}
-
-function actionsCell(...buttons) {
-  return h('td', { class: 'col-actions' }, h('div', { class: 'row-actions' }, buttons));
-}
 
 const muted = (text) => h('span', { class: 'muted' }, text);
 
@@ -97,75 +24,60 @@ const muted = (text) => h('span', { class: 'muted' }, text);
 
 /** mountBridges(ctx, nodeId, {onCount}) → {el, unmount()} */
 export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
-  const createBtn = ctx.canMutate ? button('New bridge', { kind: 'primary', iconName: 'plus', testid: 'bridge-create', onClick: () => openCreate() }) : null;
-  const bridges = workloadList(ctx, nodeId, {
-    name: 'bridges',
-    collection: 'bridges',
+  const tab = workloadTab(ctx, {
     testid: 'bridges',
-    key: 'name',
+    title: 'Bridges',
+    sub: 'Linux bridges on the node, for containers and virtual machines to share a network. Updated live.',
+    create: { label: 'New bridge', testid: 'bridge-create', onClick: () => openCreate() },
+    empty: {
+      iconName: 'network',
+      title: 'No bridges',
+      text: 'A bridge joins containers and virtual machines on this node into one network, with DHCP and NAT if you want.',
+      viewerText: 'The node has no bridges.',
+    },
+    name: 'bridges',
+    item: 'bridge',
+    collections: ['bridges'],
+    prefix: `${nodeId}/`,
     fetch: () => api.listBridges(nodeId),
-    columns: ['Bridge', 'Status', 'Mode', 'Address', 'DHCP range', 'NAT'],
+    table: { columns: ['Bridge', 'Status', 'Mode', 'Address', 'DHCP range', 'NAT'] },
     row,
     onCount,
-    empty: () =>
-      emptyState({
-        iconName: 'network',
-        title: 'No bridges',
-        text: ctx.canMutate ? 'A bridge joins containers and virtual machines on this node into one network, with DHCP and NAT if you want.' : 'The node has no bridges.',
-        testid: 'bridges-empty',
-        action: ctx.canMutate ? button('New bridge', { kind: 'primary', iconName: 'plus', onClick: () => openCreate() }) : null,
-      }),
   });
-  const el = h(
-    'div',
-    { class: 'bridges', testid: 'bridges' },
-    panelHead('Bridges', 'Linux bridges on the node, for containers and virtual machines to share a network. Updated live.', createBtn),
-    bridges.body,
-  );
 
-  function row(b, watcher) {
+  function row(b, { progress }) {
     const s = b.setting || {};
     const hasCidr = b.networkMode !== 'none' && s.cidr;
-    return h(
-      'tr',
-      { testid: 'bridge-row', dataset: { name: b.name, state: b.state, status: b.status, mode: b.networkMode } },
-      h(
-        'td',
-        { dataset: { label: 'Bridge' } },
-        h('span', { class: 'cell-stack' }, h('span', { class: 'mono strong', testid: 'bridge-name' }, b.name), b.hwaddr ? h('span', { class: 'cell-sub mono', testid: 'bridge-hwaddr' }, b.hwaddr) : null),
-      ),
-      h(
-        'td',
-        { dataset: { label: 'Status' } },
-        h('div', { class: 'ct-state' }, BUSY_STATES.has(b.state) ? workloadBadge(b.state, { testid: 'bridge-state' }) : workloadBadge(b.status, { testid: 'bridge-status' }), watcher.progress(b)),
-      ),
-      h('td', { dataset: { label: 'Mode' }, testid: 'bridge-mode' }, h('span', { class: 'tag tag-neutral' }, b.networkMode === 'dnsmasq' ? 'DHCP (dnsmasq)' : b.networkMode)),
-      h('td', { dataset: { label: 'Address' }, testid: 'bridge-cidr' }, hasCidr ? h('span', { class: 'pill-mono' }, s.cidr) : muted('—')),
-      h('td', { dataset: { label: 'DHCP range' }, testid: 'bridge-range' }, b.networkMode === 'dnsmasq' && s.start ? h('span', { class: 'mono' }, `${s.start} – ${s.end}`) : muted('—')),
-      h('td', { dataset: { label: 'NAT' }, testid: 'bridge-nat' }, b.nat ? h('span', { class: 'tag tag-ok' }, 'NAT') : muted('off')),
-      ctx.canMutate
-        ? actionsCell(button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'bridge-delete', title: `Delete bridge ${b.name}`, disabled: b.state === 'deleting', onClick: () => openDelete(b) }))
-        : null,
-    );
+    return {
+      data: { name: b.name, state: b.state, status: b.status, mode: b.networkMode },
+      cells: [
+        h(
+          'td',
+          { dataset: { label: 'Bridge' } },
+          h('span', { class: 'cell-stack' }, h('span', { class: 'mono strong', testid: 'bridge-name' }, b.name), b.hwaddr ? h('span', { class: 'cell-sub mono', testid: 'bridge-hwaddr' }, b.hwaddr) : null),
+        ),
+        h(
+          'td',
+          { dataset: { label: 'Status' } },
+          h('div', { class: 'ct-state' }, BUSY_STATES.has(b.state) ? workloadBadge(b.state, { testid: 'bridge-state' }) : workloadBadge(b.status, { testid: 'bridge-status' }), progress),
+        ),
+        h('td', { dataset: { label: 'Mode' }, testid: 'bridge-mode' }, h('span', { class: 'tag tag-neutral' }, b.networkMode === 'dnsmasq' ? 'DHCP (dnsmasq)' : b.networkMode)),
+        h('td', { dataset: { label: 'Address' }, testid: 'bridge-cidr' }, hasCidr ? h('span', { class: 'pill-mono' }, s.cidr) : muted('—')),
+        h('td', { dataset: { label: 'DHCP range' }, testid: 'bridge-range' }, b.networkMode === 'dnsmasq' && s.start ? h('span', { class: 'mono' }, `${s.start} – ${s.end}`) : muted('—')),
+        h('td', { dataset: { label: 'NAT' }, testid: 'bridge-nat' }, b.nat ? h('span', { class: 'tag tag-ok' }, 'NAT') : muted('off')),
+        ctx.canMutate ? workloadActions(b, { what: `bridge ${b.name}`, testid: 'bridge-delete', onDelete: () => openDelete(b) }) : null,
+      ],
+    };
   }
 
   function openDelete(b) {
-    confirmDelete({
+    tab.confirmRemove(b.name, {
       title: 'Delete bridge?',
       submitLabel: 'Delete bridge',
       text: ['This removes bridge ', h('strong', { class: 'mono' }, b.name), ` from ${nodeId}; what is attached to it loses that network.`],
-      async onConfirm() {
-        try {
-          const applied = await rowChange(() => api.deleteBridge(nodeId, b.name), {
-            watcher: bridges.watcher,
-            done: `Bridge ${b.name} deleted.`,
-            pending: `The node is still deleting ${b.name}; the list follows it.`,
-          });
-          if (applied) bridges.remove(b.name);
-        } finally {
-          bridges.list.load();
-        }
-      },
+      call: () => api.deleteBridge(nodeId, b.name),
+      done: `Bridge ${b.name} deleted.`,
+      pending: `The node is still deleting ${b.name}; the list follows it.`,
     });
   }
 
@@ -187,8 +99,6 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
       field({ label: 'DHCP range end', name: 'setting.end', control: endInput }),
     );
     const natField = groupField({ name: 'nat', label: 'Outside access' }, nat.el, fieldMessage());
-    let modal = null;
-    const wait = formWait(ctx, { testid: 'br-form-wait', watcher: bridges.watcher, close: () => modal && modal.close() });
 
     function showMode() {
       const m = mode.value();
@@ -200,15 +110,14 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
     mode.el.addEventListener('change', showMode);
     showMode();
 
-    modal = openModal({
+    tab.openForm({
       title: 'New bridge',
       description: h('span', null, 'On node ', h('span', { class: 'mono' }, nodeId), '.'),
       testid: 'bridge-modal',
       submitLabel: 'Create bridge',
       size: 'lg',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      wait: 'br-form-wait',
+      fields: [
         h(
           'div',
           { class: 'form-row-2' },
@@ -219,10 +128,8 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
         cidrField,
         rangeRow,
         natField,
-        wait.el,
-      ),
-      onClose: () => wait.stop(),
-      async onSubmit() {
+      ],
+      async onSubmit(wait) {
         const name = nameInput.value.trim();
         if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
         const m = mode.value();
@@ -234,147 +141,117 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
           spec.setting.start = startInput.value.trim();
           spec.setting.end = endInput.value.trim();
         }
-        const view = await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createBridge(nodeId, spec));
-        bridges.upsert(view);
-        bridges.list.load();
+        tab.saved(await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createBridge(nodeId, spec)));
         toast(`Bridge ${name} created.`, { type: 'success' });
       },
     });
   }
 
-  return {
-    el,
-    unmount() {
-      bridges.stop();
-    },
-  };
+  return tab;
 }
 
 // ---- ZeroTier networks ---------------------------------------------------------------
 
 /** mountZeroTiers(ctx, nodeId, {onCount}) → {el, unmount()} */
 export function mountZeroTiers(ctx, nodeId, { onCount = () => {} } = {}) {
-  const createBtn = ctx.canMutate ? button('Join network', { kind: 'primary', iconName: 'plus', testid: 'zt-join', onClick: () => openJoin() }) : null;
-  const networks = workloadList(ctx, nodeId, {
+  const tab = workloadTab(ctx, {
+    testid: 'node-zerotiers',
+    ids: 'node-zt',
+    title: 'ZeroTier networks',
+    sub: 'The networks this node has joined, as its ZeroTier client reports them. Updated live.',
+    create: { label: 'Join network', testid: 'zt-join', onClick: () => openJoin() },
+    empty: {
+      iconName: 'network',
+      title: 'No ZeroTier networks',
+      text: 'Join the node to a ZeroTier network by its 16-digit id to reach it, and its containers, over that network.',
+      viewerText: 'The node has joined no ZeroTier network.',
+    },
     name: 'ZeroTier networks',
-    collection: 'zerotiers',
-    testid: 'node-zt',
+    item: 'node-zt',
     key: 'nwid',
+    collections: ['zerotiers'],
+    prefix: `${nodeId}/`,
     fetch: () => api.listNodeZerotiers(nodeId),
-    columns: ['Network', 'Status', 'Type', 'Addresses', 'MAC', { label: 'MTU', class: 'num' }],
+    table: { columns: ['Network', 'Status', 'Type', 'Addresses', 'MAC', { label: 'MTU', class: 'num' }] },
     row,
     onCount,
-    empty: () =>
-      emptyState({
-        iconName: 'network',
-        title: 'No ZeroTier networks',
-        text: ctx.canMutate ? 'Join the node to a ZeroTier network by its 16-digit id to reach it, and its containers, over that network.' : 'The node has joined no ZeroTier network.',
-        testid: 'node-zt-empty',
-        action: ctx.canMutate ? button('Join network', { kind: 'primary', iconName: 'plus', onClick: () => openJoin() }) : null,
-      }),
   });
-  const el = h(
-    'div',
-    { class: 'node-zerotiers', testid: 'node-zerotiers' },
-    panelHead('ZeroTier networks', 'The networks this node has joined, as its ZeroTier client reports them. Updated live.', createBtn),
-    networks.body,
-  );
 
-  function row(z, watcher) {
+  function row(z, { progress }) {
     const addresses = asList(z.assignedAddresses);
     const busy = BUSY_STATES.has(z.state);
-    return h(
-      'tr',
-      { testid: 'node-zt-row', dataset: { nwid: z.nwid, state: z.state, status: z.status } },
-      h(
-        'td',
-        { dataset: { label: 'Network' } },
+    return {
+      data: { nwid: z.nwid, state: z.state, status: z.status },
+      cells: [
         h(
-          'span',
-          { class: 'cell-stack' },
-          h('span', { class: 'zt-nwid' }, h('span', { class: 'mono strong', testid: 'node-zt-nwid' }, z.nwid), copyButton(z.nwid, { label: 'Copy the network id' })),
-          z.name ? h('span', { class: 'cell-sub', testid: 'node-zt-name' }, z.name) : null,
+          'td',
+          { dataset: { label: 'Network' } },
+          h(
+            'span',
+            { class: 'cell-stack' },
+            h('span', { class: 'zt-nwid' }, h('span', { class: 'mono strong', testid: 'node-zt-nwid' }, z.nwid), copyButton(z.nwid, { label: 'Copy the network id' })),
+            z.name ? h('span', { class: 'cell-sub', testid: 'node-zt-name' }, z.name) : null,
+          ),
         ),
-      ),
-      h(
-        'td',
-        { dataset: { label: 'Status' } },
-        h('div', { class: 'ct-state' }, busy ? workloadBadge(z.state, { testid: 'node-zt-state' }) : workloadBadge(z.status, { testid: 'node-zt-status', title: ztStatusTitle(z.status) }), watcher.progress(z)),
-      ),
-      h('td', { dataset: { label: 'Type' } }, z.type ? h('span', { class: 'tag tag-neutral' }, String(z.type).toLowerCase()) : muted('—')),
-      h(
-        'td',
-        { dataset: { label: 'Addresses' }, testid: 'node-zt-addresses' },
-        addresses.length ? h('span', { class: 'chips' }, addresses.map((a) => h('span', { class: 'pill-mono' }, a))) : muted(busy ? '—' : 'none yet'),
-      ),
-      h('td', { dataset: { label: 'MAC' } }, z.mac ? h('span', { class: 'mono' }, z.mac) : muted('—')),
-      h('td', { dataset: { label: 'MTU' }, class: 'num' }, z.mtu ? String(z.mtu) : muted('—')),
-      ctx.canMutate
-        ? actionsCell(button('Leave', { small: true, kind: 'ghost-danger', iconName: 'logout', testid: 'node-zt-leave', title: `Leave ${z.nwid}`, disabled: z.state === 'deleting', onClick: () => openLeave(z) }))
-        : null,
-    );
+        h(
+          'td',
+          { dataset: { label: 'Status' } },
+          h('div', { class: 'ct-state' }, busy ? workloadBadge(z.state, { testid: 'node-zt-state' }) : workloadBadge(z.status, { testid: 'node-zt-status', title: ztStatusTitle(z.status) }), progress),
+        ),
+        h('td', { dataset: { label: 'Type' } }, z.type ? h('span', { class: 'tag tag-neutral' }, String(z.type).toLowerCase()) : muted('—')),
+        h(
+          'td',
+          { dataset: { label: 'Addresses' }, testid: 'node-zt-addresses' },
+          addresses.length ? h('span', { class: 'chips' }, addresses.map((a) => h('span', { class: 'pill-mono' }, a))) : muted(busy ? '—' : 'none yet'),
+        ),
+        h('td', { dataset: { label: 'MAC' } }, z.mac ? h('span', { class: 'mono' }, z.mac) : muted('—')),
+        h('td', { dataset: { label: 'MTU' }, class: 'num' }, z.mtu ? String(z.mtu) : muted('—')),
+        ctx.canMutate
+          ? rowActions({ label: 'Leave', danger: true, iconName: 'logout', testid: 'node-zt-leave', title: `Leave ${z.nwid}`, disabled: z.state === 'deleting', onClick: () => openLeave(z) })
+          : null,
+      ],
+    };
   }
 
   function openLeave(z) {
-    confirmAction({
+    tab.confirmRemove(z.nwid, {
       title: 'Leave ZeroTier network?',
       submitLabel: 'Leave network',
       testid: 'zt-leave-modal',
       iconName: 'logout',
       text: [`${nodeId} leaves `, h('strong', { class: 'mono' }, z.nwid), z.name ? ` (${z.name})` : '', ' and can no longer be reached over it.'],
-      async onConfirm() {
-        try {
-          const applied = await rowChange(() => api.leaveZerotier(nodeId, z.nwid), {
-            watcher: networks.watcher,
-            done: `${nodeId} left ${z.nwid}.`,
-            pending: `The node is still leaving ${z.nwid}; the list follows it.`,
-          });
-          if (applied) networks.remove(z.nwid);
-        } finally {
-          networks.list.load();
-        }
-      },
+      call: () => api.leaveZerotier(nodeId, z.nwid),
+      done: `${nodeId} left ${z.nwid}.`,
+      pending: `The node is still leaving ${z.nwid}; the list follows it.`,
     });
   }
 
   function openJoin() {
     const nwidInput = h('input', { class: 'input input-mono', testid: 'zt-form-nwid', placeholder: '8056c2e21c000001', maxlength: '16', autocomplete: 'off', spellcheck: 'false' });
     const tokenInput = h('input', { class: 'input input-mono', testid: 'zt-form-token', type: 'password', autocomplete: 'off', placeholder: 'only for a private network' });
-    let modal = null;
-    const wait = formWait(ctx, { testid: 'zt-form-wait', watcher: networks.watcher, close: () => modal && modal.close() });
-    modal = openModal({
+    tab.openForm({
       title: 'Join ZeroTier network',
       description: h('span', null, 'Node ', h('span', { class: 'mono' }, nodeId), ' joins the network and gets an address in it.'),
       testid: 'zt-modal',
       submitLabel: 'Join network',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      wait: 'zt-form-wait',
+      fields: [
         field({ label: 'Network id', name: 'nwid', control: nwidInput, hint: '16 hex digits, as ZeroTier Central shows it.' }),
         field({ label: 'API token (optional)', name: 'token', control: tokenInput, hint: 'A ZeroTier API token that authorises the node on a private network. Used once; never stored or shown.' }),
-        wait.el,
-      ),
-      onClose: () => wait.stop(),
-      async onSubmit() {
+      ],
+      async onSubmit(wait) {
         const nwid = nwidInput.value.trim();
         if (!nwid) throw new ApiError(400, 'invalid', 'The network id is required.', 'nwid');
         const spec = { nwid };
         const token = tokenInput.value.trim();
         if (token) spec.token = token;
-        const view = await wait.run(`Waiting for ${nodeId} to join ${nwid}`, () => api.joinZerotier(nodeId, spec));
-        networks.upsert(view);
-        networks.list.load();
+        tab.saved(await wait.run(`Waiting for ${nodeId} to join ${nwid}`, () => api.joinZerotier(nodeId, spec)));
         toast(`${nodeId} joined ${nwid.toLowerCase()}.`, { type: 'success' });
       },
     });
   }
 
-  return {
-    el,
-    unmount() {
-      networks.stop();
-    },
-  };
+  return tab;
 }
 
 function ztStatusTitle(status) {

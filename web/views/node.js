@@ -8,7 +8,7 @@
 import { api } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
 import { toast, errorToast, nodeStateBadge, emulatedTag, stateTone, labelChips, emptyState, button, viewPage, readOnlyPill, dataTable, cardHead, confirmAction, relativeTime, relativeTimeTicker, copyButton, glyph, tabBar } from '../ui.js';
-import { resource, asList, showLoadState } from '../resource.js';
+import { resource, liveResource, asList, showLoadState } from '../resource.js';
 import { liveChart } from '../chart.js';
 import { mountContainers } from './containers.js';
 import { mountStorage } from './storage.js';
@@ -17,7 +17,6 @@ import { mountBridges, mountZeroTiers } from './network.js';
 
 const STATS_POLL_MS = 3_000;
 const CHART_SAMPLES = 40;
-const REFRESH_DEBOUNCE_MS = 100;
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 // GET /nodes/{id} answered 404: the node is not (or no longer) registered.
@@ -49,8 +48,11 @@ export function mountNode(root, ctx) {
   let statsError = null;
   let pollTimer = null;
 
-  const node = resource({
+  // The registration lives in `nodes`, what the heartbeat observed in `node_status`.
+  const node = liveResource({
     name: 'node',
+    live: ctx.live,
+    matches: (c) => c.id === id && ['nodes', 'node_status'].includes(c.collection),
     fetcher: async () => {
       try {
         return await api.getNode(id);
@@ -60,8 +62,6 @@ export function mountNode(root, ctx) {
       }
     },
     onChange: render,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
   });
 
   // ---- layout -------------------------------------------------------------
@@ -199,11 +199,6 @@ export function mountNode(root, ctx) {
 
   // ---- data ---------------------------------------------------------------
 
-  // The registration lives in `nodes`, what the heartbeat observed in `node_status`.
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') node.schedule();
-    else if (msg.type === 'change' && msg.change.id === id && ['nodes', 'node_status'].includes(msg.change.collection)) node.schedule();
-  });
   const stopTicker = relativeTimeTicker(page, 5_000);
 
   node.load();
@@ -498,7 +493,6 @@ export function mountNode(root, ctx) {
       containers.unmount();
       for (const m of Object.values(mounted)) m.unmount();
       stopTicker();
-      unsubscribe();
       page.remove();
     },
   };

@@ -8,11 +8,10 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
-import { openModal, field, groupField, fieldMessage, toast, emptyState, button, confirmAction, confirmDelete, relativeTime, glyph } from '../ui.js';
-import { resource, asList, showLoadState } from '../resource.js';
-import { BUSY_STATES, workloadBadge, jobWatcher, formWait, rowChange, moveError, changeUnder, checkbox, syncRows, toggleCell, rowTable } from './workloads.js';
-
-const REFRESH_DEBOUNCE_MS = 100;
+import { field, groupField, fieldMessage, toast, button, confirmAction, relativeTime, glyph } from '../ui.js';
+import { asList } from '../resource.js';
+import { BUSY_STATES, workloadBadge, moveError, checkbox, toggleCell, sizeField, fact } from './workloads.js';
+import { workloadTab, workloadList, workloadActions } from './workload-tab.js';
 const MIB = 1024 * 1024;
 // btrfs RAID profiles, with the fewest devices each needs (as the API checks them).
 const PROFILES = [
@@ -33,172 +32,65 @@ const SNAP_COLUMNS = ['Snapshot', 'State', 'Taken'];
  * `open`: a pool whose filesystems show at first; onCount(n): the number of pools after each load.
  */
 export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
-  let destroyed = false;
-  const prefix = `${nodeId}/`;
-  const expanded = new Set(open ? [open] : []);
-  const entries = new Map(); // pool name → {main, detailRow, detail}
-  const watcher = jobWatcher(() => render());
-
-  const list = resource({
+  const tab = workloadTab(ctx, {
+    testid: 'storage',
+    ids: 'pools',
+    title: 'Storage pools',
+    sub: 'btrfs pools on the node’s disks. Open a pool for its filesystems, and a filesystem for its snapshots. Updated live.',
+    create: { label: 'New pool', testid: 'pool-create', onClick: () => openCreatePool() },
+    empty: {
+      iconName: 'disk',
+      title: 'No storage pools',
+      text: 'Make a pool on one or more of the node’s disks, then filesystems in it for containers to mount.',
+      viewerText: 'The node has no storage pools.',
+    },
     name: 'storage pools',
-    fetcher: async () => asList(await api.listPools(nodeId)),
-    onChange: render,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
-  });
-
-  const createBtn = ctx.canMutate ? button('New pool', { kind: 'primary', iconName: 'plus', testid: 'pool-create', onClick: () => openCreatePool() }) : null;
-  const tbody = h('tbody');
-  const table = rowTable({ testid: 'pools-table', columns: POOL_COLUMNS, tbody, actions: ctx.canMutate, className: 'st-table' });
-  const body = h('div', { class: 'card table-card', testid: 'pools-card' });
-  const el = h(
-    'div',
-    { class: 'storage', testid: 'storage' },
-    h(
-      'div',
-      { class: 'panel-head' },
-      h(
-        'div',
-        null,
-        h('h2', null, 'Storage pools'),
-        h('p', { class: 'panel-sub' }, 'btrfs pools on the node’s disks. Open a pool for its filesystems, and a filesystem for its snapshots. Updated live.'),
-      ),
-      createBtn ? h('div', { class: 'page-actions' }, createBtn) : null,
-    ),
-    body,
-  );
-  render();
-
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') {
-      list.schedule();
-      return;
-    }
-    if (msg.type !== 'change') return;
-    const c = msg.change;
+    item: 'pool',
     // A filesystem's quota takes room from its pool: its capacity changes too.
-    if (changeUnder(c, 'storagepools', prefix) || changeUnder(c, 'filesystems', prefix)) list.schedule();
-    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((p) => p.job === c.id))) {
-      watcher.read(c.id);
-      list.schedule();
-    }
+    collections: ['storagepools', 'filesystems'],
+    prefix: `${nodeId}/`,
+    fetch: () => api.listPools(nodeId),
+    table: { columns: POOL_COLUMNS, className: 'st-table' },
+    row,
+    detail: (p) => poolDetail(ctx, nodeId, p),
+    open,
+    onCount,
   });
-  list.load();
 
-  function render() {
-    if (destroyed) return;
-    if (showLoadState(list, body, 'storage pools', { rows: 2 })) return;
-    const pools = [...list.data].sort((a, b) => String(a.name).localeCompare(String(b.name)));
-    onCount(pools.length);
-    const names = new Set(pools.map((p) => p.name));
-    for (const [name, entry] of entries) {
-      if (names.has(name)) continue;
-      if (entry.detail) entry.detail.stop();
-      entries.delete(name);
-    }
-    if (pools.length === 0) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'disk',
-          title: 'No storage pools',
-          text: ctx.canMutate ? 'Make a pool on one or more of the node’s disks, then filesystems in it for containers to mount.' : 'The node has no storage pools.',
-          testid: 'pools-empty',
-          action: ctx.canMutate ? button('New pool', { kind: 'primary', iconName: 'plus', onClick: () => openCreatePool() }) : null,
-        }),
-      );
-      return;
-    }
-    if (table.parentNode !== body) replace(body, table);
-    const wanted = [];
-    for (const p of pools) {
-      let entry = entries.get(p.name);
-      if (!entry) {
-        entry = { main: h('tr', { testid: 'pool-row' }), detailRow: null, detail: null };
-        entries.set(p.name, entry);
-      }
-      fillPoolRow(entry.main, p);
-      wanted.push(entry.main);
-      if (expanded.has(p.name)) {
-        if (!entry.detail) {
-          entry.detail = poolDetail(ctx, nodeId, p);
-          entry.detailRow = h(
-            'tr',
-            { class: 'ct-detail-row', testid: 'pool-detail-row', dataset: { name: p.name } },
-            h('td', { colspan: String(POOL_COLUMNS.length + (ctx.canMutate ? 1 : 0)) }, entry.detail.el),
-          );
-        } else {
-          entry.detail.update(p);
-        }
-        wanted.push(entry.detailRow);
-      } else if (entry.detail) {
-        entry.detail.stop();
-        entry.detail = null;
-        entry.detailRow = null;
-      }
-    }
-    syncRows(tbody, wanted);
-  }
-
-  function fillPoolRow(row, p) {
-    const open = expanded.has(p.name);
-    row.className = open ? 'ct-row is-open' : 'ct-row';
-    row.dataset.name = p.name;
-    row.dataset.state = p.state;
-    row.dataset.status = p.status;
+  function row(p, { open: opened, toggle, progress }) {
     const busy = BUSY_STATES.has(p.state);
     const devices = asList(p.devices);
-    replace(
-      row,
-      h(
-        'td',
-        { dataset: { label: 'Pool' } },
-        toggleCell({ name: p.name, sub: p.mountpoint, open, testid: 'pool-toggle', nameTestid: 'pool-name', what: `the filesystems of ${p.name}`, onToggle: () => toggle(p.name) }),
-      ),
-      h(
-        'td',
-        { dataset: { label: 'Status' } },
+    return {
+      data: { name: p.name, state: p.state, status: p.status },
+      cells: [
+        h('td', { dataset: { label: 'Pool' } }, toggleCell({ name: p.name, sub: p.mountpoint, open: opened, testid: 'pool-toggle', nameTestid: 'pool-name', what: `the filesystems of ${p.name}`, onToggle: toggle })),
         h(
-          'div',
-          { class: 'ct-state' },
-          busy ? workloadBadge(p.state, { testid: 'pool-state' }) : workloadBadge(p.status, { testid: 'pool-status', title: statusTitle(p.status) }),
-          !busy && p.state && !['healthy', 'ready'].includes(p.state) ? workloadBadge(p.state, { testid: 'pool-state' }) : null,
-          watcher.progress(p),
+          'td',
+          { dataset: { label: 'Status' } },
+          h(
+            'div',
+            { class: 'ct-state' },
+            busy ? workloadBadge(p.state, { testid: 'pool-state' }) : workloadBadge(p.status, { testid: 'pool-status', title: statusTitle(p.status) }),
+            !busy && p.state && !['healthy', 'ready'].includes(p.state) ? workloadBadge(p.state, { testid: 'pool-state' }) : null,
+            progress,
+          ),
         ),
-      ),
-      h('td', { dataset: { label: 'Capacity' }, class: 'col-fill' }, capacityBar(p)),
-      h(
-        'td',
-        { dataset: { label: 'Profile' }, testid: 'pool-profile' },
-        h('span', { class: 'cell-stack' }, h('span', { class: 'mono' }, p.dataProfile), h('span', { class: 'cell-sub' }, `metadata ${p.metadataProfile}`)),
-      ),
-      h('td', { dataset: { label: 'Devices' }, testid: 'pool-devices' }, h('span', { class: 'chips' }, devices.map((d) => h('span', { class: 'pill-mono' }, d)))),
-      ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'pool-delete', title: `Delete pool ${p.name}`, disabled: p.state === 'deleting', onClick: () => openDeletePool(p) }),
-            ),
-          )
-        : null,
-    );
-  }
-
-  function toggle(name) {
-    if (expanded.has(name)) expanded.delete(name);
-    else expanded.add(name);
-    render();
-    const entry = entries.get(name);
-    if (entry && entry.detailRow) entry.detailRow.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+        h('td', { dataset: { label: 'Capacity' }, class: 'col-fill' }, capacityBar(p)),
+        h(
+          'td',
+          { dataset: { label: 'Profile' }, testid: 'pool-profile' },
+          h('span', { class: 'cell-stack' }, h('span', { class: 'mono' }, p.dataProfile), h('span', { class: 'cell-sub' }, `metadata ${p.metadataProfile}`)),
+        ),
+        h('td', { dataset: { label: 'Devices' }, testid: 'pool-devices' }, h('span', { class: 'chips' }, devices.map((d) => h('span', { class: 'pill-mono' }, d)))),
+        ctx.canMutate ? workloadActions(p, { what: `pool ${p.name}`, testid: 'pool-delete', onDelete: () => openDeletePool(p) }) : null,
+      ],
+    };
   }
 
   // ---- delete -------------------------------------------------------------
 
   function openDeletePool(p) {
-    confirmDelete({
+    tab.confirmRemove(p.name, {
       title: 'Delete storage pool?',
       submitLabel: 'Delete pool',
       text: [
@@ -206,23 +98,10 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
         h('strong', { class: 'mono' }, p.name),
         ` on ${nodeId} and frees its devices (${asList(p.devices).join(', ')}). A pool that still holds filesystems is not deleted.`,
       ],
-      async onConfirm() {
-        try {
-          const applied = await rowChange(() => api.deletePool(nodeId, p.name), {
-            watcher,
-            done: `Storage pool ${p.name} deleted.`,
-            pending: `The node is still deleting ${p.name}; the list follows it.`,
-          });
-          if (applied) {
-            expanded.delete(p.name);
-            if (list.data) list.set(list.data.filter((x) => x.name !== p.name));
-          }
-        } catch (err) {
-          throw err.code === 'pool_not_empty' ? new ApiError(err.status, err.code, `${p.name} cannot be deleted: ${err.message}.`) : err;
-        } finally {
-          list.load();
-        }
-      },
+      call: () => api.deletePool(nodeId, p.name),
+      done: `Storage pool ${p.name} deleted.`,
+      pending: `The node is still deleting ${p.name}; the list follows it.`,
+      mapError: (err) => (err.code === 'pool_not_empty' ? new ApiError(err.status, err.code, `${p.name} cannot be deleted: ${err.message}.`) : err),
     });
   }
 
@@ -236,18 +115,15 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
     const dataSelect = profileSelect('pool-form-data', 'single', dataHint);
     const metaSelect = profileSelect('pool-form-metadata', 'single', metaHint);
     const boxes = []; // {input, path}
-    let modal = null;
-    const wait = formWait(ctx, { testid: 'pool-form-wait', watcher, close: () => modal && modal.close() });
 
-    modal = openModal({
+    tab.openForm({
       title: 'New storage pool',
       description: h('span', null, 'A btrfs pool on disks of ', h('span', { class: 'mono' }, nodeId), '. Everything on the disks you choose is erased.'),
       testid: 'pool-modal',
       submitLabel: 'Create pool',
       size: 'lg',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      wait: 'pool-form-wait',
+      fields: [
         field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”. It is mounted at /storage/<name>.' }),
         groupField({ name: 'devices', label: 'Devices' }, devicesBox, fieldMessage()),
         h(
@@ -256,20 +132,15 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
           withHint(field({ label: 'Data profile', name: 'dataProfile', control: dataSelect }), dataHint),
           withHint(field({ label: 'Metadata profile', name: 'metadataProfile', control: metaSelect }), metaHint),
         ),
-        wait.el,
-      ),
-      onClose: () => wait.stop(),
-      async onSubmit() {
+      ],
+      async onSubmit(wait) {
         const name = nameInput.value.trim();
         if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
         const devices = boxes.filter((b) => b.input.checked).map((b) => b.path);
         if (!devices.length) throw new ApiError(400, 'invalid', 'Choose at least one device.', 'devices');
         const spec = { name, dataProfile: dataSelect.value, metadataProfile: metaSelect.value, devices };
         try {
-          const view = await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createPool(nodeId, spec));
-          expanded.add(name);
-          if (view && view.name && list.data) list.set([...list.data.filter((p) => p.name !== view.name), view]);
-          list.load();
+          tab.saved(await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createPool(nodeId, spec)), { open: name });
           toast(`Storage pool ${name} created.`, { type: 'success' });
         } catch (err) {
           throw poolFormError(err, devices);
@@ -289,7 +160,7 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
         return;
       }
       const owner = new Map(); // device path → pool name
-      for (const p of asList(list.data)) for (const d of asList(p.devices)) owner.set(d, p.name);
+      for (const p of asList(tab.list.data)) for (const d of asList(p.devices)) owner.set(d, p.name);
       if (!disks.length) {
         replace(devicesBox, h('p', { class: 'form-note' }, 'The node reports no disks.'));
         return;
@@ -322,17 +193,7 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
     }
   }
 
-  return {
-    el,
-    unmount() {
-      destroyed = true;
-      list.stop();
-      watcher.stop();
-      unsubscribe();
-      for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
-      entries.clear();
-    },
-  };
+  return tab;
 }
 
 // ---- a pool's filesystems --------------------------------------------------------
@@ -341,30 +202,10 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
 function poolDetail(ctx, nodeId, initial) {
   let pool = initial;
   const poolName = initial.name;
-  const prefix = `${nodeId}/${poolName}/`;
-  let stopped = false;
-  const expanded = new Set();
-  const entries = new Map(); // fs name → {main, detailRow, detail}
-  const watcher = jobWatcher(() => render());
-
-  const list = resource({
-    name: 'filesystems',
-    fetcher: async () => {
-      const names = asList(await api.listFilesystems(nodeId, poolName));
-      const views = await Promise.all(names.map((n) => api.getFilesystem(nodeId, poolName, n).catch((err) => (err.status === 404 ? null : Promise.reject(err)))));
-      return views.filter(Boolean);
-    },
-    onChange: render,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
-  });
-
   const count = h('span', { class: 'count-pill', testid: 'filesystems-count' }, '…');
   const createBtn = ctx.canMutate
     ? button('New filesystem', { small: true, kind: 'secondary', iconName: 'plus', testid: 'filesystem-create', onClick: () => openCreateFilesystem() })
     : null;
-  const tbody = h('tbody');
-  const table = rowTable({ testid: 'filesystems-table', columns: FS_COLUMNS, tbody, actions: ctx.canMutate, compact: true, className: 'st-table' });
   const body = h('div', { class: 'st-body' });
   const facts = h('dl', { class: 'ct-facts st-facts', testid: 'pool-facts' });
   const el = h(
@@ -379,25 +220,25 @@ function poolDetail(ctx, nodeId, initial) {
     ),
   );
   renderFacts();
-  render();
 
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') {
-      list.schedule();
-      return;
-    }
-    if (msg.type !== 'change') return;
-    const c = msg.change;
-    if (changeUnder(c, 'filesystems', prefix)) list.schedule();
-    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((f) => f.job === c.id))) {
-      watcher.read(c.id);
-      list.schedule();
-    }
+  const filesystems = workloadList(ctx, {
+    name: 'filesystems',
+    body,
+    item: 'filesystem',
+    collections: ['filesystems'],
+    prefix: `${nodeId}/${poolName}/`,
+    fetch: () => readEach(api.listFilesystems(nodeId, poolName), (n) => api.getFilesystem(nodeId, poolName, n)),
+    table: { testid: 'filesystems-table', columns: FS_COLUMNS, compact: true, className: 'st-table' },
+    row,
+    detail: (f) => snapshotsOf(ctx, nodeId, poolName, f.name),
+    detailClass: 'st-snap-row',
+    empty: () => h('p', { class: 'card-empty', testid: 'filesystems-empty' }, ctx.canMutate ? 'No filesystems yet: make one for containers to mount (as “pool:filesystem”).' : 'No filesystems.'),
+    onCount: (n) => {
+      count.textContent = String(n);
+    },
   });
-  list.load();
 
   function renderFacts() {
-    const fact = (label, value, testid = null) => h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', { testid }, value));
     replace(
       facts,
       fact('Mountpoint', h('span', { class: 'mono' }, pool.mountpoint)),
@@ -406,157 +247,58 @@ function poolDetail(ctx, nodeId, initial) {
     );
   }
 
-  function render() {
-    if (stopped) return;
-    if (showLoadState(list, body, 'filesystems', { rows: 2 })) return;
-    const filesystems = [...list.data].sort((a, b) => String(a.name).localeCompare(String(b.name)));
-    count.textContent = String(filesystems.length);
-    const names = new Set(filesystems.map((f) => f.name));
-    for (const [name, entry] of entries) {
-      if (names.has(name)) continue;
-      if (entry.detail) entry.detail.stop();
-      entries.delete(name);
-      expanded.delete(name);
-    }
-    if (!filesystems.length) {
-      replace(
-        body,
-        h('p', { class: 'card-empty', testid: 'filesystems-empty' }, ctx.canMutate ? 'No filesystems yet: make one for containers to mount (as “pool:filesystem”).' : 'No filesystems.'),
-      );
-      return;
-    }
-    if (table.parentNode !== body) replace(body, table);
-    const wanted = [];
-    for (const f of filesystems) {
-      let entry = entries.get(f.name);
-      if (!entry) {
-        entry = { main: h('tr', { testid: 'filesystem-row' }), detailRow: null, detail: null };
-        entries.set(f.name, entry);
-      }
-      fillRow(entry.main, f);
-      wanted.push(entry.main);
-      if (expanded.has(f.name)) {
-        if (!entry.detail) {
-          entry.detail = snapshotsOf(ctx, nodeId, poolName, f.name);
-          entry.detailRow = h(
-            'tr',
-            { class: 'ct-detail-row st-snap-row', testid: 'filesystem-detail-row', dataset: { name: f.name } },
-            h('td', { colspan: String(FS_COLUMNS.length + (ctx.canMutate ? 1 : 0)) }, entry.detail.el),
-          );
-        }
-        wanted.push(entry.detailRow);
-      } else if (entry.detail) {
-        entry.detail.stop();
-        entry.detail = null;
-        entry.detailRow = null;
-      }
-    }
-    syncRows(tbody, wanted);
-  }
-
-  function fillRow(row, f) {
-    const open = expanded.has(f.name);
-    row.className = open ? 'ct-row is-open' : 'ct-row';
-    row.dataset.name = f.name;
-    row.dataset.state = f.state;
-    replace(
-      row,
-      h(
-        'td',
-        { dataset: { label: 'Filesystem' } },
-        toggleCell({ name: f.name, open, testid: 'filesystem-toggle', nameTestid: 'filesystem-name', what: `the snapshots of ${f.name}`, onToggle: () => toggle(f.name) }),
-      ),
-      h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(f.state, { testid: 'filesystem-state' }), watcher.progress(f))),
-      h('td', { dataset: { label: 'Quota', quota: f.quota }, class: 'nowrap', testid: 'filesystem-quota' }, f.quota > 0 ? formatMiB(f.quota) : h('span', { class: 'muted' }, 'unlimited')),
-      h('td', { dataset: { label: 'Access' } }, f.readOnly ? h('span', { class: 'tag tag-warn' }, 'read-only') : h('span', { class: 'muted' }, 'read-write')),
-      h('td', { dataset: { label: 'Mountpoint' } }, h('span', { class: 'mono cell-sub st-path', title: f.mountpoint }, f.mountpoint)),
-      ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'filesystem-delete', title: `Delete filesystem ${f.name}`, disabled: f.state === 'deleting', onClick: () => openDelete(f) }),
-            ),
-          )
-        : null,
-    );
-  }
-
-  function toggle(name) {
-    if (expanded.has(name)) expanded.delete(name);
-    else expanded.add(name);
-    render();
+  function row(f, { open, toggle, progress }) {
+    return {
+      data: { name: f.name, state: f.state },
+      cells: [
+        h('td', { dataset: { label: 'Filesystem' } }, toggleCell({ name: f.name, open, testid: 'filesystem-toggle', nameTestid: 'filesystem-name', what: `the snapshots of ${f.name}`, onToggle: toggle })),
+        h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(f.state, { testid: 'filesystem-state' }), progress)),
+        h('td', { dataset: { label: 'Quota', quota: f.quota }, class: 'nowrap', testid: 'filesystem-quota' }, f.quota > 0 ? formatMiB(f.quota) : h('span', { class: 'muted' }, 'unlimited')),
+        h('td', { dataset: { label: 'Access' } }, f.readOnly ? h('span', { class: 'tag tag-warn' }, 'read-only') : h('span', { class: 'muted' }, 'read-write')),
+        h('td', { dataset: { label: 'Mountpoint' } }, h('span', { class: 'mono cell-sub st-path', title: f.mountpoint }, f.mountpoint)),
+        ctx.canMutate ? workloadActions(f, { what: `filesystem ${f.name}`, testid: 'filesystem-delete', onDelete: () => openDelete(f) }) : null,
+      ],
+    };
   }
 
   function openDelete(f) {
-    confirmDelete({
+    filesystems.confirmRemove(f.name, {
       title: 'Delete filesystem?',
       submitLabel: 'Delete filesystem',
       text: ['This deletes ', h('strong', { class: 'mono' }, `${poolName}/${f.name}`), ' and everything in it. A filesystem that still has snapshots is not deleted.'],
-      async onConfirm() {
-        try {
-          const applied = await rowChange(() => api.deleteFilesystem(nodeId, poolName, f.name), {
-            watcher,
-            done: `Filesystem ${f.name} deleted.`,
-            pending: `The node is still deleting ${f.name}; the list follows it.`,
-          });
-          if (applied && list.data) list.set(list.data.filter((x) => x.name !== f.name));
-        } catch (err) {
-          throw err.code === 'filesystem_not_empty' ? new ApiError(err.status, err.code, `${f.name} cannot be deleted: ${err.message}.`) : err;
-        } finally {
-          list.load();
-        }
-      },
+      call: () => api.deleteFilesystem(nodeId, poolName, f.name),
+      done: `Filesystem ${f.name} deleted.`,
+      pending: `The node is still deleting ${f.name}; the list follows it.`,
+      mapError: (err) => (err.code === 'filesystem_not_empty' ? new ApiError(err.status, err.code, `${f.name} cannot be deleted: ${err.message}.`) : err),
     });
   }
 
   function openCreateFilesystem() {
     const nameInput = h('input', { class: 'input input-mono', testid: 'fs-form-name', placeholder: 'app-data', maxlength: '50', autocomplete: 'off', spellcheck: 'false' });
-    const quotaInput = h('input', { class: 'input', testid: 'fs-form-quota', type: 'number', min: '0', step: 'any', placeholder: '0', inputmode: 'decimal' });
-    const unit = h(
-      'select',
-      { class: 'input st-unit', testid: 'fs-form-quota-unit', 'aria-label': 'Unit of the quota' },
-      h('option', { value: 'GiB', selected: true }, 'GiB'),
-      h('option', { value: 'MiB' }, 'MiB'),
-    );
+    const quota = sizeField({ label: 'Quota (optional)', name: 'quota', testid: 'fs-form-quota', placeholder: '0', hint: `Empty or 0: unlimited. ${freeHint(pool)}` });
     const readOnly = checkbox({ testid: 'fs-form-readonly', label: 'Read-only' });
-    let modal = null;
-    const wait = formWait(ctx, { testid: 'fs-form-wait', watcher, close: () => modal && modal.close() });
-    const quotaField = field({ label: 'Quota (optional)', name: 'quota', control: quotaInput, hint: `Empty or 0: unlimited. ${freeHint(pool)}` });
-    const group = h('div', { class: 'st-quota' });
-    quotaInput.replaceWith(group);
-    group.append(quotaInput, unit);
-
-    modal = openModal({
+    filesystems.openForm({
       title: 'New filesystem',
       description: h('span', null, 'In pool ', h('span', { class: 'mono' }, poolName), ' on ', h('span', { class: 'mono' }, nodeId), '.'),
       testid: 'filesystem-modal',
       submitLabel: 'Create filesystem',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      wait: 'fs-form-wait',
+      fields: [
         field({ label: 'Name', name: 'name', control: nameInput, hint: 'Lower-case letters and “-”, at most 50.' }),
-        quotaField,
+        quota.el,
         groupField({ name: 'readOnly', label: 'Access' }, readOnly.el, fieldMessage()),
-        wait.el,
-      ),
-      onClose: () => wait.stop(),
-      async onSubmit() {
+      ],
+      async onSubmit(wait) {
         const name = nameInput.value.trim();
         if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
-        const amount = quotaInput.value.trim() === '' ? 0 : Number(quotaInput.value);
-        if (!Number.isFinite(amount) || amount < 0) throw new ApiError(400, 'invalid', 'The quota must be a number, 0 or more.', 'quota');
-        const quota = Math.round(unit.value === 'GiB' ? amount * 1024 : amount);
-        const spec = { name, quota, readOnly: readOnly.input.checked };
+        const mib = quota.mib() ?? 0;
+        if (!(mib >= 0)) throw new ApiError(400, 'invalid', 'The quota must be a number, 0 or more.', 'quota');
+        const spec = { name, quota: mib, readOnly: readOnly.input.checked };
         try {
-          const view = await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createFilesystem(nodeId, poolName, spec));
-          if (view && view.name && list.data) list.set([...list.data.filter((f) => f.name !== view.name), view]);
-          list.load();
+          filesystems.saved(await wait.run(`Waiting for ${nodeId} to create ${name}`, () => api.createFilesystem(nodeId, poolName, spec)));
           toast(`Filesystem ${name} created in ${poolName}.`, { type: 'success' });
         } catch (err) {
-          if (err.code === 'no_space') throw moveError(err, 'quota', `${poolName} has no room for ${formatMiB(quota)} (${formatGiB(pool.capacity)} free): ${err.message}`);
+          if (err.code === 'no_space') throw moveError(err, 'quota', `${poolName} has no room for ${formatMiB(mib)} (${formatGiB(pool.capacity)} free): ${err.message}`);
           throw err;
         }
       },
@@ -569,33 +311,13 @@ function poolDetail(ctx, nodeId, initial) {
       pool = p;
       renderFacts();
     },
-    stop() {
-      stopped = true;
-      list.stop();
-      watcher.stop();
-      unsubscribe();
-      for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
-    },
+    stop: filesystems.stop,
   };
 }
 
 // ---- a filesystem's snapshots ------------------------------------------------------
 
 function snapshotsOf(ctx, nodeId, poolName, fsName) {
-  const prefix = `${nodeId}/${poolName}/${fsName}/`;
-  let stopped = false;
-  const watcher = jobWatcher(() => render());
-  const list = resource({
-    name: 'snapshots',
-    fetcher: async () => {
-      const names = asList(await api.listSnapshots(nodeId, poolName, fsName));
-      const views = await Promise.all(names.map((n) => api.getSnapshot(nodeId, poolName, fsName, n).catch((err) => (err.status === 404 ? null : Promise.reject(err)))));
-      return views.filter(Boolean);
-    },
-    onChange: render,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
-  });
   const count = h('span', { class: 'count-pill', testid: 'snapshots-count' }, '…');
   const createBtn = ctx.canMutate
     ? button('Take snapshot', { small: true, kind: 'secondary', iconName: 'plus', testid: 'snapshot-create', onClick: () => openCreate() })
@@ -607,64 +329,40 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
     h('div', { class: 'ct-table-head st-snap-head' }, h('h4', { class: 'ct-heading' }, glyph('copy', { size: 14 }), `Snapshots of ${fsName}`, count), createBtn),
     body,
   );
-  render();
 
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') {
-      list.schedule();
-      return;
-    }
-    if (msg.type !== 'change') return;
-    const c = msg.change;
-    if (changeUnder(c, 'snapshots', prefix)) list.schedule();
-    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((s) => s.job === c.id))) {
-      watcher.read(c.id);
-      list.schedule();
-    }
+  const snapshots = workloadList(ctx, {
+    name: 'snapshots',
+    body,
+    item: 'snapshot',
+    collections: ['snapshots'],
+    prefix: `${nodeId}/${poolName}/${fsName}/`,
+    fetch: () => readEach(api.listSnapshots(nodeId, poolName, fsName), (n) => api.getSnapshot(nodeId, poolName, fsName, n)),
+    sort: (a, b) => String(a.timestamp).localeCompare(String(b.timestamp)),
+    table: { testid: 'snapshots-table', columns: SNAP_COLUMNS, compact: true },
+    row,
+    empty: () => h('p', { class: 'card-empty', testid: 'snapshots-empty' }, 'No snapshots. A snapshot keeps the filesystem as it is now, to roll back to later.'),
+    loadingRows: 1,
+    onCount: (n) => {
+      count.textContent = String(n);
+    },
   });
-  list.load();
 
-  function render() {
-    if (stopped) return;
-    if (showLoadState(list, body, 'snapshots', { rows: 1 })) return;
-    const snapshots = [...list.data].sort((a, b) => String(a.timestamp).localeCompare(String(b.timestamp)));
-    count.textContent = String(snapshots.length);
-    if (!snapshots.length) {
-      replace(body, h('p', { class: 'card-empty', testid: 'snapshots-empty' }, 'No snapshots. A snapshot keeps the filesystem as it is now, to roll back to later.'));
-      return;
-    }
-    replace(
-      body,
-      rowTable({
-        testid: 'snapshots-table',
-        columns: SNAP_COLUMNS,
-        actions: ctx.canMutate,
-        compact: true,
-        tbody: h('tbody', null, snapshots.map(row)),
-      }),
-    );
-  }
-
-  function row(s) {
-    return h(
-      'tr',
-      { testid: 'snapshot-row', dataset: { name: s.name, state: s.state } },
-      h('td', { dataset: { label: 'Snapshot' } }, h('span', { class: 'mono strong', testid: 'snapshot-name' }, s.name)),
-      h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(s.state, { testid: 'snapshot-state' }), watcher.progress(s))),
-      h('td', { dataset: { label: 'Taken' }, class: 'nowrap' }, s.timestamp ? relativeTime(s.timestamp) : '—'),
-      ctx.canMutate
-        ? h(
-            'td',
-            { class: 'col-actions' },
-            h(
-              'div',
-              { class: 'row-actions' },
-              button('Roll back', { small: true, kind: 'ghost', iconName: 'refresh', testid: 'snapshot-rollback', title: `Roll ${fsName} back to ${s.name}`, disabled: BUSY_STATES.has(s.state), onClick: () => openRollback(s) }),
-              button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'snapshot-delete', title: `Delete snapshot ${s.name}`, disabled: s.state === 'deleting', onClick: () => openDelete(s) }),
-            ),
-          )
-        : null,
-    );
+  function row(s, { progress }) {
+    return {
+      data: { name: s.name, state: s.state },
+      cells: [
+        h('td', { dataset: { label: 'Snapshot' } }, h('span', { class: 'mono strong', testid: 'snapshot-name' }, s.name)),
+        h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(s.state, { testid: 'snapshot-state' }), progress)),
+        h('td', { dataset: { label: 'Taken' }, class: 'nowrap' }, s.timestamp ? relativeTime(s.timestamp) : '—'),
+        ctx.canMutate
+          ? workloadActions(
+              s,
+              { what: `snapshot ${s.name}`, testid: 'snapshot-delete', onDelete: () => openDelete(s) },
+              { label: 'Roll back', iconName: 'refresh', testid: 'snapshot-rollback', title: `Roll ${fsName} back to ${s.name}`, disabled: BUSY_STATES.has(s.state), onClick: () => openRollback(s) },
+            )
+          : null,
+      ],
+    };
   }
 
   function openRollback(s) {
@@ -682,57 +380,36 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
   }
 
   function openDelete(s) {
-    confirmDelete({
+    snapshots.confirmRemove(s.name, {
       title: 'Delete snapshot?',
       submitLabel: 'Delete snapshot',
       text: ['This deletes snapshot ', h('strong', { class: 'mono' }, s.name), ` of ${fsName}; the filesystem itself stays as it is.`],
-      async onConfirm() {
-        try {
-          const applied = await rowChange(() => api.deleteSnapshot(nodeId, poolName, fsName, s.name), {
-            watcher,
-            done: `Snapshot ${s.name} deleted.`,
-            pending: `The node is still deleting ${s.name}; the list follows it.`,
-          });
-          if (applied && list.data) list.set(list.data.filter((x) => x.name !== s.name));
-        } finally {
-          list.load();
-        }
-      },
+      call: () => api.deleteSnapshot(nodeId, poolName, fsName, s.name),
+      done: `Snapshot ${s.name} deleted.`,
+      pending: `The node is still deleting ${s.name}; the list follows it.`,
     });
   }
 
   function openCreate() {
     const nameInput = h('input', { class: 'input input-mono', testid: 'snap-form-name', placeholder: 'before-upgrade', maxlength: '50', autocomplete: 'off', spellcheck: 'false' });
-    let modal = null;
-    const wait = formWait(ctx, { testid: 'snap-form-wait', watcher, close: () => modal && modal.close() });
-    modal = openModal({
+    snapshots.openForm({
       title: 'Take snapshot',
       description: h('span', null, 'Of ', h('span', { class: 'mono' }, `${poolName}/${fsName}`), ' on ', h('span', { class: 'mono' }, nodeId), ', as it is now.'),
       testid: 'snapshot-modal',
       submitLabel: 'Take snapshot',
       size: 'sm',
-      body: h('div', { class: 'form-grid' }, field({ label: 'Name', name: 'name', control: nameInput, hint: 'Lower-case letters, “-”, “_” and “.”, at most 50.' }), wait.el),
-      onClose: () => wait.stop(),
-      async onSubmit() {
+      wait: 'snap-form-wait',
+      fields: [field({ label: 'Name', name: 'name', control: nameInput, hint: 'Lower-case letters, “-”, “_” and “.”, at most 50.' })],
+      async onSubmit(wait) {
         const name = nameInput.value.trim();
         if (!name) throw new ApiError(400, 'invalid', 'The name is required.', 'name');
-        const view = await wait.run(`Waiting for ${nodeId} to take ${name}`, () => api.createSnapshot(nodeId, poolName, fsName, { name }));
-        if (view && view.name && list.data) list.set([...list.data.filter((s) => s.name !== view.name), view]);
-        list.load();
+        snapshots.saved(await wait.run(`Waiting for ${nodeId} to take ${name}`, () => api.createSnapshot(nodeId, poolName, fsName, { name })));
         toast(`Snapshot ${name} of ${fsName} taken.`, { type: 'success' });
       },
     });
   }
 
-  return {
-    el,
-    stop() {
-      stopped = true;
-      list.stop();
-      watcher.stop();
-      unsubscribe();
-    },
-  };
+  return { el, stop: snapshots.stop };
 }
 
 // ---- pieces -------------------------------------------------------------------------
@@ -751,6 +428,12 @@ function profileSelect(testid, selected, hint) {
   select.addEventListener('change', explain);
   queueMicrotask(explain);
   return select;
+}
+
+/** The views of the items a list of names names (one GET each); an item gone meanwhile (404) is left out. */
+async function readEach(names, get) {
+  const views = await Promise.all(asList(await names).map((n) => get(n).catch((err) => (err.status === 404 ? null : Promise.reject(err)))));
+  return views.filter(Boolean);
 }
 
 function withHint(wrapper, hint) {

@@ -7,11 +7,10 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
-import { openModal, field, groupField, fieldMessage, toast, errorToast, emptyState, button, confirmDelete, glyph } from '../ui.js';
-import { resource, asList, showLoadState } from '../resource.js';
-import { BUSY_STATES, workloadBadge, jobWatcher, formWait, rowChange, bareMessage, changeUnder, syncRows, toggleCell, rowTable } from './workloads.js';
-
-const REFRESH_DEBOUNCE_MS = 100;
+import { field, groupField, fieldMessage, toast, button, dataTable, glyph } from '../ui.js';
+import { asList } from '../resource.js';
+import { BUSY_STATES, workloadBadge, bareMessage, toggleCell, sizeField, fact } from './workloads.js';
+import { workloadTab, workloadActions } from './workload-tab.js';
 // A VM's load is the node's, not the store's: no live events, so it is read again while shown.
 const INFO_POLL_MS = 5_000;
 const MIB = 1024 * 1024;
@@ -38,205 +37,93 @@ const ACTIONS = {
  * `open`: a VM whose details show at first; onCount(n): the number of VMs after each load.
  */
 export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
-  let destroyed = false;
-  const prefix = `${nodeId}/`;
-  const expanded = new Set(open ? [open] : []);
-  const entries = new Map(); // vm id → {main, detailRow, detail}
-  const watcher = jobWatcher(() => render());
-
-  const list = resource({
+  const tab = workloadTab(ctx, {
+    testid: 'vms',
+    title: 'Virtual machines',
+    sub: 'KVM virtual machines on this node. Open a running VM to see its load; a halted one can be changed. Updated live.',
+    create: { label: 'New VM', testid: 'vm-create', onClick: () => openForm() },
+    empty: {
+      iconName: 'monitor',
+      title: 'No virtual machines',
+      text: 'Create a VM with its vCPUs, memory, network cards and disks to run a whole operating system on this node.',
+      viewerText: 'No virtual machine runs on this node.',
+    },
     name: 'virtual machines',
-    fetcher: async () => asList(await api.listVms(nodeId)),
-    onChange: render,
-    refreshMs: REFRESH_DEBOUNCE_MS,
-    debounce: true,
+    item: 'vm',
+    key: 'id',
+    collections: ['vms'],
+    prefix: `${nodeId}/`,
+    fetch: () => api.listVms(nodeId),
+    table: { columns: COLUMNS, className: 'vm-table' },
+    row,
+    detail: (vm) => vmDetail(nodeId, vm),
+    open,
+    onCount,
   });
-
-  const createBtn = ctx.canMutate ? button('New VM', { kind: 'primary', iconName: 'plus', testid: 'vm-create', onClick: () => openForm() }) : null;
-  const tbody = h('tbody');
-  const table = rowTable({ testid: 'vms-table', columns: COLUMNS, tbody, actions: ctx.canMutate, className: 'vm-table' });
-  const body = h('div', { class: 'card table-card', testid: 'vms-card' });
-  const el = h(
-    'div',
-    { class: 'vms', testid: 'vms' },
-    h(
-      'div',
-      { class: 'panel-head' },
-      h(
-        'div',
-        null,
-        h('h2', null, 'Virtual machines'),
-        h('p', { class: 'panel-sub' }, 'KVM virtual machines on this node. Open a running VM to see its load; a halted one can be changed. Updated live.'),
-      ),
-      createBtn ? h('div', { class: 'page-actions' }, createBtn) : null,
-    ),
-    body,
-  );
-  render();
-
-  const unsubscribe = ctx.live.subscribe((msg) => {
-    if (msg.type === 'open') {
-      list.schedule();
-      return;
-    }
-    if (msg.type !== 'change') return;
-    const c = msg.change;
-    if (changeUnder(c, 'vms', prefix)) list.schedule();
-    else if (c.collection === 'jobs' && (watcher.has(c.id) || asList(list.data).some((v) => v.job === c.id))) {
-      watcher.read(c.id);
-      list.schedule();
-    }
-  });
-  list.load();
 
   // ---- rendering ----------------------------------------------------------
 
-  function render() {
-    if (destroyed) return;
-    if (showLoadState(list, body, 'virtual machines', { rows: 2 })) return;
-    const vms = [...list.data].sort((a, b) => String(a.id).localeCompare(String(b.id)));
-    onCount(vms.length);
-    const ids = new Set(vms.map((v) => v.id));
-    for (const [id, entry] of entries) {
-      if (ids.has(id)) continue;
-      if (entry.detail) entry.detail.stop();
-      entries.delete(id);
-    }
-    if (!vms.length) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'monitor',
-          title: 'No virtual machines',
-          text: ctx.canMutate ? 'Create a VM with its vCPUs, memory, network cards and disks to run a whole operating system on this node.' : 'No virtual machine runs on this node.',
-          testid: 'vms-empty',
-          action: ctx.canMutate ? button('New VM', { kind: 'primary', iconName: 'plus', onClick: () => openForm() }) : null,
-        }),
-      );
-      return;
-    }
-    if (table.parentNode !== body) replace(body, table);
-    const wanted = [];
-    for (const vm of vms) {
-      let entry = entries.get(vm.id);
-      if (!entry) {
-        entry = { main: h('tr', { testid: 'vm-row' }), detailRow: null, detail: null };
-        entries.set(vm.id, entry);
-      }
-      fillRow(entry.main, vm);
-      wanted.push(entry.main);
-      if (expanded.has(vm.id)) {
-        if (!entry.detail) {
-          entry.detail = vmDetail(nodeId, vm);
-          entry.detailRow = h(
-            'tr',
-            { class: 'ct-detail-row', testid: 'vm-detail-row', dataset: { id: vm.id } },
-            h('td', { colspan: String(COLUMNS.length + (ctx.canMutate ? 1 : 0)) }, entry.detail.el),
-          );
-        } else {
-          entry.detail.update(vm);
-        }
-        wanted.push(entry.detailRow);
-      } else if (entry.detail) {
-        entry.detail.stop();
-        entry.detail = null;
-        entry.detailRow = null;
-      }
-    }
-    syncRows(tbody, wanted);
-  }
-
-  function fillRow(row, vm) {
-    const open = expanded.has(vm.id);
-    row.className = open ? 'ct-row is-open' : 'ct-row';
-    Object.assign(row.dataset, { id: vm.id, state: vm.state, status: vm.status, cpu: vm.cpu, memory: vm.memory, vnc: vm.vnc });
-    const busy = isBusy(vm);
+  function row(vm, { open: opened, toggle, progress }) {
     const nics = asList(vm.nics);
     const disks = asList(vm.disks);
-    replace(
-      row,
-      h(
-        'td',
-        { dataset: { label: 'VM' } },
-        toggleCell({ name: vm.id, open, testid: 'vm-toggle', nameTestid: 'vm-name', what: `the details of ${vm.id}`, onToggle: () => toggle(vm.id) }),
-      ),
-      h(
-        'td',
-        { dataset: { label: 'Status' } },
+    return {
+      data: { id: vm.id, state: vm.state, status: vm.status, cpu: vm.cpu, memory: vm.memory, vnc: vm.vnc },
+      cells: [
+        h('td', { dataset: { label: 'VM' } }, toggleCell({ name: vm.id, open: opened, testid: 'vm-toggle', nameTestid: 'vm-name', what: `the details of ${vm.id}`, onToggle: toggle })),
         h(
-          'div',
-          { class: 'ct-state' },
-          BUSY_STATES.has(vm.state) ? workloadBadge(vm.state, { testid: 'vm-state' }) : workloadBadge(vm.status, { testid: 'vm-status', title: statusTitle(vm.status) }),
-          watcher.progress(vm),
+          'td',
+          { dataset: { label: 'Status' } },
+          h(
+            'div',
+            { class: 'ct-state' },
+            BUSY_STATES.has(vm.state) ? workloadBadge(vm.state, { testid: 'vm-state' }) : workloadBadge(vm.status, { testid: 'vm-status', title: statusTitle(vm.status) }),
+            progress,
+          ),
         ),
-      ),
-      h('td', { dataset: { label: 'vCPUs' }, class: 'num', testid: 'vm-cpu' }, String(vm.cpu)),
-      h('td', { dataset: { label: 'Memory' }, class: 'num nowrap', testid: 'vm-memory' }, formatMiB(vm.memory)),
-      h('td', { dataset: { label: 'NICs' }, testid: 'vm-nics' }, nics.length ? h('span', { class: 'chips' }, nics.map((n) => h('span', { class: 'pill-mono', title: n.macaddress ? `MAC ${n.macaddress}` : null }, nicLabel(n)))) : muted('none')),
-      h(
-        'td',
-        { dataset: { label: 'Disks' }, testid: 'vm-disks' },
-        disks.length ? h('span', { class: 'chips' }, disks.map((d) => h('span', { class: 'pill-mono', title: d.maxIOps ? `at most ${d.maxIOps} IOPS` : 'no IOPS limit' }, d.vdiskid))) : muted('none'),
-      ),
-      h('td', { dataset: { label: 'VNC' }, testid: 'vm-vnc' }, vm.vnc >= 0 ? h('span', { class: 'mono' }, String(vm.vnc)) : muted('—')),
-      ctx.canMutate ? actions(vm, busy) : null,
-    );
+        h('td', { dataset: { label: 'vCPUs' }, class: 'num', testid: 'vm-cpu' }, String(vm.cpu)),
+        h('td', { dataset: { label: 'Memory' }, class: 'num nowrap', testid: 'vm-memory' }, formatMiB(vm.memory)),
+        h('td', { dataset: { label: 'NICs' }, testid: 'vm-nics' }, nics.length ? h('span', { class: 'chips' }, nics.map((n) => h('span', { class: 'pill-mono', title: n.macaddress ? `MAC ${n.macaddress}` : null }, nicLabel(n)))) : muted('none')),
+        h(
+          'td',
+          { dataset: { label: 'Disks' }, testid: 'vm-disks' },
+          disks.length ? h('span', { class: 'chips' }, disks.map((d) => h('span', { class: 'pill-mono', title: d.maxIOps ? `at most ${d.maxIOps} IOPS` : 'no IOPS limit' }, d.vdiskid))) : muted('none'),
+        ),
+        h('td', { dataset: { label: 'VNC' }, testid: 'vm-vnc' }, vm.vnc >= 0 ? h('span', { class: 'mono' }, String(vm.vnc)) : muted('—')),
+        ctx.canMutate ? actions(vm) : null,
+      ],
+    };
   }
 
-  function actions(vm, busy) {
-    const act = (label, action, iconName, title, kind = 'ghost') =>
-      button(label, { small: true, kind, iconName, testid: `vm-${action}`, title, disabled: busy, spinner: true, onClick: (ev) => power(ev.currentTarget, vm, action) });
-    let buttons;
-    if (vm.status === 'running') {
-      buttons = [
-        act('Pause', 'pause', 'pause', `Pause ${vm.id}: it keeps its memory but gets no CPU time`),
-        act('Shut down', 'shutdown', 'power', `Ask the guest of ${vm.id} to shut down`),
-        act('Stop', 'stop', 'stop', `Stop ${vm.id} at once, as pulling the plug would`),
-      ];
-    } else if (vm.status === 'paused') {
-      buttons = [act('Resume', 'resume', 'play', `Let ${vm.id} run again`), act('Stop', 'stop', 'stop', `Stop ${vm.id} at once, as pulling the plug would`)];
-    } else {
-      buttons = [
-        act('Start', 'start', 'play', `Start ${vm.id}`),
-        button('Edit', { small: true, kind: 'ghost', iconName: 'edit', testid: 'vm-edit', title: `Change the vCPUs, memory, NICs and disks of ${vm.id}`, disabled: busy, onClick: () => openForm(vm) }),
-      ];
-    }
-    buttons.push(button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'vm-delete', title: `Delete ${vm.id}`, disabled: vm.state === 'deleting', onClick: () => openDelete(vm) }));
-    return h('td', { class: 'col-actions' }, h('div', { class: 'row-actions ct-actions' }, buttons));
-  }
-
-  function toggle(id) {
-    if (expanded.has(id)) expanded.delete(id);
-    else expanded.add(id);
-    render();
-    const entry = entries.get(id);
-    if (entry && entry.detailRow) entry.detailRow.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  /** The power actions the VM's status allows, then Edit (halted) and Delete. */
+  function actions(vm) {
+    const busy = isBusy(vm);
+    const act = (label, action, iconName, title) => ({ label, iconName, testid: `vm-${action}`, title, disabled: busy, spinner: true, onClick: (ev) => power(ev.currentTarget, vm, action) });
+    const hardStop = act('Stop', 'stop', 'stop', `Stop ${vm.id} at once, as pulling the plug would`);
+    const buttons =
+      vm.status === 'running'
+        ? [act('Pause', 'pause', 'pause', `Pause ${vm.id}: it keeps its memory but gets no CPU time`), act('Shut down', 'shutdown', 'power', `Ask the guest of ${vm.id} to shut down`), hardStop]
+        : vm.status === 'paused'
+          ? [act('Resume', 'resume', 'play', `Let ${vm.id} run again`), hardStop]
+          : [
+              act('Start', 'start', 'play', `Start ${vm.id}`),
+              { label: 'Edit', iconName: 'edit', testid: 'vm-edit', title: `Change the vCPUs, memory, NICs and disks of ${vm.id}`, disabled: busy, onClick: () => openForm(vm) },
+            ];
+    return workloadActions(vm, { what: vm.id, testid: 'vm-delete', onDelete: () => openDelete(vm) }, ...buttons);
   }
 
   // ---- actions ------------------------------------------------------------
 
-  async function power(btn, vm, action) {
+  function power(btn, vm, action) {
     const words = ACTIONS[action];
-    btn.classList.add('is-busy');
-    btn.disabled = true;
-    try {
-      await rowChange(() => api.vmAction(nodeId, vm.id, action), {
-        watcher,
-        done: `VM ${vm.id} ${words.done}.`,
-        pending: `The node is still ${words.doing} ${vm.id}; the list follows it.`,
-      });
-    } catch (err) {
-      if (err.status !== 401) errorToast(err, `Could not ${action} ${vm.id}`);
-    } finally {
-      btn.classList.remove('is-busy');
-      btn.disabled = false;
-    }
-    // Pause and resume act on the node at once and send no live change: read the list again.
-    list.load();
+    return tab.act(btn, () => api.vmAction(nodeId, vm.id, action), {
+      done: `VM ${vm.id} ${words.done}.`,
+      pending: `The node is still ${words.doing} ${vm.id}; the list follows it.`,
+      failed: `Could not ${action} ${vm.id}`,
+    });
   }
 
   function openDelete(vm) {
-    confirmDelete({
+    tab.confirmRemove(vm.id, {
       title: 'Delete virtual machine?',
       submitLabel: 'Delete VM',
       text: [
@@ -245,21 +132,9 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
         vm.status === 'halted' ? ` from ${nodeId}.` : ` at once and removes it from ${nodeId}.`,
         ' Its vdisks stay as they are.',
       ],
-      async onConfirm() {
-        try {
-          const applied = await rowChange(() => api.deleteVm(nodeId, vm.id), {
-            watcher,
-            done: `VM ${vm.id} deleted.`,
-            pending: `The node is still deleting ${vm.id}; the list follows it.`,
-          });
-          if (applied) {
-            expanded.delete(vm.id);
-            if (list.data) list.set(list.data.filter((x) => x.id !== vm.id));
-          }
-        } finally {
-          list.load();
-        }
-      },
+      call: () => api.deleteVm(nodeId, vm.id),
+      done: `VM ${vm.id} deleted.`,
+      pending: `The node is still deleting ${vm.id}; the list follows it.`,
     });
   }
 
@@ -271,15 +146,7 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
     const p = editing ? 'vm-edit' : 'vm-form';
     const idInput = h('input', { class: 'input input-mono', testid: `${p}-id`, placeholder: 'web-1', maxlength: '64', autocomplete: 'off', spellcheck: 'false' });
     const cpuInput = h('input', { class: 'input', testid: `${p}-cpu`, type: 'number', min: '1', max: '256', step: '1', value: String(editing ? vm.cpu : 2) });
-    const memInput = h('input', { class: 'input', testid: `${p}-memory`, type: 'number', min: '0', step: 'any', inputmode: 'decimal' });
-    const unit = h('select', { class: 'input st-unit', testid: `${p}-memory-unit`, 'aria-label': 'Unit of the memory' }, h('option', { value: 'GiB' }, 'GiB'), h('option', { value: 'MiB' }, 'MiB'));
-    const wholeGiB = !editing || vm.memory % 1024 === 0;
-    unit.value = wholeGiB ? 'GiB' : 'MiB';
-    memInput.value = String(editing ? (wholeGiB ? vm.memory / 1024 : vm.memory) : 2);
-    const memField = field({ label: 'Memory', name: 'memory', control: memInput, hint: '128 MiB to 1 TiB; the node must have it free when the VM starts.' });
-    const memGroup = h('div', { class: 'st-quota' });
-    memInput.replaceWith(memGroup);
-    memGroup.append(memInput, unit);
+    const mem = sizeField({ label: 'Memory', name: 'memory', testid: `${p}-memory`, hint: '128 MiB to 1 TiB; the node must have it free when the VM starts.', mib: editing ? vm.memory : 2048 });
 
     const nics = rowList({
       name: 'nics',
@@ -304,9 +171,7 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
       nics.add({ type: 'default' });
     }
 
-    let modal = null;
-    const wait = editing ? null : formWait(ctx, { testid: 'vm-form-wait', watcher, close: () => modal && modal.close() });
-    modal = openModal({
+    tab.openForm({
       title: editing ? `Edit ${vm.id}` : 'New virtual machine',
       description: editing
         ? h('span', null, 'The changes apply when ', h('span', { class: 'mono' }, vm.id), ' starts again.')
@@ -314,38 +179,32 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
       testid: editing ? 'vm-edit-modal' : 'vm-modal',
       submitLabel: editing ? 'Save changes' : 'Create VM',
       size: 'lg',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      wait: editing ? null : 'vm-form-wait',
+      fields: [
         editing ? null : field({ label: 'ID', name: 'id', control: idInput, hint: 'Letters, digits, “.”, “_” and “-”; the name of the domain on the node.' }),
-        h('div', { class: 'form-row-2' }, field({ label: 'vCPUs', name: 'cpu', control: cpuInput, hint: '1 to 256.' }), memField),
+        h('div', { class: 'form-row-2' }, field({ label: 'vCPUs', name: 'cpu', control: cpuInput, hint: '1 to 256.' }), mem.el),
         groupField({ name: 'nics', label: 'Network cards' }, nics.el, fieldMessage()),
         groupField({ name: 'disks', label: 'Disks' }, disks.el, fieldMessage()),
-        wait ? wait.el : null,
-      ),
-      onClose: () => wait && wait.stop(),
-      async onSubmit() {
+      ],
+      async onSubmit(wait) {
         const id = idInput.value.trim();
         if (!editing && !id) throw new ApiError(400, 'invalid', 'The ID is required.', 'id');
         const cpu = Number(cpuInput.value);
         if (cpuInput.value.trim() === '' || !Number.isInteger(cpu)) throw new ApiError(400, 'invalid', 'A whole number of vCPUs.', 'cpu');
-        const amount = Number(memInput.value);
-        if (memInput.value.trim() === '' || !Number.isFinite(amount) || amount <= 0) throw new ApiError(400, 'invalid', 'The memory must be a number above 0.', 'memory');
-        const memory = Math.round(unit.value === 'GiB' ? amount * 1024 : amount);
+        const memory = mem.mib();
+        if (!(memory > 0)) throw new ApiError(400, 'invalid', 'The memory must be a number above 0.', 'memory');
         const spec = { memory, cpu, nics: nics.values(), disks: disks.values() };
         const badIops = spec.disks.findIndex((d) => !Number.isInteger(d.maxIOps) || d.maxIOps < 0);
         if (badIops >= 0) throw new ApiError(400, 'invalid', 'A whole number, 0 or more (0: no limit).', `disks[${badIops}].maxIOps`);
         try {
           if (editing) {
             await api.updateVm(nodeId, vm.id, spec);
-            list.load();
+            tab.list.load();
             toast(`${vm.id} now has ${cpu} vCPU${cpu === 1 ? '' : 's'} and ${formatMiB(memory)}; it uses them from its next start.`, { type: 'success' });
             return;
           }
           const view = await wait.run(`Waiting for ${nodeId} to create ${id}`, () => api.createVm(nodeId, { id, ...spec }));
-          expanded.add(id);
-          if (view && view.id && list.data) list.set([...list.data.filter((v) => v.id !== view.id), view]);
-          list.load();
+          tab.saved(view, { open: id });
           toast(`VM ${id} is ${view ? view.status : 'created'}.`, { type: 'success' });
         } catch (err) {
           throw formError(err, spec, memory);
@@ -366,17 +225,7 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
     return err;
   }
 
-  return {
-    el,
-    unmount() {
-      destroyed = true;
-      list.stop();
-      watcher.stop();
-      unsubscribe();
-      for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
-      entries.clear();
-    },
-  };
+  return tab;
 }
 
 // ---- a VM's details -----------------------------------------------------------------
@@ -397,7 +246,6 @@ function vmDetail(nodeId, initial) {
   const showsInfo = () => vm.status === 'running' || vm.status === 'paused';
 
   function renderFacts() {
-    const fact = (label, value, testid = null) => h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', { testid }, value));
     const nics = asList(vm.nics);
     const disks = asList(vm.disks);
     replace(
@@ -474,7 +322,7 @@ function vmDetail(nodeId, initial) {
           'section',
           { class: 'ct-section ct-table' },
           h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('disk', { size: 15 }), 'Disks')),
-          rowTable({
+          dataTable({
             testid: 'vm-info-disks',
             compact: true,
             columns: ['Disk', { label: 'Read IOPS', class: 'num' }, { label: 'Write IOPS', class: 'num' }, { label: 'Read', class: 'num' }, { label: 'Write', class: 'num' }],
@@ -499,7 +347,7 @@ function vmDetail(nodeId, initial) {
           'section',
           { class: 'ct-section ct-table' },
           h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('network', { size: 15 }), 'Network')),
-          rowTable({
+          dataTable({
             testid: 'vm-info-net',
             compact: true,
             columns: ['NIC', { label: 'Pkts in/s', class: 'num' }, { label: 'Pkts out/s', class: 'num' }, { label: 'In', class: 'num' }, { label: 'Out', class: 'num' }],

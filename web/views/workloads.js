@@ -1,12 +1,14 @@
-// What the node-page tabs of storage, bridges and ZeroTier networks share:
-// a badge for a workload's state, the jobs of a list's items (read again on
-// each live change of them), the wait box of a create form (which follows the
-// job when the node is slower than the server waits), and the answer of a
-// change made from a row (201/204 applied, 202 a job that the list follows).
+// The pieces a node's workload lists share (workload-tab.js puts them
+// together): a badge for a workload's state, the jobs of a list's items (read
+// again on each live change of them), the wait box of a create form (which
+// follows the job when the node is slower than the server waits), the answer
+// of a change made from a row (201/204 applied, 202 a job that the list
+// follows), and the rows of a table updated in place.
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { button, toast, glyph } from '../ui.js';
+import { button, toast, glyph, field } from '../ui.js';
+import { watchLive } from '../resource.js';
 import { followJob, jobFinished, jobProgress, jobError } from './jobs.js';
 
 export const BUSY_STATES = new Set(['creating', 'starting', 'stopping', 'deleting']);
@@ -49,11 +51,13 @@ export function workloadBadge(state, { testid = 'workload-state', title = null }
 }
 
 /**
- * The jobs of a list's items: get(id) is the last version read, read(id)
- * reads it (once more if a read is under way), set(job) keeps one we were
- * handed (a 202's body). onChange() runs after each read.
+ * The jobs of a list's items (`items()`: the list as last read), kept up to
+ * date from the live feed: get(id) is the last version read, read(id) reads
+ * it (once more if a read is under way), set(job) keeps one we were handed (a
+ * 202's body), owns(change) says whether a live change is of one of these
+ * jobs. onChange() runs after each read.
  */
-export function jobWatcher(onChange) {
+export function jobWatcher(live, items, onChange) {
   const jobs = new Map();
   const reads = new Map(); // id being read → whether to read it again after
   const tried = new Set(); // ids progress() has asked for (a job that cannot be read is not asked for again)
@@ -76,13 +80,14 @@ export function jobWatcher(onChange) {
     onChange();
     if (again) read(id);
   }
+  const owns = (change) => change.collection === 'jobs' && (jobs.has(change.id) || items().some((x) => x.job === change.id));
+  const unsubscribe = watchLive(live, owns, (change) => change && read(change.id));
   return {
     get: (id) => jobs.get(id),
-    has: (id) => jobs.has(id),
+    owns,
     set: (job) => {
       if (job && job.id) jobs.set(job.id, job);
     },
-    read,
     /** The progress of `item`'s job while the item is busy (read first if not known yet), else null. */
     progress(item) {
       if (!item || !BUSY_STATES.has(item.state) || !item.job) return null;
@@ -98,6 +103,7 @@ export function jobWatcher(onChange) {
     },
     stop() {
       stopped = true;
+      unsubscribe();
     },
   };
 }
@@ -212,6 +218,33 @@ export function checkbox({ testid, label, checked = false, disabled = false, tit
 }
 
 /**
+ * A size field in GiB or MiB (a number input and its unit; `mib` fills it,
+ * in GiB when whole). mib() → the amount in MiB, rounded; null when empty,
+ * NaN when not a number.
+ */
+export function sizeField({ label, name, hint, testid, mib = null, placeholder = null }) {
+  const input = h('input', { class: 'input', testid, type: 'number', min: '0', step: 'any', placeholder, inputmode: 'decimal' });
+  const unit = h('select', { class: 'input st-unit', testid: `${testid}-unit`, 'aria-label': `Unit of the ${name}` }, h('option', { value: 'GiB' }, 'GiB'), h('option', { value: 'MiB' }, 'MiB'));
+  if (mib !== null) {
+    const whole = mib % 1024 === 0;
+    unit.value = whole ? 'GiB' : 'MiB';
+    input.value = String(whole ? mib / 1024 : mib);
+  }
+  const el = field({ label, name, hint, control: input });
+  const group = h('div', { class: 'st-quota' });
+  input.replaceWith(group);
+  group.append(input, unit);
+  return {
+    el,
+    mib() {
+      if (input.value.trim() === '') return null;
+      const amount = Number(input.value);
+      return Math.round(unit.value === 'GiB' ? amount * 1024 : amount);
+    },
+  };
+}
+
+/**
  * Puts `wanted` (rows) into `tbody` in order without moving the rows already
  * in place (a moved element loses the focus), and drops the others.
  */
@@ -231,6 +264,11 @@ export function syncRows(tbody, wanted) {
   }
 }
 
+/** A fact of an item's details (a <dl class="ct-facts">): its label and value. */
+export function fact(label, value, testid = null) {
+  return h('div', { class: 'ct-fact' }, h('dt', null, label), h('dd', { testid }, value));
+}
+
 /** The name cell's button that shows or hides an item's details: a chevron, the name, a line below it. */
 export function toggleCell({ name, sub = null, open, testid, nameTestid, what, onToggle }) {
   return h(
@@ -245,28 +283,5 @@ export function toggleCell({ name, sub = null, open, testid, nameTestid, what, o
     },
     glyph('chevron', { size: 16, className: 'icon ct-chevron' }),
     h('span', { class: 'cell-stack' }, h('span', { class: 'mono strong', testid: nameTestid }, name), sub ? h('span', { class: 'cell-sub mono' }, sub) : null),
-  );
-}
-
-/** A table with a head (columns: 'Label' or {label, class}) and the given tbody; `actions` adds the actions column. */
-export function rowTable({ testid, columns, tbody, actions = false, compact = false, className = '' }) {
-  return h(
-    'div',
-    { class: 'table-scroll' },
-    h(
-      'table',
-      { class: `table${compact ? ' table-compact' : ''} ${className}`.trim(), testid },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          columns.map((c) => (typeof c === 'string' ? h('th', { scope: 'col' }, c) : h('th', { scope: 'col', class: c.class }, c.label))),
-          actions ? h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only' }, 'Actions')) : null,
-        ),
-      ),
-      tbody,
-    ),
   );
 }

@@ -209,14 +209,7 @@ export function mountZeroTier(ctx, { nodeById }) {
         toast(OFF_TEXT, { type: 'error', title: OFF_TITLE });
       } else if (err.status === 404) {
         toast(`${m.id} is no longer a member of the cluster network.`, { type: 'info' });
-        // ---- data ---------------------------------------------------------------
-
-  const members = liveList('zerotier members', api.listZeroTierMembers, {
-    live: ctx.live,
-    collections: ['zerotier_members'],
-    onChange: render,
-  });
-  members.load();
+        members.load();
       } else {
         errorToast(err, `Could not authorise ${m.id}`);
       }

@@ -1,0 +1,119 @@
+// The Boot page (#/boot[?tab=…]): network boot for bare-metal machines. This
+// module loads the five boot collections (and /health) as live resources and
+// lays out the stat cards and the tabs; each tab is its own module beside it
+// (boots, profiles, selectors, assets with upload, settings).
+
+import { api } from '../../api.js';
+import { viewPage, readOnlyPill, relativeTimeTicker, tabBar } from '../../ui.js';
+import { liveResource, asList } from '../../resource.js';
+import { mountStats } from './stats.js';
+import { mountBoots, EVENTS_LIMIT } from './boots.js';
+import { mountProfiles } from './profiles.js';
+import { mountSelectors } from './selectors.js';
+import { mountAssets } from './assets.js';
+import { mountSettings } from './settings.js';
+
+// Changes arrive in bursts (a boot storm writes one event per file): refresh at
+// most this often, with the newest state.
+const REFRESH_THROTTLE_MS = 150;
+
+const TABS = [
+  { key: 'boots', label: 'Recent boots', iconName: 'activity' },
+  { key: 'profiles', label: 'Profiles', iconName: 'layers' },
+  { key: 'selectors', label: 'Selectors', iconName: 'target' },
+  { key: 'assets', label: 'Assets', iconName: 'file' },
+  { key: 'settings', label: 'Settings', iconName: 'sliders' },
+];
+
+export function mountBoot(root, ctx) {
+  let destroyed = false;
+
+  // ---- data ---------------------------------------------------------------
+
+  /** A resource of the page, read again when `collection` changes (never, without one: only on reconnect). */
+  const live = (name, collection, fetcher, onChange = renderAll) =>
+    liveResource({ name, fetcher, onChange, live: ctx.live, matches: (c) => c.collection === collection, refreshMs: REFRESH_THROTTLE_MS, debounce: false });
+  const data = {
+    events: live('boot events', 'boot_events', async () => asList(await api.bootEvents(EVENTS_LIMIT)), () => {
+      if (destroyed) return;
+      boots.render();
+      stats.render();
+    }),
+    profiles: live('profiles', 'boot_profiles', async () => asList(await api.listBootProfiles())),
+    selectors: live('selectors', 'boot_selectors', async () => asList(await api.listBootSelectors())),
+    assets: live('assets', 'boot_assets', async () => asList(await api.listBootAssets())),
+    settings: live('settings', 'boot_settings', async () => (await api.bootSettings()) || { zerotierNetwork: null, kernelSource: null, defaultProfile: null }),
+    // What the server says about its TFTP, proxyDHCP and iPXE binaries; unknown (null) when it cannot be read.
+    health: live('health', null, () => api.health().catch(() => null), () => {
+      if (destroyed) return;
+      stats.render();
+      settingsTab.render();
+    }),
+  };
+
+  // ---- layout -------------------------------------------------------------
+
+  const tabs = tabBar({
+    tabs: TABS,
+    testid: 'boot-tabs',
+    label: 'Boot sections',
+    selected: new URLSearchParams(location.hash.split('?')[1] || '').get('tab'),
+    onSelect: showInUrl,
+  });
+  const stats = mountStats(data);
+  const boots = mountBoots(tabs.panels.boots, data.events, { showTab });
+  const profilesTab = mountProfiles(tabs.panels.profiles, ctx, data);
+  const selectorsTab = mountSelectors(tabs.panels.selectors, ctx, data);
+  const assetsTab = mountAssets(tabs.panels.assets, ctx, data);
+  const settingsTab = mountSettings(tabs.panels.settings, ctx, data);
+
+  const page = viewPage(
+    {
+      testid: 'boot-page',
+      title: 'Boot',
+      sub: 'Network boot for bare-metal machines: what they boot, and what they fetched.',
+      actions: readOnlyPill(ctx, 'view the boot configuration but not change it'),
+    },
+    stats.el,
+    tabs.el,
+    Object.values(tabs.panels),
+  );
+  root.appendChild(page);
+  renderAll();
+  const stopTicker = relativeTimeTicker(page, 15_000);
+  for (const r of Object.values(data)) r.load();
+
+  // ---- tabs ---------------------------------------------------------------
+
+  /** Opens tab `key` (e.g. from a button in another tab). */
+  function showTab(key) {
+    tabs.select(key);
+    showInUrl(key);
+  }
+
+  function showInUrl(key) {
+    const url = key === 'boots' ? '#/boot' : `#/boot?tab=${key}`;
+    if (location.hash !== url) history.replaceState(null, '', url);
+  }
+
+  function renderAll() {
+    if (destroyed) return;
+    stats.render();
+    for (const key of ['profiles', 'selectors', 'assets']) tabs.setCount(key, data[key].data === null ? null : data[key].data.length);
+    boots.render();
+    profilesTab.render();
+    selectorsTab.render();
+    assetsTab.render();
+    settingsTab.render();
+  }
+
+  return {
+    unmount() {
+      destroyed = true;
+      for (const r of Object.values(data)) r.stop();
+      assetsTab.stop();
+      stopTicker();
+      page.remove();
+    },
+  };
+}
