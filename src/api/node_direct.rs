@@ -3,7 +3,7 @@
 //! node failed or refused) or 504 (it did not answer in time), with a `code` saying which.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -12,8 +12,9 @@ use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
 use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx};
-use crate::model::{Node, Role};
-use crate::zos::{ZosClient, ZosError};
+use crate::model::Role;
+use crate::zos::ZosError;
+use crate::zos::commands::{Info, JobInfo, SIGKILL, SIGTERM};
 
 impl From<ZosError> for ApiError {
     fn from(err: ZosError) -> ApiError {
@@ -33,29 +34,19 @@ impl From<ZosError> for ApiError {
     }
 }
 
-/// The node (404 if unknown) and a client for it.
-fn node_client(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<ZosClient>, ApiError> {
-    let node = ctx
-        .store
-        .get::<Node>(id)?
-        .ok_or_else(|| ApiError::not_found("node", id))?;
-    Ok(ctx.zos.get(&node.value.address)?)
-}
-
-/// 0-orchestrator's hardware/OS endpoints: path segment → 0-core command (answers passed through as sent).
-pub(super) const INFO: &[(&str, &str)] = &[
-    ("cpus", "info.cpu"),
-    ("mem", "info.mem"),
-    ("disks", "disk.list"),
-    ("nics", "info.nic"),
-    ("info", "info.os"),
-    ("processes", "process.list"),
-    // 0-orchestrator's `CoreStateResult`: cpu, rss, vms, swap of 0-core and its processes.
-    ("state", "core.state"),
-    // 0-orchestrator's `NodeMount[]`: device, mountpoint, fstype, opts.
-    ("mounts", "info.disk"),
-    // Map "<metric>/<tag>" → {"current": {"300": {avg,count,max,start,total}, "3600": …}}.
-    ("stats", "aggregator.query"),
+/// 0-orchestrator's hardware/OS endpoints: path segment → 0-core report (answers passed through as sent).
+pub(super) const INFO: &[(&str, Info)] = &[
+    ("cpus", Info::Cpu),
+    ("mem", Info::Mem),
+    ("disks", Info::Disks),
+    ("nics", Info::Nic),
+    ("info", Info::Os),
+    ("processes", Info::Processes),
+    // 0-orchestrator's `CoreStateResult`.
+    ("state", Info::State),
+    // 0-orchestrator's `NodeMount[]`.
+    ("mounts", Info::Mounts),
+    ("stats", Info::Stats),
 ];
 
 pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
@@ -145,7 +136,7 @@ pub fn routes(ctx: &Ctx) -> warp::filters::BoxedFilter<(Response,)> {
     security(("bearer" = [])))]
 pub(super) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    node_client(&ctx, &id)?.ping().await?;
+    ctx.node_client(&id)?.node().ping().await?;
     Ok(warp::reply::json(&true).into_response())
 }
 
@@ -161,7 +152,7 @@ pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) 
     if !body.is_empty() {
         body.json::<Value>()?;
     }
-    node_client(&ctx, &id)?.reboot().await?;
+    ctx.node_client(&id)?.reboot().await?;
     tracing::info!(node = %id, by = %caller.name, "node reboot requested");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -172,9 +163,9 @@ pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) 
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn info(id: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(super) async fn info(id: String, what: &'static Info, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let answer: Value = node_client(&ctx, &id)?.json(command, json!({})).await?;
+    let answer: Value = ctx.node_client(&id)?.node().info(*what).await?;
     Ok(warp::reply::json(&answer).into_response())
 }
 
@@ -194,11 +185,11 @@ pub struct JobListItem {
     security(("bearer" = [])))]
 pub(super) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let jobs = node_client(&ctx, &id)?.jobs().await?;
+    let jobs = ctx.node_client(&id)?.node().jobs().await?;
     Ok(warp::reply::json(&job_list_items(jobs)).into_response())
 }
 
-pub(super) fn job_list_items(jobs: Vec<crate::zos::commands::JobInfo>) -> Vec<JobListItem> {
+pub(super) fn job_list_items(jobs: Vec<JobInfo>) -> Vec<JobListItem> {
     jobs.into_iter()
         .map(|job| JobListItem {
             id: job.cmd.id,
@@ -214,7 +205,7 @@ pub(super) fn job_list_items(jobs: Vec<crate::zos::commands::JobInfo>) -> Vec<Jo
     security(("bearer" = [])))]
 pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    node_client(&ctx, &id)?.kill_job(&job).await?;
+    ctx.node_client(&id)?.node().kill_job(&job, SIGKILL).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -225,7 +216,7 @@ pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) 
     security(("bearer" = [])))]
 pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    node_client(&ctx, &id)?.kill_process(pid).await?;
+    ctx.node_client(&id)?.node().kill_process(pid, SIGTERM).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -236,9 +227,10 @@ pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller)
     security(("bearer" = [])))]
 pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let client = node_client(&ctx, &id)?;
-    for job in client.jobs().await? {
-        client.kill_job(&job.cmd.id).await?;
+    let client = ctx.node_client(&id)?;
+    let node = client.node();
+    for job in node.jobs().await? {
+        node.kill_job(&job.cmd.id, SIGKILL).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -250,9 +242,14 @@ pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
     security(("bearer" = [])))]
 pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let client = node_client(&ctx, &id)?;
+    let client = ctx.node_client(&id)?;
     // 0-core's own services run from boot without a result key of their own: job.list knows them.
-    let service = client.jobs().await?.into_iter().any(|listed| listed.cmd.id == job);
+    let service = client
+        .node()
+        .jobs()
+        .await?
+        .into_iter()
+        .any(|listed| listed.cmd.id == job);
     let mut view = super::container_direct::job_result(&client, job.clone()).await;
     if service && view.is_err() {
         view = Ok(super::container_direct::JobResultView::running(job));
@@ -267,6 +264,6 @@ pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -
     security(("bearer" = [])))]
 pub(super) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let processes: Vec<Value> = node_client(&ctx, &id)?.json("process.list", json!({})).await?;
+    let processes: Vec<Value> = ctx.node_client(&id)?.node().info(Info::Processes).await?;
     super::container_direct::process_response(processes, pid)
 }
