@@ -16,12 +16,13 @@ use warp::sse::Event;
 use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
-use super::node_direct::{JobListItem, info_command, job_list_items};
+use super::node_direct::{JobListItem, job_list_items};
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{ContainerSpec, CoreSystem, Role};
+use crate::zos::commands::{self, Info, SIGKILL, SIGTERM, System};
 use crate::zos::protocol::State;
-use crate::zos::{JobStatus, OutputEvent, ZosClient, commands::JobInfo};
+use crate::zos::{JobStatus, OutputEvent, ZosClient};
 
 /// 0-orchestrator's `ProcessSignal`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -32,7 +33,7 @@ pub struct ProcessSignal {
 }
 
 fn sigterm() -> i32 {
-    15
+    SIGTERM
 }
 
 /// 0-orchestrator's `JobResult`; `state` is lower case, `running` while the job runs.
@@ -55,7 +56,7 @@ impl JobResultView {
     pub(super) fn running(id: String) -> JobResultView {
         JobResultView {
             id,
-            name: "core.system".into(),
+            name: commands::SYSTEM.into(),
             level: 0,
             start_time: 0,
             stdout: String::new(),
@@ -77,11 +78,7 @@ pub(super) fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient
             format!("container '{name}' is not running"),
         )
     })?;
-    let node = ctx
-        .store
-        .get::<crate::model::Node>(&container.value.node)?
-        .ok_or_else(|| ApiError::not_found("node", node))?;
-    Ok((ctx.zos.get(&node.value.address)?, core_id))
+    Ok((ctx.node_client(&container.value.node)?, core_id))
 }
 
 pub(super) const ROUTES: RouteTable = routes![ctx =>
@@ -115,7 +112,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
 pub(super) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    let jobs: Vec<JobInfo> = client.json_in(id, "job.list", json!({})).await?;
+    let jobs = client.inside(id).jobs().await?;
     Ok(warp::reply::json(&job_list_items(jobs)).into_response())
 }
 
@@ -130,16 +127,8 @@ pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Call
     let process: CoreSystem = body.json()?;
     process.validate("")?;
     let (client, id) = target(&ctx, &node, &name)?;
-    let env: serde_json::Map<String, Value> = process
-        .environment
-        .iter()
-        .filter_map(|entry| entry.split_once('='))
-        .map(|(key, value)| (key.to_owned(), json!(value)))
-        .collect();
-    let arguments = json!({"name": process.name, "args": process.args, "dir": process.pwd, "env": env,
-        "stdin": process.stdin});
     // Streamed, so its output can be followed at `…/jobs/{jobid}/stream` from its first line.
-    let job = client.dispatch(id, "core.system", arguments, true).await?;
+    let job = client.inside(id).system(&System::from(&process), true).await?;
     let location = format!("/nodes/{node}/containers/{name}/jobs/{job}");
     Ok(json_at(&json!({"id": job}), StatusCode::ACCEPTED, &location))
 }
@@ -152,11 +141,9 @@ pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Call
 pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    let jobs: Vec<JobInfo> = client.json_in(id, "job.list", json!({})).await?;
-    for job in jobs {
-        client
-            .json_in::<Value>(id, "job.kill", json!({"id": job.cmd.id, "signal": 9}))
-            .await?;
+    let inside = client.inside(id);
+    for job in inside.jobs().await? {
+        inside.kill_job(&job.cmd.id, SIGKILL).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -228,7 +215,7 @@ pub(super) async fn signal_job(
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn kill_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
-    signal(node, name, job, ctx, caller, 9).await
+    signal(node, name, job, ctx, caller, SIGKILL).await
 }
 
 pub(super) async fn signal(
@@ -241,9 +228,7 @@ pub(super) async fn signal(
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    client
-        .json_in::<Value>(id, "job.kill", json!({"id": job, "signal": signal}))
-        .await?;
+    client.inside(id).kill_job(&job, signal).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -275,7 +260,7 @@ pub(super) async fn stream_job(
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let followed = if query.attach {
-        client.dispatch(id, "core.subscribe", json!({"id": job}), true).await?
+        client.inside(id).subscribe(&job).await?
     } else {
         job
     };
@@ -322,14 +307,14 @@ pub(super) async fn stream_job(
 pub(super) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    client.json_in::<Value>(id, "core.ping", json!({})).await?;
+    client.inside(id).ping().await?;
     Ok(warp::reply::json(&true).into_response())
 }
 
 /// Declares one of 0-orchestrator's read-only container endpoints,
-/// `GET /nodes/{id}/containers/{name}/<segment>`: the container's answer to the segment's command in [`INFO`].
+/// `GET /nodes/{id}/containers/{name}/<segment>`: the container's answer to 0-core's `info` command.
 macro_rules! container_info {
-    ($handler:ident, $operation:literal, $segment:literal) => {
+    ($handler:ident, $operation:literal, $segment:literal, $info:expr) => {
         #[utoipa::path(get, path = concat!("/nodes/{id}/containers/{name}/", $segment), tag = "containers",
                     operation_id = $operation, params(("id" = String, Path), ("name" = String, Path)),
                     responses((status = 200, description = "The container's answer, as 0-core sent it", body = Object),
@@ -337,25 +322,25 @@ macro_rules! container_info {
                         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
                     security(("bearer" = [])))]
         pub(super) async fn $handler(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
-            info(node, name, info_command($segment), ctx, caller).await
+            info(node, name, $info, ctx, caller).await
         }
     };
 }
 
-container_info!(state, "containerState", "state");
-container_info!(cpus, "containerCpus", "cpus");
-container_info!(mem, "containerMem", "mem");
-container_info!(nics, "containerNics", "nics");
-container_info!(os_info, "containerOsInfo", "info");
-container_info!(processes, "containerProcesses", "processes");
-container_info!(disks, "containerDisks", "disks");
-container_info!(mounts, "containerMounts", "mounts");
-container_info!(stats, "containerStats", "stats");
+container_info!(state, "containerState", "state", Info::State);
+container_info!(cpus, "containerCpus", "cpus", Info::Cpu);
+container_info!(mem, "containerMem", "mem", Info::Mem);
+container_info!(nics, "containerNics", "nics", Info::Nic);
+container_info!(os_info, "containerOsInfo", "info", Info::Os);
+container_info!(processes, "containerProcesses", "processes", Info::Processes);
+container_info!(disks, "containerDisks", "disks", Info::Disks);
+container_info!(mounts, "containerMounts", "mounts", Info::Mounts);
+container_info!(stats, "containerStats", "stats", Info::Stats);
 
-async fn info(node: String, name: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
+async fn info(node: String, name: String, what: Info, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    let answer: Value = client.json_in(id, command, json!({})).await?;
+    let answer: Value = client.inside(id).info(what).await?;
     Ok(warp::reply::json(&answer).into_response())
 }
 
@@ -367,7 +352,7 @@ async fn info(node: String, name: String, command: &'static str, ctx: Ctx, calle
 pub(super) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    let processes: Vec<Value> = client.json_in(id, "process.list", json!({})).await?;
+    let processes: Vec<Value> = client.inside(id).info(Info::Processes).await?;
     process_response(processes, pid)
 }
 
@@ -404,14 +389,12 @@ pub(super) async fn signal_process(
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn kill_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
-    kill(node, name, pid, ctx, caller, 15).await
+    kill(node, name, pid, ctx, caller, SIGTERM).await
 }
 
 pub(super) async fn kill(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller, signal: i32) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    client
-        .json_in::<Value>(id, "process.kill", json!({"pid": pid, "signal": signal}))
-        .await?;
+    client.inside(id).kill_process(pid, signal).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,12 +2,9 @@
 //! 0-orchestrator moves them: `filesystem.open`, then base64 blocks through `filesystem.write` / `filesystem.read`,
 //! then `filesystem.close`, each dispatched into the container. Uploads are multipart (field `file`), bounded.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Buf;
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use warp::Filter;
 use warp::Reply;
 use warp::http::{StatusCode, header};
@@ -117,16 +114,12 @@ pub(super) async fn upload(
     }
     let content =
         content.ok_or_else(|| ApiError::bad_request("invalid_multipart", "no part named 'file'").with_field("file"))?;
-    let fd: Value = client
-        .json_in(id, "filesystem.open", json!({"file": path, "mode": "w", "perm": 0o644}))
-        .await?;
+    let inside = client.inside(id);
+    let fd = inside.open_write(path, 0o644).await?;
     for block in content.chunks(WRITE_BLOCK) {
-        let arguments = json!({"fd": fd, "block": STANDARD.encode(block)});
-        client.json_in::<Value>(id, "filesystem.write", arguments).await?;
+        inside.write(&fd, block).await?;
     }
-    client
-        .json_in::<Value>(id, "filesystem.close", json!({"fd": fd}))
-        .await?;
+    inside.close(fd).await?;
     tracing::info!(node = %node, container = %name, path, bytes = content.len(), "file uploaded into container");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -141,15 +134,11 @@ pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: 
     caller.require(&ctx, Role::Viewer)?;
     let path = checked(&query.path)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    let fd: Value = client
-        .json_in(id, "filesystem.open", json!({"file": path, "mode": "r", "perm": 0}))
-        .await?;
+    let inside = client.inside(id);
+    let fd = inside.open_read(path).await?;
     let mut content = Vec::new();
     loop {
-        let block: String = client.json_in(id, "filesystem.read", json!({"fd": fd})).await?;
-        let block = STANDARD
-            .decode(block)
-            .map_err(|err| ApiError::new(StatusCode::BAD_GATEWAY, "node_protocol_error", err.to_string()))?;
+        let block = inside.read(&fd).await?;
         if block.is_empty() {
             break;
         }
@@ -162,9 +151,7 @@ pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: 
             ));
         }
     }
-    client
-        .json_in::<Value>(id, "filesystem.close", json!({"fd": fd}))
-        .await?;
+    inside.close(fd).await?;
     let mut response = Response::new(content.into());
     super::set_header(&mut response, header::CONTENT_TYPE, "application/octet-stream");
     Ok(response)
@@ -180,8 +167,6 @@ pub(super) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller,
     let request: DeleteFile = body.json()?;
     let path = checked(&request.path)?;
     let (client, id) = target(&ctx, &node, &name)?;
-    client
-        .json_in::<Value>(id, "filesystem.remove", json!({"path": path}))
-        .await?;
+    client.inside(id).remove(path).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

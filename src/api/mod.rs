@@ -64,6 +64,17 @@ pub struct Context {
 
 pub type Ctx = Arc<Context>;
 
+impl Context {
+    /// The 0-core client of node `id`; 404 when there is no such node.
+    fn node_client(&self, id: &str) -> Result<Arc<crate::zos::ZosClient>, ApiError> {
+        let node = self
+            .store
+            .get::<crate::model::Node>(id)?
+            .ok_or_else(|| ApiError::not_found("node", id))?;
+        Ok(self.zos.get(&node.value.address)?)
+    }
+}
+
 type HandlerResult = Result<Response, ApiError>;
 
 fn with_ctx(ctx: &Ctx) -> impl Filter<Extract = (Ctx,), Error = std::convert::Infallible> + Clone + use<> {

@@ -13,7 +13,7 @@ use super::error::ErrorBody;
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::network::{BridgeSetting, BridgeSpec, ZerotierJoin};
-use crate::model::{Node, Role, Workload};
+use crate::model::{Role, Workload};
 
 /// A bridge as 0-orchestrator shows it, plus ours (`node`, `state`, `job`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -50,11 +50,8 @@ fn bridge_view(ctx: &Ctx, bridge: Workload<BridgeSpec>) -> Result<BridgeView, Ap
 
 /// The networks the node reports (`zerotier.list`), or none when it does not answer.
 async fn joined(ctx: &Ctx, node: &str) -> Vec<Value> {
-    let Ok(Some(node)) = ctx.store.get::<Node>(node) else {
-        return Vec::new();
-    };
-    match ctx.zos.get(&node.value.address) {
-        Ok(client) => client.json("zerotier.list", json!({})).await.unwrap_or_default(),
+    match ctx.node_client(node) {
+        Ok(client) => client.zerotier_networks().await.unwrap_or_default(),
         Err(_) => Vec::new(),
     }
 }

@@ -3,7 +3,7 @@
 //! node failed or refused) or 504 (it did not answer in time), with a `code` saying which.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::Reply;
 use warp::http::StatusCode;
 
@@ -12,8 +12,9 @@ use super::caller::caller;
 use super::error::ErrorBody;
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
-use crate::model::{Node, Role};
-use crate::zos::{ZosClient, ZosError};
+use crate::model::Role;
+use crate::zos::ZosError;
+use crate::zos::commands::{Info, JobInfo, SIGKILL, SIGTERM};
 
 impl From<ZosError> for ApiError {
     fn from(err: ZosError) -> ApiError {
@@ -32,31 +33,6 @@ impl From<ZosError> for ApiError {
         }
     }
 }
-
-/// The node (404 if unknown) and a client for it.
-fn node_client(ctx: &Ctx, id: &str) -> Result<std::sync::Arc<ZosClient>, ApiError> {
-    let node = ctx
-        .store
-        .get::<Node>(id)?
-        .ok_or_else(|| ApiError::not_found("node", id))?;
-    Ok(ctx.zos.get(&node.value.address)?)
-}
-
-/// 0-orchestrator's hardware/OS endpoints: path segment → 0-core command (answers passed through as sent).
-pub(super) const INFO: &[(&str, &str)] = &[
-    ("cpus", "info.cpu"),
-    ("mem", "info.mem"),
-    ("disks", "disk.list"),
-    ("nics", "info.nic"),
-    ("info", "info.os"),
-    ("processes", "process.list"),
-    // 0-orchestrator's `CoreStateResult`: cpu, rss, vms, swap of 0-core and its processes.
-    ("state", "core.state"),
-    // 0-orchestrator's `NodeMount[]`: device, mountpoint, fstype, opts.
-    ("mounts", "info.disk"),
-    // Map "<metric>/<tag>" → {"current": {"300": {avg,count,max,start,total}, "3600": …}}.
-    ("stats", "aggregator.query"),
-];
 
 pub(super) const ROUTES: RouteTable = routes![ctx =>
     ping(id: String) [with_ctx(ctx), caller()],
@@ -86,7 +62,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(super) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    node_client(&ctx, &id)?.ping().await?;
+    ctx.node_client(&id)?.node().ping().await?;
     Ok(warp::reply::json(&true).into_response())
 }
 
@@ -112,62 +88,63 @@ pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) 
     } else {
         body.json::<NodeReboot>()?.force
     };
-    node_client(&ctx, &id)?.reboot().await?;
+    ctx.node_client(&id)?.reboot().await?;
     tracing::info!(node = %id, by = %caller.name, force, "node reboot requested");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The 0-core command behind one of [`INFO`]'s path segments.
-pub(super) fn info_command(segment: &str) -> &'static str {
-    INFO.iter()
-        .find(|(name, _)| *name == segment)
-        .map(|(_, command)| *command)
-        .expect("every info operation names a segment of INFO")
-}
-
 /// Declares one of 0-orchestrator's read-only node endpoints, `GET /nodes/{id}/<segment>`: the node's answer to
-/// the segment's command in [`INFO`], passed through as sent.
+/// what 0-core's `info` command says, passed through as sent.
 macro_rules! node_info {
-    ($handler:ident, $operation:literal, $segment:literal, $what:literal) => {
+    ($handler:ident, $operation:literal, $segment:literal, $info:expr, $what:literal) => {
         #[utoipa::path(get, path = concat!("/nodes/{id}/", $segment), tag = "nodes", operation_id = $operation,
             description = $what, params(("id" = String, Path, description = "Node id")),
             responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
                 (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
             security(("bearer" = [])))]
         pub(super) async fn $handler(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
-            info(id, info_command($segment), ctx, caller).await
+            info(id, $info, ctx, caller).await
         }
     };
 }
 
-node_info!(cpus, "nodeCpus", "cpus", "0-orchestrator's `CPUInfo[]`.");
-node_info!(mem, "nodeMem", "mem", "0-orchestrator's `MemInfo`.");
-node_info!(disks, "nodeDisks", "disks", "The node's disks.");
-node_info!(nics, "nodeNics", "nics", "0-orchestrator's `NicInfo[]`.");
-node_info!(os_info, "nodeOsInfo", "info", "0-orchestrator's `OSInfo`.");
-node_info!(processes, "nodeProcesses", "processes", "0-orchestrator's `Process[]`.");
+node_info!(cpus, "nodeCpus", "cpus", Info::Cpu, "0-orchestrator's `CPUInfo[]`.");
+node_info!(mem, "nodeMem", "mem", Info::Mem, "0-orchestrator's `MemInfo`.");
+node_info!(disks, "nodeDisks", "disks", Info::Disks, "The node's disks.");
+node_info!(nics, "nodeNics", "nics", Info::Nic, "0-orchestrator's `NicInfo[]`.");
+node_info!(os_info, "nodeOsInfo", "info", Info::Os, "0-orchestrator's `OSInfo`.");
+node_info!(
+    processes,
+    "nodeProcesses",
+    "processes",
+    Info::Processes,
+    "0-orchestrator's `Process[]`."
+);
 node_info!(
     state,
     "nodeState",
     "state",
+    Info::State,
     "0-orchestrator's `CoreStateResult`: cpu, rss, vms, swap of 0-core."
 );
 node_info!(
     mounts,
     "nodeMounts",
     "mounts",
+    Info::Mounts,
     "0-orchestrator's `NodeMount[]`: device, mountpoint, fstype, opts."
 );
 node_info!(
     stats,
     "nodeStats",
     "stats",
+    Info::Stats,
     "`<metric>/<tag>` → {\"current\": {\"300\": {avg, count, max, start, total}, …}}."
 );
 
-async fn info(id: String, command: &'static str, ctx: Ctx, caller: Caller) -> HandlerResult {
+async fn info(id: String, what: Info, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let answer: Value = node_client(&ctx, &id)?.json(command, json!({})).await?;
+    let answer: Value = ctx.node_client(&id)?.node().info(what).await?;
     Ok(warp::reply::json(&answer).into_response())
 }
 
@@ -187,11 +164,11 @@ pub struct JobListItem {
     security(("bearer" = [])))]
 pub(super) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let jobs = node_client(&ctx, &id)?.jobs().await?;
+    let jobs = ctx.node_client(&id)?.node().jobs().await?;
     Ok(warp::reply::json(&job_list_items(jobs)).into_response())
 }
 
-pub(super) fn job_list_items(jobs: Vec<crate::zos::commands::JobInfo>) -> Vec<JobListItem> {
+pub(super) fn job_list_items(jobs: Vec<JobInfo>) -> Vec<JobListItem> {
     jobs.into_iter()
         .map(|job| JobListItem {
             id: job.cmd.id,
@@ -206,7 +183,7 @@ pub(super) fn job_list_items(jobs: Vec<crate::zos::commands::JobInfo>) -> Vec<Jo
     security(("bearer" = [])))]
 pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    node_client(&ctx, &id)?.kill_job(&job).await?;
+    ctx.node_client(&id)?.node().kill_job(&job, SIGKILL).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -216,7 +193,7 @@ pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) 
     security(("bearer" = [])))]
 pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    node_client(&ctx, &id)?.kill_process(pid).await?;
+    ctx.node_client(&id)?.node().kill_process(pid, SIGTERM).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -226,9 +203,10 @@ pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller)
     security(("bearer" = [])))]
 pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let client = node_client(&ctx, &id)?;
-    for job in client.jobs().await? {
-        client.kill_job(&job.cmd.id).await?;
+    let client = ctx.node_client(&id)?;
+    let node = client.node();
+    for job in node.jobs().await? {
+        node.kill_job(&job.cmd.id, SIGKILL).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -239,9 +217,14 @@ pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
     security(("bearer" = [])))]
 pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let client = node_client(&ctx, &id)?;
+    let client = ctx.node_client(&id)?;
     // 0-core's own services run from boot without a result key of their own: job.list knows them.
-    let service = client.jobs().await?.into_iter().any(|listed| listed.cmd.id == job);
+    let service = client
+        .node()
+        .jobs()
+        .await?
+        .into_iter()
+        .any(|listed| listed.cmd.id == job);
     let mut view = super::container_direct::job_result(&client, job.clone()).await;
     if service && view.is_err() {
         view = Ok(super::container_direct::JobResultView::running(job));
@@ -255,6 +238,6 @@ pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -
     security(("bearer" = [])))]
 pub(super) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let processes: Vec<Value> = node_client(&ctx, &id)?.json("process.list", json!({})).await?;
+    let processes: Vec<Value> = ctx.node_client(&id)?.node().info(Info::Processes).await?;
     super::container_direct::process_response(processes, pid)
 }

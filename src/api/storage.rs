@@ -3,7 +3,7 @@
 //! `unknown` when the node does not answer.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -16,7 +16,7 @@ use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::{
     FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
 };
-use crate::model::{Node, Role, Spec, Workload};
+use crate::model::{Role, Spec, Workload};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -70,9 +70,7 @@ pub struct SnapshotView {
 
 /// The node's btrfs filesystems (`btrfs.list`), or `None` when it does not answer.
 pub(super) async fn live_pools(ctx: &Ctx, node: &str) -> Option<Vec<Value>> {
-    let node = ctx.store.get::<Node>(node).ok()??;
-    let client = ctx.zos.get(&node.value.address).ok()?;
-    client.json("btrfs.list", json!({})).await.ok()
+    ctx.node_client(node).ok()?.btrfs_pools().await.ok()
 }
 
 fn pool_view(ctx: &Ctx, pool: Workload<StoragePoolSpec>, live: Option<&[Value]>) -> Result<StoragePoolView, ApiError> {
@@ -425,24 +423,15 @@ pub(super) async fn rollback_snapshot(
     caller.require(&ctx, Role::Operator)?;
     let filesystem = workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
     workloads::find::<SnapshotSpec>(&ctx, &node, &[pool.clone(), fs.clone()], &name)?;
-    let address = ctx
-        .store
-        .get::<Node>(&node)?
-        .map(|n| n.value.address)
-        .unwrap_or_default();
-    let client = ctx.zos.get(&address)?;
+    let client = ctx.node_client(&node)?;
     // As 0-orchestrator does: the filesystem's subvolume is replaced by a writable snapshot of the snapshot.
     let path = filesystem_mountpoint(&pool, &fs);
+    client.delete_subvolume(&path).await?;
     client
-        .json::<Value>("btrfs.subvol_delete", json!({"path": path}))
+        .snapshot_subvolume(&snapshot_path(&pool, &fs, &name), &path, false)
         .await?;
-    let arguments = json!({"source": snapshot_path(&pool, &fs, &name), "destination": path, "read_only": false});
-    client.json::<Value>("btrfs.subvol_snapshot", arguments).await?;
     if filesystem.value.spec.quota > 0 {
-        let limit = format!("{}M", filesystem.value.spec.quota);
-        client
-            .json::<Value>("btrfs.subvol_quota", json!({"path": path, "limit": limit}))
-            .await?;
+        client.set_subvolume_quota(&path, filesystem.value.spec.quota).await?;
     }
     tracing::info!(node = %node, pool = %pool, filesystem = %fs, snapshot = %name, "filesystem rolled back");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -3,7 +3,7 @@
 //! imperative calls to the node, and a VM's live state (`paused`) and VNC port are read from the node.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::Reply;
 use warp::http::StatusCode;
 
@@ -15,7 +15,6 @@ use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::vm::{NicLink, VdiskLink, VmSpec, VmUpdate};
 use crate::model::{JobAction, Node, Role, Spec, Workload};
 use crate::store::Expect;
-use crate::zos::ZosClient;
 
 /// 0-orchestrator's `VM`, plus ours (`node`, `state`, `job`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,18 +34,10 @@ pub struct VmView {
     pub job: String,
 }
 
-fn client(ctx: &Ctx, node: &str) -> Result<std::sync::Arc<ZosClient>, ApiError> {
-    let node = ctx
-        .store
-        .get::<Node>(node)?
-        .ok_or_else(|| ApiError::not_found("node", node))?;
-    Ok(ctx.zos.get(&node.value.address)?)
-}
-
 /// The node's domains (`kvm.list`); empty when the node does not answer (the view falls back to the store).
 async fn domains(ctx: &Ctx, node: &str) -> Vec<Value> {
-    match client(ctx, node) {
-        Ok(client) => client.json("kvm.list", json!({})).await.unwrap_or_default(),
+    match ctx.node_client(node) {
+        Ok(client) => client.domains().await.unwrap_or_default(),
         Err(_) => Vec::new(),
     }
 }
@@ -184,14 +175,14 @@ pub(super) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -
 pub(super) async fn info(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let uuid = running_domain(&ctx, &node, &id).await?;
-    let info: Value = client(&ctx, &node)?.json("kvm.info", json!({"uuid": uuid})).await?;
+    let info = ctx.node_client(&node)?.domain_info(&uuid).await?;
     Ok(warp::reply::json(&info).into_response())
 }
 
 /// The uuid of VM `id`'s domain on the node; 409 when it has none.
 async fn running_domain(ctx: &Ctx, node: &str, id: &str) -> Result<Value, ApiError> {
     workloads::find::<VmSpec>(ctx, node, &[], id)?;
-    let domain = crate::engine::workloads::find_domain(&*client(ctx, node)?, id).await?;
+    let domain = ctx.node_client(node)?.find_domain(id).await?;
     domain.map(|domain| domain["uuid"].clone()).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -262,10 +253,12 @@ async fn power(node: String, id: String, action: String, ctx: Ctx, caller: Calle
 async fn pause(node: String, id: String, action: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let uuid = running_domain(&ctx, &node, &id).await?;
-    let command = if action == "pause" { "kvm.pause" } else { "kvm.resume" };
-    client(&ctx, &node)?
-        .json::<Value>(command, json!({"uuid": uuid}))
-        .await?;
+    let client = ctx.node_client(&node)?;
+    if action == "pause" {
+        client.pause_domain(&uuid).await?;
+    } else {
+        client.resume_domain(&uuid).await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::registry::{new_node, register_node};
 use crate::config::AuthorizePolicy;
@@ -16,6 +16,7 @@ use crate::model::{Node, ZeroTierMember};
 use crate::store::{Expect, Store};
 use crate::zerotier::{Member, MemberApi};
 use crate::zos::Clients;
+use crate::zos::commands::Info;
 
 pub struct Discovery {
     pub store: Store,
@@ -102,8 +103,8 @@ impl Discovery {
     async fn adopt(&self, network: &str, member: &Member, ip: &str) -> Result<Adopted, String> {
         let address = format!("{ip}:{}", self.node_port);
         let client = self.clients.get(&address).map_err(|e| e.to_string())?;
-        let nics: Value = client.json("info.nic", json!({})).await.map_err(|e| e.to_string())?;
-        let os: Value = client.json("info.os", json!({})).await.map_err(|e| e.to_string())?;
+        let nics: Value = client.node().info(Info::Nic).await.map_err(|e| e.to_string())?;
+        let os: Value = client.node().info(Info::Os).await.map_err(|e| e.to_string())?;
         let mac = nics
             .as_array()
             .into_iter()

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::metrics::Metrics;
 use crate::model::{Node, NodeState, NodeStatus, now_rfc3339};
 use crate::store::{Expect, Store};
+use crate::zos::commands::Info;
 use crate::zos::{Clients, ZosError};
 
 /// Nodes contacted at the same time.
@@ -133,7 +134,7 @@ impl Heartbeat {
         };
         let answer = async {
             let client = self.clients.get(&node.address)?;
-            let os = client.json::<Value>("info.os", json!({})).await?;
+            let os: Value = client.node().info(Info::Os).await?;
             let boot_time = os["bootTime"].as_u64().unwrap_or(0);
             let fresh = previous
                 .is_some_and(|p| p.state == NodeState::Online && p.boot_time == boot_time && p.inventory.is_some());

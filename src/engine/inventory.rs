@@ -2,16 +2,18 @@
 //! (`disk.list`, lsblk's shape) and NICs (`info.nic`). Missing fields read as empty rather than failing, so a
 //! node with an unusual answer still shows what it has.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::model::{NodeDisk, NodeInventory, NodeNic};
+use crate::zos::commands::Info;
 use crate::zos::{ZosClient, ZosError};
 
 pub async fn fetch(client: &ZosClient) -> Result<NodeInventory, ZosError> {
-    let cpus: Value = client.json("info.cpu", json!({})).await?;
-    let memory: Value = client.json("info.mem", json!({})).await?;
-    let disks: Value = client.json("disk.list", json!({})).await?;
-    let nics: Value = client.json("info.nic", json!({})).await?;
+    let node = client.node();
+    let cpus: Value = node.info(Info::Cpu).await?;
+    let memory: Value = node.info(Info::Mem).await?;
+    let disks: Value = node.info(Info::Disks).await?;
+    let nics: Value = node.info(Info::Nic).await?;
     let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
     let disks: Vec<NodeDisk> = disks["blockdevices"]
         .as_array()

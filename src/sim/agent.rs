@@ -157,7 +157,7 @@ impl Agent {
                     .clear_container(arguments["container"].as_u64().unwrap_or_default());
                 self.containers.terminate(&self.jobs, arguments)
             }
-            "corex.dispatch" if container == 0 => self.dispatch(lists, arguments),
+            protocol::DISPATCH if container == 0 => self.dispatch(lists, arguments),
             "core.reboot" if container == 0 => {
                 self.inventory.lock().unwrap_or_else(|p| p.into_inner()).booted_at = epoch_ms() / 1000;
                 self.boot();

@@ -4,9 +4,11 @@
 //! result onto `result:<id>`, which we read without consuming it (`BRPOPLPUSH` onto itself). Waiting blocks a
 //! Redis connection, so each call takes its own connection from a small per-node pool. Every call has a
 //! deadline: a node that never answers costs at most that, never a hang.
+//!
+//! The raw calls (a command named by a string) stay private to this module: the rest of the orchestrator sends
+//! the typed commands of [`commands`], so every command it sends, with its arguments, is written there once.
 
 pub mod commands;
-mod containers;
 mod output;
 pub mod protocol;
 #[cfg(test)]
@@ -150,12 +152,12 @@ impl ZosClient {
     }
 
     /// Runs `command` on the node and returns its result, whatever its state.
-    pub async fn run(&self, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+    async fn run(&self, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
         self.run_tagged(command, arguments, None).await
     }
 
     /// `run`, with tags the node keeps with the job (and, for `corex.create`, with the container).
-    pub async fn run_tagged(
+    async fn run_tagged(
         &self,
         command: &str,
         arguments: Value,
@@ -171,7 +173,7 @@ impl ZosClient {
 
     /// Queues `command` and returns its job id at once; with `stream`, the node pushes its output to
     /// `stream:<id>` (see [`ZosClient::output`]). Streamed jobs run as long as they take; others get the deadline.
-    pub async fn start(
+    async fn start(
         &self,
         command: &str,
         arguments: Value,
@@ -231,8 +233,13 @@ impl ZosClient {
     }
 
     /// Runs `command` and decodes its JSON data; any state but SUCCESS is an error.
-    pub async fn json<T: DeserializeOwned>(&self, command: &str, arguments: Value) -> Result<T, ZosError> {
+    async fn json<T: DeserializeOwned>(&self, command: &str, arguments: Value) -> Result<T, ZosError> {
         decode(command, self.run(command, arguments).await?)
+    }
+
+    /// Runs `command` for what it does: its answer is checked like [`ZosClient::json`]'s, then dropped.
+    async fn call(&self, command: &str, arguments: Value) -> Result<(), ZosError> {
+        self.json::<Value>(command, arguments).await.map(drop)
     }
 }
 

@@ -7,6 +7,10 @@ use serde_json::Value;
 /// The list a node takes commands from.
 pub const COMMAND_QUEUE: &str = "core:default";
 
+/// Runs a command inside a container: `{container, command}`, `command` being a whole [`Command`]; the answer is
+/// the inner job's id, whose result is read like any other.
+pub const DISPATCH: &str = "corex.dispatch";
+
 /// Set (empty element) when the node picks a job up; expires 300 s after the job ends.
 pub fn flag_key(id: &str) -> String {
     format!("result:{id}:flag")

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use futures_util::StreamExt;
 
+use super::commands::{Info, SIGKILL, SIGTERM, System};
 use super::protocol::{COMMAND_QUEUE, State};
 use super::{OutputEvent, ZosClient, ZosError};
 use crate::sim::{self, Agent, Inventory, Lists};
@@ -20,37 +21,45 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 async fn suite(address: &str, inventory: &Inventory) {
     let client = ZosClient::new(address, Some(PASSWORD), DEADLINE).unwrap();
-    assert_eq!(client.ping().await.unwrap(), "pong");
+    assert_eq!(client.node().ping().await.unwrap(), "pong");
 
-    let info = |command: &'static str| {
+    let info = |what: Info| {
         let client = &client;
-        async move { client.json::<Value>(command, json!({})).await.unwrap() }
+        async move { client.node().info::<Value>(what).await.unwrap() }
     };
-    let cpus = info("info.cpu").await;
+    let cpus = info(Info::Cpu).await;
     assert_eq!(cpus.as_array().unwrap().len() as u32, inventory.cores);
     assert_eq!(cpus[0]["modelName"], inventory.cpu_model);
-    let memory = info("info.mem").await;
+    let memory = info(Info::Mem).await;
     assert_eq!(memory["total"], inventory.memory);
     assert!(memory["used"].as_u64().unwrap() > 0 && memory["used"].as_u64().unwrap() < inventory.memory);
-    let disks = info("disk.list").await;
+    let disks = info(Info::Disks).await;
     assert_eq!(disks["blockdevices"].as_array().unwrap().len(), inventory.disks.len());
     assert_eq!(disks["blockdevices"][0]["size"], inventory.disks[0].size);
-    let nics = info("info.nic").await;
+    let nics = info(Info::Nic).await;
     assert!(
         nics.as_array()
             .unwrap()
             .iter()
             .any(|nic| nic["hardwareaddr"] == inventory.mac.as_str())
     );
-    let os = info("info.os").await;
+    let os = info(Info::Os).await;
     assert_eq!(os["hostname"], inventory.hostname.as_str());
     assert_eq!(os["hostid"], inventory.node_id());
 
-    let jobs = client.jobs().await.unwrap();
+    let jobs = client.node().jobs().await.unwrap();
     assert!(jobs.iter().any(|job| job.cmd.id == "zerotier"), "{jobs:?}");
-    client.kill_job("zerotier").await.unwrap();
-    assert!(!client.jobs().await.unwrap().iter().any(|job| job.cmd.id == "zerotier"));
-    match client.kill_job("no-such-job").await {
+    client.node().kill_job("zerotier", SIGKILL).await.unwrap();
+    assert!(
+        !client
+            .node()
+            .jobs()
+            .await
+            .unwrap()
+            .iter()
+            .any(|job| job.cmd.id == "zerotier")
+    );
+    match client.node().kill_job("no-such-job", SIGKILL).await {
         Err(ZosError::Command {
             state: State::Error,
             message,
@@ -59,7 +68,7 @@ async fn suite(address: &str, inventory: &Inventory) {
         other => panic!("killing a missing job: {other:?}"),
     }
     let pids = || async {
-        info("process.list")
+        info(Info::Processes)
             .await
             .as_array()
             .unwrap()
@@ -68,16 +77,25 @@ async fn suite(address: &str, inventory: &Inventory) {
             .collect::<Vec<_>>()
     };
     assert!(pids().await.contains(&1));
-    client.kill_process(117).await.unwrap();
+    client.node().kill_process(117, SIGTERM).await.unwrap();
     assert!(!pids().await.contains(&117));
-    assert!(matches!(client.kill_process(1).await, Err(ZosError::Command { .. })));
+    assert!(matches!(
+        client.node().kill_process(1, SIGTERM).await,
+        Err(ZosError::Command { .. })
+    ));
 
     let unknown = client.run("no.such.command", serde_json::json!({})).await.unwrap();
     assert_eq!(unknown.state, State::UnknownCmd);
 
     client.reboot().await.unwrap();
     assert!(
-        client.jobs().await.unwrap().iter().any(|job| job.cmd.id == "zerotier"),
+        client
+            .node()
+            .jobs()
+            .await
+            .unwrap()
+            .iter()
+            .any(|job| job.cmd.id == "zerotier"),
         "services are back after reboot"
     );
 
@@ -90,9 +108,9 @@ async fn suite(address: &str, inventory: &Inventory) {
             let client = client.clone();
             tokio::spawn(async move {
                 if i % 2 == 0 {
-                    client.ping().await.map(drop)
+                    client.node().ping().await.map(drop)
                 } else {
-                    client.json::<Value>("info.os", json!({})).await.map(drop)
+                    client.node().info::<Value>(Info::Os).await.map(drop)
                 }
             })
         })
@@ -103,12 +121,12 @@ async fn suite(address: &str, inventory: &Inventory) {
 
     let wrong = ZosClient::new(address, Some("wrong"), DEADLINE).unwrap();
     assert!(
-        matches!(wrong.ping().await, Err(ZosError::AuthRefused(_))),
+        matches!(wrong.node().ping().await, Err(ZosError::AuthRefused(_))),
         "wrong password"
     );
     let none = ZosClient::new(address, None, DEADLINE).unwrap();
     assert!(
-        matches!(none.ping().await, Err(ZosError::AuthRefused(_))),
+        matches!(none.node().ping().await, Err(ZosError::AuthRefused(_))),
         "no password"
     );
 }
@@ -130,12 +148,22 @@ async fn streams(client: &Arc<ZosClient>) {
             text: text.into(),
         })
     };
-    let system = |name: &str, args: &[&str]| json!({"name": name, "args": args});
+    let system = |name: &'static str, args: &[&str], stream: bool| {
+        let client = client.clone();
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        async move {
+            let process = System {
+                name,
+                args: &args,
+                dir: None,
+                environment: &[],
+                stdin: None,
+            };
+            client.node().system(&process, stream).await.unwrap()
+        }
+    };
 
-    let seq = client
-        .start("core.system", system("seq", &["3"]), true, None)
-        .await
-        .unwrap();
+    let seq = system("seq", &["3"], true).await;
     let events = follow(seq.clone()).await;
     assert_eq!(
         events,
@@ -147,10 +175,7 @@ async fn streams(client: &Arc<ZosClient>) {
         (State::Success, "1\n2\n3\n")
     );
 
-    let failing = client
-        .start("core.system", system("sleep", &["soon"]), true, None)
-        .await
-        .unwrap();
+    let failing = system("sleep", &["soon"], true).await;
     let events = follow(failing.clone()).await;
     assert_eq!(
         events.last(),
@@ -164,10 +189,7 @@ async fn streams(client: &Arc<ZosClient>) {
         "exit code + 1000"
     );
 
-    let missing = client
-        .start("core.system", system("no-such-tool", &[]), true, None)
-        .await
-        .unwrap();
+    let missing = system("no-such-tool", &[], true).await;
     match follow(missing).await.as_slice() {
         [Err(ZosError::Command { message, .. })] => assert!(message.contains("not found"), "{message}"),
         other => panic!("an unknown program: {other:?}"),
@@ -175,42 +197,30 @@ async fn streams(client: &Arc<ZosClient>) {
 
     // Attach to a job that is already running: its remaining lines, then its end.
     let args = ["-c", "4", "-i", "0.3", "127.0.0.1"];
-    let ping = client
-        .start("core.system", system("ping", &args), false, None)
-        .await
-        .unwrap();
+    let ping = system("ping", &args, false).await;
     wait_for_job(client, &ping).await;
-    let subscription = client
-        .start("core.subscribe", json!({"id": ping}), true, None)
-        .await
-        .unwrap();
+    let subscription = client.node().subscribe(&ping).await.unwrap();
     let events = follow(subscription).await;
     assert!(events.len() >= 2, "{events:?}");
     assert!(matches!(&events[0], Ok(OutputEvent::Line { text, .. }) if text.contains("icmp_seq")));
     assert_eq!(events.last(), Some(&Ok(OutputEvent::End { success: true })));
-    let unknown = client
-        .start("core.subscribe", json!({"id": "no-such-job"}), true, None)
-        .await
-        .unwrap();
+    let unknown = client.node().subscribe("no-such-job").await.unwrap();
     assert!(matches!(
         follow(unknown).await.as_slice(),
         [Err(ZosError::Command { .. })]
     ));
 
     // A killed job ends its stream with an error.
-    let sleeper = client
-        .start("core.system", system("sleep", &["30"]), true, None)
-        .await
-        .unwrap();
+    let sleeper = system("sleep", &["30"], true).await;
     wait_for_job(client, &sleeper).await;
-    client.kill_job(&sleeper).await.unwrap();
+    client.node().kill_job(&sleeper, SIGKILL).await.unwrap();
     assert_eq!(follow(sleeper.clone()).await, [Ok(OutputEvent::End { success: false })]);
     assert_eq!(client.read_result(&sleeper).await.unwrap().state, State::Killed);
 }
 
 async fn wait_for_job(client: &ZosClient, id: &str) {
     let started = Instant::now();
-    while !client.jobs().await.unwrap().iter().any(|job| job.cmd.id == id) {
+    while !client.node().jobs().await.unwrap().iter().any(|job| job.cmd.id == id) {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "job {id} never showed in job.list"
@@ -312,7 +322,7 @@ async fn a_node_that_is_down_or_silent_costs_at_most_the_deadline() {
         .local_addr()
         .unwrap();
     let client = ZosClient::new(&closed.to_string(), None, Duration::from_millis(500)).unwrap();
-    assert!(matches!(client.ping().await, Err(ZosError::Unreachable(_))));
+    assert!(matches!(client.node().ping().await, Err(ZosError::Unreachable(_))));
 
     // Accepts connections, never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -325,7 +335,10 @@ async fn a_node_that_is_down_or_silent_costs_at_most_the_deadline() {
     });
     let client = ZosClient::new(&address, None, Duration::from_millis(500)).unwrap();
     let started = Instant::now();
-    assert_eq!(client.ping().await, Err(ZosError::Timeout(Duration::from_millis(500))));
+    assert_eq!(
+        client.node().ping().await,
+        Err(ZosError::Timeout(Duration::from_millis(500)))
+    );
     assert!(started.elapsed() < Duration::from_millis(1500));
 }
 
@@ -349,7 +362,7 @@ async fn a_node_that_drops_the_connection_mid_result_is_an_error_not_a_hang() {
     });
     let client = ZosClient::new(&address, None, Duration::from_secs(5)).unwrap();
     let started = Instant::now();
-    match client.ping().await {
+    match client.node().ping().await {
         Err(ZosError::Unreachable(_) | ZosError::Protocol(_)) => {}
         other => panic!("a half result must be an error: {other:?}"),
     }
@@ -359,5 +372,5 @@ async fn a_node_that_drops_the_connection_mid_result_is_an_error_not_a_hang() {
         started.elapsed()
     );
     // And the next call starts clean on a new connection (same failure, not a poisoned pool).
-    assert!(client.ping().await.is_err());
+    assert!(client.node().ping().await.is_err());
 }

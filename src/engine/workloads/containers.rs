@@ -6,8 +6,9 @@
 use serde_json::{Map, Value, json};
 
 use super::{Failure, Step};
-use crate::model::ContainerSpec;
+use crate::model::{ContainerSpec, CoreSystem};
 use crate::zos::ZosClient;
+use crate::zos::commands::System;
 
 pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
     let Some(container) = step.desired::<ContainerSpec>()? else {
@@ -27,12 +28,10 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
         step.progress(60, "setting up its network interfaces").await?;
         converge_nics(client, id, &container.spec).await?;
         step.progress(70, "starting init processes").await?;
-        let jobs: Vec<Value> = client.json_in(id, "job.list", json!({})).await?;
-        if jobs.is_empty() {
+        let inside = client.inside(id);
+        if inside.jobs().await?.is_empty() {
             for process in &container.spec.init_processes {
-                let arguments = json!({"name": process.name, "args": process.args, "dir": process.pwd,
-                    "env": environment(&process.environment), "stdin": process.stdin});
-                client.dispatch(id, "core.system", arguments, false).await?;
+                inside.system(&System::from(process), false).await?;
             }
         }
         step.observed(Some(("running", Some(id)))).await?;
@@ -50,13 +49,17 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
     Ok(())
 }
 
-/// `KEY=VALUE` entries as 0-core's `env` map.
-fn environment(entries: &[String]) -> Map<String, Value> {
-    entries
-        .iter()
-        .filter_map(|entry| entry.split_once('='))
-        .map(|(key, value)| (key.to_owned(), json!(value)))
-        .collect()
+/// A container's process as `core.system` runs it: its init processes here, and the jobs the API starts in it.
+impl<'a> From<&'a CoreSystem> for System<'a> {
+    fn from(process: &'a CoreSystem) -> System<'a> {
+        System {
+            name: &process.name,
+            args: &process.args,
+            dir: process.pwd.as_deref(),
+            environment: &process.environment,
+            stdin: process.stdin.as_deref(),
+        }
+    }
 }
 
 /// The NICs that should be up, as 0-core takes them.
@@ -73,7 +76,7 @@ fn wanted_nics(spec: &ContainerSpec) -> Vec<Value> {
 /// Makes the running container's NICs those of `spec`: removes the ones no longer wanted (highest index first,
 /// so the others keep their places), then adds the missing ones (`corex.nic-remove`, `corex.nic-add`).
 async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Result<(), Failure> {
-    let listed: serde_json::Map<String, Value> = client.json("corex.list", json!({})).await?;
+    let listed = client.containers().await?;
     let current: Vec<Value> = listed
         .get(&id.to_string())
         .and_then(|c| c["container"]["arguments"]["nics"].as_array().cloned())
@@ -81,15 +84,11 @@ async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Res
     let wanted = wanted_nics(spec);
     for (index, nic) in current.iter().enumerate().rev() {
         if !wanted.contains(nic) {
-            client
-                .json::<Value>("corex.nic-remove", json!({"container": id, "index": index}))
-                .await?;
+            client.remove_container_nic(id, index).await?;
         }
     }
     for nic in wanted.iter().filter(|nic| !current.contains(nic)) {
-        client
-            .json::<Value>("corex.nic-add", json!({"container": id, "nic": nic}))
-            .await?;
+        client.add_container_nic(id, nic).await?;
     }
     Ok(())
 }

@@ -13,8 +13,6 @@ mod network;
 mod storage;
 mod vms;
 
-pub use vms::find_domain;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

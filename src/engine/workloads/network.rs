@@ -1,7 +1,7 @@
 //! Converges a node's networks: a bridge exists with its mode and settings (`bridge.*`); the node is a member of
 //! each ZeroTier network it should join (`zerotier.*`). The node's own list is read first, every time.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Failure, Step};
 use crate::model::network::{BridgeSpec, ZerotierJoin};
@@ -13,13 +13,11 @@ pub async fn apply_bridge(step: &mut Step<'_>, client: &ZosClient) -> Result<(),
     };
     let spec = &bridge.spec;
     step.progress(10, "looking for the bridge on the node").await?;
-    let names: Vec<String> = client.json("bridge.list", json!({})).await?;
+    let names = client.bridges().await?;
     let exists = names.contains(&spec.name);
     if bridge.deleting {
         if exists {
-            client
-                .json::<Value>("bridge.delete", json!({"name": spec.name}))
-                .await?;
+            client.delete_bridge(&spec.name).await?;
         }
         return step.remove::<BridgeSpec>().await;
     }
@@ -28,7 +26,7 @@ pub async fn apply_bridge(step: &mut Step<'_>, client: &ZosClient) -> Result<(),
         let settings = json!({"cidr": spec.setting.cidr, "start": spec.setting.start, "end": spec.setting.end});
         let arguments = json!({"name": spec.name, "hwaddr": spec.hwaddr,
             "network": {"mode": spec.network_mode, "nat": spec.nat, "settings": settings}});
-        client.json::<Value>("bridge.create", arguments).await?;
+        client.create_bridge(arguments).await?;
     }
     step.observed(Some(("up", None))).await
 }
@@ -39,17 +37,17 @@ pub async fn apply_zerotier(step: &mut Step<'_>, client: &ZosClient) -> Result<(
     };
     let nwid = &zerotier.spec.nwid;
     step.progress(10, "looking for the network on the node").await?;
-    let joined: Vec<Value> = client.json("zerotier.list", json!({})).await?;
+    let joined = client.zerotier_networks().await?;
     let member = joined.iter().any(|network| network["nwid"] == nwid.as_str());
     if zerotier.deleting {
         if member {
-            client.json::<Value>("zerotier.leave", json!({"network": nwid})).await?;
+            client.leave_zerotier(nwid).await?;
         }
         return step.remove::<ZerotierJoin>().await;
     }
     if !member {
         step.progress(50, "joining the network").await?;
-        client.json::<Value>("zerotier.join", json!({"network": nwid})).await?;
+        client.join_zerotier(nwid).await?;
     }
     step.observed(Some(("joined", None))).await
 }

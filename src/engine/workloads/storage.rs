@@ -2,25 +2,11 @@
 //! filesystem is a subvolume of it (with its quota); a snapshot is a read-only snapshot of a filesystem. Each step
 //! first asks the node what it has (`btrfs.list`, `btrfs.subvol_list`), so running a job twice does nothing twice.
 
-use serde_json::{Value, json};
-
 use super::{Failure, Step};
 use crate::model::storage::{
     FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
 };
-use crate::zos::{ZosClient, ZosError};
-
-/// The node's btrfs filesystem labelled `label`, if any (`btrfs.list`).
-pub async fn find_pool(client: &ZosClient, label: &str) -> Result<Option<Value>, ZosError> {
-    let pools: Vec<Value> = client.json("btrfs.list", json!({})).await?;
-    Ok(pools.into_iter().find(|pool| pool["label"] == label))
-}
-
-/// Whether subvolume `path` exists in the pool mounted at `mountpoint`.
-async fn has_subvolume(client: &ZosClient, mountpoint: &str, path: &str) -> Result<bool, ZosError> {
-    let subvolumes: Vec<Value> = client.json("btrfs.subvol_list", json!({"path": mountpoint})).await?;
-    Ok(subvolumes.iter().any(|subvolume| subvolume["path"] == path))
-}
+use crate::zos::ZosClient;
 
 pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
     let Some(pool) = step.desired::<StoragePoolSpec>()? else {
@@ -29,13 +15,11 @@ pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), F
     let spec = &pool.spec;
     let mountpoint = pool_mountpoint(&spec.name);
     step.progress(10, "looking for the pool on the node").await?;
-    let existing = find_pool(client, &spec.name).await?;
+    let existing = client.find_pool(&spec.name).await?;
     if pool.deleting {
         if existing.is_some_and(|p| p["mountpoint"] == mountpoint.as_str()) {
             step.progress(50, "unmounting the pool").await?;
-            client
-                .json::<Value>("disk.umount", json!({"source": mountpoint}))
-                .await?;
+            client.unmount(&mountpoint).await?;
         }
         return step.remove::<StoragePoolSpec>().await;
     }
@@ -43,16 +27,15 @@ pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), F
         Some(found) => found["mountpoint"] == mountpoint.as_str(),
         None => {
             step.progress(30, "creating the btrfs pool").await?;
-            let arguments = json!({"label": spec.name, "devices": spec.devices, "data": spec.data_profile,
-                "metadata": spec.metadata_profile, "overwrite": true});
-            client.json::<Value>("btrfs.create", arguments).await?;
+            client
+                .create_pool(&spec.name, &spec.devices, &spec.data_profile, &spec.metadata_profile)
+                .await?;
             false
         }
     };
     if !mounted {
         step.progress(60, "mounting the pool").await?;
-        let arguments = json!({"source": spec.devices[0], "target": mountpoint, "options": ""});
-        client.json::<Value>("disk.mount", arguments).await?;
+        client.mount(&spec.devices[0], &mountpoint).await?;
     }
     // The devices the node has against those wanted: add first, so a replacement never drops below the profile.
     let on_node: Vec<String> = existing
@@ -69,19 +52,12 @@ pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), F
     let removed: Vec<&String> = on_node.iter().filter(|d| !spec.devices.contains(d)).collect();
     if !added.is_empty() {
         step.progress(70, "adding devices").await?;
-        client
-            .json::<Value>("btrfs.device_add", json!({"mountpoint": mountpoint, "devices": added}))
-            .await?;
+        client.add_pool_devices(&mountpoint, &added).await?;
     }
     if !removed.is_empty() {
         step.progress(85, "removing devices (btrfs moves their data first)")
             .await?;
-        client
-            .json::<Value>(
-                "btrfs.device_remove",
-                json!({"mountpoint": mountpoint, "devices": removed}),
-            )
-            .await?;
+        client.remove_pool_devices(&mountpoint, &removed).await?;
     }
     step.observed(Some(("healthy", None))).await
 }
@@ -93,33 +69,23 @@ pub async fn apply_filesystem(step: &mut Step<'_>, client: &ZosClient) -> Result
     let pool = &filesystem.parents[0];
     let path = filesystem_mountpoint(pool, &filesystem.spec.name);
     step.progress(10, "looking for the filesystem on the node").await?;
-    let exists = has_subvolume(client, &pool_mountpoint(pool), &path).await?;
+    let exists = client.has_subvolume(&pool_mountpoint(pool), &path).await?;
     if filesystem.deleting {
         if exists {
-            client
-                .json::<Value>("btrfs.subvol_delete", json!({"path": path}))
-                .await?;
+            client.delete_subvolume(&path).await?;
         }
         return step.remove::<FilesystemSpec>().await;
     }
     if !exists {
         step.progress(40, "creating the subvolume").await?;
-        client
-            .json::<Value>("btrfs.subvol_create", json!({"path": path}))
-            .await?;
+        client.create_subvolume(&path).await?;
     }
     if filesystem.spec.quota > 0 {
         step.progress(70, "setting the quota").await?;
-        let limit = format!("{}M", filesystem.spec.quota);
-        if let Err(err) = client
-            .json::<Value>("btrfs.subvol_quota", json!({"path": path, "limit": limit}))
-            .await
-        {
+        if let Err(err) = client.set_subvolume_quota(&path, filesystem.spec.quota).await {
             // Nothing partial: a filesystem without the quota it was asked for is removed again.
             if !exists {
-                client
-                    .json::<Value>("btrfs.subvol_delete", json!({"path": path}))
-                    .await?;
+                client.delete_subvolume(&path).await?;
             }
             return Err(err.into());
         }
@@ -134,20 +100,18 @@ pub async fn apply_snapshot(step: &mut Step<'_>, client: &ZosClient) -> Result<(
     let (pool, filesystem) = (&snapshot.parents[0], &snapshot.parents[1]);
     let path = snapshot_path(pool, filesystem, &snapshot.spec.name);
     step.progress(10, "looking for the snapshot on the node").await?;
-    let exists = has_subvolume(client, &pool_mountpoint(pool), &path).await?;
+    let exists = client.has_subvolume(&pool_mountpoint(pool), &path).await?;
     if snapshot.deleting {
         if exists {
-            client
-                .json::<Value>("btrfs.subvol_delete", json!({"path": path}))
-                .await?;
+            client.delete_subvolume(&path).await?;
         }
         return step.remove::<SnapshotSpec>().await;
     }
     if !exists {
         step.progress(50, "taking the snapshot").await?;
-        let arguments = json!({"source": filesystem_mountpoint(pool, filesystem), "destination": path,
-            "read_only": true});
-        client.json::<Value>("btrfs.subvol_snapshot", arguments).await?;
+        client
+            .snapshot_subvolume(&filesystem_mountpoint(pool, filesystem), &path, true)
+            .await?;
     }
     step.observed(Some(("ready", None))).await
 }

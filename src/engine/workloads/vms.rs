@@ -8,7 +8,7 @@ use super::{Failure, Step};
 use crate::model::vm::VmSpec;
 use crate::model::{JobAction, Spec, Workload, WorkloadStatus};
 use crate::store::Expect;
-use crate::zos::{ZosClient, ZosError};
+use crate::zos::ZosClient;
 
 /// The second half of a migration: the VM runs here now (or is halted), so its old node lets go of it and its old
 /// record goes; then the new record forgets where it came from.
@@ -16,10 +16,8 @@ async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) 
     step.progress(80, &format!("removing the VM from node {source}"))
         .await?;
     let client = step.client_for(source)?;
-    if let Some(domain) = find_domain(&client, &vm.spec.id).await? {
-        client
-            .json::<Value>("kvm.destroy", json!({"uuid": domain["uuid"]}))
-            .await?;
+    if let Some(domain) = client.find_domain(&vm.spec.id).await? {
+        client.destroy_domain(&domain["uuid"]).await?;
     }
     let old_key = Workload::<VmSpec>::key(source, &[], &vm.spec.id);
     let store = step.store();
@@ -35,19 +33,13 @@ async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) 
     Ok(())
 }
 
-/// The node's domain for VM `id`, if any (`kvm.list`).
-pub async fn find_domain(client: &ZosClient, id: &str) -> Result<Option<Value>, ZosError> {
-    let domains: Vec<Value> = client.json("kvm.list", json!({})).await?;
-    Ok(domains.into_iter().find(|domain| domain["name"] == id))
-}
-
 pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
     let Some(vm) = step.desired::<VmSpec>()? else {
         return Ok(());
     };
     let spec = &vm.spec;
     step.progress(10, "looking for the VM on the node").await?;
-    let domain = find_domain(client, &spec.id).await?;
+    let domain = client.find_domain(&spec.id).await?;
     if vm.running && !vm.deleting {
         if domain.is_none() {
             step.progress(40, "creating the VM").await?;
@@ -66,7 +58,7 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
                 .collect();
             let arguments = json!({"name": spec.id, "media": media, "cpu": spec.cpu, "memory": spec.memory,
                 "nics": nics, "port": {}, "mount": [], "tags": [spec.id], "config": {}});
-            client.json::<Value>("kvm.create", arguments).await?;
+            client.create_domain(arguments).await?;
         }
         step.observed(Some(("running", None))).await?;
         if let Some(source) = &vm.moved_from {
@@ -85,8 +77,11 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
             },
         )
         .await?;
-        let command = if graceful { "kvm.shutdown" } else { "kvm.destroy" };
-        client.json::<Value>(command, json!({"uuid": domain["uuid"]})).await?;
+        if graceful {
+            client.shutdown_domain(&domain["uuid"]).await?;
+        } else {
+            client.destroy_domain(&domain["uuid"]).await?;
+        }
     }
     if vm.deleting {
         return step.remove::<VmSpec>().await;

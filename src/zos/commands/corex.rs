@@ -1,15 +1,21 @@
-//! Containers on a node (`corex.*`), and commands run inside them. A container is found again by the tags it was
-//! created with (its name), so an interrupted creation can look before it creates a second one.
+//! `corex.*`: containers on a node, and commands run inside them (`corex.dispatch`, see [`super::Core`]). A
+//! container is found again by the tags it was created with (its name), so an interrupted creation can look before
+//! it creates a second one.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::protocol::JobResult;
-use super::{ZosClient, ZosError, decode};
+use crate::zos::protocol::{DISPATCH, JobResult};
+use crate::zos::{ZosClient, ZosError, decode};
 
 impl ZosClient {
+    /// `corex.list`: every container by id, each with the arguments it was created with.
+    pub async fn containers(&self) -> Result<Map<String, Value>, ZosError> {
+        self.json("corex.list", json!({})).await
+    }
+
     /// `corex.find {tags}`: the ids of the containers that carry all `tags`.
     pub async fn find_containers(&self, tags: &[String]) -> Result<Vec<u64>, ZosError> {
         let found: BTreeMap<String, Value> = self.json("corex.find", json!({"tags": tags})).await?;
@@ -26,14 +32,25 @@ impl ZosClient {
         )
     }
 
+    /// `corex.terminate`.
     pub async fn terminate_container(&self, container: u64) -> Result<(), ZosError> {
-        self.json::<Value>("corex.terminate", json!({"container": container}))
+        self.call("corex.terminate", json!({"container": container})).await
+    }
+
+    /// `corex.nic-add`: `nic` as `corex.create` takes its NICs.
+    pub async fn add_container_nic(&self, container: u64, nic: &Value) -> Result<(), ZosError> {
+        self.call("corex.nic-add", json!({"container": container, "nic": nic}))
             .await
-            .map(drop)
+    }
+
+    /// `corex.nic-remove`: the NIC at `index` in the container's list (the ones after it move up).
+    pub async fn remove_container_nic(&self, container: u64, index: usize) -> Result<(), ZosError> {
+        self.call("corex.nic-remove", json!({"container": container, "index": index}))
+            .await
     }
 
     /// Starts `command` inside `container` (`corex.dispatch`) and returns the inner job's id.
-    pub async fn dispatch(
+    pub(super) async fn dispatch(
         &self,
         container: u64,
         command: &str,
@@ -43,12 +60,12 @@ impl ZosClient {
         // A process in a container runs as long as it runs; callers that wait bound their own wait.
         let mut inner = self.command(command, arguments, stream, None);
         inner.max_time = None;
-        self.json("corex.dispatch", json!({"container": container, "command": inner}))
+        self.json(DISPATCH, json!({"container": container, "command": inner}))
             .await
     }
 
     /// Runs `command` inside `container` and decodes its JSON answer, within the deadline.
-    pub async fn json_in<T: DeserializeOwned>(
+    pub(super) async fn json_in<T: DeserializeOwned>(
         &self,
         container: u64,
         command: &str,
@@ -58,7 +75,7 @@ impl ZosClient {
     }
 
     /// Runs `command` inside `container` and returns its result, whatever its state, within the deadline.
-    pub async fn run_in(&self, container: u64, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+    async fn run_in(&self, container: u64, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
         tokio::time::timeout(self.deadline, async {
             let id = self.dispatch(container, command, arguments, false).await?;
             self.read_result(&id).await
