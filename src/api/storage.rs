@@ -1,5 +1,5 @@
 //! `/nodes/{id}/storagepools…`: btrfs pools, their filesystems and snapshots, with 0-orchestrator's paths and
-//! fields. Changes go through jobs (see `workloads`); pool capacities are read live from the node, and show as
+//! fields. Changes, rollback included, go through jobs (see `workloads`); pool capacities are read live from the node, and show as
 //! `unknown` when the node does not answer.
 
 use serde::Serialize;
@@ -12,10 +12,8 @@ use super::body::{RawBody, raw_body};
 use super::caller::caller;
 use super::error::ErrorBody;
 use super::{ApiError, Caller, Ctx, HandlerResult, respond, with_ctx, workloads};
-use crate::model::storage::{
-    FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
-};
-use crate::model::{Node, Role, Spec, Workload};
+use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint};
+use crate::model::{JobAction, Node, Role, Spec, Workload};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -448,9 +446,10 @@ pub(super) async fn delete_snapshot(
 #[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
-    responses((status = 204, description = "The filesystem is back to the snapshot"), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+    responses((status = 204, description = "The filesystem is back to the snapshot"),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn rollback_snapshot(
     node: String,
@@ -461,27 +460,10 @@ pub(super) async fn rollback_snapshot(
     caller: Caller,
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let filesystem = workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
-    workloads::find::<SnapshotSpec>(&ctx, &node, &[pool.clone(), fs.clone()], &name)?;
-    let address = ctx
-        .store
-        .get::<Node>(&node)?
-        .map(|n| n.value.address)
-        .unwrap_or_default();
-    let client = ctx.zos.get(&address)?;
-    // As 0-orchestrator does: the filesystem's subvolume is replaced by a writable snapshot of the snapshot.
-    let path = filesystem_mountpoint(&pool, &fs);
-    client
-        .json::<Value>("btrfs.subvol_delete", json!({"path": path}))
-        .await?;
-    let arguments = json!({"source": snapshot_path(&pool, &fs, &name), "destination": path, "read_only": false});
-    client.json::<Value>("btrfs.subvol_snapshot", arguments).await?;
-    if filesystem.value.spec.quota > 0 {
-        let limit = format!("{}M", filesystem.value.spec.quota);
-        client
-            .json::<Value>("btrfs.subvol_quota", json!({"path": path, "limit": limit}))
-            .await?;
+    workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
+    let snapshot = workloads::find::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name)?;
+    match workloads::change(&ctx, snapshot, JobAction::Rollback, |_| {}).await? {
+        Some(accepted) => Ok(accepted),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
-    tracing::info!(node = %node, pool = %pool, filesystem = %fs, snapshot = %name, "filesystem rolled back");
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -675,8 +675,11 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
       iconName: 'refresh',
       text: ['This puts ', h('strong', { class: 'mono' }, `${poolName}/${fsName}`), ' back as it was at snapshot ', h('strong', { class: 'mono' }, s.name), ' (taken ', relativeTime(s.timestamp), '). What was written since is lost.'],
       async onConfirm() {
-        await api.rollbackSnapshot(nodeId, poolName, fsName, s.name);
-        toast(`${fsName} is back at snapshot ${s.name}.`, { type: 'success' });
+        await rowChange(() => api.rollbackSnapshot(nodeId, poolName, fsName, s.name), {
+          watcher,
+          done: `${fsName} is back at snapshot ${s.name}.`,
+          pending: `The node is still rolling ${fsName} back to ${s.name}; the list follows it.`,
+        });
       },
     });
   }

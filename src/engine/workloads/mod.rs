@@ -53,6 +53,18 @@ impl std::fmt::Display for Failure {
     }
 }
 
+impl Failure {
+    /// Something the job needs is gone: the API's 404.
+    pub fn not_found(message: String) -> Failure {
+        Failure::Permanent(JobError {
+            status: 404,
+            code: "not_found".into(),
+            message,
+            field: None,
+        })
+    }
+}
+
 impl From<ZosError> for Failure {
     fn from(err: ZosError) -> Failure {
         match err {
@@ -182,12 +194,11 @@ impl Step<'_> {
         match self.store().get::<Workload<S>>(&self.job.target)? {
             Some(record) => Ok(Some(record.value)),
             None if self.job.action == JobAction::Delete => Ok(None),
-            None => Err(Failure::Permanent(JobError {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("{} '{}' was deleted meanwhile", S::COLLECTION, self.job.target),
-                field: None,
-            })),
+            None => Err(Failure::not_found(format!(
+                "{} '{}' was deleted meanwhile",
+                S::COLLECTION,
+                self.job.target
+            ))),
         }
     }
 
@@ -200,14 +211,10 @@ impl Step<'_> {
 
     /// The 0-core client of another node than the job's (a VM's old node while it migrates).
     pub fn client_for(&self, node: &str) -> Result<Arc<ZosClient>, Failure> {
-        let node = self.store().get::<Node>(node)?.ok_or_else(|| {
-            Failure::Permanent(JobError {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("node '{node}' not found"),
-                field: None,
-            })
-        })?;
+        let node = self
+            .store()
+            .get::<Node>(node)?
+            .ok_or_else(|| Failure::not_found(format!("node '{node}' not found")))?;
         Ok(self.runner.clients.get(&node.value.address)?)
     }
 
@@ -423,14 +430,10 @@ impl Runner {
     }
 
     async fn apply(&self, step: &mut Step<'_>) -> Result<(), Failure> {
-        let node = self.store.get::<Node>(&step.job.node)?.ok_or_else(|| {
-            Failure::Permanent(JobError {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("node '{}' not found", step.job.node),
-                field: None,
-            })
-        })?;
+        let node = self
+            .store
+            .get::<Node>(&step.job.node)?
+            .ok_or_else(|| Failure::not_found(format!("node '{}' not found", step.job.node)))?;
         let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
         let kind = kind_of(&step.job.kind).ok_or_else(|| {
             Failure::Permanent(JobError {
