@@ -10,6 +10,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
 import { openModal, field, groupField, fieldMessage, toast, emptyState, button, confirmAction, confirmDelete, relativeTime, glyph } from '../ui.js';
 import { resource, asList, showLoadState } from '../resource.js';
+import { followJob, jobError } from './jobs.js';
 import { BUSY_STATES, workloadBadge, jobWatcher, formWait, rowChange, moveError, changeUnder, checkbox, syncRows, toggleCell, rowTable } from './workloads.js';
 
 const REFRESH_DEBOUNCE_MS = 100;
@@ -675,11 +676,15 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
       iconName: 'refresh',
       text: ['This puts ', h('strong', { class: 'mono' }, `${poolName}/${fsName}`), ' back as it was at snapshot ', h('strong', { class: 'mono' }, s.name), ' (taken ', relativeTime(s.timestamp), '). What was written since is lost.'],
       async onConfirm() {
-        await rowChange(() => api.rollbackSnapshot(nodeId, poolName, fsName, s.name), {
-          watcher,
-          done: `${fsName} is back at snapshot ${s.name}.`,
-          pending: `The node is still rolling ${fsName} back to ${s.name}; the list follows it.`,
-        });
+        const res = await api.rollbackSnapshot(nodeId, poolName, fsName, s.name);
+        if (res.status === 202 && res.body && res.body.id) {
+          // The node is slower than the server waits: the dialog follows the job, so that "back at the
+          // snapshot" is said only once it is (what is written meanwhile would be lost).
+          watcher.set(res.body);
+          const done = await followJob(ctx, res.body.id, { initial: res.body, onUpdate: (j) => watcher.set(j) });
+          if (done.state === 'failed') throw jobError(done);
+        }
+        toast(`${fsName} is back at snapshot ${s.name}.`, { type: 'success' });
       },
     });
   }
