@@ -215,7 +215,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
     };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(api::Context {
-        zerotier: zerotier_api.clone(),
+        zerotier: zerotier_api.is_some(),
         store: store.clone(),
         metrics,
         boot,

@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
+
+use crate::model::zerotier::Member;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ZeroTierError {
@@ -19,22 +21,6 @@ pub enum ZeroTierError {
     Unauthorized(u16),
     #[error("ZeroTier API: {0}")]
     Api(String),
-}
-
-/// A network member, as the orchestrator uses it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Member {
-    /// The member's 10-digit ZeroTier address.
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub authorized: bool,
-    pub ip_assignments: Vec<String>,
-    /// Epoch milliseconds, 0 if never.
-    pub last_online: i64,
-    pub physical_address: String,
-    pub client_version: String,
 }
 
 /// The wire shape (every field nullable, as the API document says).

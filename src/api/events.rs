@@ -160,7 +160,7 @@ mod tests {
             tftp: None,
             apply_wait: std::time::Duration::ZERO,
             proxy_dhcp: None,
-            zerotier: None,
+            zerotier: false,
             started: std::time::Instant::now(),
             shutdown,
         });

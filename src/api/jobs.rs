@@ -3,6 +3,7 @@
 //! handlers wait for their AYS run, a quick node answers the request with its final status; a slow one gets
 //! 202 with the job to follow, and the engine finishes the work either way.
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use warp::Reply;
 use warp::http::StatusCode;
@@ -13,7 +14,7 @@ use super::error::ErrorBody;
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{Job, Role};
-use crate::store::{Expect, Record};
+use crate::store::{Change, Expect, Record};
 
 /// Jobs listed at most per request, newest first.
 const LIST_LIMIT: usize = 200;
@@ -49,29 +50,47 @@ pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
 /// `Ok(None)` means it succeeded in time; `Ok(Some(response))` is the 202 to answer while it goes on.
 pub(super) async fn submit(ctx: &Ctx, job: Job) -> Result<Option<Response>, ApiError> {
     // Subscribe before writing, so the job's end cannot slip between the write and the wait.
-    let mut changes = ctx.store.watch();
+    let changes = ctx.store.watch();
     let id = job.id.clone();
     ctx.store.put(job, Expect::Absent).await?;
+    let read = || {
+        ctx.store
+            .get::<Job>(&id)?
+            .map(|job| job.value)
+            .ok_or_else(|| ApiError::not_found("job", &id))
+    };
+    match wait_for(ctx, changes, Job::COLLECTION, &id, || {
+        Ok(Some(read()?).filter(|job| job.state.finished()))
+    })
+    .await?
+    {
+        Some(Job { error: Some(error), .. }) => Err(ApiError::from_job(error)),
+        Some(_) => Ok(None),
+        None => Ok(Some(json_at(&read()?, StatusCode::ACCEPTED, &format!("/jobs/{id}")))),
+    }
+}
+
+/// Waits up to `--apply-wait` for the engine to carry out a request: `settled` is asked at once and again after
+/// each change of record `id` in `collection`, until it has an answer. `Ok(None)`: none by the deadline, or the
+/// server is stopping (the engine carries the request out anyway, after a restart if need be). `changes` must
+/// have been subscribed before the request was written, so that its outcome cannot slip by unseen.
+pub(super) async fn wait_for<T>(
+    ctx: &Ctx,
+    mut changes: broadcast::Receiver<Change>,
+    collection: &str,
+    id: &str,
+    mut settled: impl FnMut() -> Result<Option<T>, ApiError>,
+) -> Result<Option<T>, ApiError> {
     let deadline = tokio::time::Instant::now() + ctx.apply_wait;
     loop {
-        let job = ctx
-            .store
-            .get::<Job>(&id)?
-            .ok_or_else(|| ApiError::not_found("job", &id))?
-            .value;
-        if job.state.finished() {
-            return match job.error {
-                Some(error) => Err(ApiError::from_job(error)),
-                None => Ok(None),
-            };
+        if let Some(answer) = settled()? {
+            return Ok(Some(answer));
         }
-        // Wait for a change of this job (a lagging receiver just re-reads it; a closed feed means the server is
-        // stopping, and the job goes on after the restart).
-        let accepted = || Ok(Some(json_at(&job, StatusCode::ACCEPTED, &format!("/jobs/{id}"))));
+        // A lagging receiver just asks again.
         loop {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
-                Err(_) | Ok(Err(RecvError::Closed)) => return accepted(),
-                Ok(Ok(change)) if change.collection != Job::COLLECTION || change.id != id => continue,
+                Err(_) | Ok(Err(RecvError::Closed)) => return Ok(None),
+                Ok(Ok(change)) if change.collection != collection || change.id != id => continue,
                 Ok(_) => break,
             }
         }

@@ -46,8 +46,8 @@ pub struct Context {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub boot: Arc<Boot>,
-    /// The ZeroTier Central client, when a token is configured.
-    pub zerotier: Option<Arc<crate::zerotier::MemberApi>>,
+    /// Whether ZeroTier discovery runs (a token is configured): it carries out the authorisations asked for.
+    pub zerotier: bool,
     /// 0-core clients for direct node access, one per node address.
     pub zos: Arc<crate::zos::Clients>,
     /// Where TFTP listens (`None`: off), for `/health`.

@@ -1,5 +1,5 @@
 //! `/nodes/{id}/storagepools…`: btrfs pools, their filesystems and snapshots, with 0-orchestrator's paths and
-//! fields. Changes go through jobs (see `workloads`); pool capacities are read live from the node, and show as
+//! fields. Changes, rollback included, go through jobs (see `workloads`); pool capacities are read live from the node, and show as
 //! `unknown` when the node does not answer.
 
 use serde::Serialize;
@@ -13,10 +13,8 @@ use super::caller::caller;
 use super::error::ErrorBody;
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
-use crate::model::storage::{
-    FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
-};
-use crate::model::{Role, Spec, Workload};
+use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint};
+use crate::model::{JobAction, Role, Spec, Workload};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -409,8 +407,9 @@ pub(super) async fn delete_snapshot(
 #[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
-    responses((status = 204, description = "The filesystem is back to the snapshot"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+    responses((status = 204, description = "The filesystem is back to the snapshot"),
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn rollback_snapshot(
     node: String,
@@ -421,18 +420,10 @@ pub(super) async fn rollback_snapshot(
     caller: Caller,
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let filesystem = workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
-    workloads::find::<SnapshotSpec>(&ctx, &node, &[pool.clone(), fs.clone()], &name)?;
-    let client = ctx.node_client(&node)?;
-    // As 0-orchestrator does: the filesystem's subvolume is replaced by a writable snapshot of the snapshot.
-    let path = filesystem_mountpoint(&pool, &fs);
-    client.delete_subvolume(&path).await?;
-    client
-        .snapshot_subvolume(&snapshot_path(&pool, &fs, &name), &path, false)
-        .await?;
-    if filesystem.value.spec.quota > 0 {
-        client.set_subvolume_quota(&path, filesystem.value.spec.quota).await?;
+    workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
+    let snapshot = workloads::find::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name)?;
+    match workloads::change(&ctx, snapshot, JobAction::Rollback, |_| {}).await? {
+        Some(accepted) => Ok(accepted),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
-    tracing::info!(node = %node, pool = %pool, filesystem = %fs, snapshot = %name, "filesystem rolled back");
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -76,6 +76,7 @@ pub fn state<S: Spec>(
         Some(JobAction::Delete) => "deleting".into(),
         Some(JobAction::Update) => "updating".into(),
         Some(JobAction::Migrate) => "migrating".into(),
+        Some(JobAction::Rollback) => "restoring".into(),
         None => observed.map_or_else(|| "absent".into(), |o| o.status.clone()),
     })
 }

@@ -1,15 +1,17 @@
-//! `/zerotier/members`: the cluster network's members as discovery sees them, and authorising one.
+//! `/zerotier/members`: the cluster network's members as discovery sees them, and asking discovery to authorise
+//! one.
 
 use warp::Reply;
 use warp::http::StatusCode;
 
 use super::caller::caller;
 use super::error::ErrorBody;
+use super::jobs::wait_for;
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::engine::discovery::cluster_network;
-use crate::model::{Role, ZeroTierMember};
-use crate::store::Expect;
+use crate::model::{Role, ZeroTierAuthorization, ZeroTierMember, now_rfc3339};
+use crate::store::{Expect, Record};
 
 pub(super) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller()],
@@ -27,7 +29,9 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(post, path = "/zerotier/members/{id}/authorize", tag = "zerotier", operation_id = "authorizeZeroTierMember",
     params(("id" = String, Path, description = "The member's ZeroTier address")),
-    responses((status = 200, body = ZeroTierMember), (status = 404, body = ErrorBody),
+    responses((status = 200, description = "Authorised (discovery carried the request out in time)", body = ZeroTierMember),
+        (status = 202, description = "Accepted; discovery authorises it shortly", body = ZeroTierAuthorization),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "ZeroTier is not configured (token, network)", body = ErrorBody),
         (status = 502, description = "The ZeroTier API failed", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -40,25 +44,49 @@ pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
             format!("ZeroTier discovery needs {what}"),
         )
     };
-    let api = ctx
-        .zerotier
-        .as_ref()
-        .ok_or_else(|| not_configured("a token (ZOS_ZEROTIER_TOKEN)"))?;
-    let network = cluster_network(&ctx.store).ok_or_else(|| not_configured("a network (PUT /boot/settings)"))?;
-    let known = ctx
+    if !ctx.zerotier {
+        return Err(not_configured("a token (ZOS_ZEROTIER_TOKEN)"));
+    }
+    cluster_network(&ctx.store).ok_or_else(|| not_configured("a network (PUT /boot/settings)"))?;
+    ctx.store
+        .get::<ZeroTierMember>(&id)?
+        .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
+    // Discovery carries the request out (the API writes no observed state); wait for it as for a job.
+    let changes = ctx.store.watch();
+    let request = ZeroTierAuthorization {
+        id: id.clone(),
+        requested_by: caller.name.clone(),
+        requested_at: now_rfc3339(),
+        failure: None,
+    };
+    match ctx.store.get::<ZeroTierAuthorization>(&id)? {
+        // Already asked for and not carried out yet: this call waits for the same request.
+        Some(pending) if pending.value.failure.is_none() => {}
+        failed => {
+            let expect = failed.map_or(Expect::Absent, |f| Expect::Version(f.version));
+            ctx.store.put(request, expect).await?;
+        }
+    }
+    let settled = wait_for(&ctx, changes, ZeroTierAuthorization::COLLECTION, &id, || {
+        Ok(match ctx.store.get::<ZeroTierAuthorization>(&id)? {
+            None => Some(Ok(())),
+            Some(request) => request.value.failure.map(Err),
+        })
+    })
+    .await?;
+    match settled {
+        Some(Err(failure)) => return Err(ApiError::new(StatusCode::BAD_GATEWAY, "zerotier_error", failure)),
+        Some(Ok(())) => {}
+        None => {
+            if let Some(pending) = ctx.store.get::<ZeroTierAuthorization>(&id)? {
+                let accepted = warp::reply::with_status(warp::reply::json(&pending.value), StatusCode::ACCEPTED);
+                return Ok(accepted.into_response());
+            }
+        }
+    }
+    let member = ctx
         .store
         .get::<ZeroTierMember>(&id)?
         .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
-    let member = api
-        .update(&network, &id, true, None)
-        .await
-        .map_err(|err| ApiError::new(StatusCode::BAD_GATEWAY, "zerotier_error", err.to_string()))?;
-    tracing::info!(member = %id, by = %caller.name, "ZeroTier member authorised");
-    let record = ZeroTierMember {
-        member,
-        node: known.value.node.clone(),
-        refused: String::new(),
-    };
-    let stored = ctx.store.put(record, Expect::Version(known.version)).await?;
-    Ok(warp::reply::json(&stored.value).into_response())
+    Ok(warp::reply::json(&member.value).into_response())
 }

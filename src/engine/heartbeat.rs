@@ -76,23 +76,13 @@ impl Heartbeat {
             ("auth_failed", count(NodeState::AuthFailed)),
             ("error", count(NodeState::Error)),
         ]);
-        for (node, mut status) in observed.iter().cloned() {
+        for (node, status) in observed.iter().cloned() {
             let previous = self.store.get::<NodeStatus>(&node.id)?;
-            if status.last_seen.is_none() {
-                status.last_seen = previous.as_ref().and_then(|p| p.value.last_seen.clone());
-            }
-            let changed = previous.as_ref().is_none_or(|p| {
-                let mut comparable = p.value.clone();
-                comparable.last_seen = status.last_seen.clone();
-                comparable != status
-            });
-            let stale = last_written
-                .get(&node.id)
-                .is_none_or(|at| at.elapsed() >= LAST_SEEN_REFRESH);
-            if !changed && !stale {
+            let since_written = last_written.get(&node.id).map(Instant::elapsed);
+            let Some((status, why)) = to_write(previous.as_ref().map(|p| &p.value), status, since_written) else {
                 continue;
-            }
-            if changed {
+            };
+            if why == Write::Changed {
                 tracing::info!(node = %node.id, state = ?status.state, reason = %status.reason, "node state changed");
             }
             let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
@@ -136,9 +126,7 @@ impl Heartbeat {
             let client = self.clients.get(&node.address)?;
             let os: Value = client.node().info(Info::Os).await?;
             let boot_time = os["bootTime"].as_u64().unwrap_or(0);
-            let fresh = previous
-                .is_some_and(|p| p.state == NodeState::Online && p.boot_time == boot_time && p.inventory.is_some());
-            let inventory = if fresh {
+            let inventory = if inventory_is_current(previous, boot_time) {
                 None
             } else {
                 Some(super::inventory::fetch(&client).await?)
@@ -156,14 +144,229 @@ impl Heartbeat {
                 }
             }
             Err(err) => {
-                status.state = match err {
-                    ZosError::Unreachable(_) | ZosError::Timeout(_) => NodeState::Unreachable,
-                    ZosError::AuthRefused(_) => NodeState::AuthFailed,
-                    ZosError::Command { .. } | ZosError::Protocol(_) => NodeState::Error,
-                };
+                status.state = state_of(&err);
                 status.reason = err.to_string();
             }
         }
         status
+    }
+}
+
+/// The state of a node whose heartbeat failed with `err`.
+fn state_of(err: &ZosError) -> NodeState {
+    match err {
+        ZosError::Unreachable(_) | ZosError::Timeout(_) => NodeState::Unreachable,
+        ZosError::AuthRefused(_) => NodeState::AuthFailed,
+        ZosError::Command { .. } | ZosError::Protocol(_) => NodeState::Error,
+    }
+}
+
+/// Whether the hardware read before still holds: the node was online, has not rebooted since (same boot time),
+/// and was read at all. Otherwise it is read again.
+fn inventory_is_current(previous: Option<&NodeStatus>, boot_time: u64) -> bool {
+    previous.is_some_and(|p| p.state == NodeState::Online && p.boot_time == boot_time && p.inventory.is_some())
+}
+
+/// Why a round writes a node's status.
+#[derive(Debug, PartialEq)]
+enum Write {
+    /// It differs from the stored one in more than `last_seen` (or none is stored): the node's state moved.
+    Changed,
+    /// Only `last_seen` is due: this process last wrote it `LAST_SEEN_REFRESH` ago, or never.
+    Refresh,
+}
+
+/// What a round stores of a node's fresh `status`, given the stored one and how long ago this process wrote it;
+/// `None`: nothing. A node that did not answer keeps the `last_seen` it had.
+fn to_write(
+    previous: Option<&NodeStatus>,
+    mut status: NodeStatus,
+    since_written: Option<Duration>,
+) -> Option<(NodeStatus, Write)> {
+    if status.last_seen.is_none() {
+        status.last_seen = previous.and_then(|p| p.last_seen.clone());
+    }
+    let changed = previous.is_none_or(|p| {
+        let comparable = NodeStatus {
+            last_seen: status.last_seen.clone(),
+            ..p.clone()
+        };
+        comparable != status
+    });
+    if changed {
+        return Some((status, Write::Changed));
+    }
+    let stale = since_written.is_none_or(|since| since >= LAST_SEEN_REFRESH);
+    stale.then_some((status, Write::Refresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NodeInventory;
+
+    fn status(state: NodeState, last_seen: Option<&str>) -> NodeStatus {
+        NodeStatus {
+            id: "n1".into(),
+            state,
+            reason: if state == NodeState::Online {
+                String::new()
+            } else {
+                "node unreachable: connection refused".into()
+            },
+            last_seen: last_seen.map(str::to_owned),
+            hostname: "zos-1".into(),
+            os_version: "v1.4".into(),
+            boot_time: 100,
+            inventory: None,
+        }
+    }
+
+    fn why(written: Option<(NodeStatus, Write)>) -> Option<Write> {
+        written.map(|(_, why)| why)
+    }
+
+    const RECENTLY: Option<Duration> = Some(Duration::from_secs(5));
+
+    #[test]
+    fn a_node_never_observed_is_written_whatever_its_state() {
+        let (written, why) = to_write(None, status(NodeState::Online, Some("t1")), None).unwrap();
+        assert_eq!((written.state, why), (NodeState::Online, Write::Changed));
+        let (written, why) = to_write(None, status(NodeState::Unreachable, None), None).unwrap();
+        assert_eq!(
+            (written.state, written.last_seen, why),
+            (NodeState::Unreachable, None, Write::Changed)
+        );
+    }
+
+    #[test]
+    fn going_offline_and_back_online_is_written_at_once_and_offline_keeps_when_it_was_last_seen() {
+        let online = status(NodeState::Online, Some("t1"));
+        let (offline, why) = to_write(Some(&online), status(NodeState::Unreachable, None), RECENTLY).unwrap();
+        assert_eq!(why, Write::Changed);
+        assert_eq!(
+            (offline.state, offline.last_seen.as_deref()),
+            (NodeState::Unreachable, Some("t1"))
+        );
+        let (back, why) = to_write(Some(&offline), status(NodeState::Online, Some("t9")), RECENTLY).unwrap();
+        assert_eq!(
+            (back.state, back.last_seen.as_deref(), why),
+            (NodeState::Online, Some("t9"), Write::Changed)
+        );
+    }
+
+    #[test]
+    fn a_node_whose_state_holds_is_rewritten_only_when_its_last_write_is_a_minute_old() {
+        let stored = status(NodeState::Online, Some("t1"));
+        let fresh = status(NodeState::Online, Some("t2"));
+        assert_eq!(why(to_write(Some(&stored), fresh.clone(), RECENTLY)), None);
+        let (written, why_written) = to_write(Some(&stored), fresh.clone(), Some(LAST_SEEN_REFRESH)).unwrap();
+        assert_eq!(
+            (written.last_seen.as_deref(), why_written),
+            (Some("t2"), Write::Refresh)
+        );
+        assert_eq!(
+            why(to_write(Some(&stored), fresh, None)),
+            Some(Write::Refresh),
+            "a restarted process refreshes it at once"
+        );
+        let down = status(NodeState::Unreachable, Some("t1"));
+        assert_eq!(
+            why(to_write(Some(&down), status(NodeState::Unreachable, None), RECENTLY)),
+            None,
+            "still down for the same reason"
+        );
+    }
+
+    #[test]
+    fn the_hardware_is_read_again_after_a_reboot_an_outage_or_never() {
+        let mut online = status(NodeState::Online, Some("t1"));
+        assert!(!inventory_is_current(Some(&online), 100), "never read");
+        online.inventory = Some(NodeInventory {
+            cpus: 4,
+            cpu_model: "emulated".into(),
+            memory_bytes: 1 << 30,
+            disks: Vec::new(),
+            nics: Vec::new(),
+            zerotier_address: String::new(),
+        });
+        assert!(inventory_is_current(Some(&online), 100));
+        assert!(!inventory_is_current(Some(&online), 200), "rebooted");
+        assert!(!inventory_is_current(None, 100), "not observed before");
+        let down = NodeStatus {
+            state: NodeState::Unreachable,
+            ..online
+        };
+        assert!(!inventory_is_current(Some(&down), 100), "was offline");
+    }
+
+    #[test]
+    fn a_failed_heartbeat_tells_unreachable_from_refused_from_broken() {
+        assert_eq!(
+            state_of(&ZosError::Timeout(Duration::from_secs(1))),
+            NodeState::Unreachable
+        );
+        assert_eq!(
+            state_of(&ZosError::AuthRefused("WRONGPASS".into())),
+            NodeState::AuthFailed
+        );
+        assert_eq!(state_of(&ZosError::Protocol("not RESP".into())), NodeState::Error);
+    }
+
+    /// Rounds against an emulated node: its first answer is written with its hardware, a round that finds
+    /// nothing new writes nothing, a node that stops answering is written unreachable (still saying when it was
+    /// last seen), and a node no longer registered loses its status.
+    #[tokio::test]
+    async fn rounds_write_what_changed_and_forget_unregistered_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sim = crate::sim::start("127.0.0.1:0".parse().unwrap(), 5, None)
+            .await
+            .unwrap();
+        let node = super::super::registry::new_node(
+            "n1".into(),
+            String::new(),
+            sim.address.to_string(),
+            Default::default(),
+            true,
+        );
+        store.put(node.clone(), Expect::Absent).await.unwrap();
+        let heartbeat = Heartbeat {
+            store: store.clone(),
+            clients: Arc::new(Clients::new(Duration::from_secs(2))),
+            metrics: Arc::new(Metrics::default()),
+            interval: Duration::from_secs(1),
+        };
+        let mut written = Default::default();
+        let status = || store.get::<NodeStatus>("n1").unwrap();
+
+        heartbeat.round(&mut written).await.unwrap();
+        let first = status().expect("the first answer is written");
+        assert_eq!(first.value.state, NodeState::Online);
+        assert!(
+            first.value.last_seen.is_some() && first.value.inventory.is_some(),
+            "{:?}",
+            first.value
+        );
+
+        heartbeat.round(&mut written).await.unwrap();
+        assert_eq!(status().unwrap().version, first.version, "nothing new: nothing written");
+
+        let moved = Node {
+            // Nothing listens on port 1.
+            address: "127.0.0.1:1".into(),
+            ..node
+        };
+        let current = store.get::<Node>("n1").unwrap().unwrap().version;
+        store.put(moved, Expect::Version(current)).await.unwrap();
+        heartbeat.round(&mut written).await.unwrap();
+        let down = status().unwrap().value;
+        assert_eq!(down.state, NodeState::Unreachable);
+        assert!(!down.reason.is_empty());
+        assert_eq!(down.last_seen, first.value.last_seen);
+
+        store.delete::<Node>("n1", None).await.unwrap();
+        heartbeat.round(&mut written).await.unwrap();
+        assert!(status().is_none(), "an unregistered node's status is forgotten");
     }
 }

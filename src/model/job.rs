@@ -33,6 +33,9 @@ pub enum JobAction {
     Update,
     /// Move a VM to another node (the job runs on the new node's record).
     Migrate,
+    /// Roll a filesystem back to a snapshot (the job runs on the snapshot's record, so the snapshot cannot be
+    /// deleted while it is being restored).
+    Rollback,
     Delete,
 }
 

@@ -13,13 +13,15 @@ mod token;
 mod validate;
 pub mod vm;
 mod workload;
+pub mod zerotier;
 
 pub use container::{Container, ContainerNic, ContainerSpec, CoreSystem};
 pub use job::{Job, JobAction, JobError, JobState, WorkloadStatus};
-pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus, ZeroTierMember};
+pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus};
 pub use token::{Role, Token};
 pub use validate::{Invalid, validate_address, validate_hostname, validate_id, validate_labels};
 pub use workload::{Spec, Workload};
+pub use zerotier::{ZeroTierAuthorization, ZeroTierMember};
 
 /// The current time as RFC 3339 (UTC, whole seconds): how every timestamp is stored and shown.
 pub fn now_rfc3339() -> String {

@@ -157,26 +157,3 @@ mod tests {
         assert_eq!(node("node1.lan").ip_address(), "node1.lan");
     }
 }
-
-/// A member of the cluster's ZeroTier network, as discovery last saw it (written only by the engine and by the
-/// authorise call).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ZeroTierMember {
-    #[serde(flatten)]
-    pub member: crate::zerotier::Member,
-    /// The node this member turned out to be, once it was reached.
-    #[serde(default)]
-    pub node: Option<String>,
-    /// Why discovery de-authorised it (allowlist policy); empty otherwise. Such a member is not authorised again
-    /// automatically; an operator still can.
-    #[serde(default)]
-    pub refused: String,
-}
-
-impl Record for ZeroTierMember {
-    const COLLECTION: &'static str = "zerotier_members";
-    fn id(&self) -> &str {
-        &self.member.id
-    }
-}

@@ -10,6 +10,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
 import { field, groupField, fieldMessage, toast, button, confirmAction, relativeTime, glyph } from '../ui.js';
 import { asList } from '../resource.js';
+import { followJob, jobError } from './jobs.js';
 import { BUSY_STATES, workloadBadge, moveError, checkbox, toggleCell, sizeField, fact } from './workloads.js';
 import { workloadTab, workloadList, workloadActions } from './workload-tab.js';
 const MIB = 1024 * 1024;
@@ -373,7 +374,14 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
       iconName: 'refresh',
       text: ['This puts ', h('strong', { class: 'mono' }, `${poolName}/${fsName}`), ' back as it was at snapshot ', h('strong', { class: 'mono' }, s.name), ' (taken ', relativeTime(s.timestamp), '). What was written since is lost.'],
       async onConfirm() {
-        await api.rollbackSnapshot(nodeId, poolName, fsName, s.name);
+        const res = await api.rollbackSnapshot(nodeId, poolName, fsName, s.name);
+        if (res.status === 202 && res.body && res.body.id) {
+          // The node is slower than the server waits: the dialog follows the job, so that "back at the
+          // snapshot" is said only once it is (what is written meanwhile would be lost).
+          snapshots.watcher.set(res.body);
+          const done = await followJob(ctx, res.body.id, { initial: res.body, onUpdate: (j) => snapshots.watcher.set(j) });
+          if (done.state === 'failed') throw jobError(done);
+        }
         toast(`${fsName} is back at snapshot ${s.name}.`, { type: 'success' });
       },
     });

@@ -11,7 +11,7 @@ import { button, toast, glyph, field } from '../ui.js';
 import { watchLive } from '../resource.js';
 import { followJob, jobFinished, jobProgress, jobError } from './jobs.js';
 
-export const BUSY_STATES = new Set(['creating', 'starting', 'stopping', 'deleting']);
+export const BUSY_STATES = new Set(['creating', 'starting', 'stopping', 'deleting', 'restoring']);
 
 // Our `state` words (healthy, ready, up, joined, a VM's running/paused/halted …) and the node's status words (a pool's
 // healthy/degraded/error/unknown, a ZeroTier network's OK/REQUESTING_CONFIGURATION/ACCESS_DENIED …).

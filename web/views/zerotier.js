@@ -201,7 +201,7 @@ export function mountZeroTier(ctx, { nodeById }) {
       });
       membersOpen = true; // follow it becoming a node
       membersEl.open = true;
-      upsertItem(members, member, 'id');
+      if ('authorized' in member) upsertItem(members, member, 'id'); // not a 202's pending request
     } catch (err) {
       if (err.status === 401) return; // the global handler signs out
       if (err.code === 'zerotier_not_configured') {

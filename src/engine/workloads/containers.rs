@@ -73,8 +73,7 @@ fn wanted_nics(spec: &ContainerSpec) -> Vec<Value> {
         .collect()
 }
 
-/// Makes the running container's NICs those of `spec`: removes the ones no longer wanted (highest index first,
-/// so the others keep their places), then adds the missing ones (`corex.nic-remove`, `corex.nic-add`).
+/// Makes the running container's NICs those of `spec` (`corex.nic-remove`, `corex.nic-add`; see `nic_changes`).
 async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Result<(), Failure> {
     let listed = client.containers().await?;
     let current: Vec<Value> = listed
@@ -82,15 +81,26 @@ async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Res
         .and_then(|c| c["container"]["arguments"]["nics"].as_array().cloned())
         .unwrap_or_default();
     let wanted = wanted_nics(spec);
-    for (index, nic) in current.iter().enumerate().rev() {
-        if !wanted.contains(nic) {
-            client.remove_container_nic(id, index).await?;
-        }
+    let (removed, added) = nic_changes(&current, &wanted);
+    for index in removed {
+        client.remove_container_nic(id, index).await?;
     }
-    for nic in wanted.iter().filter(|nic| !current.contains(nic)) {
+    for nic in added {
         client.add_container_nic(id, nic).await?;
     }
     Ok(())
+}
+
+/// What makes a container's `current` NICs `wanted`: the indexes of those to remove, highest first (so that each
+/// removal leaves the indexes still to come in place), and the NICs to add, in the order wanted. A NIC whose
+/// settings changed is removed and added again.
+fn nic_changes<'a>(current: &[Value], wanted: &'a [Value]) -> (Vec<usize>, Vec<&'a Value>) {
+    let removed = (0..current.len())
+        .rev()
+        .filter(|&index| !wanted.contains(&current[index]))
+        .collect();
+    let added = wanted.iter().filter(|nic| !current.contains(nic)).collect();
+    (removed, added)
 }
 
 /// `corex.create`'s arguments for a `CreateContainer` (ZOS-REFERENCE §3, Commands).
@@ -116,4 +126,58 @@ fn create_arguments(spec: &ContainerSpec) -> Value {
     json!({"root": spec.flist, "name": spec.name, "hostname": spec.hostname, "host_network": spec.host_networking,
            "nics": nics, "port": ports, "mount": mounts, "storage": spec.storage, "privileged": false,
            "identity": "", "env": {}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(nics: Value) -> ContainerSpec {
+        serde_json::from_value(json!({"name": "web", "flist": "https://hub/x.flist", "nics": nics})).unwrap()
+    }
+
+    /// The NICs 0-core reports for a container created (or converged) with `nics`.
+    fn on_node(nics: Value) -> Vec<Value> {
+        wanted_nics(&spec(nics))
+    }
+
+    #[test]
+    fn a_container_with_the_nics_wanted_is_left_alone() {
+        let nics = json!([{"type": "default"}, {"type": "zerotier", "id": "8056c2e21c000001"}]);
+        let wanted = wanted_nics(&spec(nics.clone()));
+        let (removed, added) = nic_changes(&on_node(nics), &wanted);
+        assert!(removed.is_empty() && added.is_empty(), "{removed:?} {added:?}");
+    }
+
+    #[test]
+    fn nics_no_longer_wanted_are_removed_highest_index_first_and_new_ones_added_in_order() {
+        let current = on_node(json!([
+            {"type": "default"},
+            {"type": "vlan", "id": "10"},
+            {"type": "bridge", "id": "br0"},
+            {"type": "vxlan", "id": "7"},
+        ]));
+        let wanted = wanted_nics(&spec(json!([
+            {"type": "default"},
+            {"type": "zerotier", "id": "8056c2e21c000001"},
+            {"type": "bridge", "id": "br0"},
+            {"type": "vlan", "id": "20"},
+        ])));
+        let (removed, added) = nic_changes(&current, &wanted);
+        assert_eq!(removed, [3, 1]);
+        assert_eq!(added, [&wanted[1], &wanted[3]]);
+    }
+
+    #[test]
+    fn a_nic_set_down_is_removed_and_a_changed_one_replaced() {
+        let current = on_node(json!([{"type": "default"}, {"type": "bridge", "id": "br0"}]));
+        let wanted = wanted_nics(&spec(json!([
+            {"type": "default", "status": "down"},
+            {"type": "bridge", "id": "br0", "hwaddr": "52:54:00:00:00:01"},
+        ])));
+        assert_eq!(wanted.len(), 1, "a NIC that is down is not wanted on the node");
+        let (removed, added) = nic_changes(&current, &wanted);
+        assert_eq!(removed, [1, 0]);
+        assert_eq!(added, [&wanted[0]]);
+    }
 }

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::model::network::{BridgeSpec, ZerotierJoin};
@@ -47,6 +48,18 @@ impl std::fmt::Display for Failure {
             Failure::Transient(reason) => f.write_str(reason),
             Failure::Permanent(error) => f.write_str(&error.message),
         }
+    }
+}
+
+impl Failure {
+    /// Something the job needs is gone: the API's 404.
+    pub fn not_found(message: String) -> Failure {
+        Failure::Permanent(JobError {
+            status: 404,
+            code: "not_found".into(),
+            message,
+            field: None,
+        })
     }
 }
 
@@ -98,13 +111,48 @@ fn node_refused(message: &str) -> JobError {
     }
 }
 
-/// The body field holding a workload's name, by kind.
-fn name_field(kind: &str) -> &'static str {
-    match kind {
-        VmSpec::COLLECTION => VmSpec::NAME_FIELD,
-        ZerotierJoin::COLLECTION => ZerotierJoin::NAME_FIELD,
-        _ => "name",
+/// A kind's reconciler (its `apply`), its future boxed so that every kind fits one row shape.
+type Reconcile = for<'a, 'r> fn(&'a mut Step<'r>, &'a ZosClient) -> BoxFuture<'a, Result<(), Failure>>;
+
+/// One kind of workload the runner knows: a row of `KINDS`. Everything but `reconcile` follows from the kind's
+/// `Spec`, so a new kind is its reconciler's file and one `kind::<S>(…)` row.
+struct Kind {
+    /// Its store collection, which is also its jobs' `kind`.
+    collection: &'static str,
+    /// The body field holding its name (`Spec::NAME_FIELD`), for a node's "already exists".
+    name_field: &'static str,
+    /// Converges the node towards the desired record the job is about.
+    reconcile: Reconcile,
+    /// Removes what a failed creation (or migration) left in the store.
+    forget: for<'a, 'r> fn(&'a Step<'r>) -> BoxFuture<'a, Result<(), Failure>>,
+    /// Writes the jobs a crash lost (see `Runner::adopt_orphans`).
+    adopt: for<'a> fn(&'a Runner) -> BoxFuture<'a, crate::store::Result<()>>,
+}
+
+const fn kind<S: Spec>(reconcile: Reconcile) -> Kind {
+    Kind {
+        collection: S::COLLECTION,
+        name_field: S::NAME_FIELD,
+        reconcile,
+        forget: |step| Box::pin(step.remove::<S>()),
+        adopt: |runner| Box::pin(runner.adopt_orphans::<S>()),
     }
+}
+
+/// Every kind the runner converges.
+static KINDS: &[Kind] = &[
+    kind::<ContainerSpec>(|step, client| Box::pin(containers::apply(step, client))),
+    kind::<StoragePoolSpec>(|step, client| Box::pin(storage::apply_pool(step, client))),
+    kind::<FilesystemSpec>(|step, client| Box::pin(storage::apply_filesystem(step, client))),
+    kind::<SnapshotSpec>(|step, client| Box::pin(storage::apply_snapshot(step, client))),
+    kind::<BridgeSpec>(|step, client| Box::pin(network::apply_bridge(step, client))),
+    kind::<ZerotierJoin>(|step, client| Box::pin(network::apply_zerotier(step, client))),
+    kind::<VmSpec>(|step, client| Box::pin(vms::apply(step, client))),
+];
+
+/// The row of the jobs of `collection`.
+fn kind_of(collection: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|kind| kind.collection == collection)
 }
 
 /// What a job's step may use, and how it reports progress.
@@ -144,12 +192,11 @@ impl Step<'_> {
         match self.store().get::<Workload<S>>(&self.job.target)? {
             Some(record) => Ok(Some(record.value)),
             None if self.job.action == JobAction::Delete => Ok(None),
-            None => Err(Failure::Permanent(JobError {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("{} '{}' was deleted meanwhile", S::COLLECTION, self.job.target),
-                field: None,
-            })),
+            None => Err(Failure::not_found(format!(
+                "{} '{}' was deleted meanwhile",
+                S::COLLECTION,
+                self.job.target
+            ))),
         }
     }
 
@@ -162,28 +209,18 @@ impl Step<'_> {
 
     /// The 0-core client of another node than the job's (a VM's old node while it migrates).
     pub fn client_for(&self, node: &str) -> Result<Arc<ZosClient>, Failure> {
-        let node = self.store().get::<Node>(node)?.ok_or_else(|| {
-            Failure::Permanent(JobError {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("node '{node}' not found"),
-                field: None,
-            })
-        })?;
+        let node = self
+            .store()
+            .get::<Node>(node)?
+            .ok_or_else(|| Failure::not_found(format!("node '{node}' not found")))?;
         Ok(self.runner.clients.get(&node.value.address)?)
     }
 
     /// Removes what a failed creation (or migration) left in the store.
     async fn forget(&self) -> Result<(), Failure> {
-        match self.job.kind.as_str() {
-            ContainerSpec::COLLECTION => self.remove::<ContainerSpec>().await,
-            StoragePoolSpec::COLLECTION => self.remove::<StoragePoolSpec>().await,
-            FilesystemSpec::COLLECTION => self.remove::<FilesystemSpec>().await,
-            SnapshotSpec::COLLECTION => self.remove::<SnapshotSpec>().await,
-            BridgeSpec::COLLECTION => self.remove::<BridgeSpec>().await,
-            ZerotierJoin::COLLECTION => self.remove::<ZerotierJoin>().await,
-            VmSpec::COLLECTION => self.remove::<VmSpec>().await,
-            _ => Ok(()),
+        match kind_of(&self.job.kind) {
+            Some(kind) => (kind.forget)(self).await,
+            None => Ok(()),
         }
     }
 
@@ -251,13 +288,10 @@ impl Runner {
     }
 
     async fn adopt_all_orphans(&self) -> crate::store::Result<()> {
-        self.adopt_orphans::<ContainerSpec>().await?;
-        self.adopt_orphans::<StoragePoolSpec>().await?;
-        self.adopt_orphans::<FilesystemSpec>().await?;
-        self.adopt_orphans::<SnapshotSpec>().await?;
-        self.adopt_orphans::<BridgeSpec>().await?;
-        self.adopt_orphans::<ZerotierJoin>().await?;
-        self.adopt_orphans::<VmSpec>().await
+        for kind in KINDS {
+            (kind.adopt)(self).await?;
+        }
+        Ok(())
     }
 
     /// The API writes a change as two durable writes, the desired record and then its job. A crash between them
@@ -394,34 +428,24 @@ impl Runner {
     }
 
     async fn apply(&self, step: &mut Step<'_>) -> Result<(), Failure> {
-        let node = self.store.get::<Node>(&step.job.node)?.ok_or_else(|| {
+        let node = self
+            .store
+            .get::<Node>(&step.job.node)?
+            .ok_or_else(|| Failure::not_found(format!("node '{}' not found", step.job.node)))?;
+        let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
+        let kind = kind_of(&step.job.kind).ok_or_else(|| {
             Failure::Permanent(JobError {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("node '{}' not found", step.job.node),
+                status: 500,
+                code: "internal".into(),
+                message: format!("no reconciler for '{}'", step.job.kind),
                 field: None,
             })
         })?;
-        let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
-        let applied = match step.job.kind.as_str() {
-            ContainerSpec::COLLECTION => containers::apply(step, &client).await,
-            StoragePoolSpec::COLLECTION => storage::apply_pool(step, &client).await,
-            FilesystemSpec::COLLECTION => storage::apply_filesystem(step, &client).await,
-            SnapshotSpec::COLLECTION => storage::apply_snapshot(step, &client).await,
-            BridgeSpec::COLLECTION => network::apply_bridge(step, &client).await,
-            ZerotierJoin::COLLECTION => network::apply_zerotier(step, &client).await,
-            VmSpec::COLLECTION => vms::apply(step, &client).await,
-            other => Err(Failure::Permanent(JobError {
-                status: 500,
-                code: "internal".into(),
-                message: format!("no reconciler for '{other}'"),
-                field: None,
-            })),
-        };
+        let applied = (kind.reconcile)(step, &client).await;
         // A node's "already exists" is about the workload's name, whichever field holds it for this kind.
         applied.map_err(|failure| match failure {
             Failure::Permanent(mut error) if error.field.as_deref() == Some("name") => {
-                error.field = Some(name_field(&step.job.kind).to_owned());
+                error.field = Some(kind.name_field.to_owned());
                 Failure::Permanent(error)
             }
             other => other,

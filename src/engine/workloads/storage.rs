@@ -1,11 +1,13 @@
 //! Converges storage: a pool is a btrfs filesystem on the listed devices, mounted at `/storage/<pool>`; a
 //! filesystem is a subvolume of it (with its quota); a snapshot is a read-only snapshot of a filesystem. Each step
 //! first asks the node what it has (`btrfs.list`, `btrfs.subvol_list`), so running a job twice does nothing twice.
+//! Rolling a filesystem back to a snapshot is a job of the snapshot's.
 
 use super::{Failure, Step};
 use crate::model::storage::{
     FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
 };
+use crate::model::{JobAction, Workload};
 use crate::zos::ZosClient;
 
 pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
@@ -97,6 +99,9 @@ pub async fn apply_snapshot(step: &mut Step<'_>, client: &ZosClient) -> Result<(
     let Some(snapshot) = step.desired::<SnapshotSpec>()? else {
         return Ok(());
     };
+    if step.job.action == JobAction::Rollback {
+        return rollback(step, client, &snapshot).await;
+    }
     let (pool, filesystem) = (&snapshot.parents[0], &snapshot.parents[1]);
     let path = snapshot_path(pool, filesystem, &snapshot.spec.name);
     step.progress(10, "looking for the snapshot on the node").await?;
@@ -114,4 +119,41 @@ pub async fn apply_snapshot(step: &mut Step<'_>, client: &ZosClient) -> Result<(
             .await?;
     }
     step.observed(Some(("ready", None))).await
+}
+
+/// Rolls the snapshot's filesystem back to it, as 0-orchestrator does: the filesystem's subvolume is replaced by a
+/// writable snapshot of the snapshot, with the filesystem's quota. Resumed after an interruption it finishes the
+/// work: a subvolume already removed is not removed again, and nothing is removed unless the snapshot is there.
+async fn rollback(step: &mut Step<'_>, client: &ZosClient, snapshot: &Workload<SnapshotSpec>) -> Result<(), Failure> {
+    let (pool, filesystem) = (&snapshot.parents[0], &snapshot.parents[1]);
+    let source = snapshot_path(pool, filesystem, &snapshot.spec.name);
+    let path = filesystem_mountpoint(pool, filesystem);
+    let key = Workload::<FilesystemSpec>::key(&snapshot.node, std::slice::from_ref(pool), filesystem);
+    let quota = step
+        .store()
+        .get::<Workload<FilesystemSpec>>(&key)?
+        .ok_or_else(|| Failure::not_found(format!("filesystem '{filesystem}' was deleted meanwhile")))?
+        .value
+        .spec
+        .quota;
+    step.progress(10, "looking for the snapshot on the node").await?;
+    let mountpoint = pool_mountpoint(pool);
+    if !client.has_subvolume(&mountpoint, &source).await? {
+        return Err(Failure::not_found(format!(
+            "the node has no snapshot '{}'",
+            snapshot.spec.name
+        )));
+    }
+    if client.has_subvolume(&mountpoint, &path).await? {
+        step.progress(30, "removing the filesystem's current state").await?;
+        client.delete_subvolume(&path).await?;
+    }
+    step.progress(60, "restoring the snapshot").await?;
+    client.snapshot_subvolume(&source, &path, false).await?;
+    if quota > 0 {
+        step.progress(80, "setting the quota").await?;
+        client.set_subvolume_quota(&path, quota).await?;
+    }
+    tracing::info!(node = %snapshot.node, pool = %pool, filesystem = %filesystem, snapshot = %snapshot.spec.name, "filesystem rolled back");
+    Ok(())
 }
