@@ -9,7 +9,6 @@ use super::error::ErrorBody;
 use super::jobs::wait_for;
 use super::route::{RouteTable, routes};
 use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
-use crate::engine::discovery::cluster_network;
 use crate::model::{Role, ZeroTierAuthorization, ZeroTierMember, now_rfc3339};
 use crate::store::{Expect, Record};
 
@@ -47,7 +46,10 @@ pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
     if !ctx.zerotier {
         return Err(not_configured("a token (ZOS_ZEROTIER_TOKEN)"));
     }
-    cluster_network(&ctx.store).ok_or_else(|| not_configured("a network (PUT /boot/settings)"))?;
+    ctx.boot
+        .settings()?
+        .zerotier_network
+        .ok_or_else(|| not_configured("a network (PUT /boot/settings)"))?;
     ctx.store
         .get::<ZeroTierMember>(&id)?
         .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
