@@ -75,8 +75,9 @@ impl Template {
     }
 
     /// The raw path parameters when `path` fits the template (as warp's `path!` does: no percent-decoding, no
-    /// empty parameter, no trailing segments).
+    /// empty parameter, no trailing segments, one trailing slash allowed).
     fn matches(&self, path: &str) -> Option<Vec<String>> {
+        let path = path.strip_suffix('/').filter(|rest| !rest.is_empty()).unwrap_or(path);
         let mut segments = path.trim_start_matches('/').split('/');
         let mut params = Vec::new();
         for expected in self.0.iter() {
@@ -278,6 +279,7 @@ mod tests {
             assert_eq!(template.matches(miss), None, "{miss}");
         }
         assert_eq!(Template::parse("/health").matches("/health"), Some(vec![]));
-        assert_eq!(Template::parse("/health").matches("/health/"), None);
+        assert_eq!(Template::parse("/health").matches("/health/"), Some(vec![]));
+        assert_eq!(Template::parse("/health").matches("/health//"), None);
     }
 }
