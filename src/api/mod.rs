@@ -5,28 +5,13 @@
 //! a routing miss; routing misses are turned into JSON by [`error::recover`].
 
 mod body;
-mod boot_config;
-mod boot_serve;
+mod boot;
 mod caller;
-mod container_direct;
-mod container_files;
-mod containers;
+mod direct;
 mod error;
-mod events;
-mod jobs;
-mod network;
-mod node_direct;
-mod nodes;
-pub mod openapi;
-mod pool_devices;
+mod resources;
 mod route;
-mod storage;
-mod system;
-mod tokens;
-mod ui;
-mod vms;
 mod workloads;
-mod zerotier;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,22 +89,22 @@ fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infalli
 
 /// Every route table, in the order they are tried (the first whose operation fits a request answers it).
 const TABLES: &[&route::RouteTable] = &[
-    &boot_serve::ROUTES,
-    &nodes::ROUTES,
-    &node_direct::ROUTES,
-    &containers::ROUTES,
-    &container_files::ROUTES,
-    &container_direct::ROUTES,
-    &vms::ROUTES,
-    &network::ROUTES,
-    &pool_devices::ROUTES,
-    &storage::ROUTES,
-    &jobs::ROUTES,
-    &zerotier::ROUTES,
-    &tokens::ROUTES,
-    &events::ROUTES,
-    &system::ROUTES,
-    &boot_config::ROUTES,
+    &boot::serve::ROUTES,
+    &resources::nodes::ROUTES,
+    &direct::node::ROUTES,
+    &workloads::containers::ROUTES,
+    &direct::files::ROUTES,
+    &direct::container::ROUTES,
+    &workloads::vms::ROUTES,
+    &workloads::network::ROUTES,
+    &workloads::pool_devices::ROUTES,
+    &workloads::storage::ROUTES,
+    &resources::jobs::ROUTES,
+    &resources::zerotier::ROUTES,
+    &resources::tokens::ROUTES,
+    &resources::events::ROUTES,
+    &resources::system::ROUTES,
+    &boot::config::ROUTES,
 ];
 
 /// All routes, with error recovery and request metrics.
@@ -128,7 +113,7 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
     let api = TABLES
         .iter()
         .map(|table| (table.filter)(&ctx))
-        .chain([ui::routes()])
+        .chain([resources::ui::routes()])
         .reduce(|a, b| a.or(b).unify().boxed())
         .expect("there are routes");
     warp::any()

@@ -7,22 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use warp::Reply;
 use warp::http::StatusCode;
 use warp::sse::Event;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::node_direct::{JobListItem, job_list_items};
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::direct::jobs::{JobListItem, JobResultView, job_list_items, job_result, process_response};
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{ContainerSpec, CoreSystem, Role};
-use crate::zos::commands::{self, Info, SIGKILL, SIGTERM, System};
-use crate::zos::protocol::State;
-use crate::zos::{JobStatus, OutputEvent, ZosClient};
+use crate::zos::commands::{Info, SIGKILL, SIGTERM, System};
+use crate::zos::{OutputEvent, ZosClient};
 
 /// 0-orchestrator's `ProcessSignal`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -36,41 +35,10 @@ fn sigterm() -> i32 {
     SIGTERM
 }
 
-/// 0-orchestrator's `JobResult`; `state` is lower case, `running` while the job runs.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobResultView {
-    pub id: String,
-    pub name: String,
-    pub level: u16,
-    pub start_time: u64,
-    pub stdout: String,
-    pub stderr: String,
-    #[schema(example = "success")]
-    pub state: String,
-    pub data: String,
-}
-
-impl JobResultView {
-    /// A job that has not ended: no result yet.
-    pub(super) fn running(id: String) -> JobResultView {
-        JobResultView {
-            id,
-            name: commands::SYSTEM.into(),
-            level: 0,
-            start_time: 0,
-            stdout: String::new(),
-            stderr: String::new(),
-            state: "running".into(),
-            data: String::new(),
-        }
-    }
-}
-
 /// The client of the container's node and 0-core's id of the container (404 if unknown, 409 if not running).
-pub(super) fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
-    let container = super::workloads::find::<ContainerSpec>(ctx, node, &[], name)?;
-    let observed = super::workloads::observed(ctx, &container.value)?;
+pub(crate) fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient>, u64), ApiError> {
+    let container = crate::api::workloads::find::<ContainerSpec>(ctx, node, &[], name)?;
+    let observed = crate::api::workloads::observed(ctx, &container.value)?;
     let core_id = observed.and_then(|o| o.core_id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -81,7 +49,7 @@ pub(super) fn target(ctx: &Ctx, node: &str, name: &str) -> Result<(Arc<ZosClient
     Ok((ctx.node_client(&container.value.node)?, core_id))
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list_jobs(node: String, name: String) [with_ctx(ctx), caller()],
     start_job(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
     kill_jobs(node: String, name: String) [with_ctx(ctx), caller()],
@@ -109,7 +77,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     responses((status = 200, body = [JobListItem]), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let jobs = client.inside(id).jobs().await?;
@@ -122,7 +90,7 @@ pub(super) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Call
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let process: CoreSystem = body.json()?;
     process.validate("")?;
@@ -138,7 +106,7 @@ pub(super) async fn start_job(node: String, name: String, ctx: Ctx, caller: Call
     responses((status = 204, description = "All killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let inside = client.inside(id);
@@ -153,42 +121,17 @@ pub(super) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Call
     responses((status = 200, body = JobResultView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, _) = target(&ctx, &node, &name)?;
     Ok(warp::reply::json(&job_result(&client, job).await?).into_response())
 }
 
-/// Job `job`'s result on the node as 0-orchestrator shows it (`running` while it runs); 404 when unknown.
-pub(super) async fn job_result(client: &ZosClient, job: String) -> Result<JobResultView, ApiError> {
-    Ok(match client.job_status(&job).await? {
-        JobStatus::Unknown => return Err(ApiError::not_found("job", &job)),
-        JobStatus::Running => JobResultView::running(job),
-        JobStatus::Finished(result) => {
-            let mut streams = result.streams.into_iter();
-            JobResultView {
-                id: result.id,
-                name: result.command,
-                level: result.level,
-                start_time: result.starttime,
-                stdout: streams.next().unwrap_or_default(),
-                stderr: streams.next().unwrap_or_default(),
-                state: state_word(result.state).into(),
-                data: result.data,
-            }
-        }
-    })
-}
-
-fn state_word(state: State) -> &'static str {
-    match state {
-        State::Success => "success",
-        State::Error => "error",
-        State::Timeout => "timeout",
-        State::Killed => "killed",
-        State::UnknownCmd => "unknown_cmd",
-        State::DuplicateId => "duplicate_id",
-    }
+/// The signal a `ProcessSignal` body names, read only once the caller may send one (so a request without a
+/// token is a 401 whatever its body).
+fn requested_signal(ctx: &Ctx, caller: &Caller, body: RawBody) -> Result<i32, ApiError> {
+    caller.require(ctx, Role::Operator)?;
+    Ok(body.json::<ProcessSignal>()?.signal)
 }
 
 #[utoipa::path(operation_id = "signalContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
@@ -196,7 +139,7 @@ fn state_word(state: State) -> &'static str {
     responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn signal_job(
+pub(crate) async fn signal_job(
     node: String,
     name: String,
     job: String,
@@ -204,9 +147,8 @@ pub(super) async fn signal_job(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: ProcessSignal = body.json()?;
-    signal(node, name, job, ctx, caller, request.signal).await
+    let signal_number = requested_signal(&ctx, &caller, body)?;
+    signal(node, name, job, ctx, caller, signal_number).await
 }
 
 #[utoipa::path(operation_id = "killContainerJob", delete, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
@@ -214,11 +156,11 @@ pub(super) async fn signal_job(
     responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn kill_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn kill_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     signal(node, name, job, ctx, caller, SIGKILL).await
 }
 
-pub(super) async fn signal(
+pub(crate) async fn signal(
     node: String,
     name: String,
     job: String,
@@ -249,7 +191,7 @@ pub struct StreamQuery {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn stream_job(
+pub(crate) async fn stream_job(
     node: String,
     name: String,
     job: String,
@@ -304,7 +246,7 @@ pub(super) async fn stream_job(
     responses((status = 200, description = "The container's core answered", body = bool), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
     client.inside(id).ping().await?;
@@ -321,7 +263,7 @@ macro_rules! container_info {
                         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
                         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
                     security(("bearer" = [])))]
-        pub(super) async fn $handler(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+        pub(crate) async fn $handler(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             info(node, name, $info, ctx, caller).await
         }
     };
@@ -349,20 +291,11 @@ async fn info(node: String, name: String, what: Info, ctx: Ctx, caller: Caller) 
     responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let processes: Vec<Value> = client.inside(id).info(Info::Processes).await?;
     process_response(processes, pid)
-}
-
-/// Process `pid` out of a `process.list` answer; 404 when it is not there.
-pub(super) fn process_response(processes: Vec<Value>, pid: u32) -> HandlerResult {
-    let process = processes
-        .into_iter()
-        .find(|process| process["pid"] == pid)
-        .ok_or_else(|| ApiError::not_found("process", &pid.to_string()))?;
-    Ok(warp::reply::json(&process).into_response())
 }
 
 #[utoipa::path(operation_id = "signalContainerProcess", post, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
@@ -370,7 +303,7 @@ pub(super) fn process_response(processes: Vec<Value>, pid: u32) -> HandlerResult
     responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn signal_process(
+pub(crate) async fn signal_process(
     node: String,
     name: String,
     pid: u32,
@@ -378,9 +311,8 @@ pub(super) async fn signal_process(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: ProcessSignal = body.json()?;
-    kill(node, name, pid, ctx, caller, request.signal).await
+    let signal_number = requested_signal(&ctx, &caller, body)?;
+    kill(node, name, pid, ctx, caller, signal_number).await
 }
 
 #[utoipa::path(operation_id = "killContainerProcess", delete, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
@@ -388,11 +320,11 @@ pub(super) async fn signal_process(
     responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn kill_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn kill_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     kill(node, name, pid, ctx, caller, SIGTERM).await
 }
 
-pub(super) async fn kill(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller, signal: i32) -> HandlerResult {
+pub(crate) async fn kill(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller, signal: i32) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
     client.inside(id).kill_process(pid, signal).await?;

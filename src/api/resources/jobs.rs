@@ -9,17 +9,17 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{Job, Role};
 use crate::store::{Change, Expect, Record};
 
 /// Jobs listed at most per request, newest first.
 const LIST_LIMIT: usize = 200;
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller()],
     get(id: String) [with_ctx(ctx), caller()],
 ];
@@ -27,7 +27,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
 #[utoipa::path(operation_id = "listJobs", get, path = "/jobs", tag = "jobs",
     responses((status = 200, description = "The newest jobs first (at most 200)", body = [Job])),
     security(("bearer" = [])))]
-pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let page = ctx.store.list_newest::<Job>(None, LIST_LIMIT)?;
     let jobs: Vec<Job> = page.items.into_iter().map(|record| record.value).collect();
@@ -37,7 +37,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 #[utoipa::path(operation_id = "getJob", get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, body = Job), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let job = ctx
         .store
@@ -48,7 +48,7 @@ pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
 
 /// Writes `job` (durably: the engine resumes it after a crash) and waits for it up to `--apply-wait`.
 /// `Ok(None)` means it succeeded in time; `Ok(Some(response))` is the 202 to answer while it goes on.
-pub(super) async fn submit(ctx: &Ctx, job: Job) -> Result<Option<Response>, ApiError> {
+pub(crate) async fn submit(ctx: &Ctx, job: Job) -> Result<Option<Response>, ApiError> {
     // Subscribe before writing, so the job's end cannot slip between the write and the wait.
     let changes = ctx.store.watch();
     let id = job.id.clone();
@@ -74,7 +74,7 @@ pub(super) async fn submit(ctx: &Ctx, job: Job) -> Result<Option<Response>, ApiE
 /// each change of record `id` in `collection`, until it has an answer. `Ok(None)`: none by the deadline, or the
 /// server is stopping (the engine carries the request out anyway, after a restart if need be). `changes` must
 /// have been subscribed before the request was written, so that its outcome cannot slip by unseen.
-pub(super) async fn wait_for<T>(
+pub(crate) async fn wait_for<T>(
     ctx: &Ctx,
     mut changes: broadcast::Receiver<Change>,
     collection: &str,

@@ -10,11 +10,11 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::boot_config::in_use;
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, raw_query, set_header, with_ctx};
+use crate::api::boot::config::in_use;
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, raw_query, set_header, with_ctx};
 use crate::boot::{MachineQuery, Served};
 use crate::model::Role;
 use crate::model::boot::{
@@ -26,7 +26,7 @@ use crate::store::Expect;
 /// Largest boot asset accepted by `PUT /boot/assets/{name}`.
 pub const MAX_ASSET_BYTES: u64 = 4 << 30;
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     machine_script() [with_ctx(ctx), host(), remote(), warp::query::<HashMap<String, String>>()],
     bootstrap_release(release: String) [with_ctx(ctx), host(), remote()],
     bootstrap_network(release: String, network: String) [with_ctx(ctx), host(), remote()],
@@ -82,7 +82,7 @@ fn http_base(ctx: &Ctx, host: Option<&str>) -> Result<String, ApiError> {
            ("platform" = Option<String>, Query, description = "iPXE ${platform}: pcbios or efi")),
     responses((status = 200, description = "The iPXE script for this machine (or one that waits and retries)",
         body = String, content_type = "text/plain"), (status = 400, body = ErrorBody)))]
-pub(super) async fn machine_script(
+pub(crate) async fn machine_script(
     ctx: Ctx,
     host: Option<String>,
     remote: Option<std::net::SocketAddr>,
@@ -126,7 +126,7 @@ macro_rules! bootstrap_url {
         #[utoipa::path(get, path = $path, tag = "boot", operation_id = $operation, params $params,
             responses((status = 200, description = "0-bootstrap compatible iPXE script", body = String, content_type = "text/plain"),
                 (status = 400, body = ErrorBody), (status = 404, description = "No kernel for this release", body = ErrorBody)))]
-        pub(super) async fn $handler(
+        pub(crate) async fn $handler(
             $($param: String,)*
             ctx: Ctx,
             host: Option<String>,
@@ -253,7 +253,7 @@ async fn bootstrap_script(
     params(("name" = String, Path, description = "`undionly.kpxe`, `ipxe.efi`, `snponly.efi`, …")),
     responses((status = 200, description = "The iPXE binary", body = Vec<u8>, content_type = "application/octet-stream"),
         (status = 404, body = ErrorBody)))]
-pub(super) async fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> Response {
+pub(crate) async fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> Response {
     let started = Instant::now();
     let Some(bytes) = ctx.boot.ipxe.get(&name) else {
         return ApiError::not_found("iPXE binary", &name).into_response();
@@ -324,7 +324,7 @@ macro_rules! asset_download {
                 (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/octet-stream"),
                 (status = 304, description = "Not modified"), (status = 404, body = ErrorBody),
                 (status = 416, body = ErrorBody)))]
-        pub(super) async fn $handler(
+        pub(crate) async fn $handler(
             name: String,
             ctx: Ctx,
             remote: Option<std::net::SocketAddr>,
@@ -441,9 +441,9 @@ fn serve_asset(
 
 #[utoipa::path(get, path = "/boot/assets", tag = "boot", operation_id = "listBootAssets",
     responses((status = 200, body = [BootAsset])), security(("bearer" = [])))]
-pub(super) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    super::boot_config::list_all::<BootAsset>(&ctx)
+    crate::api::boot::config::list_all::<BootAsset>(&ctx)
 }
 
 #[utoipa::path(put, path = "/boot/assets/{name}", tag = "boot", operation_id = "uploadBootAsset",
@@ -452,7 +452,7 @@ pub(super) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     responses((status = 201, description = "Uploaded", body = BootAsset), (status = 200, description = "Replaced", body = BootAsset),
         (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn upload_asset<S, B>(
+pub(crate) async fn upload_asset<S, B>(
     name: String,
     ctx: Ctx,
     caller: Caller,
@@ -516,7 +516,7 @@ where
     params(("name" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let uses =
         |profile: &BootProfile| profile.kernel == KernelRef::Asset(name.clone()) || profile.initrds.contains(&name);
@@ -542,7 +542,7 @@ pub(super) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> Hand
            ("before" = Option<String>, Query, description = "Events older than this id (the `Link: rel=\"next\"` cursor)")),
     responses((status = 200, description = "Newest first", body = [BootEvent]), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_events(ctx: Ctx, caller: Caller, query: HashMap<String, String>) -> HandlerResult {
+pub(crate) async fn list_events(ctx: Ctx, caller: Caller, query: HashMap<String, String>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let limit = match query.get("limit") {
         Some(text) => text

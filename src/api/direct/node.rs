@@ -2,19 +2,19 @@
 //! information, jobs and processes. Each call goes to the node with a deadline; node failures become 502 (the
 //! node failed or refused) or 504 (it did not answer in time), with a `code` saying which.
 
-use serde::Serialize;
 use serde_json::Value;
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::direct::jobs::{JobListItem, job_list_items};
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::Role;
 use crate::zos::ZosError;
-use crate::zos::commands::{Info, JobInfo, SIGKILL, SIGTERM};
+use crate::zos::commands::{Info, SIGKILL, SIGTERM};
 
 impl From<ZosError> for ApiError {
     fn from(err: ZosError) -> ApiError {
@@ -34,7 +34,7 @@ impl From<ZosError> for ApiError {
     }
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     ping(id: String) [with_ctx(ctx), caller()],
     reboot(id: String) [with_ctx(ctx), caller(), raw_body()],
     list_jobs(id: String) [with_ctx(ctx), caller()],
@@ -60,7 +60,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     ctx.node_client(&id)?.node().ping().await?;
     Ok(warp::reply::json(&true).into_response())
@@ -79,7 +79,7 @@ pub struct NodeReboot {
     responses((status = 204, description = "Reboot requested"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let caller = caller.require(&ctx, Role::Operator)?;
     // The body is optional; when present it must be a valid `NodeReboot`. 0-core has no gentler reboot, so
     // `force` changes nothing; it is accepted because 0-orchestrator's clients send it.
@@ -102,7 +102,7 @@ macro_rules! node_info {
             responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
                 (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
             security(("bearer" = [])))]
-        pub(super) async fn $handler(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+        pub(crate) async fn $handler(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             info(id, $info, ctx, caller).await
         }
     };
@@ -148,40 +148,22 @@ async fn info(id: String, what: Info, ctx: Ctx, caller: Caller) -> HandlerResult
     Ok(warp::reply::json(&answer).into_response())
 }
 
-/// 0-orchestrator's `JobListItem`.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobListItem {
-    pub id: String,
-    /// Epoch milliseconds.
-    pub start_time: u64,
-}
-
 #[utoipa::path(get, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "listNodeJobs",
     params(("id" = String, Path)),
     responses((status = 200, body = [JobListItem]), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let jobs = ctx.node_client(&id)?.node().jobs().await?;
     Ok(warp::reply::json(&job_list_items(jobs)).into_response())
-}
-
-pub(super) fn job_list_items(jobs: Vec<JobInfo>) -> Vec<JobListItem> {
-    jobs.into_iter()
-        .map(|job| JobListItem {
-            id: job.cmd.id,
-            start_time: job.starttime,
-        })
-        .collect()
 }
 
 #[utoipa::path(delete, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "killNodeJob",
     params(("id" = String, Path), ("jobid" = String, Path)),
     responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     ctx.node_client(&id)?.node().kill_job(&job, SIGKILL).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -191,7 +173,7 @@ pub(super) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) 
     params(("id" = String, Path), ("pid" = u32, Path)),
     responses((status = 204, description = "Signalled"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     ctx.node_client(&id)?.node().kill_process(pid, SIGTERM).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -201,7 +183,7 @@ pub(super) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller)
     params(("id" = String, Path)),
     responses((status = 204, description = "All killed"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let client = ctx.node_client(&id)?;
     let node = client.node();
@@ -213,9 +195,9 @@ pub(super) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
 
 #[utoipa::path(get, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "getNodeJob",
     params(("id" = String, Path), ("jobid" = String, Path)),
-    responses((status = 200, body = super::container_direct::JobResultView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+    responses((status = 200, body = crate::api::direct::jobs::JobResultView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let client = ctx.node_client(&id)?;
     // 0-core's own services run from boot without a result key of their own: job.list knows them.
@@ -225,9 +207,9 @@ pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -
         .await?
         .into_iter()
         .any(|listed| listed.cmd.id == job);
-    let mut view = super::container_direct::job_result(&client, job.clone()).await;
+    let mut view = crate::api::direct::jobs::job_result(&client, job.clone()).await;
     if service && view.is_err() {
-        view = Ok(super::container_direct::JobResultView::running(job));
+        view = Ok(crate::api::direct::jobs::JobResultView::running(job));
     }
     Ok(warp::reply::json(&view?).into_response())
 }
@@ -236,8 +218,8 @@ pub(super) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -
     params(("id" = String, Path), ("pid" = u32, Path)),
     responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let processes: Vec<Value> = ctx.node_client(&id)?.node().info(Info::Processes).await?;
-    super::container_direct::process_response(processes, pid)
+    crate::api::direct::jobs::process_response(processes, pid)
 }

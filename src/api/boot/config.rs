@@ -6,11 +6,11 @@ use serde::Deserialize;
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::boot::script::check_template;
 use crate::model::boot::{
     BOOT_SETTINGS_ID, BootAsset, BootProfile, BootSelector, BootSettings, KernelRef, normalize_mac,
@@ -19,7 +19,7 @@ use crate::model::boot::{
 use crate::model::{self, Invalid, Role};
 use crate::store::{Expect, Record};
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list_profiles() [with_ctx(ctx), caller()],
     create_profile() [with_ctx(ctx), caller(), raw_body()],
     get_profile(name: String) [with_ctx(ctx), caller()],
@@ -33,7 +33,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     put_settings() [with_ctx(ctx), caller(), raw_body()],
 ];
 
-pub(super) fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
+pub(crate) fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
     Ok(warp::reply::json(&ctx.store.all::<T>()?).into_response())
 }
 
@@ -74,7 +74,7 @@ fn validate_profile(ctx: &Ctx, profile: &BootProfile) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/boot/profiles", tag = "boot", operation_id = "listBootProfiles",
     responses((status = 200, body = [BootProfile])), security(("bearer" = [])))]
-pub(super) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     list_all::<BootProfile>(&ctx)
 }
@@ -83,7 +83,7 @@ pub(super) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
     request_body = BootProfile,
     responses((status = 201, body = BootProfile), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let profile: BootProfile = body.json()?;
     validate_profile(&ctx, &profile)?;
@@ -100,7 +100,7 @@ pub(super) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> H
     params(("name" = String, Path)),
     responses((status = 200, body = BootProfile), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let profile = ctx
         .store
@@ -113,7 +113,7 @@ pub(super) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> Handl
     params(("name" = String, Path)), request_body = BootProfile,
     responses((status = 200, body = BootProfile), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let profile: BootProfile = body.json()?;
     if profile.name != name {
@@ -136,7 +136,7 @@ pub(super) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body
     params(("name" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "Used by a selector or as the default", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let users = ctx
         .store
@@ -160,7 +160,7 @@ pub(super) async fn delete_profile(name: String, ctx: Ctx, caller: Caller) -> Ha
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(super) fn in_use(message: String) -> ApiError {
+pub(crate) fn in_use(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "in_use", message)
 }
 
@@ -220,7 +220,7 @@ fn normalize_selector(ctx: &Ctx, request: SelectorCreate) -> Result<BootSelector
 
 #[utoipa::path(get, path = "/boot/selectors", tag = "boot", operation_id = "listBootSelectors",
     responses((status = 200, body = [BootSelector])), security(("bearer" = [])))]
-pub(super) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     list_all::<BootSelector>(&ctx)
 }
@@ -229,7 +229,7 @@ pub(super) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
     request_body = SelectorCreate,
     responses((status = 201, body = BootSelector), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let selector = normalize_selector(&ctx, body.json()?)?;
     // Two selectors for the same machine would make the choice depend on storage order: refuse the second.
@@ -266,7 +266,7 @@ pub(super) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> 
     params(("name" = String, Path)),
     responses((status = 200, body = BootSelector), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let selector = ctx
         .store
@@ -279,7 +279,7 @@ pub(super) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> Hand
     params(("name" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     if !ctx.store.delete::<BootSelector>(&name, None).await? {
         return Err(ApiError::not_found("boot selector", &name));
@@ -289,7 +289,7 @@ pub(super) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> H
 
 #[utoipa::path(get, path = "/boot/settings", tag = "boot", operation_id = "getBootSettings",
     responses((status = 200, body = BootSettings)), security(("bearer" = [])))]
-pub(super) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&ctx.boot.settings()?).into_response())
 }
@@ -298,7 +298,7 @@ pub(super) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
     request_body = BootSettings,
     responses((status = 200, body = BootSettings), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let mut settings: BootSettings = body.json()?;
     if let Some(network) = &mut settings.zerotier_network {

@@ -7,11 +7,11 @@ use serde_json::Value;
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::vm::{NicLink, VdiskLink, VmSpec, VmUpdate};
 use crate::model::{JobAction, Node, Role, Spec, Workload};
 use crate::store::Expect;
@@ -68,7 +68,7 @@ fn view(ctx: &Ctx, vm: Workload<VmSpec>, domains: &[Value]) -> Result<VmView, Ap
     })
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list(node: String) [with_ctx(ctx), caller()],
     create(node: String) [with_ctx(ctx), caller(), raw_body()],
     get_vm(node: String, id: String) [with_ctx(ctx), caller()],
@@ -87,7 +87,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     params(("id" = String, Path, description = "Node id")),
     responses((status = 200, body = [VmView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let vms = workloads::list::<VmSpec>(&ctx, &node, &[])?;
     let domains = domains(&ctx, &node).await;
@@ -105,7 +105,7 @@ pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
     let spec: VmSpec = body.json()?;
@@ -113,7 +113,11 @@ pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
         Ok(vm) => {
             let path = vm.path();
             let domains = domains(&ctx, &node).await;
-            Ok(super::json_at(&view(&ctx, vm, &domains)?, StatusCode::CREATED, &path))
+            Ok(crate::api::json_at(
+                &view(&ctx, vm, &domains)?,
+                StatusCode::CREATED,
+                &path,
+            ))
         }
         Err(accepted) => Ok(accepted),
     }
@@ -123,7 +127,7 @@ pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
     params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
     responses((status = 200, body = VmView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let vm = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     let domains = domains(&ctx, &node).await;
@@ -136,7 +140,7 @@ pub(super) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -
         (status = 404, body = ErrorBody),
         (status = 409, description = "The VM is not halted", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     let update: VmUpdate = body.json()?;
@@ -160,7 +164,7 @@ pub(super) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, b
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<VmSpec>(&ctx, &node, &[], &id).await
 }
@@ -172,7 +176,7 @@ pub(super) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -
         (status = 409, description = "The VM is not running", body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn info(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn info(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let uuid = running_domain(&ctx, &node, &id).await?;
     let info = ctx.node_client(&node)?.domain_info(&uuid).await?;
@@ -203,7 +207,7 @@ macro_rules! power_action {
                 (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody),
                 (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
             security(("bearer" = [])))]
-        pub(super) async fn $handler(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+        pub(crate) async fn $handler(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             $run(node, id, $segment.to_owned(), ctx, caller).await
         }
     };
@@ -279,7 +283,7 @@ pub struct VmMigrate {
         (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     let request: VmMigrate = body.json()?;
@@ -316,7 +320,7 @@ pub(super) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, 
         .await
         .map_err(|err| ApiError::from(err).with_field("nodeid"))?;
     tracing::info!(vm = %id, from = %node, to = %request.nodeid, "VM migration requested");
-    match super::jobs::submit(&ctx, job).await? {
+    match crate::api::resources::jobs::submit(&ctx, job).await? {
         Some(accepted) => Ok(accepted),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }

@@ -3,12 +3,18 @@
 //! (`jobs::submit`) — and tell its state (the reference's `status` from what the engine observed, and our richer
 //! `state` while a job is at work).
 
+pub(crate) mod containers;
+pub(crate) mod network;
+pub(crate) mod pool_devices;
+pub(crate) mod storage;
+pub(crate) mod vms;
+
 use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::jobs::submit;
-use super::{ApiError, Ctx, json_at};
+use crate::api::resources::jobs::submit;
+use crate::api::{ApiError, Ctx, json_at};
 use crate::model::{Job, JobAction, Node, Spec, Workload, WorkloadStatus};
 use crate::store::{Expect, Versioned};
 

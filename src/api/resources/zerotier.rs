@@ -4,15 +4,15 @@
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::jobs::wait_for;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::resources::jobs::wait_for;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::{Role, ZeroTierAuthorization, ZeroTierMember, now_rfc3339};
 use crate::store::{Expect, Record};
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller()],
     authorize(id: String) [with_ctx(ctx), caller()],
 ];
@@ -21,7 +21,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     responses((status = 200, description = "Members of the cluster's network; `authorized: false` ones are pending",
         body = [ZeroTierMember])),
     security(("bearer" = [])))]
-pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&ctx.store.all::<ZeroTierMember>()?).into_response())
 }
@@ -34,7 +34,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
         (status = 409, description = "ZeroTier is not configured (token, network)", body = ErrorBody),
         (status = 502, description = "The ZeroTier API failed", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     let caller = caller.require(&ctx, Role::Operator)?;
     let not_configured = |what: &str| {
         ApiError::new(

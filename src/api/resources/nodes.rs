@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use warp::Reply;
 use warp::http::{HeaderValue, StatusCode, header};
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, raw_query, set_header, with_ctx};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, raw_query, set_header, with_ctx};
 use crate::model::{self, Labels, Node, NodeInventory, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
@@ -185,7 +185,7 @@ impl NodeListQuery {
     }
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller(), raw_query()],
     create() [with_ctx(ctx), caller(), raw_body()],
     get(id: String) [with_ctx(ctx), caller()],
@@ -227,7 +227,7 @@ fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
             headers(("Link" = String, description = "`<…>; rel=\"next\"` when there are more pages"))),
         (status = 400, body = ErrorBody), ),
     security(("bearer" = [])))]
-pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
+pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let query = NodeListQuery::parse(&raw_query)?;
     let page = ctx
@@ -257,7 +257,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: NodeCreate = body.json()?;
     model::validate_id("id", &request.id)?;
@@ -291,7 +291,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         (status = 404, body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let record = ctx
         .store
@@ -309,7 +309,7 @@ pub(super) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn patch(
+pub(crate) async fn patch(
     id: String,
     ctx: Ctx,
     caller: Caller,
@@ -360,7 +360,7 @@ pub(super) async fn patch(
         (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn delete(id: String, ctx: Ctx, caller: Caller, if_match: Option<String>) -> HandlerResult {
+pub(crate) async fn delete(id: String, ctx: Ctx, caller: Caller, if_match: Option<String>) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let expected = parse_if_match(if_match.as_deref())?;
     ctx.store.delete::<Node>(&id, expected).await?;

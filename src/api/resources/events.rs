@@ -14,13 +14,13 @@ use tokio::sync::{broadcast, watch};
 use warp::Reply;
 use warp::sse::Event;
 
-use super::caller::caller;
-use super::route::{RouteTable, routes};
-use super::{Caller, Ctx, HandlerResult, with_ctx};
+use crate::api::caller::caller;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::Role;
 use crate::store::Change;
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     events() [with_ctx(ctx), caller(), warp::sse::last_event_id::<u64>()],
 ];
 
@@ -100,7 +100,7 @@ fn change_event(change: &Change) -> Event {
             body = Change, content_type = "text/event-stream"),
         ),
     security(("bearer" = [])))]
-pub(super) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>) -> HandlerResult {
+pub(crate) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     // Subscribe before reading the position, so nothing committed in between is lost.
     let live = ctx.store.watch();

@@ -8,8 +8,8 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::route::{RouteTable, routes};
-use super::{Ctx, with_ctx};
+use crate::api::route::{RouteTable, routes};
+use crate::api::{Ctx, with_ctx};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -45,7 +45,7 @@ pub struct StoreHealth {
     pub size_bytes: u64,
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     health() [with_ctx(ctx)],
     metrics() [with_ctx(ctx)],
     openapi() [],
@@ -53,7 +53,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
 
 #[utoipa::path(operation_id = "health", get, path = "/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, description = "The store is failing", body = Health)))]
-pub(super) async fn health(ctx: Ctx) -> Response {
+pub(crate) async fn health(ctx: Ctx) -> Response {
     let size = ctx.store.size_on_disk();
     let health = Health {
         status: if size.is_ok() { "ok" } else { "degraded" },
@@ -83,7 +83,7 @@ pub(super) async fn health(ctx: Ctx) -> Response {
 #[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", body = String,
         content_type = "text/plain; version=0.0.4")))]
-pub(super) async fn metrics(ctx: Ctx) -> Response {
+pub(crate) async fn metrics(ctx: Ctx) -> Response {
     let store_size = ctx.store.size_on_disk().unwrap_or(0);
     let body = ctx.metrics.render(store_size);
     warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
@@ -91,6 +91,6 @@ pub(super) async fn metrics(ctx: Ctx) -> Response {
 
 #[utoipa::path(operation_id = "openapiDocument", get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", body = Object)))]
-pub(super) async fn openapi() -> Response {
-    warp::reply::json(&*super::openapi::DOCUMENT).into_response()
+pub(crate) async fn openapi() -> Response {
+    warp::reply::json(&*crate::api::resources::openapi::DOCUMENT).into_response()
 }

@@ -5,11 +5,11 @@ use serde::Serialize;
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::FilesystemSpec;
 use crate::model::{Container, ContainerNic, ContainerSpec, CoreSystem, Job, JobAction, Role, Spec};
 
@@ -68,7 +68,7 @@ fn view(ctx: &Ctx, container: Container) -> Result<ContainerView, ApiError> {
     })
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list(node: String) [with_ctx(ctx), caller()],
     create(node: String) [with_ctx(ctx), caller(), raw_body()],
     get(node: String, name: String) [with_ctx(ctx), caller()],
@@ -82,7 +82,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     params(("id" = String, Path, description = "Node id")),
     responses((status = 200, body = [ContainerView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let views = workloads::list::<ContainerSpec>(&ctx, &node, &[])?
         .into_iter()
@@ -103,7 +103,7 @@ pub(super) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
         (status = 409, description = "Name or host port in use", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
     let spec: ContainerSpec = body.json()?;
@@ -126,7 +126,7 @@ pub(super) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 200, body = ContainerView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     Ok(warp::reply::json(&view(&ctx, record.value)?).into_response())
@@ -139,7 +139,7 @@ pub(super) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) ->
         (status = 404, description = "Unknown node", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<ContainerSpec>(&ctx, &node, &[], &name).await
 }
@@ -158,7 +158,7 @@ pub struct ContainerUpdate {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     let update: ContainerUpdate = body.json()?;
@@ -182,7 +182,7 @@ pub(super) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
         (status = 404, body = ErrorBody),
         (status = 409, description = "Being deleted", body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, true).await
 }
 
@@ -192,7 +192,7 @@ pub(super) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) 
         (status = 404, body = ErrorBody),
         (status = 409, description = "Being deleted", body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, false).await
 }
 
@@ -212,7 +212,7 @@ async fn power(node: String, name: String, ctx: Ctx, caller: Caller, running: bo
         Some(accepted) => Ok(accepted),
         None if running => {
             let mut response = StatusCode::CREATED.into_response();
-            super::set_header(&mut response, warp::http::header::LOCATION, &path);
+            crate::api::set_header(&mut response, warp::http::header::LOCATION, &path);
             Ok(response)
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),

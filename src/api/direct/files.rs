@@ -10,12 +10,12 @@ use warp::Reply;
 use warp::http::{StatusCode, header};
 use warp::reply::Response;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::container_direct::target;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::direct::container::target;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::Role;
 
 /// The largest upload (the node holds files in memory while they move).
@@ -50,7 +50,7 @@ fn checked(path: &str) -> Result<&str, ApiError> {
     }
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     upload(node: String, name: String)
         [warp::query::<PathQuery>(), with_ctx(ctx), caller(), upload_form()],
     download(node: String, name: String) [warp::query::<PathQuery>(), with_ctx(ctx), caller()],
@@ -74,7 +74,7 @@ fn upload_form()
     responses((status = 204, description = "Written"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn upload(
+pub(crate) async fn upload(
     node: String,
     name: String,
     query: PathQuery,
@@ -130,7 +130,7 @@ pub(super) async fn upload(
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn download(node: String, name: String, query: PathQuery, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let path = checked(&query.path)?;
     let (client, id) = target(&ctx, &node, &name)?;
@@ -153,7 +153,7 @@ pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: 
     }
     inside.close(fd).await?;
     let mut response = Response::new(content.into());
-    super::set_header(&mut response, header::CONTENT_TYPE, "application/octet-stream");
+    crate::api::set_header(&mut response, header::CONTENT_TYPE, "application/octet-stream");
     Ok(response)
 }
 
@@ -162,7 +162,7 @@ pub(super) async fn download(node: String, name: String, query: PathQuery, ctx: 
     responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: DeleteFile = body.json()?;
     let path = checked(&request.path)?;

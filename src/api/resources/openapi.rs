@@ -10,7 +10,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::TABLES;
+use crate::api::TABLES;
 
 /// What the route table does not say: the API's description, tags and security scheme. The operations come from
 /// the table (see [`document`]).

@@ -8,7 +8,7 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::set_header;
+use crate::api::set_header;
 use crate::web::Assets;
 
 pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
@@ -50,8 +50,8 @@ pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
             },
         );
     // The UI is not part of the API's document, so it is outside the route table; its labels are set here.
-    let root = root.map(|response| super::route::labelled(super::route::RouteLabel("/"), response));
-    let files = files.map(|response| super::route::labelled(super::route::RouteLabel("/ui/*"), response));
+    let root = root.map(|response| crate::api::route::labelled(crate::api::route::RouteLabel("/"), response));
+    let files = files.map(|response| crate::api::route::labelled(crate::api::route::RouteLabel("/ui/*"), response));
     root.or(files).unify().boxed()
 }
 
@@ -60,7 +60,7 @@ pub fn routes() -> warp::filters::BoxedFilter<(Response,)> {
 fn asset(name: &str, if_none_match: Option<&str>) -> Response {
     let traversal = name.split('/').any(|segment| segment == ".." || segment == ".") || name.contains('\\');
     let Some(file) = (!traversal).then(|| Assets::get(name)).flatten() else {
-        return super::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no UI file '{name}'"))
+        return crate::api::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no UI file '{name}'"))
             .into_response();
     };
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));

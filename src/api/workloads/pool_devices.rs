@@ -9,12 +9,12 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::storage::live_pools;
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::workloads::storage::live_pools;
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::StoragePoolSpec;
 use crate::model::{JobAction, Role, Spec};
 
@@ -60,7 +60,7 @@ async fn devices(ctx: &Ctx, node: &str, pool: &str) -> Result<Vec<StoragePoolDev
         .collect())
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list(node: String, pool: String) [with_ctx(ctx), caller()],
     add(node: String, pool: String) [with_ctx(ctx), caller(), raw_body()],
     get(node: String, pool: String, device: String) [with_ctx(ctx), caller()],
@@ -72,7 +72,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     responses((status = 200, body = [StoragePoolDevice]), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&devices(&ctx, &node, &pool).await?).into_response())
 }
@@ -82,7 +82,7 @@ pub(super) async fn list(node: String, pool: String, ctx: Ctx, caller: Caller) -
     responses((status = 200, body = StoragePoolDevice), (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let device = devices(&ctx, &node, &pool)
         .await?
@@ -124,7 +124,7 @@ async fn change_devices(
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "A device is in another pool", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let added: Vec<String> = body.json()?;
     if added.is_empty() {
@@ -143,7 +143,7 @@ pub(super) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, bo
         None => {
             let devices = devices(&ctx, &node, &pool).await?;
             let location = format!("/nodes/{node}/storagepools/{pool}/devices");
-            Ok(super::json_at(&devices, StatusCode::CREATED, &location))
+            Ok(crate::api::json_at(&devices, StatusCode::CREATED, &location))
         }
     }
 }
@@ -155,7 +155,7 @@ pub(super) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, bo
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn remove(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn remove(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let Some(device) = devices(&ctx, &node, &pool)
         .await?

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::auth;
 use crate::model::{self, Role, Token};
 
@@ -54,7 +54,7 @@ pub struct TokenCreate {
     pub role: Role,
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller()],
     create() [with_ctx(ctx), caller(), raw_body()],
     revoke(id: String) [with_ctx(ctx), caller()],
@@ -64,7 +64,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
 #[utoipa::path(operation_id = "listTokens", get, path = "/tokens", tag = "tokens",
     responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
     let tokens: Vec<TokenView> = ctx.store.all::<Token>()?.into_iter().map(TokenView::from).collect();
     Ok(warp::reply::json(&tokens).into_response())
@@ -77,7 +77,7 @@ pub(super) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
         (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let admin = caller.require(&ctx, Role::Admin)?;
     let request: TokenCreate = body.json()?;
     model::validate_id("name", &request.name)?;
@@ -100,7 +100,7 @@ pub(super) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         (status = 404, body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(super) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     let admin = caller.require(&ctx, Role::Admin)?;
     if !ctx.store.delete::<Token>(&id, None).await? {
         return Err(ApiError::not_found("token", &id));
@@ -112,7 +112,7 @@ pub(super) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResul
 #[utoipa::path(operation_id = "whoami", get, path = "/auth/whoami", tag = "tokens",
     responses((status = 200, description = "The calling token", body = TokenView)),
     security(("bearer" = [])))]
-pub(super) async fn whoami(ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn whoami(ctx: Ctx, caller: Caller) -> HandlerResult {
     let token = caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&TokenView::from(token)).into_response())
 }

@@ -8,11 +8,11 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint};
 use crate::model::{JobAction, Role, Spec, Workload};
 
@@ -67,7 +67,7 @@ pub struct SnapshotView {
 }
 
 /// The node's btrfs filesystems (`btrfs.list`), or `None` when it does not answer.
-pub(super) async fn live_pools(ctx: &Ctx, node: &str) -> Option<Vec<Value>> {
+pub(crate) async fn live_pools(ctx: &Ctx, node: &str) -> Option<Vec<Value>> {
     ctx.node_client(node).ok()?.btrfs_pools().await.ok()
 }
 
@@ -169,7 +169,7 @@ fn names<S: Spec>(workloads: Vec<Workload<S>>) -> Response {
     warp::reply::json(&names).into_response()
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list_pools(node: String) [with_ctx(ctx), caller()],
     create_pool(node: String) [with_ctx(ctx), caller(), raw_body()],
     get_pool(node: String, pool: String) [with_ctx(ctx), caller()],
@@ -189,7 +189,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     params(("id" = String, Path, description = "Node id")),
     responses((status = 200, body = [StoragePoolView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let pools = workloads::list::<StoragePoolSpec>(&ctx, &node, &[])?;
     let live = live_pools(&ctx, &node).await;
@@ -209,7 +209,7 @@ pub(super) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
         (status = 409, description = "Name taken, or a device already in use", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
     let spec: StoragePoolSpec = body.json()?;
@@ -233,7 +233,7 @@ pub(super) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: Ra
         Ok(pool) => {
             let path = pool.path();
             let live = live_pools(&ctx, &node).await;
-            Ok(super::json_at(
+            Ok(crate::api::json_at(
                 &pool_view(&ctx, pool, live.as_deref())?,
                 StatusCode::CREATED,
                 &path,
@@ -247,7 +247,7 @@ pub(super) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: Ra
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     responses((status = 200, body = StoragePoolView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let pool = workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &name)?;
     let live = live_pools(&ctx, &node).await;
@@ -261,7 +261,7 @@ pub(super) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Calle
         (status = 409, description = "It still holds filesystems", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
     require_empty::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&name), "pool_not_empty")?;
@@ -272,7 +272,7 @@ pub(super) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Ca
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     responses((status = 200, description = "Filesystem names", body = [String]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_filesystems(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_filesystems(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
     Ok(names(workloads::list::<FilesystemSpec>(&ctx, &node, &[pool])?))
@@ -286,7 +286,7 @@ pub(super) async fn list_filesystems(node: String, pool: String, ctx: Ctx, calle
         (status = 507, description = "The pool has no room for the quota", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create_filesystem(
+pub(crate) async fn create_filesystem(
     node: String,
     pool: String,
     ctx: Ctx,
@@ -303,7 +303,7 @@ pub(super) async fn create_filesystem(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 200, body = FilesystemView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_filesystem(
+pub(crate) async fn get_filesystem(
     node: String,
     pool: String,
     name: String,
@@ -322,7 +322,7 @@ pub(super) async fn get_filesystem(
         (status = 409, description = "It still has snapshots", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_filesystem(
+pub(crate) async fn delete_filesystem(
     node: String,
     pool: String,
     name: String,
@@ -339,7 +339,7 @@ pub(super) async fn delete_filesystem(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 200, description = "Snapshot names", body = [String]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_snapshots(node: String, pool: String, fs: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_snapshots(node: String, pool: String, fs: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
     Ok(names(workloads::list::<SnapshotSpec>(&ctx, &node, &[pool, fs])?))
@@ -353,7 +353,7 @@ pub(super) async fn list_snapshots(node: String, pool: String, fs: String, ctx: 
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create_snapshot(
+pub(crate) async fn create_snapshot(
     node: String,
     pool: String,
     fs: String,
@@ -372,7 +372,7 @@ pub(super) async fn create_snapshot(
         ("snapshot" = String, Path)),
     responses((status = 200, body = SnapshotView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_snapshot(
+pub(crate) async fn get_snapshot(
     node: String,
     pool: String,
     fs: String,
@@ -392,7 +392,7 @@ pub(super) async fn get_snapshot(
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_snapshot(
+pub(crate) async fn delete_snapshot(
     node: String,
     pool: String,
     fs: String,
@@ -411,7 +411,7 @@ pub(super) async fn delete_snapshot(
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn rollback_snapshot(
+pub(crate) async fn rollback_snapshot(
     node: String,
     pool: String,
     fs: String,

@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 use warp::Reply;
 use warp::http::StatusCode;
 
-use super::body::{RawBody, raw_body};
-use super::caller::caller;
-use super::error::ErrorBody;
-use super::route::{RouteTable, routes};
-use super::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::network::{BridgeSetting, BridgeSpec, ZerotierJoin};
 use crate::model::{Role, Workload};
 
@@ -71,7 +71,7 @@ fn zerotier_view(ctx: &Ctx, zerotier: Workload<ZerotierJoin>, joined: &[Value]) 
     Ok(view)
 }
 
-pub(super) const ROUTES: RouteTable = routes![ctx =>
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list_bridges(node: String) [with_ctx(ctx), caller()],
     create_bridge(node: String) [with_ctx(ctx), caller(), raw_body()],
     get_bridge(node: String, bridge: String) [with_ctx(ctx), caller()],
@@ -86,7 +86,7 @@ pub(super) const ROUTES: RouteTable = routes![ctx =>
     params(("id" = String, Path, description = "Node id")),
     responses((status = 200, body = [BridgeView]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let views = workloads::list::<BridgeSpec>(&ctx, &node, &[])?
         .into_iter()
@@ -102,7 +102,7 @@ pub(super) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> Hand
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
     let spec: BridgeSpec = body.json()?;
@@ -126,7 +126,7 @@ pub(super) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: 
     params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
     responses((status = 200, body = BridgeView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let bridge = workloads::find::<BridgeSpec>(&ctx, &node, &[], &name)?;
     Ok(warp::reply::json(&bridge_view(&ctx, bridge.value)?).into_response())
@@ -138,7 +138,7 @@ pub(super) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Cal
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<BridgeSpec>(&ctx, &node, &[], &name).await
 }
@@ -148,7 +148,7 @@ pub(super) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: 
     responses((status = 200, description = "0-orchestrator's `Zerotier` (as `zerotier-cli listnetworks -j`)", body = [Object]),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let networks = workloads::list::<ZerotierJoin>(&ctx, &node, &[])?;
     let joined = joined(&ctx, &node).await;
@@ -166,7 +166,7 @@ pub(super) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
     let mut spec: ZerotierJoin = body.json()?;
@@ -175,7 +175,7 @@ pub(super) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: 
         Ok(zerotier) => {
             let path = zerotier.path();
             let joined = joined(&ctx, &node).await;
-            Ok(super::json_at(
+            Ok(crate::api::json_at(
                 &zerotier_view(&ctx, zerotier, &joined)?,
                 StatusCode::CREATED,
                 &path,
@@ -189,7 +189,7 @@ pub(super) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: 
     params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let zerotier = workloads::find::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase())?;
     let joined = joined(&ctx, &node).await;
@@ -202,7 +202,7 @@ pub(super) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: C
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase()).await
 }

@@ -1,0 +1,11 @@
+//! The API's own resources: nodes, tokens, jobs, the event stream, ZeroTier members, health, metrics, the
+//! OpenAPI document and the UI files. Handlers here read and write records; none acts on a node.
+
+pub(super) mod events;
+pub(super) mod jobs;
+pub(super) mod nodes;
+pub mod openapi;
+pub(super) mod system;
+pub(super) mod tokens;
+pub(super) mod ui;
+pub(super) mod zerotier;
