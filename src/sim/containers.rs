@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::agent::Outcome;
 use super::jobs::Jobs;
+use super::wire::Outcome;
 
 /// The flists the emulated hub serves (by file name), as on the public Zero-OS hub.
 const HUB: &[&str] = &[

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::agent::Outcome;
+use super::wire::Outcome;
 
 /// The largest block `filesystem.read` answers with.
 const READ_BLOCK: usize = 512 * 1024;

@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 
-use super::agent::{Lists, Outcome};
 use super::programs::{self, Program, Step};
+use super::wire::{Lists, Outcome};
 use crate::zos::protocol::{self, LEVEL_STDERR, LEVEL_STDOUT, META_EXIT_ERROR, META_EXIT_SUCCESS, State};
 use crate::zos::protocol::{StreamLine, StreamMessage};
 

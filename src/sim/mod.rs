@@ -14,15 +14,17 @@ mod programs;
 mod resp;
 mod server;
 mod storage;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use agent::Agent;
 #[cfg(test)]
 pub use agent::run as agent_loop;
-pub use agent::{Agent, Lists};
 pub use inventory::Inventory;
 use keyspace::Keyspace;
+pub use wire::Lists;
 
 use crate::zos::protocol::COMMAND_QUEUE;
 

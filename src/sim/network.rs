@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use super::agent::Outcome;
 use super::inventory::Inventory;
+use super::wire::Outcome;
 
 #[derive(Default)]
 pub struct Networks {
