@@ -219,21 +219,7 @@ fn nodes_listed_in_the_config_file_are_registered_and_watched() {
     let _ = sim.wait();
 
     std::fs::write(&config, "[[nodes]]\nid = \"n2\"\naddress = \"not an address\"\n").unwrap();
-    let output = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tftp-listen",
-            "off",
-            "--config",
-            config.to_str().unwrap(),
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("other"))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = common::serve_until_exit(&dir.path().join("other"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("nodes[0].address"), "{stderr}");
 }

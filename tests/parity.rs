@@ -214,12 +214,7 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
 
     // Storage: a pool on two disks, a filesystem, a snapshot, rollback, and back.
     let disks = walk.call(M::GET, "/nodes/{}/disks", &[n], None, 200);
-    let devices: Vec<String> = disks["blockdevices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| format!("/dev/{}", d["name"].as_str().unwrap()))
-        .collect();
+    let devices = common::device_paths(&disks);
     let pool = json!({"name": "tank", "dataProfile": "raid1", "metadataProfile": "raid1", "devices": devices[..2]});
     walk.call(M::GET, "/nodes/{}/storagepools", &[n], None, 200);
     let created = walk.call(M::POST, "/nodes/{}/storagepools", &[n], Some(pool), 201);

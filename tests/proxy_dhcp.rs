@@ -493,23 +493,8 @@ fn bios_and_uefi_machines_boot_through_proxy_dhcp_beside_the_sites_dnsmasq() {
 #[test]
 fn a_missing_interface_fails_at_start_naming_the_setting() {
     let dir = temp_data_dir();
-    let output = std::process::Command::new(common::BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tftp-listen",
-            "off",
-            "--proxy-dhcp",
-            "zos-nosuch0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("ZOS_PROXY_DHCP")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = common::serve_until_exit(dir.path(), &["--proxy-dhcp", "zos-nosuch0"]);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("--proxy-dhcp") && stderr.contains("zos-nosuch0"),
         "{stderr}"

@@ -15,12 +15,7 @@ fn pools_filesystems_and_snapshots_are_created_refused_rolled_back_and_deleted()
     let (_sim, node, _) = registered_sim_node(&server, 33);
     let node = node.as_str();
     let disks = get_json(&server, &format!("/nodes/{node}/disks"));
-    let devices: Vec<String> = disks["blockdevices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| format!("/dev/{}", d["name"].as_str().unwrap()))
-        .collect();
+    let devices = common::device_paths(&disks);
     assert!(devices.len() >= 2, "{disks}");
     let pools = format!("/nodes/{node}/storagepools");
     let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));

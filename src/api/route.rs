@@ -13,7 +13,7 @@
 //!
 //! Each operation's filter is boxed: chained unboxed, a table's type grows with every operation and the
 //! compiler's work with it (a 20-operation table took minutes to type-check). A table first checks the literal
-//! path segments all its operations share ([`under`]), so a request skips the tables that cannot fit it at once.
+//! path fits one of its templates ([`fits_one_of`]), so a request skips the tables that cannot serve it at once.
 
 use std::str::FromStr;
 
@@ -77,19 +77,28 @@ impl Template {
     /// The raw path parameters when `path` fits the template (as warp's `path!` does: no percent-decoding, no
     /// empty parameter, no trailing segments, one trailing slash allowed).
     fn matches(&self, path: &str) -> Option<Vec<String>> {
+        let mut params = Vec::new();
+        self.walk(path, |param| params.push(param.to_owned())).then_some(params)
+    }
+
+    /// Whether `path` fits, without collecting anything (the table guard's check, run on every request).
+    fn fits(&self, path: &str) -> bool {
+        self.walk(path, |_| {})
+    }
+
+    fn walk<'p>(&self, path: &'p str, mut param: impl FnMut(&'p str)) -> bool {
         let path = path.strip_suffix('/').filter(|rest| !rest.is_empty()).unwrap_or(path);
         let mut segments = path.trim_start_matches('/').split('/');
-        let mut params = Vec::new();
         for expected in self.0.iter() {
-            let segment = segments.next()?;
+            let Some(segment) = segments.next() else { return false };
             match expected {
-                Some(literal) if literal != segment => return None,
+                Some(literal) if literal != segment => return false,
                 Some(_) => {}
-                None if segment.is_empty() => return None,
-                None => params.push(segment.to_owned()),
+                None if segment.is_empty() => return false,
+                None => param(segment),
             }
         }
-        segments.next().is_none().then_some(params)
+        segments.next().is_none()
     }
 }
 
@@ -147,38 +156,17 @@ fn methods(allowed: u8) -> impl Filter<Extract = (), Error = Rejection> + Clone 
         .unify()
 }
 
-/// Passes only paths that start with the literal segments every one of `templates` starts with, so a request
-/// skips a whole table with one cheap check instead of trying each of its operations (each boxed).
-pub fn under(templates: &[String]) -> impl Filter<Extract = (), Error = Rejection> + Clone + use<> {
-    let prefix = shared_prefix(templates);
+/// Passes only paths that fit one of `templates`, so a request skips a whole table with one cheap check instead
+/// of trying each of its operations (each boxed: a heap allocation per operation tried). A method that fits no
+/// operation still enters the table, so that its operations rank the 405.
+pub fn fits_one_of(templates: &[String]) -> impl Filter<Extract = (), Error = Rejection> + Clone + use<> {
+    let templates: std::sync::Arc<[Template]> = templates.iter().map(|t| Template::parse(t)).collect();
     warp::path::full()
         .and_then(move |full: warp::path::FullPath| {
-            let fits = starts_with(full.as_str(), &prefix);
+            let fits = templates.iter().any(|template| template.fits(full.as_str()));
             std::future::ready(if fits { Ok(()) } else { Err(warp::reject::not_found()) })
         })
         .untuple_one()
-}
-
-/// The segments every template starts with: literals, and parameters (`None`) where all have one.
-fn shared_prefix(templates: &[String]) -> Vec<Option<String>> {
-    let parsed: Vec<Template> = templates.iter().map(|t| Template::parse(t)).collect();
-    let mut prefix = Vec::new();
-    for (index, segment) in parsed[0].0.iter().enumerate() {
-        if !parsed[1..].iter().all(|other| other.0.get(index) == Some(segment)) {
-            break;
-        }
-        prefix.push(segment.clone());
-    }
-    prefix
-}
-
-fn starts_with(path: &str, prefix: &[Option<String>]) -> bool {
-    let mut segments = path.trim_start_matches('/').split('/');
-    prefix.iter().all(|expected| match (expected, segments.next()) {
-        (Some(literal), Some(segment)) => literal == segment,
-        (None, Some(segment)) => !segment.is_empty(),
-        (_, None) => false,
-    })
 }
 
 /// Path parameters parsed into the types a handler takes; one that does not parse is a 404, as with `path!`.
@@ -264,7 +252,7 @@ macro_rules! routes {
                 #[allow(unused_imports)]
                 use warp::Filter as _;
                 let templates = [$(<pastey::paste!([<__path_ $handler>]) as utoipa::Path>::path()),+];
-                $crate::api::route::under(&templates)
+                $crate::api::route::fits_one_of(&templates)
                     .and($crate::api::route::routes!(@chain $ctx; $(
                         $handler ( $($ty),* ) [ $($extract),* ]
                     ),+))
@@ -299,22 +287,25 @@ mod tests {
     use super::Template;
 
     #[test]
-    fn a_table_is_skipped_unless_the_path_starts_with_what_its_operations_share() {
-        let prefix = super::shared_prefix(&["/nodes/{id}/vms".to_owned(), "/nodes/{id}/vms/{vmid}".to_owned()]);
-        assert_eq!(prefix, [Some("nodes".to_owned()), None, Some("vms".to_owned())]);
+    fn a_table_is_skipped_unless_the_path_fits_one_of_its_templates() {
+        let templates = [
+            "/nodes/{id}/vms".to_owned(),
+            "/boot.ipxe".to_owned(),
+            "/kernel/{file}".to_owned(),
+        ];
+        let templates: Vec<Template> = templates.iter().map(|t| Template::parse(t)).collect();
         for (path, fits) in [
-            ("/nodes/n1/vms/v", true),
             ("/nodes/n1/vms", true),
+            ("/nodes/n1/vms/", true),
+            ("/boot.ipxe", true),
+            ("/kernel/zero-os.efi", true),
+            ("/nodes/n1/vms/v", false),
             ("/nodes/n1/containers", false),
-            ("/nodesx/n1/vms", false),
+            ("/kernel", false),
             ("/health", false),
-            ("/nodes", false),
         ] {
-            assert_eq!(super::starts_with(path, &prefix), fits, "{path}");
+            assert_eq!(templates.iter().any(|t| t.fits(path)), fits, "{path}");
         }
-        let shared = super::shared_prefix(&["/boot.ipxe".to_owned(), "/boot/assets".to_owned()]);
-        assert!(shared.is_empty());
-        assert!(super::starts_with("/anything", &shared));
     }
 
     #[test]

@@ -45,10 +45,14 @@ pub struct VmSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VmUpdate {
+    /// MiB the VM gets at its next start.
     pub memory: u64,
+    /// Virtual CPUs at its next start.
     pub cpu: u32,
+    /// The whole new list of NICs (omitted: none).
     #[serde(default)]
     pub nics: Vec<NicLink>,
+    /// The whole new list of disks (omitted: none).
     #[serde(default)]
     pub disks: Vec<VdiskLink>,
 }

@@ -35,6 +35,33 @@ pub fn temp_data_dir() -> tempfile::TempDir {
         .expect("create temp dir")
 }
 
+/// Runs `serve` on loopback with TFTP off and `extra_args` until it exits (a start that must be refused):
+/// its exit code and its stderr.
+pub fn serve_until_exit(data_dir: &Path, extra_args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--tftp-listen", "off"])
+        .args(extra_args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("ZOS_PROXY_DHCP")
+        .output()
+        .expect("run zos-orchestrator");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The device paths (`/dev/<name>`) of a node's `GET /nodes/{id}/disks` answer.
+pub fn device_paths(disks: &serde_json::Value) -> Vec<String> {
+    disks["blockdevices"]
+        .as_array()
+        .expect("blockdevices")
+        .iter()
+        .map(|disk| format!("/dev/{}", disk["name"].as_str().expect("a disk's name")))
+        .collect()
+}
+
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
         Server::start_with(data_dir, &[])

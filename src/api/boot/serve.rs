@@ -120,10 +120,26 @@ pub(crate) async fn machine_script(
 }
 
 /// Declares one of 0-bootstrap's script URLs, `/ipxe/<release>[/<network>[/<args>]]`; each length is its own
-/// operation, answered by [`bootstrap_script`].
+/// operation, answered by [`bootstrap_script`]. Each parameter's documentation is written once, below, and
+/// collected (`@doc`) for the lengths that have it.
 macro_rules! bootstrap_url {
-    ($handler:ident, $operation:literal, $path:literal, ($($param:ident),*), $params:tt) => {
-        #[utoipa::path(get, path = $path, tag = "boot", operation_id = $operation, params $params,
+    ($handler:ident, $operation:literal, $path:literal, ($($param:ident),*)) => {
+        bootstrap_url!(@doc $handler, $operation, $path, ($($param),*), [], $($param)*);
+    };
+    (@doc $handler:ident, $operation:literal, $path:literal, $params:tt, [$($doc:tt)*], release $($rest:ident)*) => {
+        bootstrap_url!(@doc $handler, $operation, $path, $params, [$($doc)*
+            ("release" = String, Path, description = "Zero-OS release (kernel zero-os-<release>.efi)"),], $($rest)*);
+    };
+    (@doc $handler:ident, $operation:literal, $path:literal, $params:tt, [$($doc:tt)*], network $($rest:ident)*) => {
+        bootstrap_url!(@doc $handler, $operation, $path, $params, [$($doc)*
+            ("network" = String, Path, description = "ZeroTier network id; `null` or `0` for none"),], $($rest)*);
+    };
+    (@doc $handler:ident, $operation:literal, $path:literal, $params:tt, [$($doc:tt)*], args $($rest:ident)*) => {
+        bootstrap_url!(@doc $handler, $operation, $path, $params, [$($doc)*
+            ("args" = String, Path, description = "Extra kernel arguments, space-separated, URL-encoded"),], $($rest)*);
+    };
+    (@doc $handler:ident, $operation:literal, $path:literal, ($($param:ident),*), [$($doc:tt)*],) => {
+        #[utoipa::path(get, path = $path, tag = "boot", operation_id = $operation, params($($doc)*),
             responses((status = 200, description = "0-bootstrap compatible iPXE script", body = String, content_type = "text/plain"),
                 (status = 400, body = ErrorBody), (status = 404, description = "No kernel for this release", body = ErrorBody)))]
         pub(crate) async fn $handler(
@@ -137,57 +153,18 @@ macro_rules! bootstrap_url {
     };
 }
 
-bootstrap_url!(
-    bootstrap_release,
-    "bootstrapScript",
-    "/ipxe/{release}",
-    (release),
-    ((
-        "release" = String,
-        Path,
-        description = "Zero-OS release (kernel zero-os-<release>.efi)"
-    ))
-);
+bootstrap_url!(bootstrap_release, "bootstrapScript", "/ipxe/{release}", (release));
 bootstrap_url!(
     bootstrap_network,
     "bootstrapScriptForNetwork",
     "/ipxe/{release}/{network}",
-    (release, network),
-    (
-        (
-            "release" = String,
-            Path,
-            description = "Zero-OS release (kernel zero-os-<release>.efi)"
-        ),
-        (
-            "network" = String,
-            Path,
-            description = "ZeroTier network id; `null` or `0` for none"
-        )
-    )
+    (release, network)
 );
 bootstrap_url!(
     bootstrap_args,
     "bootstrapScriptWithArgs",
     "/ipxe/{release}/{network}/{args}",
-    (release, network, args),
-    (
-        (
-            "release" = String,
-            Path,
-            description = "Zero-OS release (kernel zero-os-<release>.efi)"
-        ),
-        (
-            "network" = String,
-            Path,
-            description = "ZeroTier network id; `null` or `0` for none"
-        ),
-        (
-            "args" = String,
-            Path,
-            description = "Extra kernel arguments, space-separated, URL-encoded"
-        )
-    )
+    (release, network, args)
 );
 
 /// The script for `raw` path segments (release, then optional network and kernel arguments; URL-encoded).

@@ -15,6 +15,7 @@ use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint};
 use crate::model::{JobAction, Role, Spec, Workload};
+use crate::store::Versioned;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -180,9 +181,9 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     delete_filesystem(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
     list_snapshots(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
     create_snapshot(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller(), raw_body()],
-    get_snapshot(node: String, pool: String, filesystem: String, snapshot: String) [with_ctx(ctx), caller()],
-    delete_snapshot(node: String, pool: String, filesystem: String, snapshot: String) [with_ctx(ctx), caller()],
-    rollback_snapshot(node: String, pool: String, filesystem: String, snapshot: String) [with_ctx(ctx), caller()],
+    get_snapshot(at: SnapshotAt) [with_ctx(ctx), caller()],
+    delete_snapshot(at: SnapshotAt) [with_ctx(ctx), caller()],
+    rollback_snapshot(at: SnapshotAt) [with_ctx(ctx), caller()],
 ];
 
 #[utoipa::path(operation_id = "listStoragePools", get, path = "/nodes/{id}/storagepools", tag = "storage",
@@ -367,21 +368,39 @@ pub(crate) async fn create_snapshot(
     workloads::create_response(&ctx, &node, vec![pool, fs], spec, snapshot_view).await
 }
 
+/// Where one snapshot is: the four path parameters of its operations, taken as one argument.
+pub(crate) struct SnapshotAt {
+    node: String,
+    /// Pool and filesystem.
+    parents: [String; 2],
+    name: String,
+}
+
+impl SnapshotAt {
+    fn find(&self, ctx: &Ctx) -> Result<Versioned<Workload<SnapshotSpec>>, ApiError> {
+        workloads::find::<SnapshotSpec>(ctx, &self.node, &self.parents, &self.name)
+    }
+}
+
+impl crate::api::route::FromParams for (SnapshotAt,) {
+    fn from_params(params: Vec<String>) -> Result<Self, warp::Rejection> {
+        let [node, pool, fs, name] = <[String; 4]>::try_from(params).map_err(|_| warp::reject::not_found())?;
+        Ok((SnapshotAt {
+            node,
+            parents: [pool, fs],
+            name,
+        },))
+    }
+}
+
 #[utoipa::path(operation_id = "getSnapshot", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
     responses((status = 200, body = SnapshotView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn get_snapshot(
-    node: String,
-    pool: String,
-    fs: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
-) -> HandlerResult {
+pub(crate) async fn get_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let snapshot = workloads::find::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name)?;
+    let snapshot = at.find(&ctx)?;
     Ok(warp::reply::json(&snapshot_view(&ctx, snapshot.value)?).into_response())
 }
 
@@ -392,16 +411,9 @@ pub(crate) async fn get_snapshot(
         (status = 404, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn delete_snapshot(
-    node: String,
-    pool: String,
-    fs: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
-) -> HandlerResult {
+pub(crate) async fn delete_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::delete::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name).await
+    workloads::delete::<SnapshotSpec>(&ctx, &at.node, &at.parents, &at.name).await
 }
 
 #[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
@@ -411,17 +423,11 @@ pub(crate) async fn delete_snapshot(
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn rollback_snapshot(
-    node: String,
-    pool: String,
-    fs: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
-) -> HandlerResult {
+pub(crate) async fn rollback_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
-    let snapshot = workloads::find::<SnapshotSpec>(&ctx, &node, &[pool, fs], &name)?;
+    let [pool, fs] = &at.parents;
+    workloads::find::<FilesystemSpec>(&ctx, &at.node, std::slice::from_ref(pool), fs)?;
+    let snapshot = at.find(&ctx)?;
     match workloads::change(&ctx, snapshot, JobAction::Rollback, |_| {}).await? {
         Some(accepted) => Ok(accepted),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
