@@ -225,6 +225,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         proxy_dhcp: proxy_dhcp.clone(),
         started,
         shutdown: shutdown_rx,
+        node_list: Default::default(),
     });
     if let Err(err) = register_static_nodes(&store, &config.static_nodes).await {
         tracing::error!("cannot register the nodes of the config file: {err}");

@@ -276,6 +276,30 @@ fn nodes_list_paginates_filters_patches_and_deletes() {
     let r2_ids: Vec<&str> = r2.iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(r2_ids, ["node-1", "node-3", "node-5"]);
 
+    // A summary list: only the fields asked for, in the view's order; an unknown field is named.
+    let summary: Vec<Value> = client()
+        .get(server.url("/nodes?fields=state,id&label=rack=r1&limit=2"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let shapes: Vec<(Vec<&String>, &Value)> = summary
+        .iter()
+        .map(|view| (view.as_object().unwrap().keys().collect(), &view["id"]))
+        .collect();
+    let (id, state) = (&"id".to_owned(), &"state".to_owned());
+    assert_eq!(
+        shapes,
+        [(vec![id, state], &json!("node-0")), (vec![id, state], &json!("node-2"))]
+    );
+    let unknown = client()
+        .get(server.url("/nodes?fields=id,inventroy"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_error(unknown, 400, "invalid_query", Some("fields"));
+
     // Merge-patch labels; a stale If-Match is a conflict and changes nothing.
     let patched = client()
         .patch(server.url("/nodes/node-1"))

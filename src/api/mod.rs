@@ -46,6 +46,8 @@ pub struct Context {
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// `GET /nodes`, rendered per node as nodes change.
+    pub node_list: resources::node_list::NodeList,
 }
 
 pub type Ctx = Arc<Context>;

@@ -163,6 +163,7 @@ mod tests {
             zerotier: false,
             started: std::time::Instant::now(),
             shutdown,
+            node_list: Default::default(),
         });
         let live = store.watch();
         (

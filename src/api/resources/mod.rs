@@ -3,6 +3,7 @@
 
 pub(super) mod events;
 pub(super) mod jobs;
+pub mod node_list;
 pub(super) mod nodes;
 pub mod openapi;
 pub(super) mod system;
