@@ -145,11 +145,11 @@ fn request_heads_beyond_the_size_or_field_count_caps_are_answered_431() {
 }
 
 /// A client that sends its request head one byte at a time (slowloris), or nothing at all, is disconnected once
-/// the header-read timeout (1 s here) has passed since it connected.
+/// the header-read timeout (1 s here, set through the environment) has passed since it connected.
 #[test]
 fn a_client_slower_than_the_header_read_timeout_is_disconnected() {
     let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &["--header-read-timeout", "1"]);
+    let server = Server::start_with_env(dir.path(), &[], &[("ZOS_HEADER_READ_TIMEOUT", "1")]);
     let within = Duration::from_secs(4);
 
     let mut slow = connect(&server);
@@ -173,13 +173,15 @@ fn a_client_slower_than_the_header_read_timeout_is_disconnected() {
     assert_eq!(exchange(&mut prompt, &get_health("x")).status, 200);
 }
 
-/// A kept-alive connection is closed when it has waited the idle timeout (1 s here) for its next request, and
-/// serves requests that come sooner; a response that streams (`/events`) is not cut by it, however long it is
-/// quiet.
+/// A kept-alive connection is closed when it has waited the idle timeout (1 s here, set in the config file) for
+/// its next request, and serves requests that come sooner; a response that streams (`/events`) is not cut by it,
+/// however long it is quiet.
 #[test]
 fn an_idle_keep_alive_connection_is_closed_but_a_quiet_event_stream_is_not() {
     let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &["--idle-timeout", "1"]);
+    let config = dir.path().join("zos.toml");
+    std::fs::write(&config, "idle_timeout = 1\n").unwrap();
+    let server = Server::start_with(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
 
     let mut stream = connect(&server);
     assert_eq!(exchange(&mut stream, &get_health("x")).status, 200);
@@ -255,9 +257,11 @@ fn connections_beyond_the_per_address_cap_are_refused_clearly() {
     });
 }
 
-/// A 413 on a JSON body over the limit (declared by `Content-Length`, or found while reading a chunked one) says
-/// `Connection: close`, so the pooled keep-alive client's next request goes on a fresh connection and succeeds —
-/// every time, not just most of the time.
+/// A 413 on a JSON body over the limit says `Connection: close`, so the pooled keep-alive client's next request
+/// goes on a fresh connection and succeeds — every time, not just most of the time. The same for a chunked body
+/// found too large while it is read, on a raw connection: 413, `Connection: close`, then the server closes it
+/// (reqwest's blocking client cannot show this one: it reports its unsent rest of a streamed body as an error
+/// in place of the early answer).
 #[test]
 fn after_a_413_the_next_request_of_a_pooled_client_succeeds() {
     let dir = temp_data_dir();
@@ -273,19 +277,13 @@ fn after_a_413_the_next_request_of_a_pooled_client_succeeds() {
         "a".repeat(2 * 1024 * 1024)
     );
     for round in 0..5 {
-        let chunked = round % 2 == 1;
-        let body = if chunked {
-            reqwest::blocking::Body::new(std::io::Cursor::new(huge.clone().into_bytes()))
-        } else {
-            reqwest::blocking::Body::from(huge.clone())
-        };
         let response = pooled
             .post(server.url("/nodes"))
             .bearer_auth(&token)
             .header("content-type", "application/json")
-            .body(body)
+            .body(huge.clone())
             .send()
-            .unwrap_or_else(|err| panic!("round {round} (chunked: {chunked}): the 413 itself: {err:?}"));
+            .unwrap_or_else(|err| panic!("round {round}: the 413 itself: {err:?}"));
         assert_eq!(response.status(), 413, "round {round}");
         assert_eq!(response.headers()["connection"], "close", "round {round}");
         let error: Value = response.json().unwrap();
@@ -295,9 +293,28 @@ fn after_a_413_the_next_request_of_a_pooled_client_succeeds() {
             .get(server.url("/nodes"))
             .bearer_auth(&token)
             .send()
-            .unwrap_or_else(|err| panic!("round {round} (chunked: {chunked}): the request after a 413: {err:?}"));
+            .unwrap_or_else(|err| panic!("round {round}: the request after a 413: {err:?}"));
         assert_eq!(next.status(), 200, "round {round}");
     }
+
+    let mut stream = connect(&server);
+    let head = format!(
+        "POST /nodes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    for chunk in huge.as_bytes().chunks(64 * 1024) {
+        write!(stream, "{:x}\r\n", chunk.len()).unwrap();
+        stream.write_all(chunk).unwrap();
+        stream.write_all(b"\r\n").unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").unwrap();
+    let answer = read_answer(&stream);
+    assert_eq!(answer.status, 413);
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert_eq!(answer.json()["code"], "body_too_large");
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).expect("a clean close"), 0, "then closed");
 }
 
 /// API answers, UI files and error answers all carry the headers a browser UI needs.
@@ -372,5 +389,35 @@ fn tokens_are_not_taken_from_urls_and_never_logged() {
             !logs.contains(token.as_str()),
             "the {which} token is in the log:\n{logs}"
         );
+    }
+}
+
+/// A limit out of its range, from a flag, the environment or the config file, stops the server before it starts,
+/// in one line naming the setting (exit status 2, like every bad setting).
+#[test]
+fn an_out_of_range_limit_is_refused_naming_the_setting() {
+    let dir = temp_data_dir();
+    let config = dir.path().join("zos.toml");
+    std::fs::write(&config, "max_header_bytes = 10\n").unwrap();
+    /// Flags, environment, the setting the error must name.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        (&["--idle-timeout", "0"], &[], "--idle-timeout"),
+        (&[], &[("ZOS_MAX_CONNECTIONS_PER_IP", "0")], "--max-connections-per-ip"),
+        (&["--config", config.to_str().unwrap()], &[], "max_header_bytes"),
+    ];
+    for (args, envs, setting) in cases {
+        let output = std::process::Command::new(common::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--tftp-listen", "off"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{setting}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{setting}: {stderr}");
+        assert!(stderr.contains(setting), "{setting}: {stderr}");
     }
 }
