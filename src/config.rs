@@ -15,6 +15,15 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_DATA_DIR: &str = "./zos-data";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 pub const DEFAULT_ZEROTIER_API: &str = "https://api.zerotier.com/api/v1";
+/// Node's default; far above what a browser, curl or iPXE sends, far below what would let a client park memory.
+pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16 * 1024;
+/// A request's headers are a few hundred bytes: ten seconds is slack for any honest link, not for slowloris.
+pub const DEFAULT_HEADER_READ_TIMEOUT: u64 = 10;
+/// Long enough that a UI's pooled connections survive between clicks, short enough that abandoned ones go.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
+/// Well above one browser (six connections, plus its event streams) or a benchmark's 64, so only a client that
+/// hoards connections meets it; people behind one NAT share it, hence not lower.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u64 = 256;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -126,6 +135,35 @@ pub struct ServeArgs {
     /// Seconds a workload request waits for the node before answering 202 with the job to follow [default: 20]
     #[arg(long, env = "ZOS_APPLY_WAIT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=600))]
     pub apply_wait: Option<u64>,
+    /// Largest request head (request line and headers) in bytes; a larger one is answered 431 [default: 16384]
+    #[arg(long, env = "ZOS_MAX_HEADER_BYTES", value_name = "BYTES", value_parser = clap::value_parser!(u64).range(MAX_HEADER_BYTES_RANGE))]
+    pub max_header_bytes: Option<u64>,
+    /// Seconds a client has to send a request's headers, from connecting or from the first byte of a request on
+    /// a kept-alive connection; then the connection is closed [default: 10]
+    #[arg(long, env = "ZOS_HEADER_READ_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(HEADER_READ_TIMEOUT_RANGE))]
+    pub header_read_timeout: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed (never while a response,
+    /// such as the event stream, is being sent) [default: 60]
+    #[arg(long, env = "ZOS_IDLE_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(IDLE_TIMEOUT_RANGE))]
+    pub idle_timeout: Option<u64>,
+    /// Open connections allowed from one client address; another is answered 503 and closed [default: 256]
+    #[arg(long, env = "ZOS_MAX_CONNECTIONS_PER_IP", value_name = "N", value_parser = clap::value_parser!(u64).range(MAX_CONNECTIONS_PER_IP_RANGE))]
+    pub max_connections_per_ip: Option<u64>,
+}
+
+const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
+const HEADER_READ_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
+const IDLE_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
+const MAX_CONNECTIONS_PER_IP_RANGE: std::ops::RangeInclusive<u64> = 1..=65535;
+
+/// What the HTTP server allows a client (`http_server`): one request head's size, how long a head may take and a
+/// kept-alive connection may idle, and how many connections one address may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_header_bytes: usize,
+    pub header_read_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections_per_ip: u32,
 }
 
 /// Which new ZeroTier members are authorised automatically.
@@ -254,6 +292,7 @@ pub struct ServeConfig {
     /// The boot settings' ZeroTier network, owned by the configuration while set.
     pub zerotier_network: Option<String>,
     pub node_port: u16,
+    pub http: HttpLimits,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -303,6 +342,10 @@ struct FileConfig {
     zerotier_allow: Vec<String>,
     zerotier_network: Option<String>,
     node_port: Option<u16>,
+    max_header_bytes: Option<u64>,
+    header_read_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    max_connections_per_ip: Option<u64>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -452,6 +495,36 @@ impl ServeConfig {
                 (None, None) => None,
             };
         let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
+        let http = HttpLimits {
+            max_header_bytes: in_range(
+                "max_header_bytes",
+                args.max_header_bytes.or(file.max_header_bytes),
+                DEFAULT_MAX_HEADER_BYTES,
+                MAX_HEADER_BYTES_RANGE,
+                "bytes",
+            )? as usize, // at most MAX_HEADER_BYTES_RANGE's end
+            header_read_timeout: std::time::Duration::from_secs(in_range(
+                "header_read_timeout",
+                args.header_read_timeout.or(file.header_read_timeout),
+                DEFAULT_HEADER_READ_TIMEOUT,
+                HEADER_READ_TIMEOUT_RANGE,
+                "seconds",
+            )?),
+            idle_timeout: std::time::Duration::from_secs(in_range(
+                "idle_timeout",
+                args.idle_timeout.or(file.idle_timeout),
+                DEFAULT_IDLE_TIMEOUT,
+                IDLE_TIMEOUT_RANGE,
+                "seconds",
+            )?),
+            max_connections_per_ip: in_range(
+                "max_connections_per_ip",
+                args.max_connections_per_ip.or(file.max_connections_per_ip),
+                DEFAULT_MAX_CONNECTIONS_PER_IP,
+                MAX_CONNECTIONS_PER_IP_RANGE,
+                "connections",
+            )? as u32, // at most MAX_CONNECTIONS_PER_IP_RANGE's end
+        };
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -467,8 +540,29 @@ impl ServeConfig {
             zerotier,
             zerotier_network,
             node_port,
+            http,
         })
     }
+}
+
+/// `value` (flag, env or file), else `default`; a file's value outside `range` (clap checks the others) is an
+/// error naming the setting.
+fn in_range(
+    setting: &str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if !range.contains(&value) {
+        return Err(ConfigError(format!(
+            "config: invalid value '{value}' for {setting}: {} to {} {unit}",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(value)
 }
 
 /// The HTTP address: flag or env (`arg`), else the file's `listen`, else the default.

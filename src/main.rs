@@ -9,6 +9,7 @@ mod boot;
 mod config;
 mod engine;
 mod healthcheck;
+mod http_server;
 mod metrics;
 mod model;
 mod sim;
@@ -271,10 +272,10 @@ async fn serve(config: ServeConfig) -> ExitCode {
         tracing::info!(api = %zt.api, kind = ?zt.kind, policy = ?zt.authorize, "ZeroTier discovery on");
     }
     let mut stopping = ctx.shutdown.clone();
-    let server = warp::serve(api::routes(ctx)).incoming(listener).graceful(async move {
+    let server = http_server::serve(listener, warp::service(api::routes(ctx)), config.http, async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     });
-    let server = tokio::spawn(server.run());
+    let server = tokio::spawn(server);
     let url = format!("http://{address}/");
     let token_file = config.data_dir.join(auth::ADMIN_TOKEN_FILE);
     tracing::info!(

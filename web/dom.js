@@ -8,6 +8,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
  * - string / number children become text nodes (escaped by construction)
  * - null / undefined / false children are skipped
  * - attributes with value null / undefined / false are skipped; true sets ""
+ * - style: a CSS declaration string, applied through el.style (allowed by the CSP)
  */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -32,6 +33,9 @@ function applyAttrs(el, attrs) {
       el.value = String(value);
     } else if (key === 'checked' || key === 'disabled' || key === 'hidden') {
       el[key] = Boolean(value);
+    } else if (key === 'style') {
+      // Through the CSSOM: the Content-Security-Policy (style-src 'self') blocks style attributes set as markup.
+      el.style.cssText = String(value);
     } else {
       el.setAttribute(key, value === true ? '' : String(value));
     }

@@ -203,12 +203,7 @@ export async function launch() {
   );
   log(`chromium ${browser.version()}`);
   const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on('pageerror', (err) => {
-    pageErrors.push(err.message);
-    log(`browser: uncaught error: ${err.message}`);
-  });
+  const page = await watchedPage(context, null);
   page.on('console', (msg) => {
     if (msg.type() === 'error') log(`browser console error: ${msg.text()}`);
   });
@@ -218,10 +213,33 @@ export async function launch() {
 /** A second browser context (e.g. for another role), closed by the caller; its page errors count too. */
 export async function newPage(label) {
   const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await watchedPage(context, label);
+  return { context, page };
+}
+
+/**
+ * A page of `context` whose faults land in pageErrors (checked by checkPageHealthy): uncaught errors, anything
+ * the server's Content-Security-Policy blocked (the UI must work under it), and a request whose URL carries the
+ * test's token (tokens go in the Authorization header only, never in URLs, where logs and history keep them).
+ */
+async function watchedPage(context, label) {
+  const fault = (what) => {
+    pageErrors.push(label ? `${label}: ${what}` : what);
+    log(`browser: ${what}`);
+  };
+  await context.exposeBinding('__cspViolation', (_source, text) => fault(`CSP violation: ${text}`));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolation(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  page.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message}`));
-  return { context, page };
+  page.on('pageerror', (err) => fault(`uncaught error: ${err.message}`));
+  page.on('request', (request) => {
+    if (config.token && request.url().includes(config.token)) fault(`the token is in a URL: ${request.method()} ${request.url()}`);
+  });
+  return page;
 }
 
 /**
@@ -254,6 +272,7 @@ export async function openApp(page) {
   if (res.status() !== 200) throw new Error(`HTTP ${res.status()} for /`);
   const ct = res.headers()['content-type'] || '';
   if (!ct.includes('text/html')) throw new Error(`expected text/html for a browser navigation, got "${ct}"`);
+  if (!res.headers()['content-security-policy']) throw new Error('the UI page came without a Content-Security-Policy');
   await page.locator(tid('signin-page')).waitFor({ state: 'visible' });
 }
 
@@ -298,11 +317,11 @@ export async function assertNotReloaded(page) {
   }
 }
 
-/** Step: the page kept its waitLive() mark and no page had an uncaught error. */
+/** Step: the page kept its waitLive() mark and no page had an uncaught error, CSP violation or token in a URL. */
 export function checkPageHealthy(page) {
-  return step('the page was never reloaded and has no uncaught errors', async () => {
+  return step('the page was never reloaded and has no uncaught errors, CSP violations or tokens in URLs', async () => {
     await assertNotReloaded(page);
-    if (pageErrors.length) throw new Error(`uncaught errors in the page: ${pageErrors.join(' | ')}`);
+    if (pageErrors.length) throw new Error(`faults in the page: ${pageErrors.join(' | ')}`);
   });
 }
 
