@@ -173,11 +173,8 @@ async fn serve(config: ServeConfig) -> ExitCode {
     };
     let tftp_address = match config.tftp_listen {
         TftpListen::Off => None,
-        TftpListen::On(tftp_listen) => match boot::tftp::bind(boot.clone(), tftp_listen).await {
-            Ok((tftp_address, serve_tftp)) => {
-                tokio::spawn(serve_tftp);
-                Some(tftp_address)
-            }
+        TftpListen::On(tftp_listen) => match boot::tftp::bind(boot.clone(), tftp_listen) {
+            Ok(tftp_address) => Some(tftp_address),
             Err(err) => {
                 tracing::error!(
                     "cannot listen for TFTP on {tftp_listen}: {err} (ports below 1024 need root or \
