@@ -18,9 +18,12 @@ fn main() {
 fn stamp_commit() {
     let commit = command_output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=ZOS_GIT_COMMIT={commit}");
-    // Re-stamp when HEAD moves (a commit, a checkout); not on every build.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Re-stamp when HEAD moves (a commit, a checkout); not on every build. Asked of git, because in a worktree
+    // `.git` is a file: a path that does not exist would make cargo rerun this script (and rebuild) every time.
+    let git_dir = command_output("git", &["rev-parse", "--git-dir"]).unwrap_or_else(|| ".git".to_owned());
+    let common_dir = command_output("git", &["rev-parse", "--git-common-dir"]).unwrap_or_else(|| git_dir.clone());
+    println!("cargo:rerun-if-changed={git_dir}/HEAD");
+    println!("cargo:rerun-if-changed={common_dir}/refs/heads");
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
