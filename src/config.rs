@@ -126,7 +126,18 @@ pub struct ServeArgs {
     /// Seconds a workload request waits for the node before answering 202 with the job to follow [default: 20]
     #[arg(long, env = "ZOS_APPLY_WAIT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=600))]
     pub apply_wait: Option<u64>,
+    /// How many audit records to keep; older ones are removed as new ones arrive [default: 100000]
+    #[arg(long, env = "ZOS_AUDIT_KEEP_RECORDS", value_name = "N", value_parser = clap::value_parser!(u64).range(AUDIT_RECORDS))]
+    pub audit_keep_records: Option<u64>,
+    /// How many days to keep audit records [default: 90]
+    #[arg(long, env = "ZOS_AUDIT_KEEP_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u64).range(AUDIT_DAYS))]
+    pub audit_keep_days: Option<u64>,
 }
+
+/// What `audit_keep_records` may be: enough for a day's changes, at most what a scan per `GET /audit` bears.
+const AUDIT_RECORDS: std::ops::RangeInclusive<u64> = 100..=10_000_000;
+/// What `audit_keep_days` may be: a day to ten years.
+const AUDIT_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
 
 /// Which new ZeroTier members are authorised automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -254,6 +265,8 @@ pub struct ServeConfig {
     /// The boot settings' ZeroTier network, owned by the configuration while set.
     pub zerotier_network: Option<String>,
     pub node_port: u16,
+    /// How much of the audit log is kept.
+    pub audit: crate::audit::Retention,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -303,6 +316,8 @@ struct FileConfig {
     zerotier_allow: Vec<String>,
     zerotier_network: Option<String>,
     node_port: Option<u16>,
+    audit_keep_records: Option<u64>,
+    audit_keep_days: Option<u64>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -452,6 +467,24 @@ impl ServeConfig {
                 (None, None) => None,
             };
         let node_port = args.node_port.or(file.node_port).unwrap_or(6379);
+        let audit_records = args.audit_keep_records.or(file.audit_keep_records).unwrap_or(100_000);
+        let audit_days = args.audit_keep_days.or(file.audit_keep_days).unwrap_or(90);
+        for (setting, value, range) in [
+            ("audit_keep_records", audit_records, AUDIT_RECORDS),
+            ("audit_keep_days", audit_days, AUDIT_DAYS),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError(format!(
+                    "config: invalid value '{value}' for {setting}: {} to {}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        let audit = crate::audit::Retention {
+            records: audit_records,
+            age: std::time::Duration::from_secs(audit_days * 86_400),
+        };
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -467,6 +500,7 @@ impl ServeConfig {
             zerotier,
             zerotier_network,
             node_port,
+            audit,
         })
     }
 }

@@ -117,6 +117,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/tokens", "get"),
     ("/tokens", "post"),
     ("/tokens/{id}", "delete"),
+    ("/audit", "get"),
     ("/auth/whoami", "get"),
     ("/zerotier/members", "get"),
     ("/zerotier/members/{id}/authorize", "post"),

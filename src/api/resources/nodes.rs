@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use warp::Reply;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{StatusCode, header};
 
 use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, raw_query, set_header, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, page_limit, raw_query, set_header, with_ctx};
 use crate::model::{self, Labels, Node, NodeInventory, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
@@ -129,27 +129,12 @@ pub struct NodeListQuery {
     labels: Vec<String>,
 }
 
-pub const MAX_PAGE: usize = 1000;
-
 impl NodeListQuery {
     fn parse(raw: &str) -> Result<NodeListQuery, ApiError> {
         let mut query = NodeListQuery::default();
         for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
             match &*key {
-                "limit" => {
-                    let limit = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| {
-                            ApiError::bad_request(
-                                "invalid_query",
-                                format!("limit must be a number from 1 to {MAX_PAGE}"),
-                            )
-                            .with_field("limit")
-                        })?;
-                    query.limit = Some(limit);
-                }
+                "limit" => query.limit = Some(page_limit(&value)?),
                 "after" => query.after = Some(value.into_owned()),
                 "label" => query.labels.push(value.into_owned()),
                 other => {
@@ -241,10 +226,8 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
         .map(|record| NodeView::read(&ctx, record))
         .collect::<Result<Vec<_>, _>>()?;
     let mut response = warp::reply::json(&views).into_response();
-    if let Some(last) = page.next_after
-        && let Ok(link) = HeaderValue::from_str(&query.next_link(&last))
-    {
-        response.headers_mut().insert(header::LINK, link);
+    if let Some(last) = page.next_after {
+        set_header(&mut response, header::LINK, &query.next_link(&last));
     }
     Ok(response)
 }
