@@ -70,10 +70,16 @@ pub fn verify(store: &Store, bearer: &str) -> Result<Option<Token>, StoreError> 
     Ok((record.value.secret_sha256 == sha256_hex(secret)).then_some(record.value))
 }
 
+/// The bootstrap admin token, issued: the record and the file its secret went to.
+pub struct Bootstrapped {
+    pub token: Token,
+    pub path: PathBuf,
+}
+
 /// On the very first start, creates an admin token and writes it to `<data-dir>/admin.token` (mode 0600).
-/// Returns the file's path when it did. Never again afterwards, even if the file is deleted: an operator who
-/// removed it meant to.
-pub async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<Option<PathBuf>, StoreError> {
+/// Returns the token and the file's path when it did. Never again afterwards, even if the file is deleted: an
+/// operator who removed it meant to.
+pub async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<Option<Bootstrapped>, StoreError> {
     if store.meta_get(BOOTSTRAP_DONE)?.is_some() {
         return Ok(None);
     }
@@ -81,7 +87,10 @@ pub async fn bootstrap_admin(store: &Store, data_dir: &Path) -> Result<Option<Pa
     let path = data_dir.join(ADMIN_TOKEN_FILE);
     write_private(&path, &format!("{}\n", issued.secret))?;
     store.meta_put(BOOTSTRAP_DONE, issued.token.id.as_bytes()).await?;
-    Ok(Some(path))
+    Ok(Some(Bootstrapped {
+        token: issued.token,
+        path,
+    }))
 }
 
 /// Writes a file readable by its owner only; it is created with that mode, so it is never briefly world-readable.

@@ -149,6 +149,12 @@ pub struct ServeArgs {
     /// Open connections allowed from one client address; another is answered 503 and closed [default: 256]
     #[arg(long, env = "ZOS_MAX_CONNECTIONS_PER_IP", value_name = "N", value_parser = clap::value_parser!(u64).range(MAX_CONNECTIONS_PER_IP_RANGE))]
     pub max_connections_per_ip: Option<u64>,
+    /// How many audit records to keep; older ones are removed as new ones arrive [default: 100000]
+    #[arg(long, env = "ZOS_AUDIT_KEEP_RECORDS", value_name = "N", value_parser = clap::value_parser!(u64).range(AUDIT_RECORDS))]
+    pub audit_keep_records: Option<u64>,
+    /// How many days to keep audit records [default: 90]
+    #[arg(long, env = "ZOS_AUDIT_KEEP_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u64).range(AUDIT_DAYS))]
+    pub audit_keep_days: Option<u64>,
 }
 
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
@@ -165,6 +171,11 @@ pub struct HttpLimits {
     pub idle_timeout: std::time::Duration,
     pub max_connections_per_ip: u32,
 }
+
+/// What `audit_keep_records` may be: enough for a day's changes, at most what a scan per `GET /audit` bears.
+const AUDIT_RECORDS: std::ops::RangeInclusive<u64> = 100..=10_000_000;
+/// What `audit_keep_days` may be: a day to ten years.
+const AUDIT_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
 
 /// Which new ZeroTier members are authorised automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -293,6 +304,8 @@ pub struct ServeConfig {
     pub zerotier_network: Option<String>,
     pub node_port: u16,
     pub http: HttpLimits,
+    /// How much of the audit log is kept.
+    pub audit: crate::audit::Retention,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -346,6 +359,8 @@ struct FileConfig {
     header_read_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     max_connections_per_ip: Option<u64>,
+    audit_keep_records: Option<u64>,
+    audit_keep_days: Option<u64>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -525,6 +540,24 @@ impl ServeConfig {
                 "connections",
             )? as u32, // at most MAX_CONNECTIONS_PER_IP_RANGE's end
         };
+        let audit = crate::audit::Retention {
+            records: in_range(
+                "audit_keep_records",
+                args.audit_keep_records.or(file.audit_keep_records),
+                100_000,
+                AUDIT_RECORDS,
+                "records",
+            )?,
+            age: std::time::Duration::from_secs(
+                in_range(
+                    "audit_keep_days",
+                    args.audit_keep_days.or(file.audit_keep_days),
+                    90,
+                    AUDIT_DAYS,
+                    "days",
+                )? * 86_400,
+            ),
+        };
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -541,6 +574,7 @@ impl ServeConfig {
             zerotier_network,
             node_port,
             http,
+            audit,
         })
     }
 }

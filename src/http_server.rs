@@ -122,6 +122,7 @@ where
         let service = EdgeService {
             inner: service.clone(),
             state: state.clone(),
+            peer: Peer(peer),
         };
         let conn = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
@@ -395,7 +396,13 @@ impl Drop for Slot {
 struct EdgeService<S> {
     inner: S,
     state: Arc<ConnState>,
+    peer: Peer,
 }
+
+/// The address a request came from, in its extensions (read with `warp::ext::optional::<Peer>()`). warp's own
+/// `addr::remote()` only knows what `warp::serve` tells it, and its extension type is private to warp.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for EdgeService<S>
 where
@@ -414,10 +421,11 @@ where
         self.state.request_started();
         let answering = Answering(self.state.clone());
         let read = Arc::new(AtomicBool::new(request.body().is_end_stream()));
-        let request = request.map(|body| RequestBody {
+        let mut request = request.map(|body| RequestBody {
             inner: body,
             read: read.clone(),
         });
+        request.extensions_mut().insert(self.peer);
         let mut inner = self.inner.clone();
         Box::pin(async move {
             let Ok(()) = std::future::poll_fn(|cx| inner.poll_ready(cx)).await;

@@ -4,6 +4,7 @@
 //! shutdown, the final flush). Nothing else calls it. See ARCHITECTURE.md for the code map.
 
 mod api;
+mod audit;
 mod auth;
 mod boot;
 mod config;
@@ -127,9 +128,17 @@ async fn serve(config: ServeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let audit = match audit::Audit::open(store.clone(), Some(config.audit)) {
+        Ok(audit) => Arc::new(audit),
+        Err(err) => {
+            tracing::error!("cannot open the audit log: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     match auth::bootstrap_admin(&store, &config.data_dir).await {
-        Ok(Some(path)) => {
-            tracing::info!(path = %path.display(), "bootstrap admin token written (mode 0600)")
+        Ok(Some(issued)) => {
+            audit.record(token_created("system", &issued.token)).await;
+            tracing::info!(path = %issued.path.display(), "bootstrap admin token written (mode 0600)")
         }
         Ok(None) => {}
         Err(err) => {
@@ -221,6 +230,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         tftp: tftp_address,
         apply_wait: config.apply_wait,
         proxy_dhcp: proxy_dhcp.clone(),
+        audit,
         started,
         shutdown: shutdown_rx,
         node_list: Default::default(),
@@ -432,8 +442,16 @@ async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role)
             return ExitCode::FAILURE;
         }
     };
+    let audit = match audit::Audit::open(store.clone(), None) {
+        Ok(audit) => audit,
+        Err(err) => {
+            eprintln!("error: cannot open the audit log: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     match auth::issue(&store, name, role).await {
         Ok(issued) => {
+            audit.record(token_created("cli", &issued.token)).await;
             println!("{}", issued.secret);
             eprintln!(
                 "created {role} token '{name}' (id {}); it is shown only this once",
@@ -445,5 +463,22 @@ async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role)
             eprintln!("error: cannot create the token: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The audit entry of a token made outside the API (the bootstrap token, `token create`): the `POST /tokens` it
+/// amounts to, so a search for token changes finds it.
+fn token_created(actor: &str, token: &model::Token) -> model::AuditEntry {
+    model::AuditEntry {
+        actor: actor.to_owned(),
+        token_id: None,
+        role: None,
+        method: "POST".to_owned(),
+        route: "/tokens".to_owned(),
+        path: "/tokens".to_owned(),
+        location: Some(format!("/tokens/{}", token.id)),
+        note: Some(model::token_note(token)),
+        status: 201,
+        client: "local".to_owned(),
     }
 }

@@ -253,6 +253,39 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
     );
     assert_eq!(settings.status(), 200);
     assert_eq!(settings.json::<Value>().unwrap()["zerotierNetwork"], "abcdef0123456789");
+    // A misspelt field is refused, not read as "no default profile"; nor is a nested one, nor a deep body.
+    let typo = call(
+        &server,
+        Method::PUT,
+        "/boot/settings",
+        Some(json!({"zerotierNetwork": "abcdef0123456789", "defaultProfle": "p1"})),
+    );
+    let typo = error_of(typo, 400);
+    assert_eq!(
+        (typo["code"].as_str(), typo["field"].as_str()),
+        (Some("unknown_field"), Some("defaultProfle"))
+    );
+    assert!(typo["message"].as_str().unwrap().contains("defaultProfle"), "{typo}");
+    let mut nested = profile("p3", "console=tty0");
+    nested["kernel"]["sha256"] = json!("x");
+    let nested = error_of(call(&server, Method::POST, "/boot/profiles", Some(nested)), 400);
+    assert_eq!(nested["field"], "kernel", "{nested}");
+    let deep = format!(
+        r#"{{"name": "p3", "kernel": {{"asset": "vmlinuz"}}, "x": {}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let deep = client()
+        .post(server.url("/boot/profiles"))
+        .bearer_auth(server.admin_token())
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .unwrap();
+    assert_eq!(error_of(deep, 400)["code"], "body_too_deep");
+    let kept: Value = call(&server, Method::GET, "/boot/settings", None).json().unwrap();
+    assert_eq!(kept["defaultProfile"], "p2", "the refused requests changed nothing");
+    assert_eq!(call(&server, Method::GET, "/boot/profiles/p3", None).status(), 404);
 
     let two_keys = call(
         &server,

@@ -54,6 +54,12 @@ fn qemu_firmware_boots_over_tftp_http_and_undionly() {
         "one HTTP boot script per boot, with the VM's MAC: {events:#?}"
     );
     assert!(with_mac.clone().all(|e| e["profile"] == PROFILE));
+    assert!(
+        with_mac
+            .clone()
+            .all(|e| e["client"].as_str().unwrap().parse::<std::net::SocketAddr>().is_ok()),
+        "each HTTP boot event names the address it came from: {events:#?}"
+    );
     assert_eq!(served("tftp", "boot.ipxe"), 1);
     assert_eq!(served("tftp", "undionly.kpxe"), 1);
     assert_eq!(

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Server, client, required_tool, temp_data_dir};
+use common::{Server, client, register_node, required_tool, temp_data_dir};
 use serde_json::Value;
 
 const ROUTES: &[(&str, &str)] = &[
@@ -117,6 +117,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/tokens", "get"),
     ("/tokens", "post"),
     ("/tokens/{id}", "delete"),
+    ("/audit", "get"),
     ("/auth/whoami", "get"),
     ("/zerotier/members", "get"),
     ("/zerotier/members/{id}/authorize", "post"),
@@ -219,36 +220,105 @@ fn the_document_validates_and_lists_every_route() {
     assert!(said.contains("OK"), "{said}");
 }
 
-/// The document and the router come from one table: every documented operation is served (a request to it with
-/// made-up path parameters is never a routing miss), and every one that needs a token refuses a request without.
-#[test]
-fn every_documented_operation_is_served_and_guarded() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let http = client();
-    let doc: Value = http.get(server.url("/openapi.json")).send().unwrap().json().unwrap();
-    let mut checked = 0;
+/// Every documented operation: its template, a request for it (made-up path parameters, and the query a route
+/// requires), and the operation's document.
+fn operations(doc: &Value) -> Vec<(String, reqwest::Method, String, &Value)> {
+    let mut found = Vec::new();
     for (template, item) in doc["paths"].as_object().unwrap() {
         let path = template
             .split('/')
             .map(|segment| if segment.starts_with('{') { "1" } else { segment })
             .collect::<Vec<_>>()
             .join("/");
+        // Container files take their path in a required query parameter.
+        let query = if path.ends_with("/filesystem") { "?path=/x" } else { "" };
         for (method, operation) in item.as_object().unwrap() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            // Container files take their path in a required query parameter.
-            let query = if path.ends_with("/filesystem") { "?path=/x" } else { "" };
-            let response = http
-                .request(method.clone(), server.url(&format!("{path}{query}")))
-                .send()
-                .unwrap();
-            let status = response.status().as_u16();
-            assert_ne!(status, 405, "{method} {template}: not routed");
-            if operation["security"].is_array() {
-                assert_eq!(status, 401, "{method} {template}: served without a token");
-            }
-            checked += 1;
+            found.push((template.clone(), method, format!("{path}{query}"), operation));
         }
     }
+    found
+}
+
+/// The document and the router come from one table: every documented operation is served (a request to it with
+/// made-up path parameters is never a routing miss), and every one that needs a token refuses a request without
+/// one, or with an `Authorization` header that is not text (401, never a 405 from another route tried after it);
+/// no header that is not text turns into a 405 or a 500.
+#[test]
+fn every_documented_operation_is_served_and_guarded() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let http = client();
+    let doc: Value = http.get(server.url("/openapi.json")).send().unwrap().json().unwrap();
+    let not_text = reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+    let mut checked = 0;
+    for (template, method, path, operation) in operations(&doc) {
+        let secured = operation["security"].is_array();
+        let request = || http.request(method.clone(), server.url(&path));
+        let status_of = |request: reqwest::blocking::RequestBuilder| request.send().unwrap().status().as_u16();
+        let status = status_of(request());
+        assert_ne!(status, 405, "{method} {template}: not routed");
+        if secured {
+            assert_eq!(status, 401, "{method} {template}: served without a token");
+        }
+        let status = status_of(request().header("authorization", not_text.clone()));
+        if secured {
+            assert_eq!(
+                status, 401,
+                "{method} {template}: an Authorization header that is not text"
+            );
+        } else {
+            assert!(
+                status != 405 && status < 500,
+                "{method} {template}: {status}, Authorization not text"
+            );
+        }
+        // Every other header a route reads, not text, with a valid token: a 4xx of this route, never a 405.
+        let mut with_token = request().bearer_auth(server.admin_token());
+        for header in ["content-type", "if-match", "if-none-match", "range", "last-event-id"] {
+            with_token = with_token.header(header, not_text.clone());
+        }
+        let status = status_of(with_token);
+        assert!(
+            status != 405 && status < 500,
+            "{method} {template}: {status}, headers not text"
+        );
+        checked += 1;
+    }
     assert_eq!(checked, ROUTES.len());
+}
+
+/// Every JSON request body refuses a field it does not know, naming it: a typo is an error, not a field left
+/// at its default. (Array bodies have no fields.) Node `1` exists, so routes under a node get to read the body.
+#[test]
+fn every_json_body_refuses_unknown_fields() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    register_node(&server, "1", serde_json::json!({}));
+    let http = client();
+    let doc: Value = http.get(server.url("/openapi.json")).send().unwrap().json().unwrap();
+    let mut checked = 0;
+    for (template, method, path, operation) in operations(&doc) {
+        let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+        let schema = match schema["$ref"].as_str() {
+            Some(reference) => &doc["components"]["schemas"][reference.rsplit('/').next().unwrap()],
+            None => schema,
+        };
+        if schema["type"] != "object" {
+            continue;
+        }
+        let response = http
+            .request(method.clone(), server.url(&path))
+            .bearer_auth(server.admin_token())
+            .json(&serde_json::json!({"zzUnknown": 1}))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let error: Value = response.json().unwrap();
+        assert_eq!(status, 400, "{method} {template}: {error}");
+        assert_eq!(error["code"], "unknown_field", "{method} {template}: {error}");
+        assert_eq!(error["field"], "zzUnknown", "{method} {template}: {error}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} JSON bodies documented");
 }

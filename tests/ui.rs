@@ -1,6 +1,7 @@
 //! The web UI in real headless Chromium (Debian `chromium`, driven by `playwright-core` from tests/ui/).
 //! Nodes: sign in with the bootstrap token, watch a node registered through the API appear without a reload,
-//! register, edit and delete through the UI (screenshot target/ui/nodes.png). Boot: upload assets, create a
+//! register, edit and delete through the UI, and find who did it (and a refused attempt) on the Audit page
+//! (screenshot target/ui/nodes.png). Boot: upload assets, create a
 //! profile, settings and a selector through the UI, and see a machine's boot request appear live
 //! (screenshot target/ui/boot.png). Demo: node detail with inventory and live stats. ZeroTier: authorise a
 //! pending member and see it become a node. Containers: create one on a demo node through the form (field errors

@@ -189,6 +189,8 @@ export const api = {
   listZeroTierMembers: () => request('GET', '/zerotier/members'),
   authorizeZeroTierMember: (id) => request('POST', `/zerotier/members/${enc(id)}/authorize`),
   bootEvents: (limit = 50) => request('GET', `/boot/events?limit=${enc(limit)}`),
+  /** The audit log, newest first; params: {limit, outcome, actor, method, path, since, until, before} (empty ones left out). */
+  listAudit: (params) => request('GET', `/audit?${new URLSearchParams(Object.entries(params).filter(([, v]) => v))}`),
   bootSettings: () => request('GET', '/boot/settings'),
   putBootSettings: (settings) => request('PUT', '/boot/settings', settings),
   listBootProfiles: () => request('GET', '/boot/profiles'),

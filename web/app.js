@@ -9,6 +9,7 @@ import { mountNodes } from './views/nodes.js';
 import { mountNode } from './views/node.js';
 import { mountBoot } from './views/boot/page.js';
 import { mountJobs } from './views/jobs.js';
+import { mountAudit } from './views/audit.js';
 import { mountAbout } from './views/about.js';
 
 const root = document.getElementById('app');
@@ -17,6 +18,7 @@ const ROUTES = {
   '/nodes': { title: 'Nodes', mount: mountNodes, nav: 'nodes' },
   '/jobs': { title: 'Jobs', mount: mountJobs, nav: 'jobs' },
   '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
+  '/audit': { title: 'Audit', mount: mountAudit, nav: 'audit', admin: true },
   '/about': { title: 'About', mount: mountAbout, nav: 'about' },
 };
 // Pages of one item, '#/nodes/<id>': the view gets the decoded id as ctx.params.id.
@@ -161,6 +163,8 @@ function renderShell(user) {
     navLink('nodes', '#/nodes', 'Nodes', 'server'),
     navLink('jobs', '#/jobs', 'Jobs', 'list'),
     navLink('boot', '#/boot', 'Boot', 'power'),
+    // Only an admin may read the audit log; the page is not offered to others.
+    user.role === 'admin' ? navLink('audit', '#/audit', 'Audit', 'activity') : null,
     navLink('about', '#/about', 'About', 'info'),
   );
 
@@ -267,7 +271,8 @@ function route() {
     history.replaceState(null, '', `#${DEFAULT_ROUTE}`);
     path = DEFAULT_ROUTE;
   }
-  const r = findRoute(path);
+  const found = findRoute(path);
+  const r = found && found.admin && session.user.role !== 'admin' ? null : found;
   unmountView();
   const main = session.shell.main;
   replace(main);

@@ -3,6 +3,10 @@
 //! warp's own JSON filter rejects (which would race with routing rejections for the response) and buffers
 //! without a limit; this one reads at most [`MAX_JSON_BODY`] bytes and leaves judging the body to the handler,
 //! after it has checked who is asking.
+//!
+//! Every body type denies unknown fields (`#[serde(deny_unknown_fields)]`): a misspelt optional field would
+//! otherwise be read as absent, and a `PUT` would quietly reset the setting it meant to change. The error names
+//! the field (`unknown_field`).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -13,6 +17,11 @@ use warp::http::StatusCode;
 use super::error::ApiError;
 
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// How deep arrays and objects may nest in a body. The deepest body we take (a container's NIC config) nests 4
+/// levels; the limit is checked before parsing, so no body, whatever its fields, makes the parser recurse
+/// further (serde_json's own limit is 128, and skipping an ignored value does not count at all).
+pub const MAX_JSON_DEPTH: usize = 32;
 
 /// A request body as received, not yet judged.
 pub struct RawBody {
@@ -84,13 +93,20 @@ impl RawBody {
                 "request body is empty; expected a JSON object",
             ));
         }
+        if nesting_exceeds(&bytes, MAX_JSON_DEPTH) {
+            return Err(ApiError::bad_request(
+                "body_too_deep",
+                format!("request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"),
+            ));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
             let mut field = err.path().to_string();
             let inner = err.into_inner();
-            // serde reports a missing field at the parent's path; name the field itself.
-            if let Some(missing) = inner
-                .to_string()
+            let message = inner.to_string();
+            // serde reports a missing field at the parent's path; name the field itself. (An unknown field's
+            // path already ends with it.)
+            if let Some(missing) = message
                 .strip_prefix("missing field `")
                 .and_then(|r| r.split('`').next())
             {
@@ -102,6 +118,8 @@ impl RawBody {
             }
             let code = if inner.is_syntax() || inner.is_eof() {
                 "invalid_json"
+            } else if message.starts_with("unknown field `") {
+                "unknown_field"
             } else {
                 "invalid_field"
             };
@@ -112,5 +130,55 @@ impl RawBody {
             .end()
             .map_err(|err| ApiError::bad_request("invalid_json", format!("invalid request body: {err}")))?;
         Ok(value)
+    }
+}
+
+/// True when `json` opens more than `limit` arrays or objects inside one another (brackets inside strings do not
+/// count). One pass over bytes the reader has already bounded: cheaper than any parse, and it stops a deep body
+/// before a parser recurses into it.
+fn nesting_exceeds(json: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_exceeds;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert!(!nesting_exceeds(br#"{"a": [[1], {"b": [2]}]}"#, 4));
+        assert!(nesting_exceeds(br#"{"a": [[1], {"b": [[2]]}]}"#, 4));
+        assert!(!nesting_exceeds(br#"{"a": "[[[[[[{{{{", "b": "\"[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(nesting_exceeds(deep.as_bytes(), 32));
+        assert!(!nesting_exceeds(
+            format!("{}{}", "[".repeat(32), "]".repeat(32)).as_bytes(),
+            32
+        ));
     }
 }

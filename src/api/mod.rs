@@ -4,6 +4,7 @@
 //! Handlers return `Result<Response, ApiError>` instead of rejecting, so a handler's error is never confused with
 //! a routing miss; routing misses are turned into JSON by [`error::recover`].
 
+mod audit;
 mod body;
 mod boot;
 mod caller;
@@ -42,6 +43,8 @@ pub struct Context {
     pub apply_wait: std::time::Duration,
     /// Where proxyDHCP answers (`interface (address)`; `None`: off), for `/health`.
     pub proxy_dhcp: Option<String>,
+    /// The audit log every mutating request is recorded in (see `audit.rs`).
+    pub audit: Arc<crate::audit::Audit>,
     pub started: Instant,
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.
@@ -84,10 +87,30 @@ fn json_at<T: serde::Serialize>(value: &T, status: warp::http::StatusCode, locat
     response
 }
 
+/// The address the request came from (`None` only when the server did not say, e.g. in a unit test).
+fn remote() -> impl Filter<Extract = (Option<std::net::SocketAddr>,), Error = std::convert::Infallible> + Clone {
+    warp::ext::optional::<crate::http_server::Peer>().map(|peer: Option<crate::http_server::Peer>| peer.map(|p| p.0))
+}
+
 /// The query string as sent (empty when there is none); handlers parse it themselves so that a bad parameter
 /// gets a JSON error naming it.
 fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
     warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// The most items one page of a list holds.
+const MAX_PAGE: usize = 1000;
+
+/// A list's `limit` query parameter: 1 to [`MAX_PAGE`].
+fn page_limit(value: &str) -> Result<usize, ApiError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("limit must be a number from 1 to {MAX_PAGE}"))
+                .with_field("limit")
+        })
 }
 
 /// Every route table, in the order they are tried (the first whose operation fits a request answers it).
@@ -105,6 +128,7 @@ const TABLES: &[&route::RouteTable] = &[
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,
+    &resources::audit::ROUTES,
     &resources::events::ROUTES,
     &resources::system::ROUTES,
     &boot::config::ROUTES,
@@ -122,36 +146,53 @@ fn first_of(tables: &[BoxedFilter<(Response,)>]) -> BoxedFilter<(Response,)> {
     }
 }
 
-/// All routes, with error recovery and request metrics.
+/// All routes, with error recovery, request metrics and the audit log.
 pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let metrics = ctx.metrics.clone();
     let tables: Vec<_> = TABLES
         .iter()
         .map(|table| (table.filter)(&ctx))
         .chain([resources::ui::routes()])
         .collect();
     let api = first_of(&tables);
+    let recorded = ctx.clone();
     warp::any()
         .map(Instant::now)
         .and(warp::method())
         .and(warp::path::full())
+        .and(audit::pending(&ctx))
         .and(api.recover(error::recover).unify())
-        .map(
-            move |started: Instant, method: warp::http::Method, path: warp::path::FullPath, reply: Response| {
-                // Routing misses (404, 405 and malformed requests) carry no route: they count as "unmatched".
-                let route = reply
-                    .extensions()
-                    .get::<route::RouteLabel>()
-                    .map_or("unmatched", |label| label.0);
-                let status = reply.status().as_u16();
-                let elapsed = started.elapsed();
-                metrics.observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
-                if status >= 500 {
-                    tracing::warn!(%method, route, status, "request failed");
-                } else {
-                    tracing::debug!(%method, path = path.as_str(), status, ?elapsed, "request");
+        .then(
+            move |started: Instant,
+                  method: warp::http::Method,
+                  path: warp::path::FullPath,
+                  pending: Option<audit::Pending>,
+                  reply: Response| {
+                let ctx = recorded.clone();
+                async move {
+                    observe(&ctx, started, &method, &path, &reply);
+                    if let Some(pending) = pending {
+                        audit::record(pending, &reply).await;
+                    }
+                    reply
                 }
-                reply
             },
         )
+}
+
+/// Counts the request in the metrics, and logs it.
+fn observe(ctx: &Ctx, started: Instant, method: &warp::http::Method, path: &warp::path::FullPath, reply: &Response) {
+    // Routing misses (404, 405 and malformed requests) carry no route: they count as "unmatched".
+    let route = reply
+        .extensions()
+        .get::<route::RouteLabel>()
+        .map_or("unmatched", |label| label.0);
+    let status = reply.status().as_u16();
+    let elapsed = started.elapsed();
+    ctx.metrics
+        .observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
+    if status >= 500 {
+        tracing::warn!(%method, route, status, "request failed");
+    } else {
+        tracing::debug!(%method, path = path.as_str(), status, ?elapsed, "request");
+    }
 }

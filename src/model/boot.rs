@@ -15,9 +15,10 @@ pub enum KernelRef {
     Release(String),
 }
 
-/// A way to boot a machine.
+/// A way to boot a machine. Also the body of `POST /boot/profiles`, so unknown fields are refused (a typo must
+/// not drop the field it meant); records are only ever written from this type, so none holds an unknown field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BootProfile {
     pub name: String,
     #[serde(default)]
@@ -64,9 +65,10 @@ impl Record for BootSelector {
     }
 }
 
-/// Cluster-wide boot settings (a single record).
+/// Cluster-wide boot settings (a single record). Also the body of `PUT /boot/settings`, which replaces them all:
+/// a misspelt `defaultProfle` read as "no default profile" would reset it, so unknown fields are refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BootSettings {
     /// The cluster's ZeroTier network id (16 hex digits): `{zerotier}` in command lines.
     #[serde(default)]

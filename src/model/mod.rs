@@ -3,6 +3,7 @@
 //! Validation lives next to the types so that every way in (API, CLI, config file) checks the same rules and
 //! reports the same field names.
 
+mod audit;
 pub mod boot;
 mod container;
 mod job;
@@ -15,6 +16,7 @@ pub mod vm;
 mod workload;
 pub mod zerotier;
 
+pub use audit::{AuditEntry, AuditRecord, token_note};
 pub use container::{Container, ContainerNic, ContainerSpec, CoreSystem};
 pub use job::{Job, JobAction, JobError, JobState, WorkloadStatus};
 pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus};

@@ -169,8 +169,14 @@ impl Store {
             .collect())
     }
 
-    /// Up to `limit` records in reverse id order, strictly before `before` (newest first for time-ordered ids).
-    pub fn list_newest<T: Record>(&self, before: Option<&str>, limit: usize) -> Result<Page<T>> {
+    /// Up to `limit` records that pass `filter`, in reverse id order, strictly before `before` (newest first for
+    /// time-ordered ids).
+    pub fn list_newest<T: Record>(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+        filter: impl Fn(&T) -> bool,
+    ) -> Result<Page<T>> {
         let tree = self.tree::<T>()?;
         let end = match before {
             Some(before) => Bound::Excluded(before.as_bytes().to_vec()),
@@ -180,11 +186,15 @@ impl Store {
         let mut next_after = None;
         for entry in tree.range((Bound::Unbounded, end)).rev() {
             let (key, raw) = entry?;
+            let record: Versioned<T> = codec::decode(T::COLLECTION, &String::from_utf8_lossy(&key), &raw)?;
+            if !filter(&record.value) {
+                continue;
+            }
             if items.len() == limit {
                 next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
                 break;
             }
-            items.push(codec::decode(T::COLLECTION, &String::from_utf8_lossy(&key), &raw)?);
+            items.push(record);
         }
         Ok(Page { items, next_after })
     }
@@ -198,6 +208,34 @@ impl Store {
     /// high-volume observations (boot events) whose last moments a crash may lose.
     pub async fn insert_unflushed<T: Record>(&self, value: T) -> Result<Versioned<T>> {
         self.write(value, Expect::Absent, Durability::Background).await
+    }
+
+    /// Adds a record to an append-only log (the audit log), outside the change feed: nobody follows such a log
+    /// live, every one of its records would push a change that clients resume from out of the feed's window, and
+    /// `/events` would tell every viewer of records only an admin may read. `durable`: on disk before it returns.
+    pub async fn append<T: Record>(&self, value: T, durable: bool) -> Result<()> {
+        let tree = self.tree::<T>()?;
+        let id = value.id().to_owned();
+        let encoded = codec::encode(&Versioned { version: 1, value })?;
+        if tree
+            .compare_and_swap(id.as_bytes(), None::<&[u8]>, Some(encoded))?
+            .is_err()
+        {
+            return Err(StoreError::AlreadyExists {
+                collection: T::COLLECTION,
+                id,
+            });
+        }
+        if durable {
+            self.inner.flusher.durable().await?;
+        }
+        Ok(())
+    }
+
+    /// Drops a record of an append-only log (see `append`), without waiting for the disk.
+    pub fn remove_appended<T: Record>(&self, id: &str) -> Result<()> {
+        self.tree::<T>()?.remove(id.as_bytes())?;
+        Ok(())
     }
 
     /// The largest id in a collection.

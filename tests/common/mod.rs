@@ -360,9 +360,21 @@ pub fn admin_call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let request = client()
-        .request(method, server.url(path))
-        .bearer_auth(server.admin_token());
+    call_as(server, Some(&server.admin_token()), method, path, body)
+}
+
+/// `admin_call` with `token` (none: no `Authorization` header).
+pub fn call_as(
+    server: &Server,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client().request(method, server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
     let response = match body {
         Some(body) => request.json(&body),
         None => request,

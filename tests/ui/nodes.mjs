@@ -135,6 +135,33 @@ await run(async () => {
     }
   });
 
+  await step('the Audit page shows who changed the node, and a refused attempt', async () => {
+    const anonymous = await apiCall('DELETE', `/nodes/${formNodeId}`, undefined, 'zos_0000000000000000_nope');
+    if (anonymous.status !== 401) throw new Error(`DELETE without a valid token → HTTP ${anonymous.status}`);
+    await page.locator(tid('nav-audit')).click();
+    await page.locator(tid('audit-table')).waitFor({ state: 'visible' });
+    const row = (attrs) => page.locator(`${tid('audit-row')}${Object.entries(attrs).map(([k, v]) => `[data-${k}="${v}"]`).join('')}`);
+    const byAdmin = { actor: 'bootstrap-admin', path: `/nodes/${formNodeId}` };
+    await row({ ...byAdmin, method: 'PATCH', status: '200' }).waitFor({ state: 'visible' });
+    await row({ ...byAdmin, method: 'DELETE', status: '204' }).waitFor({ state: 'visible' });
+    const created = row({ actor: 'bootstrap-admin', method: 'POST', path: '/nodes', status: '201' }).filter({ hasText: formNodeId });
+    await created.first().waitFor({ state: 'visible' });
+    const role = await row({ ...byAdmin, method: 'PATCH' }).locator(tid('audit-role')).textContent();
+    if (role !== 'admin') throw new Error(`the PATCH row names role "${role}", not admin`);
+    await row({ actor: 'anonymous', method: 'DELETE', status: '401' }).waitFor({ state: 'visible' });
+    await page.locator(tid('audit-show-refused')).click();
+    await page.waitForFunction(
+      (sel) => {
+        const rows = [...document.querySelectorAll(sel)];
+        return rows.length > 0 && rows.every((r) => Number(r.dataset.status) >= 400);
+      },
+      `${tid('audit-row')}`,
+      { timeout: LIVE_ROW_TIMEOUT_MS },
+    );
+    await page.locator(tid('nav-nodes')).click();
+    await page.locator(tid('nodes-page')).waitFor({ state: 'visible' });
+  });
+
   await checkPageHealthy(page);
 
   // the shot shows the page itself, with the API node's row

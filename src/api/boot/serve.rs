@@ -14,7 +14,7 @@ use crate::api::boot::config::in_use;
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, raw_query, set_header, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, page_limit, raw_query, remote, set_header, with_ctx};
 use crate::boot::{MachineQuery, Served};
 use crate::model::Role;
 use crate::model::boot::{
@@ -43,10 +43,6 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 
 fn host() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("host")
-}
-
-fn remote() -> impl Filter<Extract = (Option<std::net::SocketAddr>,), Error = std::convert::Infallible> + Clone {
-    warp::addr::remote()
 }
 
 fn range() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
@@ -521,25 +517,15 @@ pub(crate) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> Hand
     security(("bearer" = [])))]
 pub(crate) async fn list_events(ctx: Ctx, caller: Caller, query: HashMap<String, String>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let limit = match query.get("limit") {
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_query", "limit must be a number from 1 to 1000").with_field("limit")
-            })?,
-        None => 100,
-    };
+    let limit = query.get("limit").map_or(Ok(100), |text| page_limit(text))?;
     let page = ctx
         .store
-        .list_newest::<BootEvent>(query.get("before").map(String::as_str), limit)?;
+        .list_newest::<BootEvent>(query.get("before").map(String::as_str), limit, |_| true)?;
     let events: Vec<BootEvent> = page.items.into_iter().map(|r| r.value).collect();
     let mut response = warp::reply::json(&events).into_response();
-    if let Some(last) = page.next_after
-        && let Ok(link) = HeaderValue::from_str(&format!("</boot/events?limit={limit}&before={last}>; rel=\"next\""))
-    {
-        response.headers_mut().insert(header::LINK, link);
+    if let Some(last) = page.next_after {
+        let link = format!("</boot/events?limit={limit}&before={last}>; rel=\"next\"");
+        set_header(&mut response, header::LINK, &link);
     }
     Ok(response)
 }

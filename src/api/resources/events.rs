@@ -161,6 +161,7 @@ mod tests {
             apply_wait: std::time::Duration::ZERO,
             proxy_dhcp: None,
             zerotier: false,
+            audit: std::sync::Arc::new(crate::audit::Audit::open(store.clone(), None).unwrap()),
             started: std::time::Instant::now(),
             shutdown,
             node_list: Default::default(),

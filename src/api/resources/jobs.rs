@@ -29,7 +29,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let page = ctx.store.list_newest::<Job>(None, LIST_LIMIT)?;
+    let page = ctx.store.list_newest::<Job>(None, LIST_LIMIT, |_| true)?;
     let jobs: Vec<Job> = page.items.into_iter().map(|record| record.value).collect();
     Ok(warp::reply::json(&jobs).into_response())
 }

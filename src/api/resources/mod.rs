@@ -1,6 +1,7 @@
-//! The API's own resources: nodes, tokens, jobs, the event stream, ZeroTier members, health, metrics, the
+//! The API's own resources: nodes, tokens, the audit log, jobs, the event stream, ZeroTier members, health, metrics, the
 //! OpenAPI document and the UI files. Handlers here read and write records; none acts on a node.
 
+pub(super) mod audit;
 pub(super) mod events;
 pub(super) mod jobs;
 pub mod node_list;

@@ -15,7 +15,7 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::resources::node_list::{self, FieldSet};
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, raw_query, set_header, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, page_limit, raw_query, set_header, with_ctx};
 use crate::model::{self, Labels, Node, NodeInventory, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
@@ -135,27 +135,12 @@ pub struct NodeListQuery {
     fields: Option<FieldSet>,
 }
 
-pub const MAX_PAGE: usize = 1000;
-
 impl NodeListQuery {
     fn parse(raw: &str) -> Result<NodeListQuery, ApiError> {
         let mut query = NodeListQuery::default();
         for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
             match &*key {
-                "limit" => {
-                    let limit = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE).contains(n))
-                        .ok_or_else(|| {
-                            ApiError::bad_request(
-                                "invalid_query",
-                                format!("limit must be a number from 1 to {MAX_PAGE}"),
-                            )
-                            .with_field("limit")
-                        })?;
-                    query.limit = Some(limit);
-                }
+                "limit" => query.limit = Some(page_limit(&value)?),
                 "after" => query.after = Some(value.into_owned()),
                 "label" => query.labels.push(value.into_owned()),
                 "fields" => {

@@ -31,6 +31,7 @@ use crate::api::TABLES;
         (name = "vms", description = "Virtual machines on a node"),
         (name = "jobs", description = "The orchestrator's jobs: progress and outcome of workload changes"),
         (name = "tokens", description = "API tokens (admin)"),
+        (name = "audit", description = "The audit log: every change asked of the API, refused ones too (admin)"),
         (name = "events", description = "Live change feed"),
         (name = "zerotier", description = "Members of the cluster's ZeroTier network (discovery)"),
         (name = "boot", description = "Network boot: profiles, selectors, settings, assets, scripts, boot events"),

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use warp::Reply;
 use warp::http::StatusCode;
 
+use crate::api::audit::Note;
 use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
@@ -84,6 +85,7 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
     let issued = auth::issue(&ctx.store, &request.name, request.role).await?;
     tracing::info!(id = %issued.token.id, name = %issued.token.name, role = %issued.token.role, by = %admin.name, "token created");
     let location = format!("/tokens/{}", issued.token.id);
+    let note = token_note(&issued.token);
     let created = CreatedToken {
         id: issued.token.id,
         name: issued.token.name,
@@ -91,7 +93,13 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         created_at: issued.token.created_at,
         token: issued.secret,
     };
-    Ok(json_at(&created, StatusCode::CREATED, &location))
+    let mut response = json_at(&created, StatusCode::CREATED, &location);
+    response.extensions_mut().insert(note);
+    Ok(response)
+}
+
+fn token_note(token: &Token) -> Note {
+    Note(model::token_note(token))
 }
 
 #[utoipa::path(operation_id = "revokeToken", delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
@@ -102,11 +110,17 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
     security(("bearer" = [])))]
 pub(crate) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     let admin = caller.require(&ctx, Role::Admin)?;
-    if !ctx.store.delete::<Token>(&id, None).await? {
+    let token = ctx
+        .store
+        .get::<Token>(&id)?
+        .ok_or_else(|| ApiError::not_found("token", &id))?;
+    if !ctx.store.delete::<Token>(&id, Some(token.version)).await? {
         return Err(ApiError::not_found("token", &id));
     }
     tracing::info!(id = %id, by = %admin.name, "token revoked");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.extensions_mut().insert(token_note(&token.value));
+    Ok(response)
 }
 
 #[utoipa::path(operation_id = "whoami", get, path = "/auth/whoami", tag = "tokens",

@@ -105,8 +105,8 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     security(("bearer" = [])))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::require_node(&ctx, &node)?;
     let spec: ContainerSpec = body.json()?;
+    workloads::require_node(&ctx, &node)?;
     spec.validate()?;
     // Each filesystem to mount must exist on the node: a typo is a 400, not a container without its data.
     for (i, entry) in spec.filesystems.iter().enumerate() {
@@ -160,8 +160,8 @@ pub struct ContainerUpdate {
     security(("bearer" = [])))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     let update: ContainerUpdate = body.json()?;
+    let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     if record.value.deleting {
         let message = format!("container '{name}' is being deleted");
         return Err(ApiError::new(StatusCode::CONFLICT, "being_deleted", message));

@@ -104,8 +104,8 @@ pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> Hand
     security(("bearer" = [])))]
 pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::require_node(&ctx, &node)?;
     let spec: BridgeSpec = body.json()?;
+    workloads::require_node(&ctx, &node)?;
     if let Some(subnet) = spec.subnet() {
         let taken = workloads::list::<BridgeSpec>(&ctx, &node, &[])?
             .into_iter()
@@ -168,8 +168,8 @@ pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
     security(("bearer" = [])))]
 pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::require_node(&ctx, &node)?;
     let mut spec: ZerotierJoin = body.json()?;
+    workloads::require_node(&ctx, &node)?;
     spec.nwid = spec.nwid.to_ascii_lowercase();
     match workloads::create(&ctx, &node, Vec::new(), spec).await? {
         Ok(zerotier) => {

@@ -212,8 +212,8 @@ pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
     security(("bearer" = [])))]
 pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::require_node(&ctx, &node)?;
     let spec: StoragePoolSpec = body.json()?;
+    workloads::require_node(&ctx, &node)?;
     let in_use = workloads::list::<StoragePoolSpec>(&ctx, &node, &[])?
         .into_iter()
         .find_map(|pool| {
@@ -295,8 +295,8 @@ pub(crate) async fn create_filesystem(
     body: RawBody,
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    require_parent::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
     let spec: FilesystemSpec = body.json()?;
+    require_parent::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
     workloads::create_response(&ctx, &node, vec![pool], spec, filesystem_view).await
 }
 
@@ -363,8 +363,8 @@ pub(crate) async fn create_snapshot(
     body: RawBody,
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    require_parent::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
     let spec: SnapshotSpec = body.json()?;
+    require_parent::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
     workloads::create_response(&ctx, &node, vec![pool, fs], spec, snapshot_view).await
 }
 

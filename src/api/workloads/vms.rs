@@ -107,8 +107,8 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     security(("bearer" = [])))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::require_node(&ctx, &node)?;
     let spec: VmSpec = body.json()?;
+    workloads::require_node(&ctx, &node)?;
     match workloads::create(&ctx, &node, Vec::new(), spec).await? {
         Ok(vm) => {
             let path = vm.path();
@@ -142,8 +142,8 @@ pub(crate) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -
     security(("bearer" = [])))]
 pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     let update: VmUpdate = body.json()?;
+    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     if record.value.running || record.value.deleting {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -285,8 +285,8 @@ pub struct VmMigrate {
     security(("bearer" = [])))]
 pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     let request: VmMigrate = body.json()?;
+    let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     if request.nodeid == node {
         return Err(
             ApiError::bad_request("invalid_field", format!("VM '{id}' is already on node '{node}'"))
