@@ -77,15 +77,28 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
     ("referrer-policy", "no-referrer"),
 ];
 
+/// What the server runs: the routes as a tower service (`warp::service(filter)`), answering with body `B`.
+pub trait Routes<B>:
+    tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> Routes<B> for S where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `service` on `listener` until `shutdown` completes, then lets in-flight requests finish (the caller
 /// bounds how long it waits).
 pub async fn serve<S, B>(listener: TcpListener, service: S, limits: HttpLimits, shutdown: impl Future<Output = ()>)
 where
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: Routes<B>,
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
