@@ -22,11 +22,13 @@ GOAL_ITEM_P99_MS_MAX=10     # GET /nodes/{id} p99 with 64 connections
 GOAL_LIST_RPS_MIN=200       # GET /nodes with 8 connections
 GOAL_SEED_WPS_MIN=100       # POST /nodes, each fsync'ed, 16 concurrent clients
 GOAL_LOADED_RSS_MB_MAX=100  # after all the load
+GOAL_SUMMARY_P99_MS_MAX=5   # GET /nodes?fields=… (the list without the inventory) p99 with 8 connections
 
 NODES=1000
 SEED_CONCURRENCY=16
 WRK_DURATION=10s
 HEALTH_DURATION=5s
+SUMMARY_FIELDS=id,hostname,status,state,labels,lastSeen   # what a node table shows
 
 parse_args "$@"
 require_tools wrk curl python3
@@ -81,6 +83,7 @@ run_wrk() {
 
 run_wrk item 64 "$WRK_DURATION" /nodes/node-0500 "$auth"
 run_wrk list 8 "$WRK_DURATION" /nodes "$auth"
+run_wrk summary 8 "$HEALTH_DURATION" "/nodes?fields=$SUMMARY_FIELDS" "$auth"
 # The per-request floor of the stack (routing, HTTP, JSON of a small body), without auth or the node store.
 run_wrk health 64 "$HEALTH_DURATION" /health
 
@@ -92,7 +95,7 @@ IDLE_RSS="$idle_rss" LOADED_RSS="$loaded_rss" PEAK_RSS="$peak_rss" SEED_WPS="$se
     NODES="$NODES" LIST_KB="$list_kb" SEED_CONC="$SEED_CONCURRENCY" \
     G_ITEM_RPS="$GOAL_ITEM_RPS_MIN" G_ITEM_P99="$GOAL_ITEM_P99_MS_MAX" G_LIST_RPS="$GOAL_LIST_RPS_MIN" \
     G_LIST_P99="$GOAL_LIST_P99_MS_MAX" G_IDLE="$GOAL_IDLE_RSS_MB_MAX" G_LOADED="$GOAL_LOADED_RSS_MB_MAX" \
-    G_SEED="$GOAL_SEED_WPS_MIN" report <<'PY'
+    G_SEED="$GOAL_SEED_WPS_MIN" G_SUMMARY_P99="$GOAL_SUMMARY_P99_MS_MAX" report <<'PY'
 def parse(name):
     """wrk's numbers, plus the server's CPU per request and how many of the cores it used (the rest went to wrk
     and the kernel)."""
@@ -104,10 +107,10 @@ def parse(name):
     result["server_cores_used"] = round(cpu_s / seconds, 2) if seconds else None
     return result
 
-item, lst, health = parse("item"), parse("list"), parse("health")
+item, lst, summary, health = parse("item"), parse("list"), parse("summary"), parse("health")
 idle, loaded, peak = float(env["IDLE_RSS"]), float(env["LOADED_RSS"]), float(env["PEAK_RSS"])
 seed = float(env["SEED_WPS"])
-errors = sum(r["non_2xx"] + r["socket_errors"] for r in (item, lst, health))
+errors = sum(r["non_2xx"] + r["socket_errors"] for r in (item, lst, summary, health))
 
 rows = [
     ("GET /nodes/{id} req/s (c64)", item["rps"], 0, at_least(item["rps"], float(env["G_ITEM_RPS"]))),
@@ -116,6 +119,9 @@ rows = [
     (f"GET /nodes ({env['NODES']}) req/s (c8)", lst["rps"], 0, at_least(lst["rps"], float(env["G_LIST_RPS"]))),
     (f"GET /nodes ({env['NODES']}) p50 ms (c8)", lst["p50_ms"], 2, info()),
     (f"GET /nodes ({env['NODES']}) p99 ms (c8)", lst["p99_ms"], 2, below(lst["p99_ms"], float(env["G_LIST_P99"]))),
+    (f"GET /nodes?fields= ({env['NODES']}) req/s (c8)", summary["rps"], 0, info()),
+    (f"GET /nodes?fields= ({env['NODES']}) p99 ms (c8)", summary["p99_ms"], 2,
+     below(summary["p99_ms"], float(env["G_SUMMARY_P99"]))),
     ("GET /health req/s (c64, reference)", health["rps"], 0, info()),
     ("GET /health p99 ms (c64, reference)", health["p99_ms"], 2, info()),
     (f"POST /nodes writes/s (c{env['SEED_CONC']})", seed, 0, at_least(seed, float(env["G_SEED"]))),
@@ -125,6 +131,7 @@ rows = [
     ("non-2xx + socket errors", errors, 0, (errors == 0, "= 0")),
     ("server CPU us/req GET /nodes/{id}", item["server_cpu_us_per_req"], 1, info()),
     ("server CPU us/req GET /nodes", lst["server_cpu_us_per_req"], 1, info()),
+    ("server CPU us/req GET /nodes?fields=", summary["server_cpu_us_per_req"], 1, info()),
     ("server CPU us/req GET /health", health["server_cpu_us_per_req"], 1, info()),
 ]
 
@@ -134,7 +141,7 @@ print_header(
 )
 finish("api", rows, 38, {
     "nodes": int(env["NODES"]), "list_body_kb": int(env["LIST_KB"]),
-    "get_node": item, "list_nodes": lst, "health": health,
+    "get_node": item, "list_nodes": lst, "list_summary": summary, "health": health,
     "seed_writes_per_s": seed, "seed_concurrency": int(env["SEED_CONC"]),
     "rss_mb": {"idle": idle, "after_load": loaded, "peak": peak},
 })

@@ -138,25 +138,12 @@ impl Store {
             Some(after) if after.as_bytes() >= prefix.as_bytes() => Bound::Excluded(after.as_bytes().to_vec()),
             _ => Bound::Included(prefix.as_bytes().to_vec()),
         };
-        let mut items = Vec::new();
-        let mut next_after = None;
-        for entry in tree.range((start, Bound::Unbounded)) {
-            let (key, raw) = entry?;
-            if !key.starts_with(prefix.as_bytes()) {
-                break;
-            }
-            let id = String::from_utf8_lossy(&key);
-            let record: Versioned<T> = codec::decode(T::COLLECTION, &id, &raw)?;
-            if !filter(&record.value) {
-                continue;
-            }
-            if items.len() == limit {
-                next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
-                break;
-            }
-            items.push(record);
-        }
-        Ok(Page { items, next_after })
+        let entries = tree.range((start, Bound::Unbounded)).take_while(|entry| {
+            entry
+                .as_ref()
+                .map_or(true, |(key, _)| key.starts_with(prefix.as_bytes()))
+        });
+        page_of(entries, limit, filter)
     }
 
     /// Every record of a collection, in id order (for small collections: settings, profiles, tokens, nodes).
@@ -182,21 +169,7 @@ impl Store {
             Some(before) => Bound::Excluded(before.as_bytes().to_vec()),
             None => Bound::Unbounded,
         };
-        let mut items = Vec::new();
-        let mut next_after = None;
-        for entry in tree.range((Bound::Unbounded, end)).rev() {
-            let (key, raw) = entry?;
-            let record: Versioned<T> = codec::decode(T::COLLECTION, &String::from_utf8_lossy(&key), &raw)?;
-            if !filter(&record.value) {
-                continue;
-            }
-            if items.len() == limit {
-                next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
-                break;
-            }
-            items.push(record);
-        }
-        Ok(Page { items, next_after })
+        page_of(tree.range((Bound::Unbounded, end)).rev(), limit, filter)
     }
 
     /// Writes `value` if the current record matches `expect`, durably, and returns the stored record.
@@ -411,4 +384,28 @@ enum Durability {
     Flushed,
     /// On disk within sled's flush interval.
     Background,
+}
+
+/// Up to `limit` records of `entries` (in the order given) that pass `filter`, and the id to continue after when
+/// there are more.
+fn page_of<T: Record>(
+    entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    limit: usize,
+    filter: impl Fn(&T) -> bool,
+) -> Result<Page<T>> {
+    let mut items = Vec::new();
+    let mut next_after = None;
+    for entry in entries {
+        let (key, raw) = entry?;
+        let record: Versioned<T> = codec::decode(T::COLLECTION, &String::from_utf8_lossy(&key), &raw)?;
+        if !filter(&record.value) {
+            continue;
+        }
+        if items.len() == limit {
+            next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
+            break;
+        }
+        items.push(record);
+    }
+    Ok(Page { items, next_after })
 }

@@ -37,20 +37,33 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
         [with_ctx(ctx), caller(), warp::header::optional::<u64>("content-length"), warp::body::stream()],
     delete_asset(name: String) [with_ctx(ctx), caller()],
     list_events() [with_ctx(ctx), caller(), warp::query::<HashMap<String, String>>()],
-    download_asset(name: String) [with_ctx(ctx), remote(), range(), if_none_match(), raw_query()],
-    kernel(name: String) [with_ctx(ctx), remote(), range(), if_none_match(), raw_query()],
+    download_asset(name: String) [with_ctx(ctx), download()],
+    kernel(name: String) [with_ctx(ctx), download()],
 ];
 
 fn host() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("host")
 }
 
-fn range() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("range")
+/// What a download request says besides the asset's name: who asks, which bytes, which version it has.
+pub(crate) struct Download {
+    remote: Option<std::net::SocketAddr>,
+    range: Option<String>,
+    if_none_match: Option<String>,
+    query: String,
 }
 
-fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("if-none-match")
+fn download() -> impl Filter<Extract = (Download,), Error = warp::Rejection> + Clone {
+    remote()
+        .and(warp::header::optional::<String>("range"))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(raw_query())
+        .map(|remote, range, if_none_match, query| Download {
+            remote,
+            range,
+            if_none_match,
+            query,
+        })
 }
 
 fn client(remote: Option<std::net::SocketAddr>) -> String {
@@ -297,15 +310,8 @@ macro_rules! asset_download {
                 (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/octet-stream"),
                 (status = 304, description = "Not modified"), (status = 404, body = ErrorBody),
                 (status = 416, body = ErrorBody)))]
-        pub(crate) async fn $handler(
-            name: String,
-            ctx: Ctx,
-            remote: Option<std::net::SocketAddr>,
-            range: Option<String>,
-            if_none_match: Option<String>,
-            query: String,
-        ) -> Response {
-            serve_asset(name, ctx, remote, range, if_none_match, query)
+        pub(crate) async fn $handler(name: String, ctx: Ctx, download: Download) -> Response {
+            serve_asset(name, ctx, download)
         }
     };
 }
@@ -325,14 +331,13 @@ asset_download!(
     "0-bootstrap's kernel URL: the asset of that name."
 );
 
-fn serve_asset(
-    name: String,
-    ctx: Ctx,
-    remote: Option<std::net::SocketAddr>,
-    range: Option<String>,
-    if_none_match: Option<String>,
-    query: String,
-) -> Response {
+fn serve_asset(name: String, ctx: Ctx, download: Download) -> Response {
+    let Download {
+        remote,
+        range,
+        if_none_match,
+        query,
+    } = download;
     let started = Instant::now();
     // `?mac=` is added by our boot scripts; anything unparsable is simply not attributed.
     let mac = form_urlencoded::parse(query.as_bytes())
