@@ -340,12 +340,17 @@ fn a_creation_on_an_unreachable_node_is_retried_with_backoff_until_the_node_is_b
     let accepted = call(&server, Method::POST, &format!("/nodes/{node}/containers"), Some(body));
     assert_eq!(accepted.status(), 202);
     let job_path = format!("/jobs/{}", accepted.json::<Value>().unwrap()["id"].as_str().unwrap());
-    wait_until(Duration::from_secs(15), "a second try", || {
-        let job = get_json(&server, &job_path);
-        job["attempts"].as_u64().unwrap() >= 2 && job["state"] == "running"
-    });
-    let job = get_json(&server, &job_path);
-    assert!(job["step"].as_str().unwrap().starts_with("retrying"), "{job}");
+    // One snapshot must show both: a later read may already be inside the next attempt.
+    wait_until(
+        Duration::from_secs(15),
+        "a second try that failed and waits to retry",
+        || {
+            let job = get_json(&server, &job_path);
+            job["attempts"].as_u64().unwrap() >= 2
+                && job["state"] == "running"
+                && job["step"].as_str().unwrap().starts_with("retrying")
+        },
+    );
     assert_eq!(
         get_json(&server, &format!("/nodes/{node}/containers/late"))["state"],
         "creating"
