@@ -28,33 +28,40 @@ pub struct VdiskLink {
     pub max_i_ops: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VmSpec {
-    pub id: String,
-    /// MiB.
-    pub memory: u64,
-    pub cpu: u32,
-    #[serde(default)]
-    pub nics: Vec<NicLink>,
-    #[serde(default)]
-    pub disks: Vec<VdiskLink>,
+/// Declares a VM body: the given fields, then the settings 0-orchestrator's `VMCreate` and `VMUpdate` share.
+/// One list, so the create and update bodies cannot drift apart (the reference keeps them in step too).
+macro_rules! vm_body {
+    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $kind:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $kind,)*
+            /// MiB of memory (from the next start, on an update); reserved on the node.
+            pub memory: u64,
+            /// Virtual CPUs.
+            pub cpu: u32,
+            /// Its NICs in order; omitted, none (an update replaces the whole list).
+            #[serde(default)]
+            pub nics: Vec<NicLink>,
+            /// Its vdisks in boot order; omitted, none (an update replaces the whole list).
+            #[serde(default)]
+            pub disks: Vec<VdiskLink>,
+        }
+    };
 }
 
-/// 0-orchestrator's `VMUpdate`: what may change while the VM is halted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VmUpdate {
-    /// MiB the VM gets at its next start.
-    pub memory: u64,
-    /// Virtual CPUs at its next start.
-    pub cpu: u32,
-    /// The whole new list of NICs (omitted: none).
-    #[serde(default)]
-    pub nics: Vec<NicLink>,
-    /// The whole new list of disks (omitted: none).
-    #[serde(default)]
-    pub disks: Vec<VdiskLink>,
+vm_body! {
+    /// 0-orchestrator's `VMCreate`, kept as the VM's desired state.
+    VmSpec {
+        /// The VM's name on the node (its domain's name), unique there.
+        id: String,
+    }
+}
+
+vm_body! {
+    /// 0-orchestrator's `VMUpdate`: what may change while the VM is halted.
+    VmUpdate {}
 }
 
 const NIC_KINDS: &[&str] = &["default", "bridge", "vlan", "vxlan"];

@@ -87,8 +87,7 @@ pub(crate) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Call
 #[utoipa::path(operation_id = "startContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
     params(("id" = String, Path), ("name" = String, Path)), request_body = CoreSystem,
     responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;

@@ -11,7 +11,7 @@
 //! lists sees its write. When the feed says changes were trimmed before they were applied, the list is rebuilt.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -113,7 +113,8 @@ impl Entry {
 
 #[derive(Default)]
 struct Views {
-    entries: BTreeMap<String, Entry>,
+    /// Shared, so a request holds the lock only to pick its entries and writes them out after releasing it.
+    entries: BTreeMap<String, Arc<Entry>>,
     /// The change feed's sequence number up to which `entries` is current; `None`: never built.
     applied: Option<u64>,
 }
@@ -140,31 +141,18 @@ impl NodeList {
         fields: FieldSet,
         keep: impl Fn(&Node) -> bool,
     ) -> crate::store::Result<Page> {
-        let mut views = self.views.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        views.catch_up(store)?;
-        let start = match after {
-            Some(after) => std::ops::Bound::Excluded(after.to_owned()),
-            None => std::ops::Bound::Unbounded,
+        let (chosen, next_after) = {
+            let mut views = self.views.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            views.catch_up(store)?;
+            views.choose(after, limit, keep)
         };
-        let mut body = BytesMut::with_capacity(64 * 1024);
+        let mut body = BytesMut::with_capacity(chosen.len() * 64 + 2);
         body.put_u8(b'[');
-        let mut taken = 0;
-        let mut next_after = None;
-        let mut last = None;
-        for (id, entry) in views.entries.range((start, std::ops::Bound::Unbounded)) {
-            if !keep(&entry.node) {
-                continue;
-            }
-            if taken == limit {
-                next_after = last.map(str::to_owned);
-                break;
-            }
-            if taken > 0 {
+        for (index, entry) in chosen.iter().enumerate() {
+            if index > 0 {
                 body.put_u8(b',');
             }
             entry.write(fields, &mut body);
-            taken += 1;
-            last = Some(id.as_str());
         }
         body.put_u8(b']');
         Ok(Page {
@@ -175,6 +163,32 @@ impl NodeList {
 }
 
 impl Views {
+    /// The entries of one page (after `after`, accepted by `keep`, at most `limit`) and the id to continue after.
+    fn choose(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Node) -> bool,
+    ) -> (Vec<Arc<Entry>>, Option<String>) {
+        let start = match after {
+            Some(after) => std::ops::Bound::Excluded(after.to_owned()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut chosen = Vec::with_capacity(limit.min(self.entries.len()));
+        let mut last = None;
+        for (id, entry) in self.entries.range((start, std::ops::Bound::Unbounded)) {
+            if !keep(&entry.node) {
+                continue;
+            }
+            if chosen.len() == limit {
+                return (chosen, last.map(str::to_owned));
+            }
+            chosen.push(Arc::clone(entry));
+            last = Some(id.as_str());
+        }
+        (chosen, None)
+    }
+
     /// Applies the changes to nodes and their statuses committed since the last call; rebuilds everything the
     /// first time and whenever the feed no longer holds what was missed.
     fn catch_up(&mut self, store: &Store) -> crate::store::Result<()> {
@@ -205,8 +219,8 @@ impl Views {
         for node in store.list::<Node>("", None, usize::MAX, |_| true)?.items {
             let status = store.get::<NodeStatus>(&node.value.id)?.map(|record| record.value);
             let id = node.value.id.clone();
-            self.entries
-                .insert(id, Entry::render(node, status).map_err(std::io::Error::other)?);
+            let entry = Entry::render(node, status).map_err(std::io::Error::other)?;
+            self.entries.insert(id, Arc::new(entry));
         }
         self.applied = Some(position);
         Ok(())
@@ -218,7 +232,7 @@ impl Views {
             Some(node) => {
                 let status = store.get::<NodeStatus>(id)?.map(|record| record.value);
                 let entry = Entry::render(node, status).map_err(std::io::Error::other)?;
-                self.entries.insert(id.to_owned(), entry);
+                self.entries.insert(id.to_owned(), Arc::new(entry));
             }
             None => {
                 self.entries.remove(id);

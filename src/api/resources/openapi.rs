@@ -51,8 +51,9 @@ impl Modify for BearerAuth {
 
 /// Built once, on first request: the description above, every operation of the route table, and the errors
 /// that every operation of a kind shares (so no annotation repeats them): 401 for every operation that needs a
-/// token, and 403 for every one that changes something (a read that needs more than the viewer role says so
-/// itself).
+/// token, 403 for every one that changes something (a read that needs more than the viewer role says so
+/// itself), and 502 and 504 for every one that may hand back a job (202): it waits for the node, which may fail
+/// or not answer.
 pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -82,6 +83,10 @@ pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
             );
             if changes {
                 add_error(operation, "403", "The token's role may not do this");
+            }
+            if operation.responses.responses.contains_key("202") {
+                add_error(operation, "502", "The node refused or failed the change");
+                add_error(operation, "504", "The node did not answer in time");
             }
         }
     }

@@ -100,8 +100,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
             headers(("Location" = String, description = "URL of the job"))),
         (status = 400, description = "Invalid field, or an flist the node cannot fetch", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Name or host port in use", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "Name or host port in use", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -136,8 +135,7 @@ pub(crate) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) ->
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 404, description = "Unknown node", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, description = "Unknown node", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -155,8 +153,7 @@ pub struct ContainerUpdate {
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)), request_body = ContainerUpdate,
     responses((status = 204, description = "The container has these NICs now (or will, at its next start)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -180,7 +177,7 @@ pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
     responses((status = 201, description = "Running (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted", body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "Being deleted", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, true).await
@@ -190,7 +187,7 @@ pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) 
     params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 204, description = "Stopped"), (status = 202, description = "Accepted; follow the job", body = Job),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted", body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "Being deleted", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, false).await

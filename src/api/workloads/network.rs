@@ -99,8 +99,7 @@ pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> Hand
     params(("id" = String, Path, description = "Node id")), request_body = BridgeSpec,
     responses((status = 201, body = BridgeView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -135,8 +134,7 @@ pub(crate) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Cal
 #[utoipa::path(operation_id = "deleteBridge", delete, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
     params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -163,8 +161,7 @@ pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
     params(("id" = String, Path, description = "Node id")), request_body = ZerotierJoin,
     responses((status = 201, description = "Joined", body = Object, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -199,8 +196,7 @@ pub(crate) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: C
 #[utoipa::path(operation_id = "leaveZerotier", delete, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
     params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
     responses((status = 204, description = "Left, or was not a member"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;

@@ -121,8 +121,7 @@ async fn change_devices(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     request_body(content = [String], description = "Device paths to add, e.g. `[\"/dev/sdd\"]`"),
     responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202, body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "A device is in another pool", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "A device is in another pool", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -152,8 +151,7 @@ pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, bo
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("uuid" = String, Path)),
     responses((status = 204, description = "Removed, or not in the pool"), (status = 202, body = crate::model::Job),
         (status = 400, description = "The pool's profile needs the device", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn remove(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;

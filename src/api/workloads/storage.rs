@@ -177,10 +177,10 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     delete_pool(node: String, pool: String) [with_ctx(ctx), caller()],
     list_filesystems(node: String, pool: String) [with_ctx(ctx), caller()],
     create_filesystem(node: String, pool: String) [with_ctx(ctx), caller(), raw_body()],
-    get_filesystem(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
-    delete_filesystem(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
-    list_snapshots(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller()],
-    create_snapshot(node: String, pool: String, filesystem: String) [with_ctx(ctx), caller(), raw_body()],
+    get_filesystem(at: FilesystemAt) [with_ctx(ctx), caller()],
+    delete_filesystem(at: FilesystemAt) [with_ctx(ctx), caller()],
+    list_snapshots(at: FilesystemAt) [with_ctx(ctx), caller()],
+    create_snapshot(at: FilesystemAt) [with_ctx(ctx), caller(), raw_body()],
     get_snapshot(at: SnapshotAt) [with_ctx(ctx), caller()],
     delete_snapshot(at: SnapshotAt) [with_ctx(ctx), caller()],
     rollback_snapshot(at: SnapshotAt) [with_ctx(ctx), caller()],
@@ -207,8 +207,7 @@ pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Invalid field or unknown device", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Name taken, or a device already in use", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "Name taken, or a device already in use", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -259,8 +258,7 @@ pub(crate) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Calle
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "It still holds filesystems", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "It still holds filesystems", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -284,8 +282,7 @@ pub(crate) async fn list_filesystems(node: String, pool: String, ctx: Ctx, calle
     responses((status = 201, body = FilesystemView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 507, description = "The pool has no room for the quota", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 507, description = "The pool has no room for the quota", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_filesystem(
     node: String,
@@ -304,15 +301,9 @@ pub(crate) async fn create_filesystem(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 200, body = FilesystemView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn get_filesystem(
-    node: String,
-    pool: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
-) -> HandlerResult {
+pub(crate) async fn get_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let filesystem = workloads::find::<FilesystemSpec>(&ctx, &node, &[pool], &name)?;
+    let filesystem = at.find::<FilesystemSpec>(&ctx)?;
     Ok(warp::reply::json(&filesystem_view(&ctx, filesystem.value)?).into_response())
 }
 
@@ -320,30 +311,23 @@ pub(crate) async fn get_filesystem(
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "It still has snapshots", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "It still has snapshots", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn delete_filesystem(
-    node: String,
-    pool: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
-) -> HandlerResult {
+pub(crate) async fn delete_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    workloads::require_node(&ctx, &node)?;
-    require_empty::<SnapshotSpec>(&ctx, &node, &[pool.clone(), name.clone()], "filesystem_not_empty")?;
-    workloads::delete::<FilesystemSpec>(&ctx, &node, &[pool], &name).await
+    workloads::require_node(&ctx, &at.node)?;
+    require_empty::<SnapshotSpec>(&ctx, &at.node, &at.path(), "filesystem_not_empty")?;
+    workloads::delete::<FilesystemSpec>(&ctx, &at.node, &at.parents, &at.name).await
 }
 
 #[utoipa::path(operation_id = "listSnapshots", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 200, description = "Snapshot names", body = [String]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list_snapshots(node: String, pool: String, fs: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+pub(crate) async fn list_snapshots(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    workloads::find::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
-    Ok(names(workloads::list::<SnapshotSpec>(&ctx, &node, &[pool, fs])?))
+    at.find::<FilesystemSpec>(&ctx)?;
+    Ok(names(workloads::list::<SnapshotSpec>(&ctx, &at.node, &at.path())?))
 }
 
 #[utoipa::path(operation_id = "createSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
@@ -351,45 +335,48 @@ pub(crate) async fn list_snapshots(node: String, pool: String, fs: String, ctx: 
     request_body = SnapshotSpec,
     responses((status = 201, body = SnapshotView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn create_snapshot(
-    node: String,
-    pool: String,
-    fs: String,
-    ctx: Ctx,
-    caller: Caller,
-    body: RawBody,
-) -> HandlerResult {
+pub(crate) async fn create_snapshot(at: FilesystemAt, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: SnapshotSpec = body.json()?;
-    require_parent::<FilesystemSpec>(&ctx, &node, std::slice::from_ref(&pool), &fs)?;
-    workloads::create_response(&ctx, &node, vec![pool, fs], spec, snapshot_view).await
+    require_parent::<FilesystemSpec>(&ctx, &at.node, &at.parents, &at.name)?;
+    workloads::create_response(&ctx, &at.node, at.path(), spec, snapshot_view).await
 }
 
-/// Where one snapshot is: the four path parameters of its operations, taken as one argument.
-pub(crate) struct SnapshotAt {
+/// Where one workload below a node is: its node, its parents' names and its own name, the path parameters of its
+/// operations taken as one argument (so a handler's signature does not repeat them).
+pub(crate) struct WorkloadAt<const PARENTS: usize> {
     node: String,
-    /// Pool and filesystem.
-    parents: [String; 2],
+    parents: [String; PARENTS],
     name: String,
 }
 
-impl SnapshotAt {
-    fn find(&self, ctx: &Ctx) -> Result<Versioned<Workload<SnapshotSpec>>, ApiError> {
-        workloads::find::<SnapshotSpec>(ctx, &self.node, &self.parents, &self.name)
+/// A filesystem: below its pool.
+pub(crate) type FilesystemAt = WorkloadAt<1>;
+/// A snapshot: below its pool and filesystem.
+pub(crate) type SnapshotAt = WorkloadAt<2>;
+
+impl<const PARENTS: usize> WorkloadAt<PARENTS> {
+    fn find<S: Spec>(&self, ctx: &Ctx) -> Result<Versioned<Workload<S>>, ApiError> {
+        workloads::find::<S>(ctx, &self.node, &self.parents, &self.name)
+    }
+
+    /// The parents of what lies below this workload: its own parents, then its name.
+    fn path(&self) -> Vec<String> {
+        self.parents.iter().chain([&self.name]).cloned().collect()
     }
 }
 
-impl crate::api::route::FromParams for (SnapshotAt,) {
+impl<const PARENTS: usize> crate::api::route::FromParams for (WorkloadAt<PARENTS>,) {
     fn from_params(params: Vec<String>) -> Result<Self, warp::Rejection> {
-        let [node, pool, fs, name] = <[String; 4]>::try_from(params).map_err(|_| warp::reject::not_found())?;
-        Ok((SnapshotAt {
-            node,
-            parents: [pool, fs],
-            name,
-        },))
+        let mut params = params.into_iter();
+        let (node, name) = (params.next(), params.next_back());
+        let parents = <[String; PARENTS]>::try_from(params.collect::<Vec<_>>());
+        match (node, name, parents) {
+            (Some(node), Some(name), Ok(parents)) => Ok((WorkloadAt { node, parents, name },)),
+            _ => Err(warp::reject::not_found()),
+        }
     }
 }
 
@@ -400,7 +387,7 @@ impl crate::api::route::FromParams for (SnapshotAt,) {
     security(("bearer" = [])))]
 pub(crate) async fn get_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let snapshot = at.find(&ctx)?;
+    let snapshot = at.find::<SnapshotSpec>(&ctx)?;
     Ok(warp::reply::json(&snapshot_view(&ctx, snapshot.value)?).into_response())
 }
 
@@ -408,8 +395,7 @@ pub(crate) async fn get_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> Ha
     params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
         ("snapshot" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -421,13 +407,13 @@ pub(crate) async fn delete_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) ->
         ("snapshot" = String, Path)),
     responses((status = 204, description = "The filesystem is back to the snapshot"),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn rollback_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let [pool, fs] = &at.parents;
     workloads::find::<FilesystemSpec>(&ctx, &at.node, std::slice::from_ref(pool), fs)?;
-    let snapshot = at.find(&ctx)?;
+    let snapshot = at.find::<SnapshotSpec>(&ctx)?;
     match workloads::change(&ctx, snapshot, JobAction::Rollback, |_| {}).await? {
         Some(accepted) => Ok(accepted),
         None => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -102,8 +102,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     params(("id" = String, Path, description = "Node id")), request_body = VmSpec,
     responses((status = 201, body = VmView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -161,8 +160,7 @@ pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, b
 #[utoipa::path(operation_id = "deleteVm", delete, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
     params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -204,8 +202,7 @@ macro_rules! power_action {
             params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
             responses((status = 204, description = "Done"), (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
                 (status = 404, body = ErrorBody),
-                (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody),
-                (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+                (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody)),
             security(("bearer" = [])))]
         pub(crate) async fn $handler(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             $run(node, id, $segment.to_owned(), ctx, caller).await
@@ -280,8 +277,7 @@ pub struct VmMigrate {
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
+        (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
