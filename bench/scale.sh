@@ -48,7 +48,11 @@ while (($#)); do
             shift 2
             ;;
         --trend) trend=1 && shift ;;
-        *) args+=("$1") && shift ;;
+        --save | --no-build | -h | --help) args+=("$1") && shift ;;
+        *)
+            echo "error: unknown argument '$1' (expected --nodes N, --trend, --save, --no-build)" >&2
+            exit 2
+            ;;
     esac
 done
 parse_args "${args[@]}"
