@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What bench/api.sh and bench/heartbeat.sh share: their flags, tool check, build, temp dir and clean-up, the
+# What bench/api.sh and bench/scale.sh share: their flags, tool check, build, temp dir and clean-up, the
 # server's start, the /proc readings, and the Python helpers behind their load and their report. Sourced by
 # them after their `set -euo pipefail`; it only defines things, and is not run on its own.
 #
@@ -50,10 +50,11 @@ require_tools() {
 
 # build_release: sets $root (the parent of this file's folder, wherever the bench is run from) and $bin, and
 # builds the release binary unless --no-build; exits 2 if there is no binary to run.
+# ZOS_BIN=PATH runs that binary instead, unbuilt (to measure another build, e.g. main's, in the same way).
 build_release() {
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    bin="$root/target/release/zos-orchestrator"
-    if ((build)); then
+    bin="${ZOS_BIN:-$root/target/release/zos-orchestrator}"
+    if ((build)) && [[ -z "${ZOS_BIN:-}" ]]; then
         echo "== cargo build --release" >&2
         (cd "$root" && cargo build --release --quiet)
     fi

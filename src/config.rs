@@ -63,8 +63,8 @@ pub struct HealthcheckArgs {
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
-    /// How many nodes
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    /// How many nodes (each takes a port, and two open files: its listener and the orchestrator's connection)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub nodes: u32,
     /// Address of the first node; the others take the following ports (port 0: each picks a free one)
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]

@@ -9,6 +9,7 @@ mod auth;
 mod boot;
 mod config;
 mod engine;
+mod fd_limit;
 mod healthcheck;
 mod http_server;
 mod metrics;
@@ -120,6 +121,8 @@ fn init_logging(format: LogFormat) {
 
 async fn serve(config: ServeConfig) -> ExitCode {
     init_logging(config.log_format);
+    let open_files = fd_limit::raise();
+    tracing::debug!(?open_files, "open-files limit (a connection per node)");
     let started = Instant::now();
     let store = match Store::open(&config.data_dir) {
         Ok(store) => store,
@@ -386,6 +389,16 @@ async fn start_demo(store: &Store, count: u32) -> Result<(), String> {
 /// `sim`: emulated nodes until SIGINT/SIGTERM.
 async fn run_sim(args: config::SimArgs) -> ExitCode {
     init_logging(LogFormat::Text);
+    // A listener and the orchestrator's connection per node, and a margin for the runtime and stdio.
+    let needed = 2 * u64::from(args.nodes) + 64;
+    if let Some(limit) = fd_limit::raise().filter(|limit| *limit < needed) {
+        eprintln!(
+            "error: --nodes {} needs about {needed} open files, and this process may open {limit} \
+             (ulimit -n): raise the limit, or split the nodes over several sim processes",
+            args.nodes
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     for index in 0..args.nodes {
         let mut listen = args.listen;
         if listen.port() != 0 {

@@ -172,3 +172,33 @@ fn the_api_reaches_emulated_nodes_over_the_0_core_protocol() {
         "answered within the node deadline"
     );
 }
+
+/// `sim` asked for more nodes than its open-files limit holds (two files a node) says so and exits 2 before it
+/// starts any, instead of failing halfway through.
+#[test]
+fn sim_refuses_more_nodes_than_its_open_files_limit_holds() {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(BIN);
+    command.args(["sim", "--nodes", "500", "--listen", "127.0.0.1:0"]);
+    // SAFETY: setrlimit is async-signal-safe, and lowering a limit is always allowed.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--nodes 500 needs about 1064 open files") && stderr.contains("may open 256"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no node started");
+}

@@ -1,7 +1,9 @@
 //! The web UI in real headless Chromium (Debian `chromium`, driven by `playwright-core` from tests/ui/).
 //! Nodes: sign in with the bootstrap token, watch a node registered through the API appear without a reload,
 //! register, edit and delete through the UI, and find who did it (and a refused attempt) on the Audit page
-//! (screenshot target/ui/nodes.png). Boot: upload assets, create a
+//! (screenshot target/ui/nodes.png). Nodes paging: 1,000 nodes registered while the page is open, 100 rows drawn
+//! at a time, pages turned, live changes on a later page, the filter over every node (target/ui/nodes-paging.png).
+//! Boot: upload assets, create a
 //! profile, settings and a selector through the UI, and see a machine's boot request appear live
 //! (screenshot target/ui/boot.png). Demo: node detail with inventory and live stats. ZeroTier: authorise a
 //! pending member and see it become a node. Containers: create one on a demo node through the form (field errors
@@ -71,6 +73,12 @@ fn run_ui_script_with(script: &str, name: &str, server: &Server, envs: &[(&str, 
 #[test]
 fn nodes_page_signs_in_and_updates_live_in_chromium() {
     run_ui_script("nodes", &[]);
+}
+
+/// 1,000 nodes: the Nodes page draws a page of them at a time, turns pages promptly and keeps live updates.
+#[test]
+fn nodes_page_pages_through_a_thousand_nodes_live_in_chromium() {
+    run_ui_script("nodes-paging", &[]);
 }
 
 #[test]

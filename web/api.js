@@ -127,7 +127,8 @@ const enc = encodeURIComponent;
 export const api = {
   whoami: (token) => request('GET', '/auth/whoami', undefined, { token, silent401: !!token }),
   health: () => request('GET', '/health', undefined, { auth: false }),
-  listNodes: () => request('GET', '/nodes'),
+  // fields: the `?fields=` list of the summary view (no inventory), for the Nodes table.
+  listNodes: (fields) => request('GET', fields ? `/nodes?fields=${enc(fields)}` : '/nodes'),
   createNode: (node) => request('POST', '/nodes', node),
   patchNode: (id, patch) => request('PATCH', `/nodes/${enc(id)}`, patch),
   deleteNode: (id) => request('DELETE', `/nodes/${enc(id)}`),

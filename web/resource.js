@@ -9,8 +9,9 @@ import { errorToast, emptyState, button } from './ui.js';
  * - data: null until the first load, then what fetcher() resolved to
  * - error: the first load's error (later failures only toast)
  * - load(): fetches now (once more after an overlapping load ends)
- * - schedule(): loads after refreshMs; bursts of changes load once, at most
- *   every refreshMs, or with `debounce` once refreshMs after the last one
+ * - schedule(): loads after refreshMs (milliseconds, or a function giving
+ *   them); bursts of changes load once, at most every refreshMs, or with
+ *   `debounce` once refreshMs after the last one
  * - set(data): a local update (after our own change); retry(); stop()
  * onChange() runs after every load and set().
  */
@@ -47,10 +48,13 @@ export function resource({ name, fetcher, onChange, refreshMs, debounce = false 
       if (!debounce) return;
       clearTimeout(r.timer);
     }
-    r.timer = setTimeout(() => {
-      r.timer = null;
-      r.load();
-    }, refreshMs);
+    r.timer = setTimeout(
+      () => {
+        r.timer = null;
+        r.load();
+      },
+      typeof refreshMs === 'function' ? refreshMs() : refreshMs,
+    );
   };
   r.set = (value) => {
     r.data = value;
@@ -102,16 +106,18 @@ export function liveResource({ live, matches, refreshMs = LIVE_DEBOUNCE_MS, debo
 }
 
 /**
- * liveList(name, list, {live, collections, onChange}): a liveResource of the
- * list that list() fetches, following the changes of `collections`.
+ * liveList(name, list, {live, collections, onChange, ...liveResource
+ * options}): a liveResource of the list that list() fetches, following the
+ * changes of `collections`.
  */
-export function liveList(name, list, { live, collections, onChange }) {
+export function liveList(name, list, { live, collections, onChange, ...options }) {
   return liveResource({
     name,
     fetcher: async () => asList(await list()),
     onChange,
     live,
     matches: (change) => collections.includes(change.collection),
+    ...options,
   });
 }
 

@@ -1,9 +1,15 @@
 //! Node heartbeat: every interval, each registered node is pinged over 0-core (with bounded concurrency, and
 //! the rounds spread by jitter), and its observed state (`online`, `unreachable`, `auth_failed`, `error`, with
-//! a reason and when it was last seen) is written to `node_status` — only when something changed, or once a
-//! minute for `last_seen`, so a quiet cluster of 1,000 nodes does not rewrite 1,000 records every round.
+//! a reason and when it was last seen) is written to `node_status` — only when something changed, or about once
+//! a minute for `last_seen`, so a quiet cluster of 10,000 nodes does not rewrite 10,000 records every round.
 //! A node that stops answering costs at most the client deadline, and never holds up the others.
+//!
+//! Each node's status is written as soon as it is observed, while other nodes are still being pinged: the
+//! writes of a round overlap and share their flushes (the store commits them in groups), and a round never holds
+//! more than [`CONCURRENCY`] statuses. The `last_seen` refreshes are spread over the minute (each node's next one
+//! is due 30 to 60 s after its last write), so the nodes registered together are not all rewritten in one round.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +19,7 @@ use serde_json::Value;
 
 use crate::metrics::Metrics;
 use crate::model::{Node, NodeState, NodeStatus, now_rfc3339};
-use crate::store::{Expect, Store};
+use crate::store::{Expect, Store, StoreError};
 use crate::zos::commands::Info;
 use crate::zos::{Clients, ZosError};
 
@@ -21,6 +27,16 @@ use crate::zos::{Clients, ZosError};
 const CONCURRENCY: usize = 64;
 /// How stale `last_seen` may get before it is rewritten although nothing else changed.
 const LAST_SEEN_REFRESH: Duration = Duration::from_secs(60);
+
+/// When each node's `last_seen` is next due to be rewritten (absent: at once, e.g. after a restart).
+type RefreshDue = HashMap<String, Instant>;
+
+/// What one node's heartbeat found and whether it was written.
+struct Beat {
+    id: String,
+    state: NodeState,
+    written: bool,
+}
 
 pub struct Heartbeat {
     pub store: Store,
@@ -32,10 +48,10 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Runs rounds until `shutdown` flips to true. The first round starts at once.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut last_written: std::collections::HashMap<String, Instant> = Default::default();
+        let mut refresh_due = RefreshDue::default();
         loop {
             let started = Instant::now();
-            if let Err(err) = self.round(&mut last_written).await {
+            if let Err(err) = self.round(&mut refresh_due).await {
                 tracing::error!(error = %err, "heartbeat round failed");
             }
             // ±10% jitter, so rounds of several orchestrators (or restarts) do not line up.
@@ -52,61 +68,66 @@ impl Heartbeat {
         }
     }
 
-    async fn round(&self, last_written: &mut std::collections::HashMap<String, Instant>) -> crate::store::Result<()> {
-        let nodes = self.store.list::<Node>("", None, usize::MAX, |_| true)?.items;
-        let observed: Vec<(Node, NodeStatus)> = futures_util::stream::iter(nodes)
-            .map(|record| async move {
-                let previous = self
-                    .store
-                    .get::<NodeStatus>(&record.value.id)
-                    .ok()
-                    .flatten()
-                    .map(|p| p.value);
-                let status = self.observe(&record.value, previous.as_ref()).await;
-                (record.value, status)
+    async fn round(&self, refresh_due: &mut RefreshDue) -> crate::store::Result<()> {
+        let nodes = self.store.all::<Node>()?;
+        let now = Instant::now();
+        let due = |id: &str| refresh_due.get(id).is_none_or(|due| now >= *due);
+        let beats: Vec<crate::store::Result<Beat>> = futures_util::stream::iter(nodes)
+            .map(|node| {
+                let refresh = due(&node.id);
+                self.beat(node, refresh)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let live: std::collections::HashSet<&str> = observed.iter().map(|(node, _)| node.id.as_str()).collect();
-        let count = |state: NodeState| observed.iter().filter(|(_, status)| status.state == state).count() as i64;
+        let beats = beats.into_iter().collect::<crate::store::Result<Vec<Beat>>>()?;
+        let count = |state: NodeState| beats.iter().filter(|beat| beat.state == state).count() as i64;
         self.metrics.node_states(&[
             ("online", count(NodeState::Online)),
             ("unreachable", count(NodeState::Unreachable)),
             ("auth_failed", count(NodeState::AuthFailed)),
             ("error", count(NodeState::Error)),
         ]);
-        for (node, status) in observed.iter().cloned() {
-            let previous = self.store.get::<NodeStatus>(&node.id)?;
-            let since_written = last_written.get(&node.id).map(Instant::elapsed);
-            let Some((status, why)) = to_write(previous.as_ref().map(|p| &p.value), status, since_written) else {
-                continue;
-            };
-            if why == Write::Changed {
-                tracing::info!(node = %node.id, state = ?status.state, reason = %status.reason, "node state changed");
-            }
-            let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
-            match self.store.put(status, expect).await {
-                Ok(_) => {
-                    last_written.insert(node.id.clone(), Instant::now());
-                }
-                // Lost a race with ourselves (a previous round still writing): the next round fixes it.
-                Err(
-                    crate::store::StoreError::VersionMismatch { .. } | crate::store::StoreError::AlreadyExists { .. },
-                ) => {}
-                Err(err) => return Err(err),
-            }
+        let written = Instant::now();
+        for beat in beats.iter().filter(|beat| beat.written) {
+            refresh_due.insert(beat.id.clone(), next_refresh(written));
         }
-        // Forget what was observed about nodes that are no longer registered.
-        for orphan in self
-            .store
-            .list::<NodeStatus>("", None, usize::MAX, |s| !live.contains(s.id.as_str()))?
-            .items
-        {
-            self.store.delete::<NodeStatus>(&orphan.value.id, None).await?;
-            last_written.remove(&orphan.value.id);
+        // Forget what was observed about nodes that are no longer registered (their ids alone: no need to
+        // decode every status for that).
+        let live: HashSet<&str> = beats.iter().map(|beat| beat.id.as_str()).collect();
+        for orphan in self.store.ids::<NodeStatus>()? {
+            if !live.contains(orphan.as_str()) {
+                self.store.delete::<NodeStatus>(&orphan, None).await?;
+                refresh_due.remove(&orphan);
+            }
         }
         Ok(())
+    }
+
+    /// Observes `node` and writes its status when it changed, or when `refresh` says its `last_seen` is due.
+    async fn beat(&self, node: Node, refresh: bool) -> crate::store::Result<Beat> {
+        let previous = self.store.get::<NodeStatus>(&node.id)?;
+        let status = self.observe(&node, previous.as_ref().map(|p| &p.value)).await;
+        let mut beat = Beat {
+            id: node.id,
+            state: status.state,
+            written: false,
+        };
+        let Some((status, why)) = to_write(previous.as_ref().map(|p| &p.value), status, refresh) else {
+            return Ok(beat);
+        };
+        if why == Write::Changed {
+            tracing::info!(node = %beat.id, state = ?status.state, reason = %status.reason, "node state changed");
+        }
+        let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
+        match self.store.put(status, expect).await {
+            Ok(_) => beat.written = true,
+            // The node was unregistered meanwhile (its status goes with the sweep), or a status was written
+            // since it was read: the next round writes what it finds then.
+            Err(StoreError::VersionMismatch { .. } | StoreError::AlreadyExists { .. }) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(beat)
     }
 
     /// One heartbeat of one node: `info.os` (cheap, and its boot time tells a reboot), plus the hardware when
@@ -167,22 +188,24 @@ fn inventory_is_current(previous: Option<&NodeStatus>, boot_time: u64) -> bool {
     previous.is_some_and(|p| p.state == NodeState::Online && p.boot_time == boot_time && p.inventory.is_some())
 }
 
+/// When the `last_seen` of a node written at `written` is next due: at a random point between half of
+/// `LAST_SEEN_REFRESH` and all of it, so nodes written in the same round drift apart.
+fn next_refresh(written: Instant) -> Instant {
+    written + LAST_SEEN_REFRESH.mul_f64(rand::rng().random_range(0.5..1.0))
+}
+
 /// Why a round writes a node's status.
 #[derive(Debug, PartialEq)]
 enum Write {
     /// It differs from the stored one in more than `last_seen` (or none is stored): the node's state moved.
     Changed,
-    /// Only `last_seen` is due: this process last wrote it `LAST_SEEN_REFRESH` ago, or never.
+    /// Only `last_seen` is due: 30 to 60 s after this process last wrote it, or at once if it never did.
     Refresh,
 }
 
-/// What a round stores of a node's fresh `status`, given the stored one and how long ago this process wrote it;
+/// What a round stores of a node's fresh `status`, given the stored one and whether its `last_seen` is due;
 /// `None`: nothing. A node that did not answer keeps the `last_seen` it had.
-fn to_write(
-    previous: Option<&NodeStatus>,
-    mut status: NodeStatus,
-    since_written: Option<Duration>,
-) -> Option<(NodeStatus, Write)> {
+fn to_write(previous: Option<&NodeStatus>, mut status: NodeStatus, refresh: bool) -> Option<(NodeStatus, Write)> {
     if status.last_seen.is_none() {
         status.last_seen = previous.and_then(|p| p.last_seen.clone());
     }
@@ -196,8 +219,7 @@ fn to_write(
     if changed {
         return Some((status, Write::Changed));
     }
-    let stale = since_written.is_none_or(|since| since >= LAST_SEEN_REFRESH);
-    stale.then_some((status, Write::Refresh))
+    refresh.then_some((status, Write::Refresh))
 }
 
 #[cfg(test)]
@@ -226,13 +248,15 @@ mod tests {
         written.map(|(_, why)| why)
     }
 
-    const RECENTLY: Option<Duration> = Some(Duration::from_secs(5));
+    /// The `refresh` argument of a node written moments ago, and of one whose refresh is due.
+    const RECENTLY: bool = false;
+    const DUE: bool = true;
 
     #[test]
     fn a_node_never_observed_is_written_whatever_its_state() {
-        let (written, why) = to_write(None, status(NodeState::Online, Some("t1")), None).unwrap();
+        let (written, why) = to_write(None, status(NodeState::Online, Some("t1")), RECENTLY).unwrap();
         assert_eq!((written.state, why), (NodeState::Online, Write::Changed));
-        let (written, why) = to_write(None, status(NodeState::Unreachable, None), None).unwrap();
+        let (written, why) = to_write(None, status(NodeState::Unreachable, None), RECENTLY).unwrap();
         assert_eq!(
             (written.state, written.last_seen, why),
             (NodeState::Unreachable, None, Write::Changed)
@@ -256,25 +280,36 @@ mod tests {
     }
 
     #[test]
-    fn a_node_whose_state_holds_is_rewritten_only_when_its_last_write_is_a_minute_old() {
+    fn a_node_whose_state_holds_is_rewritten_only_when_its_refresh_is_due() {
         let stored = status(NodeState::Online, Some("t1"));
         let fresh = status(NodeState::Online, Some("t2"));
         assert_eq!(why(to_write(Some(&stored), fresh.clone(), RECENTLY)), None);
-        let (written, why_written) = to_write(Some(&stored), fresh.clone(), Some(LAST_SEEN_REFRESH)).unwrap();
+        let (written, why_written) = to_write(Some(&stored), fresh.clone(), DUE).unwrap();
         assert_eq!(
             (written.last_seen.as_deref(), why_written),
             (Some("t2"), Write::Refresh)
-        );
-        assert_eq!(
-            why(to_write(Some(&stored), fresh, None)),
-            Some(Write::Refresh),
-            "a restarted process refreshes it at once"
         );
         let down = status(NodeState::Unreachable, Some("t1"));
         assert_eq!(
             why(to_write(Some(&down), status(NodeState::Unreachable, None), RECENTLY)),
             None,
             "still down for the same reason"
+        );
+    }
+
+    #[test]
+    fn refreshes_of_nodes_written_together_are_spread_over_the_second_half_minute() {
+        let written = Instant::now();
+        let due: Vec<Duration> = (0..200).map(|_| next_refresh(written) - written).collect();
+        assert!(
+            due.iter()
+                .all(|d| *d >= LAST_SEEN_REFRESH / 2 && *d < LAST_SEEN_REFRESH),
+            "{due:?}"
+        );
+        let early = due.iter().filter(|d| **d < LAST_SEEN_REFRESH * 3 / 4).count();
+        assert!(
+            (50..150).contains(&early),
+            "{early} of 200 in the first half of the window"
         );
     }
 

@@ -156,6 +156,16 @@ impl Store {
             .collect())
     }
 
+    /// The ids of a collection, in order, without decoding its records: for a sweep that only needs to know
+    /// which exist (the heartbeat's, over every node's status).
+    pub fn ids<T: Record>(&self) -> Result<Vec<String>> {
+        self.tree::<T>()?
+            .iter()
+            .keys()
+            .map(|key| Ok(String::from_utf8_lossy(&key?).into_owned()))
+            .collect()
+    }
+
     /// Up to `limit` records that pass `filter`, in reverse id order, strictly before `before` (newest first for
     /// time-ordered ids).
     pub fn list_newest<T: Record>(
