@@ -155,6 +155,16 @@ pub struct ServeArgs {
     /// How many days to keep audit records [default: 90]
     #[arg(long, env = "ZOS_AUDIT_KEEP_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u64).range(AUDIT_DAYS))]
     pub audit_keep_days: Option<u64>,
+    /// Seconds a webhook receiver has to answer one delivery (connecting included) [default: 10]
+    #[arg(long, env = "ZOS_WEBHOOK_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(WEBHOOK_TIMEOUT))]
+    pub webhook_timeout: Option<u64>,
+    /// Longest wait between two tries of a failed webhook delivery (the waits double from one second)
+    /// [default: 300]
+    #[arg(long, env = "ZOS_WEBHOOK_RETRY_MAX", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(WEBHOOK_RETRY_MAX))]
+    pub webhook_retry_max: Option<u64>,
+    /// Events a webhook's queue holds; when it is full the oldest is dropped for a new one [default: 10000]
+    #[arg(long, env = "ZOS_WEBHOOK_QUEUE_LIMIT", value_name = "N", value_parser = clap::value_parser!(u64).range(WEBHOOK_QUEUE_LIMIT))]
+    pub webhook_queue_limit: Option<u64>,
 }
 
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
@@ -176,6 +186,13 @@ pub struct HttpLimits {
 const AUDIT_RECORDS: std::ops::RangeInclusive<u64> = 100..=10_000_000;
 /// What `audit_keep_days` may be: a day to ten years.
 const AUDIT_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+
+/// What `webhook_timeout` may be: a second to five minutes.
+const WEBHOOK_TIMEOUT: std::ops::RangeInclusive<u64> = 1..=300;
+/// What `webhook_retry_max` may be: a second to an hour.
+const WEBHOOK_RETRY_MAX: std::ops::RangeInclusive<u64> = 1..=3600;
+/// What `webhook_queue_limit` may be: a few events to a million per webhook.
+const WEBHOOK_QUEUE_LIMIT: std::ops::RangeInclusive<u64> = 10..=1_000_000;
 
 /// Which new ZeroTier members are authorised automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -306,6 +323,7 @@ pub struct ServeConfig {
     pub http: HttpLimits,
     /// How much of the audit log is kept.
     pub audit: crate::audit::Retention,
+    pub webhooks: crate::engine::webhooks::Settings,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -361,6 +379,9 @@ struct FileConfig {
     max_connections_per_ip: Option<u64>,
     audit_keep_records: Option<u64>,
     audit_keep_days: Option<u64>,
+    webhook_timeout: Option<u64>,
+    webhook_retry_max: Option<u64>,
+    webhook_queue_limit: Option<u64>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -558,6 +579,29 @@ impl ServeConfig {
                 )? * 86_400,
             ),
         };
+        let webhooks = crate::engine::webhooks::Settings {
+            timeout: std::time::Duration::from_secs(in_range(
+                "webhook_timeout",
+                args.webhook_timeout.or(file.webhook_timeout),
+                10,
+                WEBHOOK_TIMEOUT,
+                "seconds",
+            )?),
+            retry_max: std::time::Duration::from_secs(in_range(
+                "webhook_retry_max",
+                args.webhook_retry_max.or(file.webhook_retry_max),
+                300,
+                WEBHOOK_RETRY_MAX,
+                "seconds",
+            )?),
+            queue_limit: in_range(
+                "webhook_queue_limit",
+                args.webhook_queue_limit.or(file.webhook_queue_limit),
+                10_000,
+                WEBHOOK_QUEUE_LIMIT,
+                "events",
+            )?,
+        };
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -575,6 +619,7 @@ impl ServeConfig {
             node_port,
             http,
             audit,
+            webhooks,
         })
     }
 }
