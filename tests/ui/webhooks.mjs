@@ -69,7 +69,7 @@ await run(
 
     await step('a node registered through the API is delivered, signed, and the delivery shows without a reload', async () => {
       await apiOk('POST', '/nodes', { id: NODE, address: '127.0.0.2' }, 201);
-      await until(() => received.some((r) => r.body.data.node === NODE), 'the receiver got no registration', 10_000);
+      await until(async () => received.some((r) => r.body.data.node === NODE), 'the receiver got no registration', 10_000);
       if (!received.every((r) => r.signed)) throw new Error('a delivery whose signature does not check');
       const delivered = page.locator(`${card} ${tid('webhook-delivery')}[data-delivered="true"]`);
       await delivered.first().waitFor({ state: 'visible' });
