@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::engine::health::{Levels, Thresholds};
 use crate::model::Role;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -165,6 +166,20 @@ pub struct ServeArgs {
     /// Events a webhook's queue holds; when it is full the oldest is dropped for a new one [default: 10000]
     #[arg(long, env = "ZOS_WEBHOOK_QUEUE_LIMIT", value_name = "N", value_parser = clap::value_parser!(u64).range(WEBHOOK_QUEUE_LIMIT))]
     pub webhook_queue_limit: Option<u64>,
+    /// A storage pool's use, in percent, at which the node's disk check warns and fails: WARNING,ERROR
+    /// [default: 90,95]
+    #[arg(long, env = "ZOS_HEALTH_DISK", value_name = "W,E", value_parser = parse_percent_levels)]
+    pub health_disk: Option<Levels>,
+    /// Memory in use, in percent, at which the node's memory check warns and fails [default: 90,95]
+    #[arg(long, env = "ZOS_HEALTH_MEMORY", value_name = "W,E", value_parser = parse_percent_levels)]
+    pub health_memory: Option<Levels>,
+    /// CPU load (five-minute mean over all cores), in percent, at which the node's CPU check warns and fails
+    /// [default: 80,95]
+    #[arg(long, env = "ZOS_HEALTH_CPU", value_name = "W,E", value_parser = parse_percent_levels)]
+    pub health_cpu: Option<Levels>,
+    /// Seconds a node's clock may be off ours before its time check warns and fails [default: 5,30]
+    #[arg(long, env = "ZOS_HEALTH_TIME_DRIFT", value_name = "W,E", value_parser = parse_second_levels)]
+    pub health_time_drift: Option<Levels>,
 }
 
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
@@ -193,6 +208,67 @@ const WEBHOOK_TIMEOUT: std::ops::RangeInclusive<u64> = 1..=300;
 const WEBHOOK_RETRY_MAX: std::ops::RangeInclusive<u64> = 1..=3600;
 /// What `webhook_queue_limit` may be: a few events to a million per webhook.
 const WEBHOOK_QUEUE_LIMIT: std::ops::RangeInclusive<u64> = 10..=1_000_000;
+
+/// The node health checks' thresholds when none are configured.
+pub const DEFAULT_HEALTH: Thresholds = Thresholds {
+    disk: Levels {
+        warning: 90.0,
+        error: 95.0,
+    },
+    memory: Levels {
+        warning: 90.0,
+        error: 95.0,
+    },
+    cpu: Levels {
+        warning: 80.0,
+        error: 95.0,
+    },
+    time_drift: Levels {
+        warning: 5.0,
+        error: 30.0,
+    },
+};
+
+/// `W,E`: a warning and an error level, `0 <= W <= E <= max`.
+fn parse_levels(text: &str, max: f64, unit: &str) -> Result<Levels, String> {
+    let expected = || format!("expected WARNING,ERROR in {unit}, 0 <= WARNING <= ERROR <= {max}, e.g. 90,95");
+    let (warning, error) = text.split_once(',').ok_or_else(expected)?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && (0.0..=max).contains(v))
+    };
+    match (number(warning), number(error)) {
+        (Some(warning), Some(error)) if warning <= error => Ok(Levels { warning, error }),
+        _ => Err(expected()),
+    }
+}
+
+fn parse_percent_levels(text: &str) -> Result<Levels, String> {
+    parse_levels(text, 100.0, "percent")
+}
+
+fn parse_second_levels(text: &str) -> Result<Levels, String> {
+    parse_levels(text, 86_400.0, "seconds")
+}
+
+/// A `--health-*` setting: flag or env (`arg`, checked by clap), else the file's, else `default`.
+fn health_levels(
+    setting: &str,
+    arg: Option<Levels>,
+    file: Option<String>,
+    default: Levels,
+    parse: fn(&str) -> Result<Levels, String>,
+) -> Result<Levels, ConfigError> {
+    match (arg, file) {
+        (Some(levels), _) => Ok(levels),
+        (None, Some(text)) => {
+            parse(&text).map_err(|err| ConfigError(format!("config: invalid value '{text}' for {setting}: {err}")))
+        }
+        (None, None) => Ok(default),
+    }
+}
 
 /// Which new ZeroTier members are authorised automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -324,6 +400,8 @@ pub struct ServeConfig {
     /// How much of the audit log is kept.
     pub audit: crate::audit::Retention,
     pub webhooks: crate::engine::webhooks::Settings,
+    /// What the node health checks judge by.
+    pub health: Thresholds,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -382,6 +460,10 @@ struct FileConfig {
     webhook_timeout: Option<u64>,
     webhook_retry_max: Option<u64>,
     webhook_queue_limit: Option<u64>,
+    health_disk: Option<String>,
+    health_memory: Option<String>,
+    health_cpu: Option<String>,
+    health_time_drift: Option<String>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -602,6 +684,36 @@ impl ServeConfig {
                 "events",
             )?,
         };
+        let health = Thresholds {
+            disk: health_levels(
+                "health_disk",
+                args.health_disk,
+                file.health_disk,
+                DEFAULT_HEALTH.disk,
+                parse_percent_levels,
+            )?,
+            memory: health_levels(
+                "health_memory",
+                args.health_memory,
+                file.health_memory,
+                DEFAULT_HEALTH.memory,
+                parse_percent_levels,
+            )?,
+            cpu: health_levels(
+                "health_cpu",
+                args.health_cpu,
+                file.health_cpu,
+                DEFAULT_HEALTH.cpu,
+                parse_percent_levels,
+            )?,
+            time_drift: health_levels(
+                "health_time_drift",
+                args.health_time_drift,
+                file.health_time_drift,
+                DEFAULT_HEALTH.time_drift,
+                parse_second_levels,
+            )?,
+        };
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -620,6 +732,7 @@ impl ServeConfig {
             http,
             audit,
             webhooks,
+            health,
         })
     }
 }

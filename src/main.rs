@@ -262,6 +262,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         clients: ctx.zos.clone(),
         metrics: ctx.metrics.clone(),
         interval: config.heartbeat_interval,
+        thresholds: config.health,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
     tokio::spawn(engine::workloads::Runner::new(store.clone(), ctx.zos.clone()).run());

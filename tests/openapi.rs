@@ -118,6 +118,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/tokens", "post"),
     ("/tokens/{id}", "delete"),
     ("/audit", "get"),
+    ("/health/nodes", "get"),
+    ("/health/nodes/{id}", "get"),
     ("/webhooks", "get"),
     ("/webhooks", "post"),
     ("/webhooks/{name}", "get"),

@@ -129,6 +129,7 @@ const TABLES: &[&route::RouteTable] = &[
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,
     &resources::webhooks::ROUTES,
+    &resources::health::ROUTES,
     &resources::audit::ROUTES,
     &resources::events::ROUTES,
     &resources::system::ROUTES,

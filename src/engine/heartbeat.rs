@@ -2,7 +2,8 @@
 //! the rounds spread by jitter), and its observed state (`online`, `unreachable`, `auth_failed`, `error`, with
 //! a reason and when it was last seen) is written to `node_status` — only when something changed, or once a
 //! minute for `last_seen`, so a quiet cluster of 1,000 nodes does not rewrite 1,000 records every round.
-//! A node that stops answering costs at most the client deadline, and never holds up the others.
+//! A node that stops answering costs at most the client deadline, and never holds up the others. Each round also
+//! reads what the node health checks judge (`health.rs`) and stores their verdicts.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::metrics::Metrics;
+use crate::model::health::NodeHealth;
 use crate::model::{Node, NodeState, NodeStatus, now_rfc3339};
 use crate::store::{Expect, Store};
 use crate::zos::commands::Info;
@@ -27,6 +29,8 @@ pub struct Heartbeat {
     pub clients: Arc<Clients>,
     pub metrics: Arc<Metrics>,
     pub interval: Duration,
+    /// What the node health checks judge by (`--health-*`).
+    pub thresholds: super::health::Thresholds,
 }
 
 impl Heartbeat {
@@ -54,7 +58,7 @@ impl Heartbeat {
 
     async fn round(&self, last_written: &mut std::collections::HashMap<String, Instant>) -> crate::store::Result<()> {
         let nodes = self.store.list::<Node>("", None, usize::MAX, |_| true)?.items;
-        let observed: Vec<(Node, NodeStatus)> = futures_util::stream::iter(nodes)
+        let observed: Vec<(Node, NodeStatus, super::health::Readings)> = futures_util::stream::iter(nodes)
             .map(|record| async move {
                 let previous = self
                     .store
@@ -62,40 +66,27 @@ impl Heartbeat {
                     .ok()
                     .flatten()
                     .map(|p| p.value);
-                let status = self.observe(&record.value, previous.as_ref()).await;
-                (record.value, status)
+                let (status, readings) = self.observe(&record.value, previous.as_ref()).await;
+                (record.value, status, readings)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let live: std::collections::HashSet<&str> = observed.iter().map(|(node, _)| node.id.as_str()).collect();
-        let count = |state: NodeState| observed.iter().filter(|(_, status)| status.state == state).count() as i64;
+        let live: std::collections::HashSet<&str> = observed.iter().map(|(node, ..)| node.id.as_str()).collect();
+        let count = |state: NodeState| observed.iter().filter(|(_, status, _)| status.state == state).count() as i64;
         self.metrics.node_states(&[
             ("online", count(NodeState::Online)),
             ("unreachable", count(NodeState::Unreachable)),
             ("auth_failed", count(NodeState::AuthFailed)),
             ("error", count(NodeState::Error)),
         ]);
-        for (node, status) in observed.iter().cloned() {
-            let previous = self.store.get::<NodeStatus>(&node.id)?;
-            let since_written = last_written.get(&node.id).map(Instant::elapsed);
-            let Some((status, why)) = to_write(previous.as_ref().map(|p| &p.value), status, since_written) else {
-                continue;
-            };
-            if why == Write::Changed {
-                tracing::info!(node = %node.id, state = ?status.state, reason = %status.reason, "node state changed");
-            }
-            let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
-            match self.store.put(status, expect).await {
-                Ok(_) => {
-                    last_written.insert(node.id.clone(), Instant::now());
-                }
-                // Lost a race with ourselves (a previous round still writing): the next round fixes it.
-                Err(
-                    crate::store::StoreError::VersionMismatch { .. } | crate::store::StoreError::AlreadyExists { .. },
-                ) => {}
-                Err(err) => return Err(err),
-            }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64().floor());
+        for (node, status, readings) in observed.iter().cloned() {
+            let written = self.write_status(&node, status, last_written).await?;
+            let checks = super::health::assess(&node.id, &readings, &self.thresholds, self.interval.as_secs_f64(), now);
+            super::health::record(&self.store, &node.id, checks, written).await?;
         }
         // Forget what was observed about nodes that are no longer registered.
         for orphan in self
@@ -104,14 +95,44 @@ impl Heartbeat {
             .items
         {
             self.store.delete::<NodeStatus>(&orphan.value.id, None).await?;
+            self.store.delete::<NodeHealth>(&orphan.value.id, None).await?;
             last_written.remove(&orphan.value.id);
         }
         Ok(())
     }
 
+    /// Writes `status` when it changed or its `last_seen` is due; whether it did.
+    async fn write_status(
+        &self,
+        node: &Node,
+        status: NodeStatus,
+        last_written: &mut std::collections::HashMap<String, Instant>,
+    ) -> crate::store::Result<bool> {
+        let previous = self.store.get::<NodeStatus>(&node.id)?;
+        let since_written = last_written.get(&node.id).map(Instant::elapsed);
+        let Some((status, why)) = to_write(previous.as_ref().map(|p| &p.value), status, since_written) else {
+            return Ok(false);
+        };
+        if why == Write::Changed {
+            tracing::info!(node = %node.id, state = ?status.state, reason = %status.reason, "node state changed");
+        }
+        let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
+        match self.store.put(status, expect).await {
+            Ok(_) => {
+                last_written.insert(node.id.clone(), Instant::now());
+                Ok(true)
+            }
+            // Lost a race with ourselves (a previous round still writing): the next round fixes it.
+            Err(crate::store::StoreError::VersionMismatch { .. } | crate::store::StoreError::AlreadyExists { .. }) => {
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// One heartbeat of one node: `info.os` (cheap, and its boot time tells a reboot), plus the hardware when
-    /// the node was not online before, rebooted, or has never been read.
-    async fn observe(&self, node: &Node, previous: Option<&NodeStatus>) -> NodeStatus {
+    /// the node was not online before, rebooted, or has never been read, and what the health checks judge.
+    async fn observe(&self, node: &Node, previous: Option<&NodeStatus>) -> (NodeStatus, super::health::Readings) {
         let mut status = NodeStatus {
             id: node.id.clone(),
             state: NodeState::Online,
@@ -131,10 +152,13 @@ impl Heartbeat {
             } else {
                 Some(super::inventory::fetch(&client).await?)
             };
-            Ok::<_, ZosError>((os, boot_time, inventory))
+            let readings = super::health::read(&client, &os).await;
+            Ok::<_, ZosError>((os, boot_time, inventory, readings))
         };
+        let mut readings = super::health::Readings::default();
         match answer.await {
-            Ok((os, boot_time, inventory)) => {
+            Ok((os, boot_time, inventory, read)) => {
+                readings = read;
                 status.last_seen = Some(now_rfc3339());
                 status.hostname = os["hostname"].as_str().unwrap_or_default().to_owned();
                 status.os_version = os["platformVersion"].as_str().unwrap_or_default().to_owned();
@@ -146,9 +170,10 @@ impl Heartbeat {
             Err(err) => {
                 status.state = state_of(&err);
                 status.reason = err.to_string();
+                readings.unreachable = Some(status.reason.clone());
             }
         }
-        status
+        (status, readings)
     }
 }
 
@@ -336,6 +361,7 @@ mod tests {
             clients: Arc::new(Clients::new(Duration::from_secs(2))),
             metrics: Arc::new(Metrics::default()),
             interval: Duration::from_secs(1),
+            thresholds: crate::config::DEFAULT_HEALTH,
         };
         let mut written = Default::default();
         let status = || store.get::<NodeStatus>("n1").unwrap();

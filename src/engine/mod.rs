@@ -2,6 +2,7 @@
 //! ZeroTier discovery, the workload reconciler that runs the API's jobs, and the webhooks' deliveries.
 
 pub mod discovery;
+pub mod health;
 pub mod heartbeat;
 mod inventory;
 pub mod registry;

@@ -6,6 +6,7 @@
 mod audit;
 pub mod boot;
 mod container;
+pub mod health;
 mod job;
 pub mod network;
 mod node;

@@ -73,7 +73,7 @@ export function mountWebhooks(root, ctx) {
     );
     return h(
       'section',
-      { class: 'card table-card', testid: 'webhook-card', dataset: { name: w.name, pending: w.pending, dropped: w.dropped } },
+      { class: 'card table-card node-table-card', testid: 'webhook-card', dataset: { name: w.name, pending: w.pending, dropped: w.dropped } },
       cardHead(
         w.name,
         h('span', null, h('span', { class: 'mono', testid: 'webhook-url' }, w.url), ' · ', w.eventtypes.join(', '), ' · ', counts),
@@ -100,7 +100,7 @@ export function mountWebhooks(root, ctx) {
       'tr',
       { testid: 'webhook-delivery', dataset: { event: d.event, delivered: String(d.delivered) } },
       h('td', { dataset: { label: 'Time' }, class: 'nowrap' }, relativeTime(d.at)),
-      h('td', { dataset: { label: 'Event' }, class: 'mono' }, `#${d.event} ${d.type}`),
+      h('td', { dataset: { label: 'Event' }, class: 'mono nowrap' }, `#${d.event} ${d.type}`),
       h('td', { dataset: { label: 'Attempt' } }, String(d.attempt)),
       h('td', { dataset: { label: 'Outcome' }, class: 'col-fill' }, outcome),
       h('td', { dataset: { label: 'Took' }, class: 'nowrap' }, `${d.durationMs} ms`),

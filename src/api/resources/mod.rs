@@ -3,6 +3,7 @@
 
 pub(super) mod audit;
 pub(super) mod events;
+pub(super) mod health;
 pub(super) mod jobs;
 pub mod node_list;
 pub(super) mod nodes;
