@@ -28,6 +28,8 @@ use delivery::{Queue, Sender};
 
 /// The meta key of the last change the dispatcher has queued events for.
 const CURSOR_KEY: &str = "webhooks.cursor";
+/// How many changes without events (deliveries' own records, heartbeats) the cursor may fall behind.
+const CURSOR_LAG: u64 = 500;
 
 /// The delivery settings (`--webhook-timeout`, `--webhook-retry-max`, `--webhook-queue-limit`).
 #[derive(Debug, Clone, Copy)]
@@ -125,8 +127,10 @@ impl Dispatcher {
 
     async fn follow(&mut self, changes: &[Change]) -> crate::store::Result<()> {
         let cursor = self.cursor()?.unwrap_or(0);
-        let mut queued_up_to = None;
+        let mut queued = false;
+        let mut read_up_to = cursor;
         for change in changes.iter().filter(|change| change.seq > cursor) {
+            read_up_to = change.seq;
             if change.collection == Webhook::COLLECTION {
                 self.sync_tasks().await?;
                 continue;
@@ -139,11 +143,12 @@ impl Dispatcher {
                     self.enqueue(&hook.name, change.seq, &event).await?;
                 }
             }
-            queued_up_to = Some(change.seq);
+            queued = true;
         }
-        if let Some(seq) = queued_up_to {
-            // Durable with the queued events (one flush covers both): a crash before this re-queues them.
-            self.save_cursor(seq).await?;
+        // After queuing: durable with the queued events (one flush covers both), so a crash before this queues
+        // them again. Without events, only now and then: a restart then re-reads at most that many changes.
+        if queued || read_up_to - cursor >= CURSOR_LAG {
+            self.save_cursor(read_up_to).await?;
         }
         Ok(())
     }
