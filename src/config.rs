@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::engine::health::{Levels, Thresholds};
 use crate::model::Role;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -155,6 +156,30 @@ pub struct ServeArgs {
     /// How many days to keep audit records [default: 90]
     #[arg(long, env = "ZOS_AUDIT_KEEP_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u64).range(AUDIT_DAYS))]
     pub audit_keep_days: Option<u64>,
+    /// Seconds a webhook receiver has to answer one delivery (connecting included) [default: 10]
+    #[arg(long, env = "ZOS_WEBHOOK_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(WEBHOOK_TIMEOUT))]
+    pub webhook_timeout: Option<u64>,
+    /// Longest wait between two tries of a failed webhook delivery (the waits double from one second)
+    /// [default: 300]
+    #[arg(long, env = "ZOS_WEBHOOK_RETRY_MAX", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(WEBHOOK_RETRY_MAX))]
+    pub webhook_retry_max: Option<u64>,
+    /// Events a webhook's queue holds; when it is full the oldest is dropped for a new one [default: 10000]
+    #[arg(long, env = "ZOS_WEBHOOK_QUEUE_LIMIT", value_name = "N", value_parser = clap::value_parser!(u64).range(WEBHOOK_QUEUE_LIMIT))]
+    pub webhook_queue_limit: Option<u64>,
+    /// A storage pool's use, in percent, at which the node's disk check warns and fails: WARNING,ERROR
+    /// [default: 90,95]
+    #[arg(long, env = "ZOS_HEALTH_DISK", value_name = "W,E", value_parser = parse_percent_levels)]
+    pub health_disk: Option<Levels>,
+    /// Memory in use, in percent, at which the node's memory check warns and fails [default: 90,95]
+    #[arg(long, env = "ZOS_HEALTH_MEMORY", value_name = "W,E", value_parser = parse_percent_levels)]
+    pub health_memory: Option<Levels>,
+    /// CPU load (five-minute mean over all cores), in percent, at which the node's CPU check warns and fails
+    /// [default: 80,95]
+    #[arg(long, env = "ZOS_HEALTH_CPU", value_name = "W,E", value_parser = parse_percent_levels)]
+    pub health_cpu: Option<Levels>,
+    /// Seconds a node's clock may be off ours before its time check warns and fails [default: 5,30]
+    #[arg(long, env = "ZOS_HEALTH_TIME_DRIFT", value_name = "W,E", value_parser = parse_second_levels)]
+    pub health_time_drift: Option<Levels>,
 }
 
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
@@ -176,6 +201,74 @@ pub struct HttpLimits {
 const AUDIT_RECORDS: std::ops::RangeInclusive<u64> = 100..=10_000_000;
 /// What `audit_keep_days` may be: a day to ten years.
 const AUDIT_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+
+/// What `webhook_timeout` may be: a second to five minutes.
+const WEBHOOK_TIMEOUT: std::ops::RangeInclusive<u64> = 1..=300;
+/// What `webhook_retry_max` may be: a second to an hour.
+const WEBHOOK_RETRY_MAX: std::ops::RangeInclusive<u64> = 1..=3600;
+/// What `webhook_queue_limit` may be: a few events to a million per webhook.
+const WEBHOOK_QUEUE_LIMIT: std::ops::RangeInclusive<u64> = 10..=1_000_000;
+
+/// The node health checks' thresholds when none are configured.
+pub const DEFAULT_HEALTH: Thresholds = Thresholds {
+    disk: Levels {
+        warning: 90.0,
+        error: 95.0,
+    },
+    memory: Levels {
+        warning: 90.0,
+        error: 95.0,
+    },
+    cpu: Levels {
+        warning: 80.0,
+        error: 95.0,
+    },
+    time_drift: Levels {
+        warning: 5.0,
+        error: 30.0,
+    },
+};
+
+/// `W,E`: a warning and an error level, `0 <= W <= E <= max`.
+fn parse_levels(text: &str, max: f64, unit: &str) -> Result<Levels, String> {
+    let expected = || format!("expected WARNING,ERROR in {unit}, 0 <= WARNING <= ERROR <= {max}, e.g. 90,95");
+    let (warning, error) = text.split_once(',').ok_or_else(expected)?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && (0.0..=max).contains(v))
+    };
+    match (number(warning), number(error)) {
+        (Some(warning), Some(error)) if warning <= error => Ok(Levels { warning, error }),
+        _ => Err(expected()),
+    }
+}
+
+fn parse_percent_levels(text: &str) -> Result<Levels, String> {
+    parse_levels(text, 100.0, "percent")
+}
+
+fn parse_second_levels(text: &str) -> Result<Levels, String> {
+    parse_levels(text, 86_400.0, "seconds")
+}
+
+/// A `--health-*` setting: flag or env (`arg`, checked by clap), else the file's, else `default`.
+fn health_levels(
+    setting: &str,
+    arg: Option<Levels>,
+    file: Option<String>,
+    default: Levels,
+    parse: fn(&str) -> Result<Levels, String>,
+) -> Result<Levels, ConfigError> {
+    match (arg, file) {
+        (Some(levels), _) => Ok(levels),
+        (None, Some(text)) => {
+            parse(&text).map_err(|err| ConfigError(format!("config: invalid value '{text}' for {setting}: {err}")))
+        }
+        (None, None) => Ok(default),
+    }
+}
 
 /// Which new ZeroTier members are authorised automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -306,6 +399,9 @@ pub struct ServeConfig {
     pub http: HttpLimits,
     /// How much of the audit log is kept.
     pub audit: crate::audit::Retention,
+    pub webhooks: crate::engine::webhooks::Settings,
+    /// What the node health checks judge by.
+    pub health: Thresholds,
 }
 
 /// A node listed in the config file: `[[nodes]]` with `id`, `address`, and optionally `hostname` and `labels`.
@@ -361,6 +457,13 @@ struct FileConfig {
     max_connections_per_ip: Option<u64>,
     audit_keep_records: Option<u64>,
     audit_keep_days: Option<u64>,
+    webhook_timeout: Option<u64>,
+    webhook_retry_max: Option<u64>,
+    webhook_queue_limit: Option<u64>,
+    health_disk: Option<String>,
+    health_memory: Option<String>,
+    health_cpu: Option<String>,
+    health_time_drift: Option<String>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -558,6 +661,59 @@ impl ServeConfig {
                 )? * 86_400,
             ),
         };
+        let webhooks = crate::engine::webhooks::Settings {
+            timeout: std::time::Duration::from_secs(in_range(
+                "webhook_timeout",
+                args.webhook_timeout.or(file.webhook_timeout),
+                10,
+                WEBHOOK_TIMEOUT,
+                "seconds",
+            )?),
+            retry_max: std::time::Duration::from_secs(in_range(
+                "webhook_retry_max",
+                args.webhook_retry_max.or(file.webhook_retry_max),
+                300,
+                WEBHOOK_RETRY_MAX,
+                "seconds",
+            )?),
+            queue_limit: in_range(
+                "webhook_queue_limit",
+                args.webhook_queue_limit.or(file.webhook_queue_limit),
+                10_000,
+                WEBHOOK_QUEUE_LIMIT,
+                "events",
+            )?,
+        };
+        let health = Thresholds {
+            disk: health_levels(
+                "health_disk",
+                args.health_disk,
+                file.health_disk,
+                DEFAULT_HEALTH.disk,
+                parse_percent_levels,
+            )?,
+            memory: health_levels(
+                "health_memory",
+                args.health_memory,
+                file.health_memory,
+                DEFAULT_HEALTH.memory,
+                parse_percent_levels,
+            )?,
+            cpu: health_levels(
+                "health_cpu",
+                args.health_cpu,
+                file.health_cpu,
+                DEFAULT_HEALTH.cpu,
+                parse_percent_levels,
+            )?,
+            time_drift: health_levels(
+                "health_time_drift",
+                args.health_time_drift,
+                file.health_time_drift,
+                DEFAULT_HEALTH.time_drift,
+                parse_second_levels,
+            )?,
+        };
         Ok(ServeConfig {
             listen,
             data_dir,
@@ -575,6 +731,8 @@ impl ServeConfig {
             node_port,
             http,
             audit,
+            webhooks,
+            health,
         })
     }
 }

@@ -265,9 +265,11 @@ async fn serve(config: ServeConfig) -> ExitCode {
         clients: ctx.zos.clone(),
         metrics: ctx.metrics.clone(),
         interval: config.heartbeat_interval,
+        thresholds: config.health,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
     tokio::spawn(engine::workloads::Runner::new(store.clone(), ctx.zos.clone()).run());
+    tokio::spawn(engine::webhooks::Dispatcher::new(store.clone(), config.webhooks, ctx.shutdown.clone()).run());
     if let (Some(api), Some(zt)) = (zerotier_api, &config.zerotier) {
         let discovery = engine::discovery::Discovery {
             store: store.clone(),

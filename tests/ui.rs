@@ -15,7 +15,9 @@
 //! (screenshots target/ui/storage*.png, storage-jobs-first*.png). VMs: one created through a node's VMs tab (a
 //! bridge NIC without a bridge and more memory than the node has free refused next to their fields), its load
 //! shown, paused, resumed, stopped, edited while halted, started, shut down and deleted, its jobs on the Jobs page;
-//! again with every change a job to follow (screenshots target/ui/vms*.png, vms-jobs-first*.png).
+//! again with every change a job to follow (screenshots target/ui/vms*.png, vms-jobs-first*.png). Webhooks: one
+//! created through the form (a bad URL refused next to its field), its signed deliveries to a real receiver shown
+//! live, read-only for a viewer, deleted (screenshot target/ui/webhooks.png).
 
 mod common;
 
@@ -79,6 +81,11 @@ fn nodes_page_signs_in_and_updates_live_in_chromium() {
 #[test]
 fn nodes_page_pages_through_a_thousand_nodes_live_in_chromium() {
     run_ui_script("nodes-paging", &[]);
+}
+
+#[test]
+fn webhooks_page_creates_shows_deliveries_and_deletes_in_chromium() {
+    run_ui_script("webhooks", &["--heartbeat-interval", "3600"]);
 }
 
 #[test]

@@ -10,6 +10,7 @@ import { mountNode } from './views/node.js';
 import { mountBoot } from './views/boot/page.js';
 import { mountJobs } from './views/jobs.js';
 import { mountAudit } from './views/audit.js';
+import { mountWebhooks } from './views/webhooks.js';
 import { mountAbout } from './views/about.js';
 
 const root = document.getElementById('app');
@@ -18,6 +19,7 @@ const ROUTES = {
   '/nodes': { title: 'Nodes', mount: mountNodes, nav: 'nodes' },
   '/jobs': { title: 'Jobs', mount: mountJobs, nav: 'jobs' },
   '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
+  '/webhooks': { title: 'Webhooks', mount: mountWebhooks, nav: 'webhooks' },
   '/audit': { title: 'Audit', mount: mountAudit, nav: 'audit', admin: true },
   '/about': { title: 'About', mount: mountAbout, nav: 'about' },
 };
@@ -163,6 +165,7 @@ function renderShell(user) {
     navLink('nodes', '#/nodes', 'Nodes', 'server'),
     navLink('jobs', '#/jobs', 'Jobs', 'list'),
     navLink('boot', '#/boot', 'Boot', 'power'),
+    navLink('webhooks', '#/webhooks', 'Webhooks', 'target'),
     // Only an admin may read the audit log; the page is not offered to others.
     user.role === 'admin' ? navLink('audit', '#/audit', 'Audit', 'activity') : null,
     navLink('about', '#/about', 'About', 'info'),

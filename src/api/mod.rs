@@ -128,6 +128,8 @@ const TABLES: &[&route::RouteTable] = &[
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,
+    &resources::webhooks::ROUTES,
+    &resources::health::ROUTES,
     &resources::audit::ROUTES,
     &resources::events::ROUTES,
     &resources::system::ROUTES,

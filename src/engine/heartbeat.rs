@@ -8,6 +8,7 @@
 //! writes of a round overlap and share their flushes (the store commits them in groups), and a round never holds
 //! more than [`CONCURRENCY`] statuses. The `last_seen` refreshes are spread over the minute (each node's next one
 //! is due 30 to 60 s after its last write), so the nodes registered together are not all rewritten in one round.
+//! Each beat also reads what the node health checks judge (`health.rs`) and stores their verdicts.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::metrics::Metrics;
+use crate::model::health::NodeHealth;
 use crate::model::{Node, NodeState, NodeStatus, now_rfc3339};
 use crate::store::{Expect, Store, StoreError};
 use crate::zos::commands::Info;
@@ -43,6 +45,8 @@ pub struct Heartbeat {
     pub clients: Arc<Clients>,
     pub metrics: Arc<Metrics>,
     pub interval: Duration,
+    /// What the node health checks judge by (`--health-*`).
+    pub thresholds: super::health::Thresholds,
 }
 
 impl Heartbeat {
@@ -98,18 +102,37 @@ impl Heartbeat {
         for orphan in self.store.ids::<NodeStatus>()? {
             if !live.contains(orphan.as_str()) {
                 self.store.delete::<NodeStatus>(&orphan, None).await?;
+                self.store.delete::<NodeHealth>(&orphan, None).await?;
                 refresh_due.remove(&orphan);
             }
         }
         Ok(())
     }
 
-    /// Observes `node` and writes its status when it changed, or when `refresh` says its `last_seen` is due.
+    /// Observes `node` and writes its status when it changed, or when `refresh` says its `last_seen` is due;
+    /// then its health checks' verdicts.
     async fn beat(&self, node: Node, refresh: bool) -> crate::store::Result<Beat> {
         let previous = self.store.get::<NodeStatus>(&node.id)?;
-        let status = self.observe(&node, previous.as_ref().map(|p| &p.value)).await;
+        let (status, readings) = self.observe(&node, previous.as_ref().map(|p| &p.value)).await;
+        let beat = self.write_status(node.id, previous, status, refresh).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64().floor());
+        let checks = super::health::assess(&beat.id, &readings, &self.thresholds, self.interval.as_secs_f64(), now);
+        super::health::record(&self.store, &beat.id, checks, beat.written).await?;
+        Ok(beat)
+    }
+
+    /// Writes `status` when it differs from `previous`, or when `refresh` says its `last_seen` is due.
+    async fn write_status(
+        &self,
+        id: String,
+        previous: Option<crate::store::Versioned<NodeStatus>>,
+        status: NodeStatus,
+        refresh: bool,
+    ) -> crate::store::Result<Beat> {
         let mut beat = Beat {
-            id: node.id,
+            id,
             state: status.state,
             written: false,
         };
@@ -131,8 +154,8 @@ impl Heartbeat {
     }
 
     /// One heartbeat of one node: `info.os` (cheap, and its boot time tells a reboot), plus the hardware when
-    /// the node was not online before, rebooted, or has never been read.
-    async fn observe(&self, node: &Node, previous: Option<&NodeStatus>) -> NodeStatus {
+    /// the node was not online before, rebooted, or has never been read, and what the health checks judge.
+    async fn observe(&self, node: &Node, previous: Option<&NodeStatus>) -> (NodeStatus, super::health::Readings) {
         let mut status = NodeStatus {
             id: node.id.clone(),
             state: NodeState::Online,
@@ -152,10 +175,13 @@ impl Heartbeat {
             } else {
                 Some(super::inventory::fetch(&client).await?)
             };
-            Ok::<_, ZosError>((os, boot_time, inventory))
+            let readings = super::health::read(&client, &os).await;
+            Ok::<_, ZosError>((os, boot_time, inventory, readings))
         };
+        let mut readings = super::health::Readings::default();
         match answer.await {
-            Ok((os, boot_time, inventory)) => {
+            Ok((os, boot_time, inventory, read)) => {
+                readings = read;
                 status.last_seen = Some(now_rfc3339());
                 status.hostname = os["hostname"].as_str().unwrap_or_default().to_owned();
                 status.os_version = os["platformVersion"].as_str().unwrap_or_default().to_owned();
@@ -167,9 +193,10 @@ impl Heartbeat {
             Err(err) => {
                 status.state = state_of(&err);
                 status.reason = err.to_string();
+                readings.unreachable = Some(status.reason.clone());
             }
         }
-        status
+        (status, readings)
     }
 }
 
@@ -371,6 +398,7 @@ mod tests {
             clients: Arc::new(Clients::new(Duration::from_secs(2))),
             metrics: Arc::new(Metrics::default()),
             interval: Duration::from_secs(1),
+            thresholds: crate::config::DEFAULT_HEALTH,
         };
         let mut written = Default::default();
         let status = || store.get::<NodeStatus>("n1").unwrap();

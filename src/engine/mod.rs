@@ -1,8 +1,10 @@
 //! The engine: the loops that converge the cluster and record what they observe: the node heartbeat,
-//! ZeroTier discovery, and the workload reconciler that runs the API's jobs.
+//! ZeroTier discovery, the workload reconciler that runs the API's jobs, and the webhooks' deliveries.
 
 pub mod discovery;
+pub mod health;
 pub mod heartbeat;
 mod inventory;
 pub mod registry;
+pub mod webhooks;
 pub mod workloads;

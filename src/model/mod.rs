@@ -6,6 +6,7 @@
 mod audit;
 pub mod boot;
 mod container;
+pub mod health;
 mod job;
 pub mod network;
 mod node;
@@ -13,6 +14,7 @@ pub mod storage;
 mod token;
 mod validate;
 pub mod vm;
+pub mod webhook;
 mod workload;
 pub mod zerotier;
 
@@ -22,6 +24,7 @@ pub use job::{Job, JobAction, JobError, JobState, WorkloadStatus};
 pub use node::{Labels, Node, NodeDisk, NodeInventory, NodeNic, NodeState, NodeStatus};
 pub use token::{Role, Token};
 pub use validate::{Invalid, validate_address, validate_hostname, validate_id, validate_labels};
+pub use webhook::{Webhook, WebhookStatus};
 pub use workload::{Spec, Workload};
 pub use zerotier::{ZeroTierAuthorization, ZeroTierMember};
 

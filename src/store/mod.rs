@@ -215,10 +215,10 @@ impl Store {
         Ok(())
     }
 
-    /// Drops a record of an append-only log (see `append`), without waiting for the disk.
-    pub fn remove_appended<T: Record>(&self, id: &str) -> Result<()> {
-        self.tree::<T>()?.remove(id.as_bytes())?;
-        Ok(())
+    /// Drops a record of an append-only log (see `append`), without waiting for the disk; `false` when it was
+    /// not there (someone else removed it first).
+    pub fn remove_appended<T: Record>(&self, id: &str) -> Result<bool> {
+        Ok(self.tree::<T>()?.remove(id.as_bytes())?.is_some())
     }
 
     /// The largest id in a collection.

@@ -3,6 +3,7 @@
 
 pub(super) mod audit;
 pub(super) mod events;
+pub(super) mod health;
 pub(super) mod jobs;
 pub mod node_list;
 pub(super) mod nodes;
@@ -10,4 +11,5 @@ pub mod openapi;
 pub(super) mod system;
 pub(super) mod tokens;
 pub(super) mod ui;
+pub(super) mod webhooks;
 pub(super) mod zerotier;

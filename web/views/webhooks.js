@@ -1,0 +1,160 @@
+// Webhooks page (#/webhooks): where the orchestrator's events are POSTed,
+// each webhook with its filter, its queue (pending, dropped) and its last
+// deliveries, kept current from the live feed (the engine records every
+// delivery). Operators create (the secret is sent once and never shown again)
+// and delete.
+
+import { api, ApiError } from '../api.js';
+import { h, replace } from '../dom.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, emptyState, button, viewPage, readOnlyPill, dataTable, confirmDelete, deleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
+import { liveResource, asList, removeItem, showLoadState } from '../resource.js';
+
+// The event types a webhook may ask for (ork: every event, as the reference named it).
+const EVENT_TYPES = [
+  { value: 'node', label: 'Node states' },
+  { value: 'job', label: 'Job outcomes' },
+  { value: 'storage', label: 'Storage' },
+  { value: 'boot', label: 'Boot' },
+  { value: 'ork', label: 'Everything' },
+];
+
+export function mountWebhooks(root, ctx) {
+  let destroyed = false;
+  const hooks = liveResource({
+    name: 'webhooks',
+    // The list, then each webhook's detail (its deliveries): a handful of webhooks, one small request each.
+    fetcher: async () => Promise.all(asList(await api.listWebhooks()).map((w) => api.getWebhook(w.name))),
+    onChange: render,
+    live: ctx.live,
+    matches: (change) => change.collection === 'webhooks' || change.collection === 'webhook_status',
+  });
+  const body = h('div', { class: 'webhooks', testid: 'webhooks-body' });
+  const page = viewPage(
+    {
+      testid: 'webhooks-page',
+      title: 'Webhooks',
+      sub: 'Events POSTed to your receivers as JSON, signed with HMAC-SHA256 in X-Zos-Signature, in order and retried until the receiver answers 2xx.',
+      actions: ctx.canMutate
+        ? button('New webhook', { kind: 'primary', iconName: 'plus', testid: 'webhook-create', onClick: openCreate })
+        : readOnlyPill(ctx, 'see webhooks, not change them'),
+    },
+    body,
+  );
+  root.appendChild(page);
+  render();
+  const stopTicker = relativeTimeTicker(page, 15_000);
+  hooks.load();
+
+  function render() {
+    if (destroyed) return;
+    if (showLoadState(hooks, body, 'webhooks')) return;
+    const list = [...hooks.data].sort((a, b) => a.name.localeCompare(b.name));
+    if (list.length === 0) {
+      replace(
+        body,
+        emptyState({
+          iconName: 'activity',
+          title: 'No webhooks yet',
+          text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
+          testid: 'webhooks-empty',
+        }),
+      );
+      return;
+    }
+    replace(body, list.map(hookCard));
+  }
+
+  function hookCard(w) {
+    const counts = h(
+      'span',
+      { class: 'muted', testid: 'webhook-counts' },
+      `${w.pending} pending`,
+      w.dropped ? h('span', { class: 'tone-danger' }, ` · ${w.dropped} dropped (queue full)`) : null,
+    );
+    return h(
+      'section',
+      { class: 'card table-card node-table-card', testid: 'webhook-card', dataset: { name: w.name, pending: w.pending, dropped: w.dropped } },
+      cardHead(
+        w.name,
+        h('span', null, h('span', { class: 'mono', testid: 'webhook-url' }, w.url), ' · ', w.eventtypes.join(', '), ' · ', counts),
+        ctx.canMutate
+          ? button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'webhook-delete', title: `Delete ${w.name}`, onClick: () => openDelete(w) })
+          : null,
+      ),
+      w.deliveries.length === 0
+        ? h('p', { class: 'table-foot', testid: 'webhook-no-deliveries' }, 'No delivery yet: the next event goes out at once.')
+        : dataTable({
+            testid: 'webhook-deliveries',
+            compact: true,
+            columns: ['Time', 'Event', 'Attempt', { label: 'Outcome', class: 'col-fill' }, 'Took'],
+            rows: w.deliveries.map(deliveryRow),
+          }),
+    );
+  }
+
+  function deliveryRow(d) {
+    const outcome = d.delivered
+      ? h('span', { class: 'tone-ok' }, `delivered (${d.status})`)
+      : h('span', { class: 'tone-danger' }, d.error || `HTTP ${d.status}`);
+    return h(
+      'tr',
+      { testid: 'webhook-delivery', dataset: { event: d.event, delivered: String(d.delivered) } },
+      h('td', { dataset: { label: 'Time' }, class: 'nowrap' }, relativeTime(d.at)),
+      h('td', { dataset: { label: 'Event' }, class: 'mono nowrap' }, `#${d.event} ${d.type}`),
+      h('td', { dataset: { label: 'Attempt' } }, String(d.attempt)),
+      h('td', { dataset: { label: 'Outcome' }, class: 'col-fill' }, outcome),
+      h('td', { dataset: { label: 'Took' }, class: 'nowrap' }, `${d.durationMs} ms`),
+    );
+  }
+
+  function openCreate() {
+    const input = (testid, attrs = {}) => h('input', { class: 'input input-mono', testid, autocomplete: 'off', spellcheck: 'false', ...attrs });
+    const nameInput = input('webhook-form-name', { maxlength: 64, placeholder: 'alerts' });
+    const urlInput = input('webhook-form-url', { placeholder: 'https://hooks.example.net/zos' });
+    const secretInput = input('webhook-form-secret', { type: 'password', maxlength: 256 });
+    const boxes = EVENT_TYPES.map((t) => {
+      const box = h('input', { type: 'checkbox', value: t.value, testid: `webhook-form-type-${t.value}`, checked: t.value === 'node' });
+      return { box, el: h('label', { class: 'check' }, box, h('span', { class: 'check-label' }, t.label)) };
+    });
+    openModal({
+      title: 'New webhook',
+      description: 'Events are POSTed as JSON; check X-Zos-Signature (sha256=HMAC of the body under the secret) before trusting one.',
+      testid: 'webhook-modal',
+      submitLabel: 'Create webhook',
+      body: h(
+        'div',
+        { class: 'form-grid' },
+        field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters.' }),
+        field({ label: 'Receiver URL', name: 'url', control: urlInput, hint: 'http:// or https://' }),
+        field({ label: 'Secret', name: 'secret', control: secretInput, hint: '16 to 256 characters; it signs every delivery and is never shown again.' }),
+        groupField({ name: 'eventtypes', label: 'Events' }, h('div', { class: 'st-devices' }, boxes.map((b) => b.el)), fieldMessage()),
+      ),
+      async onSubmit() {
+        const name = nameInput.value.trim();
+        checkName(name, { field: 'name', what: 'webhook name' });
+        const eventtypes = boxes.filter((b) => b.box.checked).map((b) => b.box.value);
+        if (eventtypes.length === 0) throw new ApiError(400, 'invalid', 'Choose at least one kind of event.', 'eventtypes');
+        await api.createWebhook({ name, url: urlInput.value.trim(), eventtypes, secret: secretInput.value });
+        hooks.load();
+        toast(`Webhook ${name} created.`, { type: 'success' });
+      },
+    });
+  }
+
+  function openDelete(w) {
+    confirmDelete({
+      title: 'Delete webhook?',
+      submitLabel: 'Delete webhook',
+      text: h('span', null, 'No more events go to ', h('strong', { class: 'mono' }, w.url), `; the ${w.pending} still pending are dropped.`),
+      onConfirm: () => deleteItem({ what: 'Webhook', name: w.name, call: () => api.deleteWebhook(w.name), remove: () => removeItem(hooks, w.name) }),
+    });
+  }
+
+  return {
+    unmount() {
+      destroyed = true;
+      hooks.stop();
+      stopTicker();
+    },
+  };
+}
