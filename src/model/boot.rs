@@ -108,7 +108,7 @@ impl Record for BootAsset {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BootProtocol {
     Tftp,
@@ -117,7 +117,7 @@ pub enum BootProtocol {
     Dhcp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BootOutcome {
     /// The whole file or script was sent.
@@ -151,6 +151,14 @@ pub struct BootEvent {
     /// The client's firmware as proxyDHCP saw it: `bios`, `uefi-x64`, or `arch-N` (RFC 4578 option 93).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// How many times this machine got this file with this outcome in this event (repeats within a second are
+    /// one event); `bytes` is their total.
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 impl Record for BootEvent {
