@@ -5,4 +5,5 @@ pub mod discovery;
 pub mod heartbeat;
 mod inventory;
 pub mod registry;
+pub mod storage_clusters;
 pub mod workloads;

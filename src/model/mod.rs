@@ -10,6 +10,7 @@ mod job;
 pub mod network;
 mod node;
 pub mod storage;
+pub mod storage_cluster;
 mod token;
 mod validate;
 pub mod vm;
