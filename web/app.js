@@ -10,6 +10,7 @@ import { mountNode } from './views/node.js';
 import { mountBoot } from './views/boot/page.js';
 import { mountJobs } from './views/jobs.js';
 import { mountAudit } from './views/audit.js';
+import { mountStorageClusters } from './views/storage-clusters.js';
 import { mountAbout } from './views/about.js';
 
 const root = document.getElementById('app');
@@ -17,6 +18,7 @@ const root = document.getElementById('app');
 const ROUTES = {
   '/nodes': { title: 'Nodes', mount: mountNodes, nav: 'nodes' },
   '/jobs': { title: 'Jobs', mount: mountJobs, nav: 'jobs' },
+  '/storageclusters': { title: 'Storage clusters', mount: mountStorageClusters, nav: 'storageclusters' },
   '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
   '/audit': { title: 'Audit', mount: mountAudit, nav: 'audit', admin: true },
   '/about': { title: 'About', mount: mountAbout, nav: 'about' },
@@ -162,6 +164,7 @@ function renderShell(user) {
     { class: 'nav', 'aria-label': 'Main' },
     navLink('nodes', '#/nodes', 'Nodes', 'server'),
     navLink('jobs', '#/jobs', 'Jobs', 'list'),
+    navLink('storageclusters', '#/storageclusters', 'Storage', 'disk'),
     navLink('boot', '#/boot', 'Boot', 'power'),
     // Only an admin may read the audit log; the page is not offered to others.
     user.role === 'admin' ? navLink('audit', '#/audit', 'Audit', 'activity') : null,

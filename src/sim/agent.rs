@@ -39,7 +39,7 @@ impl Agent {
             networks: Networks::default(),
             kvm: Kvm::default(),
             files: Files::default(),
-            folder: std::env::temp_dir().join(format!("zos-sim-{}-{}", std::process::id(), inventory.node_id())),
+            folder: engines::node_folder(&inventory.node_id()),
             inventory: Mutex::new(inventory),
         };
         agent.boot();

@@ -15,6 +15,26 @@ pub const ENGINE_FLIST: &str = "ardb-rocksdb.flist";
 /// The program 0-orchestrator runs in them.
 const ENGINE_PROGRAM: &str = "ardb-server";
 
+/// The host folder of this process's emulated node `node`. Folders left by emulators that are gone (killed
+/// outright, with no chance to clean up) are removed first, so test runs do not pile them up.
+pub fn node_folder(node: &str) -> PathBuf {
+    let temp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let owner = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("zos-sim-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    temp.join(format!("zos-sim-{}-{node}", std::process::id()))
+}
+
 /// Where an engine listens and keeps its data, read from its config.
 #[derive(Debug, PartialEq)]
 pub struct EngineConfig {
