@@ -1,6 +1,7 @@
 //! Block storage clusters against the real binary: emulated nodes (`--demo`, or `sim` processes) whose storage
 //! engines are real `redis-server`s, checked over plain RESP. A six-engine cluster on three nodes deploys, heals a
-//! killed engine, survives an orchestrator killed mid-deploy, and leaves nothing behind when deleted or refused.
+//! killed engine, survives an orchestrator killed mid-deploy, and leaves nothing behind when deleted or refused;
+//! a vdisk storage on it keeps it from being deleted.
 
 mod common;
 
@@ -163,6 +164,47 @@ fn a_six_engine_cluster_on_three_demo_nodes_answers_heals_a_killed_engine_and_is
         answers_ping(victim) && get_json(&server, "/storageclusters/blocks")["status"] == "ready"
     });
     assert_ne!(engine_pid(victim), pid, "a new engine process");
+
+    // A vdisk storage on the cluster: its clusters must exist, its id is unique, and it keeps the cluster alive.
+    let post = |body: Value| call(&server, Method::POST, "/vdiskstorage", Some(body));
+    let (status, error) = post(json!({"id": "vs", "blockCluster": "nosuch"}));
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("blockCluster")),
+        "{error}"
+    );
+    let (status, error) = post(json!({"id": "vs", "blockCluster": "blocks", "slaveCluster": "nosuch"}));
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("slaveCluster")),
+        "{error}"
+    );
+    let (status, error) = post(json!({"id": "vs", "blockCluster": "blocks", "objectCluster": "zerostor"}));
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("objectCluster")),
+        "{error}"
+    );
+    let (status, created) = post(json!({"id": "vs", "blockCluster": "blocks"}));
+    assert_eq!(
+        (status, created["blockCluster"].as_str()),
+        (201, Some("blocks")),
+        "{created}"
+    );
+    let (status, error) = post(json!({"id": "vs", "blockCluster": "blocks"}));
+    assert_eq!((status, error["field"].as_str()), (409, Some("id")), "{error}");
+    assert_eq!(get_json(&server, "/vdiskstorage/vs")["id"], "vs");
+    assert_eq!(get_json(&server, "/vdiskstorage").as_array().unwrap().len(), 1);
+    assert_eq!(call(&server, Method::GET, "/vdiskstorage/nosuch", None).0, 404);
+    let (status, error) = call(&server, Method::DELETE, "/storageclusters/blocks", None);
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("cluster_in_use")),
+        "{error}"
+    );
+    assert_eq!(get_json(&server, "/storageclusters/blocks")["status"], "ready");
+    assert_eq!(call(&server, Method::DELETE, "/vdiskstorage/vs", None).0, 204);
+    assert_eq!(call(&server, Method::GET, "/vdiskstorage/vs", None).0, 404);
 
     // Deleted: no engine answers, no pool is left on the nodes.
     let (status, _) = call(&server, Method::DELETE, "/storageclusters/blocks", None);

@@ -128,6 +128,7 @@ const TABLES: &[&route::RouteTable] = &[
     &workloads::pool_devices::ROUTES,
     &workloads::storage::ROUTES,
     &workloads::storage_clusters::ROUTES,
+    &resources::vdisk_storage::ROUTES,
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,

@@ -13,6 +13,7 @@ pub mod storage;
 pub mod storage_cluster;
 mod token;
 mod validate;
+pub mod vdisk_storage;
 pub mod vm;
 mod workload;
 pub mod zerotier;

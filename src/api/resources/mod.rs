@@ -10,4 +10,5 @@ pub mod openapi;
 pub(super) mod system;
 pub(super) mod tokens;
 pub(super) mod ui;
+pub(super) mod vdisk_storage;
 pub(super) mod zerotier;

@@ -12,6 +12,7 @@ use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage_cluster::{StorageCluster, StorageClusterServers, StorageClusterSpec, StorageServer};
+use crate::model::vdisk_storage::VdiskStorage;
 use crate::model::{Job, JobAction, Node, Role};
 use crate::store::Versioned;
 
@@ -177,6 +178,7 @@ pub(crate) async fn get(label: String, ctx: Ctx, caller: Caller) -> HandlerResul
     params(("label" = String, Path)),
     responses((status = 204, description = "Engines, filesystems and pools gone, or it did not exist (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
+        (status = 400, description = "A vdisk storage uses it", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete(label: String, ctx: Ctx, caller: Caller) -> HandlerResult {
@@ -184,6 +186,13 @@ pub(crate) async fn delete(label: String, ctx: Ctx, caller: Caller) -> HandlerRe
     let Some(record) = ctx.store.get::<StorageCluster>(&label)? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
+    let users = ctx.store.all::<VdiskStorage>()?;
+    if let Some(user) = users.iter().find(|s| s.clusters().any(|(_, cluster)| cluster == label)) {
+        return Err(ApiError::bad_request(
+            "cluster_in_use",
+            format!("vdisk storage '{}' uses it: delete that first", user.id),
+        ));
+    }
     match workloads::change(&ctx, record, JobAction::Delete, |c| c.deleting = true).await? {
         Some(accepted) => Ok(accepted),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
