@@ -61,8 +61,13 @@ pub fn parse_config(text: &str) -> Result<EngineConfig, String> {
     let port = listen
         .rsplit_once(':')
         .and_then(|(_, port)| port.parse::<u16>().ok())
-        .filter(|port| *port != 0)
         .ok_or_else(|| format!("server[0].listen '{listen}' has no port"))?;
+    // The host's own services live below 1024: an emulated engine never takes one of their ports.
+    if port < 1024 {
+        return Err(format!(
+            "server[0].listen '{listen}': ports below 1024 are refused on an emulated node"
+        ));
+    }
     let home = value("home").ok_or("the config has no home")?;
     Ok(EngineConfig { port, home })
 }
@@ -145,6 +150,7 @@ mod tests {
             }
         );
         assert!(parse_config("home /mnt/data\n").is_err());
+        assert!(parse_config("home /mnt/data\nserver[0].listen 0.0.0.0:22\n").is_err());
         let arguments = json!({"mount": {"/storage/p/filesystems/f": "/mnt/data"}});
         assert_eq!(
             host_folder(Path::new("/sim"), &arguments, "/mnt/data").unwrap(),
