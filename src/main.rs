@@ -232,6 +232,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
         zos: Arc::new(zos::Clients::new(NODE_DEADLINE)),
         tftp: tftp_address,
         apply_wait: config.apply_wait,
+        heartbeat_interval: config.heartbeat_interval,
         proxy_dhcp: proxy_dhcp.clone(),
         audit,
         started,
@@ -268,6 +269,11 @@ async fn serve(config: ServeConfig) -> ExitCode {
         thresholds: config.health,
     };
     tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
+    let storage_health = engine::storage_clusters::Monitor {
+        store: store.clone(),
+        interval: config.heartbeat_interval,
+    };
+    tokio::spawn(storage_health.run(ctx.shutdown.clone()));
     tokio::spawn(engine::workloads::Runner::new(store.clone(), ctx.zos.clone()).run());
     tokio::spawn(engine::webhooks::Dispatcher::new(store.clone(), config.webhooks, ctx.shutdown.clone()).run());
     if let (Some(api), Some(zt)) = (zerotier_api, &config.zerotier) {

@@ -94,6 +94,11 @@ fn boot_page_configures_booting_and_shows_boots_live_in_chromium() {
 }
 
 #[test]
+fn a_storage_cluster_is_deployed_over_demo_nodes_shown_engine_by_engine_and_deleted_in_chromium() {
+    run_ui_script("storage-clusters", &["--demo", "3", "--heartbeat-interval", "1"]);
+}
+
+#[test]
 fn demo_nodes_show_inventory_and_live_stats_in_chromium() {
     run_ui_script("demo", &["--demo", "3", "--heartbeat-interval", "2"]);
 }

@@ -186,6 +186,11 @@ export const api = {
   joinZerotier: (node, spec) => request('POST', `/nodes/${enc(node)}/zerotiers`, spec, { full: true }),
   leaveZerotier: (node, nwid) => request('DELETE', `/nodes/${enc(node)}/zerotiers/${enc(nwid)}`, undefined, { full: true }),
   listJobs: () => request('GET', '/jobs'),
+  listStorageClusters: () => request('GET', '/storageclusters'),
+  getStorageCluster: (label) => request('GET', `/storageclusters/${enc(label)}`),
+  // full: 201 (deployed) or 202 (still deploying, with its job).
+  createStorageCluster: (body) => request('POST', '/storageclusters', body, { full: true }),
+  deleteStorageCluster: (label) => request('DELETE', `/storageclusters/${enc(label)}`),
   getJob: (id) => request('GET', `/jobs/${enc(id)}`),
   listZeroTierMembers: () => request('GET', '/zerotier/members'),
   authorizeZeroTierMember: (id) => request('POST', `/zerotier/members/${enc(id)}/authorize`),

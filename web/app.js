@@ -11,6 +11,7 @@ import { mountBoot } from './views/boot/page.js';
 import { mountJobs } from './views/jobs.js';
 import { mountAudit } from './views/audit.js';
 import { mountWebhooks } from './views/webhooks.js';
+import { mountStorageClusters } from './views/storage-clusters.js';
 import { mountAbout } from './views/about.js';
 
 const root = document.getElementById('app');
@@ -18,6 +19,7 @@ const root = document.getElementById('app');
 const ROUTES = {
   '/nodes': { title: 'Nodes', mount: mountNodes, nav: 'nodes' },
   '/jobs': { title: 'Jobs', mount: mountJobs, nav: 'jobs' },
+  '/storageclusters': { title: 'Storage clusters', mount: mountStorageClusters, nav: 'storageclusters' },
   '/boot': { title: 'Boot', mount: mountBoot, nav: 'boot' },
   '/webhooks': { title: 'Webhooks', mount: mountWebhooks, nav: 'webhooks' },
   '/audit': { title: 'Audit', mount: mountAudit, nav: 'audit', admin: true },
@@ -164,6 +166,7 @@ function renderShell(user) {
     { class: 'nav', 'aria-label': 'Main' },
     navLink('nodes', '#/nodes', 'Nodes', 'server'),
     navLink('jobs', '#/jobs', 'Jobs', 'list'),
+    navLink('storageclusters', '#/storageclusters', 'Storage', 'disk'),
     navLink('boot', '#/boot', 'Boot', 'power'),
     navLink('webhooks', '#/webhooks', 'Webhooks', 'target'),
     // Only an admin may read the audit log; the page is not offered to others.

@@ -41,6 +41,8 @@ pub struct Context {
     pub tftp: Option<std::net::SocketAddr>,
     /// How long a workload request waits for its job before answering 202 (`--apply-wait`).
     pub apply_wait: std::time::Duration,
+    /// How often the engine checks nodes and storage engines (`--heartbeat-interval`), for health answers.
+    pub heartbeat_interval: std::time::Duration,
     /// Where proxyDHCP answers (`interface (address)`; `None`: off), for `/health`.
     pub proxy_dhcp: Option<String>,
     /// The audit log every mutating request is recorded in (see `audit.rs`).
@@ -125,6 +127,8 @@ const TABLES: &[&route::RouteTable] = &[
     &workloads::network::ROUTES,
     &workloads::pool_devices::ROUTES,
     &workloads::storage::ROUTES,
+    &workloads::storage_clusters::ROUTES,
+    &resources::vdisk_storage::ROUTES,
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,

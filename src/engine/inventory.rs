@@ -8,6 +8,17 @@ use crate::model::{NodeDisk, NodeInventory, NodeNic};
 use crate::zos::commands::Info;
 use crate::zos::{ZosClient, ZosError};
 
+/// 0-orchestrator's drive type of a disk in lsblk's shape: NVMe by transport, SSD when not rotational, else HDD.
+pub fn drive_type(disk: &Value) -> &'static str {
+    if disk["tran"] == "nvme" {
+        "nvme"
+    } else if disk["rota"].as_bool().unwrap_or(false) {
+        "hdd"
+    } else {
+        "ssd"
+    }
+}
+
 pub async fn fetch(client: &ZosClient) -> Result<NodeInventory, ZosError> {
     let node = client.node();
     let cpus: Value = node.info(Info::Cpu).await?;
@@ -23,14 +34,7 @@ pub async fn fetch(client: &ZosClient) -> Result<NodeInventory, ZosError> {
         .map(|d| NodeDisk {
             name: text(&d["name"]),
             size_bytes: d["size"].as_u64().unwrap_or(0),
-            kind: if d["tran"] == "nvme" {
-                "nvme"
-            } else if d["rota"].as_bool().unwrap_or(false) {
-                "hdd"
-            } else {
-                "ssd"
-            }
-            .to_owned(),
+            kind: drive_type(d).to_owned(),
             model: text(&d["model"]),
         })
         .collect();

@@ -7,4 +7,5 @@ pub mod heartbeat;
 mod inventory;
 pub mod registry;
 pub mod webhooks;
+pub mod storage_clusters;
 pub mod workloads;

@@ -17,6 +17,9 @@ pub trait Spec: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const PATH: &'static [&'static str];
     /// The body field that holds its name (`name`, or `id` for a VM), for errors about it.
     const NAME_FIELD: &'static str = "name";
+    /// Whether it spans nodes (a storage cluster): then it lives at the top of the API (`/<PATH[0]>/{name}`), its
+    /// name is unique across the whole cluster and is its key, and its `node` is only where its jobs start.
+    const SPANS_NODES: bool = false;
     /// Its name, unique among its siblings.
     fn name(&self) -> &str;
     fn validate(&self) -> Result<(), Invalid>;
@@ -53,6 +56,9 @@ impl<S: Spec> Record for Workload<S> {
 
 impl<S: Spec> Workload<S> {
     pub fn key(node: &str, parents: &[String], name: &str) -> String {
+        if S::SPANS_NODES {
+            return name.to_owned();
+        }
         std::iter::once(node)
             .chain(parents.iter().map(String::as_str))
             .chain(std::iter::once(name))
@@ -81,6 +87,9 @@ impl<S: Spec> Workload<S> {
 
     /// Its API path, e.g. `/nodes/n1/storagepools/p/filesystems/f`.
     pub fn path(&self) -> String {
+        if S::SPANS_NODES {
+            return format!("/{}/{}", S::PATH[0], self.spec.name());
+        }
         let names = self
             .parents
             .iter()

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::containers::Containers;
+use super::engines;
 use super::files::Files;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
@@ -25,6 +26,8 @@ pub struct Agent {
     networks: Networks,
     kvm: Kvm,
     files: Files,
+    /// The host folder standing for the node's filesystems (what its storage engines keep).
+    folder: std::path::PathBuf,
 }
 
 impl Agent {
@@ -36,6 +39,7 @@ impl Agent {
             networks: Networks::default(),
             kvm: Kvm::default(),
             files: Files::default(),
+            folder: engines::node_folder(&inventory.node_id()),
             inventory: Mutex::new(inventory),
         };
         agent.boot();
@@ -65,6 +69,7 @@ impl Agent {
                 .or_else(|| self.networks.execute(name, arguments, &inventory))
                 .or_else(|| self.kvm.execute(name, arguments, &inventory));
             if let Some(outcome) = handled {
+                self.forget_folder(name, arguments, &outcome);
                 return outcome;
             }
         }
@@ -95,6 +100,10 @@ impl Agent {
             "process.kill" => self
                 .jobs
                 .kill_process(container, arguments["pid"].as_u64().unwrap_or_default() as u32),
+            "info.port" => Outcome::json(engines::listening_ports()),
+            "core.system" if self.runs_engine(container, arguments) => {
+                self.run_engine(&command.id, container, arguments).await
+            }
             "core.system" => {
                 self.jobs
                     .system(&**lists, &command.id, container, arguments, command.stream)
@@ -126,6 +135,49 @@ impl Agent {
 }
 
 impl Agent {
+    /// Whether `core.system` with `arguments` in `container` asks for a storage engine (see `engines`).
+    fn runs_engine(&self, container: u64, arguments: &Value) -> bool {
+        container != 0
+            && self
+                .containers
+                .arguments(container)
+                .is_some_and(|created| engines::is_engine(arguments["name"].as_str().unwrap_or_default(), &created))
+    }
+
+    /// Runs the real storage engine the container's config file (the first argument) describes, as a job.
+    async fn run_engine(&self, id: &str, container: u64, arguments: &Value) -> Outcome {
+        let path = arguments["args"][0].as_str().unwrap_or_default();
+        let Some(text) = self.files.content(container, path) else {
+            return Outcome::error(&format!("open {path}: no such file or directory"));
+        };
+        let created = self.containers.arguments(container).unwrap_or_default();
+        let started = engines::parse_config(&String::from_utf8_lossy(&text))
+            .and_then(|config| Ok((engines::host_folder(&self.folder, &created, &config.home)?, config)))
+            .and_then(|(folder, config)| {
+                engines::spawn(&config, &folder).map_err(|err| format!("cannot start the engine: {err}"))
+            });
+        match started {
+            Ok(child) => {
+                self.jobs
+                    .track(id, container, format!("/bin/ardb-server {path}"), child)
+                    .await
+            }
+            Err(message) => Outcome::error(&message),
+        }
+    }
+
+    /// A filesystem (or a pool) the node let go of takes its host folder along.
+    fn forget_folder(&self, command: &str, arguments: &Value, outcome: &Outcome) {
+        let path = match command {
+            "btrfs.subvol_delete" => arguments["path"].as_str(),
+            "disk.umount" => arguments["source"].as_str(),
+            _ => None,
+        };
+        if let Some(path) = path.filter(|_| outcome.state == State::Success) {
+            let _ = std::fs::remove_dir_all(self.folder.join(path.trim_start_matches('/')));
+        }
+    }
+
     /// `corex.dispatch {container, command}`: runs `command` inside the container, as its own job; answers the
     /// inner job's id at once.
     fn dispatch<L: Lists>(self: &Arc<Self>, lists: &Arc<L>, arguments: &Value) -> Outcome {

@@ -20,6 +20,7 @@ const HUB: &[&str] = &[
     "nginx.flist",
     "redis.flist",
     "caddy.flist",
+    super::engines::ENGINE_FLIST,
 ];
 
 /// How long mounting an flist takes on the emulated node: long enough that a creation can be interrupted.
@@ -43,6 +44,11 @@ impl Containers {
 
     pub fn exists(&self, id: u64) -> bool {
         self.with(|all| all.contains_key(&id))
+    }
+
+    /// What container `id` was created with.
+    pub fn arguments(&self, id: u64) -> Option<Value> {
+        self.with(|all| all.get(&id).map(|c| c.arguments.clone()))
     }
 
     /// `corex.create`: checks, registers the container at once (so `corex.find` sees it while its flist mounts,

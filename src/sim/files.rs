@@ -124,6 +124,12 @@ impl Files {
         })
     }
 
+    /// The whole content of `path` in `container`.
+    pub fn content(&self, container: u64, path: &str) -> Option<Vec<u8>> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.files.get(&(container, path.to_owned())).cloned()
+    }
+
     /// A terminated container's files are gone with it.
     pub fn clear_container(&self, container: u64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -70,10 +70,11 @@ impl Inventory {
         let cores = *rng.pick(&[8, 16, 24, 32]);
         let memory = *rng.pick(&[32, 64, 128, 256]) * GIB;
         let mut disks = Vec::new();
+        // At least an SSD and two HDDs: three emulated nodes hold a six-engine HDD storage cluster.
         for (i, kind) in ["ssd", "hdd", "hdd", "nvme", "ssd", "archive"]
             .iter()
             .enumerate()
-            .take(2 + (rng.next() % 4) as usize)
+            .take(3 + (rng.next() % 3) as usize)
         {
             let size = match *kind {
                 "nvme" => *rng.pick(&[512, 1024, 2048]),

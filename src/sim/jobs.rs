@@ -230,6 +230,35 @@ impl Jobs {
         }
     }
 
+    /// Follows a real process (a storage engine) as job `id`: listed and killable like any job, over when the
+    /// process exits; a kill (`job.kill`, the container's end) stops the process.
+    pub async fn track(&self, id: &str, container: u64, cmdline: String, mut child: tokio::process::Child) -> Outcome {
+        let kill = Arc::new(Notify::new());
+        let job = Job {
+            container,
+            cmdline,
+            started_ms: epoch_ms(),
+            pid: child.id().unwrap_or_default(),
+            kill: Some(kill.clone()),
+            subscribers: Vec::new(),
+        };
+        lock(&self.table).insert(id.to_owned(), job);
+        let exited = tokio::select! {
+            status = child.wait() => status,
+            () = kill.notified() => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                lock(&self.table).remove(id);
+                return Outcome::failed(State::Killed, "killed");
+            }
+        };
+        lock(&self.table).remove(id);
+        match exited {
+            Ok(status) => Outcome::failed(State::Error, &format!("the engine exited ({status})")),
+            Err(err) => Outcome::error(&format!("the engine cannot be waited for: {err}")),
+        }
+    }
+
     /// Runs the steps until the end or a kill; returns the state and (stdout, stderr, exit code).
     async fn run_program<L: Lists>(
         &self,

@@ -4,6 +4,7 @@
 
 mod agent;
 mod containers;
+mod engines;
 mod files;
 mod inventory;
 mod jobs;

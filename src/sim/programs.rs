@@ -1,4 +1,5 @@
-//! The programs an emulated node can run (`core.system`). Nothing is executed for real: an emulated node must
+//! The programs an emulated node can run (`core.system`). Nothing is executed for real (the one exception, a
+//! storage engine, is `engines.rs`'s, and runs only `redis-server` on loopback): an emulated node must
 //! never run what an API caller sends it on the machine that hosts the emulator. Each program is a script of
 //! output lines and pauses, close enough to the real tool for the UI, the streams and the tests.
 

@@ -159,6 +159,7 @@ mod tests {
             zos: std::sync::Arc::new(crate::zos::Clients::new(std::time::Duration::from_secs(1))),
             tftp: None,
             apply_wait: std::time::Duration::ZERO,
+            heartbeat_interval: std::time::Duration::from_secs(10),
             proxy_dhcp: None,
             zerotier: false,
             audit: std::sync::Arc::new(crate::audit::Audit::open(store.clone(), None).unwrap()),

@@ -12,4 +12,5 @@ pub(super) mod system;
 pub(super) mod tokens;
 pub(super) mod ui;
 pub(super) mod webhooks;
+pub(super) mod vdisk_storage;
 pub(super) mod zerotier;

@@ -26,7 +26,7 @@ use crate::api::TABLES;
     tags(
         (name = "nodes", description = "The node inventory"),
         (name = "containers", description = "Containers on a node (0-orchestrator parity), and direct access inside them"),
-        (name = "storage", description = "Storage pools (btrfs) on a node's disks, their filesystems and snapshots"),
+        (name = "storage", description = "Storage pools (btrfs) on a node's disks, their filesystems and snapshots; block storage clusters across nodes"),
         (name = "network", description = "A node's bridges and the ZeroTier networks it joins"),
         (name = "vms", description = "Virtual machines on a node"),
         (name = "jobs", description = "The orchestrator's jobs: progress and outcome of workload changes"),

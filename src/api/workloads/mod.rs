@@ -7,6 +7,7 @@ pub(crate) mod containers;
 pub(crate) mod network;
 pub(crate) mod pool_devices;
 pub(crate) mod storage;
+pub(crate) mod storage_clusters;
 pub(crate) mod vms;
 
 use warp::Reply;

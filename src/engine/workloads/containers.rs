@@ -104,7 +104,7 @@ fn nic_changes<'a>(current: &[Value], wanted: &'a [Value]) -> (Vec<usize>, Vec<&
 }
 
 /// `corex.create`'s arguments for a `CreateContainer` (ZOS-REFERENCE §3, Commands).
-fn create_arguments(spec: &ContainerSpec) -> Value {
+pub(super) fn create_arguments(spec: &ContainerSpec) -> Value {
     let nics = wanted_nics(spec);
     let ports: Map<String, Value> = spec
         .ports

@@ -11,6 +11,7 @@
 mod containers;
 mod network;
 mod storage;
+mod storage_cluster;
 mod vms;
 
 use std::collections::{HashMap, HashSet};
@@ -22,6 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::model::network::{BridgeSpec, ZerotierJoin};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec};
+use crate::model::storage_cluster::StorageClusterSpec;
 use crate::model::vm::VmSpec;
 use crate::model::{
     ContainerSpec, Job, JobAction, JobError, JobState, Node, Spec, Workload, WorkloadStatus, now_rfc3339,
@@ -148,6 +150,7 @@ static KINDS: &[Kind] = &[
     kind::<BridgeSpec>(|step, client| Box::pin(network::apply_bridge(step, client))),
     kind::<ZerotierJoin>(|step, client| Box::pin(network::apply_zerotier(step, client))),
     kind::<VmSpec>(|step, client| Box::pin(vms::apply(step, client))),
+    kind::<StorageClusterSpec>(|step, client| Box::pin(storage_cluster::apply(step, client))),
 ];
 
 /// The row of the jobs of `collection`.

@@ -51,8 +51,20 @@ impl ZosClient {
 
     /// Whether subvolume `path` exists in the filesystem mounted at `mountpoint` (`btrfs.subvol_list`).
     pub async fn has_subvolume(&self, mountpoint: &str, path: &str) -> Result<bool, ZosError> {
+        Ok(self
+            .subvolumes(mountpoint)
+            .await?
+            .iter()
+            .any(|subvolume| subvolume == path))
+    }
+
+    /// The paths of the subvolumes in the filesystem mounted at `mountpoint` (`btrfs.subvol_list`).
+    pub async fn subvolumes(&self, mountpoint: &str) -> Result<Vec<String>, ZosError> {
         let subvolumes: Vec<Value> = self.json("btrfs.subvol_list", json!({"path": mountpoint})).await?;
-        Ok(subvolumes.iter().any(|subvolume| subvolume["path"] == path))
+        Ok(subvolumes
+            .iter()
+            .filter_map(|subvolume| subvolume["path"].as_str().map(str::to_owned))
+            .collect())
     }
 
     /// `btrfs.subvol_create`.

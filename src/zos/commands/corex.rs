@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use super::{SYSTEM, System};
 use crate::zos::protocol::{DISPATCH, JobResult};
 use crate::zos::{ZosClient, ZosError, decode};
 
@@ -49,10 +50,20 @@ impl ZosClient {
             .await
     }
 
-    /// Starts `command` inside `container` (`corex.dispatch`) and returns the inner job's id.
+    /// `core.system` inside `container` under the job id `id`: a service, found again by its id in `job.list`
+    /// (0-orchestrator runs a storage engine as `storage_engine.<name>`); the node refuses a second job with an
+    /// id in use, so a service is never started twice.
+    pub async fn start_service(&self, container: u64, id: &str, process: &System<'_>) -> Result<(), ZosError> {
+        self.dispatch(container, Some(id), SYSTEM, process.arguments(), false)
+            .await
+            .map(drop)
+    }
+
+    /// Starts `command` inside `container` (`corex.dispatch`), as job `id` or a new one, and returns its id.
     pub(super) async fn dispatch(
         &self,
         container: u64,
+        id: Option<&str>,
         command: &str,
         arguments: Value,
         stream: bool,
@@ -60,6 +71,9 @@ impl ZosClient {
         // A process in a container runs as long as it runs; callers that wait bound their own wait.
         let mut inner = self.command(command, arguments, stream, None);
         inner.max_time = None;
+        if let Some(id) = id {
+            inner.id = id.to_owned();
+        }
         self.json(DISPATCH, json!({"container": container, "command": inner}))
             .await
     }
@@ -77,7 +91,7 @@ impl ZosClient {
     /// Runs `command` inside `container` and returns its result, whatever its state, within the deadline.
     async fn run_in(&self, container: u64, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
         tokio::time::timeout(self.deadline, async {
-            let id = self.dispatch(container, command, arguments, false).await?;
+            let id = self.dispatch(container, None, command, arguments, false).await?;
             self.read_result(&id).await
         })
         .await

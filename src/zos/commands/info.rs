@@ -27,6 +27,8 @@ pub enum Info {
     Processes,
     /// `core.state`: cpu, rss, vms, swap of 0-core and its processes.
     State,
+    /// `info.port`: the TCP and UDP ports listening on the node (`network`, `ip`, `port`, `pid`).
+    Ports,
     /// `aggregator.query`: "<metric>/<tag>" → {"current": {"300": {avg,count,max,start,total}, "3600": …}}.
     Stats,
 }
@@ -42,6 +44,7 @@ impl Info {
             Info::Disks => "disk.list",
             Info::Processes => "process.list",
             Info::State => "core.state",
+            Info::Ports => "info.port",
             Info::Stats => "aggregator.query",
         }
     }

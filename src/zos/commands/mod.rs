@@ -80,6 +80,19 @@ pub struct System<'a> {
     pub stdin: Option<&'a str>,
 }
 
+impl System<'_> {
+    /// `core.system`'s arguments.
+    fn arguments(&self) -> Value {
+        let env: Map<String, Value> = self
+            .environment
+            .iter()
+            .filter_map(|entry| entry.split_once('='))
+            .map(|(key, value)| (key.to_owned(), json!(value)))
+            .collect();
+        json!({"name": self.name, "args": self.args, "dir": self.dir, "env": env, "stdin": self.stdin})
+    }
+}
+
 impl Core<'_> {
     /// Runs `command` here and decodes its JSON answer; any state but SUCCESS is an error.
     async fn json<T: DeserializeOwned>(&self, command: &str, arguments: Value) -> Result<T, ZosError> {
@@ -98,7 +111,7 @@ impl Core<'_> {
     async fn start(&self, command: &str, arguments: Value, stream: bool) -> Result<String, ZosError> {
         match self.container {
             None => self.client.start(command, arguments, stream, None).await,
-            Some(container) => self.client.dispatch(container, command, arguments, stream).await,
+            Some(container) => self.client.dispatch(container, None, command, arguments, stream).await,
         }
     }
 
@@ -110,15 +123,7 @@ impl Core<'_> {
     /// `core.system`: starts `process` and returns its job id (with `stream`, its output can be followed from
     /// the first line; see [`ZosClient::output`]).
     pub async fn system(&self, process: &System<'_>, stream: bool) -> Result<String, ZosError> {
-        let env: Map<String, Value> = process
-            .environment
-            .iter()
-            .filter_map(|entry| entry.split_once('='))
-            .map(|(key, value)| (key.to_owned(), json!(value)))
-            .collect();
-        let arguments = json!({"name": process.name, "args": process.args, "dir": process.dir, "env": env,
-            "stdin": process.stdin});
-        self.start(SYSTEM, arguments, stream).await
+        self.start(SYSTEM, process.arguments(), stream).await
     }
 
     /// `core.subscribe`: a new stream for job `job`, which runs already; returns the id to follow.

@@ -1,0 +1,154 @@
+// Storage clusters page (#/storageclusters): each block storage cluster with
+// its engines — node × disk × engine (address, status, why it is down) — kept
+// live from the event feed (the cluster records, the engines the engine
+// observed, the jobs deploying or repairing them). Operators deploy a cluster
+// over nodes and delete one.
+
+import { api, ApiError } from '../api.js';
+import { h, replace } from '../dom.js';
+import { emptyState, viewPage, dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead } from '../ui.js';
+import { liveResource, asList, showLoadState, removeItem } from '../resource.js';
+
+const DRIVE_TYPES = ['hdd', 'ssd', 'nvme', 'archive'];
+const COLLECTIONS = ['storageclusters', 'storagecluster_servers', 'jobs'];
+const STATUS_TONE = { ready: 'ok', deploying: 'warn', empty: 'neutral', error: 'danger' };
+
+const badge = (status, testid) =>
+  h(
+    'span',
+    { class: `badge badge-plain badge-${STATUS_TONE[status] || 'neutral'}`, testid },
+    h('span', { class: 'badge-dot', 'aria-hidden': 'true' }),
+    status,
+  );
+
+export function mountStorageClusters(root, ctx) {
+  let destroyed = false;
+  const clusters = liveResource({
+    name: 'storage clusters',
+    fetcher: async () => Promise.all(asList(await api.listStorageClusters()).map((label) => api.getStorageCluster(label))),
+    onChange: render,
+    live: ctx.live,
+    matches: (change) => COLLECTIONS.includes(change.collection),
+  });
+  const body = h('div', { class: 'cluster-list', testid: 'clusters-body' });
+  const page = viewPage(
+    {
+      testid: 'clusters-page',
+      title: 'Storage clusters',
+      sub: 'Block storage clusters: one storage engine per free disk of the chosen drive type on each node, checked every heartbeat and restarted when it stops answering.',
+      actions: ctx.canMutate
+        ? button('Deploy cluster', { kind: 'primary', iconName: 'plus', testid: 'cluster-create', onClick: openDeploy })
+        : null,
+    },
+    body,
+  );
+  root.appendChild(page);
+  render();
+  clusters.load();
+
+  function render() {
+    if (destroyed) return;
+    if (showLoadState(clusters, body, 'the storage clusters', { rows: 3 })) return;
+    const list = clusters.data;
+    if (list.length === 0) {
+      replace(
+        body,
+        emptyState({
+          iconName: 'disk',
+          title: 'No storage clusters',
+          text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
+          testid: 'clusters-empty',
+        }),
+      );
+      return;
+    }
+    replace(body, list.map(card));
+  }
+
+  function card(cluster) {
+    const servers = cluster.storageServers || [];
+    return h(
+      'section',
+      { class: 'card table-card', testid: 'cluster-card', dataset: { label: cluster.label, status: cluster.status } },
+      cardHead(
+        h('span', null, cluster.label, ' ', badge(cluster.status, 'cluster-status')),
+        `${cluster.clusterType} · ${cluster.driveType} · ${cluster.nodes.length} node(s) · ${servers.length} engine(s) · ${cluster.state}`,
+        ctx.canMutate
+          ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'cluster-delete', onClick: () => askDelete(cluster) })
+          : null,
+      ),
+      servers.length === 0
+        ? h('p', { class: 'muted cluster-note', testid: 'cluster-no-engines' }, 'No engine recorded yet.')
+        : dataTable({
+            testid: 'engines-table',
+            compact: true,
+            columns: ['Node', 'Disk', 'Engine', 'Status', { label: 'Reason', class: 'col-fill' }],
+            rows: servers.map((s) =>
+              h(
+                'tr',
+                { testid: 'engine-row', dataset: { node: s.node, disk: s.disk, port: String(s.port), status: s.status } },
+                h('td', { dataset: { label: 'Node' }, class: 'mono' }, s.node),
+                h('td', { dataset: { label: 'Disk' }, class: 'mono' }, s.disk),
+                h('td', { dataset: { label: 'Engine' }, class: 'mono' }, `${s.ip}:${s.port}`),
+                h('td', { dataset: { label: 'Status' } }, badge(s.status, 'engine-status')),
+                h('td', { dataset: { label: 'Reason' }, class: 'col-fill' }, s.reason || dash()),
+              ),
+            ),
+          }),
+    );
+  }
+
+  async function openDeploy() {
+    const nodes = asList(await api.listNodes()).map((n) => n.id);
+    const label = h('input', { class: 'input', name: 'label', autocomplete: 'off', testid: 'cluster-label' });
+    const servers = h('input', { class: 'input', name: 'servers', type: 'number', min: '1', value: String(nodes.length * 2), testid: 'cluster-servers' });
+    const drive = h('select', { class: 'input', name: 'driveType', testid: 'cluster-drive' }, DRIVE_TYPES.map((t) => h('option', { value: t }, t)));
+    const nodeList = h('input', { class: 'input input-mono', name: 'nodes', value: nodes.join(', '), testid: 'cluster-nodes' });
+    openModal({
+      title: 'Deploy a storage cluster',
+      testid: 'cluster-modal',
+      submitLabel: 'Deploy',
+      body: h(
+        'div',
+        { class: 'form-grid' },
+        field({ label: 'Label', name: 'label', control: label }),
+        field({ label: 'Engines in all', name: 'servers', control: servers, hint: 'A multiple of the number of nodes: each node runs as many, one per disk.' }),
+        field({ label: 'Drive type', name: 'driveType', control: drive }),
+        field({ label: 'Nodes', name: 'nodes', control: nodeList, hint: 'Node ids, separated by commas.' }),
+      ),
+      async onSubmit() {
+        const name = label.value.trim();
+        checkName(name, { field: 'label', what: 'label' });
+        const count = Number(servers.value);
+        if (!Number.isInteger(count) || count < 1) throw new ApiError(400, 'invalid', 'A whole number of engines, at least 1.', 'servers');
+        const ids = nodeList.value.split(',').map((s) => s.trim()).filter(Boolean);
+        const answer = await api.createStorageCluster({ label: name, servers: count, driveType: drive.value, nodes: ids });
+        toast(answer.status === 202 ? `Cluster ${name} is deploying.` : `Cluster ${name} deployed.`, { type: 'success' });
+        clusters.load();
+      },
+    });
+  }
+
+  function askDelete(cluster) {
+    confirmDelete({
+      title: `Delete cluster ${cluster.label}?`,
+      submitLabel: 'Delete cluster',
+      text: 'Its engines stop and their data is gone: the pools on its disks are removed.',
+      onConfirm: () =>
+        deleteItem({
+          what: 'Cluster',
+          name: cluster.label,
+          call: () => api.deleteStorageCluster(cluster.label),
+          remove: () => removeItem(clusters, cluster.label, 'label'),
+        }),
+    });
+  }
+
+  return {
+    unmount() {
+      destroyed = true;
+      clusters.stop();
+      page.remove();
+    },
+  };
+}
