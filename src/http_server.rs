@@ -10,7 +10,8 @@
 //!   received may wait for its next request for the idle timeout; while a request is being answered — a response
 //!   still streaming, such as `/events`, or a request body still arriving, such as a slow boot asset upload —
 //!   neither applies. hyper's own `header_read_timeout` is left off: it starts when the previous response ends,
-//!   so one number would be both the idle and the header timeout.
+//!   so one number would be both the idle and the header timeout. The watchdog runs on its own timer, not woken
+//!   per request, so a timeout is kept to within a quarter of the shorter one.
 //! - **Connections per client address** are capped; one more is answered `503` with the API's JSON error and
 //!   `Connection: close` (a bare close would look like a crash to the client), after waiting briefly for its
 //!   request, so that HTTP clients read it as the answer to the request they sent.
@@ -43,7 +44,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use warp::http::header::{CONNECTION, HeaderName};
 use warp::http::{HeaderValue, Request, Response};
@@ -176,33 +176,29 @@ enum Phase {
     Idle(Instant),
 }
 
-/// What the connection's reader, its service and its responses tell its watchdog.
+/// What the connection's reader, its service and its responses tell its watchdog. The watchdog is not woken by
+/// these changes (that would cost a task wake-up per request); it reads the phase when its own timer fires.
 struct ConnState {
     phase: Mutex<Phase>,
-    changed: Notify,
 }
 
 impl ConnState {
     fn new() -> ConnState {
         ConnState {
             phase: Mutex::new(Phase::Head(Instant::now())),
-            changed: Notify::new(),
         }
     }
 
     fn update(&self, change: impl FnOnce(&mut Phase)) {
         change(&mut self.phase.lock().unwrap_or_else(PoisonError::into_inner));
-        // A stored permit if the watchdog is not waiting yet: it then re-reads the phase at once.
-        self.changed.notify_one();
     }
 
     fn bytes_received(&self) {
-        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(*phase, Phase::Idle(_)) {
-            *phase = Phase::Head(Instant::now());
-            drop(phase);
-            self.changed.notify_one();
-        }
+        self.update(|phase| {
+            if matches!(*phase, Phase::Idle(_)) {
+                *phase = Phase::Head(Instant::now());
+            }
+        });
     }
 
     fn request_started(&self) {
@@ -224,23 +220,22 @@ impl ConnState {
     }
 
     /// Completes (with the reason) when the connection has waited too long for a request's headers or, kept
-    /// alive, for a next request.
+    /// alive, for a next request. It looks at the phase at the deadline it knows of, and at least every quarter
+    /// of the shorter timeout (a phase that began since may have an earlier deadline), so a timeout is kept to
+    /// within a quarter of itself.
     async fn watchdog(&self, header_read_timeout: Duration, idle_timeout: Duration) -> &'static str {
+        let look_every = header_read_timeout.min(idle_timeout) / 4;
         loop {
             let deadline = match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
                 Phase::Head(since) => Some((since + header_read_timeout, "request headers not received in time")),
                 Phase::Idle(since) => Some((since + idle_timeout, "idle")),
                 Phase::Answering(_) => None,
             };
+            let now = Instant::now();
             match deadline {
-                Some((at, reason)) if at <= Instant::now() => return reason,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = self.changed.notified() => {}
-                    }
-                }
-                None => self.changed.notified().await,
+                Some((at, reason)) if at <= now => return reason,
+                Some((at, _)) => tokio::time::sleep_until(at.min(now + look_every)).await,
+                None => tokio::time::sleep(look_every).await,
             }
         }
     }

@@ -6,6 +6,6 @@ pub mod health;
 pub mod heartbeat;
 mod inventory;
 pub mod registry;
-pub mod webhooks;
 pub mod storage_clusters;
+pub mod webhooks;
 pub mod workloads;

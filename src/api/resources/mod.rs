@@ -11,6 +11,6 @@ pub mod openapi;
 pub(super) mod system;
 pub(super) mod tokens;
 pub(super) mod ui;
-pub(super) mod webhooks;
 pub(super) mod vdisk_storage;
+pub(super) mod webhooks;
 pub(super) mod zerotier;
