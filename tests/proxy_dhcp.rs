@@ -395,9 +395,9 @@ fn boot_vm(lab: &Lab, tap: &str, mac: &str, ovmf: Option<&Path>, log: &Path) -> 
     );
     loop {
         let output = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
-        if let Some(at) = output.find(MARKER) {
-            let line = output[at..].lines().next().unwrap_or_default().trim_end().to_owned();
-            return (line, started.elapsed().as_secs_f64());
+        // The serial log is read while qemu writes it: only a marker line that has ended is whole.
+        if let Some(line) = output.find(MARKER).and_then(|at| output[at..].split_once('\n')) {
+            return (line.0.trim_end().to_owned(), started.elapsed().as_secs_f64());
         }
         let failed = match vm.0.try_wait().unwrap() {
             Some(status) => Some(format!("qemu exited ({status}) before the marker")),
