@@ -167,3 +167,24 @@ export function showLoadState(r, body, what, { rows = 3 } = {}) {
   }
   return true;
 }
+
+/**
+ * The states a list view walks through before it has rows to draw: loading or failed, nothing yet, nothing
+ * matching the filter. Draws whichever applies into `body` and returns null; otherwise returns the items to
+ * draw. `items` orders or picks from the resource's data; `matches` and `noMatch` (a drawn node, usually
+ * from the view's filter box) are given together or not at all.
+ */
+export function listOrState(r, body, { what, rows, empty, items = (data) => data, matches = null, noMatch = null }) {
+  if (showLoadState(r, body, what, { rows })) return null;
+  const all = items(r.data);
+  if (all.length === 0) {
+    replace(body, emptyState(empty));
+    return null;
+  }
+  const visible = matches ? all.filter(matches) : all;
+  if (visible.length === 0) {
+    replace(body, noMatch());
+    return null;
+  }
+  return visible;
+}

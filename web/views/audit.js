@@ -6,8 +6,8 @@
 
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
-import { emptyState, viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, dash, button } from '../ui.js';
-import { liveResource, asList, showLoadState } from '../resource.js';
+import { viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, dash, button } from '../ui.js';
+import { liveResource, asList, listOrState } from '../resource.js';
 
 export const AUDIT_LIMIT = 200;
 
@@ -67,25 +67,20 @@ export function mountAudit(root, ctx) {
 
   function render() {
     if (destroyed) return;
-    if (showLoadState(records, body, 'the audit log', { rows: 4 })) return;
+    const visible = listOrState(records, body, {
+      what: 'the audit log',
+      rows: 4,
+      empty: {
+        iconName: 'activity',
+        title: 'Nothing recorded',
+        text: 'A line appears here for every POST, PUT, PATCH and DELETE the API answers.',
+        testid: 'audit-empty',
+      },
+      matches,
+      noMatch: () => filter.noMatch({ title: 'No matching requests', text: (q) => `No request matches “${q}”.`, testid: 'audit-nomatch' }),
+    });
+    if (!visible) return;
     const list = records.data;
-    if (list.length === 0) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'activity',
-          title: 'Nothing recorded',
-          text: 'A line appears here for every POST, PUT, PATCH and DELETE the API answers.',
-          testid: 'audit-empty',
-        }),
-      );
-      return;
-    }
-    const visible = list.filter(matches);
-    if (visible.length === 0) {
-      replace(body, filter.noMatch({ title: 'No matching requests', text: (q) => `No request matches “${q}”.`, testid: 'audit-nomatch' }));
-      return;
-    }
     replace(
       body,
       dataTable({

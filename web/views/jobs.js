@@ -6,8 +6,8 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { emptyState, viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
-import { liveList, watchLive, showLoadState } from '../resource.js';
+import { viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
+import { liveList, watchLive, listOrState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
 // A job's kind (the workload collection) as people say it.
@@ -236,32 +236,25 @@ export function mountJobs(root, ctx) {
 
   function render() {
     if (destroyed) return;
-    if (showLoadState(jobs, body, 'jobs', { rows: 4 })) {
-      count.textContent = '…';
-      return;
-    }
-    const list = jobs.data;
-    count.textContent = String(list.length);
+    const list = jobs.data || [];
+    count.textContent = jobs.data ? String(list.length) : '…';
     const running = list.filter((j) => !jobFinished(j)).length;
     active.hidden = running === 0;
     active.textContent = `${running} active`;
-    if (list.length === 0) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'list',
-          title: 'No jobs yet',
-          text: 'A job appears here whenever a container, a storage pool, filesystem or snapshot, a bridge or a ZeroTier membership is created, changed or deleted, and shows how far the node has got.',
-          testid: 'jobs-empty',
-        }),
-      );
-      return;
-    }
-    const visible = list.filter(matches);
-    if (visible.length === 0) {
-      replace(body, filter.noMatch({ title: 'No matching jobs', text: (q) => (q ? `No job matches “${q}”.` : 'No job matches this filter.'), testid: 'jobs-nomatch' }));
-      return;
-    }
+    const visible = listOrState(jobs, body, {
+      what: 'jobs',
+      rows: 4,
+      empty: {
+        iconName: 'list',
+        title: 'No jobs yet',
+        text: 'A job appears here whenever a container, a storage pool, filesystem or snapshot, a bridge or a ZeroTier membership is created, changed or deleted, and shows how far the node has got.',
+        testid: 'jobs-empty',
+      },
+      matches,
+      noMatch: () =>
+        filter.noMatch({ title: 'No matching jobs', text: (q) => (q ? `No job matches “${q}”.` : 'No job matches this filter.'), testid: 'jobs-nomatch' }),
+    });
+    if (!visible) return;
     replace(
       body,
       dataTable({

@@ -6,8 +6,8 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { emptyState, viewPage, dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead } from '../ui.js';
-import { liveResource, asList, showLoadState, removeItem } from '../resource.js';
+import { viewPage, dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead } from '../ui.js';
+import { liveResource, asList, listOrState, removeItem } from '../resource.js';
 
 const DRIVE_TYPES = ['hdd', 'ssd', 'nvme', 'archive'];
 const COLLECTIONS = ['storageclusters', 'storagecluster_servers', 'jobs'];
@@ -48,21 +48,16 @@ export function mountStorageClusters(root, ctx) {
 
   function render() {
     if (destroyed) return;
-    if (showLoadState(clusters, body, 'the storage clusters', { rows: 3 })) return;
-    const list = clusters.data;
-    if (list.length === 0) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'disk',
-          title: 'No storage clusters',
-          text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
-          testid: 'clusters-empty',
-        }),
-      );
-      return;
-    }
-    replace(body, list.map(card));
+    const list = listOrState(clusters, body, {
+      what: 'the storage clusters',
+      empty: {
+        iconName: 'disk',
+        title: 'No storage clusters',
+        text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
+        testid: 'clusters-empty',
+      },
+    });
+    if (list) replace(body, list.map(card));
   }
 
   function card(cluster) {

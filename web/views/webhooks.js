@@ -6,8 +6,8 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, emptyState, button, viewPage, readOnlyPill, dataTable, confirmDelete, deleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
-import { liveResource, asList, removeItem, showLoadState } from '../resource.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, button, viewPage, readOnlyPill, dataTable, confirmDelete, deleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
+import { liveResource, asList, removeItem, listOrState } from '../resource.js';
 
 // The event types a webhook may ask for (ork: every event, as the reference named it).
 const EVENT_TYPES = [
@@ -47,21 +47,17 @@ export function mountWebhooks(root, ctx) {
 
   function render() {
     if (destroyed) return;
-    if (showLoadState(hooks, body, 'webhooks')) return;
-    const list = [...hooks.data].sort((a, b) => a.name.localeCompare(b.name));
-    if (list.length === 0) {
-      replace(
-        body,
-        emptyState({
-          iconName: 'activity',
-          title: 'No webhooks yet',
-          text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
-          testid: 'webhooks-empty',
-        }),
-      );
-      return;
-    }
-    replace(body, list.map(hookCard));
+    const list = listOrState(hooks, body, {
+      what: 'webhooks',
+      items: (data) => [...data].sort((a, b) => a.name.localeCompare(b.name)),
+      empty: {
+        iconName: 'activity',
+        title: 'No webhooks yet',
+        text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
+        testid: 'webhooks-empty',
+      },
+    });
+    if (list) replace(body, list.map(hookCard));
   }
 
   function hookCard(w) {
