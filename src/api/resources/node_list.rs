@@ -9,6 +9,10 @@
 //! Freshness comes from the store's change feed: before answering, the list applies the changes committed since
 //! it was last brought up to date (usually none, one sled range read), so a client that writes a node and then
 //! lists sees its write. When the feed says changes were trimmed before they were applied, the list is rebuilt.
+//!
+//! The last answer is also kept with the feed position it was made at: the same question asked again before any
+//! node changed (a UI's poll, a dashboard's scrape, several open tabs) gets the same bytes without the list being
+//! walked and put together again.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::nodes::NodeView;
+use crate::api::{ApiError, page_limit};
 use crate::model::{Node, NodeStatus};
 use crate::store::{Record, Store};
 
@@ -123,29 +128,113 @@ struct Views {
 #[derive(Default)]
 pub struct NodeList {
     views: Mutex<Views>,
+    last: Mutex<Option<Memo>>,
 }
 
 /// One page of the list: the JSON array and the id to continue after, if there are more.
+#[derive(Clone)]
 pub struct Page {
     pub body: Bytes,
     pub next_after: Option<String>,
 }
 
+/// Query parameters of `GET /nodes`.
+#[derive(Clone, Debug, Default, PartialEq, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NodeListQuery {
+    /// Page size (1–1000). Without it, all nodes are returned, as 0-orchestrator does.
+    limit: Option<usize>,
+    /// Return nodes whose id sorts after this one (the cursor from the `Link: rel="next"` header).
+    after: Option<String>,
+    /// `key=value` (or just `key`) that a node's labels must match; repeatable, all must match.
+    #[param(rename = "label", required = false)]
+    labels: Vec<String>,
+    /// Comma-separated fields to return, e.g. `id,state,labels` (default: all). The inventory is most of a
+    /// node's size: a list without it is about a tenth as large.
+    #[param(value_type = Option<String>)]
+    fields: Option<FieldSet>,
+}
+
+impl NodeListQuery {
+    pub fn parse(raw: &str) -> Result<NodeListQuery, ApiError> {
+        let mut query = NodeListQuery::default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            match &*key {
+                "limit" => query.limit = Some(page_limit(&value)?),
+                "after" => query.after = Some(value.into_owned()),
+                "label" => query.labels.push(value.into_owned()),
+                "fields" => {
+                    let fields = FieldSet::parse(&value).map_err(|unknown| {
+                        ApiError::bad_request(
+                            "invalid_query",
+                            format!("unknown field '{unknown}' (fields: {})", FIELDS.join(", ")),
+                        )
+                        .with_field("fields")
+                    })?;
+                    query.fields = Some(fields);
+                }
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_query",
+                        format!("unknown query parameter '{other}' (expected limit, after, label, fields)"),
+                    )
+                    .with_field(other.to_owned()));
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    /// The URL of the page after `last_id`, keeping the other parameters.
+    pub fn next_link(&self, last_id: &str) -> String {
+        let mut next = form_urlencoded::Serializer::new(String::new());
+        if let Some(limit) = self.limit {
+            next.append_pair("limit", &limit.to_string());
+        }
+        next.append_pair("after", last_id);
+        for label in &self.labels {
+            next.append_pair("label", label);
+        }
+        if let Some(fields) = self.fields {
+            next.append_pair("fields", &fields.to_string());
+        }
+        format!("</nodes?{}>; rel=\"next\"", next.finish())
+    }
+}
+
+impl NodeListQuery {
+    fn keeps(&self, node: &Node) -> bool {
+        self.labels.iter().all(|selector| match selector.split_once('=') {
+            Some((key, value)) => node.labels.get(key).is_some_and(|v| v == value),
+            None => node.labels.contains_key(selector),
+        })
+    }
+}
+
+/// The last page answered, the question it answered and the feed position it is current at.
+struct Memo {
+    applied: u64,
+    query: NodeListQuery,
+    page: Page,
+}
+
 impl NodeList {
-    /// The nodes after `after` (id order) that `keep` accepts, at most `limit`, with `fields`, as a JSON array.
-    pub fn page(
-        &self,
-        store: &Store,
-        after: Option<&str>,
-        limit: usize,
-        fields: FieldSet,
-        keep: impl Fn(&Node) -> bool,
-    ) -> crate::store::Result<Page> {
-        let (chosen, next_after) = {
+    /// The page `query` asks for, as a JSON array.
+    pub fn page(&self, store: &Store, query: &NodeListQuery) -> crate::store::Result<Page> {
+        let (chosen, next_after, applied) = {
             let mut views = self.views.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             views.catch_up(store)?;
-            views.choose(after, limit, keep)
+            let applied = views.applied.unwrap_or_default();
+            if let Some(memo) = self.last.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+                && memo.applied == applied
+                && memo.query == *query
+            {
+                return Ok(memo.page.clone());
+            }
+            let (chosen, next_after) = views.choose(query);
+            (chosen, next_after, applied)
         };
+        let fields = query.fields.unwrap_or(FieldSet::ALL);
         let mut body = BytesMut::with_capacity(chosen.len() * 64 + 2);
         body.put_u8(b'[');
         for (index, entry) in chosen.iter().enumerate() {
@@ -155,29 +244,31 @@ impl NodeList {
             entry.write(fields, &mut body);
         }
         body.put_u8(b']');
-        Ok(Page {
+        let page = Page {
             body: body.freeze(),
             next_after,
-        })
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Memo {
+            applied,
+            query: query.clone(),
+            page: page.clone(),
+        });
+        Ok(page)
     }
 }
 
 impl Views {
-    /// The entries of one page (after `after`, accepted by `keep`, at most `limit`) and the id to continue after.
-    fn choose(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-        keep: impl Fn(&Node) -> bool,
-    ) -> (Vec<Arc<Entry>>, Option<String>) {
-        let start = match after {
-            Some(after) => std::ops::Bound::Excluded(after.to_owned()),
+    /// The entries of the page `query` asks for and the id to continue after.
+    fn choose(&self, query: &NodeListQuery) -> (Vec<Arc<Entry>>, Option<String>) {
+        let start = match &query.after {
+            Some(after) => std::ops::Bound::Excluded(after.clone()),
             None => std::ops::Bound::Unbounded,
         };
+        let limit = query.limit.unwrap_or(usize::MAX);
         let mut chosen = Vec::with_capacity(limit.min(self.entries.len()));
         let mut last = None;
         for (id, entry) in self.entries.range((start, std::ops::Bound::Unbounded)) {
-            if !keep(&entry.node) {
+            if !query.keeps(&entry.node) {
                 continue;
             }
             if chosen.len() == limit {
@@ -244,7 +335,7 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
-    use super::{FIELDS, FieldSet, NodeList};
+    use super::{FIELDS, FieldSet, NodeList, NodeListQuery};
     use crate::model::{Node, NodeState, NodeStatus};
     use crate::store::{Expect, Store};
 
@@ -262,7 +353,15 @@ mod tests {
 
     fn ids(list: &NodeList, store: &Store, after: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
         let page = list
-            .page(store, after, limit, FieldSet::parse("id").unwrap(), |_| true)
+            .page(
+                store,
+                &NodeListQuery {
+                    after: after.map(str::to_owned),
+                    limit: Some(limit),
+                    fields: Some(FieldSet::parse("id").unwrap()),
+                    ..NodeListQuery::default()
+                },
+            )
             .unwrap();
         let body: Vec<serde_json::Value> = serde_json::from_slice(&page.body).unwrap();
         let ids = body
@@ -301,6 +400,10 @@ mod tests {
         let list = NodeList::default();
         store.put(node("n1", "r1"), Expect::Absent).await.unwrap();
         assert_eq!(ids(&list, &store, None, 10).0, ["n1"]);
+        // Asked again with nothing changed: the memo answers, the same bytes.
+        let all = NodeListQuery::default();
+        let first = list.page(&store, &all).unwrap().body;
+        assert_eq!(list.page(&store, &all).unwrap().body.as_ptr(), first.as_ptr());
 
         store.put(node("n3", "r1"), Expect::Absent).await.unwrap();
         store.put(node("n2", "r2"), Expect::Absent).await.unwrap();
@@ -323,12 +426,20 @@ mod tests {
         store.put(status.clone(), Expect::Absent).await.unwrap();
         store.delete::<Node>("n1", None).await.unwrap();
         let page = list
-            .page(&store, None, 10, FieldSet::ALL, |n| n.labels["rack"] == "r2")
+            .page(
+                &store,
+                &NodeListQuery {
+                    limit: Some(10),
+                    labels: vec!["rack=r2".to_owned()],
+                    ..NodeListQuery::default()
+                },
+            )
             .unwrap();
         let listed: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
         let n2 = store.get::<Node>("n2").unwrap().unwrap();
         let expected = serde_json::to_value([super::super::nodes::NodeView::new(n2, Some(status))]).unwrap();
         assert_eq!(listed, expected);
         assert_eq!(ids(&list, &store, None, 10).0, ["n2", "n3"]);
+        assert_ne!(list.page(&store, &all).unwrap().body, first, "a memo outlived a change");
     }
 }

@@ -13,9 +13,9 @@ use warp::reply::Response;
 use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
-use crate::api::resources::node_list::{self, FieldSet};
+use crate::api::resources::node_list::NodeListQuery;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, page_limit, raw_query, set_header, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, raw_query, set_header, with_ctx};
 use crate::model::{self, Labels, Node, NodeInventory, NodeState, NodeStatus, Role};
 use crate::store::{Expect, Versioned};
 
@@ -118,77 +118,6 @@ pub struct NodePatch {
     pub labels: Option<BTreeMap<String, Option<String>>>,
 }
 
-/// Query parameters of `GET /nodes`.
-#[derive(Debug, Default, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct NodeListQuery {
-    /// Page size (1–1000). Without it, all nodes are returned, as 0-orchestrator does.
-    limit: Option<usize>,
-    /// Return nodes whose id sorts after this one (the cursor from the `Link: rel="next"` header).
-    after: Option<String>,
-    /// `key=value` (or just `key`) that a node's labels must match; repeatable, all must match.
-    #[param(rename = "label", required = false)]
-    labels: Vec<String>,
-    /// Comma-separated fields to return, e.g. `id,state,labels` (default: all). The inventory is most of a
-    /// node's size: a list without it is about a tenth as large.
-    #[param(value_type = Option<String>)]
-    fields: Option<FieldSet>,
-}
-
-impl NodeListQuery {
-    fn parse(raw: &str) -> Result<NodeListQuery, ApiError> {
-        let mut query = NodeListQuery::default();
-        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-            match &*key {
-                "limit" => query.limit = Some(page_limit(&value)?),
-                "after" => query.after = Some(value.into_owned()),
-                "label" => query.labels.push(value.into_owned()),
-                "fields" => {
-                    let fields = FieldSet::parse(&value).map_err(|unknown| {
-                        ApiError::bad_request(
-                            "invalid_query",
-                            format!("unknown field '{unknown}' (fields: {})", node_list::FIELDS.join(", ")),
-                        )
-                        .with_field("fields")
-                    })?;
-                    query.fields = Some(fields);
-                }
-                other => {
-                    return Err(ApiError::bad_request(
-                        "invalid_query",
-                        format!("unknown query parameter '{other}' (expected limit, after, label, fields)"),
-                    )
-                    .with_field(other.to_owned()));
-                }
-            }
-        }
-        Ok(query)
-    }
-
-    fn matches(&self, node: &Node) -> bool {
-        self.labels.iter().all(|selector| match selector.split_once('=') {
-            Some((key, value)) => node.labels.get(key).is_some_and(|v| v == value),
-            None => node.labels.contains_key(selector),
-        })
-    }
-
-    /// The URL of the page after `last_id`, keeping the other parameters.
-    fn next_link(&self, last_id: &str) -> String {
-        let mut next = form_urlencoded::Serializer::new(String::new());
-        if let Some(limit) = self.limit {
-            next.append_pair("limit", &limit.to_string());
-        }
-        next.append_pair("after", last_id);
-        for label in &self.labels {
-            next.append_pair("label", label);
-        }
-        if let Some(fields) = self.fields {
-            next.append_pair("fields", &fields.to_string());
-        }
-        format!("</nodes?{}>; rel=\"next\"", next.finish())
-    }
-}
-
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller(), raw_query()],
     create() [with_ctx(ctx), caller(), raw_body()],
@@ -234,13 +163,7 @@ fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
 pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let query = NodeListQuery::parse(&raw_query)?;
-    let page = ctx.node_list.page(
-        &ctx.store,
-        query.after.as_deref(),
-        query.limit.unwrap_or(usize::MAX),
-        query.fields.unwrap_or(FieldSet::ALL),
-        |node| query.matches(node),
-    )?;
+    let page = ctx.node_list.page(&ctx.store, &query)?;
     let mut response = Response::new(page.body.into());
     set_header(&mut response, header::CONTENT_TYPE, "application/json");
     if let Some(last) = page.next_after
