@@ -350,6 +350,14 @@ fn a_backup_taken_while_nodes_are_written_is_one_point_in_time() {
             .collect();
         started.wait();
         std::thread::sleep(Duration::from_millis(200));
+        // A client that goes away after the first bytes (killed mid-download) ends that copy, nothing else.
+        let mut dropped = client()
+            .get(server.url("/admin/backup"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap();
+        dropped.read_exact(&mut [0u8; 4096]).unwrap();
+        drop(dropped);
         let before = node_count(&server);
         // Read slowly, so the copy spans many writes.
         let mut response = client()
@@ -393,9 +401,39 @@ fn a_backup_taken_while_nodes_are_written_is_one_point_in_time() {
         .collect();
     assert_eq!(server.terminate(Duration::from_secs(15)).code(), Some(0));
 
+    // kill -9 during a restore: the target is absent, or complete if the kill came after the final rename;
+    // a rerun succeeds and leaves nothing beside it.
+    let backup = dir.path().join("backup.zosbak");
     let target = dir.path().join("restored");
-    let (code, _, stderr) = restore(&dir.path().join("backup.zosbak"), &target, &[]);
+    let mut interrupted = Command::new(BIN)
+        .arg("restore")
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&target)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let _ = interrupted.kill();
+    let finished = interrupted.wait().unwrap().success();
+    eprintln!(
+        "restore killed after 150 ms: finished first: {finished}, target exists: {}",
+        target.exists()
+    );
+    if target.exists() {
+        // Only a complete restore is renamed into place.
+        assert!(
+            target.join("db").is_dir() && target.join("assets").is_dir(),
+            "a half-written target"
+        );
+    }
+    let (code, _, stderr) = restore(&backup, &target, &["--force"]);
     assert_eq!(code, 0, "{stderr}");
+    let leftovers: Vec<String> = names_in(dir.path())
+        .into_iter()
+        .filter(|name| name.starts_with(".restored."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let restored = Server::start(&target);
     let (status, nodes) = call_as(&restored, Some(&admin), Method::GET, "/nodes", None);
     assert_eq!(status, 200);
