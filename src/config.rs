@@ -53,6 +53,22 @@ pub enum Command {
     /// Check that the server on the configured listen address answers GET /health with 200 (exit 0, else 1);
     /// for container health checks, so the image needs no curl.
     Healthcheck(HealthcheckArgs),
+    /// Rebuild a data directory from a backup (GET /admin/backup). Exit 3 when the backup is refused (truncated,
+    /// corrupt, or from a newer version), 2 when the directory is not empty (see --force) or in use; the
+    /// directory is left as it was then.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Replace the contents of a data directory that is not empty (never one a running server holds)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

@@ -32,6 +32,8 @@ use store::{Store, StoreError};
 
 /// Exit status for bad flags or settings (as clap uses), distinct from failures at run time (1).
 const EXIT_USAGE: u8 = 2;
+/// Exit status of `restore` for a backup it refuses (truncated, corrupt, from a newer version).
+const EXIT_REFUSED_BACKUP: u8 = 3;
 /// How long an API call that goes to a node may wait for it.
 const NODE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish after SIGINT/SIGTERM.
@@ -71,6 +73,10 @@ fn main() -> ExitCode {
         },
         Command::Sim(args) => runtime.block_on(run_sim(args)),
         Command::Healthcheck(args) => healthcheck(cli.config.as_deref(), args),
+        Command::Restore(args) => match config::resolve_data_dir(cli.config.as_deref(), args.data) {
+            Ok(data_dir) => restore(&args.file, &data_dir, args.force),
+            Err(err) => usage_error(err),
+        },
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
@@ -483,6 +489,33 @@ async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role)
         Err(err) => {
             eprintln!("error: cannot create the token: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `restore`: rebuilds a data directory from a backup, offline. Exit 3 for a refused backup, 2 for a target it
+/// may not replace, 1 for any other failure; in each case the target is as it was.
+fn restore(file: &std::path::Path, data_dir: &std::path::Path, force: bool) -> ExitCode {
+    use store::backup::RestoreError;
+    match store::backup::restore(file, data_dir, force) {
+        Ok(restored) => {
+            println!(
+                "restored {} records and {} files (backup by zos-orchestrator {}, change position {}) into {}",
+                restored.records,
+                restored.files,
+                restored.made_by,
+                restored.position,
+                data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}; {} was not changed", data_dir.display());
+            ExitCode::from(match err {
+                RestoreError::Archive(_) => EXIT_REFUSED_BACKUP,
+                RestoreError::NotEmpty(_) | RestoreError::InUse(_) | RestoreError::NotADirectory(_) => EXIT_USAGE,
+                RestoreError::Io { .. } | RestoreError::Store(_) => 1,
+            })
         }
     }
 }

@@ -8,6 +8,7 @@ use common::{Server, client, register_node, required_tool, temp_data_dir};
 use serde_json::Value;
 
 const ROUTES: &[(&str, &str)] = &[
+    ("/admin/backup", "get"),
     ("/nodes", "get"),
     ("/nodes", "post"),
     ("/nodes/{id}", "get"),

@@ -135,6 +135,7 @@ const TABLES: &[&route::RouteTable] = &[
     &resources::webhooks::ROUTES,
     &resources::health::ROUTES,
     &resources::audit::ROUTES,
+    &resources::backup::ROUTES,
     &resources::events::ROUTES,
     &resources::system::ROUTES,
     &boot::config::ROUTES,

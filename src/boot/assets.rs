@@ -21,6 +21,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::model::boot::validate_asset_name;
 
+/// The directory, inside the data directory, that holds the asset files.
+pub const ASSETS_DIR: &str = "assets";
 /// Temporary uploads start with this prefix, which asset names cannot (they may not start with '.').
 const UPLOAD_PREFIX: &str = ".upload-";
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::{Result, StoreError, Versioned};
 
 /// The layout written by this build. Bump it, and teach `decode` the old one, when a record changes shape.
-const SCHEMA_VERSION: u8 = 1;
+pub(super) const SCHEMA_VERSION: u8 = 1;
 
 pub fn encode<T: Serialize>(record: &Versioned<T>) -> Result<Vec<u8>> {
     let mut out = vec![SCHEMA_VERSION];

@@ -12,6 +12,8 @@ use tokio::sync::broadcast;
 
 use super::Result;
 
+/// The tree the change log lives in.
+pub const LOG_TREE: &str = "changes";
 /// How many changes the log keeps for resuming clients.
 pub const RETAINED_CHANGES: u64 = 10_000;
 /// How many changes a live subscriber may fall behind before it has to catch up from the log.
@@ -78,7 +80,7 @@ fn decode_change(key: &[u8], raw: &[u8]) -> Option<Change> {
 
 impl Feed {
     pub fn open(db: &sled::Db) -> Result<Feed> {
-        let log = db.open_tree("changes")?;
+        let log = db.open_tree(LOG_TREE)?;
         let last_seq = match log.last()? {
             Some((key, _)) => u64::from_be_bytes(key.as_ref().try_into().unwrap_or_default()),
             None => 0,

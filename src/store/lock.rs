@@ -8,18 +8,33 @@ use std::path::Path;
 
 use super::{Result, StoreError};
 
+const LOCK_FILE: &str = "lock";
+
 pub struct DirLock {
     _file: File,
 }
 
 impl DirLock {
     pub fn acquire(data_dir: &Path) -> Result<DirLock> {
-        let path = data_dir.join("lock");
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)?;
+            .open(data_dir.join(LOCK_FILE))?;
+        DirLock::take(file, data_dir)
+    }
+
+    /// Locks a data directory without creating anything in it (`restore`, about to replace it): `None` when it
+    /// has no lock file, so no store was ever opened there.
+    pub fn acquire_existing(data_dir: &Path) -> Result<Option<DirLock>> {
+        match OpenOptions::new().write(true).open(data_dir.join(LOCK_FILE)) {
+            Ok(file) => DirLock::take(file, data_dir).map(Some),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn take(file: File, data_dir: &Path) -> Result<DirLock> {
         match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {

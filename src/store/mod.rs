@@ -6,6 +6,7 @@
 //! the data. A write returns only after sled has flushed it to disk: once the API acknowledges, a `kill -9`
 //! cannot take it back.
 
+pub mod backup;
 mod codec;
 mod feed;
 mod flusher;
@@ -20,6 +21,9 @@ use serde::de::DeserializeOwned;
 
 pub use feed::{Change, ChangeKind, Replay};
 use lock::DirLock;
+
+/// The directory, inside the data directory, that holds sled's files.
+const DB_DIR: &str = "db";
 
 /// A type that lives in its own collection, keyed by a string id.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -103,7 +107,7 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
         let lock = DirLock::acquire(data_dir)?;
-        let db = sled::Config::new().path(data_dir.join("db")).open()?;
+        let db = sled::Config::new().path(data_dir.join(DB_DIR)).open()?;
         let feed = feed::Feed::open(&db)?;
         let flusher = flusher::Flusher::start(db.clone())?;
         Ok(Store {

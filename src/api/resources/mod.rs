@@ -2,6 +2,7 @@
 //! OpenAPI document and the UI files. Handlers here read and write records; none acts on a node.
 
 pub(super) mod audit;
+pub(super) mod backup;
 pub(super) mod events;
 pub(super) mod health;
 pub(super) mod jobs;

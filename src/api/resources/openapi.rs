@@ -36,6 +36,7 @@ use crate::api::TABLES;
         (name = "zerotier", description = "Members of the cluster's ZeroTier network (discovery)"),
         (name = "boot", description = "Network boot: profiles, selectors, settings, assets, scripts, boot events"),
         (name = "system", description = "Health, metrics, this document"),
+        (name = "admin", description = "Backups of the whole state (admin)"),
     )
 )]
 struct ApiDoc;
