@@ -196,6 +196,18 @@ pub struct ServeArgs {
     /// Seconds a node's clock may be off ours before its time check warns and fails [default: 5,30]
     #[arg(long, env = "ZOS_HEALTH_TIME_DRIFT", value_name = "W,E", value_parser = parse_second_levels)]
     pub health_time_drift: Option<Levels>,
+    /// Context switches per second (the node's own monitor, five-minute mean) at which its check warns and fails
+    /// [default: 600000,1000000]
+    #[arg(long, env = "ZOS_HEALTH_CONTEXT_SWITCH", value_name = "W,E", value_parser = parse_rate_levels)]
+    pub health_context_switch: Option<Levels>,
+    /// Interrupts per second (the node's own monitor, five-minute mean) at which its check warns and fails
+    /// [default: 180000,200000]
+    #[arg(long, env = "ZOS_HEALTH_INTERRUPTS", value_name = "W,E", value_parser = parse_rate_levels)]
+    pub health_interrupts: Option<Levels>,
+    /// Threads per hyperthread (the node's own monitor, five-minute mean) at which its check warns and fails
+    /// [default: 300,400]
+    #[arg(long, env = "ZOS_HEALTH_THREADS", value_name = "W,E", value_parser = parse_rate_levels)]
+    pub health_threads: Option<Levels>,
 }
 
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
@@ -243,6 +255,19 @@ pub const DEFAULT_HEALTH: Thresholds = Thresholds {
         warning: 5.0,
         error: 30.0,
     },
+    // The node monitors' levels are the reference's own health checks'.
+    context_switch: Levels {
+        warning: 600_000.0,
+        error: 1_000_000.0,
+    },
+    interrupts: Levels {
+        warning: 180_000.0,
+        error: 200_000.0,
+    },
+    threads: Levels {
+        warning: 300.0,
+        error: 400.0,
+    },
 };
 
 /// `W,E`: a warning and an error level, `0 <= W <= E <= max`.
@@ -267,6 +292,11 @@ fn parse_percent_levels(text: &str) -> Result<Levels, String> {
 
 fn parse_second_levels(text: &str) -> Result<Levels, String> {
     parse_levels(text, 86_400.0, "seconds")
+}
+
+/// Counts (per second, per CPU) of the node's own monitors.
+fn parse_rate_levels(text: &str) -> Result<Levels, String> {
+    parse_levels(text, 1e12, "counts")
 }
 
 /// A `--health-*` setting: flag or env (`arg`, checked by clap), else the file's, else `default`.
@@ -480,6 +510,9 @@ struct FileConfig {
     health_memory: Option<String>,
     health_cpu: Option<String>,
     health_time_drift: Option<String>,
+    health_context_switch: Option<String>,
+    health_interrupts: Option<String>,
+    health_threads: Option<String>,
 }
 
 /// A setting that cannot be used, as one line for the operator.
@@ -728,6 +761,27 @@ impl ServeConfig {
                 file.health_time_drift,
                 DEFAULT_HEALTH.time_drift,
                 parse_second_levels,
+            )?,
+            context_switch: health_levels(
+                "health_context_switch",
+                args.health_context_switch,
+                file.health_context_switch,
+                DEFAULT_HEALTH.context_switch,
+                parse_rate_levels,
+            )?,
+            interrupts: health_levels(
+                "health_interrupts",
+                args.health_interrupts,
+                file.health_interrupts,
+                DEFAULT_HEALTH.interrupts,
+                parse_rate_levels,
+            )?,
+            threads: health_levels(
+                "health_threads",
+                args.health_threads,
+                file.health_threads,
+                DEFAULT_HEALTH.threads,
+                parse_rate_levels,
             )?,
         };
         Ok(ServeConfig {

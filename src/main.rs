@@ -16,6 +16,7 @@ mod metrics;
 mod model;
 mod sim;
 mod store;
+mod transfer;
 mod web;
 mod zerotier;
 mod zos;

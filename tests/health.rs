@@ -11,7 +11,7 @@ use common::{Server, admin_call, registered_sim_node, serve_until_exit, start_si
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// The node's checks once all five have been judged (not SKIPPED for lack of a first reading).
+/// The node's checks once all eight have been judged (not SKIPPED for lack of a first reading).
 fn checks(server: &Server, id: &str) -> Vec<Value> {
     let (status, checks) = admin_call(server, Method::GET, &format!("/health/nodes/{id}"), None);
     assert_eq!(status, 200, "{checks}");
@@ -70,12 +70,24 @@ fn checks_follow_the_thresholds_and_an_unreachable_node_is_an_error() {
     assert_eq!(admin_call(&healthy, Method::POST, "/nodes", Some(body.clone())).0, 201);
     wait_until(Duration::from_secs(15), "every check judged OK", || {
         let checks = checks(&healthy, id);
-        checks.len() == 5 && checks.iter().all(|c| c["status"] == "OK")
+        checks.len() == 8 && checks.iter().all(|c| c["status"] == "OK")
     });
     let judged = checks(&healthy, id);
     assert_reference_shape(&judged, id, 1.0);
     let ids: Vec<&str> = judged.iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["reachability", "memory", "cpu", "disk-usage", "time-drift"]);
+    assert_eq!(
+        ids,
+        [
+            "reachability",
+            "memory",
+            "cpu",
+            "disk-usage",
+            "time-drift",
+            "context-switch",
+            "interrupts",
+            "threads"
+        ]
+    );
     assert_eq!(overall(&healthy, id), "OK");
 
     // …and past thresholds set below what it reports.
@@ -91,6 +103,10 @@ fn checks_follow_the_thresholds_and_an_unreachable_node_is_an_error() {
             "1,2",
             "--health-time-drift",
             "0,3600",
+            "--health-context-switch",
+            "1,2",
+            "--health-threads",
+            "1,100000",
         ],
     );
     assert_eq!(admin_call(&strict, Method::POST, "/nodes", Some(body)).0, 201);
@@ -104,6 +120,18 @@ fn checks_follow_the_thresholds_and_an_unreachable_node_is_an_error() {
     assert_eq!(status_of(&judged, "reachability"), "OK");
     assert_eq!(status_of(&judged, "time-drift"), "WARNING");
     assert_eq!(status_of(&judged, "disk-usage"), "OK", "no pools to fill");
+    // The node's own monitors, judged the same way.
+    assert_eq!(status_of(&judged, "context-switch"), "ERROR");
+    assert_eq!(status_of(&judged, "threads"), "WARNING");
+    assert_eq!(status_of(&judged, "interrupts"), "OK");
+    let threads = judged.iter().find(|c| c["id"] == "threads").unwrap();
+    assert!(
+        threads["messages"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("threads per hyperthread"),
+        "{threads}"
+    );
     let memory = judged.iter().find(|c| c["id"] == "memory").unwrap();
     assert!(
         memory["messages"][0]["text"]
@@ -117,7 +145,7 @@ fn checks_follow_the_thresholds_and_an_unreachable_node_is_an_error() {
     let gone = json!({"id": "gone", "address": "127.0.0.1:1"});
     assert_eq!(admin_call(&healthy, Method::POST, "/nodes", Some(gone)).0, 201);
     wait_until(Duration::from_secs(15), "the unreachable node judged", || {
-        checks(&healthy, "gone").len() == 5
+        checks(&healthy, "gone").len() == 8
     });
     let judged = checks(&healthy, "gone");
     assert_eq!(status_of(&judged, "reachability"), "ERROR");
@@ -144,6 +172,7 @@ fn thresholds_that_cannot_work_are_refused_naming_the_setting() {
     for (args, setting) in [
         (vec!["--health-memory", "95,90"], "--health-memory"),
         (vec!["--health-cpu", "80"], "--health-cpu"),
+        (vec!["--health-interrupts", "200,100"], "--health-interrupts"),
         (vec!["--health-disk", "90,101"], "--health-disk"),
     ] {
         let (code, stderr) = serve_until_exit(dir.path(), &args);

@@ -87,7 +87,8 @@ fn the_api_reaches_emulated_nodes_over_the_0_core_protocol() {
     let mem: Value = call(&server, &viewer, Method::GET, &path("mem")).json().unwrap();
     assert!(mem["total"].as_u64().unwrap() >= 32 << 30);
     let disks: Value = call(&server, &viewer, Method::GET, &path("disks")).json().unwrap();
-    assert!(!disks["blockdevices"].as_array().unwrap().is_empty());
+    assert!(!disks.as_array().unwrap().is_empty());
+    assert!(disks[0]["device"].as_str().unwrap().starts_with("/dev/"), "{disks}");
     let nics: Value = call(&server, &viewer, Method::GET, &path("nics")).json().unwrap();
     let mac: String = id
         .as_bytes()

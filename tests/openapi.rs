@@ -123,6 +123,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/nodes/{id}/vms/{vmid}/pause", "post"),
     ("/nodes/{id}/vms/{vmid}/resume", "post"),
     ("/nodes/{id}/vms/{vmid}/migrate", "post"),
+    ("/nodes/{id}/vms/{vmid}/export", "post"),
+    ("/nodes/{id}/vms/import", "post"),
     ("/jobs", "get"),
     ("/jobs/{id}", "get"),
     ("/tokens", "get"),

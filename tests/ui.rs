@@ -104,6 +104,21 @@ fn demo_nodes_show_inventory_and_live_stats_in_chromium() {
 }
 
 #[test]
+fn a_nodes_health_checks_and_its_own_monitors_show_on_its_health_tab_in_chromium() {
+    run_ui_script(
+        "health",
+        &[
+            "--demo",
+            "2",
+            "--heartbeat-interval",
+            "1",
+            "--health-threads",
+            "1,100000",
+        ],
+    );
+}
+
+#[test]
 fn a_pending_zerotier_member_is_authorised_from_the_ui() {
     let members =
         serde_json::json!([{"nodeId": "abcdef0123", "config": {"authorized": false, "ipAssignments": ["127.0.0.1"]}}]);

@@ -134,6 +134,8 @@ export const api = {
   deleteNode: (id) => request('DELETE', `/nodes/${enc(id)}`),
   getNode: (id) => request('GET', `/nodes/${enc(id)}`),
   nodeStats: (id) => request('GET', `/nodes/${enc(id)}/stats`),
+  /** → HealthCheck[] (the reference's shape) */
+  nodeHealth: (id) => request('GET', `/health/nodes/${enc(id)}`),
   nodeJobs: (id) => request('GET', `/nodes/${enc(id)}/jobs`),
   nodeProcesses: (id) => request('GET', `/nodes/${enc(id)}/processes`),
   pingNode: (id) => request('POST', `/nodes/${enc(id)}/ping`),
@@ -161,7 +163,7 @@ export const api = {
   deleteVm: (node, id) => request('DELETE', vmPath(node, id), undefined, { full: true }),
   /** action: start | stop | shutdown (→ 204, or 202 with a job) | pause | resume (→ 204) */
   vmAction: (node, id, action) => request('POST', `${vmPath(node, id)}/${enc(action)}`, undefined, { full: true }),
-  /** → {cpu: [percent per vCPU], disk: [{iops_read, iops_write, read, write}], net: [{rxPackets, txPackets, rxThroughput, txThroughput}]} */
+  /** → {cpu: [percent per vCPU], disk: [{iops_read, iops_write, read, write}], net: [{rxPackets, txPackets, rxThroughput, txThroughput}]}, beside the reference's disks[] and nics[] */
   vmInfo: (node, id) => request('GET', `${vmPath(node, id)}/info`),
   listDisks: (node) => request('GET', `/nodes/${enc(node)}/disks`),
   listPools: (node) => request('GET', poolPath(node)),

@@ -12,6 +12,7 @@ mod direct;
 mod error;
 mod resources;
 mod route;
+mod shapes;
 mod workloads;
 
 use std::sync::Arc;
@@ -124,6 +125,7 @@ const TABLES: &[&route::RouteTable] = &[
     &direct::files::ROUTES,
     &direct::container::ROUTES,
     &workloads::vms::ROUTES,
+    &workloads::vm_transfer::ROUTES,
     &workloads::network::ROUTES,
     &workloads::pool_devices::ROUTES,
     &workloads::storage::ROUTES,

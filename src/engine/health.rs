@@ -28,13 +28,19 @@ impl Levels {
     }
 }
 
-/// The thresholds of every check: percentages, and seconds for the clock.
+/// The thresholds of every check: percentages, seconds for the clock, and counts for the node's own monitors.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     pub disk: Levels,
     pub memory: Levels,
     pub cpu: Levels,
     pub time_drift: Levels,
+    /// Context switches per second.
+    pub context_switch: Levels,
+    /// Interrupts per second.
+    pub interrupts: Levels,
+    /// Threads per hyperthread.
+    pub threads: Levels,
 }
 
 /// What a heartbeat read: `Err(why)` where the node did not answer that question.
@@ -50,6 +56,20 @@ pub struct Readings {
     pub pools: Option<Result<Vec<(String, f64)>, String>>,
     /// The node's clock minus ours, seconds.
     pub time_drift: Option<Result<f64, String>>,
+    /// What the node's own monitors report to its aggregator.
+    pub monitors: Option<Result<Monitors, String>>,
+}
+
+/// The node's own monitors, as 0-core's aggregator keeps them (five-minute means); `None` for one the node does
+/// not run. The reference's health checks of the same names judged these.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Monitors {
+    /// `machine.CPU.contextswitch`, per second.
+    pub context_switches: Option<f64>,
+    /// `machine.CPU.interrupts`, per second.
+    pub interrupts: Option<f64>,
+    /// `machine.process.threads` over the number of hyperthreads (`machine.CPU.percent/<n>` keys).
+    pub threads_per_cpu: Option<f64>,
 }
 
 /// The checks of node `node` from `readings`; `interval` and `now` (epoch seconds) as the checks report them.
@@ -99,6 +119,11 @@ pub fn assess(node: &str, readings: &Readings, thresholds: &Thresholds, interval
         (why, _) => vec![message("pools", HealthStatus::Skipped, why.unwrap_or_default())],
     };
     let drift = readings.time_drift.clone().map(|r| r.map(f64::abs));
+    let monitor = |pick: fn(&Monitors) -> Option<f64>, key: &str| {
+        readings.monitors.clone().map(|reading| {
+            reading.and_then(|monitors| pick(&monitors).ok_or_else(|| format!("the node reports no {key}")))
+        })
+    };
     vec![
         check("reachability", "Reachability", "Network", vec![reachability]),
         check(
@@ -126,6 +151,39 @@ pub fn assess(node: &str, readings: &Readings, thresholds: &Thresholds, interval
                 format!("the node's clock is {v:.0} s off")
             }),
         ),
+        check(
+            "context-switch",
+            "Context Switch",
+            "Hardware",
+            measure(
+                "context-switch",
+                &monitor(|m| m.context_switches, "machine.CPU.contextswitch"),
+                &thresholds.context_switch,
+                &|v| format!("{v:.0} context switches per second (5-minute mean)"),
+            ),
+        ),
+        check(
+            "interrupts",
+            "CPU Interrupts",
+            "Hardware",
+            measure(
+                "interrupts",
+                &monitor(|m| m.interrupts, "machine.CPU.interrupts"),
+                &thresholds.interrupts,
+                &|v| format!("{v:.0} interrupts per second (5-minute mean)"),
+            ),
+        ),
+        check(
+            "threads",
+            "Node thread per hyperthread",
+            "System Load",
+            measure(
+                "threads",
+                &monitor(|m| m.threads_per_cpu, "machine.process.threads"),
+                &thresholds.threads,
+                &|v| format!("{v:.0} threads per hyperthread (5-minute mean)"),
+            ),
+        ),
     ]
 }
 
@@ -147,15 +205,16 @@ fn message(id: &str, status: HealthStatus, text: String) -> HealthMessage {
     }
 }
 
-/// Reads what the checks judge from a node that answered `os` (its `info.os`): memory, the CPU load, the storage
-/// pools' use, and its clock. Each reading fails alone (a node without the aggregator still has its memory judged).
+/// Reads what the checks judge from a node that answered `os` (its `info.os`): memory, the CPU load and the
+/// node's own monitors (one aggregator query), the storage pools' use, and its clock. Each reading fails alone (a
+/// node without the aggregator still has its memory judged).
 pub async fn read(client: &ZosClient, os: &Value) -> Readings {
     let node = client.node();
     let memory = node.info::<Value>(Info::Mem).await.map(|mem| {
         let total = mem["total"].as_f64().unwrap_or(0.0);
         (total > 0.0).then(|| mem["used"].as_f64().unwrap_or(0.0) * 100.0 / total)
     });
-    let cpu = node.info::<Value>(Info::Stats).await.map(|stats| cpu_load(&stats));
+    let stats = node.info::<Value>(Info::Stats).await.map_err(|e| e.to_string());
     let pools = client
         .btrfs_pools()
         .await
@@ -168,7 +227,8 @@ pub async fn read(client: &ZosClient, os: &Value) -> Readings {
     Readings {
         unreachable: None,
         memory: Some(memory.map_err(|e| e.to_string()).and_then(|m| m.ok_or_else(unmeasured))),
-        cpu: Some(cpu.map_err(|e| e.to_string()).and_then(|c| c.ok_or_else(unmeasured))),
+        cpu: Some(stats.clone().and_then(|s| cpu_load(&s).ok_or_else(unmeasured))),
+        monitors: Some(stats.map(|s| monitors(&s))),
         pools: Some(pools.map_err(|e| e.to_string())),
         time_drift: Some(clock.map(|(boot, up)| boot + up - now).ok_or_else(unmeasured)),
     }
@@ -183,6 +243,22 @@ fn cpu_load(stats: &Value) -> Option<f64> {
         .filter_map(|(_, windows)| windows["current"]["300"]["avg"].as_f64())
         .collect();
     (!loads.is_empty()).then(|| loads.iter().sum::<f64>() / loads.len() as f64)
+}
+
+fn monitors(stats: &Value) -> Monitors {
+    let five_minutes = |key: &str| stats[key]["current"]["300"]["avg"].as_f64();
+    let hyperthreads = stats.as_object().map_or(0, |keys| {
+        keys.keys()
+            .filter(|key| key.starts_with("machine.CPU.percent/"))
+            .count()
+    });
+    Monitors {
+        context_switches: five_minutes("machine.CPU.contextswitch"),
+        interrupts: five_minutes("machine.CPU.interrupts"),
+        threads_per_cpu: five_minutes("machine.process.threads")
+            .filter(|_| hyperthreads > 0)
+            .map(|threads| threads / hyperthreads as f64),
+    }
 }
 
 /// A `btrfs.list` entry's label and percent used.
@@ -236,6 +312,11 @@ mod tests {
             cpu: Some(Ok(10.0)),
             pools: Some(Ok(vec![("fast".into(), 96.0), ("slow".into(), 20.0)])),
             time_drift: Some(Ok(-40.0)),
+            monitors: Some(Ok(Monitors {
+                context_switches: Some(700_000.0),
+                interrupts: Some(1_000.0),
+                threads_per_cpu: None,
+            })),
         };
         let checks = assess("n1", &readings, &THRESHOLDS, 10.0, 1000.0);
         assert_eq!(
@@ -246,7 +327,14 @@ mod tests {
                 ("cpu", HealthStatus::Ok),
                 ("disk-usage", HealthStatus::Error),
                 ("time-drift", HealthStatus::Error),
+                ("context-switch", HealthStatus::Warning),
+                ("interrupts", HealthStatus::Ok),
+                ("threads", HealthStatus::Skipped),
             ]
+        );
+        assert_eq!(
+            checks[7].messages[0].text,
+            "not measured: the node reports no machine.process.threads"
         );
         assert_eq!(checks[3].messages.len(), 2);
         assert_eq!(checks[3].messages[0].id, "fast_usage");
@@ -274,6 +362,20 @@ mod tests {
             "machine.memory.ram.available": window(1000.0),
         });
         assert_eq!(cpu_load(&stats), Some(20.0));
+        let with_monitors = serde_json::json!({
+            "machine.CPU.percent/0": window(10.0),
+            "machine.CPU.percent/1": window(30.0),
+            "machine.CPU.contextswitch": window(5000.0),
+            "machine.process.threads": window(400.0),
+        });
+        assert_eq!(
+            monitors(&with_monitors),
+            Monitors {
+                context_switches: Some(5000.0),
+                interrupts: None,
+                threads_per_cpu: Some(200.0),
+            }
+        );
         assert_eq!(cpu_load(&serde_json::json!({})), None);
         let pool = serde_json::json!({"label": "fast", "size": 200, "used": 50});
         assert_eq!(pool_use(&pool), Some(("fast".into(), 25.0)));

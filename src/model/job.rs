@@ -36,6 +36,8 @@ pub enum JobAction {
     /// Roll a filesystem back to a snapshot (the job runs on the snapshot's record, so the snapshot cannot be
     /// deleted while it is being restored).
     Rollback,
+    /// Write a VM's definition to a URL (`VmExport` says where).
+    Export,
     Delete,
 }
 

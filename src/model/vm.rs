@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
 use super::workload::Spec;
+use crate::store::Record;
 
 /// 0-orchestrator's `NicLink`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -62,6 +63,22 @@ vm_body! {
 vm_body! {
     /// 0-orchestrator's `VMUpdate`: what may change while the VM is halted.
     VmUpdate {}
+}
+
+/// Where a VM's export job writes its definition (desired: the API's), keyed by the VM's workload key. A VM has one
+/// export at a time: the API refuses another while the VM's job runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmExport {
+    pub vm: String,
+    /// The file's URL: the one asked for, plus `/<vmid>_<epoch seconds>`.
+    pub url: String,
+}
+
+impl Record for VmExport {
+    const COLLECTION: &'static str = "vm_exports";
+    fn id(&self) -> &str {
+        &self.vm
+    }
 }
 
 const NIC_KINDS: &[&str] = &["default", "bridge", "vlan", "vxlan"];

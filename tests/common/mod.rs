@@ -52,13 +52,13 @@ pub fn serve_until_exit(data_dir: &Path, extra_args: &[&str]) -> (Option<i32>, S
     )
 }
 
-/// The device paths (`/dev/<name>`) of a node's `GET /nodes/{id}/disks` answer.
+/// The device paths (`/dev/<name>`) of a node's `GET /nodes/{id}/disks` answer (0-orchestrator's `DiskInfo[]`).
 pub fn device_paths(disks: &serde_json::Value) -> Vec<String> {
-    disks["blockdevices"]
+    disks
         .as_array()
-        .expect("blockdevices")
+        .expect("DiskInfo[]")
         .iter()
-        .map(|disk| format!("/dev/{}", disk["name"].as_str().expect("a disk's name")))
+        .map(|disk| disk["device"].as_str().expect("a disk's device").to_owned())
         .collect()
 }
 
@@ -315,6 +315,29 @@ pub fn start_central_standin(members: &serde_json::Value, violations: &Path) -> 
 /// The same stand-in as a self-hosted controller (the ZeroTier One service); returns it and its base URL.
 pub fn start_controller_standin(members: &serde_json::Value, violations: &Path) -> (Killed, String) {
     start_standin("controller", "zerotier-one.openapi.json", members, violations)
+}
+
+/// A real file server on loopback over `root` (tests/transfer/servers.py): `ftp` (pyftpdlib, user `vm`, password
+/// `secret`) or `http` (GET, and PUT to store). Returns it and its port.
+pub fn start_file_server(kind: &str, root: &Path) -> (Killed, u16) {
+    let project = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = required_tool(
+        "ZOS_TEST_PYTHON",
+        project.join("target/test-tools/venv/bin/python").to_str().unwrap(),
+    );
+    let mut child = Command::new(python)
+        .arg(project.join("tests/transfer/servers.py"))
+        .arg(format!("--{kind}"))
+        .arg("--root")
+        .arg(root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the file server");
+    let port = first_stdout_line(&mut child)
+        .trim()
+        .parse()
+        .expect("the file server's port (is pyftpdlib installed? run scripts/test)");
+    (Killed(child), port)
 }
 
 fn start_standin(kind: &str, spec: &str, members: &serde_json::Value, violations: &Path) -> (Killed, String) {

@@ -42,7 +42,7 @@ await run(async () => {
   const { page, role } = demo;
   nodeId = demo.nodeId;
   const base = `/nodes/${nodeId}`;
-  const disks = (await apiOk('GET', `${base}/disks`)).blockdevices.map((d) => `/dev/${d.name}`);
+  const disks = (await apiOk('GET', `${base}/disks`)).map((d) => d.device);
   log(`node ${nodeId} has disks ${disks.join(', ')}`);
   if (disks.length < 2) throw new Error(`node ${nodeId} has ${disks.length} disk(s); the test needs 2`);
 

@@ -1,9 +1,9 @@
-// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|processes]):
+// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|processes|health]):
 // its state as the heartbeat sees it, and tabs: Overview (live CPU and memory
 // usage polled from the node, its hardware, its labels), Containers
 // (containers.js), VMs (vms.js), Storage (storage.js: pools → filesystems → snapshots),
-// Bridges and ZeroTier (network.js) and Processes (the jobs and processes of
-// its 0-core). Operators can ping and reboot it.
+// Bridges and ZeroTier (network.js), Processes (the jobs and processes of
+// its 0-core) and Health (node-health.js). Operators can ping and reboot it.
 
 import { api } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
@@ -14,6 +14,7 @@ import { mountContainers } from './containers.js';
 import { mountStorage } from './storage.js';
 import { mountVms } from './vms.js';
 import { mountBridges, mountZeroTiers } from './network.js';
+import { mountHealth } from './node-health.js';
 
 const STATS_POLL_MS = 3_000;
 const CHART_SAMPLES = 40;
@@ -31,6 +32,7 @@ const TABS = [
   { key: 'bridges', label: 'Bridges', iconName: 'network' },
   { key: 'zerotier', label: 'ZeroTier', iconName: 'target' },
   { key: 'processes', label: 'Processes', iconName: 'terminal' },
+  { key: 'health', label: 'Health', iconName: 'activity' },
 ];
 
 /** The `?tab=…&open=…` of the page's address. */
@@ -165,12 +167,13 @@ export function mountNode(root, ctx) {
     open: tabs.current === 'containers' ? hashQuery().get('open') : null,
     onCount: (n) => tabs.setCount('containers', n),
   });
-  // VMs, storage, bridges and ZeroTier networks are read when their tab first shows.
+  // VMs, storage, bridges, ZeroTier networks and health are read when their tab first shows.
   const lazy = {
     vms: () => mountVms(ctx, id, { open: tabs.current === 'vms' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('vms', n) }),
     storage: () => mountStorage(ctx, id, { open: tabs.current === 'storage' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('storage', n) }),
     bridges: () => mountBridges(ctx, id, { onCount: (n) => tabs.setCount('bridges', n) }),
     zerotier: () => mountZeroTiers(ctx, id, { onCount: (n) => tabs.setCount('zerotier', n) }),
+    health: () => mountHealth(ctx, id),
   };
   const mounted = {}; // tab key → {el, unmount}
   tabs.panels.overview.appendChild(

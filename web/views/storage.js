@@ -154,7 +154,7 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
       let disks;
       try {
         const answer = await api.listDisks(nodeId);
-        disks = asList(answer && answer.blockdevices).filter((d) => !d.type || d.type === 'disk');
+        disks = asList(answer);
       } catch (err) {
         if (err.status === 401) return;
         replace(devicesBox, h('p', { class: 'form-note tone-danger', testid: 'pool-form-devices-error' }, `Could not read the node’s disks: ${err.display || err.message}`));
@@ -169,7 +169,7 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
       replace(
         devicesBox,
         disks.map((d) => {
-          const path = `/dev/${d.name}`;
+          const path = d.device;
           const pool = owner.get(path);
           const box = checkbox({
             testid: 'pool-form-device',
@@ -181,7 +181,7 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
               'span',
               { class: 'st-device-meta' },
               diskKind(d),
-              h('span', null, formatBytes(Number(d.size) || 0)),
+              h('span', null, formatGiB(d.size)),
               d.model ? h('span', { class: 'muted' }, d.model) : null,
               pool ? h('span', { class: 'tag tag-warn', testid: 'pool-form-device-used' }, `in pool ${pool}`) : null,
             ),
@@ -338,7 +338,7 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
     collections: ['snapshots'],
     prefix: `${nodeId}/${poolName}/${fsName}/`,
     fetch: () => readEach(api.listSnapshots(nodeId, poolName, fsName), (n) => api.getSnapshot(nodeId, poolName, fsName, n)),
-    sort: (a, b) => String(a.timestamp).localeCompare(String(b.timestamp)),
+    sort: (a, b) => (Number(a.timestamp) || 0) - (Number(b.timestamp) || 0),
     table: { testid: 'snapshots-table', columns: SNAP_COLUMNS, compact: true },
     row,
     empty: () => h('p', { class: 'card-empty', testid: 'snapshots-empty' }, 'No snapshots. A snapshot keeps the filesystem as it is now, to roll back to later.'),
@@ -354,7 +354,7 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
       cells: [
         h('td', { dataset: { label: 'Snapshot' } }, h('span', { class: 'mono strong', testid: 'snapshot-name' }, s.name)),
         h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(s.state, { testid: 'snapshot-state' }), progress)),
-        h('td', { dataset: { label: 'Taken' }, class: 'nowrap' }, s.timestamp ? relativeTime(s.timestamp) : '—'),
+        h('td', { dataset: { label: 'Taken' }, class: 'nowrap' }, s.timestamp ? relativeTime(takenAt(s)) : '—'),
         ctx.canMutate
           ? workloadActions(
               s,
@@ -372,7 +372,7 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
       submitLabel: 'Roll back',
       testid: 'rollback-modal',
       iconName: 'refresh',
-      text: ['This puts ', h('strong', { class: 'mono' }, `${poolName}/${fsName}`), ' back as it was at snapshot ', h('strong', { class: 'mono' }, s.name), ' (taken ', relativeTime(s.timestamp), '). What was written since is lost.'],
+      text: ['This puts ', h('strong', { class: 'mono' }, `${poolName}/${fsName}`), ' back as it was at snapshot ', h('strong', { class: 'mono' }, s.name), ' (taken ', relativeTime(takenAt(s)), '). What was written since is lost.'],
       async onConfirm() {
         const res = await api.rollbackSnapshot(nodeId, poolName, fsName, s.name);
         if (res.status === 202 && res.body && res.body.id) {
@@ -479,9 +479,15 @@ function statusTitle(status) {
   );
 }
 
+/** When a snapshot was taken, as ISO text (0-orchestrator's `Snapshot.timestamp` is epoch seconds). */
+function takenAt(snapshot) {
+  return new Date(Number(snapshot.timestamp) * 1000).toISOString();
+}
+
+/** The kind 0-orchestrator's `DiskInfo` gives a disk (ssd, nvme, hdd, archive). */
 function diskKind(d) {
-  const kind = d.tran === 'nvme' ? 'NVMe' : d.rota ? 'HDD' : 'SSD';
-  return h('span', { class: `tag tag-${kind === 'HDD' ? 'neutral' : kind === 'NVMe' ? 'accent' : 'ok'}` }, kind);
+  const tone = { nvme: 'accent', ssd: 'ok' }[d.type] || 'neutral';
+  return h('span', { class: `tag tag-${tone}` }, d.type === 'nvme' ? 'NVMe' : String(d.type || '?').toUpperCase());
 }
 
 function freeHint(pool) {

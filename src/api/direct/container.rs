@@ -18,7 +18,7 @@ use crate::api::caller::caller;
 use crate::api::direct::jobs::{JobListItem, JobResultView, job_list_items, job_result, process_response};
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, shapes, with_ctx};
 use crate::model::{ContainerSpec, CoreSystem, Role};
 use crate::zos::commands::{Info, SIGKILL, SIGTERM, System};
 use crate::zos::{OutputEvent, ZosClient};
@@ -282,7 +282,7 @@ async fn info(node: String, name: String, what: Info, ctx: Ctx, caller: Caller) 
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
     let answer: Value = client.inside(id).info(what).await?;
-    Ok(warp::reply::json(&answer).into_response())
+    Ok(warp::reply::json(&shapes::info(what, answer)).into_response())
 }
 
 #[utoipa::path(operation_id = "getContainerProcess", get, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use warp::Reply;
 
-use crate::api::{ApiError, HandlerResult};
+use crate::api::{ApiError, HandlerResult, shapes};
 use crate::zos::commands::{self, JobInfo};
 use crate::zos::protocol::State;
 use crate::zos::{JobStatus, ZosClient};
@@ -97,5 +97,5 @@ pub(crate) fn process_response(processes: Vec<Value>, pid: u32) -> HandlerResult
         .into_iter()
         .find(|process| process["pid"] == pid)
         .ok_or_else(|| ApiError::not_found("process", &pid.to_string()))?;
-    Ok(warp::reply::json(&process).into_response())
+    Ok(warp::reply::json(&shapes::process(process)).into_response())
 }

@@ -11,7 +11,7 @@ use crate::api::caller::caller;
 use crate::api::direct::jobs::{JobListItem, job_list_items};
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, shapes, with_ctx};
 use crate::model::Role;
 use crate::zos::ZosError;
 use crate::zos::commands::{Info, SIGKILL, SIGTERM};
@@ -145,7 +145,7 @@ node_info!(
 async fn info(id: String, what: Info, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let answer: Value = ctx.node_client(&id)?.node().info(what).await?;
-    Ok(warp::reply::json(&answer).into_response())
+    Ok(warp::reply::json(&shapes::info(what, answer)).into_response())
 }
 
 #[utoipa::path(get, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "listNodeJobs",

@@ -8,6 +8,7 @@ pub(crate) mod network;
 pub(crate) mod pool_devices;
 pub(crate) mod storage;
 pub(crate) mod storage_clusters;
+pub(crate) mod vm_transfer;
 pub(crate) mod vms;
 
 use warp::Reply;
@@ -84,6 +85,7 @@ pub fn state<S: Spec>(
         Some(JobAction::Update) => "updating".into(),
         Some(JobAction::Migrate) => "migrating".into(),
         Some(JobAction::Rollback) => "restoring".into(),
+        Some(JobAction::Export) => "exporting".into(),
         None => observed.map_or_else(|| "absent".into(), |o| o.status.clone()),
     })
 }

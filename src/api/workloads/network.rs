@@ -11,7 +11,7 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, shapes, with_ctx, workloads};
 use crate::model::network::{BridgeSetting, BridgeSpec, ZerotierJoin};
 use crate::model::{Role, Workload};
 
@@ -61,11 +61,12 @@ fn zerotier_view(ctx: &Ctx, zerotier: Workload<ZerotierJoin>, joined: &[Value]) 
     let observed = workloads::observed(ctx, &zerotier)?;
     let state = workloads::state(ctx, &zerotier, observed.as_ref())?;
     let nwid = zerotier.spec.nwid;
-    let mut view = joined
+    let view = joined
         .iter()
         .find(|network| network["nwid"] == nwid.as_str())
         .cloned()
         .unwrap_or_else(|| json!({"nwid": nwid, "status": "REQUESTING_CONFIGURATION", "assignedAddresses": []}));
+    let mut view = shapes::zerotier(view);
     view["state"] = json!(state);
     view["job"] = json!(zerotier.job);
     Ok(view)

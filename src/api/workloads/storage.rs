@@ -26,10 +26,10 @@ pub struct StoragePoolView {
     pub name: String,
     /// `healthy`, `degraded`, `error` or `unknown` (the node did not answer).
     pub status: &'static str,
-    /// GiB the pool holds with its data profile.
-    pub total_capacity: f64,
-    /// GiB still free.
-    pub capacity: f64,
+    /// Whole GiB the pool holds with its data profile.
+    pub total_capacity: u64,
+    /// Whole GiB still free.
+    pub capacity: u64,
     pub mountpoint: String,
     pub metadata_profile: String,
     pub data_profile: String,
@@ -61,8 +61,8 @@ pub struct FilesystemView {
 pub struct SnapshotView {
     pub name: String,
     pub size_on_disk: u64,
-    /// When it was taken (RFC 3339).
-    pub timestamp: String,
+    /// When it was taken, in seconds since the epoch.
+    pub timestamp: u64,
     pub state: String,
     pub job: String,
 }
@@ -90,8 +90,8 @@ fn pool_view(ctx: &Ctx, pool: Workload<StoragePoolSpec>, live: Option<&[Value]>)
         mountpoint: pool_mountpoint(&spec.name),
         name: spec.name,
         status,
-        total_capacity: total / GIB,
-        capacity: (total - used).max(0.0) / GIB,
+        total_capacity: (total / GIB) as u64,
+        capacity: ((total - used).max(0.0) / GIB) as u64,
         metadata_profile: spec.metadata_profile,
         data_profile: spec.data_profile,
         devices: spec.devices,
@@ -123,9 +123,17 @@ fn snapshot_view(ctx: &Ctx, snapshot: Workload<SnapshotSpec>) -> Result<Snapshot
         state: workloads::state(ctx, &snapshot, observed.as_ref())?,
         name: snapshot.spec.name,
         size_on_disk: 0,
-        timestamp: snapshot.created_at,
+        timestamp: epoch_seconds(&snapshot.created_at),
         job: snapshot.job,
     })
+}
+
+/// Our records keep RFC 3339 times; the reference's `Snapshot` has epoch seconds.
+fn epoch_seconds(rfc3339: &str) -> u64 {
+    humantime::parse_rfc3339_weak(rfc3339)
+        .ok()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_secs())
 }
 
 /// `parent` must exist and not be on its way out before something is created in it.

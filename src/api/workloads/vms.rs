@@ -11,7 +11,7 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, shapes, with_ctx, workloads};
 use crate::model::vm::{NicLink, VdiskLink, VmSpec, VmUpdate};
 use crate::model::{JobAction, Node, Role, Spec, Workload};
 use crate::store::Expect;
@@ -178,7 +178,7 @@ pub(crate) async fn info(node: String, id: String, ctx: Ctx, caller: Caller) -> 
     caller.require(&ctx, Role::Viewer)?;
     let uuid = running_domain(&ctx, &node, &id).await?;
     let info = ctx.node_client(&node)?.domain_info(&uuid).await?;
-    Ok(warp::reply::json(&info).into_response())
+    Ok(warp::reply::json(&shapes::vm_info(info)).into_response())
 }
 
 /// The uuid of VM `id`'s domain on the node; 409 when it has none.

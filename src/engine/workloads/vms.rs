@@ -1,12 +1,13 @@
 //! Converges a VM: a running VM is a domain on the node named by its id (`kvm.create` when the node has none);
 //! a stopped one has no domain (`kvm.destroy`, or `kvm.shutdown` for a graceful stop); a deleted one is
-//! forgotten once its domain is gone.
+//! forgotten once its domain is gone. An export writes the VM's definition to a URL and changes nothing on the
+//! node.
 
 use serde_json::{Value, json};
 
 use super::{Failure, Step};
-use crate::model::vm::VmSpec;
-use crate::model::{JobAction, Spec, Workload, WorkloadStatus};
+use crate::model::vm::{VmExport, VmSpec, VmUpdate};
+use crate::model::{JobAction, JobError, Spec, Workload, WorkloadStatus};
 use crate::store::Expect;
 use crate::zos::ZosClient;
 
@@ -33,10 +34,52 @@ async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) 
     Ok(())
 }
 
+/// How long an export may take to reach and write to its server.
+const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Writes the VM's definition (0-orchestrator's `VMUpdate`: memory, cpu, nics, disks) where its `VmExport` says.
+/// The disks' contents are not part of it: they are vdisks, exported with their storage.
+async fn export(step: &mut Step<'_>, vm: &Workload<VmSpec>) -> Result<(), Failure> {
+    let Some(target) = step.store().get::<VmExport>(&vm.key)? else {
+        return Err(Failure::not_found(format!(
+            "no export of VM '{}' was asked for",
+            vm.spec.id
+        )));
+    };
+    let url = crate::transfer::parse(&target.value.url).map_err(transfer_failed)?;
+    step.progress(30, &format!("writing the VM to {}", crate::transfer::redacted(&url)))
+        .await?;
+    let spec = &vm.spec;
+    let definition = VmUpdate {
+        memory: spec.memory,
+        cpu: spec.cpu,
+        nics: spec.nics.clone(),
+        disks: spec.disks.clone(),
+    };
+    let body = serde_json::to_vec_pretty(&definition).map_err(|e| Failure::Transient(e.to_string()))?;
+    crate::transfer::put(&url, body, EXPORT_TIMEOUT)
+        .await
+        .map_err(transfer_failed)
+}
+
+/// A server that refuses or cannot be reached fails the export at once (502, on `url`): retrying for as long as
+/// a node may be down would only keep the caller waiting.
+fn transfer_failed(error: crate::transfer::TransferError) -> Failure {
+    Failure::Permanent(JobError {
+        status: 502,
+        code: "transfer_failed".into(),
+        message: error.to_string(),
+        field: Some("url".into()),
+    })
+}
+
 pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
     let Some(vm) = step.desired::<VmSpec>()? else {
         return Ok(());
     };
+    if step.job.action == JobAction::Export {
+        return export(step, &vm).await;
+    }
     let spec = &vm.spec;
     step.progress(10, "looking for the VM on the node").await?;
     let domain = client.find_domain(&spec.id).await?;
