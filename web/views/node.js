@@ -1,8 +1,8 @@
-// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|processes]):
+// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|gateways|processes]):
 // its state as the heartbeat sees it, and tabs: Overview (live CPU and memory
 // usage polled from the node, its hardware, its labels), Containers
 // (containers.js), VMs (vms.js), Storage (storage.js: pools → filesystems → snapshots),
-// Bridges and ZeroTier (network.js) and Processes (the jobs and processes of
+// Bridges and ZeroTier (network.js), Gateways (gateways.js) and Processes (the jobs and processes of
 // its 0-core). Operators can ping and reboot it.
 
 import { api } from '../api.js';
@@ -14,6 +14,7 @@ import { mountContainers } from './containers.js';
 import { mountStorage } from './storage.js';
 import { mountVms } from './vms.js';
 import { mountBridges, mountZeroTiers } from './network.js';
+import { mountGateways } from './gateways.js';
 
 const STATS_POLL_MS = 3_000;
 const CHART_SAMPLES = 40;
@@ -30,6 +31,7 @@ const TABS = [
   { key: 'storage', label: 'Storage', iconName: 'disk' },
   { key: 'bridges', label: 'Bridges', iconName: 'network' },
   { key: 'zerotier', label: 'ZeroTier', iconName: 'target' },
+  { key: 'gateways', label: 'Gateways', iconName: 'network' },
   { key: 'processes', label: 'Processes', iconName: 'terminal' },
 ];
 
@@ -171,6 +173,7 @@ export function mountNode(root, ctx) {
     storage: () => mountStorage(ctx, id, { open: tabs.current === 'storage' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('storage', n) }),
     bridges: () => mountBridges(ctx, id, { onCount: (n) => tabs.setCount('bridges', n) }),
     zerotier: () => mountZeroTiers(ctx, id, { onCount: (n) => tabs.setCount('zerotier', n) }),
+    gateways: () => mountGateways(ctx, id, { open: tabs.current === 'gateways' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('gateways', n) }),
   };
   const mounted = {}; // tab key → {el, unmount}
   tabs.panels.overview.appendChild(
