@@ -498,7 +498,9 @@ pub(crate) mod tests {
         assert_eq!(field(|g| g.nics[1].name = "0lan".into()), "nics[1].name");
         assert_eq!(field(|g| g.nics[1].name = "public".into()), "nics[1].name");
         assert_eq!(field(|g| g.nics[1].config = None), "nics[1].dhcpserver");
-        let host = |g: &mut GatewayUpdate| &mut g.nics[1].dhcpserver.as_mut().unwrap().hosts;
+        fn host(g: &mut GatewayUpdate) -> &mut Vec<GwHost> {
+            &mut g.nics[1].dhcpserver.as_mut().unwrap().hosts
+        }
         assert_eq!(
             field(|g| host(g)[0].ipaddress = "192.168.2.10".into()),
             "nics[1].dhcpserver.hosts[0].ipaddress"
