@@ -171,7 +171,8 @@ export const api = {
   gatewayAction: (node, name, action) => request('POST', `${gatewayPath(node, name)}/${enc(action)}`, undefined, { full: true }),
   /** → {status: 201, body: PortForward} or {status: 202, body: Job} */
   addGatewayForward: (node, name, forward) => request('POST', `${gatewayPath(node, name)}/firewall/forwards`, forward, { full: true }),
-  deleteGatewayForward: (node, name, id) => request('DELETE', `${gatewayPath(node, name)}/firewall/forwards/${enc(id)}`, undefined, { full: true }),
+  /** id: `srcip:srcport` (the colon stays as it is: it separates the two in the path) */
+  deleteGatewayForward: (node, name, id) => request('DELETE', `${gatewayPath(node, name)}/firewall/forwards/${id.split(':').map(enc).join(':')}`, undefined, { full: true }),
   listDisks: (node) => request('GET', `/nodes/${enc(node)}/disks`),
   listPools: (node) => request('GET', poolPath(node)),
   createPool: (node, spec) => request('POST', poolPath(node), spec, { full: true }),
