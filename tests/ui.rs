@@ -17,7 +17,10 @@
 //! shown, paused, resumed, stopped, edited while halted, started, shut down and deleted, its jobs on the Jobs page;
 //! again with every change a job to follow (screenshots target/ui/vms*.png, vms-jobs-first*.png). Webhooks: one
 //! created through the form (a bad URL refused next to its field), its signed deliveries to a real receiver shown
-//! live, read-only for a viewer, deleted (screenshot target/ui/webhooks.png).
+//! live, read-only for a viewer, deleted (screenshot target/ui/webhooks.png). Gateways: one created through a
+//! node's Gateways tab (a private address without a prefix refused next to its field), a forward added, one on
+//! the gateway's own DNS port refused by the gateway, the forward removed, stopped, started and deleted
+//! (screenshots target/ui/gateways*.png).
 
 mod common;
 
@@ -156,6 +159,11 @@ fn storage_and_network_changes_answered_with_jobs_are_followed_in_chromium() {
 #[test]
 fn a_vm_is_created_paused_stopped_edited_started_and_deleted_in_chromium() {
     run_ui_script("vms", &["--demo", "2"]);
+}
+
+#[test]
+fn a_gateway_is_created_given_forwards_stopped_started_and_deleted_in_chromium() {
+    run_ui_script("gateways", &["--demo", "2"]);
 }
 
 /// The same with a node slower than the server waits: every change is a job (202) that the UI follows.

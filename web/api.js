@@ -165,6 +165,16 @@ export const api = {
   vmAction: (node, id, action) => request('POST', `${vmPath(node, id)}/${enc(action)}`, undefined, { full: true }),
   /** → {cpu: [percent per vCPU], disk: [{iops_read, iops_write, read, write}], net: [{rxPackets, txPackets, rxThroughput, txThroughput}]}, beside the reference's disks[] and nics[] */
   vmInfo: (node, id) => request('GET', `${vmPath(node, id)}/info`),
+  listGateways: (node) => request('GET', gatewayPath(node)),
+  /** → {status: 201, body: GatewayView} or {status: 202, body: Job} */
+  createGateway: (node, spec) => request('POST', gatewayPath(node), spec, { full: true }),
+  deleteGateway: (node, name) => request('DELETE', gatewayPath(node, name), undefined, { full: true }),
+  /** action: start (→ 201) | stop (→ 204); 202 with a job when the node is slow */
+  gatewayAction: (node, name, action) => request('POST', `${gatewayPath(node, name)}/${enc(action)}`, undefined, { full: true }),
+  /** → {status: 201, body: PortForward} or {status: 202, body: Job} */
+  addGatewayForward: (node, name, forward) => request('POST', `${gatewayPath(node, name)}/firewall/forwards`, forward, { full: true }),
+  /** id: `srcip:srcport` (the colon stays as it is: it separates the two in the path) */
+  deleteGatewayForward: (node, name, id) => request('DELETE', `${gatewayPath(node, name)}/firewall/forwards/${id.split(':').map(enc).join(':')}`, undefined, { full: true }),
   listDisks: (node) => request('GET', `/nodes/${enc(node)}/disks`),
   listPools: (node) => request('GET', poolPath(node)),
   createPool: (node, spec) => request('POST', poolPath(node), spec, { full: true }),
@@ -223,6 +233,10 @@ export function containerPath(node, name) {
 }
 
 /** The API path of a node's VMs, or of one. */
+function gatewayPath(node, name = null) {
+  return `/nodes/${enc(node)}/gws${name === null ? '' : `/${enc(name)}`}`;
+}
+
 function vmPath(node, id = null) {
   return `/nodes/${enc(node)}/vms${id === null ? '' : `/${enc(id)}`}`;
 }

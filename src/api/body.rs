@@ -73,19 +73,36 @@ impl RawBody {
         self.bytes.as_ref().is_ok_and(|bytes| bytes.is_empty())
     }
 
+    /// A 415 unless the request has no content type or one that `accepts` (given its lower-case essence).
+    fn require_type(&self, expected: &str, accepts: fn(&str) -> bool) -> Result<(), ApiError> {
+        let Some(content_type) = &self.content_type else {
+            return Ok(());
+        };
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if accepts(&essence) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected Content-Type: {expected}, got '{content_type}'"),
+        ))
+    }
+
+    /// The body as UTF-8 text: `text/plain`, or no content type (an operator's configuration file); anything
+    /// else is a 415.
+    pub fn text(self) -> Result<String, ApiError> {
+        self.require_type("text/plain", |essence| essence == "text/plain")?;
+        String::from_utf8(self.bytes?.to_vec())
+            .map_err(|_| ApiError::bad_request("invalid_text", "request body is not UTF-8 text").with_field("body"))
+    }
+
     /// Parses the body as `T`. Accepts `application/json` (or `+json`), or no content type at all; anything else
     /// is a 415, so a form post by mistake is not half-understood.
     pub fn json<T: DeserializeOwned>(self) -> Result<T, ApiError> {
-        if let Some(content_type) = &self.content_type {
-            let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            if essence != "application/json" && !essence.ends_with("+json") {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    format!("expected Content-Type: application/json, got '{content_type}'"),
-                ));
-            }
-        }
+        self.require_type("application/json", |essence| {
+            essence == "application/json" || essence.ends_with("+json")
+        })?;
         let bytes = self.bytes?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request(

@@ -130,6 +130,8 @@ const TABLES: &[&route::RouteTable] = &[
     &workloads::pool_devices::ROUTES,
     &workloads::storage::ROUTES,
     &workloads::storage_clusters::ROUTES,
+    &workloads::gateways::ROUTES,
+    &workloads::gateway_parts::ROUTES,
     &resources::vdisk_storage::ROUTES,
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,

@@ -6,6 +6,8 @@
 mod audit;
 pub mod boot;
 mod container;
+pub mod gateway;
+pub mod gateway_config;
 pub mod health;
 mod job;
 pub mod network;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::containers::Containers;
 use super::engines;
 use super::files::Files;
+use super::gateway;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
 use super::kvm::Kvm;
@@ -62,6 +63,14 @@ impl Agent {
         let arguments = &command.arguments;
         if let Some(outcome) = self.files.execute(&command.command, arguments, container) {
             return outcome;
+        }
+        if command.command == "core.system"
+            && let Some(program) = self.gateway_program(container, arguments)
+        {
+            return self
+                .jobs
+                .run(&**lists, &command.id, container, program, command.stream)
+                .await;
         }
         if container == 0 {
             let name = command.command.as_str();
@@ -142,6 +151,26 @@ impl Agent {
                 .containers
                 .arguments(container)
                 .is_some_and(|created| engines::is_engine(arguments["name"].as_str().unwrap_or_default(), &created))
+    }
+
+    /// The gateway flist's program that `core.system` with `arguments` asks for in `container`, if it is one
+    /// (see `gateway`): it reads the container's files.
+    fn gateway_program(&self, container: u64, arguments: &Value) -> Option<super::programs::Program> {
+        let name = arguments["name"].as_str()?;
+        if container == 0 || !gateway::is_gateway_program(name, &self.containers.arguments(container)?) {
+            return None;
+        }
+        let args: Vec<String> = arguments["args"]
+            .as_array()?
+            .iter()
+            .filter_map(|arg| arg.as_str().map(str::to_owned))
+            .collect();
+        let read = |path: &str| {
+            self.files
+                .content(container, path)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        };
+        Some(gateway::program(name, &args, read))
     }
 
     /// Runs the real storage engine the container's config file (the first argument) describes, as a job.

@@ -21,6 +21,7 @@ const HUB: &[&str] = &[
     "redis.flist",
     "caddy.flist",
     super::engines::ENGINE_FLIST,
+    super::gateway::GATEWAY_FLIST,
 ];
 
 /// How long mounting an flist takes on the emulated node: long enough that a creation can be interrupted.

@@ -179,10 +179,15 @@ impl Jobs {
                     .collect()
             })
             .unwrap_or_default();
-        let program = match programs::parse(name, &args) {
-            Ok(program) => program,
-            Err(message) => return Outcome::error(&message),
-        };
+        match programs::parse(name, &args) {
+            Ok(program) => self.run(lists, id, container, program, stream).await,
+            Err(message) => Outcome::error(&message),
+        }
+    }
+
+    /// Runs `program` as job `id` to its end (or a kill), with its output in the result and, with `stream`, in
+    /// `stream:<id>`.
+    pub async fn run<L: Lists>(&self, lists: &L, id: &str, container: u64, program: Program, stream: bool) -> Outcome {
         let kill = Arc::new(Notify::new());
         let job = Job {
             container,

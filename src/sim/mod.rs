@@ -6,6 +6,7 @@ mod agent;
 mod containers;
 mod engines;
 mod files;
+mod gateway;
 mod inventory;
 mod jobs;
 mod keyspace;

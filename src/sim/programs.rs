@@ -22,7 +22,7 @@ pub struct Program {
 }
 
 /// The longest an emulated program may run, so a typo cannot hold a job for days.
-const LONGEST: Duration = Duration::from_secs(3600);
+pub(super) const LONGEST: Duration = Duration::from_secs(3600);
 /// The most lines one emulated program may print.
 const MOST_LINES: u64 = 100_000;
 

@@ -1,8 +1,8 @@
-// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|processes|health]):
+// A node's page (#/nodes/<id>[?tab=containers|vms|storage|bridges|zerotier|gateways|processes|health]):
 // its state as the heartbeat sees it, and tabs: Overview (live CPU and memory
 // usage polled from the node, its hardware, its labels), Containers
 // (containers.js), VMs (vms.js), Storage (storage.js: pools → filesystems → snapshots),
-// Bridges and ZeroTier (network.js), Processes (the jobs and processes of
+// Bridges and ZeroTier (network.js), Gateways (gateways.js), Processes (the jobs and processes of
 // its 0-core) and Health (node-health.js). Operators can ping and reboot it.
 
 import { api } from '../api.js';
@@ -15,6 +15,7 @@ import { mountStorage } from './storage.js';
 import { mountVms } from './vms.js';
 import { mountBridges, mountZeroTiers } from './network.js';
 import { mountHealth } from './node-health.js';
+import { mountGateways } from './gateways.js';
 
 const STATS_POLL_MS = 3_000;
 const CHART_SAMPLES = 40;
@@ -31,6 +32,7 @@ const TABS = [
   { key: 'storage', label: 'Storage', iconName: 'disk' },
   { key: 'bridges', label: 'Bridges', iconName: 'network' },
   { key: 'zerotier', label: 'ZeroTier', iconName: 'target' },
+  { key: 'gateways', label: 'Gateways', iconName: 'network' },
   { key: 'processes', label: 'Processes', iconName: 'terminal' },
   { key: 'health', label: 'Health', iconName: 'activity' },
 ];
@@ -174,6 +176,7 @@ export function mountNode(root, ctx) {
     bridges: () => mountBridges(ctx, id, { onCount: (n) => tabs.setCount('bridges', n) }),
     zerotier: () => mountZeroTiers(ctx, id, { onCount: (n) => tabs.setCount('zerotier', n) }),
     health: () => mountHealth(ctx, id),
+    gateways: () => mountGateways(ctx, id, { open: tabs.current === 'gateways' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('gateways', n) }),
   };
   const mounted = {}; // tab key → {el, unmount}
   tabs.panels.overview.appendChild(

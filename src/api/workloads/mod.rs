@@ -4,6 +4,8 @@
 //! `state` while a job is at work).
 
 pub(crate) mod containers;
+pub(crate) mod gateway_parts;
+pub(crate) mod gateways;
 pub(crate) mod network;
 pub(crate) mod pool_devices;
 pub(crate) mod storage;

@@ -74,7 +74,7 @@ fn wanted_nics(spec: &ContainerSpec) -> Vec<Value> {
 }
 
 /// Makes the running container's NICs those of `spec` (`corex.nic-remove`, `corex.nic-add`; see `nic_changes`).
-async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Result<(), Failure> {
+pub(super) async fn converge_nics(client: &ZosClient, id: u64, spec: &ContainerSpec) -> Result<(), Failure> {
     let listed = client.containers().await?;
     let current: Vec<Value> = listed
         .get(&id.to_string())

@@ -9,6 +9,7 @@
 //! name taken) fails the job at once, with the error the API answers.
 
 mod containers;
+mod gateways;
 mod network;
 mod storage;
 mod storage_cluster;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::model::gateway::GatewaySpec;
 use crate::model::network::{BridgeSpec, ZerotierJoin};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec};
 use crate::model::storage_cluster::StorageClusterSpec;
@@ -151,6 +153,7 @@ static KINDS: &[Kind] = &[
     kind::<ZerotierJoin>(|step, client| Box::pin(network::apply_zerotier(step, client))),
     kind::<VmSpec>(|step, client| Box::pin(vms::apply(step, client))),
     kind::<StorageClusterSpec>(|step, client| Box::pin(storage_cluster::apply(step, client))),
+    kind::<GatewaySpec>(|step, client| Box::pin(gateways::apply(step, client))),
 ];
 
 /// The row of the jobs of `collection`.

@@ -273,16 +273,16 @@ async fn converge_container(client: &ZosClient, names: &EngineNames) -> Result<u
     Ok(client.create_container(arguments, tags).await?)
 }
 
-/// 0-core keeps a finished job's id for a while, so each start of an engine gets an id of its own:
-/// `storage_engine.<name>.<start time>`.
-fn engine_job_id(job: &str) -> String {
+/// 0-core keeps a finished job's id for a while, so each start of a service (an engine, a gateway's dnsmasq)
+/// gets an id of its own: `storage_engine.<name>.<start time>`.
+pub(super) fn engine_job_id(job: &str) -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     format!("{job}.{millis}")
 }
 
-fn is_engine_job(id: &str, job: &str) -> bool {
+pub(super) fn is_engine_job(id: &str, job: &str) -> bool {
     id.strip_prefix(job)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }

@@ -89,7 +89,7 @@ impl ZosClient {
     }
 
     /// Runs `command` inside `container` and returns its result, whatever its state, within the deadline.
-    async fn run_in(&self, container: u64, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
+    pub(super) async fn run_in(&self, container: u64, command: &str, arguments: Value) -> Result<JobResult, ZosError> {
         tokio::time::timeout(self.deadline, async {
             let id = self.dispatch(container, None, command, arguments, false).await?;
             self.read_result(&id).await

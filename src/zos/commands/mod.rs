@@ -13,12 +13,14 @@ mod btrfs;
 mod corex;
 mod disk;
 mod filesystem;
+mod gateway;
 mod info;
 mod job;
 mod kvm;
 mod process;
 mod zerotier;
 
+pub use gateway::GatewayService;
 pub use info::Info;
 pub use job::JobInfo;
 

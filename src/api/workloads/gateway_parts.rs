@@ -1,0 +1,380 @@
+//! The parts of a gateway, each a list inside its record with 0-orchestrator's paths: firewall forwards (by
+//! `srcip:srcport`), DHCP hosts per interface (by MAC), HTTP proxies (by host), and the advanced firewall and HTTP
+//! configurations (text: the generated one until the operator sets their own). Each change is an update of the
+//! gateway (see `gateways::change`), so the engine checks it on the gateway and a refusal leaves the record as
+//! it was.
+
+use warp::Reply;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::gateways::change;
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx, workloads};
+use crate::model::gateway::{GatewaySpec, GwHost, HttpProxy, PortForward, Subnet};
+use crate::model::{Role, gateway_config};
+
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
+    list_forwards(node: String, name: String) [with_ctx(ctx), caller()],
+    create_forward(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    delete_forward(node: String, name: String, forward: String) [with_ctx(ctx), caller()],
+    list_hosts(node: String, name: String, interface: String) [with_ctx(ctx), caller()],
+    add_host(node: String, name: String, interface: String) [with_ctx(ctx), caller(), raw_body()],
+    delete_host(node: String, name: String, interface: String, mac: String) [with_ctx(ctx), caller()],
+    list_proxies(node: String, name: String) [with_ctx(ctx), caller()],
+    create_proxy(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    get_proxy(node: String, name: String, proxy: String) [with_ctx(ctx), caller()],
+    delete_proxy(node: String, name: String, proxy: String) [with_ctx(ctx), caller()],
+    get_http_config(node: String, name: String) [with_ctx(ctx), caller()],
+    set_http_config(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    get_firewall_config(node: String, name: String) [with_ctx(ctx), caller()],
+    set_firewall_config(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+];
+
+fn gateway(ctx: &Ctx, node: &str, name: &str) -> Result<GatewaySpec, ApiError> {
+    Ok(workloads::find::<GatewaySpec>(ctx, node, &[], name)?.value.spec)
+}
+
+/// 409: the operator's own `what` configuration replaces the list this request changes.
+fn advanced_set(what: &str, list: &str) -> ApiError {
+    let message = format!("the gateway runs your own {what} configuration; {list} no longer apply");
+    ApiError::new(StatusCode::CONFLICT, "advanced_config", message)
+}
+
+fn conflict(field: &str, message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "already_exists", message).with_field(field)
+}
+
+/// 201 with the new part at `location` (or the 202 of a slow job).
+fn created<T: serde::Serialize>(changed: Option<Response>, part: &T, location: &str) -> Response {
+    changed.unwrap_or_else(|| json_at(part, StatusCode::CREATED, location))
+}
+
+fn no_content(changed: Option<Response>) -> Response {
+    changed.unwrap_or_else(|| StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(operation_id = "listGatewayForwards", get, path = "/nodes/{id}/gws/{gwname}/firewall/forwards", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
+    responses((status = 200, body = [PortForward]), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_forwards(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(warp::reply::json(&gateway(&ctx, &node, &name)?.gateway.portforwards).into_response())
+}
+
+#[utoipa::path(operation_id = "createGatewayForward", post, path = "/nodes/{id}/gws/{gwname}/firewall/forwards", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)), request_body = PortForward,
+    responses((status = 201, body = PortForward, headers(("Location" = String))), (status = 202, body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The source is forwarded already, the port is in use on the gateway, or the firewall is the operator's own", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_forward(
+    node: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let forward: PortForward = body.json()?;
+    forward.validate("")?;
+    let location = format!("/nodes/{node}/gws/{name}/firewall/forwards/{}", forward.id());
+    let added = forward.clone();
+    let changed = change(&ctx, &node, &name, |spec| {
+        if spec.advanced.firewall.is_some() {
+            return Err(advanced_set("firewall", "port forwards"));
+        }
+        if spec.gateway.portforwards.iter().any(|other| other.id() == forward.id()) {
+            return Err(conflict("srcport", format!("{} is forwarded already", forward.id())));
+        }
+        spec.change(|gateway, _| gateway.portforwards.push(forward));
+        Ok(())
+    })
+    .await?;
+    Ok(created(changed, &added, &location))
+}
+
+#[utoipa::path(operation_id = "deleteGatewayForward", delete, path = "/nodes/{id}/gws/{gwname}/firewall/forwards/{forwardid}", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path),
+        ("forwardid" = String, Path, description = "`srcip:srcport`")),
+    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_forward(
+    node: String,
+    name: String,
+    forward: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let changed = change(&ctx, &node, &name, |spec| {
+        if !spec.gateway.portforwards.iter().any(|other| other.id() == forward) {
+            return Err(ApiError::not_found("forward", &forward));
+        }
+        spec.change(|gateway, _| gateway.portforwards.retain(|other| other.id() != forward));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
+}
+
+/// The subnet of interface `interface` of `spec`, which must serve DHCP (404 otherwise, as the reference).
+fn dhcp_subnet(spec: &GatewaySpec, interface: &str) -> Result<Subnet, ApiError> {
+    let nic = spec
+        .nic(interface)
+        .ok_or_else(|| ApiError::not_found("interface", interface))?;
+    match (
+        &nic.dhcpserver,
+        nic.config.as_ref().and_then(|config| Subnet::parse(&config.cidr)),
+    ) {
+        (Some(_), Some(subnet)) => Ok(subnet),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("interface '{interface}' has no DHCP server"),
+        )),
+    }
+}
+
+/// The DHCP hosts of `interface` in `spec`, to change.
+fn hosts<'a>(spec: &'a mut crate::model::gateway::GatewayUpdate, interface: &str) -> &'a mut Vec<GwHost> {
+    spec.nics
+        .iter_mut()
+        .find(|nic| nic.name == interface)
+        .and_then(|nic| nic.dhcpserver.as_mut())
+        .map(|dhcp| &mut dhcp.hosts)
+        .unwrap_or_else(|| unreachable!("dhcp_subnet found the interface's DHCP server"))
+}
+
+#[utoipa::path(operation_id = "listGatewayDhcpHosts", get, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("interface" = String, Path)),
+    responses((status = 200, body = [GwHost]), (status = 404, description = "No such gateway or interface, or no DHCP server on it", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_hosts(
+    node: String,
+    name: String,
+    interface: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let spec = gateway(&ctx, &node, &name)?;
+    dhcp_subnet(&spec, &interface)?;
+    let hosts = spec
+        .nic(&interface)
+        .and_then(|nic| nic.dhcpserver.as_ref())
+        .map(|dhcp| dhcp.hosts.clone())
+        .unwrap_or_default();
+    Ok(warp::reply::json(&hosts).into_response())
+}
+
+#[utoipa::path(operation_id = "addGatewayDhcpHost", post, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("interface" = String, Path)), request_body = GwHost,
+    responses((status = 204, description = "Added"), (status = 202, body = crate::model::Job),
+        (status = 400, description = "Invalid field, or an address outside the interface's subnet", body = ErrorBody),
+        (status = 404, description = "No such gateway or interface, or no DHCP server on it", body = ErrorBody),
+        (status = 409, description = "The MAC address has a lease already", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn add_host(
+    node: String,
+    name: String,
+    interface: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let host: GwHost = body.json()?;
+    let changed = change(&ctx, &node, &name, |spec| {
+        host.validate("", dhcp_subnet(spec, &interface)?)?;
+        let taken = hosts(&mut spec.gateway, &interface)
+            .iter()
+            .any(|other| other.macaddress.eq_ignore_ascii_case(&host.macaddress));
+        if taken {
+            return Err(conflict(
+                "macaddress",
+                format!("{} has a lease already", host.macaddress),
+            ));
+        }
+        spec.change(|gateway, _| hosts(gateway, &interface).push(host));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
+}
+
+#[utoipa::path(operation_id = "deleteGatewayDhcpHost", delete, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts/{macaddress}", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("interface" = String, Path),
+        ("macaddress" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job),
+        (status = 404, description = "No such gateway, interface or host, or no DHCP server on the interface", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_host(
+    node: String,
+    name: String,
+    interface: String,
+    mac: String,
+    ctx: Ctx,
+    caller: Caller,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let changed = change(&ctx, &node, &name, |spec| {
+        dhcp_subnet(spec, &interface)?;
+        let is_it = |host: &GwHost| host.macaddress.eq_ignore_ascii_case(&mac);
+        if !hosts(&mut spec.gateway, &interface).iter().any(is_it) {
+            return Err(ApiError::not_found("host", &mac));
+        }
+        spec.change(|gateway, _| hosts(gateway, &interface).retain(|host| !is_it(host)));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
+}
+
+#[utoipa::path(operation_id = "listGatewayHttpProxies", get, path = "/nodes/{id}/gws/{gwname}/httpproxies", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
+    responses((status = 200, body = [HttpProxy]), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_proxies(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(warp::reply::json(&gateway(&ctx, &node, &name)?.gateway.httpproxies).into_response())
+}
+
+#[utoipa::path(operation_id = "createGatewayHttpProxy", post, path = "/nodes/{id}/gws/{gwname}/httpproxies", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)), request_body = HttpProxy,
+    responses((status = 201, body = HttpProxy, headers(("Location" = String))), (status = 202, body = crate::model::Job),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The host is proxied already, a forward holds the port, or the HTTP configuration is the operator's own", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let proxy: HttpProxy = body.json()?;
+    proxy.validate("")?;
+    let location = format!("/nodes/{node}/gws/{name}/httpproxies/{}", proxy.host);
+    let added = proxy.clone();
+    let changed = change(&ctx, &node, &name, |spec| {
+        if spec.advanced.http.is_some() {
+            return Err(advanced_set("HTTP", "HTTP proxies"));
+        }
+        if spec.gateway.httpproxies.iter().any(|other| other.host == proxy.host) {
+            return Err(conflict("host", format!("{} is proxied already", proxy.host)));
+        }
+        spec.change(|gateway, _| gateway.httpproxies.push(proxy));
+        Ok(())
+    })
+    .await?;
+    Ok(created(changed, &added, &location))
+}
+
+#[utoipa::path(operation_id = "getGatewayHttpProxy", get, path = "/nodes/{id}/gws/{gwname}/httpproxies/{proxyid}", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("proxyid" = String, Path, description = "Its host")),
+    responses((status = 200, body = HttpProxy), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    let spec = gateway(&ctx, &node, &name)?;
+    let found = spec
+        .gateway
+        .httpproxies
+        .iter()
+        .find(|other| other.host == proxy)
+        .ok_or_else(|| ApiError::not_found("proxy", &proxy))?;
+    Ok(warp::reply::json(found).into_response())
+}
+
+#[utoipa::path(operation_id = "deleteGatewayHttpProxy", delete, path = "/nodes/{id}/gws/{gwname}/httpproxies/{proxyid}", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("proxyid" = String, Path, description = "Its host")),
+    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let changed = change(&ctx, &node, &name, |spec| {
+        if !spec.gateway.httpproxies.iter().any(|other| other.host == proxy) {
+            return Err(ApiError::not_found("proxy", &proxy));
+        }
+        spec.change(|gateway, _| gateway.httpproxies.retain(|other| other.host != proxy));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
+}
+
+fn text(body: String) -> Response {
+    warp::reply::with_header(body, "content-type", "text/plain; charset=utf-8").into_response()
+}
+
+#[utoipa::path(operation_id = "getGatewayHttpConfig", get, path = "/nodes/{id}/gws/{gwname}/advanced/http", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
+    responses((status = 200, description = "The Caddyfile the gateway runs", body = String, content_type = "text/plain"),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_http_config(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(text(gateway_config::http(&gateway(&ctx, &node, &name)?)))
+}
+
+#[utoipa::path(operation_id = "setGatewayHttpConfig", post, path = "/nodes/{id}/gws/{gwname}/advanced/http", tag = "gateways",
+    description = "Replaces the Caddyfile generated from the HTTP proxies with this one; from then on the proxies no longer apply.",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 204, description = "The gateway runs it"), (status = 202, body = crate::model::Job),
+        (status = 400, description = "Caddy does not take it (the message says where)", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_http_config(
+    node: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let config = body.text()?;
+    let changed = change(&ctx, &node, &name, |spec| {
+        spec.change(|_, advanced| advanced.http = Some(config));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
+}
+
+#[utoipa::path(operation_id = "getGatewayFirewallConfig", get, path = "/nodes/{id}/gws/{gwname}/advanced/firewall", tag = "gateways",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
+    responses((status = 200, description = "The nftables ruleset the gateway runs", body = String, content_type = "text/plain"),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_firewall_config(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(text(gateway_config::firewall(&gateway(&ctx, &node, &name)?)))
+}
+
+#[utoipa::path(operation_id = "setGatewayFirewallConfig", post, path = "/nodes/{id}/gws/{gwname}/advanced/firewall", tag = "gateways",
+    description = "Replaces the ruleset generated from the port forwards with this one; from then on the forwards no longer apply.",
+    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 204, description = "The gateway runs it"), (status = 202, body = crate::model::Job),
+        (status = 400, description = "nft does not take it (the message says where)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "It forwards a port in use on the gateway", body = ErrorBody),
+        (status = 415, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_firewall_config(
+    node: String,
+    name: String,
+    ctx: Ctx,
+    caller: Caller,
+    body: RawBody,
+) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let config = body.text()?;
+    let changed = change(&ctx, &node, &name, |spec| {
+        spec.change(|_, advanced| advanced.firewall = Some(config));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
+}
