@@ -129,6 +129,7 @@ const TABLES: &[&route::RouteTable] = &[
     &workloads::storage::ROUTES,
     &workloads::storage_clusters::ROUTES,
     &resources::vdisk_storage::ROUTES,
+    &resources::vdisks::ROUTES,
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,
