@@ -57,6 +57,9 @@ pub enum Command {
     /// corrupt, or from a newer version), 2 when the directory is not empty (see --force) or in use; the
     /// directory is left as it was then.
     Restore(RestoreArgs),
+    /// Serve vdisks over NBD (0-disk's `nbdserver`): each vdisk is an export named by its id; the vdisks and
+    /// their clusters come from the orchestrator's API (--api) or from the TOML file given with --config.
+    Nbdserver(NbdServerArgs),
 }
 
 #[derive(Args, Debug)]
@@ -69,6 +72,37 @@ pub struct RestoreArgs {
     /// Replace the contents of a data directory that is not empty (never one a running server holds)
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NbdServerArgs {
+    /// This server's id (0-disk's: the VM whose vdisks it serves); named in its log lines
+    #[arg(long)]
+    pub id: String,
+    /// Where to listen: unix:PATH or tcp:HOST:PORT
+    #[arg(long, value_name = "unix:PATH|tcp:ADDR", value_parser = parse_nbd_address)]
+    pub address: NbdAddress,
+    /// The orchestrator to read vdisks and storage clusters from (e.g. http://10.0.0.1:8080), with the token in
+    /// ZOS_TOKEN; without it, --config names the file to read them from
+    #[arg(long, env = "ZOS_NBD_API", value_name = "URL")]
+    pub api: Option<String>,
+}
+
+/// `nbdserver --address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NbdAddress {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+fn parse_nbd_address(text: &str) -> Result<NbdAddress, String> {
+    if let Some(path) = text.strip_prefix("unix:").filter(|path| !path.is_empty()) {
+        return Ok(NbdAddress::Unix(path.into()));
+    }
+    match text.strip_prefix("tcp:").map(str::parse) {
+        Some(Ok(address)) => Ok(NbdAddress::Tcp(address)),
+        _ => Err("expected unix:PATH or tcp:HOST:PORT".into()),
+    }
 }
 
 #[derive(Args, Debug)]

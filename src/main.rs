@@ -6,6 +6,7 @@
 mod api;
 mod audit;
 mod auth;
+mod blocks;
 mod boot;
 mod config;
 mod engine;
@@ -14,6 +15,7 @@ mod healthcheck;
 mod http_server;
 mod metrics;
 mod model;
+mod nbd;
 mod sim;
 mod store;
 mod transfer;
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
             Ok(data_dir) => restore(&args.file, &data_dir, args.force),
             Err(err) => usage_error(err),
         },
+        Command::Nbdserver(args) => runtime.block_on(nbd_server(cli.config, args)),
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
@@ -402,6 +405,41 @@ async fn start_demo(store: &Store, count: u32) -> Result<(), String> {
 }
 
 /// `sim`: emulated nodes until SIGINT/SIGTERM.
+/// `nbdserver`: the vdisks of the orchestrator at `--api` (token in `ZOS_TOKEN`), or of the `--config` file.
+async fn nbd_server(config_file: Option<std::path::PathBuf>, args: config::NbdServerArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    let source = match (&args.api, config_file) {
+        (Some(base), _) => {
+            let Ok(token) = std::env::var("ZOS_TOKEN") else {
+                eprintln!("error: --api needs the orchestrator's API token in ZOS_TOKEN");
+                return ExitCode::from(EXIT_USAGE);
+            };
+            let http = reqwest::Client::builder().timeout(NODE_DEADLINE).build();
+            let Ok(http) = http else {
+                eprintln!("error: cannot make an HTTP client");
+                return ExitCode::FAILURE;
+            };
+            nbd::Source::Api {
+                base: base.trim_end_matches('/').to_owned(),
+                token,
+                http,
+            }
+        }
+        (None, Some(file)) => nbd::Source::File(file),
+        (None, None) => {
+            eprintln!("error: nbdserver needs --api URL or --config FILE to find its vdisks");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match nbd::run(args, nbd::Exports::new(source)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: NBD server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run_sim(args: config::SimArgs) -> ExitCode {
     init_logging(LogFormat::Text);
     // A listener and the orchestrator's connection per node, and a margin for the runtime and stdio.

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, client, temp_data_dir};
+use common::{BIN, Server, client, free_port, temp_data_dir};
 use serde_json::{Value, json};
 
 fn nodes(server: &Server) -> Vec<Value> {
@@ -91,14 +91,6 @@ fn register(server: &Server, id: &str, address: &str) {
         .send()
         .unwrap();
     assert_eq!(response.status(), 201);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

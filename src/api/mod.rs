@@ -133,6 +133,7 @@ const TABLES: &[&route::RouteTable] = &[
     &workloads::gateways::ROUTES,
     &workloads::gateway_parts::ROUTES,
     &resources::vdisk_storage::ROUTES,
+    &resources::vdisks::ROUTES,
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,

@@ -16,6 +16,7 @@ pub mod storage;
 pub mod storage_cluster;
 mod token;
 mod validate;
+pub mod vdisk;
 pub mod vdisk_storage;
 pub mod vm;
 pub mod webhook;

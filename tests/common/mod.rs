@@ -367,6 +367,15 @@ fn start_standin(kind: &str, spec: &str, members: &serde_json::Value, violations
     (Killed(child), format!("http://127.0.0.1:{port}"))
 }
 
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Polls `check` every 100 ms until it holds; fails naming `what` after `within`.
 pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();

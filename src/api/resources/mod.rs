@@ -13,5 +13,6 @@ pub(super) mod system;
 pub(super) mod tokens;
 pub(super) mod ui;
 pub(super) mod vdisk_storage;
+pub(super) mod vdisks;
 pub(super) mod webhooks;
 pub(super) mod zerotier;

@@ -1,5 +1,6 @@
 //! `/vdiskstorage`: 0-orchestrator's vdisk storages, each naming the storage clusters its vdisks live on. Records
-//! only: a cluster it names must exist (400 otherwise), and a cluster named by one cannot be deleted.
+//! only: a cluster it names must exist (400 otherwise), a cluster named by one cannot be deleted, and neither can
+//! one that still has vdisks.
 
 use warp::Reply;
 use warp::http::StatusCode;
@@ -11,6 +12,7 @@ use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::Role;
 use crate::model::storage_cluster::StorageCluster;
+use crate::model::vdisk::Vdisk;
 use crate::model::vdisk_storage::VdiskStorage;
 use crate::store::Expect;
 
@@ -75,10 +77,25 @@ pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(operation_id = "deleteVdiskStorage", delete, path = "/vdiskstorage/{id}", tag = "storage",
     params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)")),
+    responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
+        (status = 400, description = "It still has vdisks", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
+    if let Some(vdisk) = ctx
+        .store
+        .all::<Vdisk>()?
+        .into_iter()
+        .find(|vdisk| vdisk.vdiskstorage == id)
+    {
+        return Err(ApiError::bad_request(
+            "vdiskstorage_in_use",
+            format!(
+                "vdisk '{}' lives in vdisk storage '{id}': delete its vdisks first",
+                vdisk.id
+            ),
+        ));
+    }
     if ctx.store.get::<VdiskStorage>(&id)?.is_some() {
         ctx.store.delete::<VdiskStorage>(&id, None).await?;
     }

@@ -1,0 +1,217 @@
+//! `/vdiskstorage/{id}/vdisks`: 0-orchestrator's vdisks. A vdisk is a record (its config, which an NBD server
+//! reads) plus its blocks in the engines of the vdisk storage's block cluster (`blocks`); deleting one removes
+//! its blocks from the engines before the record, so nothing is left behind.
+
+use std::collections::HashSet;
+
+use warp::Reply;
+use warp::http::StatusCode;
+
+use crate::api::body::{RawBody, raw_body};
+use crate::api::caller::caller;
+use crate::api::error::ErrorBody;
+use crate::api::route::{RouteTable, routes};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::blocks::{Shards, VdiskBlocks};
+use crate::model::storage_cluster::StorageClusterServers;
+use crate::model::vdisk::{Vdisk, VdiskCreate, VdiskResize, VdiskRollback, validate_size};
+use crate::model::vdisk_storage::VdiskStorage;
+use crate::model::vm::VmSpec;
+use crate::model::{Role, Workload};
+use crate::store::{Expect, Versioned};
+
+pub(crate) const ROUTES: RouteTable = routes![ctx =>
+    list(storage: String) [with_ctx(ctx), caller()],
+    create(storage: String) [with_ctx(ctx), caller(), raw_body()],
+    get(storage: String, vdisk: String) [with_ctx(ctx), caller()],
+    delete(storage: String, vdisk: String) [with_ctx(ctx), caller()],
+    resize(storage: String, vdisk: String) [with_ctx(ctx), caller(), raw_body()],
+    rollback(storage: String, vdisk: String) [with_ctx(ctx), caller(), raw_body()],
+];
+
+fn storage_of(ctx: &Ctx, id: &str) -> Result<VdiskStorage, ApiError> {
+    Ok(ctx
+        .store
+        .get::<VdiskStorage>(id)?
+        .ok_or_else(|| ApiError::not_found("vdisk storage", id))?
+        .value)
+}
+
+/// The vdisk `vdisk` of vdisk storage `storage` (404 for either unknown).
+fn vdisk_of(ctx: &Ctx, storage: &str, vdisk: &str) -> Result<Versioned<Vdisk>, ApiError> {
+    storage_of(ctx, storage)?;
+    ctx.store
+        .get::<Vdisk>(vdisk)?
+        .filter(|found| found.value.vdiskstorage == storage)
+        .ok_or_else(|| ApiError::not_found("vdisk", vdisk))
+}
+
+#[utoipa::path(operation_id = "listVdisks", get, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
+    params(("id" = String, Path, description = "Vdisk storage id")),
+    responses((status = 200, body = [Vdisk]), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    storage_of(&ctx, &storage)?;
+    let vdisks: Vec<Vdisk> = ctx
+        .store
+        .all::<Vdisk>()?
+        .into_iter()
+        .filter(|vdisk| vdisk.vdiskstorage == storage)
+        .collect();
+    Ok(warp::reply::json(&vdisks).into_response())
+}
+
+#[utoipa::path(operation_id = "createVdisk", post, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
+    params(("id" = String, Path, description = "Vdisk storage id")),
+    request_body = VdiskCreate,
+    responses(
+        (status = 201, body = Vdisk, headers(("Location" = String, description = "URL of the vdisk"))),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such vdisk storage, or image", body = ErrorBody),
+        (status = 409, description = "Id in use", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let create: VdiskCreate = body.json()?;
+    create.validate()?;
+    storage_of(&ctx, &storage)?;
+    if let Some(image) = &create.image_id {
+        // Images are not imported yet (issue 13): none exists to start from.
+        return Err(ApiError::not_found("image", image).with_field("imageId"));
+    }
+    let vdisk = Vdisk::new(create, &storage);
+    let path = format!("/vdiskstorage/{storage}/vdisks/{}", vdisk.id);
+    ctx.store
+        .put(vdisk.clone(), Expect::Absent)
+        .await
+        .map_err(|err| ApiError::from(err).with_field("id"))?;
+    Ok(json_at(&vdisk, StatusCode::CREATED, &path))
+}
+
+#[utoipa::path(operation_id = "getVdisk", get, path = "/vdiskstorage/{id}/vdisks/{vdiskid}", tag = "storage",
+    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
+    responses((status = 200, body = Vdisk), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Viewer)?;
+    Ok(warp::reply::json(&vdisk_of(&ctx, &storage, &vdisk)?.value).into_response())
+}
+
+/// The engines' addresses of the vdisk storage's block cluster, in the cluster's order.
+fn engine_addresses(ctx: &Ctx, storage: &VdiskStorage) -> Result<Vec<String>, ApiError> {
+    let servers = ctx.store.get::<StorageClusterServers>(&storage.block_cluster)?;
+    Ok(servers
+        .map(|recorded| recorded.value.servers)
+        .unwrap_or_default()
+        .iter()
+        .map(|server| format!("{}:{}", server.ip, server.port))
+        .collect())
+}
+
+fn unreachable(err: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, "storage_unreachable", err.to_string())
+}
+
+#[utoipa::path(operation_id = "deleteVdisk", delete, path = "/vdiskstorage/{id}/vdisks/{vdiskid}", tag = "storage",
+    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
+    responses((status = 204, description = "Deleted, its blocks removed from the engines"),
+        (status = 400, description = "A VM uses it", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 502, description = "An engine of the cluster did not answer; nothing was deleted", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let found = vdisk_of(&ctx, &storage, &vdisk)?;
+    let used_by = ctx
+        .store
+        .all::<Workload<VmSpec>>()?
+        .into_iter()
+        .find(|vm| vm.spec.disks.iter().any(|disk| disk.vdiskid == vdisk));
+    if let Some(vm) = used_by {
+        return Err(ApiError::bad_request(
+            "vdisk_in_use",
+            format!("vdisk '{vdisk}' is a disk of VM '{}' on node '{}'", vm.spec.id, vm.node),
+        ));
+    }
+    let storage = storage_of(&ctx, &storage)?;
+    let addresses = engine_addresses(&ctx, &storage)?;
+    if !addresses.is_empty() {
+        let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
+        // A boot vdisk's blocks may be shared: keep those another boot vdisk on these engines refers to.
+        let mut still_used = HashSet::new();
+        for other in ctx.store.all::<Vdisk>()? {
+            let same_cluster =
+                storage_of(&ctx, &other.vdiskstorage).is_ok_and(|theirs| theirs.block_cluster == storage.block_cluster);
+            if other.id != vdisk && other.deduplicated() && same_cluster {
+                let blocks = VdiskBlocks::new(&other.id, shards.clone(), true);
+                still_used.extend(blocks.hashes().await.map_err(unreachable)?);
+            }
+        }
+        let blocks = VdiskBlocks::new(&vdisk, shards, found.value.deduplicated());
+        blocks.delete(&still_used).await.map_err(unreachable)?;
+    }
+    ctx.store.delete::<Vdisk>(&vdisk, Some(found.version)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(operation_id = "resizeVdisk", post, path = "/vdiskstorage/{id}/vdisks/{vdiskid}/resize", tag = "storage",
+    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
+    request_body = VdiskResize,
+    responses((status = 204, description = "Resized"),
+        (status = 400, description = "Not larger than the vdisk, or over 2048 GiB", body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let resize: VdiskResize = body.json()?;
+    validate_size("newSize", resize.new_size)?;
+    let found = vdisk_of(&ctx, &storage, &vdisk)?;
+    if resize.new_size <= found.value.size {
+        return Err(ApiError::bad_request(
+            "not_larger",
+            format!(
+                "a vdisk only grows: newSize must be larger than {} GiB",
+                found.value.size
+            ),
+        )
+        .with_field("newSize"));
+    }
+    let mut grown = found.value;
+    grown.size = resize.new_size;
+    ctx.store.put(grown, Expect::Version(found.version)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(operation_id = "rollbackVdisk", post, path = "/vdiskstorage/{id}/vdisks/{vdiskid}/rollback", tag = "storage",
+    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
+    request_body = VdiskRollback,
+    responses(
+        (status = 400, description = "Not a boot or db vdisk, in use, a negative epoch, or no transaction log kept", body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    caller.require(&ctx, Role::Operator)?;
+    let rollback: VdiskRollback = body.json()?;
+    if rollback.epoch < 0 {
+        return Err(ApiError::bad_request("invalid", "must be 0 or more (Unix seconds)").with_field("epoch"));
+    }
+    let found = vdisk_of(&ctx, &storage, &vdisk)?.value;
+    if !matches!(found.kind.as_str(), "boot" | "db") {
+        return Err(ApiError::bad_request(
+            "not_rollbackable",
+            format!("only boot and db vdisks roll back; '{vdisk}' is {}", found.kind),
+        ));
+    }
+    if found.status != "halted" {
+        return Err(ApiError::bad_request(
+            "vdisk_in_use",
+            format!("vdisk '{vdisk}' is {}: it rolls back only while halted", found.status),
+        ));
+    }
+    // The reference replays a tlog kept in 0-stor; no transaction log is kept here yet.
+    Err(ApiError::bad_request(
+        "no_transaction_log",
+        format!("vdisk '{vdisk}' has no transaction log to roll back with"),
+    ))
+}

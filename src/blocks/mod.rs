@@ -1,0 +1,192 @@
+//! A vdisk's blocks in the storage engines of its cluster, laid out as 0-disk lays them out, so the data stays
+//! readable by 0-disk's tools and the engines are plain redis-compatible servers:
+//!
+//! - `db`, `cache`, `tmp` (not deduplicated): `HSET nondedup:<vdiskid> <blockIndex> <bytes>` on engine
+//!   `blockIndex % N`;
+//! - `boot` (deduplicated, `dedup.rs`): each block once under its BLAKE2b-256 hash on engine `hash[0] % N`, and
+//!   the vdisk's map from block to hash in LBA sectors of 128 hashes, `HSET lba:<vdiskid> <sector> <hashes>` on
+//!   engine `sector % N`.
+//!
+//! A block of zeros is never stored (0-disk's rule): reading a block that is absent gives zeros, so trimming and
+//! zeroing are deletions. Used by the API (deleting a vdisk's blocks) and the NBD server (`nbd`).
+
+mod dedup;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use redis::aio::MultiplexedConnection;
+
+pub use dedup::Hash;
+use dedup::Lba;
+
+/// A block as it is read or written: `None` for a block of zeros.
+pub type Block = Option<Vec<u8>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("storage engine: {0}")]
+pub struct BlockError(String);
+
+impl From<redis::RedisError> for BlockError {
+    fn from(err: redis::RedisError) -> BlockError {
+        BlockError(err.to_string())
+    }
+}
+
+/// How long an engine may take to connect or to answer one command before the I/O fails.
+const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// One multiplexed connection per engine of a cluster: requests from every task are pipelined on it.
+#[derive(Clone)]
+pub struct Shards {
+    engines: Vec<MultiplexedConnection>,
+}
+
+impl Shards {
+    /// Connects to every engine (`host:port`), in the cluster's order (the order decides where a block goes).
+    pub async fn connect(addresses: &[String]) -> Result<Shards, BlockError> {
+        if addresses.is_empty() {
+            return Err(BlockError("the storage cluster has no engines".into()));
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(ENGINE_DEADLINE))
+            .set_response_timeout(Some(ENGINE_DEADLINE));
+        let connect = |address: &String| {
+            let config = config.clone();
+            let url = format!("redis://{address}/");
+            async move {
+                let client = redis::Client::open(url)?;
+                client.get_multiplexed_async_connection_with_config(&config).await
+            }
+        };
+        let engines = try_join_all(addresses.iter().map(connect)).await?;
+        Ok(Shards { engines })
+    }
+
+    fn count(&self) -> u64 {
+        self.engines.len() as u64
+    }
+
+    /// The engine that holds what `n` places (a block index, a sector index or a hash's first byte).
+    fn engine(&self, n: u64) -> MultiplexedConnection {
+        self.engines[(n % self.count()) as usize].clone()
+    }
+
+    /// Runs one pipeline per engine, each with the commands `build` gives it, all at once.
+    async fn on_each(&self, mut build: impl FnMut(u64, &mut redis::Pipeline)) -> Result<(), BlockError> {
+        let runs = (0..self.count()).filter_map(|shard| {
+            let mut pipe = redis::pipe();
+            build(shard, &mut pipe);
+            let mut engine = self.engine(shard);
+            (!pipe.is_empty()).then_some(async move { pipe.query_async::<()>(&mut engine).await })
+        });
+        try_join_all(runs).await?;
+        Ok(())
+    }
+}
+
+/// The blocks of one vdisk. Shared by every connection that serves it.
+pub struct VdiskBlocks {
+    id: String,
+    shards: Shards,
+    /// The LBA of a deduplicated vdisk.
+    lba: Option<Lba>,
+}
+
+impl VdiskBlocks {
+    pub fn new(id: &str, shards: Shards, deduplicated: bool) -> VdiskBlocks {
+        VdiskBlocks {
+            id: id.to_owned(),
+            lba: deduplicated.then(|| Lba::new(id)),
+            shards,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("nondedup:{}", self.id)
+    }
+
+    /// Blocks `indices`, in order.
+    pub async fn read(&self, indices: std::ops::Range<u64>) -> Result<Vec<Block>, BlockError> {
+        if let Some(lba) = &self.lba {
+            return lba.read(&self.shards, indices).await;
+        }
+        let key = self.key();
+        let by_engine = (0..self.shards.count().min(indices.end - indices.start)).map(|offset| {
+            let first = indices.start + offset;
+            let fields: Vec<u64> = (first..indices.end).step_by(self.shards.count() as usize).collect();
+            let mut engine = self.shards.engine(first);
+            let key = &key;
+            async move {
+                let blocks: Vec<Block> = redis::cmd("HMGET")
+                    .arg(key)
+                    .arg(&fields)
+                    .query_async(&mut engine)
+                    .await?;
+                Ok::<_, BlockError>((offset, blocks))
+            }
+        });
+        let mut blocks = vec![None; (indices.end - indices.start) as usize];
+        let step = self.shards.count() as usize;
+        for (offset, found) in try_join_all(by_engine).await? {
+            for (i, block) in found.into_iter().enumerate() {
+                blocks[offset as usize + i * step] = block;
+            }
+        }
+        Ok(blocks)
+    }
+
+    /// Stores whole blocks (index, content); a block of zeros is removed instead. Returns once every engine
+    /// has answered, so the blocks are in the engines.
+    pub async fn write(&self, blocks: Vec<(u64, Block)>) -> Result<(), BlockError> {
+        let blocks: Vec<(u64, Block)> = blocks
+            .into_iter()
+            .map(|(index, block)| (index, block.filter(|bytes| bytes.iter().any(|&b| b != 0))))
+            .collect();
+        if let Some(lba) = &self.lba {
+            return lba.write(&self.shards, blocks).await;
+        }
+        let key = self.key();
+        let count = self.shards.count();
+        self.shards
+            .on_each(|shard, pipe| {
+                let mine = blocks.iter().filter(|(index, _)| index % count == shard);
+                let (stored, zeros): (Vec<_>, Vec<_>) = mine.partition(|(_, block)| block.is_some());
+                if !stored.is_empty() {
+                    let pairs: Vec<(u64, &[u8])> = stored
+                        .iter()
+                        .map(|(i, b)| (*i, b.as_deref().unwrap_or_default()))
+                        .collect();
+                    pipe.cmd("HSET").arg(&key).arg(pairs).ignore();
+                }
+                if !zeros.is_empty() {
+                    let fields: Vec<u64> = zeros.iter().map(|(i, _)| *i).collect();
+                    pipe.cmd("HDEL").arg(&key).arg(fields).ignore();
+                }
+            })
+            .await
+    }
+
+    /// The hashes a deduplicated vdisk refers to (none for the others).
+    pub async fn hashes(&self) -> Result<HashSet<Hash>, BlockError> {
+        match &self.lba {
+            Some(lba) => lba.hashes(&self.shards).await,
+            None => Ok(HashSet::new()),
+        }
+    }
+
+    /// Removes every block of the vdisk from the engines; of a deduplicated one, every block no vdisk in
+    /// `still_used` refers to.
+    pub async fn delete(&self, still_used: &HashSet<Hash>) -> Result<(), BlockError> {
+        if let Some(lba) = &self.lba {
+            return lba.delete(&self.shards, still_used).await;
+        }
+        let key = self.key();
+        self.shards
+            .on_each(|_, pipe| {
+                pipe.cmd("DEL").arg(&key).ignore();
+            })
+            .await
+    }
+}
