@@ -101,7 +101,7 @@ fn images_have_the_layout_headers_and_limits() {
     assert!(torito.contains("El Torito boot img :   1  BIOS  y   none"), "{torito}");
     assert!(torito.contains("El Torito boot img :   2  UEFI  y   none"), "{torito}");
     assert!(
-        torito.contains("/isolinux.bin") && torito.contains("/efi.img"),
+        torito.contains("/ISOLINUX.BIN") && torito.contains("/EFI.IMG"),
         "{torito}"
     );
     assert!(torito.contains("boot-info-table isohybrid-suitable"), "{torito}");
