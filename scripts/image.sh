@@ -20,7 +20,7 @@ done
 engine=${ZOS_IMAGE_ENGINE:-$(command -v podman || command -v docker || true)}
 [ -n "$engine" ] || { echo "error: neither podman nor docker found (Debian: apt-get install podman)" >&2; exit 3; }
 
-scripts/ensure-packages build-essential pkg-config ca-certificates ipxe
+scripts/ensure-packages build-essential pkg-config ca-certificates ipxe isolinux syslinux-common
 host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps RUSTFLAGS off build scripts and proc macros, which must stay dynamic.
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --profile image --target "$host"

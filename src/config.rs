@@ -148,6 +148,10 @@ pub struct ServeArgs {
     /// Serve iPXE binaries from this directory instead of the embedded ones
     #[arg(long, env = "ZOS_IPXE_DIR", value_name = "DIR")]
     pub ipxe_dir: Option<PathBuf>,
+    /// Build the boot media's BIOS side from this directory's isolinux.bin, isohdpfx.bin and ldlinux.c32 instead of
+    /// the embedded ones
+    #[arg(long, env = "ZOS_SYSLINUX_DIR", value_name = "DIR")]
+    pub syslinux_dir: Option<PathBuf>,
     /// Base URL machines use to reach this server over HTTP [default: http://<TFTP next-server>:<listen port>]
     #[arg(long, env = "ZOS_BOOT_URL", value_name = "URL", value_parser = parse_boot_url)]
     pub boot_url: Option<String>,
@@ -465,6 +469,7 @@ pub struct ServeConfig {
     pub tftp_listen: TftpListen,
     pub proxy_dhcp: ProxyDhcp,
     pub ipxe_dir: Option<PathBuf>,
+    pub syslinux_dir: Option<PathBuf>,
     pub boot_url: Option<String>,
     pub demo: u32,
     pub heartbeat_interval: std::time::Duration,
@@ -517,6 +522,7 @@ struct FileConfig {
     tftp_listen: Option<String>,
     proxy_dhcp: Option<String>,
     ipxe_dir: Option<PathBuf>,
+    syslinux_dir: Option<PathBuf>,
     boot_url: Option<String>,
     demo: Option<u32>,
     heartbeat_interval: Option<u64>,
@@ -615,6 +621,7 @@ impl ServeConfig {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let ipxe_dir = args.ipxe_dir.or(file.ipxe_dir);
+        let syslinux_dir = args.syslinux_dir.or(file.syslinux_dir);
         let demo = args.demo.or(file.demo).unwrap_or(0);
         if demo > 5000 {
             return Err(ConfigError(format!(
@@ -825,6 +832,7 @@ impl ServeConfig {
             tftp_listen,
             proxy_dhcp,
             ipxe_dir,
+            syslinux_dir,
             boot_url,
             demo,
             heartbeat_interval,

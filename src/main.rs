@@ -179,9 +179,20 @@ async fn serve(config: ServeConfig) -> ExitCode {
         },
         None => boot::IpxeBinaries::embedded(),
     };
+    let syslinux = match &config.syslinux_dir {
+        Some(dir) => match boot::media::Syslinux::from_dir(dir) {
+            Ok(syslinux) => syslinux,
+            Err(err) => {
+                tracing::error!("cannot read the ISOLINUX files from --syslinux-dir: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => boot::media::Syslinux::embedded(),
+    };
     let boot = match boot::Boot::new(
         store.clone(),
         ipxe,
+        syslinux,
         &config.data_dir,
         address.port(),
         config.boot_url.clone(),

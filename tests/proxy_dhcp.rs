@@ -8,11 +8,10 @@ mod common;
 use std::io::Write;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::lab::{BRIDGE, Lab, SERVER_IP, SITE_IP};
-use common::netboot::{MARKER, boot_events, prepare, work_dir};
+use common::netboot::{MARKER, boot_events, prepare, run_until_marker, work_dir};
 use common::{Killed, Server, required_tool, temp_data_dir, wait_until};
 use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
@@ -356,7 +355,6 @@ fn ten_thousand_malformed_packets_are_dropped_and_counted_and_a_pxe_client_still
 /// `ovmf`: UEFI with that firmware and its own virtio driver (no iPXE ROM), else SeaBIOS with qemu's iPXE ROM.
 fn boot_vm(lab: &Lab, tap: &str, mac: &str, ovmf: Option<&Path>, log: &Path) -> (String, f64) {
     lab.add_tap(tap);
-    let serial = std::fs::File::create(log).unwrap();
     let mut command = Lab::command(&lab.lan, required_tool("E2E_QEMU", "qemu-system-x86_64"));
     command
         .args([
@@ -384,36 +382,7 @@ fn boot_vm(lab: &Lab, tap: &str, mac: &str, ovmf: Option<&Path>, log: &Path) -> 
             .args(["-boot", "order=n,reboot-timeout=1000"])
             .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")]),
     };
-    let started = Instant::now();
-    let mut vm = Killed(
-        command
-            .stdin(Stdio::null())
-            .stdout(serial.try_clone().unwrap())
-            .stderr(serial)
-            .spawn()
-            .expect("start qemu"),
-    );
-    loop {
-        let output = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
-        // The serial log is read while qemu writes it: only a marker line that has ended is whole.
-        if let Some(line) = output.find(MARKER).and_then(|at| output[at..].split_once('\n')) {
-            return (line.0.trim_end().to_owned(), started.elapsed().as_secs_f64());
-        }
-        let failed = match vm.0.try_wait().unwrap() {
-            Some(status) => Some(format!("qemu exited ({status}) before the marker")),
-            None if started.elapsed() > Duration::from_secs(180) => Some("no marker within 180 s".to_owned()),
-            None => None,
-        };
-        if let Some(failed) = failed {
-            let tail: Vec<&str> = output.lines().rev().take(40).collect();
-            panic!(
-                "{tap} ({mac}): {failed}; serial log {}:\n{}",
-                log.display(),
-                tail.join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    run_until_marker(command, MARKER, log, Duration::from_secs(180))
 }
 
 #[test]

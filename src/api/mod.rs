@@ -119,6 +119,7 @@ fn page_limit(value: &str) -> Result<usize, ApiError> {
 /// Every route table, in the order they are tried (the first whose operation fits a request answers it).
 const TABLES: &[&route::RouteTable] = &[
     &boot::serve::ROUTES,
+    &boot::media::ROUTES,
     &resources::nodes::ROUTES,
     &direct::node::ROUTES,
     &workloads::containers::ROUTES,

@@ -9,8 +9,11 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/ipxe_binaries.rs"));
 }
 
-/// The names machines ask for: BIOS (`undionly.kpxe`), UEFI (`ipxe.efi`, `snponly.efi`).
-pub const NAMES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi"];
+/// The names machines ask for: BIOS (`undionly.kpxe`), UEFI (`ipxe.efi`, `snponly.efi`); and `ipxe.lkrn`, the
+/// BIOS iPXE the boot media start from a disk or CD.
+pub const NAMES: &[&str] = &["undionly.kpxe", "ipxe.efi", "snponly.efi", "ipxe.lkrn"];
+/// The ones a directory may lack.
+const OPTIONAL: &[&str] = &["snponly.efi", "ipxe.lkrn"];
 
 #[derive(Clone)]
 pub struct IpxeBinaries {
@@ -31,7 +34,8 @@ impl IpxeBinaries {
         }
     }
 
-    /// Reads the binaries from `dir` (an operator's own iPXE build). `undionly.kpxe` and `ipxe.efi` must exist.
+    /// Reads the binaries from `dir` (an operator's own iPXE build). `undionly.kpxe` and `ipxe.efi` must exist;
+    /// the boot media use its `ipxe.efi` and `ipxe.lkrn` too.
     pub fn from_dir(dir: &Path) -> std::io::Result<IpxeBinaries> {
         let mut files = BTreeMap::new();
         for name in NAMES {
@@ -39,7 +43,7 @@ impl IpxeBinaries {
                 Ok(bytes) => {
                     files.insert(*name, Bytes::from(bytes));
                 }
-                Err(err) if *name == "snponly.efi" && err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) if OPTIONAL.contains(name) && err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => {
                     return Err(std::io::Error::new(
                         err.kind(),

@@ -8,6 +8,7 @@
 
 pub mod assets;
 pub mod ipxe;
+pub mod media;
 pub mod proxy_dhcp;
 pub mod recorder;
 pub mod script;
@@ -30,6 +31,7 @@ pub const TFTP_UNDIONLY_HANDOVER: &str = "undionly.ipxe";
 pub struct Boot {
     pub store: Store,
     pub ipxe: IpxeBinaries,
+    pub media: media::Media,
     pub assets: assets::AssetDir,
     pub recorder: Recorder,
     /// The HTTP port machines reach us on, for scripts served over TFTP (`http://${next-server}:<port>`).
@@ -44,6 +46,14 @@ pub struct Rendered {
     pub profile: Option<String>,
 }
 
+/// The script of a profile a boot URL names (`?profile=`).
+pub enum ProfileScript {
+    Script(String),
+    Missing,
+    /// Its command line needs what the request did not give (e.g. `{mac}`), or an asset is missing.
+    Unusable(Invalid),
+}
+
 /// Who is asking for a boot script (from the query iPXE fills in).
 #[derive(Debug, Default)]
 pub struct MachineQuery {
@@ -56,6 +66,7 @@ impl Boot {
     pub fn new(
         store: Store,
         ipxe: IpxeBinaries,
+        syslinux: media::Syslinux,
         data_dir: &std::path::Path,
         http_port: u16,
         boot_url: Option<String>,
@@ -65,6 +76,7 @@ impl Boot {
         let recorder = Recorder::start(store.clone(), metrics)?;
         Ok(Arc::new(Boot {
             store,
+            media: media::Media::new(&ipxe, syslinux),
             ipxe,
             assets,
             recorder,
@@ -140,12 +152,17 @@ impl Boot {
         Ok(chosen.or(self.settings()?.default_profile))
     }
 
+    /// The registered node with the asking machine's MAC.
+    fn registered_node(&self, query: &MachineQuery) -> Result<Option<Node>, StoreError> {
+        match &query.mac {
+            Some(mac) => Ok(self.store.get::<Node>(&mac.replace(':', ""))?.map(|r| r.value)),
+            None => Ok(None),
+        }
+    }
+
     /// The boot script for the machine asking `GET /boot.ipxe`.
     pub fn machine_script(&self, query: &MachineQuery, http_base: &str) -> Result<Rendered, StoreError> {
-        let node = match &query.mac {
-            Some(mac) => self.store.get::<Node>(&mac.replace(':', ""))?.map(|r| r.value),
-            None => None,
-        };
+        let node = self.registered_node(query)?;
         let retry = format!("{http_base}/boot.ipxe");
         let who = query.mac.as_deref().unwrap_or("this machine");
         let Some(profile_name) = self.choose_profile(query, node.as_ref())? else {
@@ -168,7 +185,11 @@ impl Boot {
             platform: query.platform.as_deref(),
             node: node.as_ref(),
         };
-        match self.render_profile(&profile, &settings, &machine, http_base) {
+        let vars = script::Vars {
+            zerotier: settings.zerotier_network.as_deref(),
+            orchestrator: http_base,
+        };
+        match self.render_profile(&profile, &settings, &machine, &vars, &[]) {
             Ok(script) => Ok(Rendered {
                 script,
                 profile: Some(profile_name),
@@ -183,18 +204,52 @@ impl Boot {
         }
     }
 
+    /// Profile `name` for a machine that names it in a boot URL (0-bootstrap's with `?profile=`): the URL's
+    /// `network`, if any, fills `{zerotier}` instead of the cluster's, and its `extra` arguments follow the
+    /// profile's command line.
+    pub fn profile_script(
+        &self,
+        name: &str,
+        query: &MachineQuery,
+        network: Option<&str>,
+        extra: &[String],
+        http_base: &str,
+    ) -> Result<ProfileScript, StoreError> {
+        let Some(profile) = self.store.get::<BootProfile>(name)?.map(|r| r.value) else {
+            return Ok(ProfileScript::Missing);
+        };
+        let node = self.registered_node(query)?;
+        let settings = self.settings()?;
+        let machine = script::Machine {
+            mac: query.mac.as_deref(),
+            platform: query.platform.as_deref(),
+            node: node.as_ref(),
+        };
+        let vars = script::Vars {
+            zerotier: network.or(settings.zerotier_network.as_deref()),
+            orchestrator: http_base,
+        };
+        Ok(match self.render_profile(&profile, &settings, &machine, &vars, extra) {
+            Ok(script) => ProfileScript::Script(script),
+            Err(invalid) => ProfileScript::Unusable(invalid),
+        })
+    }
+
     fn render_profile(
         &self,
         profile: &BootProfile,
         settings: &BootSettings,
         machine: &script::Machine,
-        http_base: &str,
+        vars: &script::Vars,
+        extra: &[String],
     ) -> Result<String, Invalid> {
-        let vars = script::Vars {
-            zerotier: settings.zerotier_network.as_deref(),
-            orchestrator: http_base,
-        };
-        let cmdline = script::render_cmdline(&profile.cmdline, &vars, machine)?;
+        let http_base = vars.orchestrator;
+        let rendered = script::render_cmdline(&profile.cmdline, vars, machine)?;
+        let cmdline = std::iter::once(rendered)
+            .filter(|cmdline| !cmdline.is_empty())
+            .chain(extra.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
         // Asset downloads carry the MAC, so the boot events of one machine can be followed end to end.
         let tagged = |url: String| match (machine.mac, url.contains("/boot/assets/")) {
             (Some(mac), true) => format!("{url}?mac={mac}"),

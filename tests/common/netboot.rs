@@ -2,12 +2,12 @@
 //! assets, and a default profile whose command line carries the cluster's ZeroTier network, the marker's proof.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::Server;
+use super::{Killed, Server};
 
 /// The marker line the kit's initramfs prints on the serial port.
 pub const MARKER: &str = "ZOS-E2E-BOOTED";
@@ -157,4 +157,35 @@ pub fn boot(args: &[&str], log: &Path) -> (String, f64) {
         "{marker}"
     );
     (marker, started.elapsed().as_secs_f64())
+}
+
+/// Runs `qemu` (serial console on its stdout) until `marker` appears on a line of its own that has ended; returns
+/// that line and the seconds it took. Panics with the log's last lines when qemu exits first or `timeout` passes.
+pub fn run_until_marker(mut qemu: Command, marker: &str, log: &Path, timeout: Duration) -> (String, f64) {
+    let serial = std::fs::File::create(log).unwrap();
+    let started = Instant::now();
+    let mut vm = Killed(
+        qemu.stdin(Stdio::null())
+            .stdout(serial.try_clone().unwrap())
+            .stderr(serial)
+            .spawn()
+            .expect("start qemu"),
+    );
+    loop {
+        let output = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        // The serial log is read while qemu writes it: only a marker line that has ended is whole.
+        if let Some(line) = output.find(marker).and_then(|at| output[at..].split_once('\n')) {
+            return (line.0.trim_end().to_owned(), started.elapsed().as_secs_f64());
+        }
+        let failed = match vm.0.try_wait().unwrap() {
+            Some(status) => Some(format!("qemu exited ({status}) before the marker")),
+            None if started.elapsed() > timeout => Some(format!("no marker within {} s", timeout.as_secs())),
+            None => None,
+        };
+        if let Some(failed) = failed {
+            let tail: Vec<&str> = output.lines().rev().take(40).collect();
+            panic!("{failed}; serial log {}:\n{}", log.display(), tail.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -5,21 +5,20 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use percent_encoding::percent_decode_str;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::api::boot::config::in_use;
+use crate::api::boot::target::{BootRequest, BootTarget, boot_request, boot_url};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, page_limit, raw_query, remote, set_header, with_ctx};
-use crate::boot::{MachineQuery, Served};
+use crate::boot::{MachineQuery, ProfileScript, Served};
 use crate::model::Role;
 use crate::model::boot::{
     BootAsset, BootEvent, BootOutcome, BootProfile, BootProtocol, KernelRef, normalize_mac, validate_asset_name,
-    validate_kernel_arg, validate_release, validate_zerotier_network,
 };
 use crate::store::Expect;
 
@@ -28,9 +27,9 @@ pub const MAX_ASSET_BYTES: u64 = 4 << 30;
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
     machine_script() [with_ctx(ctx), host(), remote(), warp::query::<HashMap<String, String>>()],
-    bootstrap_release(release: String) [with_ctx(ctx), host(), remote()],
-    bootstrap_network(release: String, network: String) [with_ctx(ctx), host(), remote()],
-    bootstrap_args(release: String, network: String, args: String) [with_ctx(ctx), host(), remote()],
+    bootstrap_release(release: String) [with_ctx(ctx), boot_request()],
+    bootstrap_network(release: String, network: String) [with_ctx(ctx), boot_request()],
+    bootstrap_args(release: String, network: String, args: String) [with_ctx(ctx), boot_request()],
     ipxe_binary(name: String) [with_ctx(ctx), remote()],
     list_assets() [with_ctx(ctx), caller()],
     upload_asset(name: String)
@@ -66,7 +65,7 @@ fn download() -> impl Filter<Extract = (Download,), Error = warp::Rejection> + C
         })
 }
 
-fn client(remote: Option<std::net::SocketAddr>) -> String {
+pub(crate) fn client(remote: Option<std::net::SocketAddr>) -> String {
     remote.map_or_else(|| "unknown".to_owned(), |addr| addr.to_string())
 }
 
@@ -74,7 +73,7 @@ fn ipxe_script(script: String) -> Response {
     warp::reply::with_header(script, header::CONTENT_TYPE, "text/plain; charset=utf-8").into_response()
 }
 
-fn http_base(ctx: &Ctx, host: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn http_base(ctx: &Ctx, host: Option<&str>) -> Result<String, ApiError> {
     ctx.boot.http_base(host).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_header",
@@ -128,111 +127,80 @@ pub(crate) async fn machine_script(
     Ok(ipxe_script(rendered.script))
 }
 
-/// Declares one of 0-bootstrap's script URLs, `/ipxe/<release>[/<network>[/<args>]]`; each length is its own
-/// operation, answered by [`bootstrap_script`]. Each parameter's documentation is written once, below, and
-/// collected (`@doc`) for the lengths that have it.
-macro_rules! bootstrap_url {
-    ($handler:ident, $operation:literal, $path:literal, ($($param:ident),*)) => {
-        bootstrap_url!(@doc $handler, $operation, $path, ($($param),*), [], $($param)*);
+boot_url!(bootstrap_release => bootstrap_script [], script, "bootstrapScript", "/ipxe/{release}", (release));
+boot_url!(bootstrap_network => bootstrap_script [], script, "bootstrapScriptForNetwork", "/ipxe/{release}/{network}",
+    (release, network));
+boot_url!(bootstrap_args => bootstrap_script [], script, "bootstrapScriptWithArgs",
+    "/ipxe/{release}/{network}/{args}", (release, network, args));
+
+/// The script for a boot URL: the release's kernel with the URL's arguments, or (`?profile=`) that profile.
+async fn bootstrap_script(raw: Vec<String>, ctx: Ctx, request: BootRequest) -> HandlerResult {
+    let started = Instant::now();
+    let target = BootTarget::parse(&raw, &request.query)?;
+    let base = http_base(&ctx, request.host.as_deref())?;
+    let given = |key: &str| request.query.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let machine = MachineQuery {
+        mac: given("mac").and_then(|mac| normalize_mac("mac", mac).ok()),
+        uuid: None,
+        platform: given("platform")
+            .filter(|p| matches!(*p, "pcbios" | "efi"))
+            .map(str::to_owned),
     };
-    (@doc $handler:ident, $operation:literal, $path:literal, $params:tt, [$($doc:tt)*], release $($rest:ident)*) => {
-        bootstrap_url!(@doc $handler, $operation, $path, $params, [$($doc)*
-            ("release" = String, Path, description = "Zero-OS release (kernel zero-os-<release>.efi)"),], $($rest)*);
+    let script = match &target.profile {
+        Some(profile) => profile_script(&ctx, &target, profile, &machine, &base)?,
+        None => release_script(&ctx, &target, &base)?,
     };
-    (@doc $handler:ident, $operation:literal, $path:literal, $params:tt, [$($doc:tt)*], network $($rest:ident)*) => {
-        bootstrap_url!(@doc $handler, $operation, $path, $params, [$($doc)*
-            ("network" = String, Path, description = "ZeroTier network id; `null` or `0` for none"),], $($rest)*);
-    };
-    (@doc $handler:ident, $operation:literal, $path:literal, $params:tt, [$($doc:tt)*], args $($rest:ident)*) => {
-        bootstrap_url!(@doc $handler, $operation, $path, $params, [$($doc)*
-            ("args" = String, Path, description = "Extra kernel arguments, space-separated, URL-encoded"),], $($rest)*);
-    };
-    (@doc $handler:ident, $operation:literal, $path:literal, ($($param:ident),*), [$($doc:tt)*],) => {
-        #[utoipa::path(get, path = $path, tag = "boot", operation_id = $operation, params($($doc)*),
-            responses((status = 200, description = "0-bootstrap compatible iPXE script", body = String, content_type = "text/plain"),
-                (status = 400, body = ErrorBody), (status = 404, description = "No kernel for this release", body = ErrorBody)))]
-        pub(crate) async fn $handler(
-            $($param: String,)*
-            ctx: Ctx,
-            host: Option<String>,
-            remote: Option<std::net::SocketAddr>,
-        ) -> HandlerResult {
-            bootstrap_script(vec![$($param),*], ctx, host, remote).await
-        }
-    };
+    ctx.boot.recorder.record(Served {
+        mac: machine.mac.clone(),
+        client: client(request.remote),
+        protocol: BootProtocol::Http,
+        file: format!("ipxe/{}", target.tail).chars().take(128).collect(),
+        bytes: script.len() as u64,
+        duration: started.elapsed(),
+        outcome: BootOutcome::Ok,
+        profile: target.profile.clone(),
+        arch: None,
+    });
+    Ok(ipxe_script(script))
 }
 
-bootstrap_url!(bootstrap_release, "bootstrapScript", "/ipxe/{release}", (release));
-bootstrap_url!(
-    bootstrap_network,
-    "bootstrapScriptForNetwork",
-    "/ipxe/{release}/{network}",
-    (release, network)
-);
-bootstrap_url!(
-    bootstrap_args,
-    "bootstrapScriptWithArgs",
-    "/ipxe/{release}/{network}/{args}",
-    (release, network, args)
-);
-
-/// The script for `raw` path segments (release, then optional network and kernel arguments; URL-encoded).
-async fn bootstrap_script(
-    raw: Vec<String>,
-    ctx: Ctx,
-    host: Option<String>,
-    remote: Option<std::net::SocketAddr>,
-) -> HandlerResult {
-    let started = Instant::now();
-    let tail = raw.join("/");
-    let segments: Vec<String> = raw
-        .iter()
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
-    let (release, network, extra) = match segments.as_slice() {
-        [release] => (release, None, None),
-        [release, network] => (release, Some(network), None),
-        [release, network, extra] => (release, Some(network), Some(extra)),
-        _ => return Err(ApiError::not_found("boot URL", &tail)),
-    };
-    validate_release("release", release)?;
-    let network = network.filter(|n| !matches!(n.as_str(), "null" | "0" | ""));
-    if let Some(network) = network {
-        validate_zerotier_network("network", network)?;
-    }
-    let mut args = Vec::new();
-    if let Some(network) = network {
-        args.push(format!("zerotier={}", network.to_ascii_lowercase()));
-    }
-    for arg in extra.iter().flat_map(|extra| extra.split_whitespace()) {
-        validate_kernel_arg("args", arg)?;
-        args.push(arg.to_owned());
-    }
-    let base = http_base(&ctx, host.as_deref())?;
+fn release_script(ctx: &Ctx, target: &BootTarget, base: &str) -> Result<String, ApiError> {
     let settings = ctx.boot.settings()?;
+    let release = &target.release;
     let kernel_url = ctx
         .boot
-        .kernel_url(&KernelRef::Release(release.clone()), &settings, &base)
+        .kernel_url(&KernelRef::Release(release.clone()), &settings, base)
         .map_err(|invalid| ApiError::new(StatusCode::NOT_FOUND, "not_found", invalid.message).with_field("release"))?;
-    let script = format!(
+    Ok(format!(
         "#!ipxe\necho zos-orchestrator (0-bootstrap compatible): Zero-OS {release}\n\
          isset ${{net0/ip}} || dhcp || goto failed\n\
          chain {kernel_url} {} || goto failed\n\
          :failed\necho zos-orchestrator: boot failed, rebooting in 10 s\nsleep 10\nreboot\n",
-        args.join(" ")
-    );
-    ctx.boot.recorder.record(Served {
-        mac: None,
-        client: client(remote),
-        protocol: BootProtocol::Http,
-        file: format!("ipxe/{tail}").chars().take(128).collect(),
-        bytes: script.len() as u64,
-        duration: started.elapsed(),
-        outcome: BootOutcome::Ok,
-        profile: None,
-        arch: None,
-    });
-    Ok(ipxe_script(script))
+        target.kernel_args().join(" ")
+    ))
+}
+
+/// `?profile=`: the profile's script, for the machine iPXE names in the query (`mac`, `platform`).
+fn profile_script(
+    ctx: &Ctx,
+    target: &BootTarget,
+    profile: &str,
+    machine: &MachineQuery,
+    base: &str,
+) -> Result<String, ApiError> {
+    match ctx
+        .boot
+        .profile_script(profile, machine, target.network.as_deref(), &target.args, base)?
+    {
+        ProfileScript::Script(script) => Ok(script),
+        ProfileScript::Missing => Err(ApiError::not_found("boot profile", profile).with_field("profile")),
+        ProfileScript::Unusable(invalid) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "profile_unusable",
+            format!("boot profile '{profile}' cannot be used here: {}", invalid.message),
+        )
+        .with_field("profile")),
+    }
 }
 
 #[utoipa::path(method(get, head), path = "/boot/ipxe/{name}", tag = "boot", operation_id = "getIpxeBinary",

@@ -151,7 +151,8 @@ mod tests {
         let (stop, shutdown) = watch::channel(false);
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let ipxe = crate::boot::IpxeBinaries::embedded();
-        let boot = crate::boot::Boot::new(store.clone(), ipxe, dir, 8080, None, metrics.clone()).unwrap();
+        let syslinux = crate::boot::media::Syslinux::embedded();
+        let boot = crate::boot::Boot::new(store.clone(), ipxe, syslinux, dir, 8080, None, metrics.clone()).unwrap();
         let ctx = std::sync::Arc::new(crate::api::Context {
             store: store.clone(),
             metrics,

@@ -36,6 +36,10 @@ pub struct BootHealth {
     pub proxy_dhcp: String,
     /// The HTTP base URL TFTP-loaded scripts send machines to (`${next-server}` is filled in by iPXE).
     pub http_base: String,
+    /// Where the boot media's binaries come from (iPXE, ISOLINUX) and whether their UEFI side runs the script.
+    pub media_origin: String,
+    /// Built images kept in memory, and the limits.
+    pub media_cache: crate::boot::media::CacheUse,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -70,6 +74,8 @@ pub(crate) async fn health(ctx: Ctx) -> Response {
             tftp: ctx.tftp.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             proxy_dhcp: ctx.proxy_dhcp.clone().unwrap_or_else(|| "off".to_owned()),
             http_base: ctx.boot.tftp_http_base(),
+            media_origin: ctx.boot.media.origin(),
+            media_cache: ctx.boot.media.cache_use(),
         },
     };
     let status = if health.store.ok {
