@@ -4,6 +4,7 @@
 //!   network-boot machines with nothing else installed;
 //! - embeds the BIOS boot loader of the boot media (ISOLINUX, from Debian's `isolinux` and `syslinux-common`, or
 //!   `$SYSLINUX_DIR`), which the hybrid ISO needs to start `ipxe.lkrn` with a script.
+//!
 //! Binaries are never committed to the repository.
 
 use std::path::{Path, PathBuf};

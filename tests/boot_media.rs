@@ -121,7 +121,7 @@ fn images_have_the_layout_headers_and_limits() {
             "-indev",
             image,
             "-extract",
-            "/boot.ipx",
+            "/BOOT.IPX",
             script.to_str().unwrap(),
         ],
     );
@@ -253,7 +253,12 @@ fn qemu(firmware: Option<&Path>, image: &Path, cdrom: bool) -> Command {
     }
     command.args([
         "-drive",
-        &format!("file={},format=raw,if=none,id=image,readonly=on", image.display()),
+        // A CD is read-only; qemu refuses a read-only hard disk, so a disk writes to a throw-away snapshot.
+        &format!(
+            "file={},format=raw,if=none,id=image,{}",
+            image.display(),
+            if cdrom { "readonly=on" } else { "snapshot=on" }
+        ),
     ]);
     let device = if cdrom { "ide-cd" } else { "ide-hd" };
     command.args(["-device", &format!("{device},drive=image,bootindex=0")]);

@@ -192,6 +192,36 @@ const ROUTES: &[(&str, &str)] = &[
     ("/ipxe/{release}", "get"),
     ("/ipxe/{release}/{network}", "get"),
     ("/ipxe/{release}/{network}/{args}", "get"),
+    ("/iso/{release}", "get"),
+    ("/iso/{release}", "head"),
+    ("/iso/{release}/{network}", "get"),
+    ("/iso/{release}/{network}", "head"),
+    ("/iso/{release}/{network}/{args}", "get"),
+    ("/iso/{release}/{network}/{args}", "head"),
+    ("/usb/{release}", "get"),
+    ("/usb/{release}", "head"),
+    ("/usb/{release}/{network}", "get"),
+    ("/usb/{release}/{network}", "head"),
+    ("/usb/{release}/{network}/{args}", "get"),
+    ("/usb/{release}/{network}/{args}", "head"),
+    ("/uefimg/{release}", "get"),
+    ("/uefimg/{release}", "head"),
+    ("/uefimg/{release}/{network}", "get"),
+    ("/uefimg/{release}/{network}", "head"),
+    ("/uefimg/{release}/{network}/{args}", "get"),
+    ("/uefimg/{release}/{network}/{args}", "head"),
+    ("/krn/{release}", "get"),
+    ("/krn/{release}", "head"),
+    ("/krn/{release}/{network}", "get"),
+    ("/krn/{release}/{network}", "head"),
+    ("/krn/{release}/{network}/{args}", "get"),
+    ("/krn/{release}/{network}/{args}", "head"),
+    ("/uefi/{release}", "get"),
+    ("/uefi/{release}", "head"),
+    ("/uefi/{release}/{network}", "get"),
+    ("/uefi/{release}/{network}", "head"),
+    ("/uefi/{release}/{network}/{args}", "get"),
+    ("/uefi/{release}/{network}/{args}", "head"),
     ("/boot/ipxe/{name}", "get"),
     ("/boot/ipxe/{name}", "head"),
     ("/boot/assets/{name}", "get"),
@@ -246,7 +276,10 @@ fn the_document_validates_and_lists_every_route() {
             operation_ids.insert(operation["operationId"].as_str().unwrap()),
             "{method} {path}: unique operationId"
         );
-        let public = path.starts_with("/ipxe/") || (matches!(*method, "get" | "head") && PUBLIC_READS.contains(path));
+        // What firmware and boot media fetch carries no token: the iPXE scripts and the images per network.
+        let firmware = ["/ipxe/", "/iso/", "/usb/", "/uefimg/", "/krn/", "/uefi/"];
+        let public = firmware.iter().any(|prefix| path.starts_with(prefix))
+            || (matches!(*method, "get" | "head") && PUBLIC_READS.contains(path));
         assert_eq!(operation["security"].is_array(), !public, "{method} {path} security");
     }
 
