@@ -123,18 +123,22 @@ fn settings_come_from_the_config_file_and_env_with_flags_winning() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The data dir's token appears before the first log line is written: wait for both before stopping it.
+    let stderr = child.stderr.take().unwrap();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut line);
+        let _ = line_tx.send(line);
+    });
+    let first_line = line_rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
     let started = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(25));
         from_file.join("admin.token").exists()
     });
     let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
+    let _ = child.wait();
     assert!(started, "data_dir from the config file was used");
-    let first_line = String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
     assert!(
         serde_json::from_str::<Value>(&first_line).is_ok(),
         "log_format from the file: {first_line}"
