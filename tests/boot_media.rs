@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::netboot::{MAC, MARKER, NETWORK, PROFILE, create_profile, run_until_marker, work_dir};
+use common::netboot::{MAC, MARKER, NETWORK, PROFILE, QEMU_VM, create_profile, run_until_marker, work_dir};
 use common::{Server, required_tool, temp_data_dir};
 use serde_json::Value;
 
@@ -235,17 +235,7 @@ fn rss_kib(server: &Server) -> u64 {
 /// SeaBIOS) and the image as `drive` (`-cdrom`, or a raw disk), with qemu's iPXE ROM off so only ours can run.
 fn qemu(firmware: Option<&Path>, image: &Path, cdrom: bool) -> Command {
     let mut command = Command::new(required_tool("E2E_QEMU", "qemu-system-x86_64"));
-    command.args([
-        "-accel",
-        "tcg",
-        "-m",
-        "512",
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-    ]);
+    command.args(QEMU_VM);
     command.args(["-no-reboot", "-netdev", "user,id=n0"]);
     command.args(["-device", &format!("virtio-net-pci,netdev=n0,mac={MAC},romfile=")]);
     if let Some(firmware) = firmware {

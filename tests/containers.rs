@@ -46,34 +46,13 @@ fn upload(server: &Server, path: &str, content: &[u8]) -> u16 {
 
 /// What the node itself reports (`corex.list`), asked over the 0-core protocol as any client would.
 fn containers_on_node(address: &str) -> serde_json::Map<String, Value> {
-    let mut connection = redis::Client::open(format!("redis://{address}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let id = format!("test-{}", rand_id());
-    let command = json!({"id": id, "command": "corex.list", "arguments": {}});
-    redis::cmd("RPUSH")
-        .arg("core:default")
-        .arg(command.to_string())
-        .query::<i64>(&mut connection)
-        .unwrap();
-    let key = format!("result:{id}");
-    let raw: String = redis::cmd("BRPOPLPUSH")
-        .arg(&key)
-        .arg(&key)
-        .arg(5)
-        .query(&mut connection)
-        .unwrap();
-    let result: Value = serde_json::from_str(&raw).unwrap();
-    serde_json::from_str(result["data"].as_str().unwrap()).unwrap()
-}
-
-/// Unique enough for one test's job ids: nanoseconds since the epoch.
-fn rand_id() -> String {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("{:x}", since_epoch.as_nanos())
+    serde_json::from_value(common::node::data(common::node::core(
+        address,
+        None,
+        "corex.list",
+        json!({}),
+    )))
+    .unwrap()
 }
 
 #[test]

@@ -8,6 +8,7 @@
 mod common;
 
 use base64::Engine;
+use common::node::{core, data};
 use common::{Server, admin_call as call, client, get_json, registered_sim_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -53,44 +54,6 @@ fn verdict((status, body): (u16, Value)) -> (u16, String, String) {
 
 fn refused(status: u16, code: &str, field: &str) -> (u16, String, String) {
     (status, code.to_owned(), field.to_owned())
-}
-
-/// Runs one 0-core command on the emulated node at `address` (inside `container` when given, through
-/// `corex.dispatch`) and returns its result.
-fn core(address: &str, container: Option<u64>, command: &str, arguments: Value) -> Value {
-    let mut connection = redis::Client::open(format!("redis://{address}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let id = format!("test-{nanos}");
-    let inner = json!({"id": id, "command": command, "arguments": arguments});
-    let pushed = match container {
-        Some(container) => json!({"id": format!("{id}-dispatch"), "command": "corex.dispatch",
-                                  "arguments": {"container": container, "command": inner}}),
-        None => inner,
-    };
-    redis::cmd("RPUSH")
-        .arg("core:default")
-        .arg(pushed.to_string())
-        .query::<i64>(&mut connection)
-        .unwrap();
-    let key = format!("result:{id}");
-    let raw: String = redis::cmd("BRPOPLPUSH")
-        .arg(&key)
-        .arg(&key)
-        .arg(10)
-        .query(&mut connection)
-        .unwrap();
-    serde_json::from_str(&raw).unwrap()
-}
-
-fn data(result: Value) -> Value {
-    assert_eq!(result["state"], "SUCCESS", "{result}");
-    serde_json::from_str(result["data"].as_str().unwrap()).unwrap()
 }
 
 /// The id of gateway `name`'s container on the node.

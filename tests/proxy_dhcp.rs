@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::lab::{BRIDGE, Lab, SERVER_IP, SITE_IP};
-use common::netboot::{MARKER, boot_events, prepare, run_until_marker, work_dir};
+use common::netboot::{MARKER, QEMU_VM, boot_events, prepare, run_until_marker, work_dir};
 use common::{Killed, Server, required_tool, temp_data_dir, wait_until};
 use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
@@ -356,23 +356,11 @@ fn ten_thousand_malformed_packets_are_dropped_and_counted_and_a_pxe_client_still
 fn boot_vm(lab: &Lab, tap: &str, mac: &str, ovmf: Option<&Path>, log: &Path) -> (String, f64) {
     lab.add_tap(tap);
     let mut command = Lab::command(&lab.lan, required_tool("E2E_QEMU", "qemu-system-x86_64"));
-    command
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-        ])
-        .args([
-            "-no-reboot",
-            "-netdev",
-            &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
-        ]);
+    command.args(QEMU_VM).args([
+        "-no-reboot",
+        "-netdev",
+        &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
+    ]);
     match ovmf {
         Some(firmware) => command.arg("-bios").arg(firmware).args([
             "-device",

@@ -62,6 +62,17 @@ pub struct MachineQuery {
     pub platform: Option<String>,
 }
 
+impl MachineQuery {
+    /// What the boot script sees of this machine: the query, and the node registered for it, if any.
+    fn machine<'a>(&'a self, node: Option<&'a Node>) -> script::Machine<'a> {
+        script::Machine {
+            mac: self.mac.as_deref(),
+            platform: self.platform.as_deref(),
+            node,
+        }
+    }
+}
+
 impl Boot {
     pub fn new(
         store: Store,
@@ -180,11 +191,7 @@ impl Boot {
             });
         };
         let settings = self.settings()?;
-        let machine = script::Machine {
-            mac: query.mac.as_deref(),
-            platform: query.platform.as_deref(),
-            node: node.as_ref(),
-        };
+        let machine = query.machine(node.as_ref());
         let vars = script::Vars {
             zerotier: settings.zerotier_network.as_deref(),
             orchestrator: http_base,
@@ -220,11 +227,7 @@ impl Boot {
         };
         let node = self.registered_node(query)?;
         let settings = self.settings()?;
-        let machine = script::Machine {
-            mac: query.mac.as_deref(),
-            platform: query.platform.as_deref(),
-            node: node.as_ref(),
-        };
+        let machine = query.machine(node.as_ref());
         let vars = script::Vars {
             zerotier: network.or(settings.zerotier_network.as_deref()),
             orchestrator: http_base,

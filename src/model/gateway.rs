@@ -113,35 +113,21 @@ pub struct GwNic {
     pub dhcpserver: Option<Dhcp>,
 }
 
-/// Declares a gateway body: the given fields, then the settings `GWCreate` and `GW` share, so the two cannot
-/// drift apart.
-macro_rules! gateway_body {
-    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $kind:ty,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            $($(#[$field_meta])* pub $field: $kind,)*
-            /// The domain its DHCP server hands out.
-            pub domain: String,
-            pub nics: Vec<GwNic>,
-            #[serde(default)]
-            pub portforwards: Vec<PortForward>,
-            #[serde(default)]
-            pub httpproxies: Vec<HttpProxy>,
-        }
-    };
-}
-
-gateway_body! {
+bodies_sharing! {
+    shared {
+        /// The domain its DHCP server hands out.
+        pub domain: String,
+        pub nics: Vec<GwNic>,
+        #[serde(default)]
+        pub portforwards: Vec<PortForward>,
+        #[serde(default)]
+        pub httpproxies: Vec<HttpProxy>,
+    }
     /// 0-orchestrator's `GWCreate`.
     GatewayCreate {
         /// Unique on its node; also its container's name.
-        name: String,
+        pub name: String,
     }
-}
-
-gateway_body! {
     /// 0-orchestrator's `GW`: what `PUT` replaces.
     GatewayUpdate {}
 }

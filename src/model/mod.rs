@@ -3,6 +3,20 @@
 //! Validation lives next to the types so that every way in (API, CLI, config file) checks the same rules and
 //! reports the same field names.
 
+/// Declares request bodies that share fields, each as `Name { its own fields }` followed by the `shared` ones, so
+/// a create body and its update body (0-orchestrator's `VMCreate`/`VMUpdate`, `GWCreate`/`GW`) cannot drift apart.
+/// Recursive, one body per step, because a repetition cannot be nested inside another it was not captured in.
+macro_rules! bodies_sharing {
+    (shared $shared:tt) => {};
+    (shared { $($shared:tt)* } $(#[$meta:meta])* $name:ident { $($own:tt)* } $($rest:tt)*) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $($own)* $($shared)* }
+        bodies_sharing! { shared { $($shared)* } $($rest)* }
+    };
+}
+
 mod audit;
 pub mod boot;
 mod container;

@@ -29,38 +29,24 @@ pub struct VdiskLink {
     pub max_i_ops: u64,
 }
 
-/// Declares a VM body: the given fields, then the settings 0-orchestrator's `VMCreate` and `VMUpdate` share.
-/// One list, so the create and update bodies cannot drift apart (the reference keeps them in step too).
-macro_rules! vm_body {
-    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $kind:ty,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            $($(#[$field_meta])* pub $field: $kind,)*
-            /// MiB of memory (from the next start, on an update); reserved on the node.
-            pub memory: u64,
-            /// Virtual CPUs.
-            pub cpu: u32,
-            /// Its NICs in order; omitted, none (an update replaces the whole list).
-            #[serde(default)]
-            pub nics: Vec<NicLink>,
-            /// Its vdisks in boot order; omitted, none (an update replaces the whole list).
-            #[serde(default)]
-            pub disks: Vec<VdiskLink>,
-        }
-    };
-}
-
-vm_body! {
+bodies_sharing! {
+    shared {
+        /// MiB of memory (from the next start, on an update); reserved on the node.
+        pub memory: u64,
+        /// Virtual CPUs.
+        pub cpu: u32,
+        /// Its NICs in order; omitted, none (an update replaces the whole list).
+        #[serde(default)]
+        pub nics: Vec<NicLink>,
+        /// Its vdisks in boot order; omitted, none (an update replaces the whole list).
+        #[serde(default)]
+        pub disks: Vec<VdiskLink>,
+    }
     /// 0-orchestrator's `VMCreate`, kept as the VM's desired state.
     VmSpec {
         /// The VM's name on the node (its domain's name), unique there.
-        id: String,
+        pub id: String,
     }
-}
-
-vm_body! {
     /// 0-orchestrator's `VMUpdate`: what may change while the VM is halted.
     VmUpdate {}
 }

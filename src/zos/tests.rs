@@ -152,13 +152,7 @@ async fn streams(client: &Arc<ZosClient>) {
         let client = client.clone();
         let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
         async move {
-            let process = System {
-                name,
-                args: &args,
-                dir: None,
-                environment: &[],
-                stdin: None,
-            };
+            let process = System::program(name, &args);
             client.node().system(&process, stream).await.unwrap()
         }
     };

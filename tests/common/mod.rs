@@ -5,6 +5,7 @@
 
 pub mod lab;
 pub mod netboot;
+pub mod node;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

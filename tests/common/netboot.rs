@@ -13,6 +13,20 @@ use super::{Killed, Server};
 pub const MARKER: &str = "ZOS-E2E-BOOTED";
 /// The ZeroTier network the boots expect on the kernel command line.
 pub const NETWORK: &str = "abcdef0123456789";
+
+/// qemu's arguments for the kit's VM before its firmware, disks and network: TCG, 512 MiB, the serial console on
+/// stdout, no monitor.
+pub const QEMU_VM: [&str; 9] = [
+    "-accel",
+    "tcg",
+    "-m",
+    "512",
+    "-nographic",
+    "-monitor",
+    "none",
+    "-serial",
+    "stdio",
+];
 /// The VM's MAC (the kit's default, passed explicitly so boot events can be checked against it).
 pub const MAC: &str = "52:54:00:12:34:56";
 /// The profile `create_profile` makes.

@@ -14,7 +14,7 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx, workloads};
-use crate::model::gateway::{GatewaySpec, GwHost, HttpProxy, PortForward, Subnet};
+use crate::model::gateway::{Advanced, GatewaySpec, GwHost, HttpProxy, PortForward, Subnet};
 use crate::model::{Role, gateway_config};
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
@@ -29,9 +29,9 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     get_proxy(node: String, name: String, proxy: String) [with_ctx(ctx), caller()],
     delete_proxy(node: String, name: String, proxy: String) [with_ctx(ctx), caller()],
     get_http_config(node: String, name: String) [with_ctx(ctx), caller()],
-    set_http_config(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    set_http(node: String, gw: String) [with_ctx(ctx), caller(), raw_body()],
     get_firewall_config(node: String, name: String) [with_ctx(ctx), caller()],
-    set_firewall_config(node: String, name: String) [with_ctx(ctx), caller(), raw_body()],
+    set_firewall(node: String, gw: String) [with_ctx(ctx), caller(), raw_body()],
 ];
 
 fn gateway(ctx: &Ctx, node: &str, name: &str) -> Result<GatewaySpec, ApiError> {
@@ -325,21 +325,8 @@ pub(crate) async fn get_http_config(node: String, name: String, ctx: Ctx, caller
         (status = 400, description = "Caddy does not take it (the message says where)", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn set_http_config(
-    node: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
-    body: RawBody,
-) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let config = body.text()?;
-    let changed = change(&ctx, &node, &name, |spec| {
-        spec.change(|_, advanced| advanced.http = Some(config));
-        Ok(())
-    })
-    .await?;
-    Ok(no_content(changed))
+pub(crate) async fn set_http(node: String, gw: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    set_advanced(&ctx, &node, &gw, &caller, body, |advanced| &mut advanced.http).await
 }
 
 #[utoipa::path(operation_id = "getGatewayFirewallConfig", get, path = "/nodes/{id}/gws/{gwname}/advanced/firewall", tag = "gateways",
@@ -362,17 +349,23 @@ pub(crate) async fn get_firewall_config(node: String, name: String, ctx: Ctx, ca
         (status = 409, description = "It forwards a port in use on the gateway", body = ErrorBody),
         (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn set_firewall_config(
-    node: String,
-    name: String,
-    ctx: Ctx,
-    caller: Caller,
+pub(crate) async fn set_firewall(node: String, gw: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
+    set_advanced(&ctx, &node, &gw, &caller, body, |advanced| &mut advanced.firewall).await
+}
+
+/// Both advanced configurations are set the same way: the body's text replaces the generated one (`which`).
+async fn set_advanced(
+    ctx: &Ctx,
+    node: &str,
+    name: &str,
+    caller: &Caller,
     body: RawBody,
+    which: fn(&mut Advanced) -> &mut Option<String>,
 ) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
+    caller.require(ctx, Role::Operator)?;
     let config = body.text()?;
-    let changed = change(&ctx, &node, &name, |spec| {
-        spec.change(|_, advanced| advanced.firewall = Some(config));
+    let changed = change(ctx, node, name, |spec| {
+        spec.change(|_, advanced| *which(advanced) = Some(config));
         Ok(())
     })
     .await?;

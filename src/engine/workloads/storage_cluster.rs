@@ -201,13 +201,7 @@ async fn converge_engine(
         inside.write(&fd, config.as_bytes()).await?;
         inside.close(fd).await?;
         let args = [ENGINE_CONFIG.to_owned()];
-        let process = System {
-            name: "/bin/ardb-server",
-            args: &args,
-            dir: None,
-            environment: &[],
-            stdin: None,
-        };
+        let process = System::program("/bin/ardb-server", &args);
         client
             .start_service(container, &engine_job_id(&names.job), &process)
             .await?;

@@ -88,13 +88,7 @@ impl ZosClient {
     /// on stderr.
     async fn run_program(&self, container: u64, name: &str, args: &[&str]) -> Result<(), ZosError> {
         let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        let process = System {
-            name,
-            args: &args,
-            dir: None,
-            environment: &[],
-            stdin: None,
-        };
+        let process = System::program(name, &args);
         let result = self.run_in(container, SYSTEM, process.arguments()).await?;
         if result.state == State::Success {
             return Ok(());

@@ -82,7 +82,19 @@ pub struct System<'a> {
     pub stdin: Option<&'a str>,
 }
 
-impl System<'_> {
+impl<'a> System<'a> {
+    /// `name` with `args`, in the default directory, with no environment and no stdin: how the engine runs the
+    /// programs it owns.
+    pub fn program(name: &'a str, args: &'a [String]) -> Self {
+        System {
+            name,
+            args,
+            dir: None,
+            environment: &[],
+            stdin: None,
+        }
+    }
+
     /// `core.system`'s arguments.
     fn arguments(&self) -> Value {
         let env: Map<String, Value> = self
