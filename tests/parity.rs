@@ -1,4 +1,5 @@
-//! 0-orchestrator API parity: reads the node resource table of `../shared/ZOS-REFERENCE.md`, walks a scenario
+//! 0-orchestrator API parity: reads the node resource table of `../shared/ZOS-REFERENCE.md` (with the 22 gateway
+//! operations of the reference's `api.raml`, which it names only in prose), walks a scenario
 //! that calls every path and method of it against `serve --demo 2`, checking status codes and every answer
 //! against the reference's type for it (`RESPONSE_TYPES`: each required field there, with its JSON type, enum
 //! values and nested types; `tests/reference_types`), and then checks that every row of the table was called —
@@ -78,6 +79,44 @@ const RESPONSE_TYPES: &[(&str, &str, &str)] = &[
     ("GET", "/nodes/{}/vms/{}", "VM"),
     ("GET", "/nodes/{}/vms/{}/info", "VMInfo"),
     ("POST", "/nodes/{}/vms/{}/export", "FTPUrl"),
+    ("GET", "/nodes/{}/gws", "ListGW[]"),
+    // 202 + `Run` in the reference's spec, 201 and nothing in its server; ours sends the gateway as GET does.
+    ("POST", "/nodes/{}/gws", "GetGW"),
+    ("GET", "/nodes/{}/gws/{}", "GetGW"),
+    ("POST", "/nodes/{}/gws/{}/start", "GetGW"),
+    ("POST", "/nodes/{}/gws/{}/migrate", "GetGW"),
+    ("GET", "/nodes/{}/gws/{}/firewall/forwards", "PortForward[]"),
+    ("POST", "/nodes/{}/gws/{}/firewall/forwards", "PortForward"),
+    ("GET", "/nodes/{}/gws/{}/dhcp/{}/hosts", "GWHost[]"),
+    ("GET", "/nodes/{}/gws/{}/httpproxies", "HTTPProxy[]"),
+    ("POST", "/nodes/{}/gws/{}/httpproxies", "HTTPProxy"),
+    ("GET", "/nodes/{}/gws/{}/httpproxies/{}", "HTTPProxy"),
+];
+
+/// The reference's gateway operations (its `api.raml`; the table in `ZOS-REFERENCE.md` names them in prose).
+const GATEWAY_ROWS: &[(&str, &str)] = &[
+    ("GET", "/nodes/{}/gws"),
+    ("POST", "/nodes/{}/gws"),
+    ("GET", "/nodes/{}/gws/{}"),
+    ("PUT", "/nodes/{}/gws/{}"),
+    ("DELETE", "/nodes/{}/gws/{}"),
+    ("POST", "/nodes/{}/gws/{}/start"),
+    ("POST", "/nodes/{}/gws/{}/stop"),
+    ("POST", "/nodes/{}/gws/{}/migrate"),
+    ("GET", "/nodes/{}/gws/{}/firewall/forwards"),
+    ("POST", "/nodes/{}/gws/{}/firewall/forwards"),
+    ("DELETE", "/nodes/{}/gws/{}/firewall/forwards/{}"),
+    ("GET", "/nodes/{}/gws/{}/dhcp/{}/hosts"),
+    ("POST", "/nodes/{}/gws/{}/dhcp/{}/hosts"),
+    ("DELETE", "/nodes/{}/gws/{}/dhcp/{}/hosts/{}"),
+    ("GET", "/nodes/{}/gws/{}/httpproxies"),
+    ("POST", "/nodes/{}/gws/{}/httpproxies"),
+    ("GET", "/nodes/{}/gws/{}/httpproxies/{}"),
+    ("DELETE", "/nodes/{}/gws/{}/httpproxies/{}"),
+    ("GET", "/nodes/{}/gws/{}/advanced/http"),
+    ("POST", "/nodes/{}/gws/{}/advanced/http"),
+    ("GET", "/nodes/{}/gws/{}/advanced/firewall"),
+    ("POST", "/nodes/{}/gws/{}/advanced/firewall"),
 ];
 
 /// A reference path: exact, or (written `…/x` in the table) a suffix of one of ours.
@@ -105,7 +144,7 @@ fn canonical(path: &str) -> String {
     out
 }
 
-/// The node rows of the reference table, expanded to one (method, path) each; gateways are out of scope.
+/// The node rows of the reference table, expanded to one (method, path) each, and the gateway operations.
 fn reference_rows() -> BTreeSet<Row> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ZOS-REFERENCE.md");
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -140,6 +179,10 @@ fn reference_rows() -> BTreeSet<Row> {
         }
     }
     assert!(rows.len() > 60, "the table parsed into too few rows: {rows:?}");
+    rows.extend(GATEWAY_ROWS.iter().map(|(method, path)| Row {
+        method: (*method).to_owned(),
+        path: (*path).to_owned(),
+    }));
     rows
 }
 
@@ -153,8 +196,31 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// `template` is the path with `{}` for each parameter; `args` fills them in order.
+    /// `template` is the path with `{}` for each parameter; `args` fills them in order. A JSON body in and out.
     fn call(&mut self, method: Method, template: &str, args: &[&str], body: Option<Value>, status: u16) -> Value {
+        let body = body.map(|body| ("application/json", body.to_string()));
+        let text = self.send(method.clone(), template, args, body, status);
+        let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status < 300 && !answer.is_null() {
+            self.check_type(method.as_str(), template, &answer);
+        }
+        answer
+    }
+
+    /// `call` with plain text in and out (a gateway's advanced configs).
+    fn text(&mut self, method: Method, template: &str, args: &[&str], body: Option<String>, status: u16) -> String {
+        self.send(method, template, args, body.map(|body| ("text/plain", body)), status)
+    }
+
+    /// Sends the request, checks its status, remembers the template as called; the answer's text.
+    fn send(
+        &mut self,
+        method: Method,
+        template: &str,
+        args: &[&str],
+        body: Option<(&str, String)>,
+        status: u16,
+    ) -> String {
         let mut path = template.to_owned();
         for arg in args {
             path = path.replacen("{}", arg, 1);
@@ -163,7 +229,7 @@ impl Walk<'_> {
             .request(method.clone(), self.server.url(&path))
             .bearer_auth(&self.token);
         let response = match body {
-            Some(body) => request.json(&body),
+            Some((content_type, body)) => request.header("content-type", content_type).body(body),
             None => request,
         }
         .send()
@@ -172,11 +238,7 @@ impl Walk<'_> {
         let text = response.text().unwrap();
         assert_eq!(got, status, "{method} {path}: {text}");
         self.called.insert((method.to_string(), template.to_owned()));
-        let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if got < 300 && !answer.is_null() {
-            self.check_type(method.as_str(), template, &answer);
-        }
-        answer
+        text
     }
 
     /// `answer` against the type `RESPONSE_TYPES` gives its operation; an answer with a body and no type there is
@@ -445,6 +507,8 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
     );
     walk.call(M::DELETE, v, &[&other, "vm0"], None, 204);
 
+    walk_gateways(&mut walk, n, &other);
+
     walk.call(M::POST, "/nodes/{}/reboot", &[n], Some(json!({"force": false})), 204);
     walk.call(M::DELETE, "/nodes/{}", &[n], None, 204);
 
@@ -496,4 +560,97 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
         reference.len() - NOT_IMPLEMENTED.len(),
         NOT_IMPLEMENTED.len()
     );
+}
+
+/// The gateway operations: one with a ZeroTier-bridged private NIC and a DHCP host with cloud-init, its forwards,
+/// hosts, proxies and advanced configs changed, stopped, started, replaced, moved to `other` and deleted there.
+fn walk_gateways(walk: &mut Walk, n: &str, other: &str) {
+    use Method as M;
+    let cloudinit = json!({"userdata": "#cloud-config\npackages: [nginx]\n", "metadata": "local-hostname: web\n"});
+    let gateway = json!({"name": "gw1", "domain": "lan.example",
+        "nics": [
+            {"type": "default", "name": "public", "config": {"cidr": "10.0.0.2/24", "gateway": "10.0.0.1"}},
+            {"type": "vlan", "id": "100", "name": "lan", "config": {"cidr": "192.168.1.1/24"},
+             "zerotierbridge": {"id": "8056c2e21c000002"},
+             "dhcpserver": {"nameservers": ["1.1.1.1"],
+                            "hosts": [{"macaddress": "52:54:00:00:00:01", "hostname": "web",
+                                       "ipaddress": "192.168.1.10", "cloudinit": cloudinit}]}}],
+        "portforwards": [{"protocols": ["tcp"], "srcip": "10.0.0.2", "srcport": 8080, "dstip": "192.168.1.10", "dstport": 80}],
+        "httpproxies": [{"host": "web.example", "destinations": ["http://192.168.1.10:80"], "types": ["http"]}]});
+    let gws = "/nodes/{}/gws";
+    let g = "/nodes/{}/gws/{}";
+    walk.call(M::GET, gws, &[n], None, 200);
+    walk.call(M::POST, gws, &[n], Some(gateway.clone()), 201);
+    let listed = walk.call(M::GET, gws, &[n], None, 200);
+    assert_eq!(
+        listed[0]["nics"][1]["zerotierbridge"]["id"], "8056c2e21c000002",
+        "{listed}"
+    );
+    let got = walk.call(M::GET, g, &[n, "gw1"], None, 200);
+    assert_eq!(
+        got["nics"][1]["dhcpserver"]["hosts"][0]["cloudinit"], cloudinit,
+        "{got}"
+    );
+
+    let forwards = format!("{g}/firewall/forwards");
+    walk.call(M::GET, &forwards, &[n, "gw1"], None, 200);
+    let forward =
+        json!({"protocols": ["tcp"], "srcip": "10.0.0.2", "srcport": 2222, "dstip": "192.168.1.10", "dstport": 22});
+    walk.call(M::POST, &forwards, &[n, "gw1"], Some(forward), 201);
+    walk.call(
+        M::DELETE,
+        &format!("{forwards}/{{}}"),
+        &[n, "gw1", "10.0.0.2:2222"],
+        None,
+        204,
+    );
+
+    let hosts = format!("{g}/dhcp/{{}}/hosts");
+    let host = json!({"macaddress": "52:54:00:00:00:02", "hostname": "db", "ipaddress": "192.168.1.11",
+        "cloudinit": {"userdata": "#cloud-config\n", "metadata": "local-hostname: db\n"}});
+    walk.call(M::POST, &hosts, &[n, "gw1", "lan"], Some(host), 204);
+    let leases = walk.call(M::GET, &hosts, &[n, "gw1", "lan"], None, 200);
+    assert_eq!(leases[1]["cloudinit"]["metadata"], "local-hostname: db\n", "{leases}");
+    walk.call(
+        M::DELETE,
+        &format!("{hosts}/{{}}"),
+        &[n, "gw1", "lan", "52:54:00:00:00:02"],
+        None,
+        204,
+    );
+
+    let proxies = format!("{g}/httpproxies");
+    walk.call(M::GET, &proxies, &[n, "gw1"], None, 200);
+    let proxy = json!({"host": "db.example", "destinations": ["http://192.168.1.11:8080"], "types": ["http", "https"]});
+    walk.call(M::POST, &proxies, &[n, "gw1"], Some(proxy), 201);
+    walk.call(M::GET, &format!("{proxies}/{{}}"), &[n, "gw1", "db.example"], None, 200);
+    walk.call(
+        M::DELETE,
+        &format!("{proxies}/{{}}"),
+        &[n, "gw1", "db.example"],
+        None,
+        204,
+    );
+
+    // The advanced configs are text in and out: read each, and set it back as it was.
+    for config in ["http", "firewall"] {
+        let path = format!("{g}/advanced/{config}");
+        let text = walk.text(M::GET, &path, &[n, "gw1"], None, 200);
+        walk.text(M::POST, &path, &[n, "gw1"], Some(text), 204);
+    }
+
+    walk.call(M::POST, &format!("{g}/stop"), &[n, "gw1"], Some(json!({})), 204);
+    walk.call(M::POST, &format!("{g}/start"), &[n, "gw1"], Some(json!({})), 201);
+    let mut update = gateway;
+    update.as_object_mut().unwrap().remove("name");
+    update["domain"] = json!("lan2.example");
+    walk.call(M::PUT, g, &[n, "gw1"], Some(update), 204);
+    walk.call(
+        M::POST,
+        &format!("{g}/migrate"),
+        &[n, "gw1"],
+        Some(json!({"node": other})),
+        200,
+    );
+    walk.call(M::DELETE, g, &[other, "gw1"], None, 204);
 }

@@ -368,6 +368,74 @@ pub const TYPES: &[(&str, Properties)] = &[
         ],
     ),
     ("Message", &[("id", Str), ("status", Str), ("text", Str)]),
+    (
+        "PortForward",
+        &[
+            ("protocols", Array(&Enum(&["tcp", "udp"]))),
+            ("srcport", Int),
+            ("srcip", Str),
+            ("dstport", Int),
+            ("dstip", Str),
+        ],
+    ),
+    (
+        "HTTPProxy",
+        &[
+            ("host", Str),
+            ("destinations", Array(&Str)),
+            ("types", Array(&Enum(&["http", "https"]))),
+        ],
+    ),
+    ("CloudInit", &[("userdata", Str), ("metadata", Str)]),
+    (
+        "GWHost",
+        &[
+            ("macaddress", Str),
+            ("hostname", Str),
+            ("ipaddress", Str),
+            ("ip6address?", Str),
+            ("cloudinit?", Obj("CloudInit")),
+        ],
+    ),
+    (
+        "DHCP",
+        &[("nameservers?", Array(&Str)), ("hosts", Array(&Obj("GWHost")))],
+    ),
+    ("ZerotierBridge", &[("id", Str), ("token?", Str)]),
+    (
+        "GWNIC",
+        &[
+            ("type", Enum(&["zerotier", "vxlan", "vlan", "default", "bridge"])),
+            ("id", Str),
+            ("token?", Str),
+            ("zerotierbridge?", Obj("ZerotierBridge")),
+            ("config?", Any),
+            ("name", Str),
+            ("dhcpserver?", Obj("DHCP")),
+        ],
+    ),
+    (
+        "ListGW",
+        &[
+            ("name", Str),
+            ("domain", Str),
+            ("nics", Array(&Obj("GWNIC"))),
+            ("portforwards?", Array(&Obj("PortForward"))),
+            ("httpproxies?", Array(&Obj("HTTPProxy"))),
+            ("zerotiernodeid?", Str),
+        ],
+    ),
+    (
+        "GetGW",
+        &[
+            ("domain", Str),
+            ("nics", Array(&Obj("GWNIC"))),
+            ("portforwards?", Array(&Obj("PortForward"))),
+            ("httpproxies?", Array(&Obj("HTTPProxy"))),
+            ("zerotiernodeid?", Str),
+            ("status", Enum(&["running", "halted"])),
+        ],
+    ),
 ];
 
 fn properties(name: &str) -> Properties {
