@@ -1,7 +1,8 @@
 //! Boot media (`/iso/…`, `/usb/…`, `/uefimg/…`, `/krn/…`, `/uefi/…`): the images' layout read back by the real
 //! tools (`xorriso`, `fdisk`, `mtools`), their headers and validation, the bounded cache, and real firmware
 //! booting them in qemu (the e2e kit's kernel and initramfs): the hybrid ISO as a CD and as a raw disk in SeaBIOS
-//! to the kit's marker, and in OVMF from CD, raw disk, and the EFI disk image to our iPXE.
+//! with the embedded (bookworm) iPXE, and in OVMF from CD, raw disk, and the EFI disk image with Debian trixie's
+//! iPXE (the first Debian build whose `ipxe.efi` runs `autoexec.ipxe`), each to the kit's marker.
 
 mod common;
 
@@ -255,48 +256,83 @@ fn qemu(firmware: Option<&Path>, image: &Path, cdrom: bool) -> Command {
     command
 }
 
-#[test]
-fn firmware_boots_the_images() {
-    let ovmf = required_tool("ZOS_TEST_OVMF", "/usr/share/ovmf/OVMF.fd");
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
+/// The images `server` builds for the e2e profile: the hybrid ISO and the EFI disk image.
+fn e2e_images(server: &Server, tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    create_profile(
+        &server.http,
+        &server.base,
+        &server.admin_token(),
+        &format!("media-{tag}-initrd.gz"),
+    );
     let work = work_dir();
-    // The profile's command line takes {zerotier} from the image's URL: the cluster has no network set.
-    create_profile(&server.http, &server.base, &server.admin_token(), "media-initrd.gz");
-    let iso = work.join("media-boot.iso");
-    download(&server, &format!("/iso/e2e/{NETWORK}?profile={PROFILE}"), &iso);
-    let uefimg = work.join("media-boot-uefimg.img");
-    download(&server, &format!("/uefimg/e2e/{NETWORK}?profile={PROFILE}"), &uefimg);
+    let iso = work.join(format!("media-{tag}.iso"));
+    download(server, &format!("/iso/e2e/{NETWORK}?profile={PROFILE}"), &iso);
+    let uefimg = work.join(format!("media-{tag}-uefimg.img"));
+    download(server, &format!("/uefimg/e2e/{NETWORK}?profile={PROFILE}"), &uefimg);
+    (iso, uefimg)
+}
 
-    let timeout = Duration::from_secs(150);
-    for (name, cdrom) in [("bios-cd", true), ("bios-disk", false)] {
-        let log = work.join(format!("serial-media-{name}.log"));
-        let (marker, seconds) = run_until_marker(qemu(None, &iso, cdrom), MARKER, &log, timeout);
+/// Boots each (name, image, as a CD) from `firmware` to the kit's marker, which must carry the image's network.
+fn boot_to_marker(firmware: Option<&Path>, boots: &[(&str, &Path, bool)]) {
+    for &(name, image, cdrom) in boots {
+        let log = work_dir().join(format!("serial-media-{name}.log"));
+        let (marker, seconds) = run_until_marker(qemu(firmware, image, cdrom), MARKER, &log, Duration::from_secs(150));
         assert!(marker.contains(&format!("zerotier={NETWORK}")), "{name}: {marker}");
         eprintln!("media boot {name}: {seconds:.1} s: {marker}");
     }
-    // UEFI: the firmware starts our iPXE from each image (its banner; Debian bookworm's ipxe.efi does not run
-    // autoexec.ipxe, so it goes no further than DHCP here).
-    for (name, image, cdrom) in [
-        ("uefi-cd", &iso, true),
-        ("uefi-disk", &iso, false),
-        ("uefimg", &uefimg, false),
-    ] {
-        let log = work.join(format!("serial-media-{name}.log"));
-        let (line, seconds) = run_until_marker(
-            qemu(Some(&ovmf), image, cdrom),
-            "iPXE initialising devices",
-            &log,
-            timeout,
-        );
-        eprintln!("media boot {name}: {seconds:.1} s: {line}");
-    }
+}
 
-    // The chain, as the server saw it: the BIOS boots fetched the profile's script with the VM's MAC.
-    let events: Vec<Value> = common::netboot::boot_events(&server);
-    let scripts = events
+/// The boot events of `server` for the profile's script fetched with the VM's MAC (the images' chain, as the
+/// server saw it).
+fn scripts_fetched(server: &Server) -> usize {
+    let events: Vec<Value> = common::netboot::boot_events(server);
+    events
         .iter()
         .filter(|e| e["file"] == format!("ipxe/e2e/{NETWORK}") && e["profile"] == PROFILE && e["mac"] == MAC)
-        .count();
-    assert_eq!(scripts, 2, "{events:#?}");
+        .count()
+}
+
+/// SeaBIOS with the embedded (Debian bookworm) iPXE: the ISO from a CD and from a raw disk.
+#[test]
+fn bios_boots_the_hybrid_image() {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    // The profile's command line takes {zerotier} from the image's URL: the cluster has no network set.
+    let (iso, _) = e2e_images(&server, "bios");
+    boot_to_marker(None, &[("bios-cd", &iso, true), ("bios-disk", &iso, false)]);
+    assert_eq!(scripts_fetched(&server), 2);
+}
+
+/// OVMF with Debian trixie's iPXE (`--ipxe-dir`; bookworm's `ipxe.efi` ignores `autoexec.ipxe`): the ISO from
+/// a CD and from a raw disk, and the EFI disk image, each through the EFI side's `autoexec.ipxe`.
+#[test]
+fn uefi_boots_the_hybrid_and_efi_disk_images_with_trixies_ipxe() {
+    let ovmf = required_tool("ZOS_TEST_OVMF", "/usr/share/ovmf/OVMF.fd");
+    let ipxe = required_tool(
+        "ZOS_TEST_IPXE_EFI_DIR",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/ipxe-trixie")
+            .to_str()
+            .unwrap(),
+    );
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--ipxe-dir", ipxe.to_str().unwrap()]);
+    let origin = health(&server)["boot"]["mediaOrigin"].as_str().unwrap().to_owned();
+    assert!(origin.contains("UEFI script: autoexec.ipxe"), "{origin}");
+    let (iso, uefimg) = e2e_images(&server, "uefi");
+    let note = download(
+        &server,
+        &format!("/uefimg/e2e/{NETWORK}"),
+        &work_dir().join("media-uefi-note.img"),
+    );
+    assert!(note.get("x-boot-media-note").is_none(), "{note:?}");
+    boot_to_marker(
+        Some(&ovmf),
+        &[
+            ("uefi-cd", &iso, true),
+            ("uefi-disk", &iso, false),
+            ("uefimg", &uefimg, false),
+        ],
+    );
+    assert_eq!(scripts_fetched(&server), 3);
 }

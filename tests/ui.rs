@@ -5,7 +5,8 @@
 //! at a time, pages turned, live changes on a later page, the filter over every node (target/ui/nodes-paging.png).
 //! Boot: upload assets, create a
 //! profile, settings and a selector through the UI, and see a machine's boot request appear live
-//! (screenshot target/ui/boot.png). Demo: node detail with inventory and live stats. ZeroTier: authorise a
+//! (screenshot target/ui/boot.png). Boot media: a USB image's link for a chosen network, release, profile and
+//! arguments, downloaded (target/ui/boot-media.png). Demo: node detail with inventory and live stats. ZeroTier: authorise a
 //! pending member and see it become a node. Containers: create one on a demo node through the form (field errors
 //! from the API first), see it running, run commands in it with their output live, find its jobs on the Jobs
 //! page, stop and delete it; once with the server waiting for the node, once with every change a job to follow
@@ -94,6 +95,13 @@ fn webhooks_page_creates_shows_deliveries_and_deletes_in_chromium() {
 #[test]
 fn boot_page_configures_booting_and_shows_boots_live_in_chromium() {
     run_ui_script("boot", &[]);
+}
+
+/// Boot media: a USB image's link built from the chosen network, release, profile and arguments, downloaded in
+/// the browser and with HEAD and GET; what lkrn and the EFI binary need shown (target/ui/boot-media.png).
+#[test]
+fn boot_media_tab_links_and_downloads_the_chosen_image_in_chromium() {
+    run_ui_script("boot-media", &[]);
 }
 
 #[test]

@@ -257,6 +257,41 @@ export function bootAssetUrl(name) {
 }
 
 /**
+ * Public URL of a boot medium (no token: fetched by hand or by provisioning tools):
+ * /<kind>/<release>[/<network>[/<args>]][?profile=], the segments as /ipxe/… takes them.
+ */
+export function bootMediaUrl({ kind, release, network, args, profile }) {
+  let path = `/${enc(kind)}/${enc(release)}`;
+  if (network || args) path += `/${enc(network || '0')}`;
+  if (args) path += `/${enc(args)}`;
+  return profile ? `${path}?profile=${enc(profile)}` : path;
+}
+
+/**
+ * What the server says about the boot medium at `url` without sending it (HEAD):
+ * {bytes, filename, script (the URL its iPXE chains to), note (what it cannot do alone) | null}.
+ * A refusal is the ApiError of the same GET (a HEAD answer has no body to name the field).
+ */
+export async function bootMediaInfo(url) {
+  let res;
+  try {
+    res = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    if (!res.ok) res = await fetch(url, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network_error', 'Cannot reach the server. Check your connection.');
+  }
+  if (!res.ok) throw await parseError(res);
+  const disposition = res.headers.get('Content-Disposition') || '';
+  const filename = /filename="([^"]+)"/.exec(disposition);
+  return {
+    bytes: Number(res.headers.get('Content-Length')),
+    filename: filename ? filename[1] : null,
+    script: res.headers.get('X-Boot-Script'),
+    note: res.headers.get('X-Boot-Media-Note'),
+  };
+}
+
+/**
  * upload('PUT', '/boot/assets/x', file, {onProgress, signal}) → {status, body}
  * Sends the raw file (application/octet-stream) with XMLHttpRequest, the only
  * browser API that reports upload progress: onProgress(loaded, total).

@@ -44,6 +44,10 @@ const JOB_STATES: &[&str] = &[
     "running",
 ];
 
+const DRIVE_TYPES: &[&str] = &["nvme", "ssd", "hdd", "archive"];
+const VDISK_STATUS: &[&str] = &["running", "halted", "rollingback"];
+const VDISK_TYPES: &[&str] = &["boot", "db", "cache", "tmp"];
+
 type Properties = &'static [(&'static str, Ty)];
 
 pub const TYPES: &[(&str, Properties)] = &[
@@ -368,6 +372,131 @@ pub const TYPES: &[(&str, Properties)] = &[
         ],
     ),
     ("Message", &[("id", Str), ("status", Str), ("text", Str)]),
+    ("StorageClusterHealthCheck", &[("label", Str), ("status", Str)]),
+    (
+        "StorageServer",
+        &[
+            ("id", Int),
+            ("ip", Str),
+            ("port", Int),
+            ("container", Str),
+            ("status", Enum(&["ready", "error"])),
+        ],
+    ),
+    (
+        "Cluster",
+        &[
+            ("label", Str),
+            ("status", Enum(&["empty", "deploying", "ready", "error"])),
+            ("driveType", Enum(DRIVE_TYPES)),
+            ("nodes", Array(&Str)),
+            ("storageServers", Array(&Obj("StorageServer"))),
+            ("clusterType", Str),
+        ],
+    ),
+    (
+        "VdiskStorage",
+        &[
+            ("id", Str),
+            ("blockCluster", Str),
+            ("slaveCluster?", Str),
+            ("objectCluster?", Str),
+        ],
+    ),
+    (
+        "Vdisk",
+        &[
+            ("id", Str),
+            ("status", Enum(VDISK_STATUS)),
+            ("size", Int),
+            ("blocksize", Int),
+            ("type", Enum(VDISK_TYPES)),
+            ("readOnly?", Bool),
+            ("templatevdisk?", Str),
+            ("vdiskstorage", Str),
+        ],
+    ),
+    (
+        "VdiskListItem",
+        &[
+            ("id", Str),
+            ("status", Enum(VDISK_STATUS)),
+            ("type", Enum(VDISK_TYPES)),
+            ("vdiskstorage", Str),
+        ],
+    ),
+    (
+        "Webhook",
+        &[("name", Str), ("url", Str), ("eventtypes", Array(&Enum(&["ork"])))],
+    ),
+    (
+        "PortForward",
+        &[
+            ("protocols", Array(&Enum(&["tcp", "udp"]))),
+            ("srcport", Int),
+            ("srcip", Str),
+            ("dstport", Int),
+            ("dstip", Str),
+        ],
+    ),
+    (
+        "HTTPProxy",
+        &[
+            ("host", Str),
+            ("destinations", Array(&Str)),
+            ("types", Array(&Enum(&["http", "https"]))),
+        ],
+    ),
+    ("CloudInit", &[("userdata", Str), ("metadata", Str)]),
+    (
+        "GWHost",
+        &[
+            ("macaddress", Str),
+            ("hostname", Str),
+            ("ipaddress", Str),
+            ("ip6address?", Str),
+            ("cloudinit?", Obj("CloudInit")),
+        ],
+    ),
+    (
+        "DHCP",
+        &[("nameservers?", Array(&Str)), ("hosts", Array(&Obj("GWHost")))],
+    ),
+    ("ZerotierBridge", &[("id", Str), ("token?", Str)]),
+    (
+        "GWNIC",
+        &[
+            ("type", Enum(&["zerotier", "vxlan", "vlan", "default", "bridge"])),
+            ("id", Str),
+            ("token?", Str),
+            ("zerotierbridge?", Obj("ZerotierBridge")),
+            ("config?", Any),
+            ("name", Str),
+            ("dhcpserver?", Obj("DHCP")),
+        ],
+    ),
+    (
+        "ListGW",
+        &[
+            ("name", Str),
+            ("domain", Str),
+            ("nics", Array(&Obj("GWNIC"))),
+            ("portforwards?", Array(&Obj("PortForward"))),
+            ("httpproxies?", Array(&Obj("HTTPProxy"))),
+            ("zerotiernodeid?", Str),
+        ],
+    ),
+    (
+        "GetGW",
+        &[
+            ("domain", Str),
+            ("nics", Array(&Obj("GWNIC"))),
+            ("portforwards?", Array(&Obj("PortForward"))),
+            ("httpproxies?", Array(&Obj("HTTPProxy"))),
+            ("zerotiernodeid?", Str),
+            ("status", Enum(&["running", "halted"])),
+        ],
+    ),
 ];
 
 fn properties(name: &str) -> Properties {

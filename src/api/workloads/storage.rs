@@ -129,7 +129,7 @@ fn snapshot_view(ctx: &Ctx, snapshot: Workload<SnapshotSpec>) -> Result<Snapshot
 }
 
 /// Our records keep RFC 3339 times; the reference's `Snapshot` has epoch seconds.
-fn epoch_seconds(rfc3339: &str) -> u64 {
+pub(super) fn epoch_seconds(rfc3339: &str) -> u64 {
     humantime::parse_rfc3339_weak(rfc3339)
         .ok()
         .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())

@@ -10,7 +10,9 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
+use crate::api::workloads::storage::epoch_seconds;
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
+use crate::model::health::{HealthCheck, HealthMessage, HealthStatus};
 use crate::model::storage_cluster::{StorageCluster, StorageClusterServers, StorageClusterSpec, StorageServer};
 use crate::model::vdisk_storage::VdiskStorage;
 use crate::model::{Job, JobAction, Node, Role};
@@ -40,30 +42,6 @@ pub struct ClusterHealth {
     pub label: String,
     /// `OK`, `ERROR` (an engine does not answer) or `SKIPPED` (nothing deployed yet).
     pub status: &'static str,
-}
-
-/// 0-orchestrator's `HealthCheck`: one message per storage engine.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HealthCheck {
-    pub id: String,
-    pub name: String,
-    pub resource: String,
-    pub messages: Vec<HealthMessage>,
-    pub category: String,
-    /// Seconds between two checks.
-    pub interval: u64,
-    /// When the engines were last checked with a change (RFC 3339).
-    pub lasttime: String,
-    pub stacktrace: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HealthMessage {
-    /// `<node>:<port>`.
-    pub id: String,
-    /// `OK` or `ERROR`.
-    pub status: &'static str,
-    pub text: String,
 }
 
 fn servers(ctx: &Ctx, label: &str) -> Result<Option<StorageClusterServers>, ApiError> {
@@ -237,21 +215,28 @@ pub(crate) async fn get_health(label: String, ctx: Ctx, caller: Caller) -> Handl
         .flat_map(|r| &r.servers)
         .map(|server| HealthMessage {
             id: format!("{}:{}", server.node, server.port),
-            status: if server.status == "ready" { "OK" } else { "ERROR" },
+            status: if server.status == "ready" {
+                HealthStatus::Ok
+            } else {
+                HealthStatus::Error
+            },
             text: match &server.reason {
                 Some(reason) => format!("engine {}:{} on {}: {reason}", server.ip, server.port, server.disk),
                 None => format!("engine {}:{} on {} answers", server.ip, server.port, server.disk),
             },
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // One message per engine; the check is the worst of them (`SKIPPED` before anything is deployed).
+    let status = messages.iter().map(|m| m.status).max().unwrap_or(HealthStatus::Skipped);
     let check = HealthCheck {
         id: "storage-engines".into(),
         name: "Storage engines".into(),
         resource: cluster.path(),
-        messages,
         category: "Storage".into(),
-        interval: ctx.heartbeat_interval.as_secs(),
-        lasttime: recorded.map(|r| r.updated_at).unwrap_or_default(),
+        status,
+        messages,
+        interval: ctx.heartbeat_interval.as_secs_f64(),
+        lasttime: recorded.map_or(0, |r| epoch_seconds(&r.updated_at)) as f64,
         stacktrace: String::new(),
     };
     Ok(warp::reply::json(&[check]).into_response())

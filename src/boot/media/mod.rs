@@ -11,8 +11,9 @@
 //!   response says how to give them the script ([`Kind::note`]).
 //!
 //! In UEFI, iPXE runs `autoexec.ipxe` only from release 1.21 on: Debian bookworm's `ipxe.efi` (2019) ignores it
-//! and falls back to plain DHCP booting. `--ipxe-dir` with a newer `ipxe.efi` (Debian trixie's, or an own build)
-//! makes the EFI side run the script; `/health` says which build the media carry.
+//! and falls back to plain DHCP booting. `--ipxe-dir` with a newer `ipxe.efi` (Debian trixie's, which
+//! `scripts/fetch-ipxe-trixie` unpacks, or an own build) makes the EFI side run the script; `/health` says which
+//! build the media carry.
 
 mod cache;
 mod fat;
@@ -84,7 +85,8 @@ impl Kind {
         } else {
             Some(
                 "this server's ipxe.efi (Debian bookworm's) ignores autoexec.ipxe, so UEFI machines fall back to DHCP \
-                 booting; start the server with --ipxe-dir holding an ipxe.efi of iPXE 1.21 or later",
+                 booting; start the server with --ipxe-dir holding an ipxe.efi of iPXE 1.21 or later (Debian \
+                 trixie's: scripts/fetch-ipxe-trixie)",
             )
         };
         match self {
@@ -266,10 +268,14 @@ impl Media {
 /// ISOLINUX starts iPXE at once, with the script as its initrd.
 const ISOLINUX_CFG: &str = "DEFAULT ipxe\nPROMPT 0\nLABEL ipxe\n  LINUX /ipxe.krn\n  INITRD /boot.ipx\n";
 
-/// Whether an `ipxe.efi` knows `autoexec.ipxe`: the file name is a string in builds that look for it.
+/// Whether an `ipxe.efi` knows `autoexec.ipxe`: the file name is a string in builds that look for it (ASCII in
+/// Debian trixie's 1.21.1 build, UTF-16 in some others; bookworm's has neither).
 fn runs_autoexec(efi: &[u8]) -> bool {
-    let needle: Vec<u8> = "autoexec.ipxe".encode_utf16().flat_map(u16::to_le_bytes).collect();
-    efi.windows(needle.len()).any(|window| window == needle)
+    let ascii = b"autoexec.ipxe".to_vec();
+    let utf16: Vec<u8> = "autoexec.ipxe".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    [ascii, utf16]
+        .iter()
+        .any(|needle| efi.windows(needle.len()).any(|window| window == needle.as_slice()))
 }
 
 /// The script every image runs: bring the network up, then chain to `url` (this server's script for the

@@ -1,7 +1,7 @@
 // The Boot page (#/boot[?tab=…]): network boot for bare-metal machines. This
 // module loads the five boot collections (and /health) as live resources and
 // lays out the stat cards and the tabs; each tab is its own module beside it
-// (boots, profiles, selectors, assets with upload, settings).
+// (boots, profiles, selectors, assets with upload, boot media, settings).
 
 import { api } from '../../api.js';
 import { viewPage, readOnlyPill, relativeTimeTicker, tabBar } from '../../ui.js';
@@ -11,6 +11,7 @@ import { mountBoots, EVENTS_LIMIT } from './boots.js';
 import { mountProfiles } from './profiles.js';
 import { mountSelectors } from './selectors.js';
 import { mountAssets } from './assets.js';
+import { mountMedia } from './media.js';
 import { mountSettings } from './settings.js';
 
 // Changes arrive in bursts (a boot storm writes one event per file): refresh at
@@ -22,6 +23,7 @@ const TABS = [
   { key: 'profiles', label: 'Profiles', iconName: 'layers' },
   { key: 'selectors', label: 'Selectors', iconName: 'target' },
   { key: 'assets', label: 'Assets', iconName: 'file' },
+  { key: 'media', label: 'Boot media', iconName: 'download' },
   { key: 'settings', label: 'Settings', iconName: 'sliders' },
 ];
 
@@ -65,6 +67,7 @@ export function mountBoot(root, ctx) {
   const profilesTab = mountProfiles(tabs.panels.profiles, ctx, data);
   const selectorsTab = mountSelectors(tabs.panels.selectors, ctx, data);
   const assetsTab = mountAssets(tabs.panels.assets, ctx, data);
+  const mediaTab = mountMedia(tabs.panels.media, data);
   const settingsTab = mountSettings(tabs.panels.settings, ctx, data);
 
   const page = viewPage(
@@ -104,6 +107,7 @@ export function mountBoot(root, ctx) {
     profilesTab.render();
     selectorsTab.render();
     assetsTab.render();
+    mediaTab.render();
     settingsTab.render();
   }
 
