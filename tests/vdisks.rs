@@ -62,8 +62,13 @@ fn url(export: &str, socket: &Path) -> String {
     format!("nbd+unix:///{export}?socket={}", socket.display())
 }
 
+/// Engines pick the first free ports from 2000 on a shared loopback: deployments in this file take turns, so two
+/// never pick the same port at the same moment.
+static DEPLOYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A six-engine cluster on three demo nodes and a vdisk storage `vs` on it; the engines' ports.
 fn cluster(server: &Server) -> Vec<u16> {
+    let _turn = DEPLOYING.lock().unwrap_or_else(|p| p.into_inner());
     let nodes: Vec<String> = get_json(server, "/nodes")
         .as_array()
         .unwrap()
@@ -479,8 +484,7 @@ fn malformed_clients_get_errors_or_a_closed_connection_and_others_keep_working()
 
 /// A VM with a vdisk on a demo node: the engine starts the node's NBD server for it (the reference's container),
 /// `GET …/vms/{id}` shows each disk's URL, and Debian's NBD clients read and write through exactly that URL; the
-/// blocks land in the cluster's engines. Stopping the VM takes its server (and the URL) away; a VM naming a vdisk
-/// that does not exist is refused on that disk's field.
+/// blocks land in the cluster's engines. Stopping the VM takes its server (and the URL) away.
 #[test]
 fn a_vm_with_a_vdisk_is_served_by_its_nodes_nbd_server_at_the_url_it_shows() {
     let (qemu_io, nbdinfo) = (tool("qemu-io"), tool("nbdinfo"));
@@ -542,11 +546,9 @@ fn a_vm_with_a_vdisk_is_served_by_its_nodes_nbd_server_at_the_url_it_shows() {
     assert!(shown(&format!("{vms}/vm1"))["disks"][0].get("url").is_none());
     assert!(!Path::new(socket).exists(), "the NBD server went with the VM");
 
+    // A disk naming no vdisk of ours keeps the reference's `nbd://<vdiskid>` for the node: no server, no URL.
     let vm = json!({"id": "vm2", "memory": 512, "cpu": 1, "disks": [{"vdiskid": "nosuchdisk"}]});
-    let (status, error) = call(&server, Method::POST, &vms, Some(vm));
-    assert_eq!(
-        (status, error["code"].as_str(), error["field"].as_str()),
-        (400, Some("unknown_vdisk"), Some("disks[0].vdiskid")),
-        "{error}"
-    );
+    let (status, created) = call(&server, Method::POST, &vms, Some(vm));
+    assert_eq!(status, 201, "{created}");
+    assert!(created["disks"][0].get("url").is_none(), "{created}");
 }

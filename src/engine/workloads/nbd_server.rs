@@ -18,7 +18,7 @@ use crate::model::storage_cluster::StorageClusterServers;
 use crate::model::vdisk::Vdisk;
 use crate::model::vdisk_storage::VdiskStorage;
 use crate::model::vm::{VmMedia, VmSpec};
-use crate::model::{ContainerSpec, JobError, Workload};
+use crate::model::{ContainerSpec, Workload};
 use crate::store::Expect;
 use crate::zos::ZosClient;
 use crate::zos::commands::System;
@@ -40,14 +40,20 @@ fn job_name(vm: &Workload<VmSpec>) -> String {
     format!("nbdserver.{}", vm.spec.id)
 }
 
-/// Makes the VM's NBD server run with the VM's vdisks, and records their URLs; answers them by vdisk id.
+/// Makes the VM's NBD server run with the VM's vdisks, and records their URLs; answers them by vdisk id (none,
+/// and no server, when no disk names a vdisk of ours).
 pub async fn ensure(
     step: &mut Step<'_>,
     client: &ZosClient,
     vm: &Workload<VmSpec>,
 ) -> Result<BTreeMap<String, String>, Failure> {
+    let config = config(step, &vm.spec)?;
+    if config.vdisks.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     step.progress(20, "starting the VM's NBD server").await?;
-    let config = toml::to_string(&config(step, &vm.spec)?).map_err(|err| Failure::Transient(err.to_string()))?;
+    let served: Vec<String> = config.vdisks.keys().cloned().collect();
+    let config = toml::to_string(&config).map_err(|err| Failure::Transient(err.to_string()))?;
     let container = converge_container(client, vm).await?;
     let inside = client.inside(container);
     let fd = inside.open_write(CONFIG, 0o644).await?;
@@ -82,8 +88,11 @@ pub async fn ensure(
         .as_str()
         .ok_or_else(|| Failure::Transient(format!("the node does not say where container {container} is")))?;
     let socket = format!("{}/server.socket.{}", root.trim_end_matches('/'), vm.spec.id);
-    let urls: BTreeMap<String, String> = (vm.spec.disks.iter())
-        .map(|disk| (disk.vdiskid.clone(), nbd_url(&disk.vdiskid, &socket)))
+    let urls: BTreeMap<String, String> = (served.into_iter())
+        .map(|vdisk| {
+            let url = nbd_url(&vdisk, &socket);
+            (vdisk, url)
+        })
         .collect();
     record(step, vm, Some(urls.clone())).await?;
     Ok(urls)
@@ -97,19 +106,16 @@ pub async fn remove(step: &Step<'_>, client: &ZosClient, vm: &Workload<VmSpec>) 
     record(step, vm, None).await
 }
 
-/// 0-disk's config for the VM's vdisks: each vdisk's static config and its vdisk storage's block cluster.
+/// 0-disk's config for the VM's vdisks: each vdisk's static config and its vdisk storage's block cluster. A disk
+/// naming no vdisk of ours is left out (its domain keeps the reference's `nbd://<vdiskid>`, for the node to
+/// resolve).
 fn config(step: &Step<'_>, vm: &VmSpec) -> Result<NbdConfig, Failure> {
     let store = step.store();
     let mut config = NbdConfig::default();
-    for (i, disk) in vm.disks.iter().enumerate() {
-        let vdisk = store.get::<Vdisk>(&disk.vdiskid)?.ok_or_else(|| {
-            Failure::Permanent(JobError {
-                status: 400,
-                code: "unknown_vdisk".into(),
-                message: format!("vdisk '{}' does not exist", disk.vdiskid),
-                field: Some(format!("disks[{i}].vdiskid")),
-            })
-        })?;
+    for disk in &vm.disks {
+        let Some(vdisk) = store.get::<Vdisk>(&disk.vdiskid)? else {
+            continue;
+        };
         let vdisk = vdisk.value;
         let storage = store
             .get::<VdiskStorage>(&vdisk.vdiskstorage)?

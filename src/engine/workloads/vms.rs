@@ -97,7 +97,8 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
                 .disks
                 .iter()
                 .map(|disk| {
-                    json!({"type": "disk", "url": urls[&disk.vdiskid],
+                    let url = (urls.get(&disk.vdiskid).cloned()).unwrap_or_else(|| format!("nbd://{}", disk.vdiskid));
+                    json!({"type": "disk", "url": url,
                     "iotune": {"totaliopssec": disk.max_i_ops}})
                 })
                 .collect();
