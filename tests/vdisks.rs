@@ -484,7 +484,8 @@ fn malformed_clients_get_errors_or_a_closed_connection_and_others_keep_working()
 
 /// A VM with a vdisk on a demo node: the engine starts the node's NBD server for it (the reference's container),
 /// `GET …/vms/{id}` shows each disk's URL, and Debian's NBD clients read and write through exactly that URL; the
-/// blocks land in the cluster's engines. Stopping the VM takes its server (and the URL) away.
+/// blocks land in the cluster's engines. A migration moves the server with the VM; stopping the VM takes its
+/// server (and the URL) away.
 #[test]
 fn a_vm_with_a_vdisk_is_served_by_its_nodes_nbd_server_at_the_url_it_shows() {
     let (qemu_io, nbdinfo) = (tool("qemu-io"), tool("nbdinfo"));
@@ -539,12 +540,32 @@ fn a_vm_with_a_vdisk_is_served_by_its_nodes_nbd_server_at_the_url_it_shows() {
     assert_eq!(shown(&format!("{vms}/vm1"))["disks"][0]["url"], url.as_str());
     run(&qemu_io, &["-f", "raw", "-c", "read -P 0x5a 1M 2M", &url]);
 
+    // Migrated, the VM has its server on its new node, and the old node's goes.
+    let other = get_json(&server, "/nodes")[1]["id"].as_str().unwrap().to_owned();
+    let migrate = json!({"nodeid": other});
+    let (status, answer) = call(&server, Method::POST, &format!("{vms}/vm1/migrate"), Some(migrate));
+    assert!(status == 204 || status == 202, "{answer}");
+    let vms = format!("/nodes/{other}/vms");
+    wait_until(Duration::from_secs(60), "the VM runs on its new node", || {
+        shown(&format!("{vms}/vm1"))["disks"][0]["url"].is_string()
+    });
+    let moved = shown(&format!("{vms}/vm1"))["disks"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(moved, url);
+    wait_until(Duration::from_secs(30), "the old node's NBD server stops", || {
+        !Path::new(socket).exists()
+    });
+    run(&qemu_io, &["-f", "raw", "-c", "read -P 0x5a 1M 2M", &moved]);
+    let socket = moved.split_once("?socket=").unwrap().1.to_owned();
+
     assert_eq!(call(&server, Method::POST, &format!("{vms}/vm1/stop"), None).0, 204);
     wait_until(Duration::from_secs(30), "the VM halts", || {
         shown(&format!("{vms}/vm1"))["status"] == "halted"
     });
     assert!(shown(&format!("{vms}/vm1"))["disks"][0].get("url").is_none());
-    assert!(!Path::new(socket).exists(), "the NBD server went with the VM");
+    assert!(!Path::new(&socket).exists(), "the NBD server went with the VM");
 
     // A disk naming no vdisk of ours keeps the reference's `nbd://<vdiskid>` for the node: no server, no URL.
     let vm = json!({"id": "vm2", "memory": 512, "cpu": 1, "disks": [{"vdiskid": "nosuchdisk"}]});

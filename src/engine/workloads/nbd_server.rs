@@ -30,9 +30,9 @@ const CONFIG: &str = "/nbdserver.toml";
 /// How long a started server may take to be listed as running by its node.
 const START: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// 0-orchestrator's name for the VM's NBD server container.
-fn container_name(vm: &Workload<VmSpec>) -> String {
-    format!("vdisks_{}_{}", vm.spec.id, vm.node)
+/// 0-orchestrator's name for the NBD server container of VM `vm` on `node`.
+fn container_name(vm: &str, node: &str) -> String {
+    format!("vdisks_{vm}_{node}")
 }
 
 /// The server's job id prefix (0-orchestrator's `nbdserver.<name>`).
@@ -100,10 +100,16 @@ pub async fn ensure(
 
 /// Stops the VM's NBD server (its container) and forgets the URLs.
 pub async fn remove(step: &Step<'_>, client: &ZosClient, vm: &Workload<VmSpec>) -> Result<(), Failure> {
-    for container in client.find_containers(&[container_name(vm)]).await? {
+    stop(client, &vm.spec.id, &vm.node).await?;
+    record(step, vm, None).await
+}
+
+/// Stops the NBD server of VM `vm` on `node`, if it runs there (a migrated VM's old node lets go of it too).
+pub async fn stop(client: &ZosClient, vm: &str, node: &str) -> Result<(), Failure> {
+    for container in client.find_containers(&[container_name(vm, node)]).await? {
         client.terminate_container(container).await?;
     }
-    record(step, vm, None).await
+    Ok(())
 }
 
 /// 0-disk's config for the VM's vdisks: each vdisk's static config and its vdisk storage's block cluster. A disk
@@ -145,12 +151,12 @@ fn config(step: &Step<'_>, vm: &VmSpec) -> Result<NbdConfig, Failure> {
 
 /// The server's container, created if the node has none with its name.
 async fn converge_container(client: &ZosClient, vm: &Workload<VmSpec>) -> Result<u64, Failure> {
-    let tags = vec![container_name(vm)];
+    let tags = vec![container_name(&vm.spec.id, &vm.node)];
     if let Some(id) = client.find_containers(&tags).await?.first() {
         return Ok(*id);
     }
     let spec: ContainerSpec = serde_json::from_value(json!({
-        "name": container_name(vm), "flist": NBD_FLIST, "hostNetworking": true,
+        "name": tags[0], "flist": NBD_FLIST, "hostNetworking": true,
     }))
     .map_err(|err| Failure::Transient(err.to_string()))?;
     Ok(client

@@ -23,6 +23,7 @@ async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) 
     if let Some(domain) = client.find_domain(&vm.spec.id).await? {
         client.destroy_domain(&domain["uuid"]).await?;
     }
+    nbd_server::stop(&client, &vm.spec.id, source).await?;
     let old_key = Workload::<VmSpec>::key(source, &[], &vm.spec.id);
     let store = step.store();
     store
