@@ -62,8 +62,13 @@ fn url(export: &str, socket: &Path) -> String {
     format!("nbd+unix:///{export}?socket={}", socket.display())
 }
 
+/// Engines pick the first free ports from 2000 on a shared loopback: deployments in this file take turns, so two
+/// never pick the same port at the same moment.
+static DEPLOYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A six-engine cluster on three demo nodes and a vdisk storage `vs` on it; the engines' ports.
 fn cluster(server: &Server) -> Vec<u16> {
+    let _turn = DEPLOYING.lock().unwrap_or_else(|p| p.into_inner());
     let nodes: Vec<String> = get_json(server, "/nodes")
         .as_array()
         .unwrap()
@@ -475,4 +480,96 @@ fn malformed_clients_get_errors_or_a_closed_connection_and_others_keep_working()
     healthy.write_all(&request(3, 78, 0, 0)).unwrap();
     assert_eq!(reply(&mut healthy), (0, 78));
     run(&qemu_io, &["-f", "raw", "-c", "read -P 0x42 0 64k", &vd1]);
+}
+
+/// A VM with a vdisk on a demo node: the engine starts the node's NBD server for it (the reference's container),
+/// `GET …/vms/{id}` shows each disk's URL, and Debian's NBD clients read and write through exactly that URL; the
+/// blocks land in the cluster's engines. A migration moves the server with the VM; stopping the VM takes its
+/// server (and the URL) away.
+#[test]
+fn a_vm_with_a_vdisk_is_served_by_its_nodes_nbd_server_at_the_url_it_shows() {
+    let (qemu_io, nbdinfo) = (tool("qemu-io"), tool("nbdinfo"));
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "3", "--heartbeat-interval", "1"]);
+    let ports = cluster(&server);
+    let body = json!({"id": "vmdisk", "size": 1, "type": "db"});
+    assert_eq!(
+        call(&server, Method::POST, "/vdiskstorage/vs/vdisks", Some(body)).0,
+        201
+    );
+    let node = get_json(&server, "/nodes")[0]["id"].as_str().unwrap().to_owned();
+    let vms = format!("/nodes/{node}/vms");
+    let vm = json!({"id": "vm1", "memory": 512, "cpu": 1, "disks": [{"vdiskid": "vmdisk", "maxIOps": 100}]});
+    let (status, created) = call(&server, Method::POST, &vms, Some(vm));
+    assert!(status == 201 || status == 202, "{created}");
+    let shown = |path: &str| get_json(&server, path);
+    wait_until(Duration::from_secs(60), "the VM runs", || {
+        shown(&format!("{vms}/vm1"))["status"] == "running"
+    });
+    let url = shown(&format!("{vms}/vm1"))["disks"][0]["url"]
+        .as_str()
+        .expect("the disk shows its URL")
+        .to_owned();
+    let socket = url
+        .strip_prefix("nbd+unix:///vmdisk?socket=")
+        .unwrap_or_else(|| panic!("the URL is the reference's: {url}"));
+    // The socket is in the NBD server container's root (a host folder on an emulated node).
+    assert!(
+        socket.contains("/mnt/containers/") && socket.ends_with("/server.socket.vm1"),
+        "{url}"
+    );
+
+    assert_eq!(run(&nbdinfo, &["--size", &url]).trim(), (1u64 << 30).to_string());
+    run(
+        &qemu_io,
+        &["-f", "raw", "-c", "write -P 0x5a 1M 2M", "-c", "flush", &url],
+    );
+    run(
+        &qemu_io,
+        &["-f", "raw", "-c", "read -P 0x5a 1M 2M", "-c", "read -P 0 0 1M", &url],
+    );
+    let holding = ports
+        .iter()
+        .filter(|port| redis_cli(**port, &["HLEN", "nondedup:vmdisk"]) != "0")
+        .count();
+    assert!(holding > 1, "the VM's writes are spread over the engines ({holding})");
+
+    // Applying the VM again (as a restart of the orchestrator resumes it) keeps its server: same container, same
+    // socket, the data still there.
+    assert_eq!(call(&server, Method::POST, &format!("{vms}/vm1/start"), None).0, 204);
+    assert_eq!(shown(&format!("{vms}/vm1"))["disks"][0]["url"], url.as_str());
+    run(&qemu_io, &["-f", "raw", "-c", "read -P 0x5a 1M 2M", &url]);
+
+    // Migrated, the VM has its server on its new node, and the old node's goes.
+    let other = get_json(&server, "/nodes")[1]["id"].as_str().unwrap().to_owned();
+    let migrate = json!({"nodeid": other});
+    let (status, answer) = call(&server, Method::POST, &format!("{vms}/vm1/migrate"), Some(migrate));
+    assert!(status == 204 || status == 202, "{answer}");
+    let vms = format!("/nodes/{other}/vms");
+    wait_until(Duration::from_secs(60), "the VM runs on its new node", || {
+        shown(&format!("{vms}/vm1"))["disks"][0]["url"].is_string()
+    });
+    let moved = shown(&format!("{vms}/vm1"))["disks"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(moved, url);
+    wait_until(Duration::from_secs(30), "the old node's NBD server stops", || {
+        !Path::new(socket).exists()
+    });
+    run(&qemu_io, &["-f", "raw", "-c", "read -P 0x5a 1M 2M", &moved]);
+    let socket = moved.split_once("?socket=").unwrap().1.to_owned();
+
+    assert_eq!(call(&server, Method::POST, &format!("{vms}/vm1/stop"), None).0, 204);
+    wait_until(Duration::from_secs(30), "the VM halts", || {
+        shown(&format!("{vms}/vm1"))["status"] == "halted"
+    });
+    assert!(shown(&format!("{vms}/vm1"))["disks"][0].get("url").is_none());
+    assert!(!Path::new(&socket).exists(), "the NBD server went with the VM");
+
+    // A disk naming no vdisk of ours keeps the reference's `nbd://<vdiskid>` for the node: no server, no URL.
+    let vm = json!({"id": "vm2", "memory": 512, "cpu": 1, "disks": [{"vdiskid": "nosuchdisk"}]});
+    let (status, created) = call(&server, Method::POST, &vms, Some(vm));
+    assert_eq!(status, 201, "{created}");
+    assert!(created["disks"][0].get("url").is_none(), "{created}");
 }

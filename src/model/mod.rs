@@ -24,6 +24,7 @@ pub mod gateway;
 pub mod gateway_config;
 pub mod health;
 mod job;
+pub mod nbd_config;
 pub mod network;
 mod node;
 pub mod storage;

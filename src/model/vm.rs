@@ -1,5 +1,7 @@
 //! Virtual machines on a node: 0-orchestrator's `VMCreate` (and `VMUpdate`, its changeable part).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
@@ -62,6 +64,22 @@ pub struct VmExport {
 
 impl Record for VmExport {
     const COLLECTION: &'static str = "vm_exports";
+    fn id(&self) -> &str {
+        &self.vm
+    }
+}
+
+/// Where a running VM's vdisks are served (observed: the engine's, keyed by the VM's workload key): each vdisk's
+/// URL on the VM's NBD server, as the domain's media names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmMedia {
+    pub vm: String,
+    /// Vdisk id → `nbd+unix:///<vdiskid>?socket=<path>`.
+    pub urls: BTreeMap<String, String>,
+}
+
+impl Record for VmMedia {
+    const COLLECTION: &'static str = "vm_media";
     fn id(&self) -> &str {
         &self.vm
     }

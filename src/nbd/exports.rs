@@ -4,7 +4,7 @@
 //!
 //! Two sources, as 0-disk's `nbdserver` reads its config from etcd or from a file:
 //! - the orchestrator's API (`/vdiskstorage`, its vdisks, `/storageclusters/{label}`' engines), or
-//! - a TOML file in 0-disk's config shape:
+//! - a TOML file in 0-disk's config shape (`model::nbd_config`; the engine writes one for a VM's NBD server):
 //!
 //! ```toml
 //! [storageClusters.blocks]
@@ -18,14 +18,14 @@
 //! storageCluster = "blocks"
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::blocks::{Shards, VdiskBlocks};
+use crate::model::nbd_config::{NbdConfig, NbdVdisk};
 
 /// One export, as negotiated.
 pub struct Export {
@@ -47,37 +47,10 @@ struct Made {
     stripes: Stripes,
 }
 
-/// A vdisk as the sources describe it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct VdiskConfig {
-    /// GiB.
-    size: u64,
-    block_size: u32,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    read_only: bool,
-    storage_cluster: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClusterConfig {
-    servers: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    storage_clusters: BTreeMap<String, ClusterConfig>,
-    #[serde(default)]
-    vdisks: BTreeMap<String, VdiskConfig>,
-}
-
 pub enum Source {
     File(PathBuf),
+    /// The config file's text from elsewhere: an emulated node serves a container's file from memory.
+    Text(Box<dyn Fn() -> Result<String, String> + Send + Sync>),
     Api {
         base: String,
         token: String,
@@ -86,7 +59,7 @@ pub enum Source {
 }
 
 /// A vdisk with its engines' addresses.
-type Resolved = (VdiskConfig, Vec<String>);
+type Resolved = (NbdVdisk, Vec<String>);
 
 const STRIPES: usize = 64;
 
@@ -106,7 +79,6 @@ impl Exports {
     /// The export names offered (for NBD_OPT_LIST).
     pub async fn names(&self) -> Result<Vec<String>, String> {
         match &self.source {
-            Source::File(path) => Ok(read_file(path).await?.vdisks.into_keys().collect()),
             Source::Api { .. } => {
                 let mut names = Vec::new();
                 for storage in self.api_list("/vdiskstorage").await? {
@@ -117,6 +89,7 @@ impl Exports {
                 }
                 Ok(names)
             }
+            _ => Ok(self.config_file().await?.vdisks.into_keys().collect()),
         }
     }
 
@@ -162,14 +135,14 @@ impl Exports {
 
     async fn resolve(&self, name: &str) -> Result<Option<Resolved>, String> {
         match &self.source {
-            Source::File(path) => {
-                let mut config = read_file(path).await?;
+            Source::File(_) | Source::Text(_) => {
+                let mut config = self.config_file().await?;
                 let Some(vdisk) = config.vdisks.remove(name) else {
                     return Ok(None);
                 };
                 let cluster = config.storage_clusters.remove(&vdisk.storage_cluster).ok_or_else(|| {
                     format!(
-                        "vdisk '{name}' names storage cluster '{}', which is not in the file",
+                        "vdisk '{name}' names storage cluster '{}', which is not in the config",
                         vdisk.storage_cluster
                     )
                 })?;
@@ -191,7 +164,7 @@ impl Exports {
                         .iter()
                         .map(|server| format!("{}:{}", server["ip"].as_str().unwrap_or_default(), server["port"]))
                         .collect();
-                    let config = VdiskConfig {
+                    let config = NbdVdisk {
                         size: vdisk["size"].as_u64().unwrap_or(0),
                         block_size: vdisk["blocksize"].as_u64().unwrap_or(4096) as u32,
                         kind: vdisk["type"].as_str().unwrap_or_default().to_owned(),
@@ -203,6 +176,20 @@ impl Exports {
                 Ok(None)
             }
         }
+    }
+
+    /// The config of a file source (`--config`, or an emulated container's file).
+    async fn config_file(&self) -> Result<NbdConfig, String> {
+        let (text, origin) = match &self.source {
+            Source::File(path) => {
+                let text = tokio::fs::read_to_string(path).await;
+                (text.map_err(|err| err.to_string()), path.display().to_string())
+            }
+            Source::Text(read) => (read(), "the config".to_owned()),
+            Source::Api { .. } => return Ok(NbdConfig::default()),
+        };
+        let text = text.map_err(|err| format!("{origin}: {err}"))?;
+        toml::from_str(&text).map_err(|err| format!("{origin}: {err}"))
     }
 
     /// GET `path` from the API: the JSON, or `None` for a 404.
@@ -235,28 +222,5 @@ impl Exports {
             .await?
             .and_then(|list| list.as_array().cloned())
             .unwrap_or_default())
-    }
-}
-
-async fn read_file(path: &PathBuf) -> Result<ConfigFile, String> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|err| format!("{}: {err}", path.display()))?;
-    toml::from_str(&text).map_err(|err| format!("{}: {err}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_file_has_0_disks_shape() {
-        let config: ConfigFile = toml::from_str(
-            "[storageClusters.blocks]\nservers = [\"127.0.0.1:2000\"]\n\
-             [vdisks.vd1]\nsize = 1\nblockSize = 4096\ntype = \"db\"\nstorageCluster = \"blocks\"\n",
-        )
-        .unwrap();
-        assert_eq!(config.vdisks["vd1"].block_size, 4096);
-        assert_eq!(config.storage_clusters["blocks"].servers, ["127.0.0.1:2000"]);
     }
 }

@@ -28,10 +28,7 @@ pub async fn run(args: NbdServerArgs, exports: Exports) -> std::io::Result<()> {
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path)?;
             tracing::info!(id = %args.id, socket = %path.display(), "NBD server listening");
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(connection(stream, exports.clone(), args.id.clone()));
-            }
+            serve_unix(listener, exports, args.id).await
         }
         NbdAddress::Tcp(address) => {
             let listener = TcpListener::bind(address).await?;
@@ -41,6 +38,22 @@ pub async fn run(args: NbdServerArgs, exports: Exports) -> std::io::Result<()> {
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(connection(stream, exports.clone(), args.id.clone()));
             }
+        }
+    }
+}
+
+/// Serves every client of `listener`, until accepting fails or the future is dropped: then the clients'
+/// connections end with it (they are its tasks), as they would with the process of a stopped NBD server
+/// container, which is how an emulated node runs one.
+pub async fn serve_unix(listener: UnixListener, exports: Arc<Exports>, id: String) -> std::io::Result<()> {
+    let mut clients = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted?;
+                clients.spawn(connection(stream, exports.clone(), id.clone()));
+            }
+            Some(_) = clients.join_next() => {}
         }
     }
 }

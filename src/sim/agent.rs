@@ -14,9 +14,11 @@ use super::gateway;
 use super::inventory::Inventory;
 use super::jobs::{Jobs, epoch_ms};
 use super::kvm::Kvm;
+use super::nbd_servers;
 use super::network::Networks;
 use super::storage::Storage;
 use super::wire::{Lists, Outcome};
+use crate::nbd::{Exports, Source};
 use crate::zos::protocol::{self, Command, JobResult, State};
 
 pub struct Agent {
@@ -33,14 +35,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(inventory: Inventory) -> Agent {
+        let folder = engines::node_folder(&inventory.node_id());
         let agent = Agent {
             jobs: Jobs::default(),
-            containers: Containers::default(),
+            containers: Containers::new(folder.clone()),
             storage: Storage::default(),
             networks: Networks::default(),
             kvm: Kvm::default(),
             files: Files::default(),
-            folder: engines::node_folder(&inventory.node_id()),
+            folder,
             inventory: Mutex::new(inventory),
         };
         agent.boot();
@@ -113,6 +116,9 @@ impl Agent {
             "core.system" if self.runs_engine(container, arguments) => {
                 self.run_engine(&command.id, container, arguments).await
             }
+            "core.system" if self.runs_nbd_server(container, arguments) => {
+                self.run_nbd_server(&command.id, container, arguments).await
+            }
             "core.system" => {
                 self.jobs
                     .system(&**lists, &command.id, container, arguments, command.stream)
@@ -153,6 +159,41 @@ impl Agent {
                 .is_some_and(|created| engines::is_engine(arguments["name"].as_str().unwrap_or_default(), &created))
     }
 
+    /// Whether `core.system` with `arguments` in `container` asks for an NBD server (see `nbd_servers`).
+    fn runs_nbd_server(&self, container: u64, arguments: &Value) -> bool {
+        let name = arguments["name"].as_str().unwrap_or_default();
+        container != 0
+            && (self.containers.arguments(container)).is_some_and(|created| nbd_servers::is_nbd_server(name, &created))
+    }
+
+    /// Serves the vdisks of the container's config file in-process, as a job, until the job is killed.
+    async fn run_nbd_server(self: &Arc<Self>, id: &str, container: u64, arguments: &Value) -> Outcome {
+        let args: Vec<String> = (arguments["args"].as_array().into_iter().flatten())
+            .filter_map(|arg| arg.as_str().map(str::to_owned))
+            .collect();
+        let started = nbd_servers::parse(&args).and_then(|invocation| {
+            let bound = nbd_servers::bind(&self.containers.root(container), &invocation.socket)?;
+            Ok((invocation, bound))
+        });
+        let (invocation, (listener, path)) = match started {
+            Ok(started) => started,
+            Err(message) => return Outcome::error(&message),
+        };
+        let agent = Arc::downgrade(self);
+        let config = invocation.config.clone();
+        let read = move || {
+            let content = agent
+                .upgrade()
+                .and_then(|agent| agent.files.content(container, &config));
+            let text = content.ok_or_else(|| format!("open {config}: no such file or directory"))?;
+            String::from_utf8(text).map_err(|err| err.to_string())
+        };
+        let exports = Exports::new(Source::Text(Box::new(read)));
+        let cmdline = format!("/bin/nbdserver {}", args.join(" "));
+        let work = |kill| nbd_servers::serve(listener, path, exports, invocation.id, kill);
+        self.jobs.track(id, container, cmdline, 0, work).await
+    }
+
     /// The gateway flist's program that `core.system` with `arguments` asks for in `container`, if it is one
     /// (see `gateway`): it reads the container's files.
     fn gateway_program(&self, container: u64, arguments: &Value) -> Option<super::programs::Program> {
@@ -187,9 +228,9 @@ impl Agent {
             });
         match started {
             Ok(child) => {
-                self.jobs
-                    .track(id, container, format!("/bin/ardb-server {path}"), child)
-                    .await
+                let (cmdline, pid) = (format!("/bin/ardb-server {path}"), child.id().unwrap_or_default());
+                let work = |kill| engines::follow(child, kill);
+                self.jobs.track(id, container, cmdline, pid, work).await
             }
             Err(message) => Outcome::error(&message),
         }

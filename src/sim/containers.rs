@@ -3,6 +3,7 @@
 //! does not have, a name or a host port already taken.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ const HUB: &[&str] = &[
     "caddy.flist",
     super::engines::ENGINE_FLIST,
     super::gateway::GATEWAY_FLIST,
+    super::nbd_servers::NBD_FLIST,
 ];
 
 /// How long mounting an flist takes on the emulated node: long enough that a creation can be interrupted.
@@ -32,13 +34,29 @@ struct Emulated {
     pid: u32,
 }
 
-#[derive(Default)]
 pub struct Containers {
     by_id: Mutex<BTreeMap<u64, Emulated>>,
     next_id: Mutex<u64>,
+    /// The emulated node's host folder: a container's root is a folder in it.
+    folder: PathBuf,
 }
 
 impl Containers {
+    pub fn new(folder: PathBuf) -> Containers {
+        Containers {
+            by_id: Mutex::default(),
+            next_id: Mutex::default(),
+            folder,
+        }
+    }
+
+    /// Container `id`'s root, as `corex.list` reports it: where 0-core mounts it (`/mnt/containers/<id>`), under
+    /// the node's host folder. It is a host path, so what a container's program puts there (an NBD server's
+    /// socket) is reachable from the host at the path the node reports.
+    pub fn root(&self, id: u64) -> PathBuf {
+        self.folder.join("mnt/containers").join(id.to_string())
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<u64, Emulated>) -> R) -> R {
         f(&mut self.by_id.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -97,11 +115,16 @@ impl Containers {
         let listed = self.with(|all| {
             all.iter()
                 .filter(|(_, c)| {
-                    let has = |tag: &&str| c.arguments["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == *tag));
+                    let has = |tag: &&str| {
+                        c.arguments["tags"]
+                            .as_array()
+                            .is_some_and(|t| t.iter().any(|x| x == *tag))
+                    };
                     wanted.iter().all(has)
                 })
                 .map(|(id, c)| {
-                    let info = json!({"container": {"arguments": c.arguments, "pid": c.pid, "root": "/mnt/containers/".to_owned() + &id.to_string()},
+                    let root = self.root(*id);
+                    let info = json!({"container": {"arguments": c.arguments, "pid": c.pid, "root": root},
                                       "cpu": 0.4, "rss": 12_000_000u64, "vms": 60_000_000u64, "swap": 0});
                     (id.to_string(), info)
                 })
@@ -143,6 +166,7 @@ impl Containers {
         match self.with(|all| all.remove(&id)) {
             Some(_) => {
                 jobs.clear_container(id);
+                let _ = std::fs::remove_dir_all(self.root(id));
                 Outcome::json(Value::Null)
             }
             None => Outcome::error(&format!("container {id} does not exist")),

@@ -7,8 +7,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::wire::Outcome;
+use crate::zos::protocol::State;
 
 /// The flist whose containers run storage engines (0-orchestrator's ARDB on rocksdb).
 pub const ENGINE_FLIST: &str = "ardb-rocksdb.flist";
@@ -111,6 +116,22 @@ pub fn spawn(config: &EngineConfig, folder: &Path) -> std::io::Result<tokio::pro
         });
     }
     command.spawn()
+}
+
+/// Waits for the engine `child` to exit, or stops it at `kill`: the work of its job (see `Jobs::track`).
+pub async fn follow(mut child: tokio::process::Child, kill: Arc<Notify>) -> Outcome {
+    let exited = tokio::select! {
+        status = child.wait() => status,
+        () = kill.notified() => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Outcome::failed(State::Killed, "killed");
+        }
+    };
+    match exited {
+        Ok(status) => Outcome::failed(State::Error, &format!("the engine exited ({status})")),
+        Err(err) => Outcome::error(&format!("the engine cannot be waited for: {err}")),
+    }
 }
 
 /// `info.port`: the TCP ports listening on this machine's loopback and wildcard addresses (`/proc/net/tcp*`,

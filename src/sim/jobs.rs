@@ -235,33 +235,30 @@ impl Jobs {
         }
     }
 
-    /// Follows a real process (a storage engine) as job `id`: listed and killable like any job, over when the
-    /// process exits; a kill (`job.kill`, the container's end) stops the process.
-    pub async fn track(&self, id: &str, container: u64, cmdline: String, mut child: tokio::process::Child) -> Outcome {
+    /// Follows real work (a storage engine's process, an NBD server) as job `id`: listed and killable like any
+    /// job, over when `work` ends. `work` is given the job's kill signal (`job.kill`, the container's end) and
+    /// stops what it runs when it fires.
+    pub async fn track<W: Future<Output = Outcome>>(
+        &self,
+        id: &str,
+        container: u64,
+        cmdline: String,
+        pid: u32,
+        work: impl FnOnce(Arc<Notify>) -> W,
+    ) -> Outcome {
         let kill = Arc::new(Notify::new());
         let job = Job {
             container,
             cmdline,
             started_ms: epoch_ms(),
-            pid: child.id().unwrap_or_default(),
+            pid,
             kill: Some(kill.clone()),
             subscribers: Vec::new(),
         };
         lock(&self.table).insert(id.to_owned(), job);
-        let exited = tokio::select! {
-            status = child.wait() => status,
-            () = kill.notified() => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                lock(&self.table).remove(id);
-                return Outcome::failed(State::Killed, "killed");
-            }
-        };
+        let outcome = work(kill).await;
         lock(&self.table).remove(id);
-        match exited {
-            Ok(status) => Outcome::failed(State::Error, &format!("the engine exited ({status})")),
-            Err(err) => Outcome::error(&format!("the engine cannot be waited for: {err}")),
-        }
+        outcome
     }
 
     /// Runs the steps until the end or a kill; returns the state and (stdout, stderr, exit code).

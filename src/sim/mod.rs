@@ -11,6 +11,7 @@ mod inventory;
 mod jobs;
 mod keyspace;
 mod kvm;
+mod nbd_servers;
 mod network;
 mod programs;
 mod resp;

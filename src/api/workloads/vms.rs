@@ -12,18 +12,30 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, shapes, with_ctx, workloads};
-use crate::model::vm::{NicLink, VdiskLink, VmSpec, VmUpdate};
+use crate::model::vm::{NicLink, VmMedia, VmSpec, VmUpdate};
 use crate::model::{JobAction, Node, Role, Spec, Workload};
 use crate::store::Expect;
 
-/// 0-orchestrator's `VM`, plus ours (`node`, `state`, `job`).
+/// A VM's disk: 0-orchestrator's `VDiskLink`, plus, while the VM runs, the URL its domain opens the vdisk by
+/// (on the VM's NBD server).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VmDiskView {
+    pub vdiskid: String,
+    pub max_i_ops: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "nbd+unix:///vd1?socket=/mnt/containers/3/server.socket.vm1")]
+    pub url: Option<String>,
+}
+
+/// 0-orchestrator's `VM`, plus ours (`node`, `state`, `job`, a disk's `url`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VmView {
     pub id: String,
     pub memory: u64,
     pub cpu: u32,
     pub nics: Vec<NicLink>,
-    pub disks: Vec<VdiskLink>,
+    pub disks: Vec<VmDiskView>,
     /// `running`, `paused`, `halted` (or `deploying`, `starting`, `halting` while a job works on it).
     #[schema(example = "running")]
     pub status: String,
@@ -53,13 +65,24 @@ fn view(ctx: &Ctx, vm: Workload<VmSpec>, domains: &[Value]) -> Result<VmView, Ap
         (_, Some(domain)) => domain["state"].as_str().unwrap_or("running").to_owned(),
         _ => "halted".to_owned(),
     };
+    let mut urls = match ctx.store.get::<VmMedia>(&vm.key)? {
+        Some(media) if domain.is_some() => media.value.urls,
+        _ => Default::default(),
+    };
     let spec = vm.spec;
+    let disks = (spec.disks.into_iter())
+        .map(|disk| VmDiskView {
+            url: urls.remove(&disk.vdiskid),
+            vdiskid: disk.vdiskid,
+            max_i_ops: disk.max_i_ops,
+        })
+        .collect();
     Ok(VmView {
         id: spec.id,
         memory: spec.memory,
         cpu: spec.cpu,
         nics: spec.nics,
-        disks: spec.disks,
+        disks,
         status,
         vnc: domain.and_then(|d| d["vnc"].as_i64()).unwrap_or(-1),
         node: vm.node,

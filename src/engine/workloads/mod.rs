@@ -10,6 +10,7 @@
 
 mod containers;
 mod gateways;
+mod nbd_server;
 mod network;
 mod storage;
 mod storage_cluster;

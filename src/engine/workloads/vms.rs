@@ -1,11 +1,14 @@
 //! Converges a VM: a running VM is a domain on the node named by its id (`kvm.create` when the node has none);
 //! a stopped one has no domain (`kvm.destroy`, or `kvm.shutdown` for a graceful stop); a deleted one is
-//! forgotten once its domain is gone. An export writes the VM's definition to a URL and changes nothing on the
+//! forgotten once its domain is gone. A VM with vdisks has its NBD server (`nbd_server`) before its domain, and
+//! loses it when stopped. An export writes the VM's definition to a URL and changes nothing on the
 //! node.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Failure, Step};
+use super::{Failure, Step, nbd_server};
 use crate::model::vm::{VmExport, VmSpec, VmUpdate};
 use crate::model::{JobAction, JobError, Spec, Workload, WorkloadStatus};
 use crate::store::Expect;
@@ -20,6 +23,7 @@ async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) 
     if let Some(domain) = client.find_domain(&vm.spec.id).await? {
         client.destroy_domain(&domain["uuid"]).await?;
     }
+    nbd_server::stop(&client, &vm.spec.id, source).await?;
     let old_key = Workload::<VmSpec>::key(source, &[], &vm.spec.id);
     let store = step.store();
     store
@@ -84,13 +88,18 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
     step.progress(10, "looking for the VM on the node").await?;
     let domain = client.find_domain(&spec.id).await?;
     if vm.running && !vm.deleting {
+        let urls = match spec.disks.is_empty() {
+            true => BTreeMap::new(),
+            false => nbd_server::ensure(step, client, &vm).await?,
+        };
         if domain.is_none() {
             step.progress(40, "creating the VM").await?;
             let media: Vec<Value> = spec
                 .disks
                 .iter()
                 .map(|disk| {
-                    json!({"type": "disk", "url": format!("nbd://{}", disk.vdiskid),
+                    let url = (urls.get(&disk.vdiskid).cloned()).unwrap_or_else(|| format!("nbd://{}", disk.vdiskid));
+                    json!({"type": "disk", "url": url,
                     "iotune": {"totaliopssec": disk.max_i_ops}})
                 })
                 .collect();
@@ -126,6 +135,7 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
             client.destroy_domain(&domain["uuid"]).await?;
         }
     }
+    nbd_server::remove(step, client, &vm).await?;
     if vm.deleting {
         return step.remove::<VmSpec>().await;
     }
