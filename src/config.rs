@@ -14,6 +14,8 @@ use crate::model::Role;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_DATA_DIR: &str = "./zos-data";
+/// The key prefix of everything an etcd-backed store writes.
+pub const DEFAULT_STORE_PREFIX: &str = "zos-orchestrator";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 pub const DEFAULT_ZEROTIER_API: &str = "https://api.zerotier.com/api/v1";
 /// Node's default; far above what a browser, curl or iPXE sends, far below what would let a client park memory.
@@ -57,6 +59,11 @@ pub enum Command {
     /// corrupt, or from a newer version), 2 when the directory is not empty (see --force) or in use; the
     /// directory is left as it was then.
     Restore(RestoreArgs),
+    /// Move the state between stores, offline: every record, token, audit entry and setting. The target must be
+    /// empty (or hold an interrupted copy, which is cleared); it is never left half-written. Exit 2 when the
+    /// target is not empty.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Serve vdisks over NBD (0-disk's `nbdserver`): each vdisk is an export named by its id; the vdisks and
     /// their clusters come from the orchestrator's API (--api) or from the TOML file given with --config.
     Nbdserver(NbdServerArgs),
@@ -135,6 +142,8 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub store: StoreArg,
     /// Log format [default: text]
     #[arg(long, env = "ZOS_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -440,6 +449,37 @@ pub struct DataDirArg {
     pub data_dir: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct StoreArg {
+    /// Where the state lives: `sled` (in the data directory) or `etcd://host:port[,host:port…]`, an etcd v3
+    /// cluster several orchestrators can share [default: sled]
+    #[arg(long, env = "ZOS_STORE", value_name = "sled|etcd://HOST:PORT,…")]
+    pub store: Option<String>,
+    /// The prefix of every etcd key this orchestrator writes [default: zos-orchestrator]
+    #[arg(long, env = "ZOS_STORE_PREFIX", value_name = "PREFIX")]
+    pub store_prefix: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy the state from one store to another (e.g. --from sled:./zos-data --to etcd://10.0.0.1:2379).
+    Copy {
+        /// The store to read: sled:DIR (with no server running on it) or etcd://HOST:PORT[,HOST:PORT…]
+        #[arg(long, value_name = "sled:DIR|etcd://…", value_parser = parse_copy_side)]
+        from: String,
+        /// The store to fill: sled:DIR (a new or empty directory) or etcd://HOST:PORT[,…] (an unused prefix)
+        #[arg(long, value_name = "sled:DIR|etcd://…", value_parser = parse_copy_side)]
+        to: String,
+        /// The etcd key prefix, on whichever side is etcd
+        #[arg(long, env = "ZOS_STORE_PREFIX", value_name = "PREFIX", default_value = DEFAULT_STORE_PREFIX)]
+        store_prefix: String,
+    },
+}
+
+fn parse_copy_side(text: &str) -> Result<String, String> {
+    crate::store::copy::Side::parse(text, DEFAULT_STORE_PREFIX).map(|_| text.to_owned())
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Create a token and print it once.
@@ -465,6 +505,7 @@ pub enum LogFormat {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub store: crate::store::Location,
     pub log_format: LogFormat,
     pub tftp_listen: TftpListen,
     pub proxy_dhcp: ProxyDhcp,
@@ -518,6 +559,8 @@ impl StaticNode {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
+    store_prefix: Option<String>,
     log_format: Option<String>,
     tftp_listen: Option<String>,
     proxy_dhcp: Option<String>,
@@ -620,6 +663,7 @@ impl ServeConfig {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = store_location(args.store, file.store, file.store_prefix)?;
         let ipxe_dir = args.ipxe_dir.or(file.ipxe_dir);
         let syslinux_dir = args.syslinux_dir.or(file.syslinux_dir);
         let demo = args.demo.or(file.demo).unwrap_or(0);
@@ -828,6 +872,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             listen,
             data_dir,
+            store,
             log_format,
             tftp_listen,
             proxy_dhcp,
@@ -878,6 +923,21 @@ fn listen_address(arg: Option<SocketAddr>, file: Option<String>) -> Result<Socke
             .map_err(|err| ConfigError(format!("config: invalid value '{text}' for listen: {err}"))),
         (None, None) => Ok(DEFAULT_LISTEN.parse().expect("default listen address parses")),
     }
+}
+
+/// The store: flag or env (`arg`), else the file's, else sled.
+fn store_location(
+    arg: StoreArg,
+    file: Option<String>,
+    file_prefix: Option<String>,
+) -> Result<crate::store::Location, ConfigError> {
+    let text = arg.store.or(file).unwrap_or_else(|| "sled".to_owned());
+    let prefix = arg
+        .store_prefix
+        .or(file_prefix)
+        .unwrap_or_else(|| DEFAULT_STORE_PREFIX.to_owned());
+    crate::store::Location::parse(&text, &prefix)
+        .map_err(|err| ConfigError(format!("config: invalid value '{text}' for store: {err}")))
 }
 
 /// The address `healthcheck` asks: the one `serve` would listen on with the same flags, env and file.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use config::{Cli, Command, LogFormat, ProxyDhcp, ServeConfig, TftpListen, TokenCommand};
+use config::{Cli, Command, LogFormat, ProxyDhcp, ServeConfig, StoreCommand, TftpListen, TokenCommand};
 use store::{Store, StoreError};
 
 /// Exit status for bad flags or settings (as clap uses), distinct from failures at run time (1).
@@ -81,6 +81,9 @@ fn main() -> ExitCode {
             Err(err) => usage_error(err),
         },
         Command::Nbdserver(args) => runtime.block_on(nbd_server(cli.config, args)),
+        Command::Store(StoreCommand::Copy { from, to, store_prefix }) => {
+            runtime.block_on(store_copy(&from, &to, &store_prefix))
+        }
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
@@ -134,10 +137,14 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let open_files = fd_limit::raise();
     tracing::debug!(?open_files, "open-files limit (a connection per node)");
     let started = Instant::now();
-    let store = match Store::open(&config.data_dir) {
+    let store = match Store::connect(&config.store, &config.data_dir).await {
         Ok(store) => store,
         Err(err) => {
-            tracing::error!("cannot open the state store in {}: {err}", config.data_dir.display());
+            tracing::error!(
+                "cannot open the state store ({:?}, data directory {}): {err}",
+                config.store,
+                config.data_dir.display()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -566,6 +573,36 @@ fn restore(file: &std::path::Path, data_dir: &std::path::Path, force: bool) -> E
                 RestoreError::NotEmpty(_) | RestoreError::InUse(_) | RestoreError::NotADirectory(_) => EXIT_USAGE,
                 RestoreError::Io { .. } | RestoreError::Store(_) => 1,
             })
+        }
+    }
+}
+
+/// `store copy`: exit 0 once the target holds everything, 2 when the target is not empty (or the prefix is
+/// invalid), 1 for any other failure (the target then holds nothing a server would serve).
+async fn store_copy(from: &str, to: &str, prefix: &str) -> ExitCode {
+    use store::copy::{CopyError, Side};
+    let sides = Side::parse(from, prefix).and_then(|from| Ok((from, Side::parse(to, prefix)?)));
+    let (from, to) = match sides {
+        Ok(sides) => sides,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    use store::Record;
+    // The collections kept with `Store::append`: the audit log and the webhooks' queues.
+    let appended = [model::AuditRecord::COLLECTION, model::webhook::QueuedEvent::COLLECTION];
+    match store::copy::copy(&from, &to, &appended).await {
+        Ok(entries) => {
+            println!("copied {entries} entries from {from:?} to {to:?}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            match err {
+                CopyError::NotEmpty(_) => ExitCode::from(EXIT_USAGE),
+                CopyError::Store(_) | CopyError::Restore(_) => ExitCode::FAILURE,
+            }
         }
     }
 }

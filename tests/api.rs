@@ -5,6 +5,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use common::etcd::EtcdCluster;
 use common::{Server, client, create_token, register_node, temp_data_dir};
 use serde_json::{Value, json};
 
@@ -239,10 +240,10 @@ fn bad_requests_get_precise_json_errors_and_change_nothing() {
     assert_error(typo, 400, "invalid_query", Some("lmit"));
 }
 
-#[test]
-fn nodes_list_paginates_filters_patches_and_deletes() {
+on_both_stores!(nodes_list_paginates_filters_patches_and_deletes);
+fn nodes_list_paginates_filters_patches_and_deletes(store: Option<&EtcdCluster>) {
     let dir = temp_data_dir();
-    let server = Server::start(dir.path());
+    let server = Server::start_on(dir.path(), store, &[]);
     let token = server.admin_token();
     for i in 0..7 {
         let rack = if i % 2 == 0 { "r1" } else { "r2" };
@@ -365,10 +366,10 @@ fn nodes_list_paginates_filters_patches_and_deletes() {
     );
 }
 
-#[test]
-fn tokens_are_listed_without_secrets_and_revocation_is_immediate() {
+on_both_stores!(tokens_are_listed_without_secrets_and_revocation_is_immediate);
+fn tokens_are_listed_without_secrets_and_revocation_is_immediate(store: Option<&EtcdCluster>) {
     let dir = temp_data_dir();
-    let server = Server::start(dir.path());
+    let server = Server::start_on(dir.path(), store, &[]);
     let admin = server.admin_token();
     let created = client()
         .post(server.url("/tokens"))

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::etcd::EtcdCluster;
 use common::{Server, client, register_node, register_node_at, temp_data_dir};
 use serde_json::{Value, json};
 
@@ -89,14 +90,14 @@ fn next(events: &mpsc::Receiver<SseEvent>) -> SseEvent {
 }
 
 /// A server whose heartbeat stays out of the way (its first round runs at start, before any node exists).
-fn quiet_server(dir: &std::path::Path) -> Server {
-    Server::start_with(dir, &["--heartbeat-interval", "3600"])
+fn quiet_server(dir: &std::path::Path, store: Option<&EtcdCluster>) -> Server {
+    Server::start_on(dir, store, &["--heartbeat-interval", "3600"])
 }
 
-#[test]
-fn a_change_arrives_within_100_ms_and_resume_replays_what_was_missed() {
+on_both_stores!(a_change_arrives_within_100_ms_and_resume_replays_what_was_missed);
+fn a_change_arrives_within_100_ms_and_resume_replays_what_was_missed(store: Option<&EtcdCluster>) {
     let dir = temp_data_dir();
-    let server = quiet_server(dir.path());
+    let server = quiet_server(dir.path(), store);
     let events = subscribe(&server, None);
     let ready = next(&events);
     assert_eq!(ready.event.as_deref(), Some("ready"));
@@ -153,10 +154,10 @@ fn next_id_after_patch(server: &Server, events: &mpsc::Receiver<SseEvent>) -> St
     event.id.expect("events carry ids")
 }
 
-#[test]
-fn a_reader_that_stalls_does_not_block_writers_and_catches_up_in_order() {
+on_both_stores!(a_reader_that_stalls_does_not_block_writers_and_catches_up_in_order);
+fn a_reader_that_stalls_does_not_block_writers_and_catches_up_in_order(store: Option<&EtcdCluster>) {
     let dir = temp_data_dir();
-    let server = quiet_server(dir.path());
+    let server = quiet_server(dir.path(), store);
     // Subscribed, but the client stops reading after two events. (Kernel socket buffers absorb this volume, so
     // the server-side lag and catch-up path is driven directly by the unit test in src/api/events.rs.)
     let stalled = subscribe_buffered(&server, None, 2);

@@ -125,6 +125,11 @@ impl From<StoreError> for ApiError {
                 "version_conflict",
                 format!("{err}; re-read it and try again"),
             ),
+            StoreError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("{err}; the change may not have been made: re-read, and retry once the store is back"),
+            ),
             other => ApiError::internal("state store failure", &other),
         }
     }

@@ -17,7 +17,7 @@ pub const LOG_TREE: &str = "changes";
 /// How many changes the log keeps for resuming clients.
 pub const RETAINED_CHANGES: u64 = 10_000;
 /// How many changes a live subscriber may fall behind before it has to catch up from the log.
-const LIVE_BUFFER: usize = 1024;
+pub const LIVE_BUFFER: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -1,26 +1,33 @@
-//! The state store: sled underneath, typed collections on top.
+//! The state store: typed collections on top of a [`backend`] — sled in the data directory (the default), or an
+//! etcd cluster shared by several orchestrators.
 //!
-//! Every collection is one sled tree named after it; every value is a [`Versioned`] record encoded as MessagePack
-//! behind a one-byte schema version (see [`codec`]). Writes go through a single commit path that also appends to
-//! the change log, so the change feed (`watch`) and the log that `/events` resumes from can never disagree with
-//! the data. A write returns only after sled has flushed it to disk: once the API acknowledges, a `kill -9`
-//! cannot take it back.
+//! Every value is a [`Versioned`] record encoded as MessagePack behind a one-byte schema version (see [`codec`]),
+//! keyed by collection and id. Writes go through a single commit path, a compare-and-swap that also records the
+//! change, so the change feed (`watch`) and the log that `/events` resumes from can never disagree with the data.
+//! A write returns only once it is durable (sled: flushed to disk; etcd: committed by a quorum): once the API
+//! acknowledges, a `kill -9` cannot take it back.
 
+mod backend;
 pub mod backup;
 mod codec;
+pub mod copy;
+mod embedded;
+mod etcd;
 mod feed;
 mod flusher;
 mod lock;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use backend::{Backend, Conflict, Durability};
+use embedded::Embedded;
+use etcd::Etcd;
 pub use feed::{Change, ChangeKind, Replay};
-use lock::DirLock;
 
 /// The directory, inside the data directory, that holds sled's files.
 const DB_DIR: &str = "db";
@@ -65,6 +72,14 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("state store error: {0}")]
     Sled(#[from] sled::Error),
+    /// The etcd cluster did not answer, or has no quorum: nothing was written.
+    #[error("the state store (etcd) is unavailable: {0}")]
+    Unavailable(String),
+    /// etcd answered something this build cannot use (a refused request, an undecodable answer).
+    #[error("the state store (etcd) refused the request: {0}")]
+    Etcd(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -85,45 +100,80 @@ pub enum Expect {
     Version(u64),
 }
 
+/// Where the state lives (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// sled, in the data directory.
+    Sled,
+    /// An etcd cluster: its members' client addresses (`host:port`), and the prefix every key goes under.
+    Etcd { endpoints: Vec<String>, prefix: String },
+}
+
+impl Location {
+    /// `sled`, or `etcd://host:port[,host:port…]` (with `prefix` for etcd's keys).
+    pub fn parse(text: &str, prefix: &str) -> std::result::Result<Location, String> {
+        if text == "sled" {
+            return Ok(Location::Sled);
+        }
+        let Some(members) = text.strip_prefix("etcd://") else {
+            return Err("expected sled or etcd://host:port[,host:port…]".into());
+        };
+        let endpoints: Vec<String> = members.split(',').map(str::to_owned).collect();
+        for endpoint in &endpoints {
+            let port = endpoint.rsplit_once(':').and_then(|(host, port)| {
+                (!host.is_empty() && !host.contains('/'))
+                    .then(|| port.parse::<u16>().ok())
+                    .flatten()
+            });
+            if port.is_none() {
+                return Err(format!("'{endpoint}' is not host:port"));
+            }
+        }
+        if prefix.is_empty() || prefix.ends_with('/') || prefix.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(format!(
+                "store prefix '{prefix}' must be non-empty, without spaces, and not end with '/'"
+            ));
+        }
+        Ok(Location::Etcd {
+            endpoints,
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
 /// A cheap, clonable handle to the store.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    db: sled::Db,
-    feed: feed::Feed,
-    flusher: flusher::Flusher,
-    /// Serialises commits so change sequence numbers are published in the order they were committed: a client
-    /// resuming `/events` after seq N must never miss an N-1 that committed late.
-    commit: Mutex<()>,
-    _lock: DirLock,
+    inner: Arc<Backend>,
 }
 
 impl Store {
-    /// Opens (or creates) the store under `data_dir`. Takes an exclusive lock on the directory first, so a second
-    /// process fails here before it reads or writes anything.
+    /// Opens (or creates) the embedded store under `data_dir`. Takes an exclusive lock on the directory first, so
+    /// a second process fails here before it reads or writes anything.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(data_dir)?;
-        let lock = DirLock::acquire(data_dir)?;
-        let db = sled::Config::new().path(data_dir.join(DB_DIR)).open()?;
-        let feed = feed::Feed::open(&db)?;
-        let flusher = flusher::Flusher::start(db.clone())?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                feed,
-                flusher,
-                commit: Mutex::new(()),
-                _lock: lock,
-            }),
+            inner: Arc::new(Backend::Embedded(Embedded::open(data_dir)?)),
         })
     }
 
+    /// Opens the store `location` names: sled under `data_dir`, or the records under `prefix` on an etcd cluster.
+    pub async fn connect(location: &Location, data_dir: &Path) -> Result<Store> {
+        match location {
+            Location::Sled => Store::open(data_dir),
+            Location::Etcd { endpoints, prefix } => Ok(Store {
+                inner: Arc::new(Backend::Etcd(Etcd::connect(endpoints, prefix).await?)),
+            }),
+        }
+    }
+
+    /// `sled` or `etcd`, for `/health` and `/metrics`.
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.name()
+    }
+
     pub fn get<T: Record>(&self, id: &str) -> Result<Option<Versioned<T>>> {
-        let tree = self.tree::<T>()?;
-        tree.get(id.as_bytes())?
+        self.inner
+            .get(T::COLLECTION, id)?
             .map(|raw| codec::decode(T::COLLECTION, id, &raw))
             .transpose()
     }
@@ -137,17 +187,16 @@ impl Store {
         limit: usize,
         filter: impl Fn(&T) -> bool,
     ) -> Result<Page<T>> {
-        let tree = self.tree::<T>()?;
         let start = match after {
             Some(after) if after.as_bytes() >= prefix.as_bytes() => Bound::Excluded(after.as_bytes().to_vec()),
             _ => Bound::Included(prefix.as_bytes().to_vec()),
         };
-        let entries = tree.range((start, Bound::Unbounded)).take_while(|entry| {
-            entry
-                .as_ref()
-                .map_or(true, |(key, _)| key.starts_with(prefix.as_bytes()))
-        });
-        page_of(entries, limit, filter)
+        let mut page = Pager::new(limit, filter);
+        self.inner
+            .scan(T::COLLECTION, (start, Bound::Unbounded), false, &mut |key, raw| {
+                Ok(key.starts_with(prefix.as_bytes()) && page.offer(key, raw)?)
+            })?;
+        Ok(page.finish())
     }
 
     /// Every record of a collection, in id order (for small collections: settings, profiles, tokens, nodes).
@@ -163,11 +212,17 @@ impl Store {
     /// The ids of a collection, in order, without decoding its records: for a sweep that only needs to know
     /// which exist (the heartbeat's, over every node's status).
     pub fn ids<T: Record>(&self) -> Result<Vec<String>> {
-        self.tree::<T>()?
-            .iter()
-            .keys()
-            .map(|key| Ok(String::from_utf8_lossy(&key?).into_owned()))
-            .collect()
+        let mut ids = Vec::new();
+        self.inner.scan(
+            T::COLLECTION,
+            (Bound::Unbounded, Bound::Unbounded),
+            false,
+            &mut |key, _| {
+                ids.push(String::from_utf8_lossy(key).into_owned());
+                Ok(true)
+            },
+        )?;
+        Ok(ids)
     }
 
     /// Up to `limit` records that pass `filter`, in reverse id order, strictly before `before` (newest first for
@@ -178,12 +233,16 @@ impl Store {
         limit: usize,
         filter: impl Fn(&T) -> bool,
     ) -> Result<Page<T>> {
-        let tree = self.tree::<T>()?;
         let end = match before {
             Some(before) => Bound::Excluded(before.as_bytes().to_vec()),
             None => Bound::Unbounded,
         };
-        page_of(tree.range((Bound::Unbounded, end)).rev(), limit, filter)
+        let mut page = Pager::new(limit, filter);
+        self.inner
+            .scan(T::COLLECTION, (Bound::Unbounded, end), true, &mut |key, raw| {
+                page.offer(key, raw)
+            })?;
+        Ok(page.finish())
     }
 
     /// Writes `value` if the current record matches `expect`, durably, and returns the stored record.
@@ -201,20 +260,13 @@ impl Store {
     /// live, every one of its records would push a change that clients resume from out of the feed's window, and
     /// `/events` would tell every viewer of records only an admin may read. `durable`: on disk before it returns.
     pub async fn append<T: Record>(&self, value: T, durable: bool) -> Result<()> {
-        let tree = self.tree::<T>()?;
         let id = value.id().to_owned();
         let encoded = codec::encode(&Versioned { version: 1, value })?;
-        if tree
-            .compare_and_swap(id.as_bytes(), None::<&[u8]>, Some(encoded))?
-            .is_err()
-        {
+        if !self.inner.append(T::COLLECTION, &id, encoded, durable).await? {
             return Err(StoreError::AlreadyExists {
                 collection: T::COLLECTION,
                 id,
             });
-        }
-        if durable {
-            self.inner.flusher.durable().await?;
         }
         Ok(())
     }
@@ -222,15 +274,22 @@ impl Store {
     /// Drops a record of an append-only log (see `append`), without waiting for the disk; `false` when it was
     /// not there (someone else removed it first).
     pub fn remove_appended<T: Record>(&self, id: &str) -> Result<bool> {
-        Ok(self.tree::<T>()?.remove(id.as_bytes())?.is_some())
+        self.inner.remove_appended(T::COLLECTION, id)
     }
 
     /// The largest id in a collection.
     pub fn last_id<T: Record>(&self) -> Result<Option<String>> {
-        Ok(self
-            .tree::<T>()?
-            .last()?
-            .map(|(key, _)| String::from_utf8_lossy(&key).into_owned()))
+        let mut last = None;
+        self.inner.scan(
+            T::COLLECTION,
+            (Bound::Unbounded, Bound::Unbounded),
+            true,
+            &mut |key, _| {
+                last = Some(String::from_utf8_lossy(key).into_owned());
+                Ok(false)
+            },
+        )?;
+        Ok(last)
     }
 
     async fn write<T: Record>(&self, value: T, expect: Expect, durability: Durability) -> Result<Versioned<T>> {
@@ -302,54 +361,39 @@ impl Store {
 
     /// Subscribes to changes committed from now on.
     pub fn watch(&self) -> tokio::sync::broadcast::Receiver<Change> {
-        self.inner.feed.subscribe()
+        self.inner.watch()
     }
 
-    /// The sequence number of the newest committed change (0 for a new store).
+    /// The position of the newest committed change (0 for a new store; etcd: its revision).
     pub fn last_change_seq(&self) -> u64 {
-        self.inner.feed.last_seq()
+        self.inner.last_change_seq()
     }
 
-    /// The retained changes after `seq`, from the durable change log (for `/events` resume).
+    /// The retained changes after `seq` (for `/events` resume).
     pub fn changes_since(&self, seq: u64) -> Result<Replay> {
-        self.inner.feed.since(seq)
+        self.inner.changes_since(seq)
     }
 
     /// A small key/value space for the process's own bookkeeping (e.g. "bootstrap token issued").
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.inner.db.open_tree("meta")?.get(key)?.map(|v| v.to_vec()))
+        self.inner.meta_get(key)
     }
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.inner.db.open_tree("meta")?.insert(key, value)?;
-        self.inner.flusher.durable().await?;
-        Ok(())
+        self.inner.meta_put(key, value).await
     }
 
-    /// Bytes the database takes on disk (for `/health` and `/metrics`).
+    /// Bytes the database takes (for `/health` and `/metrics`); an error when the store cannot be reached.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.inner.db.size_on_disk()?)
+        self.inner.size()
     }
 
     /// Flushes everything to disk; called on shutdown.
     pub async fn flush(&self) -> Result<()> {
-        self.inner.flusher.durable().await?;
-        Ok(())
+        self.inner.flush().await
     }
 
-    fn tree<T: Record>(&self) -> Result<sled::Tree> {
-        Ok(self.inner.db.open_tree(T::COLLECTION)?)
-    }
-
-    /// The one write path. Under the commit lock it appends the change to the log, then swaps the record in
-    /// only if it still holds `old` (a writer may have raced us since `get`), then publishes the change; finally
-    /// it waits until both are on disk.
-    ///
-    /// Why not one sled transaction: multi-tree transactions (and batches) take sled 0.34's global exclusive
-    /// lock, behind which every reader and the log flusher then queue; the order below needs no such lock and
-    /// gives the guarantee that matters: sled recovers a prefix of its log, so a record change that survived a
-    /// crash always has its change entry. The reverse case (entry written, crash before the swap) costs a
-    /// spurious event, which subscribers treat like any other hint to re-read.
+    /// The one write path: a compare-and-swap against the bytes the caller read, which records the change too.
     async fn commit<T: Record>(
         &self,
         id: &str,
@@ -358,68 +402,73 @@ impl Store {
         new: Option<Vec<u8>>,
         durability: Durability,
     ) -> Result<()> {
-        let tree = self.tree::<T>()?;
-        {
-            let _serialised = self
-                .inner
-                .commit
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let change = self.inner.feed.next_change(kind, T::COLLECTION, id);
-            self.inner.feed.append(&change)?;
-            match tree.compare_and_swap(id.as_bytes(), old.as_deref(), new)? {
-                Ok(()) => self.inner.feed.publish(change),
-                Err(_) => {
-                    self.inner.feed.retract(&change)?;
-                    let actual = self.get::<T>(id)?.map_or(0, |r| r.version);
-                    let expected = match old {
-                        Some(old) => codec::decode::<T>(T::COLLECTION, id, &old)?.version,
-                        None => 0,
-                    };
-                    return Err(StoreError::VersionMismatch {
-                        collection: T::COLLECTION,
-                        id: id.to_owned(),
-                        expected,
-                        actual,
-                    });
-                }
+        let expected = match &old {
+            Some(old) => codec::decode::<T>(T::COLLECTION, id, old)?.version,
+            None => 0,
+        };
+        match self.inner.commit(T::COLLECTION, id, kind, old, new, durability).await? {
+            Ok(()) => Ok(()),
+            // A create that lost to another writer's create: the id is taken.
+            Err(Conflict { actual: Some(_) }) if expected == 0 => Err(StoreError::AlreadyExists {
+                collection: T::COLLECTION,
+                id: id.to_owned(),
+            }),
+            Err(conflict) => {
+                let actual = match conflict.actual {
+                    Some(raw) => codec::decode::<T>(T::COLLECTION, id, &raw)?.version,
+                    None => 0,
+                };
+                Err(StoreError::VersionMismatch {
+                    collection: T::COLLECTION,
+                    id: id.to_owned(),
+                    expected,
+                    actual,
+                })
             }
         }
-        if durability == Durability::Flushed {
-            self.inner.flusher.durable().await?;
-        }
-        Ok(())
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    /// On disk before the call returns.
-    Flushed,
-    /// On disk within sled's flush interval.
-    Background,
-}
-
-/// Up to `limit` records of `entries` (in the order given) that pass `filter`, and the id to continue after when
-/// there are more.
-fn page_of<T: Record>(
-    entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+/// Collects one page: up to `limit` records, offered in the order listed, that pass `filter`, and the id to
+/// continue after when there are more.
+struct Pager<T, F> {
     limit: usize,
-    filter: impl Fn(&T) -> bool,
-) -> Result<Page<T>> {
-    let mut items = Vec::new();
-    let mut next_after = None;
-    for entry in entries {
-        let (key, raw) = entry?;
-        let record: Versioned<T> = codec::decode(T::COLLECTION, &String::from_utf8_lossy(&key), &raw)?;
-        if !filter(&record.value) {
-            continue;
-        }
-        if items.len() == limit {
-            next_after = items.last().map(|last: &Versioned<T>| last.value.id().to_owned());
-            break;
-        }
-        items.push(record);
-    }
-    Ok(Page { items, next_after })
+    filter: F,
+    items: Vec<Versioned<T>>,
+    next_after: Option<String>,
 }
+
+impl<T: Record, F: Fn(&T) -> bool> Pager<T, F> {
+    fn new(limit: usize, filter: F) -> Self {
+        Pager {
+            limit,
+            filter,
+            items: Vec::new(),
+            next_after: None,
+        }
+    }
+
+    /// Takes one entry; `false` once the page is full and one more matching record proved there are more.
+    fn offer(&mut self, key: &[u8], raw: &[u8]) -> Result<bool> {
+        let record: Versioned<T> = codec::decode(T::COLLECTION, &String::from_utf8_lossy(key), raw)?;
+        if !(self.filter)(&record.value) {
+            return Ok(true);
+        }
+        if self.items.len() == self.limit {
+            self.next_after = self.items.last().map(|last| last.value.id().to_owned());
+            return Ok(false);
+        }
+        self.items.push(record);
+        Ok(true)
+    }
+
+    fn finish(self) -> Page<T> {
+        Page {
+            items: self.items,
+            next_after: self.next_after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

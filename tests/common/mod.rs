@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod etcd;
 pub mod lab;
 pub mod netboot;
 pub mod node;
@@ -63,7 +64,37 @@ pub fn device_paths(disks: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Defines, for a test `fn NAME(store: Option<&EtcdCluster>)`, a module NAME with two tests: `sled` (the
+/// default store, `None`) and `etcd` (a real one-member etcd cluster, started for it).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($check:ident) => {
+        mod $check {
+            #[test]
+            fn sled() {
+                super::$check(None);
+            }
+
+            #[test]
+            fn etcd() {
+                let cluster = $crate::common::etcd::EtcdCluster::start(1);
+                super::$check(Some(&cluster));
+            }
+        }
+    };
+}
+
 impl Server {
+    /// Starts `serve` with `extra_args` on the store given: sled in `data_dir` (`None`), or the etcd cluster.
+    pub fn start_on(data_dir: &Path, store: Option<&etcd::EtcdCluster>, extra_args: &[&str]) -> Server {
+        let url = store.map(etcd::EtcdCluster::store_url);
+        let mut args = extra_args.to_vec();
+        if let Some(url) = &url {
+            args.extend(["--store", url]);
+        }
+        Server::start_with(data_dir, &args)
+    }
+
     pub fn start(data_dir: &Path) -> Server {
         Server::start_with(data_dir, &[])
     }
@@ -92,6 +123,8 @@ impl Server {
             .arg(data_dir)
             .env_remove("ZOS_LISTEN")
             .env_remove("ZOS_DATA_DIR")
+            .env_remove("ZOS_STORE")
+            .env_remove("ZOS_STORE_PREFIX")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

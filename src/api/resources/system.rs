@@ -45,6 +45,8 @@ pub struct BootHealth {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreHealth {
+    /// `sled` (embedded) or `etcd`.
+    pub backend: &'static str,
     pub ok: bool,
     pub size_bytes: u64,
 }
@@ -65,6 +67,7 @@ pub(crate) async fn health(ctx: Ctx) -> Response {
         commit: env!("ZOS_GIT_COMMIT"),
         uptime_seconds: ctx.started.elapsed().as_secs(),
         store: StoreHealth {
+            backend: ctx.store.backend_name(),
             ok: size.is_ok(),
             size_bytes: size.unwrap_or(0),
         },

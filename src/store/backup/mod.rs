@@ -28,6 +28,7 @@ mod restore;
 use std::collections::BTreeSet;
 use std::io::Write;
 
+pub(crate) use restore::into_new_dir;
 pub use restore::{RestoreError, restore};
 
 use super::{Record, Result, Store, StoreError, feed};
@@ -84,9 +85,10 @@ impl Store {
         out: W,
         attach: impl FnOnce(&Snapshot) -> Result<Vec<Attachment>>,
     ) -> Result<Summary> {
-        let db = &self.inner.db;
+        let sled = self.inner.embedded()?;
+        let db = &sled.db;
         let mut archive = ArchiveWriter::start(out)?;
-        let watermark = self.inner.feed.last_seq();
+        let watermark = sled.feed.last_seq();
         let mut records = 0;
         for name in db.tree_names() {
             if name == DEFAULT_TREE {
@@ -101,13 +103,9 @@ impl Store {
         }
 
         let (corrections, attachments, position) = {
-            let _serialised = self
-                .inner
-                .commit
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let position = self.inner.feed.last_seq();
-            let replay = self.inner.feed.since(watermark)?;
+            let _serialised = sled.commit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let position = sled.feed.last_seq();
+            let replay = sled.feed.since(watermark)?;
             if replay.gap {
                 return Err(StoreError::Io(std::io::Error::other(format!(
                     "more than {} changes were made while the backup was copied; try again when the cluster \

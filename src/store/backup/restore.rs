@@ -56,6 +56,23 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> RestoreErro
 pub fn restore(archive: &Path, data_dir: &Path, force: bool) -> Result<Restored, RestoreError> {
     let file = File::open(archive).map_err(io_error(format!("cannot open {}", archive.display())))?;
     let mut reader = ArchiveReader::open(BufReader::with_capacity(256 * 1024, file))?;
+    let (records, files, position) = into_new_dir(data_dir, force, |staging| fill(&mut reader, staging))?;
+    Ok(Restored {
+        records,
+        files,
+        position,
+        made_by: reader.made_by,
+    })
+}
+
+/// Fills a new directory beside `data_dir` with `fill` and renames it into place once `fill` succeeded: all or
+/// nothing, for `restore` and `store copy`. A `data_dir` with contents is replaced only with `force`, and never
+/// while a server holds it.
+pub(crate) fn into_new_dir<T>(
+    data_dir: &Path,
+    force: bool,
+    fill: impl FnOnce(&Path) -> Result<T, RestoreError>,
+) -> Result<T, RestoreError> {
     let target = std::path::absolute(data_dir).map_err(io_error(format!("cannot resolve {}", data_dir.display())))?;
     let (parent, name) = match (target.parent(), target.file_name()) {
         (Some(parent), Some(name)) => (parent.to_owned(), name.to_string_lossy().into_owned()),
@@ -66,22 +83,14 @@ pub fn restore(archive: &Path, data_dir: &Path, force: bool) -> Result<Restored,
     remove_leftovers(&parent, &name)?;
     let staging = parent.join(format!(".{name}.restore-{}", suffix()));
     fs::create_dir(&staging).map_err(io_error(format!("cannot create {}", staging.display())))?;
-    let filled = fill(&mut reader, &staging).and_then(|restored| {
+    let filled = fill(&staging).and_then(|filled| {
         swap_in(&staging, &target, occupied)?;
-        Ok(restored)
+        Ok(filled)
     });
-    match filled {
-        Ok((records, files, position)) => Ok(Restored {
-            records,
-            files,
-            position,
-            made_by: reader.made_by,
-        }),
-        Err(err) => {
-            let _ = fs::remove_dir_all(&staging);
-            Err(err)
-        }
+    if filled.is_err() {
+        let _ = fs::remove_dir_all(&staging);
     }
+    filled
 }
 
 /// Whether the target has contents to replace (refused without `force`), and its lock while it does.

@@ -1,0 +1,173 @@
+//! `store copy`: every record, appended log entry and bookkeeping key from one store to another (sled ⇄ etcd),
+//! never leaving a target that looks complete but is not.
+//!
+//! Into sled, the copy fills a new directory beside the target and renames it into place at the end (as
+//! `restore` does). Into etcd, which has no rename, the target prefix is marked as being copied into before the
+//! first entry is written and unmarked after the last: an etcd-backed `serve` refuses a marked prefix, and a
+//! copy rerun after an interruption clears it and starts over. Either way a target that is not empty (and not
+//! an interrupted copy) is refused. The change log is not copied: the target's feed starts at its own position,
+//! and clients that resume from an older one are told to `reset`.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::backup::{RestoreError, into_new_dir};
+use super::embedded::Embedded;
+use super::etcd::gateway::{Gateway, TxnResponse, b64, prefix_end};
+use super::etcd::replica::Slot;
+use super::etcd::{COPY_MARKER, load};
+use super::{DB_DIR, Location, StoreError, feed};
+
+/// How many puts one etcd transaction carries (etcd's default limit is 128 operations).
+const BATCH: usize = 100;
+/// sled's tree of bookkeeping keys, and its default tree, which the store never uses.
+const META_TREE: &str = "meta";
+const DEFAULT_TREE: &[u8] = b"__sled__default";
+
+/// One end of a copy: `sled:DIR` or `etcd://host:port[,…]` (with the prefix).
+#[derive(Debug, Clone)]
+pub enum Side {
+    Sled(PathBuf),
+    Etcd { endpoints: Vec<String>, prefix: String },
+}
+
+impl Side {
+    pub fn parse(text: &str, prefix: &str) -> Result<Side, String> {
+        if let Some(dir) = text.strip_prefix("sled:").filter(|dir| !dir.is_empty()) {
+            return Ok(Side::Sled(dir.into()));
+        }
+        match Location::parse(text, prefix)? {
+            Location::Etcd { endpoints, prefix } => Ok(Side::Etcd { endpoints, prefix }),
+            Location::Sled => Err("expected sled:DIR or etcd://host:port[,host:port…]".into()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("the target {0} is not empty; copy into an empty directory or an unused prefix")]
+    NotEmpty(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Restore(#[from] RestoreError),
+}
+
+/// Copies everything; returns how many entries. `appended`: the collections written with `Store::append`
+/// (sled does not tell them from records, etcd keeps them apart).
+pub async fn copy(from: &Side, to: &Side, appended: &[&str]) -> Result<usize, CopyError> {
+    let entries = match from {
+        Side::Sled(dir) => read_sled(dir, appended)?,
+        Side::Etcd { endpoints, prefix } => read_etcd(endpoints, prefix).await?,
+    };
+    let count = entries.len();
+    match to {
+        Side::Sled(dir) => write_sled(dir, entries)?,
+        Side::Etcd { endpoints, prefix } => write_etcd(endpoints, prefix, entries).await?,
+    }
+    Ok(count)
+}
+
+fn read_sled(dir: &std::path::Path, appended: &[&str]) -> Result<Vec<(Slot, Vec<u8>)>, StoreError> {
+    // Opening takes the directory's lock: a running server's store is refused, not copied mid-write.
+    let sled = Embedded::open(dir)?;
+    let mut entries = Vec::new();
+    for name in sled.db.tree_names() {
+        if name == DEFAULT_TREE || name == feed::LOG_TREE.as_bytes() {
+            continue;
+        }
+        let collection = String::from_utf8_lossy(&name).into_owned();
+        for entry in sled.db.open_tree(&name)?.iter() {
+            let (key, value) = entry?;
+            let id = String::from_utf8_lossy(&key).into_owned();
+            let slot = if collection == META_TREE {
+                Slot::Meta(id)
+            } else if appended.contains(&collection.as_str()) {
+                Slot::Appended {
+                    collection: collection.clone(),
+                    id,
+                }
+            } else {
+                Slot::Record {
+                    collection: collection.clone(),
+                    id,
+                }
+            };
+            entries.push((slot, value.to_vec()));
+        }
+    }
+    Ok(entries)
+}
+
+async fn read_etcd(endpoints: &[String], prefix: &str) -> Result<Vec<(Slot, Vec<u8>)>, CopyError> {
+    let gateway = Gateway::new(endpoints)?;
+    let prefix = format!("{prefix}/").into_bytes();
+    let (kvs, _) = load(&gateway, &prefix).await?;
+    if kvs
+        .iter()
+        .any(|kv| Slot::parse(&prefix, &kv.key) == Some(Slot::Meta(COPY_MARKER.into())))
+    {
+        return Err(StoreError::Etcd("the source is an interrupted copy; rerun the copy into it first".into()).into());
+    }
+    Ok(kvs
+        .into_iter()
+        .filter_map(|kv| Slot::parse(&prefix, &kv.key).map(|slot| (slot, kv.value)))
+        .collect())
+}
+
+fn write_sled(dir: &std::path::Path, entries: Vec<(Slot, Vec<u8>)>) -> Result<(), CopyError> {
+    let filled = into_new_dir(dir, false, |staging| {
+        let db = sled::Config::new().path(staging.join(DB_DIR)).open()?;
+        for (slot, value) in entries {
+            let (tree, key) = match slot {
+                Slot::Record { collection, id } | Slot::Appended { collection, id } => (collection, id),
+                Slot::Meta(key) => (META_TREE.to_owned(), key),
+            };
+            db.open_tree(tree)?.insert(key.as_bytes(), value)?;
+        }
+        db.flush()?;
+        Ok(())
+    });
+    match filled {
+        Err(RestoreError::NotEmpty(path)) => Err(CopyError::NotEmpty(path.display().to_string())),
+        other => Ok(other?),
+    }
+}
+
+async fn write_etcd(endpoints: &[String], prefix: &str, entries: Vec<(Slot, Vec<u8>)>) -> Result<(), CopyError> {
+    let gateway = Gateway::new(endpoints)?;
+    let key_prefix = format!("{prefix}/").into_bytes();
+    let marker = Slot::Meta(COPY_MARKER.into()).key(&key_prefix);
+    let (present, _) = load(&gateway, &key_prefix).await?;
+    if present.iter().any(|kv| kv.key == marker) {
+        tracing::info!("clearing what an interrupted copy left under {prefix}/");
+        let range = json!({"key": b64(&key_prefix), "range_end": b64(&prefix_end(&key_prefix))});
+        gateway.call::<serde_json::Value>("/v3/kv/deleterange", &range).await?;
+    } else if !present.is_empty() {
+        return Err(CopyError::NotEmpty(format!("prefix {prefix}/")));
+    }
+    // The marker goes in only where nothing is, so two copies into one prefix cannot both proceed.
+    let mark = json!({
+        "compare": [{"key": b64(&key_prefix), "range_end": b64(&prefix_end(&key_prefix)),
+                     "target": "CREATE", "create_revision": "0", "result": "EQUAL"}],
+        "success": [{"request_put": {"key": b64(&marker), "value": b64(b"copying")}}],
+    });
+    let marked: TxnResponse = gateway.call("/v3/kv/txn", &mark).await?;
+    if !marked.succeeded {
+        return Err(CopyError::NotEmpty(format!("prefix {prefix}/ (written to meanwhile)")));
+    }
+    for batch in entries.chunks(BATCH) {
+        let puts: Vec<_> = batch
+            .iter()
+            .map(|(slot, value)| json!({"request_put": {"key": b64(&slot.key(&key_prefix)), "value": b64(value)}}))
+            .collect();
+        gateway
+            .call::<TxnResponse>("/v3/kv/txn", &json!({"success": puts}))
+            .await?;
+    }
+    gateway
+        .call::<serde_json::Value>("/v3/kv/deleterange", &json!({"key": b64(&marker)}))
+        .await?;
+    Ok(())
+}

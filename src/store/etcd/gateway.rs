@@ -1,0 +1,258 @@
+//! etcd's v3 API through its JSON gateway (`POST /v3/kv/range`, `/v3/kv/txn`, `/v3/watch`, …), over reqwest.
+//!
+//! Why the gateway and not gRPC: reqwest is already how this binary speaks HTTP, the gateway is part of every
+//! etcd server since 3.3 (same API, same semantics: it is the gRPC service behind a JSON mapping), and the
+//! maintained gRPC crate (`etcd-client`) would bring tonic, prost and a protoc-generated build step for the
+//! five calls used here. The mapping's rules: bytes are base64, 64-bit integers are strings, fields at their
+//! default value (0, false, empty) are left out.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+
+use crate::store::{Result, StoreError};
+
+/// How long one call may take. A cluster without quorum holds a write until its own timeout (seven seconds and
+/// more); the API answers 503 before that.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The members to talk to, tried in turn from the last one that answered.
+pub struct Gateway {
+    http: reqwest::Client,
+    endpoints: Vec<String>,
+    current: AtomicUsize,
+    /// Why the last call found no member to serve it; `None` once one did.
+    trouble: Mutex<Option<String>>,
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
+/// The key just after every key that starts with `prefix` (etcd's `range_end` for a prefix).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Header {
+    #[serde(default, deserialize_with = "int")]
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KeyValue {
+    #[serde(default, deserialize_with = "bytes")]
+    pub key: Vec<u8>,
+    #[serde(default, deserialize_with = "bytes")]
+    pub value: Vec<u8>,
+    #[serde(default, deserialize_with = "int")]
+    pub create_revision: u64,
+    #[serde(default, deserialize_with = "int")]
+    pub mod_revision: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RangeResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub kvs: Vec<KeyValue>,
+    #[serde(default)]
+    pub more: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TxnResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub succeeded: bool,
+    #[serde(default)]
+    pub responses: Vec<ResponseOp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResponseOp {
+    pub response_range: Option<RangeResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WatchMessage {
+    pub result: Option<WatchResult>,
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WatchResult {
+    #[serde(default)]
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub canceled: bool,
+    #[serde(default, deserialize_with = "int")]
+    pub compact_revision: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Event {
+    /// `DELETE`, or absent for a put.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub kv: KeyValue,
+}
+
+impl Event {
+    pub fn is_delete(&self) -> bool {
+        self.kind.as_deref() == Some("DELETE")
+    }
+}
+
+fn int<'de, D: Deserializer<'de>>(from: D) -> std::result::Result<u64, D::Error> {
+    match Value::deserialize(from)? {
+        Value::String(text) => text.parse().map_err(serde::de::Error::custom),
+        Value::Number(number) => number
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("negative revision")),
+        _ => Ok(0),
+    }
+}
+
+fn bytes<'de, D: Deserializer<'de>>(from: D) -> std::result::Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(from)?;
+    BASE64.decode(text).map_err(serde::de::Error::custom)
+}
+
+impl Gateway {
+    pub fn new(endpoints: &[String]) -> Result<Gateway> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .build()
+            .map_err(|err| StoreError::Etcd(format!("cannot build the HTTP client: {err}")))?;
+        Ok(Gateway {
+            http,
+            endpoints: endpoints.iter().map(|e| format!("http://{e}")).collect(),
+            current: AtomicUsize::new(0),
+            trouble: Mutex::new(None),
+        })
+    }
+
+    /// Why the last call failed, while no call has succeeded since.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn note(&self, trouble: Option<String>) {
+        *self.trouble.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = trouble;
+    }
+
+    /// One unary call. A member that cannot be reached, or answers that it is unavailable (no leader, no
+    /// quorum), is passed over for the next; when none answers the error is `Unavailable`.
+    pub async fn call<R: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<R> {
+        let mut last_problem = String::from("no endpoint");
+        let first = self.current.load(Ordering::Relaxed);
+        for attempt in 0..self.endpoints.len() {
+            let index = (first + attempt) % self.endpoints.len();
+            let endpoint = &self.endpoints[index];
+            let sent = self
+                .http
+                .post(format!("{endpoint}{path}"))
+                .timeout(CALL_TIMEOUT)
+                .json(body)
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(err) => {
+                    last_problem = format!("{endpoint}: {}", without_url(err));
+                    continue;
+                }
+            };
+            let status = response.status();
+            let text = match response.text().await {
+                Ok(text) => text,
+                Err(err) => {
+                    last_problem = format!("{endpoint}: {}", without_url(err));
+                    continue;
+                }
+            };
+            if status.is_success() {
+                self.current.store(index, Ordering::Relaxed);
+                self.note(None);
+                return serde_json::from_str(&text)
+                    .map_err(|err| StoreError::Etcd(format!("{path}: cannot read the answer: {err}")));
+            }
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|answer| answer.get("message").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or(text);
+            if status.is_server_error() || unavailable(&message) {
+                last_problem = format!("{endpoint}: {message}");
+                continue;
+            }
+            return Err(StoreError::Etcd(format!("{path}: {message}")));
+        }
+        self.note(Some(last_problem.clone()));
+        Err(StoreError::Unavailable(last_problem))
+    }
+
+    /// Opens a watch of every key from `start` to `end` from `revision` on: the response's body is a stream of
+    /// JSON messages, one per line.
+    pub async fn watch(&self, start: &[u8], end: &[u8], revision: u64) -> Result<reqwest::Response> {
+        let body = json!({"create_request": {
+            "key": b64(start), "range_end": b64(end), "start_revision": revision.to_string(),
+        }});
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last_problem = String::from("no endpoint");
+        for attempt in 0..self.endpoints.len() {
+            let index = (first + attempt) % self.endpoints.len();
+            let endpoint = &self.endpoints[index];
+            match self.http.post(format!("{endpoint}/v3/watch")).json(&body).send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => last_problem = format!("{endpoint}: HTTP {}", response.status()),
+                Err(err) => last_problem = format!("{endpoint}: {}", without_url(err)),
+            }
+        }
+        Err(StoreError::Unavailable(last_problem))
+    }
+}
+
+/// etcd's ways of saying the cluster cannot serve the request now.
+fn unavailable(message: &str) -> bool {
+    [
+        "no leader",
+        "timed out",
+        "timeout",
+        "not capable",
+        "unhealthy",
+        "too many requests",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
+}
+
+fn without_url(err: reqwest::Error) -> String {
+    let timeout = err.is_timeout();
+    let text = err.without_url().to_string();
+    if timeout {
+        format!("{text} (no answer within {CALL_TIMEOUT:?})")
+    } else {
+        text
+    }
+}

@@ -1,0 +1,173 @@
+//! `store copy`: sled → etcd → sled keeps every record and token; a copy killed with SIGKILL leaves a target
+//! that is refused or complete, never served half-written, and a rerun finishes it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::etcd::EtcdCluster;
+use common::{BIN, Server, client, register_node_at, serve_until_exit, temp_data_dir};
+use serde_json::{Value, json};
+
+const NODES: usize = 600;
+
+fn copy_command(from: &str, to: &str, prefix: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["store", "copy", "--from", from, "--to", to, "--store-prefix", prefix])
+        .env_remove("ZOS_STORE_PREFIX");
+    command
+}
+
+fn copy(from: &str, to: &str, prefix: &str) -> Output {
+    copy_command(from, to, prefix).output().expect("run store copy")
+}
+
+/// The node ids a server lists, all pages.
+fn node_ids(server: &Server, token: &str) -> Vec<String> {
+    let response = client()
+        .get(server.url(&format!("/nodes?limit={}", NODES + 10)))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let nodes: Vec<Value> = response.json().unwrap();
+    nodes
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn sled(dir: &Path) -> String {
+    format!("sled:{}", dir.display())
+}
+
+#[test]
+fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
+    // A sled store with NODES nodes (and their audit entries) and the bootstrap token.
+    let source = temp_data_dir();
+    let mut server = Server::start_with(source.path(), &["--heartbeat-interval", "3600"]);
+    let token = server.admin_token();
+    std::thread::scope(|scope| {
+        for worker in 0..8 {
+            let (base, token) = (&server.base, &token);
+            scope.spawn(move || {
+                for i in (worker..NODES).step_by(8) {
+                    register_node_at(base, token, &format!("n{i:04}"), json!({}));
+                }
+            });
+        }
+    });
+    let expected = node_ids(&server, &token);
+    assert_eq!(expected.len(), NODES);
+    // A running server's directory is refused rather than copied mid-write.
+    let cluster = EtcdCluster::start(1);
+    let refused = copy(&sled(source.path()), &cluster.store_url(), "busy");
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    server.terminate(Duration::from_secs(10));
+
+    // sled → etcd, then served from etcd by a new instance: the same nodes, and the old token works.
+    let copied = copy(&sled(source.path()), &cluster.store_url(), "copied");
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    let complete = etcd_keys(&cluster, "copied").len();
+    let elsewhere = temp_data_dir();
+    let on_etcd = Server::start_with(
+        elsewhere.path(),
+        &["--store", &cluster.store_url(), "--store-prefix", "copied"],
+    );
+    assert_eq!(node_ids(&on_etcd, &token), expected);
+    drop(on_etcd);
+    // A target that is not empty is refused (exit 2) and left alone.
+    let again = copy(&sled(source.path()), &cluster.store_url(), "copied");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // Killed with SIGKILL at growing delays: each time the prefix is empty (killed before it began), marked
+    // as an interrupted copy (and refused by `serve`), or complete — never partly filled and unmarked.
+    let mut interrupted = 0;
+    for (attempt, delay_ms) in [5u64, 20, 40, 80, 160, 320].into_iter().enumerate() {
+        let prefix = format!("killed-{attempt}");
+        let mut child = copy_command(&sled(source.path()), &cluster.store_url(), &prefix)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let keys = etcd_keys(&cluster, &prefix);
+        let marked = keys.iter().any(|key| key.ends_with("/m/store-copy-in-progress"));
+        if marked {
+            interrupted += 1;
+            let probe = temp_data_dir();
+            let store = cluster.store_url();
+            let (code, stderr) = serve_until_exit(probe.path(), &["--store", &store, "--store-prefix", &prefix]);
+            assert_eq!(code, Some(1), "{stderr}");
+            assert!(stderr.contains("interrupted `store copy`"), "{stderr}");
+        } else {
+            assert!(
+                keys.is_empty() || keys.len() == complete,
+                "attempt {attempt}: {} keys unmarked",
+                keys.len()
+            );
+        }
+        if keys.len() != complete || marked {
+            let rerun = copy(&sled(source.path()), &cluster.store_url(), &prefix);
+            assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+        }
+        assert_eq!(
+            etcd_keys(&cluster, &prefix).len(),
+            complete,
+            "after the rerun of attempt {attempt}"
+        );
+    }
+    eprintln!("{interrupted} of 6 kills landed mid-copy ({complete} keys)");
+    assert!(interrupted > 0, "no kill landed while the copy was writing");
+
+    // etcd → sled, into a new directory: served as it was.
+    let back = temp_data_dir();
+    let target = back.path().join("restored");
+    let returned = copy(&cluster.store_url(), &sled(&target), "copied");
+    assert!(
+        returned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&returned.stderr)
+    );
+    let on_sled = Server::start_with(&target, &["--heartbeat-interval", "3600"]);
+    assert_eq!(node_ids(&on_sled, &token), expected);
+}
+
+/// The keys under `prefix/`, read through etcd's JSON gateway.
+fn etcd_keys(cluster: &EtcdCluster, prefix: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let endpoint = cluster.endpoints().split(',').next().unwrap().to_owned();
+    let start = format!("{prefix}/");
+    let end = format!("{prefix}0");
+    let answer: Value = client()
+        .post(format!("http://{endpoint}/v3/kv/range"))
+        .json(&json!({"key": b64.encode(&start), "range_end": b64.encode(&end), "keys_only": true}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    answer["kvs"]
+        .as_array()
+        .map(|kvs| {
+            kvs.iter()
+                .map(|kv| String::from_utf8(b64.decode(kv["key"].as_str().unwrap()).unwrap()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
