@@ -45,6 +45,18 @@ pub struct Conflict {
     pub actual: Option<Vec<u8>>,
 }
 
+/// One compare-and-swap of a record: if `id` in `collection` still holds `old` (is absent, for `None`), it
+/// becomes `new` (is deleted, for `None`), and the change is recorded as `kind`.
+pub struct Commit<'a> {
+    pub collection: &'static str,
+    pub id: &'a str,
+    pub kind: ChangeKind,
+    pub old: Option<Vec<u8>>,
+    pub new: Option<Vec<u8>>,
+    /// Embedded only: etcd acknowledges a write once a majority holds it, which is its durability.
+    pub durability: Durability,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
     /// On disk before the call returns.
@@ -82,18 +94,10 @@ impl Backend {
     }
 
     /// Writes `new` (or removes the entry, for `None`) if the entry still holds `old`, and records the change.
-    pub async fn commit(
-        &self,
-        collection: &'static str,
-        id: &str,
-        kind: ChangeKind,
-        old: Option<Vec<u8>>,
-        new: Option<Vec<u8>>,
-        durability: Durability,
-    ) -> Result<Result<(), Conflict>> {
+    pub async fn commit(&self, commit: Commit<'_>) -> Result<Result<(), Conflict>> {
         match self {
-            Backend::Embedded(sled) => sled.commit(collection, id, kind, old, new, durability).await,
-            Backend::Etcd(etcd) => etcd.commit(collection, id, old, new).await,
+            Backend::Embedded(sled) => sled.commit(commit).await,
+            Backend::Etcd(etcd) => etcd.commit(commit).await,
         }
     }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::backend::{Conflict, Durability, KeyRange, Visit, walk};
-use super::feed::{self, Change, ChangeKind, Replay};
+use super::backend::{Commit, Conflict, Durability, KeyRange, Visit, walk};
+use super::feed::{self, Change, Replay};
 use super::flusher::Flusher;
 use super::lock::DirLock;
 use super::{DB_DIR, Result, StoreError};
@@ -77,15 +77,15 @@ impl Embedded {
     /// gives the guarantee that matters: sled recovers a prefix of its log, so a record change that survived a
     /// crash always has its change entry. The reverse case (entry written, crash before the swap) costs a
     /// spurious event, which subscribers treat like any other hint to re-read.
-    pub async fn commit(
-        &self,
-        collection: &'static str,
-        id: &str,
-        kind: ChangeKind,
-        old: Option<Vec<u8>>,
-        new: Option<Vec<u8>>,
-        durability: Durability,
-    ) -> Result<Result<(), Conflict>> {
+    pub async fn commit(&self, commit: Commit<'_>) -> Result<Result<(), Conflict>> {
+        let Commit {
+            collection,
+            id,
+            kind,
+            old,
+            new,
+            durability,
+        } = commit;
         let tree = self.db.open_tree(collection)?;
         {
             let _serialised = self.commit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

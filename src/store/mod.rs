@@ -24,7 +24,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use backend::{Backend, Conflict, Durability};
+use backend::{Backend, Commit, Conflict, Durability};
 use embedded::Embedded;
 use etcd::Etcd;
 pub use feed::{Change, ChangeKind, Replay};
@@ -406,7 +406,15 @@ impl Store {
             Some(old) => codec::decode::<T>(T::COLLECTION, id, old)?.version,
             None => 0,
         };
-        match self.inner.commit(T::COLLECTION, id, kind, old, new, durability).await? {
+        let commit = Commit {
+            collection: T::COLLECTION,
+            id,
+            kind,
+            old,
+            new,
+            durability,
+        };
+        match self.inner.commit(commit).await? {
             Ok(()) => Ok(()),
             // A create that lost to another writer's create: the id is taken.
             Err(Conflict { actual: Some(_) }) if expected == 0 => Err(StoreError::AlreadyExists {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::backend::{Conflict, KeyRange, Visit};
+use super::backend::{Commit, Conflict, KeyRange, Visit};
 use super::feed::{Change, Replay};
 use super::{Result, StoreError};
 use gateway::{Gateway, RangeResponse, TxnResponse, b64, prefix_end};
@@ -70,13 +70,14 @@ impl Etcd {
 
     /// One transaction: if the key still holds `old` (does not exist, for `None`), put `new` (delete, for
     /// `None`); else read what it holds. Returns once the write is back in this instance's copy.
-    pub async fn commit(
-        &self,
-        collection: &str,
-        id: &str,
-        old: Option<Vec<u8>>,
-        new: Option<Vec<u8>>,
-    ) -> Result<Result<(), Conflict>> {
+    pub async fn commit(&self, commit: Commit<'_>) -> Result<Result<(), Conflict>> {
+        let Commit {
+            collection,
+            id,
+            old,
+            new,
+            ..
+        } = commit;
         let key = b64(&self.key(Slot::Record {
             collection: collection.to_owned(),
             id: id.to_owned(),
