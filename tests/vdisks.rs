@@ -265,11 +265,17 @@ fn vdisks_are_served_over_nbd_from_blocks_spread_over_the_engines_and_leave_noth
     assert_eq!(run(&nbdinfo, &["--size", &vd1]).trim(), (2u64 << 30).to_string());
     run(&qemu_io, &["-f", "raw", "-c", "read -P 0x3c 4M 4M", &vd1]);
 
-    // Rollback keeps the reference's refusals; there is no transaction log yet.
+    // Rollback keeps the reference's refusals: here, a vdisk storage without an object cluster keeps no log.
     let rollback = format!("{vdisks}/vd1/rollback");
     assert_eq!(
         refused(&server, &rollback, json!({"epoch": -1})),
         (400, "epoch".to_owned())
+    );
+    let (status, answer) = call(&server, Method::POST, &rollback, Some(json!({"epoch": 0})));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("no_transaction_log")),
+        "{answer}"
     );
 
     // Delete: every block leaves the engines.
@@ -281,6 +287,93 @@ fn vdisks_are_served_over_nbd_from_blocks_spread_over_the_engines_and_leave_noth
         assert_eq!(keys(*port), Vec::<String>::new(), "engine {port} keeps keys");
     }
     assert_eq!(call(&server, Method::DELETE, &format!("{vdisks}/vd1"), None).0, 404);
+}
+
+/// Waits until the second it is now has passed; returns that second (Unix): whatever was written before the call
+/// was written in it or earlier, whatever is written after, later.
+fn second_passed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1050) - Duration::from_nanos(u64::from(now.subsec_nanos())));
+    now.as_secs()
+}
+
+/// A vdisk storage with an object cluster keeps a transaction log of its db (and boot) vdisks on its engines: a
+/// db vdisk rolls back to the end of a given second (the writes after it undone, a write inside one block
+/// too) and to the oldest state kept (epoch 0); the log is gone once undone, and with the vdisk.
+#[test]
+fn a_db_vdisk_with_a_transaction_log_rolls_back_to_an_epoch_and_to_its_oldest_state() {
+    let qemu_io = tool("qemu-io");
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "3", "--heartbeat-interval", "1"]);
+    let ports = cluster(&server);
+    let unknown = json!({"id": "vu", "blockCluster": "blocks", "objectCluster": "nope"});
+    assert_eq!(refused(&server, "/vdiskstorage", unknown).0, 400);
+    let logged = json!({"id": "vt", "blockCluster": "blocks", "objectCluster": "blocks"});
+    assert_eq!(call(&server, Method::POST, "/vdiskstorage", Some(logged)).0, 201);
+    let vdisks = "/vdiskstorage/vt/vdisks";
+    for (id, kind) in [("logged", "db"), ("scratch", "cache")] {
+        let body = json!({"id": id, "size": 1, "type": kind});
+        assert_eq!(call(&server, Method::POST, vdisks, Some(body)).0, 201);
+    }
+    let token = server.admin_token();
+    let (_nbd, socket) = start_nbd_server(dir.path(), &["--api", &server.url("")], &[("ZOS_TOKEN", &token)]);
+    let disk = url("logged", &socket);
+    let io = |commands: &[&str]| {
+        let mut args = vec!["-f", "raw"];
+        for command in commands {
+            args.extend(["-c", command]);
+        }
+        args.push(&disk);
+        run(&qemu_io, &args);
+    };
+    let journaled = || -> u64 {
+        ports
+            .iter()
+            .map(|port| redis_cli(*port, &["XLEN", "tlog:logged"]).parse::<u64>().unwrap())
+            .sum()
+    };
+    let roll_back = |vdisk: &str, epoch: u64| {
+        let path = format!("{vdisks}/{vdisk}/rollback");
+        call(&server, Method::POST, &path, Some(json!({"epoch": epoch})))
+    };
+
+    io(&["write -P 0x11 0 1M"]);
+    let epoch = second_passed();
+    io(&["write -P 0x22 0 512k", "write -P 0x33 4M 64k", "write -P 0x44 100 200"]);
+    io(&["read -P 0x44 100 200", "read -P 0x33 4M 64k"]);
+    // 256 blocks overwritten first, then 128 + 16 + 1 more.
+    assert_eq!(journaled(), 256 + 128 + 16 + 1);
+
+    let (status, answer) = roll_back("scratch", epoch);
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("not_rollbackable")),
+        "{answer}"
+    );
+    assert_eq!(roll_back("nope", epoch).0, 404);
+    let (status, answer) = roll_back("logged", epoch);
+    assert_eq!(status, 204, "{answer}");
+    io(&["read -P 0x11 0 1M", "read -P 0 4M 64k"]);
+    assert_eq!(get_json(&server, &format!("{vdisks}/logged"))["status"], "halted");
+    assert_eq!(journaled(), 256, "what was undone leaves the log");
+
+    // Epoch 0: the oldest state kept, from before the first write.
+    assert_eq!(roll_back("logged", 0).0, 204);
+    io(&["read -P 0 0 1M"]);
+    assert_eq!(journaled(), 0);
+    let stored: u64 = ports
+        .iter()
+        .map(|port| redis_cli(*port, &["HLEN", "nondedup:logged"]).parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(stored, 0, "a vdisk of zeros holds no blocks");
+
+    // Deleted, the vdisk takes its log with it.
+    io(&["write -P 0x55 0 64k"]);
+    assert_eq!(journaled(), 16);
+    assert_eq!(call(&server, Method::DELETE, &format!("{vdisks}/logged"), None).0, 204);
+    assert_eq!(journaled(), 0);
 }
 
 /// The greeting read, fixed newstyle chosen, NBD_OPT_GO for `export`: a stream in the transmission phase.

@@ -8,9 +8,11 @@
 //!   engine `sector % N`.
 //!
 //! A block of zeros is never stored (0-disk's rule): reading a block that is absent gives zeros, so trimming and
-//! zeroing are deletions. Used by the API (deleting a vdisk's blocks) and the NBD server (`nbd`).
+//! zeroing are deletions. A boot or db vdisk may also keep a transaction log (`journal.rs`) to roll back with.
+//! Used by the API (deleting and rolling back a vdisk's blocks) and the NBD server (`nbd`).
 
 mod dedup;
+mod journal;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use redis::aio::MultiplexedConnection;
 
 pub use dedup::Hash;
 use dedup::Lba;
+pub use journal::Journal;
 
 /// A block as it is read or written: `None` for a block of zeros.
 pub type Block = Option<Vec<u8>>;
@@ -92,6 +95,11 @@ pub struct VdiskBlocks {
     shards: Shards,
     /// The LBA of a deduplicated vdisk.
     lba: Option<Lba>,
+    /// The transaction log, for a vdisk that keeps one.
+    journal: Option<Journal>,
+    /// Held from reading what a write overwrites until the write is stored, when there is a journal: its
+    /// entries then follow the order of the writes.
+    journaling: tokio::sync::Mutex<()>,
 }
 
 impl VdiskBlocks {
@@ -100,6 +108,16 @@ impl VdiskBlocks {
             id: id.to_owned(),
             lba: deduplicated.then(|| Lba::new(id)),
             shards,
+            journal: None,
+            journaling: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The same, keeping a transaction log in `journal`.
+    pub fn with_journal(self, journal: Journal) -> VdiskBlocks {
+        VdiskBlocks {
+            journal: Some(journal),
+            ..self
         }
     }
 
@@ -138,8 +156,40 @@ impl VdiskBlocks {
     }
 
     /// Stores whole blocks (index, content); a block of zeros is removed instead. Returns once every engine
-    /// has answered, so the blocks are in the engines.
+    /// has answered, so the blocks are in the engines (and what they overwrote in the journal, first).
     pub async fn write(&self, blocks: Vec<(u64, Block)>) -> Result<(), BlockError> {
+        let Some(journal) = &self.journal else {
+            return self.store(blocks).await;
+        };
+        let (Some(first), Some(last)) = (
+            blocks.iter().map(|(index, _)| *index).min(),
+            blocks.iter().map(|(index, _)| *index).max(),
+        ) else {
+            return Ok(());
+        };
+        let _in_order = self.journaling.lock().await;
+        let before = self.read(first..last + 1).await?;
+        let overwritten: Vec<(u64, Block)> = blocks
+            .iter()
+            .map(|(index, _)| (*index, before[(index - first) as usize].clone()))
+            .collect();
+        journal.record(&overwritten).await?;
+        self.store(blocks).await
+    }
+
+    /// Rolls the vdisk back to how it was at `since_ms` (Unix milliseconds; 0: the oldest state the journal
+    /// keeps). Returns how many blocks changed back; an error when the vdisk keeps no journal.
+    pub async fn roll_back(&self, since_ms: u64) -> Result<u64, BlockError> {
+        let journal = self
+            .journal
+            .as_ref()
+            .ok_or_else(|| BlockError(format!("vdisk '{}' keeps no transaction log", self.id)))?;
+        let _in_order = self.journaling.lock().await;
+        journal.undo_since(since_ms, |blocks| self.store(blocks)).await
+    }
+
+    /// Writes blocks to the engines, journaling nothing.
+    async fn store(&self, blocks: Vec<(u64, Block)>) -> Result<(), BlockError> {
         let blocks: Vec<(u64, Block)> = blocks
             .into_iter()
             .map(|(index, block)| (index, block.filter(|bytes| bytes.iter().any(|&b| b != 0))))
@@ -179,6 +229,9 @@ impl VdiskBlocks {
     /// Removes every block of the vdisk from the engines; of a deduplicated one, every block no vdisk in
     /// `still_used` refers to.
     pub async fn delete(&self, still_used: &HashSet<Hash>) -> Result<(), BlockError> {
+        if let Some(journal) = &self.journal {
+            journal.delete().await?;
+        }
         if let Some(lba) = &self.lba {
             return lba.delete(&self.shards, still_used).await;
         }

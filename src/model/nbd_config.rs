@@ -35,6 +35,10 @@ pub struct NbdVdisk {
     #[serde(default)]
     pub read_only: bool,
     pub storage_cluster: String,
+    /// The cluster keeping the vdisk's transaction log (0-disk's `tlogServerClusterID`), for a boot or db vdisk
+    /// that can roll back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlog_storage_cluster: Option<String>,
 }
 
 /// The URL qemu opens a vdisk served on the unix socket `socket` by: 0-orchestrator's VM media URL.

@@ -119,6 +119,12 @@ impl Vdisk {
     pub fn deduplicated(&self) -> bool {
         self.kind == "boot"
     }
+
+    /// Boot and db vdisks keep a transaction log (when their vdisk storage has an object cluster): the others
+    /// hold nothing worth rolling back, as in the reference.
+    pub fn journaled(&self) -> bool {
+        matches!(self.kind.as_str(), "boot" | "db")
+    }
 }
 
 /// `POST …/vdisks/{vdiskid}/resize`.

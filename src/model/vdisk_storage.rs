@@ -16,6 +16,10 @@ pub struct VdiskStorage {
     /// A second block cluster kept as an asynchronous copy, for failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slave_cluster: Option<String>,
+    /// The cluster whose engines keep the transaction log of the boot and db vdisks, which lets them roll back
+    /// (the reference's 0-stor object cluster; here any storage cluster, the block cluster itself included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_cluster: Option<String>,
 }
 
 impl Record for VdiskStorage {
@@ -38,6 +42,9 @@ impl VdiskStorage {
                 ));
             }
         }
+        if let Some(object) = &self.object_cluster {
+            validate_id("objectCluster", object)?;
+        }
         Ok(())
     }
 
@@ -45,5 +52,6 @@ impl VdiskStorage {
     pub fn clusters(&self) -> impl Iterator<Item = (&'static str, &str)> {
         std::iter::once(("blockCluster", self.block_cluster.as_str()))
             .chain(self.slave_cluster.as_deref().map(|slave| ("slaveCluster", slave)))
+            .chain(self.object_cluster.as_deref().map(|object| ("objectCluster", object)))
     }
 }

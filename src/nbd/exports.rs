@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::blocks::{Shards, VdiskBlocks};
+use crate::blocks::{Journal, Shards, VdiskBlocks};
 use crate::model::nbd_config::{NbdConfig, NbdVdisk};
 
 /// One export, as negotiated.
@@ -58,8 +58,21 @@ pub enum Source {
     },
 }
 
-/// A vdisk with its engines' addresses.
-type Resolved = (NbdVdisk, Vec<String>);
+/// A vdisk with its engines' addresses: its blocks', and its transaction log's when it keeps one.
+#[derive(Clone)]
+struct Resolved {
+    vdisk: NbdVdisk,
+    engines: Vec<String>,
+    journal: Option<Vec<String>>,
+}
+
+impl Resolved {
+    /// Whether the blocks made for `self` serve `other` too: the same engines and layout (a new size does not
+    /// matter, and clients of the old size keep sharing the stripes with the new).
+    fn same_blocks(&self, other: &Resolved) -> bool {
+        self.engines == other.engines && self.journal == other.journal && self.vdisk.kind == other.vdisk.kind
+    }
+}
 
 const STRIPES: usize = 64;
 
@@ -98,7 +111,7 @@ impl Exports {
         let Some(resolved) = self.resolve(name).await? else {
             return Ok(None);
         };
-        let block_size = resolved.0.block_size;
+        let block_size = resolved.vdisk.block_size;
         if !(512..=1 << 20).contains(&block_size) || !block_size.is_power_of_two() {
             return Err(format!(
                 "vdisk '{name}': blockSize {block_size} is not a power of two from 512 to 1 MiB"
@@ -106,12 +119,15 @@ impl Exports {
         }
         let made = self.made.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
         let (blocks, stripes) = match made {
-            Some(made) if made.resolved.1 == resolved.1 && made.resolved.0.kind == resolved.0.kind => {
-                (made.blocks, made.stripes)
-            }
+            Some(made) if made.resolved.same_blocks(&resolved) => (made.blocks, made.stripes),
             _ => {
-                let shards = Shards::connect(&resolved.1).await.map_err(|err| err.to_string())?;
-                let blocks = Arc::new(VdiskBlocks::new(name, shards, resolved.0.kind == "boot"));
+                let connect = |engines| async move { Shards::connect(engines).await.map_err(|err| err.to_string()) };
+                let mut blocks =
+                    VdiskBlocks::new(name, connect(&resolved.engines).await?, resolved.vdisk.kind == "boot");
+                if let Some(engines) = &resolved.journal {
+                    blocks = blocks.with_journal(Journal::new(name, connect(engines).await?));
+                }
+                let blocks = Arc::new(blocks);
                 let stripes = Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
                 (blocks, stripes)
             }
@@ -123,7 +139,7 @@ impl Exports {
             stripes: stripes.clone(),
         };
         made.insert(name.to_owned(), entry);
-        let (vdisk, _) = resolved;
+        let vdisk = resolved.vdisk;
         Ok(Some(Export {
             size: vdisk.size << 30,
             blocksize: vdisk.block_size,
@@ -140,13 +156,22 @@ impl Exports {
                 let Some(vdisk) = config.vdisks.remove(name) else {
                     return Ok(None);
                 };
-                let cluster = config.storage_clusters.remove(&vdisk.storage_cluster).ok_or_else(|| {
-                    format!(
-                        "vdisk '{name}' names storage cluster '{}', which is not in the config",
-                        vdisk.storage_cluster
-                    )
-                })?;
-                Ok(Some((vdisk, cluster.servers)))
+                let mut engines_of = |label: &String| {
+                    let servers = config
+                        .storage_clusters
+                        .get(label)
+                        .map(|cluster| cluster.servers.clone());
+                    servers.ok_or_else(|| {
+                        format!("vdisk '{name}' names storage cluster '{label}', which is not in the config")
+                    })
+                };
+                let engines = engines_of(&vdisk.storage_cluster)?;
+                let journal = vdisk.tlog_storage_cluster.as_ref().map(&mut engines_of).transpose()?;
+                Ok(Some(Resolved {
+                    vdisk,
+                    engines,
+                    journal,
+                }))
             }
             Source::Api { .. } => {
                 for storage in self.api_list("/vdiskstorage").await? {
@@ -154,28 +179,47 @@ impl Exports {
                     let Some(vdisk) = self.api_get(&format!("/vdiskstorage/{id}/vdisks/{name}")).await? else {
                         continue;
                     };
-                    let label = storage["blockCluster"].as_str().unwrap_or_default();
-                    let cluster = self
-                        .api_get(&format!("/storageclusters/{label}"))
-                        .await?
-                        .ok_or_else(|| format!("storage cluster '{label}' does not exist"))?;
-                    let servers = cluster["storageServers"].as_array().cloned().unwrap_or_default();
-                    let addresses = servers
-                        .iter()
-                        .map(|server| format!("{}:{}", server["ip"].as_str().unwrap_or_default(), server["port"]))
-                        .collect();
+                    let label = storage["blockCluster"].as_str().unwrap_or_default().to_owned();
+                    let kind = vdisk["type"].as_str().unwrap_or_default().to_owned();
+                    let tlog = storage["objectCluster"]
+                        .as_str()
+                        .filter(|_| matches!(kind.as_str(), "boot" | "db"))
+                        .map(str::to_owned);
+                    let journal = match &tlog {
+                        Some(label) => Some(self.api_engines(label).await?),
+                        None => None,
+                    };
                     let config = NbdVdisk {
                         size: vdisk["size"].as_u64().unwrap_or(0),
                         block_size: vdisk["blocksize"].as_u64().unwrap_or(4096) as u32,
-                        kind: vdisk["type"].as_str().unwrap_or_default().to_owned(),
+                        kind,
                         read_only: vdisk["readOnly"].as_bool().unwrap_or(false),
-                        storage_cluster: label.to_owned(),
+                        storage_cluster: label.clone(),
+                        tlog_storage_cluster: tlog,
                     };
-                    return Ok(Some((config, addresses)));
+                    let engines = self.api_engines(&label).await?;
+                    return Ok(Some(Resolved {
+                        vdisk: config,
+                        engines,
+                        journal,
+                    }));
                 }
                 Ok(None)
             }
         }
+    }
+
+    /// The engines' `host:port` of the storage cluster `label`, in shard order.
+    async fn api_engines(&self, label: &str) -> Result<Vec<String>, String> {
+        let cluster = self
+            .api_get(&format!("/storageclusters/{label}"))
+            .await?
+            .ok_or_else(|| format!("storage cluster '{label}' does not exist"))?;
+        let servers = cluster["storageServers"].as_array().cloned().unwrap_or_default();
+        Ok(servers
+            .iter()
+            .map(|server| format!("{}:{}", server["ip"].as_str().unwrap_or_default(), server["port"]))
+            .collect())
     }
 
     /// The config of a file source (`--config`, or an emulated container's file).

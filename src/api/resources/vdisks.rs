@@ -12,7 +12,7 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
-use crate::blocks::{Shards, VdiskBlocks};
+use crate::blocks::{Journal, Shards, VdiskBlocks};
 use crate::model::storage_cluster::StorageClusterServers;
 use crate::model::vdisk::{Vdisk, VdiskCreate, VdiskResize, VdiskRollback, validate_size};
 use crate::model::vdisk_storage::VdiskStorage;
@@ -98,15 +98,43 @@ pub(crate) async fn get(storage: String, vdisk: String, ctx: Ctx, caller: Caller
     Ok(warp::reply::json(&vdisk_of(&ctx, &storage, &vdisk)?.value).into_response())
 }
 
-/// The engines' addresses of the vdisk storage's block cluster, in the cluster's order.
-fn engine_addresses(ctx: &Ctx, storage: &VdiskStorage) -> Result<Vec<String>, ApiError> {
-    let servers = ctx.store.get::<StorageClusterServers>(&storage.block_cluster)?;
+/// The engines' addresses of storage cluster `label`, in the cluster's order (none before it is deployed).
+fn engine_addresses(ctx: &Ctx, label: &str) -> Result<Vec<String>, ApiError> {
+    let servers = ctx.store.get::<StorageClusterServers>(label)?;
     Ok(servers
         .map(|recorded| recorded.value.servers)
         .unwrap_or_default()
         .iter()
         .map(|server| format!("{}:{}", server.ip, server.port))
         .collect())
+}
+
+/// `blocks` with the vdisk's transaction log, when its vdisk storage keeps one for it (and the log's cluster has
+/// engines: before that, nothing was journaled).
+async fn with_journal(
+    ctx: &Ctx,
+    storage: &VdiskStorage,
+    vdisk: &Vdisk,
+    blocks: VdiskBlocks,
+) -> Result<VdiskBlocks, ApiError> {
+    let Some(label) = storage.object_cluster.as_deref().filter(|_| vdisk.journaled()) else {
+        return Ok(blocks);
+    };
+    let addresses = engine_addresses(ctx, label)?;
+    if addresses.is_empty() {
+        return Ok(blocks);
+    }
+    let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
+    Ok(blocks.with_journal(Journal::new(&vdisk.id, shards)))
+}
+
+/// A VM that has `vdisk` among its disks.
+fn vm_using(ctx: &Ctx, vdisk: &str) -> Result<Option<Workload<VmSpec>>, ApiError> {
+    Ok(ctx
+        .store
+        .all::<Workload<VmSpec>>()?
+        .into_iter()
+        .find(|vm| vm.spec.disks.iter().any(|disk| disk.vdiskid == vdisk)))
 }
 
 fn unreachable(err: impl std::fmt::Display) -> ApiError {
@@ -123,19 +151,14 @@ fn unreachable(err: impl std::fmt::Display) -> ApiError {
 pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let found = vdisk_of(&ctx, &storage, &vdisk)?;
-    let used_by = ctx
-        .store
-        .all::<Workload<VmSpec>>()?
-        .into_iter()
-        .find(|vm| vm.spec.disks.iter().any(|disk| disk.vdiskid == vdisk));
-    if let Some(vm) = used_by {
+    if let Some(vm) = vm_using(&ctx, &vdisk)? {
         return Err(ApiError::bad_request(
             "vdisk_in_use",
             format!("vdisk '{vdisk}' is a disk of VM '{}' on node '{}'", vm.spec.id, vm.node),
         ));
     }
     let storage = storage_of(&ctx, &storage)?;
-    let addresses = engine_addresses(&ctx, &storage)?;
+    let addresses = engine_addresses(&ctx, &storage.block_cluster)?;
     if !addresses.is_empty() {
         let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
         // A boot vdisk's blocks may be shared: keep those another boot vdisk on these engines refers to.
@@ -149,6 +172,7 @@ pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Cal
             }
         }
         let blocks = VdiskBlocks::new(&vdisk, shards, found.value.deduplicated());
+        let blocks = with_journal(&ctx, &storage, &found.value, blocks).await?;
         blocks.delete(&still_used).await.map_err(unreachable)?;
     }
     ctx.store.delete::<Vdisk>(&vdisk, Some(found.version)).await?;
@@ -186,9 +210,10 @@ pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Cal
 #[utoipa::path(operation_id = "rollbackVdisk", post, path = "/vdiskstorage/{id}/vdisks/{vdiskid}/rollback", tag = "storage",
     params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
     request_body = VdiskRollback,
-    responses(
-        (status = 400, description = "Not a boot or db vdisk, in use, a negative epoch, or no transaction log kept", body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+    responses((status = 204, description = "Rolled back: the vdisk holds what it held at the end of second `epoch`"),
+        (status = 400, description = "Not a boot or db vdisk, a running VM uses it, a negative epoch, or its vdisk storage has no objectCluster (no transaction log)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 502, description = "An engine did not answer; the vdisk stays `rollingback` until a rollback is run again", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -196,22 +221,51 @@ pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: C
     if rollback.epoch < 0 {
         return Err(ApiError::bad_request("invalid", "must be 0 or more (Unix seconds)").with_field("epoch"));
     }
-    let found = vdisk_of(&ctx, &storage, &vdisk)?.value;
-    if !matches!(found.kind.as_str(), "boot" | "db") {
+    let found = vdisk_of(&ctx, &storage, &vdisk)?;
+    if !found.value.journaled() {
         return Err(ApiError::bad_request(
             "not_rollbackable",
-            format!("only boot and db vdisks roll back; '{vdisk}' is {}", found.kind),
+            format!("only boot and db vdisks roll back; '{vdisk}' is {}", found.value.kind),
         ));
     }
-    if found.status != "halted" {
+    if let Some(vm) = vm_using(&ctx, &vdisk)?.filter(|vm| vm.running) {
         return Err(ApiError::bad_request(
             "vdisk_in_use",
-            format!("vdisk '{vdisk}' is {}: it rolls back only while halted", found.status),
+            format!(
+                "vdisk '{vdisk}' is a disk of VM '{}' on node '{}', which runs: stop it first",
+                vm.spec.id, vm.node
+            ),
         ));
     }
-    // The reference replays a tlog kept in 0-stor; no transaction log is kept here yet.
-    Err(ApiError::bad_request(
-        "no_transaction_log",
-        format!("vdisk '{vdisk}' has no transaction log to roll back with"),
-    ))
+    let storage = storage_of(&ctx, &storage)?;
+    if storage.object_cluster.is_none() {
+        return Err(ApiError::bad_request(
+            "no_transaction_log",
+            format!(
+                "vdisk storage '{}' has no objectCluster, so its vdisks keep no transaction log to roll back with",
+                storage.id
+            ),
+        ));
+    }
+    // Writes journaled from the second after `epoch` on are undone; 0 undoes every one kept.
+    let since_ms = match rollback.epoch {
+        0 => 0,
+        epoch => (epoch as u64).saturating_add(1).saturating_mul(1000),
+    };
+    // Marked first and cleared last: an interrupted rollback shows, and running it again finishes it.
+    let mut marked = found.value.clone();
+    marked.status = "rollingback".into();
+    let marked = ctx.store.put(marked, Expect::Version(found.version)).await?;
+    let addresses = engine_addresses(&ctx, &storage.block_cluster)?;
+    if !addresses.is_empty() {
+        let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
+        let blocks = VdiskBlocks::new(&vdisk, shards, found.value.deduplicated());
+        let blocks = with_journal(&ctx, &storage, &found.value, blocks).await?;
+        let restored = blocks.roll_back(since_ms).await.map_err(unreachable)?;
+        tracing::info!(vdisk = %vdisk, epoch = rollback.epoch, restored, "vdisk rolled back");
+    }
+    let mut halted = marked.value;
+    halted.status = "halted".into();
+    ctx.store.put(halted, Expect::Version(marked.version)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -112,9 +112,9 @@ pub async fn stop(client: &ZosClient, vm: &str, node: &str) -> Result<(), Failur
     Ok(())
 }
 
-/// 0-disk's config for the VM's vdisks: each vdisk's static config and its vdisk storage's block cluster. A disk
-/// naming no vdisk of ours is left out (its domain keeps the reference's `nbd://<vdiskid>`, for the node to
-/// resolve).
+/// 0-disk's config for the VM's vdisks: each vdisk's static config, its vdisk storage's block cluster and, for a
+/// boot or db vdisk, the cluster of its transaction log. A disk naming no vdisk of ours is left out (its domain
+/// keeps the reference's `nbd://<vdiskid>`, for the node to resolve).
 fn config(step: &Step<'_>, vm: &VmSpec) -> Result<NbdConfig, Failure> {
     let store = step.store();
     let mut config = NbdConfig::default();
@@ -125,24 +125,28 @@ fn config(step: &Step<'_>, vm: &VmSpec) -> Result<NbdConfig, Failure> {
         let vdisk = vdisk.value;
         let storage = store
             .get::<VdiskStorage>(&vdisk.vdiskstorage)?
-            .ok_or_else(|| Failure::not_found(format!("vdisk storage '{}' does not exist", vdisk.vdiskstorage)))?;
-        let label = storage.value.block_cluster;
-        let servers = store
-            .get::<StorageClusterServers>(&label)?
-            .ok_or_else(|| Failure::Transient(format!("storage cluster '{label}' has no engines yet")))?;
-        let servers = servers
-            .value
-            .servers
-            .iter()
-            .map(|s| format!("{}:{}", s.ip, s.port))
-            .collect();
-        config.storage_clusters.insert(label.clone(), NbdCluster { servers });
+            .ok_or_else(|| Failure::not_found(format!("vdisk storage '{}' does not exist", vdisk.vdiskstorage)))?
+            .value;
+        let tlog = storage.object_cluster.filter(|_| vdisk.journaled());
+        for label in std::iter::once(&storage.block_cluster).chain(&tlog) {
+            let servers = store
+                .get::<StorageClusterServers>(label)?
+                .ok_or_else(|| Failure::Transient(format!("storage cluster '{label}' has no engines yet")))?;
+            let servers = servers
+                .value
+                .servers
+                .iter()
+                .map(|s| format!("{}:{}", s.ip, s.port))
+                .collect();
+            config.storage_clusters.insert(label.clone(), NbdCluster { servers });
+        }
         let served = NbdVdisk {
             size: u64::try_from(vdisk.size).unwrap_or(0),
             block_size: u32::try_from(vdisk.blocksize).unwrap_or(0),
             kind: vdisk.kind,
             read_only: vdisk.read_only,
-            storage_cluster: label,
+            storage_cluster: storage.block_cluster,
+            tlog_storage_cluster: tlog,
         };
         config.vdisks.insert(vdisk.id, served);
     }
