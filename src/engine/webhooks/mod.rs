@@ -54,6 +54,15 @@ pub struct Dispatcher {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+/// The deliveries end with their dispatcher (the engine's term ending aborts it).
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        for running in self.running.values() {
+            running.task.abort();
+        }
+    }
+}
+
 impl Dispatcher {
     pub fn new(store: Store, settings: Settings, shutdown: tokio::sync::watch::Receiver<bool>) -> Dispatcher {
         let http = reqwest::Client::builder()
