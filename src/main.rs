@@ -334,6 +334,10 @@ async fn serve(config: ServeConfig) -> ExitCode {
         webhooks: config.webhooks,
         discovery,
     };
+    if let Err(err) = engine::webhooks::begin(&store).await {
+        tracing::error!("cannot set where the webhooks' events begin: {err}");
+        return ExitCode::FAILURE;
+    }
     let engine = tokio::spawn(engine.lead(election, ctx.shutdown.clone()));
     let mut stopping = ctx.shutdown.clone();
     let server = http_server::serve(listener, warp::service(api::routes(ctx)), config.http, async move {
