@@ -196,6 +196,10 @@ pub struct ServeArgs {
     /// Seconds between two heartbeats of a node [default: 10]
     #[arg(long, env = "ZOS_HEARTBEAT_INTERVAL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_interval: Option<u64>,
+    /// Seconds of the engine leader's etcd lease: how long the instances on one etcd wait for a leader that
+    /// stopped renewing it before another takes over (ignored with sled) [default: 3]
+    #[arg(long, env = "ZOS_LEADER_LEASE", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(LEADER_LEASE_RANGE))]
+    pub leader_lease: Option<u64>,
     /// Seconds a workload request waits for the node before answering 202 with the job to follow [default: 20]
     #[arg(long, env = "ZOS_APPLY_WAIT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=600))]
     pub apply_wait: Option<u64>,
@@ -261,6 +265,8 @@ const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
 const HEADER_READ_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
 const IDLE_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
 const MAX_CONNECTIONS_PER_IP_RANGE: std::ops::RangeInclusive<u64> = 1..=65535;
+/// etcd grants no lease shorter than its election timeout allows (two seconds with its defaults).
+const LEADER_LEASE_RANGE: std::ops::RangeInclusive<u64> = 2..=60;
 
 /// What the HTTP server allows a client (`http_server`): one request head's size, how long a head may take and a
 /// kept-alive connection may idle, and how many connections one address may hold.
@@ -514,6 +520,8 @@ pub struct ServeConfig {
     pub boot_url: Option<String>,
     pub demo: u32,
     pub heartbeat_interval: std::time::Duration,
+    /// The engine leader's etcd lease (`--leader-lease`).
+    pub leader_lease: std::time::Duration,
     /// How long a workload request waits for the node to apply it (then 202 + the job).
     pub apply_wait: std::time::Duration,
     /// Nodes listed in the config file (static discovery).
@@ -569,6 +577,7 @@ struct FileConfig {
     boot_url: Option<String>,
     demo: Option<u32>,
     heartbeat_interval: Option<u64>,
+    leader_lease: Option<u64>,
     apply_wait: Option<u64>,
     #[serde(default)]
     nodes: Vec<StaticNode>,
@@ -679,6 +688,13 @@ impl ServeConfig {
             )));
         }
         let heartbeat_interval = std::time::Duration::from_secs(heartbeat);
+        let leader_lease = std::time::Duration::from_secs(in_range(
+            "leader_lease",
+            args.leader_lease.or(file.leader_lease),
+            3,
+            LEADER_LEASE_RANGE,
+            "seconds",
+        )?);
         let apply_wait = args.apply_wait.or(file.apply_wait).unwrap_or(20);
         if apply_wait > 600 {
             return Err(ConfigError(format!(
@@ -881,6 +897,7 @@ impl ServeConfig {
             boot_url,
             demo,
             heartbeat_interval,
+            leader_lease,
             apply_wait,
             static_nodes: file.nodes,
             zerotier,

@@ -13,6 +13,7 @@ mod engine;
 mod fd_limit;
 mod healthcheck;
 mod http_server;
+mod instance;
 mod metrics;
 mod model;
 mod nbd;
@@ -251,8 +252,20 @@ async fn serve(config: ServeConfig) -> ExitCode {
         },
         None => None,
     };
+    let instance = match instance::identity(&config.data_dir) {
+        Ok(instance) => instance,
+        Err(err) => {
+            tracing::error!(
+                "cannot read or write {} in the data directory: {err}",
+                instance::INSTANCE_FILE
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let election = store.elect(&instance, config.leader_lease);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(api::Context {
+        engine: election.subscribe(),
         zerotier: zerotier_api.is_some(),
         store: store.clone(),
         metrics,
@@ -289,34 +302,43 @@ async fn serve(config: ServeConfig) -> ExitCode {
             }
         }
     }
-    let heartbeat = engine::heartbeat::Heartbeat {
+    let discovery = match (zerotier_api, &config.zerotier) {
+        (Some(api), Some(zt)) => {
+            tracing::info!(api = %zt.api, kind = ?zt.kind, policy = ?zt.authorize, "ZeroTier discovery on");
+            Some(engine::discovery::Discovery {
+                store: store.clone(),
+                controller: api,
+                clients: ctx.zos.clone(),
+                policy: zt.authorize,
+                allow: zt.allow.clone(),
+                node_port: config.node_port,
+                interval: config.heartbeat_interval,
+            })
+        }
+        _ => None,
+    };
+    let engine = engine::leader::Engine {
         store: store.clone(),
         clients: ctx.zos.clone(),
-        metrics: ctx.metrics.clone(),
-        interval: config.heartbeat_interval,
-        thresholds: config.health,
-    };
-    tokio::spawn(heartbeat.run(ctx.shutdown.clone()));
-    let storage_health = engine::storage_clusters::Monitor {
-        store: store.clone(),
-        interval: config.heartbeat_interval,
-    };
-    tokio::spawn(storage_health.run(ctx.shutdown.clone()));
-    tokio::spawn(engine::workloads::Runner::new(store.clone(), ctx.zos.clone()).run());
-    tokio::spawn(engine::webhooks::Dispatcher::new(store.clone(), config.webhooks, ctx.shutdown.clone()).run());
-    if let (Some(api), Some(zt)) = (zerotier_api, &config.zerotier) {
-        let discovery = engine::discovery::Discovery {
+        heartbeat: engine::heartbeat::Heartbeat {
             store: store.clone(),
-            controller: api,
             clients: ctx.zos.clone(),
-            policy: zt.authorize,
-            allow: zt.allow.clone(),
-            node_port: config.node_port,
+            metrics: ctx.metrics.clone(),
             interval: config.heartbeat_interval,
-        };
-        tokio::spawn(discovery.run(ctx.shutdown.clone()));
-        tracing::info!(api = %zt.api, kind = ?zt.kind, policy = ?zt.authorize, "ZeroTier discovery on");
+            thresholds: config.health,
+        },
+        storage_health: engine::storage_clusters::Monitor {
+            store: store.clone(),
+            interval: config.heartbeat_interval,
+        },
+        webhooks: config.webhooks,
+        discovery,
+    };
+    if let Err(err) = engine::webhooks::begin(&store).await {
+        tracing::error!("cannot set where the webhooks' events begin: {err}");
+        return ExitCode::FAILURE;
     }
+    let engine = tokio::spawn(engine.lead(election, ctx.shutdown.clone()));
     let mut stopping = ctx.shutdown.clone();
     let server = http_server::serve(listener, warp::service(api::routes(ctx)), config.http, async move {
         let _ = stopping.wait_for(|stop| *stop).await;
@@ -327,6 +349,8 @@ async fn serve(config: ServeConfig) -> ExitCode {
     tracing::info!(
         url = %url,
         data_dir = %config.data_dir.display(),
+        instance = %instance,
+        store = store.backend_name(),
         admin_token_file = %token_file.display(),
         tftp = %tftp_address.map_or("off".to_owned(), |a| a.to_string()),
         proxy_dhcp = %proxy_dhcp.as_deref().unwrap_or("off"),
@@ -340,6 +364,10 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let _ = shutdown_tx.send(true);
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("requests still open after {SHUTDOWN_GRACE:?}; closing them");
+    }
+    // The engine stops and, on etcd, hands its leadership over before the store's last flush.
+    if tokio::time::timeout(SHUTDOWN_GRACE, engine).await.is_err() {
+        tracing::warn!("the engine did not stop within {SHUTDOWN_GRACE:?}");
     }
     if let Err(err) = store.flush().await {
         tracing::error!("final flush of the state store failed: {err}");

@@ -21,6 +21,8 @@ pub struct Metrics {
     dhcp_malformed: IntCounterVec,
     dhcp_ignored: IntCounterVec,
     nodes: prometheus::IntGaugeVec,
+    engine_leader: prometheus::IntGaugeVec,
+    engine_leader_since: prometheus::IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -87,8 +89,23 @@ impl Default for Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let engine_leader = prometheus::IntGaugeVec::new(
+            Opts::new("engine_leader", "1 when this instance runs the engine (leads), else 0"),
+            &["instance"],
+        )
+        .expect("valid metric");
+        let engine_leader_since = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "engine_leader_since_seconds",
+                "When the engine's current leader took over, in seconds since the epoch",
+            ),
+            &["leader"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(nodes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(engine_leader.clone()),
+            Box::new(engine_leader_since.clone()),
             Box::new(tftp_malformed.clone()),
             Box::new(tftp_refused.clone()),
             Box::new(dhcp_malformed.clone()),
@@ -117,6 +134,8 @@ impl Default for Metrics {
             dhcp_malformed,
             dhcp_ignored,
             nodes,
+            engine_leader,
+            engine_leader_since,
         }
     }
 }
@@ -149,6 +168,20 @@ impl Metrics {
     pub fn node_states(&self, counts: &[(&str, i64)]) {
         for (state, count) in counts {
             self.nodes.with_label_values(&[state]).set(*count);
+        }
+    }
+
+    /// Sets the leadership gauges to what the election says now (read at scrape time): whether `instance`
+    /// leads, and who leads since when, if known.
+    pub fn engine_leader(&self, instance: &str, leading: bool, leader: Option<(&str, u64)>) {
+        self.engine_leader
+            .with_label_values(&[instance])
+            .set(i64::from(leading));
+        self.engine_leader_since.reset();
+        if let Some((leader, since)) = leader {
+            self.engine_leader_since
+                .with_label_values(&[leader])
+                .set(i64::try_from(since).unwrap_or(i64::MAX));
         }
     }
 

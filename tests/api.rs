@@ -29,6 +29,12 @@ fn fresh_start_is_healthy_fast_and_writes_a_private_admin_token() {
     assert_eq!(body["store"]["ok"], true);
     assert!(body["uptimeSeconds"].as_u64().is_some());
     assert!(body["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    // With sled the one instance runs the engine; its id is kept in the data directory.
+    let instance = std::fs::read_to_string(dir.path().join("instance-id")).unwrap();
+    assert_eq!(body["engine"]["self"], instance.trim());
+    assert_eq!(body["engine"]["leader"], instance.trim());
+    assert_eq!(body["engine"]["leading"], true);
+    assert!(body["engine"]["since"].as_u64().is_some());
 
     let token_file = dir.path().join("admin.token");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;

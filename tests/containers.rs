@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::node::containers_on_node;
 use common::{Server, client, get_json, registered_sim_node, start_sim_node_at, temp_data_dir, wait_until};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -42,17 +43,6 @@ fn upload(server: &Server, path: &str, content: &[u8]) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-/// What the node itself reports (`corex.list`), asked over the 0-core protocol as any client would.
-fn containers_on_node(address: &str) -> serde_json::Map<String, Value> {
-    serde_json::from_value(common::node::data(common::node::core(
-        address,
-        None,
-        "corex.list",
-        json!({}),
-    )))
-    .unwrap()
 }
 
 #[test]

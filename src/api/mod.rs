@@ -52,6 +52,8 @@ pub struct Context {
     /// Flips to true when the server is shutting down, so endless responses (the event stream) end and the
     /// graceful shutdown does not wait for them forever.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Which instance runs the engine (the store's election), for `/health` and `/metrics`.
+    pub engine: tokio::sync::watch::Receiver<crate::store::Leadership>,
     /// `GET /nodes`, rendered per node as nodes change.
     pub node_list: resources::node_list::NodeList,
 }

@@ -20,6 +20,7 @@ use crate::zerotier::MemberApi;
 use crate::zos::Clients;
 use crate::zos::commands::Info;
 
+#[derive(Clone)]
 pub struct Discovery {
     pub store: Store,
     pub controller: Arc<MemberApi>,

@@ -40,6 +40,7 @@ struct Beat {
     written: bool,
 }
 
+#[derive(Clone)]
 pub struct Heartbeat {
     pub store: Store,
     pub clients: Arc<Clients>,

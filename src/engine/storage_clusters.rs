@@ -50,6 +50,7 @@ pub async fn probe(ip: &str, port: u16) -> Result<(), String> {
         .unwrap_or_else(|_| Err(format!("no answer within {PROBE_TIMEOUT:?}")))
 }
 
+#[derive(Clone)]
 pub struct Monitor {
     pub store: Store,
     pub interval: Duration,

@@ -168,6 +168,14 @@ impl Backend {
         }
     }
 
+    /// Who runs the engine: sled's one process, or the instance etcd's election picks.
+    pub fn elect(&self, instance: &str, lease: std::time::Duration) -> super::election::Election {
+        match self {
+            Backend::Embedded(_) => super::election::Election::alone(instance),
+            Backend::Etcd(etcd) => etcd.elect(instance, lease),
+        }
+    }
+
     /// The sled database, for what only the embedded store does (backups).
     pub fn embedded(&self) -> Result<&Embedded> {
         match self {

@@ -11,6 +11,7 @@ mod backend;
 pub mod backup;
 mod codec;
 pub mod copy;
+mod election;
 mod embedded;
 mod etcd;
 mod feed;
@@ -25,6 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use backend::{Backend, Commit, Conflict, Durability};
+pub use election::{Election, Leadership};
 use embedded::Embedded;
 use etcd::Etcd;
 pub use feed::{Change, ChangeKind, Replay};
@@ -381,6 +383,13 @@ impl Store {
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.inner.meta_put(key, value).await
+    }
+
+    /// Starts the election of the instance that runs the engine: `instance` is this one's id, `lease` how long
+    /// a leader that stopped renewing keeps the engine from the others (etcd only; with sled this instance
+    /// leads from now on).
+    pub fn elect(&self, instance: &str, lease: std::time::Duration) -> Election {
+        self.inner.elect(instance, lease)
     }
 
     /// Bytes the database takes (for `/health` and `/metrics`); an error when the store cannot be reached.

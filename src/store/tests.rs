@@ -223,3 +223,43 @@ async fn without_quorum_writes_fail_as_unavailable_and_resume_after() {
     assert!(store.size_on_disk().is_ok());
     assert!(store.get::<Thing>("no-quorum").unwrap().is_some());
 }
+
+/// Waits (at most `within`) until `election`'s outcome satisfies `condition`; how long that took.
+async fn until_outcome(election: &Election, within: Duration, condition: impl FnMut(&Leadership) -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    let mut outcome = election.subscribe();
+    tokio::time::timeout(within, outcome.wait_for(condition))
+        .await
+        .expect("the election's outcome changed in time")
+        .expect("the election runs");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn one_of_two_candidates_leads_a_resignation_hands_over_and_a_cut_off_leader_stops_before_its_lease_ends() {
+    let mut cluster = EtcdCluster::start(3);
+    let lease = Duration::from_secs(3);
+    let (a, b) = (etcd_at(&cluster, "elect").await, etcd_at(&cluster, "elect").await);
+    let first = a.elect("a", lease);
+    until_outcome(&first, lease, |now| now.leading).await;
+    let second = b.elect("b", lease);
+    until_outcome(&second, lease, |now| now.leader.as_deref() == Some("a")).await;
+    assert!(!second.subscribe().borrow().leading, "one leader at a time");
+
+    // A resigning leader hands over at once (the follower looks four times a second).
+    first.resign(lease).await;
+    let handover = until_outcome(&second, lease, |now| now.leading).await;
+    assert!(handover < Duration::from_secs(1), "handover took {handover:?}");
+
+    // Cut off from the majority, the leader stops leading before its lease can have run out in etcd (it was
+    // renewed at most a third of the lease ago).
+    let since = second.subscribe().borrow().since;
+    assert!(since.is_some());
+    cluster.kill(0);
+    cluster.kill(1);
+    let stopped = until_outcome(&second, lease * 2, |now| !now.leading).await;
+    assert!(stopped < lease - lease / 3, "stopped leading after {stopped:?}");
+    // The majority back, it leads again (the only candidate).
+    cluster.restart(1);
+    until_outcome(&second, Duration::from_secs(15), |now| now.leading).await;
+}

@@ -40,3 +40,8 @@ pub fn data(result: Value) -> Value {
     assert_eq!(result["state"], "SUCCESS", "{result}");
     serde_json::from_str(result["data"].as_str().unwrap()).unwrap()
 }
+
+/// The containers the node itself reports (`corex.list`), asked over the 0-core protocol as any client would.
+pub fn containers_on_node(address: &str) -> serde_json::Map<String, Value> {
+    serde_json::from_value(data(core(address, None, "corex.list", json!({})))).unwrap()
+}

@@ -166,6 +166,7 @@ mod tests {
             audit: std::sync::Arc::new(crate::audit::Audit::open(store.clone(), None).unwrap()),
             started: std::time::Instant::now(),
             shutdown,
+            engine: store.elect("test", std::time::Duration::from_secs(3)).subscribe(),
             node_list: Default::default(),
         });
         let live = store.watch();

@@ -21,7 +21,23 @@ pub struct Health {
     pub commit: &'static str,
     pub uptime_seconds: u64,
     pub store: StoreHealth,
+    pub engine: EngineHealth,
     pub boot: BootHealth,
+}
+
+/// Which instance runs the engine (heartbeat, discovery, jobs): with etcd, the one holding the leader lease.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EngineHealth {
+    /// The leading instance's id; `null` while no instance is known to lead (an election in progress, or etcd
+    /// out of reach).
+    pub leader: Option<String>,
+    /// This instance's id (kept in the data directory's `instance-id`).
+    #[serde(rename = "self")]
+    pub instance: String,
+    /// Whether this instance runs the engine.
+    pub leading: bool,
+    /// When the leader took over, in seconds since the epoch.
+    pub since: Option<u64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -71,6 +87,15 @@ pub(crate) async fn health(ctx: Ctx) -> Response {
             ok: size.is_ok(),
             size_bytes: size.unwrap_or(0),
         },
+        engine: {
+            let engine = ctx.engine.borrow();
+            EngineHealth {
+                leader: engine.leader.clone(),
+                instance: engine.instance.clone(),
+                leading: engine.leading,
+                since: engine.since,
+            }
+        },
         boot: BootHealth {
             ipxe_origin: ctx.boot.ipxe.origin.clone(),
             ipxe_files: ctx.boot.ipxe.names().collect(),
@@ -94,6 +119,11 @@ pub(crate) async fn health(ctx: Ctx) -> Response {
         content_type = "text/plain; version=0.0.4")))]
 pub(crate) async fn metrics(ctx: Ctx) -> Response {
     let store_size = ctx.store.size_on_disk().unwrap_or(0);
+    {
+        let engine = ctx.engine.borrow();
+        let leader = engine.leader.as_deref().zip(engine.since);
+        ctx.metrics.engine_leader(&engine.instance, engine.leading, leader);
+    }
     let body = ctx.metrics.render(store_size);
     warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4; charset=utf-8").into_response()
 }

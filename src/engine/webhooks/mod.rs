@@ -54,6 +54,27 @@ pub struct Dispatcher {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+/// On the first start of a cluster, makes its events begin now rather than with the store's history. Called
+/// before the API serves, so that no write it acknowledges is missed, however late the engine starts (it waits
+/// for its leadership).
+pub async fn begin(store: &Store) -> crate::store::Result<()> {
+    if store.meta_get(CURSOR_KEY)?.is_none() {
+        store
+            .meta_put(CURSOR_KEY, &store.last_change_seq().to_be_bytes())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The deliveries end with their dispatcher (the engine's term ending aborts it).
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        for running in self.running.values() {
+            running.task.abort();
+        }
+    }
+}
+
 impl Dispatcher {
     pub fn new(store: Store, settings: Settings, shutdown: tokio::sync::watch::Receiver<bool>) -> Dispatcher {
         let http = reqwest::Client::builder()
@@ -103,11 +124,6 @@ impl Dispatcher {
     }
 
     async fn start(&mut self) -> crate::store::Result<()> {
-        let cursor = self.cursor()?;
-        if cursor.is_none() {
-            // First start: events begin now, not with the store's history.
-            self.save_cursor(self.store.last_change_seq()).await?;
-        }
         self.sync_tasks().await?;
         self.catch_up().await
     }

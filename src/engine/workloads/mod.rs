@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinSet;
 
 use crate::model::gateway::GatewaySpec;
 use crate::model::network::{BridgeSpec, ZerotierJoin};
@@ -275,21 +276,27 @@ impl Runner {
         })
     }
 
-    /// Runs jobs until the store's feed closes: the unfinished ones found at start, then each new one.
+    /// Runs jobs until the store's feed closes: the unfinished ones found at start, then each new one. The jobs
+    /// run in a set this future owns: dropping it (the engine's term ending) cancels them where they wait, as
+    /// a crash would, and the next runner resumes them.
     pub async fn run(self: Arc<Self>) {
         let mut changes = self.store.watch();
+        let mut jobs = JoinSet::new();
         if let Err(err) = self.adopt_all_orphans().await {
             tracing::error!(error = %err, "cannot check workloads for lost jobs");
         }
-        self.resume_unfinished();
+        self.resume_unfinished(&mut jobs);
         loop {
-            match changes.recv().await {
-                Ok(change) if change.collection == Job::COLLECTION && change.kind == ChangeKind::Created => {
-                    self.clone().spawn(change.id);
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => self.resume_unfinished(),
-                Err(RecvError::Closed) => return,
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(change) if change.collection == Job::COLLECTION && change.kind == ChangeKind::Created => {
+                        self.clone().spawn(&mut jobs, change.id);
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => self.resume_unfinished(&mut jobs),
+                    Err(RecvError::Closed) => return,
+                },
+                Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
             }
         }
     }
@@ -325,19 +332,19 @@ impl Runner {
         Ok(())
     }
 
-    fn resume_unfinished(self: &Arc<Self>) {
+    fn resume_unfinished(self: &Arc<Self>, jobs: &mut JoinSet<()>) {
         match self.store.all::<Job>() {
-            Ok(jobs) => {
-                for job in jobs.into_iter().filter(|job| !job.state.finished()) {
+            Ok(all) => {
+                for job in all.into_iter().filter(|job| !job.state.finished()) {
                     tracing::info!(job = %job.id, target = %job.target, action = ?job.action, "resuming job");
-                    self.clone().spawn(job.id);
+                    self.clone().spawn(jobs, job.id);
                 }
             }
             Err(err) => tracing::error!(error = %err, "cannot read unfinished jobs"),
         }
     }
 
-    fn spawn(self: Arc<Self>, id: String) {
+    fn spawn(self: Arc<Self>, jobs: &mut JoinSet<()>, id: String) {
         if !self
             .running
             .lock()
@@ -346,7 +353,7 @@ impl Runner {
         {
             return;
         }
-        tokio::spawn(async move {
+        jobs.spawn(async move {
             self.execute(&id).await;
             self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         });

@@ -3,7 +3,7 @@
 //! Why the gateway and not gRPC: reqwest is already how this binary speaks HTTP, the gateway is part of every
 //! etcd server since 3.3 (same API, same semantics: it is the gRPC service behind a JSON mapping), and the
 //! maintained gRPC crate (`etcd-client`) would bring tonic, prost and a protoc-generated build step for the
-//! five calls used here. The mapping's rules: bytes are base64, 64-bit integers are strings, fields at their
+//! calls used here. The mapping's rules: bytes are base64, 64-bit integers are strings, fields at their
 //! default value (0, false, empty) are left out.
 
 use std::sync::Mutex;
@@ -63,6 +63,9 @@ pub struct KeyValue {
     pub create_revision: u64,
     #[serde(default, deserialize_with = "int")]
     pub mod_revision: u64,
+    /// The lease the key lives under (0: none).
+    #[serde(default, deserialize_with = "int")]
+    pub lease: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +91,22 @@ pub struct TxnResponse {
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponseOp {
     pub response_range: Option<RangeResponse>,
+}
+
+/// A lease as `/v3/lease/grant` and `/v3/lease/keepalive` describe it; `ttl` 0 when it has expired.
+#[derive(Debug, Default, Deserialize)]
+pub struct Lease {
+    #[serde(rename = "ID", default, deserialize_with = "int")]
+    pub id: u64,
+    #[serde(rename = "TTL", default, deserialize_with = "int")]
+    pub ttl: u64,
+}
+
+/// The answer to one keepalive: the gateway maps the streaming call to a stream of one message.
+#[derive(Debug, Default, Deserialize)]
+pub struct KeepAlive {
+    #[serde(default)]
+    pub result: Lease,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,12 +2,13 @@
 //! so several orchestrators share one state.
 //!
 //! Layout under `PREFIX/`: `c/COLLECTION/ID` records, `a/COLLECTION/ID` append-only logs, `m/KEY` bookkeeping
-//! (see [`replica::Slot`]). A record's compare-and-swap is one etcd transaction comparing the key's value with
+//! (see [`replica::Slot`]), and `leader`, the engine's leader key (see `election`). A record's compare-and-swap is one etcd transaction comparing the key's value with
 //! the bytes the writer read (or, to create, that the key does not exist). The change log is etcd's own history
 //! of the prefix: a change's position is the revision that made it, delivered by a watch from a revision, and a
 //! watch that fell behind compaction reloads and makes `/events` clients `reset`, as sled's trimmed log does.
 //! Reads come from this instance's [`replica::Replica`].
 
+mod election;
 mod follow;
 pub(super) mod gateway;
 pub(super) mod replica;
@@ -166,6 +167,11 @@ impl Etcd {
         let answer: TxnResponse = self.gateway.call("/v3/kv/put", &body).await?;
         self.replica.caught_up(answer.header.revision).await;
         Ok(())
+    }
+
+    /// Campaigns for the engine's leadership among the instances on this prefix.
+    pub fn elect(&self, instance: &str, lease: std::time::Duration) -> super::election::Election {
+        election::elect(self.gateway.clone(), self.replica.prefix(), instance, lease)
     }
 
     /// The bytes held under the prefix; an error while the last call to etcd found no member that could serve.

@@ -21,7 +21,8 @@ use crate::store::feed::{Change, ChangeKind, LIVE_BUFFER, RETAINED_CHANGES, Repl
 /// in etcd; only this instance's copy is late).
 const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
 
-/// Where under the prefix an etcd key belongs.
+/// Where under the prefix an etcd key belongs. (The engine's leader key, `leader`, is no slot: it is neither
+/// state to copy nor a change to announce.)
 #[derive(Debug, PartialEq, Eq)]
 pub enum Slot {
     /// `c/COLLECTION/ID`: a record; its writes are changes on the feed.
