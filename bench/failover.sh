@@ -48,7 +48,6 @@ wait_for 20 "${bench_pids[0]}" "etcd" etcd_ok || die "etcd did not become health
 ports=() pids=()
 start_instance() {
     local i="$1"
-    mkdir -p "$work/data-$i"
     "$bin" serve --listen "127.0.0.1:${ports[i]}" --tftp-listen off --data-dir "$work/data-$i" \
         --store "$store" --leader-lease "$LEASE" --log-format json >>"$work/server-$i.log" 2>&1 &
     pids[i]=$!

@@ -138,6 +138,12 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let open_files = fd_limit::raise();
     tracing::debug!(?open_files, "open-files limit (a connection per node)");
     let started = Instant::now();
+    // Whatever the store, the data directory holds this instance's own files (boot assets, its id, the
+    // bootstrap token): made here, so a first start on etcd needs no mkdir either.
+    if let Err(err) = std::fs::create_dir_all(&config.data_dir) {
+        tracing::error!("cannot create the data directory {}: {err}", config.data_dir.display());
+        return ExitCode::FAILURE;
+    }
     let store = match Store::connect(&config.store, &config.data_dir).await {
         Ok(store) => store,
         Err(err) => {
