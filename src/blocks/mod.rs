@@ -8,8 +8,10 @@
 //!   engine `sector % N`.
 //!
 //! A block of zeros is never stored (0-disk's rule): reading a block that is absent gives zeros, so trimming and
-//! zeroing are deletions. Used by the API (deleting a vdisk's blocks) and the NBD server (`nbd`).
+//! zeroing are deletions. Used by the API (deleting a vdisk's blocks), the engine (importing an image) and the NBD
+//! server (`nbd`); `cluster.rs` is what needs the store.
 
+pub mod cluster;
 mod dedup;
 
 use std::collections::HashSet;
@@ -27,6 +29,12 @@ pub type Block = Option<Vec<u8>>;
 #[derive(Debug, thiserror::Error)]
 #[error("storage engine: {0}")]
 pub struct BlockError(String);
+
+impl BlockError {
+    pub fn no_engines() -> BlockError {
+        BlockError("the storage cluster has no engines".into())
+    }
+}
 
 impl From<redis::RedisError> for BlockError {
     fn from(err: redis::RedisError) -> BlockError {
@@ -47,7 +55,7 @@ impl Shards {
     /// Connects to every engine (`host:port`), in the cluster's order (the order decides where a block goes).
     pub async fn connect(addresses: &[String]) -> Result<Shards, BlockError> {
         if addresses.is_empty() {
-            return Err(BlockError("the storage cluster has no engines".into()));
+            return Err(BlockError::no_engines());
         }
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(ENGINE_DEADLINE))
@@ -166,6 +174,16 @@ impl VdiskBlocks {
                 }
             })
             .await
+    }
+
+    /// Makes a deduplicated vdisk start as `source`, another deduplicated set (an image): it shares its blocks.
+    pub async fn copy_from(&self, source: &VdiskBlocks) -> Result<(), BlockError> {
+        match (&self.lba, &source.lba) {
+            (Some(mine), Some(theirs)) => mine.copy_from(&self.shards, theirs).await,
+            _ => Err(BlockError(
+                "only a deduplicated vdisk starts as another's blocks".into(),
+            )),
+        }
     }
 
     /// The hashes a deduplicated vdisk refers to (none for the others).
