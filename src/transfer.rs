@@ -72,6 +72,44 @@ pub async fn get(url: &Url, limit: u64, timeout: Duration) -> Result<Vec<u8>, Tr
     within.await.map_err(|_| TransferError::Unreachable(redacted(url)))?
 }
 
+/// A download under way over HTTP(S): the body read chunk by chunk, for files too large to hold (an image).
+pub struct Download {
+    url: Url,
+    response: reqwest::Response,
+}
+
+impl Download {
+    /// The body's length, when the server said it.
+    pub fn length(&self) -> Option<u64> {
+        self.response.content_length()
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, TransferError> {
+        let url = &self.url;
+        self.response
+            .chunk()
+            .await
+            .map_err(|_| TransferError::Unreachable(redacted(url)))
+    }
+}
+
+/// Starts an HTTP(S) GET of `url`. `stall` bounds connecting and each wait for more of the body, not the whole
+/// download, whose length is the server's.
+pub async fn open(url: &Url, stall: Duration) -> Result<Download, TransferError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(stall)
+        .read_timeout(stall)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TransferError::Refused(e.to_string()))?;
+    let sent = client.get(url.clone()).send().await;
+    Ok(Download {
+        url: url.clone(),
+        response: http_outcome(url, sent)?,
+    })
+}
+
 /// Logged in to the URL's server, binary mode.
 async fn ftp_session(url: &Url) -> Result<AsyncFtpStream, TransferError> {
     let host = url.host_str().unwrap_or_default();

@@ -21,7 +21,8 @@
 //! live, read-only for a viewer, deleted (screenshot target/ui/webhooks.png). Gateways: one created through a
 //! node's Gateways tab (a private address without a prefix refused next to its field), a forward added, one on
 //! the gateway's own DNS port refused by the gateway, the forward removed, stopped, started and deleted
-//! (screenshots target/ui/gateways*.png).
+//! (screenshots target/ui/gateways*.png). Vdisks: a vdisk storage, vdisks made, grown, refused a rollback, an
+//! image imported with its progress and a boot vdisk made from it, all deleted (target/ui/vdisks.png).
 
 mod common;
 
@@ -107,6 +108,17 @@ fn boot_media_tab_links_and_downloads_the_chosen_image_in_chromium() {
 #[test]
 fn a_storage_cluster_is_deployed_over_demo_nodes_shown_engine_by_engine_and_deleted_in_chromium() {
     run_ui_script("storage-clusters", &["--demo", "3", "--heartbeat-interval", "1"]);
+}
+
+/// Vdisk storages on the Storage page: a vdisk made, refused on its size, grown, its rollback refused with the
+/// API's reason; an image imported from an HTTP server on loopback with its progress in bytes, a boot vdisk made
+/// from it; all deleted (target/ui/vdisks.png).
+#[test]
+fn vdisk_storages_vdisks_and_image_imports_are_managed_in_chromium() {
+    run_ui_script(
+        "vdisks",
+        &["--demo", "3", "--heartbeat-interval", "1", "--apply-wait", "0"],
+    );
 }
 
 #[test]

@@ -137,6 +137,7 @@ const TABLES: &[&route::RouteTable] = &[
     &workloads::gateway_parts::ROUTES,
     &resources::vdisk_storage::ROUTES,
     &resources::vdisks::ROUTES,
+    &resources::images::ROUTES,
     &resources::jobs::ROUTES,
     &resources::zerotier::ROUTES,
     &resources::tokens::ROUTES,

@@ -151,6 +151,32 @@ impl Lba {
             .await
     }
 
+    /// Makes this LBA a copy of `source`'s, sector by sector on the engine that holds each: the vdisk then
+    /// refers to the same blocks, none of which is copied.
+    pub async fn copy_from(&self, shards: &Shards, source: &Lba) -> Result<(), BlockError> {
+        let reads = (0..shards.count()).map(|shard| {
+            let mut engine = shards.engine(shard);
+            async move {
+                redis::cmd("HGETALL")
+                    .arg(&source.key)
+                    .query_async::<Vec<(u64, Vec<u8>)>>(&mut engine)
+                    .await
+            }
+        });
+        let by_shard = try_join_all(reads).await?;
+        let mut sectors = self.sectors.lock().await;
+        sectors.clear();
+        shards
+            .on_each(|shard, pipe| {
+                pipe.cmd("DEL").arg(&self.key).ignore();
+                let theirs = &by_shard[shard as usize];
+                if !theirs.is_empty() {
+                    pipe.cmd("HSET").arg(&self.key).arg(theirs).ignore();
+                }
+            })
+            .await
+    }
+
     /// Every hash the LBA refers to, read from the engines.
     pub async fn hashes(&self, shards: &Shards) -> Result<HashSet<Hash>, BlockError> {
         let reads = (0..shards.count()).map(|shard| {

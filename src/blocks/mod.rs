@@ -9,8 +9,10 @@
 //!
 //! A block of zeros is never stored (0-disk's rule): reading a block that is absent gives zeros, so trimming and
 //! zeroing are deletions. A boot or db vdisk may also keep a transaction log (`journal.rs`) to roll back with.
-//! Used by the API (deleting and rolling back a vdisk's blocks) and the NBD server (`nbd`).
+//! Used by the API (deleting and rolling back a vdisk's blocks), the engine (importing an image) and the NBD server
+//! (`nbd`); `cluster.rs` is what needs the store.
 
+pub mod cluster;
 mod dedup;
 mod journal;
 
@@ -31,6 +33,12 @@ pub type Block = Option<Vec<u8>>;
 #[error("storage engine: {0}")]
 pub struct BlockError(String);
 
+impl BlockError {
+    pub fn no_engines() -> BlockError {
+        BlockError("the storage cluster has no engines".into())
+    }
+}
+
 impl From<redis::RedisError> for BlockError {
     fn from(err: redis::RedisError) -> BlockError {
         BlockError(err.to_string())
@@ -50,7 +58,7 @@ impl Shards {
     /// Connects to every engine (`host:port`), in the cluster's order (the order decides where a block goes).
     pub async fn connect(addresses: &[String]) -> Result<Shards, BlockError> {
         if addresses.is_empty() {
-            return Err(BlockError("the storage cluster has no engines".into()));
+            return Err(BlockError::no_engines());
         }
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(ENGINE_DEADLINE))
@@ -218,6 +226,16 @@ impl VdiskBlocks {
             .await
     }
 
+    /// Makes a deduplicated vdisk start as `source`, another deduplicated set (an image): it shares its blocks.
+    pub async fn copy_from(&self, source: &VdiskBlocks) -> Result<(), BlockError> {
+        match (&self.lba, &source.lba) {
+            (Some(mine), Some(theirs)) => mine.copy_from(&self.shards, theirs).await,
+            _ => Err(BlockError(
+                "only a deduplicated vdisk starts as another's blocks".into(),
+            )),
+        }
+    }
+
     /// The hashes a deduplicated vdisk refers to (none for the others).
     pub async fn hashes(&self) -> Result<HashSet<Hash>, BlockError> {
         match &self.lba {
@@ -229,9 +247,6 @@ impl VdiskBlocks {
     /// Removes every block of the vdisk from the engines; of a deduplicated one, every block no vdisk in
     /// `still_used` refers to.
     pub async fn delete(&self, still_used: &HashSet<Hash>) -> Result<(), BlockError> {
-        if let Some(journal) = &self.journal {
-            journal.delete().await?;
-        }
         if let Some(lba) = &self.lba {
             return lba.delete(&self.shards, still_used).await;
         }

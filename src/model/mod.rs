@@ -23,6 +23,7 @@ mod container;
 pub mod gateway;
 pub mod gateway_config;
 pub mod health;
+pub mod image;
 mod job;
 pub mod nbd_config;
 pub mod network;

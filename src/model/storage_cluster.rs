@@ -152,6 +152,16 @@ impl Record for StorageClusterServers {
     }
 }
 
+impl StorageClusterServers {
+    /// The engines' `host:port`, in the cluster's order (the order decides where a block goes).
+    pub fn addresses(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|server| format!("{}:{}", server.ip, server.port))
+            .collect()
+    }
+}
+
 /// 0-disk's storage cluster config: `servers: [{address: ip:port}, …]`, in YAML.
 pub fn cluster_config(servers: &[StorageServer]) -> String {
     servers.iter().fold("servers:\n".to_owned(), |config, server| {

@@ -19,7 +19,7 @@ pub const TYPES: &[&str] = &["boot", "db", "cache", "tmp"];
 const SMALLEST_BLOCK: i64 = 512;
 const LARGEST_BLOCK: i64 = 1 << 20;
 
-fn default_blocksize() -> i64 {
+pub fn default_blocksize() -> i64 {
     4096
 }
 
@@ -48,12 +48,7 @@ impl VdiskCreate {
     pub fn validate(&self) -> Result<(), Invalid> {
         validate_id("id", &self.id)?;
         validate_size("size", self.size)?;
-        if !(SMALLEST_BLOCK..=LARGEST_BLOCK).contains(&self.blocksize) || self.blocksize.count_ones() != 1 {
-            return Err(Invalid::new(
-                "blocksize",
-                format!("must be a power of two from {SMALLEST_BLOCK} to {LARGEST_BLOCK}"),
-            ));
-        }
+        validate_blocksize("blocksize", self.blocksize)?;
         if !TYPES.contains(&self.kind.as_str()) {
             return Err(Invalid::new("type", format!("must be one of {}", TYPES.join(", "))));
         }
@@ -65,6 +60,17 @@ impl VdiskCreate {
         }
         Ok(())
     }
+}
+
+/// A block size: a power of two from 512 bytes to 1 MiB.
+pub fn validate_blocksize(field: &str, bytes: i64) -> Result<(), Invalid> {
+    if !(SMALLEST_BLOCK..=LARGEST_BLOCK).contains(&bytes) || bytes.count_ones() != 1 {
+        return Err(Invalid::new(
+            field,
+            format!("must be a power of two from {SMALLEST_BLOCK} to {LARGEST_BLOCK}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A size in GiB as 0-orchestrator takes it: 1 to 2048.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod blocks;
 pub mod etcd;
 pub mod lab;
 pub mod netboot;
@@ -354,6 +355,11 @@ pub fn start_controller_standin(members: &serde_json::Value, violations: &Path) 
 /// A real file server on loopback over `root` (tests/transfer/servers.py): `ftp` (pyftpdlib, user `vm`, password
 /// `secret`) or `http` (GET, and PUT to store). Returns it and its port.
 pub fn start_file_server(kind: &str, root: &Path) -> (Killed, u16) {
+    start_file_server_with(kind, root, &[])
+}
+
+/// `start_file_server` with more of `servers.py`'s options (`--pace`).
+pub fn start_file_server_with(kind: &str, root: &Path, options: &[&str]) -> (Killed, u16) {
     let project = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = required_tool(
         "ZOS_TEST_PYTHON",
@@ -364,6 +370,7 @@ pub fn start_file_server(kind: &str, root: &Path) -> (Killed, u16) {
         .arg(format!("--{kind}"))
         .arg("--root")
         .arg(root)
+        .args(options)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the file server");

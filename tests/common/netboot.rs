@@ -50,7 +50,7 @@ pub fn work_dir() -> PathBuf {
 }
 
 /// The kernel to boot: `$E2E_KERNEL`, else Debian's `/boot/vmlinuz-*` (package linux-image-amd64).
-fn kernel() -> PathBuf {
+pub fn kernel() -> PathBuf {
     if let Some(kernel) = std::env::var_os("E2E_KERNEL") {
         return kernel.into();
     }

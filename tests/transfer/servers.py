@@ -3,13 +3,17 @@ password, passive mode) or an HTTP server (the standard library's, with PUT adde
 path) over one folder. Prints the port it listens on as its first line, then serves until killed.
 
     python servers.py --ftp  --root DIR --user vm --password secret
-    python servers.py --http --root DIR
+    python servers.py --http --root DIR [--pace SECONDS]
+
+With --pace, the HTTP server sends a file in pieces of 256 KiB with that pause after each, so a client's progress
+through a download can be watched.
 """
 
 import argparse
 import http.server
 import os
 import sys
+import time
 
 
 def serve_ftp(root, user, password):
@@ -25,10 +29,18 @@ def serve_ftp(root, user, password):
     server.serve_forever()
 
 
-def serve_http(root):
+def serve_http(root, pace):
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=root, **kwargs)
+
+        def copyfile(self, source, outputfile):
+            if not pace:
+                return super().copyfile(source, outputfile)
+            while piece := source.read(256 * 1024):
+                outputfile.write(piece)
+                outputfile.flush()
+                time.sleep(pace)
 
         def do_PUT(self):
             path = os.path.realpath(os.path.join(root, self.path.split("?")[0].lstrip("/")))
@@ -57,11 +69,12 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--user", default="vm")
     parser.add_argument("--password", default="secret")
+    parser.add_argument("--pace", type=float, default=0)
     args = parser.parse_args()
     if args.ftp:
         serve_ftp(args.root, args.user, args.password)
     else:
-        serve_http(args.root)
+        serve_http(args.root, args.pace)
 
 
 if __name__ == "__main__":

@@ -93,19 +93,22 @@ export function workloadHref(job) {
       return `${page}?tab=zerotier`;
     case 'vms':
       return `${page}?tab=vms&open=${encodeURIComponent(name)}`;
+    case 'images':
+      return '#/storageclusters';
     default:
       return containerHref(node, name);
   }
 }
 
-/** The target cell of a job: the workload's name (a link to it; "pool/filesystem" below a pool), its node below. */
+/** The target cell of a job: the workload's name (a link to it; "pool/filesystem" below a pool), its node below (if any). */
 export function jobTarget(job) {
   const { node, name } = jobParts(job);
   return h(
     'div',
     { class: 'cell-stack' },
     h('a', { class: 'row-link strong mono', href: workloadHref(job), testid: 'job-target', title: `Open ${name} on ${node}` }, name),
-    h('a', { class: 'cell-sub mono row-link', href: `#/nodes/${encodeURIComponent(node)}`, testid: 'job-node' }, node),
+    // An image's jobs run on no node.
+    node ? h('a', { class: 'cell-sub mono row-link', href: `#/nodes/${encodeURIComponent(node)}`, testid: 'job-node' }, node) : null,
   );
 }
 

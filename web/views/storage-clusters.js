@@ -2,12 +2,13 @@
 // its engines — node × disk × engine (address, status, why it is down) — kept
 // live from the event feed (the cluster records, the engines the engine
 // observed, the jobs deploying or repairing them). Operators deploy a cluster
-// over nodes and delete one.
+// over nodes and delete one. Below them, the vdisk storages (vdisk-storages.js).
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
 import { viewPage, dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead } from '../ui.js';
 import { liveResource, asList, listOrState, removeItem } from '../resource.js';
+import { mountVdiskStorages } from './vdisk-storages.js';
 
 const DRIVE_TYPES = ['hdd', 'ssd', 'nvme', 'archive'];
 const COLLECTIONS = ['storageclusters', 'storagecluster_servers', 'jobs'];
@@ -43,6 +44,7 @@ export function mountStorageClusters(root, ctx) {
     body,
   );
   root.appendChild(page);
+  const vdiskStorages = mountVdiskStorages(page, ctx);
   render();
   clusters.load();
 
@@ -143,6 +145,7 @@ export function mountStorageClusters(root, ctx) {
     unmount() {
       destroyed = true;
       clusters.stop();
+      vdiskStorages.unmount();
       page.remove();
     },
   };

@@ -5,6 +5,7 @@ pub(super) mod audit;
 pub(super) mod backup;
 pub(super) mod events;
 pub(super) mod health;
+pub(super) mod images;
 pub(super) mod jobs;
 pub mod node_list;
 pub(super) mod nodes;

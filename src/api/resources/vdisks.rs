@@ -2,8 +2,6 @@
 //! reads) plus its blocks in the engines of the vdisk storage's block cluster (`blocks`); deleting one removes
 //! its blocks from the engines before the record, so nothing is left behind.
 
-use std::collections::HashSet;
-
 use warp::Reply;
 use warp::http::StatusCode;
 
@@ -12,13 +10,14 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
-use crate::blocks::{Journal, Shards, VdiskBlocks};
-use crate::model::storage_cluster::StorageClusterServers;
+use crate::blocks::VdiskBlocks;
+use crate::blocks::cluster::{self, ClusterError};
+use crate::model::image::{Image, ImageContent};
 use crate::model::vdisk::{Vdisk, VdiskCreate, VdiskResize, VdiskRollback, validate_size};
 use crate::model::vdisk_storage::VdiskStorage;
 use crate::model::vm::VmSpec;
 use crate::model::{Role, Workload};
-use crate::store::{Expect, Versioned};
+use crate::store::{Expect, Record, StoreError, Versioned};
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list(storage: String) [with_ctx(ctx), caller()],
@@ -29,7 +28,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     rollback(storage: String, vdisk: String) [with_ctx(ctx), caller(), raw_body()],
 ];
 
-fn storage_of(ctx: &Ctx, id: &str) -> Result<VdiskStorage, ApiError> {
+pub(crate) fn storage_of(ctx: &Ctx, id: &str) -> Result<VdiskStorage, ApiError> {
     Ok(ctx
         .store
         .get::<VdiskStorage>(id)?
@@ -37,13 +36,25 @@ fn storage_of(ctx: &Ctx, id: &str) -> Result<VdiskStorage, ApiError> {
         .value)
 }
 
-/// The vdisk `vdisk` of vdisk storage `storage` (404 for either unknown).
-fn vdisk_of(ctx: &Ctx, storage: &str, vdisk: &str) -> Result<Versioned<Vdisk>, ApiError> {
+/// Record `id` (a vdisk, an image: `what`) of vdisk storage `storage`, which `storage_of` names (404 for either
+/// unknown).
+pub(crate) fn in_storage<T: Record>(
+    ctx: &Ctx,
+    storage: &str,
+    what: &str,
+    id: &str,
+    storage_of_record: fn(&T) -> &str,
+) -> Result<Versioned<T>, ApiError> {
     storage_of(ctx, storage)?;
     ctx.store
-        .get::<Vdisk>(vdisk)?
-        .filter(|found| found.value.vdiskstorage == storage)
-        .ok_or_else(|| ApiError::not_found("vdisk", vdisk))
+        .get::<T>(id)?
+        .filter(|found| storage_of_record(&found.value) == storage)
+        .ok_or_else(|| ApiError::not_found(what, id))
+}
+
+/// The vdisk `vdisk` of vdisk storage `storage` (404 for either unknown).
+fn vdisk_of(ctx: &Ctx, storage: &str, vdisk: &str) -> Result<Versioned<Vdisk>, ApiError> {
+    in_storage(ctx, storage, "vdisk", vdisk, |found: &Vdisk| &found.vdiskstorage)
 }
 
 #[utoipa::path(operation_id = "listVdisks", get, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
@@ -76,9 +87,16 @@ pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawB
     let create: VdiskCreate = body.json()?;
     create.validate()?;
     storage_of(&ctx, &storage)?;
+    let label = storage_of(&ctx, &storage)?.block_cluster;
+    if ctx.store.get::<Vdisk>(&create.id)?.is_some() {
+        return Err(ApiError::from(StoreError::AlreadyExists {
+            collection: Vdisk::COLLECTION,
+            id: create.id,
+        })
+        .with_field("id"));
+    }
     if let Some(image) = &create.image_id {
-        // Images are not imported yet (issue 13): none exists to start from.
-        return Err(ApiError::not_found("image", image).with_field("imageId"));
+        start_as_image(&ctx, &create, image, &label).await?;
     }
     let vdisk = Vdisk::new(create, &storage);
     let path = format!("/vdiskstorage/{storage}/vdisks/{}", vdisk.id);
@@ -87,6 +105,32 @@ pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawB
         .await
         .map_err(|err| ApiError::from(err).with_field("id"))?;
     Ok(json_at(&vdisk, StatusCode::CREATED, &path))
+}
+
+/// Makes the new boot vdisk's LBA a copy of image `name`'s, so it starts as the image's content and shares its
+/// blocks: 404 for an image that does not exist or is still importing, 400 for one that does not fit the vdisk.
+async fn start_as_image(ctx: &Ctx, create: &VdiskCreate, name: &str, label: &str) -> Result<(), ApiError> {
+    let missing = || ApiError::not_found("image", name).with_field("imageId");
+    let image = ctx.store.get::<Image>(name)?.ok_or_else(missing)?.value;
+    let content = ctx.store.get::<ImageContent>(name)?.ok_or_else(missing)?.value;
+    if cluster::cluster_of(&ctx.store, &image.vdiskstorage)?.as_deref() != Some(label) {
+        let message = format!("image '{name}' is on another storage cluster than this vdisk storage's");
+        return Err(ApiError::bad_request("image_elsewhere", message).with_field("imageId"));
+    }
+    if create.blocksize != image.blocksize {
+        let message = format!("must be image '{name}''s block size, {}", image.blocksize);
+        return Err(ApiError::bad_request("invalid_field", message).with_field("blocksize"));
+    }
+    if create.size < content.gib() {
+        let message = format!("must hold image '{name}': at least {} GiB", content.gib());
+        return Err(ApiError::bad_request("invalid_field", message).with_field("size"));
+    }
+    let shards = cluster::engines(&ctx.store, label).await.map_err(cluster_failed)?;
+    let source = VdiskBlocks::new(&Image::blocks_id(name), shards.clone(), true);
+    VdiskBlocks::new(&create.id, shards, true)
+        .copy_from(&source)
+        .await
+        .map_err(|err| cluster_failed(err.into()))
 }
 
 #[utoipa::path(operation_id = "getVdisk", get, path = "/vdiskstorage/{id}/vdisks/{vdiskid}", tag = "storage",
@@ -98,36 +142,6 @@ pub(crate) async fn get(storage: String, vdisk: String, ctx: Ctx, caller: Caller
     Ok(warp::reply::json(&vdisk_of(&ctx, &storage, &vdisk)?.value).into_response())
 }
 
-/// The engines' addresses of storage cluster `label`, in the cluster's order (none before it is deployed).
-fn engine_addresses(ctx: &Ctx, label: &str) -> Result<Vec<String>, ApiError> {
-    let servers = ctx.store.get::<StorageClusterServers>(label)?;
-    Ok(servers
-        .map(|recorded| recorded.value.servers)
-        .unwrap_or_default()
-        .iter()
-        .map(|server| format!("{}:{}", server.ip, server.port))
-        .collect())
-}
-
-/// `blocks` with the vdisk's transaction log, when its vdisk storage keeps one for it (and the log's cluster has
-/// engines: before that, nothing was journaled).
-async fn with_journal(
-    ctx: &Ctx,
-    storage: &VdiskStorage,
-    vdisk: &Vdisk,
-    blocks: VdiskBlocks,
-) -> Result<VdiskBlocks, ApiError> {
-    let Some(label) = storage.object_cluster.as_deref().filter(|_| vdisk.journaled()) else {
-        return Ok(blocks);
-    };
-    let addresses = engine_addresses(ctx, label)?;
-    if addresses.is_empty() {
-        return Ok(blocks);
-    }
-    let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
-    Ok(blocks.with_journal(Journal::new(&vdisk.id, shards)))
-}
-
 /// A VM that has `vdisk` among its disks.
 fn vm_using(ctx: &Ctx, vdisk: &str) -> Result<Option<Workload<VmSpec>>, ApiError> {
     Ok(ctx
@@ -137,8 +151,12 @@ fn vm_using(ctx: &Ctx, vdisk: &str) -> Result<Option<Workload<VmSpec>>, ApiError
         .find(|vm| vm.spec.disks.iter().any(|disk| disk.vdiskid == vdisk)))
 }
 
-fn unreachable(err: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, "storage_unreachable", err.to_string())
+/// An engine of the cluster did not answer: 502 (a store failure answers as it always does).
+fn cluster_failed(err: ClusterError) -> ApiError {
+    match err {
+        ClusterError::Store(err) => err.into(),
+        ClusterError::Engine(err) => ApiError::new(StatusCode::BAD_GATEWAY, "storage_unreachable", err.to_string()),
+    }
 }
 
 #[utoipa::path(operation_id = "deleteVdisk", delete, path = "/vdiskstorage/{id}/vdisks/{vdiskid}", tag = "storage",
@@ -158,23 +176,12 @@ pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Cal
         ));
     }
     let storage = storage_of(&ctx, &storage)?;
-    let addresses = engine_addresses(&ctx, &storage.block_cluster)?;
-    if !addresses.is_empty() {
-        let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
-        // A boot vdisk's blocks may be shared: keep those another boot vdisk on these engines refers to.
-        let mut still_used = HashSet::new();
-        for other in ctx.store.all::<Vdisk>()? {
-            let same_cluster =
-                storage_of(&ctx, &other.vdiskstorage).is_ok_and(|theirs| theirs.block_cluster == storage.block_cluster);
-            if other.id != vdisk && other.deduplicated() && same_cluster {
-                let blocks = VdiskBlocks::new(&other.id, shards.clone(), true);
-                still_used.extend(blocks.hashes().await.map_err(unreachable)?);
-            }
-        }
-        let blocks = VdiskBlocks::new(&vdisk, shards, found.value.deduplicated());
-        let blocks = with_journal(&ctx, &storage, &found.value, blocks).await?;
-        blocks.delete(&still_used).await.map_err(unreachable)?;
-    }
+    cluster::remove(&ctx.store, &storage.block_cluster, &vdisk, found.value.deduplicated())
+        .await
+        .map_err(cluster_failed)?;
+    cluster::remove_journal(&ctx.store, &storage, &found.value)
+        .await
+        .map_err(cluster_failed)?;
     ctx.store.delete::<Vdisk>(&vdisk, Some(found.version)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -256,12 +263,14 @@ pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: C
     let mut marked = found.value.clone();
     marked.status = "rollingback".into();
     let marked = ctx.store.put(marked, Expect::Version(found.version)).await?;
-    let addresses = engine_addresses(&ctx, &storage.block_cluster)?;
-    if !addresses.is_empty() {
-        let shards = Shards::connect(&addresses).await.map_err(unreachable)?;
-        let blocks = VdiskBlocks::new(&vdisk, shards, found.value.deduplicated());
-        let blocks = with_journal(&ctx, &storage, &found.value, blocks).await?;
-        let restored = blocks.roll_back(since_ms).await.map_err(unreachable)?;
+    let blocks = cluster::journaled_blocks(&ctx.store, &storage, &found.value)
+        .await
+        .map_err(cluster_failed)?;
+    if let Some(blocks) = blocks {
+        let restored = blocks
+            .roll_back(since_ms)
+            .await
+            .map_err(|err| cluster_failed(err.into()))?;
         tracing::info!(vdisk = %vdisk, epoch = rollback.epoch, restored, "vdisk rolled back");
     }
     let mut halted = marked.value;

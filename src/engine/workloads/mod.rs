@@ -10,6 +10,7 @@
 
 mod containers;
 mod gateways;
+mod images;
 mod nbd_server;
 mod network;
 mod storage;
@@ -25,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 
 use crate::model::gateway::GatewaySpec;
+use crate::model::image::Image;
 use crate::model::network::{BridgeSpec, ZerotierJoin};
 use crate::model::storage::{FilesystemSpec, SnapshotSpec, StoragePoolSpec};
 use crate::model::storage_cluster::StorageClusterSpec;
@@ -120,6 +122,14 @@ fn node_refused(message: &str) -> JobError {
 /// A kind's reconciler (its `apply`), its future boxed so that every kind fits one row shape.
 type Reconcile = for<'a, 'r> fn(&'a mut Step<'r>, &'a ZosClient) -> BoxFuture<'a, Result<(), Failure>>;
 
+/// Where a kind's jobs do their work.
+enum Reconciler {
+    /// On the job's node, through its 0-core client.
+    OnNode(Reconcile),
+    /// Off any node (an image: its URL and the storage engines).
+    OffNode(for<'a, 'r> fn(&'a mut Step<'r>) -> BoxFuture<'a, Result<(), Failure>>),
+}
+
 /// One kind of workload the runner knows: a row of `KINDS`. Everything but `reconcile` follows from the kind's
 /// `Spec`, so a new kind is its reconciler's file and one `kind::<S>(…)` row.
 struct Kind {
@@ -127,8 +137,8 @@ struct Kind {
     collection: &'static str,
     /// The body field holding its name (`Spec::NAME_FIELD`), for a node's "already exists".
     name_field: &'static str,
-    /// Converges the node towards the desired record the job is about.
-    reconcile: Reconcile,
+    /// Converges the node (or, off nodes, the storage) towards the desired record the job is about.
+    reconcile: Reconciler,
     /// Removes what a failed creation (or migration) left in the store.
     forget: for<'a, 'r> fn(&'a Step<'r>) -> BoxFuture<'a, Result<(), Failure>>,
     /// Writes the jobs a crash lost (see `Runner::adopt_orphans`).
@@ -139,7 +149,7 @@ const fn kind<S: Spec>(reconcile: Reconcile) -> Kind {
     Kind {
         collection: S::COLLECTION,
         name_field: S::NAME_FIELD,
-        reconcile,
+        reconcile: Reconciler::OnNode(reconcile),
         forget: |step| Box::pin(step.remove::<S>()),
         adopt: |runner| Box::pin(runner.adopt_orphans::<S>()),
     }
@@ -156,6 +166,13 @@ static KINDS: &[Kind] = &[
     kind::<VmSpec>(|step, client| Box::pin(vms::apply(step, client))),
     kind::<StorageClusterSpec>(|step, client| Box::pin(storage_cluster::apply(step, client))),
     kind::<GatewaySpec>(|step, client| Box::pin(gateways::apply(step, client))),
+    Kind {
+        collection: Image::COLLECTION,
+        name_field: "imageName",
+        reconcile: Reconciler::OffNode(|step| Box::pin(images::apply(step))),
+        forget: |step| Box::pin(images::remove(step)),
+        adopt: |runner| Box::pin(images::adopt_orphans(runner)),
+    },
 ];
 
 /// The row of the jobs of `collection`.
@@ -442,11 +459,6 @@ impl Runner {
     }
 
     async fn apply(&self, step: &mut Step<'_>) -> Result<(), Failure> {
-        let node = self
-            .store
-            .get::<Node>(&step.job.node)?
-            .ok_or_else(|| Failure::not_found(format!("node '{}' not found", step.job.node)))?;
-        let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
         let kind = kind_of(&step.job.kind).ok_or_else(|| {
             Failure::Permanent(JobError {
                 status: 500,
@@ -455,7 +467,17 @@ impl Runner {
                 field: None,
             })
         })?;
-        let applied = (kind.reconcile)(step, &client).await;
+        let applied = match kind.reconcile {
+            Reconciler::OnNode(reconcile) => {
+                let node = self
+                    .store
+                    .get::<Node>(&step.job.node)?
+                    .ok_or_else(|| Failure::not_found(format!("node '{}' not found", step.job.node)))?;
+                let client: Arc<ZosClient> = self.clients.get(&node.value.address)?;
+                reconcile(step, &client).await
+            }
+            Reconciler::OffNode(reconcile) => reconcile(step).await,
+        };
         // A node's "already exists" is about the workload's name, whichever field holds it for this kind.
         applied.map_err(|failure| match failure {
             Failure::Permanent(mut error) if error.field.as_deref() == Some("name") => {

@@ -132,13 +132,12 @@ fn config(step: &Step<'_>, vm: &VmSpec) -> Result<NbdConfig, Failure> {
             let servers = store
                 .get::<StorageClusterServers>(label)?
                 .ok_or_else(|| Failure::Transient(format!("storage cluster '{label}' has no engines yet")))?;
-            let servers = servers
-                .value
-                .servers
-                .iter()
-                .map(|s| format!("{}:{}", s.ip, s.port))
-                .collect();
-            config.storage_clusters.insert(label.clone(), NbdCluster { servers });
+            config.storage_clusters.insert(
+                label.clone(),
+                NbdCluster {
+                    servers: servers.value.addresses(),
+                },
+            );
         }
         let served = NbdVdisk {
             size: u64::try_from(vdisk.size).unwrap_or(0),
