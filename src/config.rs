@@ -79,6 +79,10 @@ pub struct RestoreArgs {
     /// Replace the contents of a data directory that is not empty (never one a running server holds)
     #[arg(long)]
     pub force: bool,
+    /// With an etcd store, the records go to its prefix (which must be empty) and the asset files to the data
+    /// directory
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Args, Debug)]
@@ -464,6 +468,65 @@ pub struct StoreArg {
     /// The prefix of every etcd key this orchestrator writes [default: zos-orchestrator]
     #[arg(long, env = "ZOS_STORE_PREFIX", value_name = "PREFIX")]
     pub store_prefix: Option<String>,
+    #[command(flatten)]
+    pub etcd: EtcdSecurityArgs,
+}
+
+/// How to authenticate to an etcd cluster that asks for it (TLS with `etcds://`, an etcd user). The password is
+/// read from ZOS_ETCD_PASSWORD or a file, never from a flag: a flag shows in the process list.
+#[derive(Args, Debug, Default)]
+pub struct EtcdSecurityArgs {
+    /// The CA certificate (PEM) that signed the etcd members' certificates (with an etcds:// store)
+    #[arg(long, env = "ZOS_ETCD_CACERT", value_name = "FILE")]
+    pub etcd_cacert: Option<PathBuf>,
+    /// A client certificate (PEM) for etcd members started with --client-cert-auth; with --etcd-key
+    #[arg(long, env = "ZOS_ETCD_CERT", value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM)
+    #[arg(long, env = "ZOS_ETCD_KEY", value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
+    /// The etcd user to log in as (etcd with `auth enable`); the password comes from ZOS_ETCD_PASSWORD or
+    /// --etcd-password-file
+    #[arg(long, env = "ZOS_ETCD_USER", value_name = "NAME")]
+    pub etcd_user: Option<String>,
+    /// A file whose first line is the etcd user's password
+    #[arg(long, env = "ZOS_ETCD_PASSWORD_FILE", value_name = "FILE")]
+    pub etcd_password_file: Option<PathBuf>,
+}
+
+/// The variable the etcd user's password may come from.
+const ETCD_PASSWORD_VAR: &str = "ZOS_ETCD_PASSWORD";
+
+impl EtcdSecurityArgs {
+    /// These settings, each falling back to the config file's, with the password read.
+    fn resolve(self, file: &FileConfig) -> Result<crate::store::Security, ConfigError> {
+        let password_file = self.etcd_password_file.or_else(|| file.etcd_password_file.clone());
+        let password = match (std::env::var(ETCD_PASSWORD_VAR).ok(), password_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(format!(
+                    "config: give the etcd password in {ETCD_PASSWORD_VAR} or in a file, not both"
+                )));
+            }
+            (Some(password), None) => Some(password),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|err| {
+                    ConfigError(format!(
+                        "config: cannot read the etcd password file {}: {err}",
+                        path.display()
+                    ))
+                })?;
+                Some(text.lines().next().unwrap_or("").to_owned())
+            }
+            (None, None) => None,
+        };
+        Ok(crate::store::Security {
+            ca_file: self.etcd_cacert.or_else(|| file.etcd_cacert.clone()),
+            cert_file: self.etcd_cert.or_else(|| file.etcd_cert.clone()),
+            key_file: self.etcd_key.or_else(|| file.etcd_key.clone()),
+            user: self.etcd_user.or_else(|| file.etcd_user.clone()),
+            password,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -479,6 +542,9 @@ pub enum StoreCommand {
         /// The etcd key prefix, on whichever side is etcd
         #[arg(long, env = "ZOS_STORE_PREFIX", value_name = "PREFIX", default_value = DEFAULT_STORE_PREFIX)]
         store_prefix: String,
+        /// TLS and user for whichever side is etcd
+        #[command(flatten)]
+        etcd: EtcdSecurityArgs,
     },
 }
 
@@ -569,6 +635,11 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     store: Option<String>,
     store_prefix: Option<String>,
+    etcd_cacert: Option<PathBuf>,
+    etcd_cert: Option<PathBuf>,
+    etcd_key: Option<PathBuf>,
+    etcd_user: Option<String>,
+    etcd_password_file: Option<PathBuf>,
     log_format: Option<String>,
     tftp_listen: Option<String>,
     proxy_dhcp: Option<String>,
@@ -637,6 +708,8 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 impl ServeConfig {
     pub fn resolve(config_file: Option<&Path>, args: ServeArgs) -> Result<ServeConfig, ConfigError> {
         let file = read_file(config_file)?;
+        // First: the rest takes fields out of `file`.
+        let store = store_location(args.store, &file)?;
         let listen = listen_address(args.listen, file.listen)?;
         let log_format = match (args.log_format, file.log_format) {
             (Some(format), _) => format,
@@ -672,7 +745,6 @@ impl ServeConfig {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let store = store_location(args.store, file.store, file.store_prefix)?;
         let ipxe_dir = args.ipxe_dir.or(file.ipxe_dir);
         let syslinux_dir = args.syslinux_dir.or(file.syslinux_dir);
         let demo = args.demo.or(file.demo).unwrap_or(0);
@@ -943,18 +1015,37 @@ fn listen_address(arg: Option<SocketAddr>, file: Option<String>) -> Result<Socke
 }
 
 /// The store: flag or env (`arg`), else the file's, else sled.
-fn store_location(
-    arg: StoreArg,
-    file: Option<String>,
-    file_prefix: Option<String>,
-) -> Result<crate::store::Location, ConfigError> {
-    let text = arg.store.or(file).unwrap_or_else(|| "sled".to_owned());
+fn store_location(arg: StoreArg, file: &FileConfig) -> Result<crate::store::Location, ConfigError> {
+    let text = arg
+        .store
+        .or_else(|| file.store.clone())
+        .unwrap_or_else(|| "sled".to_owned());
     let prefix = arg
         .store_prefix
-        .or(file_prefix)
+        .or_else(|| file.store_prefix.clone())
         .unwrap_or_else(|| DEFAULT_STORE_PREFIX.to_owned());
+    let security = arg.etcd.resolve(file)?;
     crate::store::Location::parse(&text, &prefix)
+        .and_then(|location| location.secured(security))
         .map_err(|err| ConfigError(format!("config: invalid value '{text}' for store: {err}")))
+}
+
+/// The data directory and store for `restore`: flags, env, file, defaults, as for `serve`.
+pub fn resolve_restore(
+    config_file: Option<&Path>,
+    data: DataDirArg,
+    store: StoreArg,
+) -> Result<(PathBuf, crate::store::Location), ConfigError> {
+    let location = store_location(store, &read_file(config_file)?)?;
+    Ok((resolve_data_dir(config_file, data)?, location))
+}
+
+/// The etcd security settings for `store copy`: its flags and variables, else the config file's.
+pub fn resolve_etcd_security(
+    config_file: Option<&Path>,
+    args: EtcdSecurityArgs,
+) -> Result<crate::store::Security, ConfigError> {
+    args.resolve(&read_file(config_file)?)
 }
 
 /// The address `healthcheck` asks: the one `serve` would listen on with the same flags, env and file.

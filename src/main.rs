@@ -17,6 +17,7 @@ mod instance;
 mod metrics;
 mod model;
 mod nbd;
+mod offline;
 mod sim;
 mod store;
 mod transfer;
@@ -77,14 +78,26 @@ fn main() -> ExitCode {
         },
         Command::Sim(args) => runtime.block_on(run_sim(args)),
         Command::Healthcheck(args) => healthcheck(cli.config.as_deref(), args),
-        Command::Restore(args) => match config::resolve_data_dir(cli.config.as_deref(), args.data) {
-            Ok(data_dir) => restore(&args.file, &data_dir, args.force),
+        Command::Restore(args) => match config::resolve_restore(cli.config.as_deref(), args.data, args.store) {
+            Ok((data_dir, store::Location::Sled)) => offline::restore(&args.file, &data_dir, args.force),
+            Ok((_, store::Location::Etcd { .. })) if args.force => usage_error(config::ConfigError(
+                "--force replaces a data directory; an etcd prefix is restored into only when empty".into(),
+            )),
+            Ok((data_dir, store::Location::Etcd { access, prefix })) => {
+                runtime.block_on(offline::restore_to_etcd(&args.file, &data_dir, access, prefix))
+            }
             Err(err) => usage_error(err),
         },
         Command::Nbdserver(args) => runtime.block_on(nbd_server(cli.config, args)),
-        Command::Store(StoreCommand::Copy { from, to, store_prefix }) => {
-            runtime.block_on(store_copy(&from, &to, &store_prefix))
-        }
+        Command::Store(StoreCommand::Copy {
+            from,
+            to,
+            store_prefix,
+            etcd,
+        }) => match config::resolve_etcd_security(cli.config.as_deref(), etcd) {
+            Ok(security) => runtime.block_on(offline::store_copy(&from, &to, &store_prefix, &security)),
+            Err(err) => usage_error(err),
+        },
         Command::Token(TokenCommand::Create { role, name, data }) => {
             match config::resolve_data_dir(cli.config.as_deref(), data) {
                 Ok(data_dir) => runtime.block_on(token_create(&data_dir, &name, role)),
@@ -580,63 +593,6 @@ async fn token_create(data_dir: &std::path::Path, name: &str, role: model::Role)
         Err(err) => {
             eprintln!("error: cannot create the token: {err}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// `restore`: rebuilds a data directory from a backup, offline. Exit 3 for a refused backup, 2 for a target it
-/// may not replace, 1 for any other failure; in each case the target is as it was.
-fn restore(file: &std::path::Path, data_dir: &std::path::Path, force: bool) -> ExitCode {
-    use store::backup::RestoreError;
-    match store::backup::restore(file, data_dir, force) {
-        Ok(restored) => {
-            println!(
-                "restored {} records and {} files (backup by zos-orchestrator {}, change position {}) into {}",
-                restored.records,
-                restored.files,
-                restored.made_by,
-                restored.position,
-                data_dir.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("error: {err}; {} was not changed", data_dir.display());
-            ExitCode::from(match err {
-                RestoreError::Archive(_) => EXIT_REFUSED_BACKUP,
-                RestoreError::NotEmpty(_) | RestoreError::InUse(_) | RestoreError::NotADirectory(_) => EXIT_USAGE,
-                RestoreError::Io { .. } | RestoreError::Store(_) => 1,
-            })
-        }
-    }
-}
-
-/// `store copy`: exit 0 once the target holds everything, 2 when the target is not empty (or the prefix is
-/// invalid), 1 for any other failure (the target then holds nothing a server would serve).
-async fn store_copy(from: &str, to: &str, prefix: &str) -> ExitCode {
-    use store::copy::{CopyError, Side};
-    let sides = Side::parse(from, prefix).and_then(|from| Ok((from, Side::parse(to, prefix)?)));
-    let (from, to) = match sides {
-        Ok(sides) => sides,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    use store::Record;
-    // The collections kept with `Store::append`: the audit log and the webhooks' queues.
-    let appended = [model::AuditRecord::COLLECTION, model::webhook::QueuedEvent::COLLECTION];
-    match store::copy::copy(&from, &to, &appended).await {
-        Ok(entries) => {
-            println!("copied {entries} entries from {from:?} to {to:?}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("error: {err}");
-            match err {
-                CopyError::NotEmpty(_) => ExitCode::from(EXIT_USAGE),
-                CopyError::Store(_) | CopyError::Restore(_) => ExitCode::FAILURE,
-            }
         }
     }
 }

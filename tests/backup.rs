@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use common::etcd::EtcdCluster;
 use common::{BIN, Server, admin_call, call_as, client, create_token, register_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -479,4 +480,113 @@ fn node_count(server: &Server) -> usize {
     let (status, nodes) = admin_call(server, Method::GET, "/nodes", None);
     assert_eq!(status, 200);
     nodes.as_array().unwrap().len()
+}
+
+/// The keys etcd holds under `prefix/` (through its JSON gateway).
+fn etcd_key_count(cluster: &EtcdCluster, prefix: &str) -> u64 {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let start = format!("{prefix}/");
+    let end = format!("{prefix}0"); // '0' follows '/'
+    let endpoint = cluster.endpoints();
+    let first = endpoint.split(',').next().unwrap();
+    let answer: Value = client()
+        .post(format!("http://{first}/v3/kv/range"))
+        .json(&json!({"key": b64(start.as_bytes()), "range_end": b64(end.as_bytes()), "count_only": true}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    answer["count"].as_str().map_or(0, |count| count.parse().unwrap())
+}
+
+#[test]
+fn an_etcd_store_backs_up_while_serving_and_restores_into_a_fresh_prefix_and_into_sled() {
+    let cluster = EtcdCluster::start(1);
+    let dir = temp_data_dir();
+    let mut server = Server::start_on(dir.path(), Some(&cluster), &["--heartbeat-interval", "3600"]);
+    let admin = server.admin_token();
+    let operator = create_token(&server, "operator", "ops");
+    for index in 0..5 {
+        register_node(&server, &format!("node-{index}"), json!({"rack": format!("r{index}")}));
+    }
+    let kernel = kernel_bytes();
+    put_asset(&server, "vmlinuz", &kernel);
+    let before = listings(&server, &admin);
+    let archive = download_backup(&server, &admin);
+    let scratch = temp_data_dir();
+    let file = scratch.path().join("etcd.zosbak");
+    std::fs::write(&file, &archive).unwrap();
+
+    // Into a new prefix of the same cluster (the asset files into the instance's data directory), then served.
+    let url = cluster.store_url();
+    let restored_dir = scratch.path().join("restored-etcd");
+    let into_etcd = ["--store", url.as_str(), "--store-prefix", "restored"];
+    let (code, stdout, stderr) = restore(&file, &restored_dir, &into_etcd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("etcd prefix restored/") && stdout.contains("1 asset files"),
+        "{stdout}"
+    );
+    let keys = etcd_key_count(&cluster, "restored");
+    let (code, _, stderr) = restore(&file, &restored_dir, &into_etcd);
+    assert_eq!(code, EXIT_USAGE, "a prefix that is not empty is refused: {stderr}");
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert_eq!(
+        etcd_key_count(&cluster, "restored"),
+        keys,
+        "the refused restore changed the prefix"
+    );
+    let restarted = Server::start_with(
+        &restored_dir,
+        &[
+            "--store",
+            url.as_str(),
+            "--store-prefix",
+            "restored",
+            "--heartbeat-interval",
+            "3600",
+        ],
+    );
+    // And into sled: one archive restores into either store.
+    let sled_dir = scratch.path().join("restored-sled");
+    let (code, _, stderr) = restore(&file, &sled_dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let on_sled = Server::start(&sled_dir);
+    for restored in [&restarted, &on_sled] {
+        let after = listings(restored, &admin);
+        for (path, listing) in &before {
+            assert_eq!(&after[path], listing, "GET {path} after the restore");
+        }
+        let (status, whoami) = call_as(restored, Some(&operator), Method::GET, "/auth/whoami", None);
+        assert_eq!((status, whoami["role"].as_str()), (200, Some("operator")), "{whoami}");
+        let served = client().get(restored.url("/boot/assets/vmlinuz")).send().unwrap();
+        assert_eq!(served.bytes().unwrap().to_vec(), kernel);
+    }
+
+    // kill -9 of the server in the middle of a backup: the client holds a truncated archive, which restore
+    // refuses without writing anything; a backup taken again after the restart is whole.
+    put_asset(&server, "big", &vec![7u8; 16 << 20]);
+    let mut download = client()
+        .get(server.url("/admin/backup"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    let mut partial = vec![0u8; 64 * 1024];
+    download.read_exact(&mut partial).unwrap();
+    server.kill9();
+    let mut rest = Vec::new();
+    let _ = download.read_to_end(&mut rest);
+    partial.extend(rest);
+    std::fs::write(&file, &partial).unwrap();
+    let cut_dir = scratch.path().join("cut");
+    let (code, _, stderr) = restore(&file, &cut_dir, &["--store", url.as_str(), "--store-prefix", "cut"]);
+    assert_eq!(code, EXIT_REFUSED, "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert_eq!(etcd_key_count(&cluster, "cut"), 0, "a refused restore wrote to etcd");
+    let again = Server::start_on(dir.path(), Some(&cluster), &["--heartbeat-interval", "3600"]);
+    std::fs::write(&file, download_backup(&again, &admin)).unwrap();
+    let (code, stdout, stderr) = restore(&file, &cut_dir, &["--store", url.as_str(), "--store-prefix", "cut"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 asset files"), "{stdout}");
 }

@@ -96,13 +96,24 @@ fn without_a_majority_writes_answer_503_store_unavailable_and_resume_after() {
     assert_eq!(refused.status(), 503);
     let error: Value = refused.json().unwrap();
     assert_eq!(error["code"], "store_unavailable", "{error}");
-    // Reads are served from the instance's copy meanwhile; /health says the store is out of reach.
+    // Reads are served from the instance's copy meanwhile, and say it may be stale; /health says the store is
+    // out of reach.
     let node = client()
         .get(server.url("/nodes/before"))
         .bearer_auth(server.admin_token())
         .send()
         .unwrap();
     assert_eq!(node.status(), 200);
+    let warning = node
+        .headers()
+        .get("warning")
+        .map(|value| value.to_str().unwrap().to_owned());
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|text| text.starts_with("110 ") && text.contains("Stale")),
+        "{warning:?}"
+    );
     assert_eq!(client().get(server.url("/health")).send().unwrap().status(), 503);
 
     cluster.restart(1);
@@ -130,4 +141,112 @@ fn without_a_majority_writes_answer_503_store_unavailable_and_resume_after() {
         .json()
         .unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    let fresh = client()
+        .get(server.url("/nodes/before"))
+        .bearer_auth(server.admin_token())
+        .send()
+        .unwrap();
+    assert!(
+        fresh.headers().get("warning").is_none(),
+        "no stale warning once the majority is back"
+    );
+}
+
+/// The flags that point `serve` (or `store copy`) at a secured cluster, without the password.
+fn secured_flags(cluster: &EtcdCluster) -> Vec<String> {
+    let files = cluster.secured();
+    let mut flags = vec!["--store".to_owned(), cluster.store_url()];
+    for (flag, path) in [
+        ("--etcd-cacert", &files.ca),
+        ("--etcd-cert", &files.cert),
+        ("--etcd-key", &files.key),
+    ] {
+        flags.extend([flag.to_owned(), path.display().to_string()]);
+    }
+    flags.extend(["--etcd-user".to_owned(), files.user.to_owned()]);
+    flags
+}
+
+/// Runs `serve` with `flags` on a fresh data directory and expects it to give up: its exit code and log.
+fn serve_refused(flags: &[String], password: &str) -> (Option<i32>, String) {
+    let dir = temp_data_dir();
+    let output = std::process::Command::new(common::BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tftp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .args(flags)
+        .env("ZOS_ETCD_PASSWORD", password)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn instances_reach_an_etcd_over_tls_as_an_etcd_user_and_a_wrong_password_or_ca_is_a_clear_error() {
+    let cluster = EtcdCluster::start_secured(1);
+    let files = cluster.secured();
+    let mut flags = secured_flags(&cluster);
+    flags.extend(["--heartbeat-interval".to_owned(), "3600".to_owned()]);
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+
+    // A: the password in the environment; B: in a file. What A writes, B serves (B's watch runs as the user too).
+    let (dir_a, dir_b) = (temp_data_dir(), temp_data_dir());
+    let a = Server::start_with_env(dir_a.path(), &args, &[("ZOS_ETCD_PASSWORD", files.password)]);
+    let password_file = dir_b.path().join("etcd-password");
+    std::fs::write(&password_file, format!("{}\n", files.password)).unwrap();
+    let mut with_file = args.clone();
+    with_file.extend(["--etcd-password-file", password_file.to_str().unwrap()]);
+    let b = Server::start_with(dir_b.path(), &with_file);
+    let token = a.admin_token();
+    register_node(&a, "tls-1", json!({"rack": "r9"}));
+    let written = Instant::now();
+    let served_on_b = loop {
+        let response = client().get(b.url("/nodes/tls-1")).bearer_auth(&token).send().unwrap();
+        if response.status() == 200 {
+            break written.elapsed();
+        }
+        assert!(written.elapsed() < Duration::from_secs(2), "B never served A's node");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!(
+        "over TLS as etcd user '{}': B served A's node after {served_on_b:?}",
+        files.user
+    );
+    for server in [&a, &b] {
+        let health: Value = client().get(server.url("/health")).send().unwrap().json().unwrap();
+        assert_eq!(health["store"]["ok"], true, "{health}");
+    }
+    drop((a, b));
+
+    let (code, log) = serve_refused(&flags, "not-the-password");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("etcd user 'zos' cannot log in") && log.contains("authentication failed"),
+        "{log}"
+    );
+    assert!(!log.contains("not-the-password"), "the password was logged: {log}");
+
+    let without_ca: Vec<String> = flags
+        .iter()
+        .filter(|flag| !flag.ends_with("ca.pem") && *flag != "--etcd-cacert")
+        .cloned()
+        .collect();
+    let (code, log) = serve_refused(&without_ca, files.password);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.to_lowercase().contains("certificate"), "{log}");
+
+    // Settings that cannot work are refused before anything is reached.
+    let plain: Vec<String> = flags.iter().map(|flag| flag.replace("etcds://", "etcd://")).collect();
+    let (code, log) = serve_refused(&plain, files.password);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("need an etcds:// store URL"), "{log}");
 }

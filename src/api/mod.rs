@@ -162,7 +162,12 @@ fn first_of(tables: &[BoxedFilter<(Response,)>]) -> BoxedFilter<(Response,)> {
     }
 }
 
-/// All routes, with error recovery, request metrics and the audit log.
+/// Said on every read while the store is out of reach (etcd without a majority): RFC 7234's "Response is Stale",
+/// because the answer comes from this instance's last copy of the state.
+const STALE_WARNING: &str =
+    "110 zos-orchestrator \"Response is Stale: the state store is out of reach; this is this instance's last copy\"";
+
+/// All routes, with error recovery, request metrics, the audit log, and the stale warning.
 pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let tables: Vec<_> = TABLES
         .iter()
@@ -185,6 +190,13 @@ pub fn routes(ctx: Ctx) -> impl Filter<Extract = (impl warp::Reply,), Error = st
                   reply: Response| {
                 let ctx = recorded.clone();
                 async move {
+                    let mut reply = reply;
+                    if method == warp::http::Method::GET && ctx.store.out_of_reach().is_some() {
+                        reply.headers_mut().insert(
+                            warp::http::header::WARNING,
+                            warp::http::HeaderValue::from_static(STALE_WARNING),
+                        );
+                    }
                     observe(&ctx, started, &method, &path, &reply);
                     if let Some(pending) = pending {
                         audit::record(pending, &reply).await;

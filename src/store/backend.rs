@@ -7,10 +7,10 @@
 
 use std::ops::Bound;
 
+use super::Result;
 use super::embedded::Embedded;
 use super::etcd::Etcd;
 use super::feed::{Change, ChangeKind, Replay};
-use super::{Result, StoreError};
 
 /// The ids a scan covers.
 pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
@@ -160,6 +160,15 @@ impl Backend {
         }
     }
 
+    /// Why the store cannot be reached now: etcd, while its last call found no member to serve it. sled is
+    /// always at hand.
+    pub fn out_of_reach(&self) -> Option<String> {
+        match self {
+            Backend::Embedded(_) => None,
+            Backend::Etcd(etcd) => etcd.out_of_reach(),
+        }
+    }
+
     pub async fn flush(&self) -> Result<()> {
         match self {
             Backend::Embedded(sled) => sled.flush().await,
@@ -173,17 +182,6 @@ impl Backend {
         match self {
             Backend::Embedded(_) => super::election::Election::alone(instance),
             Backend::Etcd(etcd) => etcd.elect(instance, lease),
-        }
-    }
-
-    /// The sled database, for what only the embedded store does (backups).
-    pub fn embedded(&self) -> Result<&Embedded> {
-        match self {
-            Backend::Embedded(sled) => Ok(sled),
-            Backend::Etcd(_) => Err(StoreError::Unsupported(
-                "backups are taken of the embedded (sled) store; for etcd, copy the state with `store copy` or use \
-                 etcd's own snapshots",
-            )),
         }
     }
 }

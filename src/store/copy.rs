@@ -13,23 +13,20 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::backup::{RestoreError, into_new_dir};
-use super::embedded::Embedded;
+use super::embedded::{DEFAULT_TREE, Embedded, META_TREE};
 use super::etcd::gateway::{Gateway, TxnResponse, b64, prefix_end};
 use super::etcd::replica::Slot;
 use super::etcd::{COPY_MARKER, load};
-use super::{DB_DIR, Location, StoreError, feed};
+use super::{Access, DB_DIR, Location, Security, StoreError, feed};
 
 /// How many puts one etcd transaction carries (etcd's default limit is 128 operations).
 const BATCH: usize = 100;
-/// sled's tree of bookkeeping keys, and its default tree, which the store never uses.
-const META_TREE: &str = "meta";
-const DEFAULT_TREE: &[u8] = b"__sled__default";
 
 /// One end of a copy: `sled:DIR` or `etcd://host:port[,…]` (with the prefix).
 #[derive(Debug, Clone)]
 pub enum Side {
     Sled(PathBuf),
-    Etcd { endpoints: Vec<String>, prefix: String },
+    Etcd { access: Access, prefix: String },
 }
 
 impl Side {
@@ -38,8 +35,19 @@ impl Side {
             return Ok(Side::Sled(dir.into()));
         }
         match Location::parse(text, prefix)? {
-            Location::Etcd { endpoints, prefix } => Ok(Side::Etcd { endpoints, prefix }),
-            Location::Sled => Err("expected sled:DIR or etcd://host:port[,host:port…]".into()),
+            Location::Etcd { access, prefix } => Ok(Side::Etcd { access, prefix }),
+            Location::Sled => Err("expected sled:DIR or etcd://host:port[,host:port…] (etcds:// for TLS)".into()),
+        }
+    }
+
+    /// Adds etcd's TLS and user settings to an etcd side; a sled side is left as it is.
+    pub fn secured(self, security: &Security) -> Result<Side, String> {
+        match self {
+            Side::Etcd { access, prefix } => Ok(Side::Etcd {
+                access: access.secured(security.clone())?,
+                prefix,
+            }),
+            sled => Ok(sled),
         }
     }
 }
@@ -59,12 +67,12 @@ pub enum CopyError {
 pub async fn copy(from: &Side, to: &Side, appended: &[&str]) -> Result<usize, CopyError> {
     let entries = match from {
         Side::Sled(dir) => read_sled(dir, appended)?,
-        Side::Etcd { endpoints, prefix } => read_etcd(endpoints, prefix).await?,
+        Side::Etcd { access, prefix } => read_etcd(access, prefix).await?,
     };
     let count = entries.len();
     match to {
         Side::Sled(dir) => write_sled(dir, entries)?,
-        Side::Etcd { endpoints, prefix } => write_etcd(endpoints, prefix, entries).await?,
+        Side::Etcd { access, prefix } => write_etcd(access, prefix, entries).await?,
     }
     Ok(count)
 }
@@ -100,8 +108,8 @@ fn read_sled(dir: &std::path::Path, appended: &[&str]) -> Result<Vec<(Slot, Vec<
     Ok(entries)
 }
 
-async fn read_etcd(endpoints: &[String], prefix: &str) -> Result<Vec<(Slot, Vec<u8>)>, CopyError> {
-    let gateway = Gateway::new(endpoints)?;
+async fn read_etcd(access: &Access, prefix: &str) -> Result<Vec<(Slot, Vec<u8>)>, CopyError> {
+    let gateway = Gateway::new(access)?;
     let prefix = format!("{prefix}/").into_bytes();
     let (kvs, _) = load(&gateway, &prefix).await?;
     if kvs
@@ -120,10 +128,7 @@ fn write_sled(dir: &std::path::Path, entries: Vec<(Slot, Vec<u8>)>) -> Result<()
     let filled = into_new_dir(dir, false, |staging| {
         let db = sled::Config::new().path(staging.join(DB_DIR)).open()?;
         for (slot, value) in entries {
-            let (tree, key) = match slot {
-                Slot::Record { collection, id } | Slot::Appended { collection, id } => (collection, id),
-                Slot::Meta(key) => (META_TREE.to_owned(), key),
-            };
+            let (tree, key) = slot.into_sled();
             db.open_tree(tree)?.insert(key.as_bytes(), value)?;
         }
         db.flush()?;
@@ -135,8 +140,8 @@ fn write_sled(dir: &std::path::Path, entries: Vec<(Slot, Vec<u8>)>) -> Result<()
     }
 }
 
-async fn write_etcd(endpoints: &[String], prefix: &str, entries: Vec<(Slot, Vec<u8>)>) -> Result<(), CopyError> {
-    let gateway = Gateway::new(endpoints)?;
+async fn write_etcd(access: &Access, prefix: &str, entries: Vec<(Slot, Vec<u8>)>) -> Result<(), CopyError> {
+    let gateway = Gateway::new(access)?;
     let key_prefix = format!("{prefix}/").into_bytes();
     let marker = Slot::Meta(COPY_MARKER.into()).key(&key_prefix);
     let (present, _) = load(&gateway, &key_prefix).await?;

@@ -10,6 +10,11 @@ use super::flusher::Flusher;
 use super::lock::DirLock;
 use super::{DB_DIR, Result, StoreError};
 
+/// The tree of bookkeeping keys (`meta_get`, `meta_put`).
+pub(super) const META_TREE: &str = "meta";
+/// sled's default tree, which the store never uses.
+pub(super) const DEFAULT_TREE: &[u8] = b"__sled__default";
+
 pub struct Embedded {
     pub(super) db: sled::Db,
     pub(super) feed: feed::Feed,
@@ -120,11 +125,11 @@ impl Embedded {
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.open_tree("meta")?.get(key)?.map(|v| v.to_vec()))
+        Ok(self.db.open_tree(META_TREE)?.get(key)?.map(|v| v.to_vec()))
     }
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.db.open_tree("meta")?.insert(key, value)?;
+        self.db.open_tree(META_TREE)?.insert(key, value)?;
         self.flusher.durable().await
     }
 

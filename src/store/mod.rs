@@ -29,6 +29,7 @@ use backend::{Backend, Commit, Conflict, Durability};
 pub use election::{Election, Leadership};
 use embedded::Embedded;
 use etcd::Etcd;
+pub use etcd::access::{Access, Security};
 pub use feed::{Change, ChangeKind, Replay};
 
 /// The directory, inside the data directory, that holds sled's files.
@@ -103,43 +104,44 @@ pub enum Expect {
 }
 
 /// Where the state lives (`--store`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Location {
     /// sled, in the data directory.
     Sled,
-    /// An etcd cluster: its members' client addresses (`host:port`), and the prefix every key goes under.
-    Etcd { endpoints: Vec<String>, prefix: String },
+    /// An etcd cluster: how to reach its members, and the prefix every key goes under.
+    Etcd { access: Access, prefix: String },
 }
 
 impl Location {
-    /// `sled`, or `etcd://host:port[,host:port…]` (with `prefix` for etcd's keys).
+    /// `sled`, or `etcd://host:port[,host:port…]` (`etcds://` for TLS), with `prefix` for etcd's keys.
     pub fn parse(text: &str, prefix: &str) -> std::result::Result<Location, String> {
         if text == "sled" {
             return Ok(Location::Sled);
         }
-        let Some(members) = text.strip_prefix("etcd://") else {
-            return Err("expected sled or etcd://host:port[,host:port…]".into());
+        let Some(access) = Access::parse(text) else {
+            return Err("expected sled or etcd://host:port[,host:port…] (etcds:// for TLS)".into());
         };
-        let endpoints: Vec<String> = members.split(',').map(str::to_owned).collect();
-        for endpoint in &endpoints {
-            let port = endpoint.rsplit_once(':').and_then(|(host, port)| {
-                (!host.is_empty() && !host.contains('/'))
-                    .then(|| port.parse::<u16>().ok())
-                    .flatten()
-            });
-            if port.is_none() {
-                return Err(format!("'{endpoint}' is not host:port"));
-            }
-        }
         if prefix.is_empty() || prefix.ends_with('/') || prefix.chars().any(|c| c.is_control() || c == ' ') {
             return Err(format!(
                 "store prefix '{prefix}' must be non-empty, without spaces, and not end with '/'"
             ));
         }
         Ok(Location::Etcd {
-            endpoints,
+            access: access?,
             prefix: prefix.to_owned(),
         })
+    }
+
+    /// Adds etcd's TLS and user settings; any of them given for sled is refused rather than ignored.
+    pub fn secured(self, security: Security) -> std::result::Result<Location, String> {
+        match self {
+            Location::Etcd { access, prefix } => Ok(Location::Etcd {
+                access: access.secured(security)?,
+                prefix,
+            }),
+            Location::Sled if security.is_empty() => Ok(Location::Sled),
+            Location::Sled => Err("etcd TLS or user settings were given, but the store is sled".into()),
+        }
     }
 }
 
@@ -162,8 +164,8 @@ impl Store {
     pub async fn connect(location: &Location, data_dir: &Path) -> Result<Store> {
         match location {
             Location::Sled => Store::open(data_dir),
-            Location::Etcd { endpoints, prefix } => Ok(Store {
-                inner: Arc::new(Backend::Etcd(Etcd::connect(endpoints, prefix).await?)),
+            Location::Etcd { access, prefix } => Ok(Store {
+                inner: Arc::new(Backend::Etcd(Etcd::connect(access, prefix).await?)),
             }),
         }
     }
@@ -390,6 +392,12 @@ impl Store {
     /// leads from now on).
     pub fn elect(&self, instance: &str, lease: std::time::Duration) -> Election {
         self.inner.elect(instance, lease)
+    }
+
+    /// Why the store cannot be reached now (`None` for sled, or an etcd that answers): reads then come from this
+    /// instance's last copy of the state, which may be stale.
+    pub fn out_of_reach(&self) -> Option<String> {
+        self.inner.out_of_reach()
     }
 
     /// Bytes the database takes (for `/health` and `/metrics`); an error when the store cannot be reached.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::*;
 
 #[path = "../../tests/common/etcd.rs"]
+#[allow(dead_code)] // the TLS cluster (`start_secured`) is for the integration tests
 mod etcd_server;
 use etcd_server::EtcdCluster;
 

@@ -17,7 +17,23 @@ struct Member {
 pub struct EtcdCluster {
     members: Vec<Member>,
     dir: tempfile::TempDir,
+    /// Set for a cluster that speaks TLS to clients and wants a user (`start_secured`).
+    secured: Option<Secured>,
 }
+
+/// The files and names of a secured cluster (all in the cluster's directory).
+pub struct Secured {
+    pub ca: PathBuf,
+    /// The client certificate and key the members' `--client-cert-auth` checks.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The user the orchestrator logs in as (read-write on every key), and its password.
+    pub user: &'static str,
+    pub password: &'static str,
+}
+
+/// The root user's password: only the harness uses it, to turn authentication on.
+const ROOT_PASSWORD: &str = "root-test-password";
 
 fn loopback_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -26,6 +42,25 @@ fn loopback_port() -> u16 {
 impl EtcdCluster {
     /// Starts `size` members and waits until the cluster has a leader.
     pub fn start(size: usize) -> EtcdCluster {
+        EtcdCluster::launch_all(size, None)
+    }
+
+    /// Starts `size` members that serve clients over TLS only (certificates from a CA made here with
+    /// `openssl`), check client certificates, and have authentication enabled with a user `zos` allowed to
+    /// read and write every key.
+    pub fn start_secured(size: usize) -> EtcdCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let secured = make_certificates(dir.path());
+        let mut cluster = EtcdCluster::launch_all_in(dir, size, Some(secured));
+        cluster.enable_auth();
+        cluster
+    }
+
+    fn launch_all(size: usize, secured: Option<Secured>) -> EtcdCluster {
+        EtcdCluster::launch_all_in(tempfile::tempdir().unwrap(), size, secured)
+    }
+
+    fn launch_all_in(dir: tempfile::TempDir, size: usize, secured: Option<Secured>) -> EtcdCluster {
         let members = (0..size)
             .map(|index| Member {
                 name: format!("m{index}"),
@@ -34,10 +69,7 @@ impl EtcdCluster {
                 child: None,
             })
             .collect();
-        let mut cluster = EtcdCluster {
-            members,
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let mut cluster = EtcdCluster { members, dir, secured };
         for index in 0..size {
             cluster.launch(index);
         }
@@ -59,7 +91,13 @@ impl EtcdCluster {
 
     /// The `--store` value for this cluster.
     pub fn store_url(&self) -> String {
-        format!("etcd://{}", self.endpoints())
+        let scheme = if self.secured.is_some() { "etcds" } else { "etcd" };
+        format!("{scheme}://{}", self.endpoints())
+    }
+
+    /// A secured cluster's files and user.
+    pub fn secured(&self) -> &Secured {
+        self.secured.as_ref().expect("a cluster made with start_secured")
     }
 
     /// Kills a member with SIGKILL.
@@ -83,11 +121,23 @@ impl EtcdCluster {
             .map(|member| format!("{}=http://127.0.0.1:{}", member.name, member.peer_port))
             .collect();
         let member = &self.members[index];
-        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let scheme = if self.secured.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", member.client_port);
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
         let data: PathBuf = self.dir.path().join(&member.name);
         let log = std::fs::File::create(self.dir.path().join(format!("{}.log", member.name))).unwrap();
-        let child = Command::new("etcd")
+        let mut etcd = Command::new("etcd");
+        if self.secured.is_some() {
+            let files = self.dir.path();
+            etcd.arg("--cert-file")
+                .arg(files.join("member.pem"))
+                .arg("--key-file")
+                .arg(files.join("member.key"))
+                .arg("--trusted-ca-file")
+                .arg(files.join("ca.pem"))
+                .arg("--client-cert-auth");
+        }
+        let child = etcd
             .args(["--name", &member.name])
             .arg("--data-dir")
             .arg(&data)
@@ -108,7 +158,11 @@ impl EtcdCluster {
         let port = self.members[index].client_port;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if health(port).is_some_and(|answer| answer.contains("\"health\":\"true\"")) {
+            let answer = match &self.secured {
+                None => health(port),
+                Some(_) => Some(self.curl(index, "GET", "/health", None)),
+            };
+            if answer.is_some_and(|answer| answer.contains("\"health\":\"true\"")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -117,6 +171,156 @@ impl EtcdCluster {
             "etcd member {index} did not become healthy within 20 s; its log: {}",
             std::fs::read_to_string(self.dir.path().join(format!("m{index}.log"))).unwrap_or_default()
         );
+    }
+}
+
+impl EtcdCluster {
+    /// One request to member `index` of a secured cluster with `curl` (the harness's own client certificate):
+    /// the answer's body, or the empty string when it could not be sent.
+    fn curl(&self, index: usize, method: &str, path: &str, body: Option<&str>) -> String {
+        let files = self.secured();
+        let url = format!("https://127.0.0.1:{}{path}", self.members[index].client_port);
+        let mut curl = Command::new("curl");
+        curl.args(["-sS", "--max-time", "5", "-X", method])
+            .arg("--cacert")
+            .arg(&files.ca)
+            .arg("--cert")
+            .arg(&files.cert)
+            .arg("--key")
+            .arg(&files.key);
+        if let Some(body) = body {
+            curl.args(["-H", "Content-Type: application/json", "-d", body]);
+        }
+        let output = curl
+            .arg(&url)
+            .output()
+            .expect("curl is required for the secured etcd tests (scripts/test installs it)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Adds the users and roles, then turns authentication on (etcd's v3 auth API, as `etcdctl` would).
+    fn enable_auth(&mut self) {
+        let all_keys = "AA=="; // "\0" as key and range end: every key
+        let user = self.secured().user;
+        let password = self.secured().password;
+        let steps = [
+            ("/v3/auth/role/add", r#"{"name":"root"}"#.to_owned()),
+            (
+                "/v3/auth/user/add",
+                format!(r#"{{"name":"root","password":"{ROOT_PASSWORD}"}}"#),
+            ),
+            ("/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#.to_owned()),
+            ("/v3/auth/role/add", format!(r#"{{"name":"{user}"}}"#)),
+            (
+                "/v3/auth/role/grant",
+                format!(
+                    r#"{{"name":"{user}","perm":{{"permType":"READWRITE","key":"{all_keys}","range_end":"{all_keys}"}}}}"#
+                ),
+            ),
+            (
+                "/v3/auth/user/add",
+                format!(r#"{{"name":"{user}","password":"{password}"}}"#),
+            ),
+            ("/v3/auth/user/grant", format!(r#"{{"user":"{user}","role":"{user}"}}"#)),
+            ("/v3/auth/enable", "{}".to_owned()),
+        ];
+        for (path, body) in steps {
+            let answer = self.curl(0, "POST", path, Some(&body));
+            assert!(answer.contains("\"header\""), "etcd {path}: {answer}");
+        }
+    }
+}
+
+/// Makes a CA, a certificate for the members (127.0.0.1; server and client use, since etcd's own gateway
+/// connects to its gRPC side with it), and a client certificate, with `openssl`.
+fn make_certificates(dir: &std::path::Path) -> Secured {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is required for the secured etcd tests (scripts/test installs it)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &key[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=zos test CA",
+            ],
+        ]
+        .concat(),
+    );
+    for (name, usage, san) in [
+        (
+            "member",
+            "serverAuth,clientAuth",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        ),
+        ("client", "clientAuth", ""),
+    ] {
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("{san}extendedKeyUsage={usage}\n"),
+        )
+        .unwrap();
+        let (key_file, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        // No CN for the client: with authentication on, etcd's gateway refuses a client certificate that has one.
+        let subject = if name == "client" {
+            "/O=zos test client".to_owned()
+        } else {
+            format!("/CN={name}")
+        };
+        openssl(
+            &[
+                &["req"],
+                &key[..],
+                &["-keyout", &key_file, "-out", &csr, "-subj", &subject],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &pem,
+            "-extfile",
+            &ext,
+        ]);
+    }
+    Secured {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("client.pem"),
+        key: dir.join("client.key"),
+        user: "zos",
+        password: "zos-test-password",
     }
 }
 

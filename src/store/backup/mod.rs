@@ -1,9 +1,11 @@
 //! Backups of a running store, and restoring one into a new data directory.
 //!
 //! A backup is one point in time of every tree (every collection, the change log, meta) plus the files the
-//! caller attaches (the boot assets), written in the [`archive`] format.
+//! caller attaches (the boot assets), written in the [`archive`] format. An etcd store's backup has the same
+//! trees (minus the change log, which is etcd's history) and is consistent by etcd's own means (`from_etcd`), so
+//! one archive restores into either store.
 //!
-//! **How the copy is consistent.** sled has no snapshot across trees, and holding the commit lock while every
+//! **How a sled copy is consistent.** sled has no snapshot across trees, and holding the commit lock while every
 //! tree streams to a client would stop every writer for as long as the slowest download takes. Instead the
 //! copy runs in two steps:
 //!
@@ -29,13 +31,13 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 pub(crate) use restore::into_new_dir;
-pub use restore::{RestoreError, restore};
+pub use restore::{RestoreError, Restored, restore};
 
+use super::backend::Backend;
+use super::embedded::{DEFAULT_TREE, Embedded};
+use super::etcd::Etcd;
 use super::{Record, Result, Store, StoreError, feed};
 use archive::ArchiveWriter;
-
-/// sled's default tree, which the store never uses.
-const DEFAULT_TREE: &[u8] = b"__sled__default";
 
 /// A file to put in the archive beside the records.
 pub struct Attachment {
@@ -46,18 +48,32 @@ pub struct Attachment {
 
 /// The store as it is at the backup's point in time, for choosing the attachments.
 pub struct Snapshot<'a> {
-    db: &'a sled::Db,
+    source: Source<'a>,
+}
+
+enum Source<'a> {
+    /// sled, under the commit lock.
+    Sled(&'a sled::Db),
+    /// etcd's entries at the backup's revision, as (tree, key, value).
+    Entries(&'a [(String, String, Vec<u8>)]),
 }
 
 impl Snapshot<'_> {
     /// The ids of a collection.
     pub fn ids<T: Record>(&self) -> Result<Vec<String>> {
-        self.db
-            .open_tree(T::COLLECTION)?
-            .iter()
-            .keys()
-            .map(|key| Ok(String::from_utf8_lossy(&key?).into_owned()))
-            .collect()
+        match self.source {
+            Source::Sled(db) => db
+                .open_tree(T::COLLECTION)?
+                .iter()
+                .keys()
+                .map(|key| Ok(String::from_utf8_lossy(&key?).into_owned()))
+                .collect(),
+            Source::Entries(entries) => Ok(entries
+                .iter()
+                .filter(|(tree, _, _)| tree == T::COLLECTION)
+                .map(|(_, id, _)| id.clone())
+                .collect()),
+        }
     }
 }
 
@@ -77,81 +93,122 @@ struct Correction {
     value: Option<sled::IVec>,
 }
 
+/// Chooses the files to attach, at the backup's point in time.
+type Attach<'f> = &'f mut dyn FnMut(&Snapshot) -> Result<Vec<Attachment>>;
+
 impl Store {
     /// Writes a consistent backup to `out` (see the module's documentation), with the files `attach` chooses
-    /// at the backup's point in time. Blocking: run it off the async runtime.
+    /// at the backup's point in time. Blocking: run it off the async runtime (on a blocking thread of it).
     pub fn backup<W: Write>(
         &self,
         out: W,
-        attach: impl FnOnce(&Snapshot) -> Result<Vec<Attachment>>,
+        mut attach: impl FnMut(&Snapshot) -> Result<Vec<Attachment>>,
     ) -> Result<Summary> {
-        let sled = self.inner.embedded()?;
-        let db = &sled.db;
-        let mut archive = ArchiveWriter::start(out)?;
-        let watermark = sled.feed.last_seq();
-        let mut records = 0;
-        for name in db.tree_names() {
-            if name == DEFAULT_TREE {
-                continue;
-            }
-            let tree_name = String::from_utf8_lossy(&name).into_owned();
-            for entry in db.open_tree(&name)?.iter() {
-                let (key, value) = entry?;
-                archive.record(&tree_name, &key, &value)?;
-                records += 1;
-            }
+        match &*self.inner {
+            Backend::Embedded(sled) => from_sled(sled, out, &mut attach),
+            Backend::Etcd(etcd) => from_etcd(etcd, out, &mut attach),
         }
+    }
+}
 
-        let (corrections, attachments, position) = {
-            let _serialised = sled.commit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let position = sled.feed.last_seq();
-            let replay = sled.feed.since(watermark)?;
-            if replay.gap {
-                return Err(StoreError::Io(std::io::Error::other(format!(
-                    "more than {} changes were made while the backup was copied; try again when the cluster \
-                     is quieter",
-                    feed::RETAINED_CHANGES
-                ))));
-            }
-            let log = db.open_tree(feed::LOG_TREE)?;
-            let mut corrections = Vec::new();
-            let mut seen = BTreeSet::new();
-            for change in replay.changes {
-                let seq = change.seq.to_be_bytes();
-                corrections.push(Correction {
-                    tree: feed::LOG_TREE.to_owned(),
-                    key: seq.to_vec(),
-                    value: log.get(seq)?,
-                });
-                if seen.insert((change.collection.clone(), change.id.clone())) {
-                    let value = db.open_tree(&change.collection)?.get(change.id.as_bytes())?;
-                    corrections.push(Correction {
-                        tree: change.collection,
-                        key: change.id.into_bytes(),
-                        value,
-                    });
-                }
-            }
-            (corrections, attach(&Snapshot { db })?, position)
-        };
+/// etcd keeps every key's history until it is compacted, so a range at one revision is a consistent copy of the
+/// whole prefix: no lock and no corrections, unlike sled. Asset files are opened right after that revision was
+/// read (they live in the data directory, outside etcd).
+fn from_etcd<W: Write>(etcd: &Etcd, out: W, attach: Attach) -> Result<Summary> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| StoreError::Unsupported("an etcd backup is taken from within the runtime"))?;
+    let (entries, revision) = runtime.block_on(etcd.snapshot())?;
+    let attachments = attach(&Snapshot {
+        source: Source::Entries(&entries),
+    })?;
+    let mut archive = ArchiveWriter::start(out)?;
+    for (tree, key, value) in &entries {
+        archive.record(tree, key.as_bytes(), value)?;
+    }
+    let summary = Summary {
+        records: entries.len() as u64,
+        files: attachments.len() as u64,
+        position: revision,
+    };
+    write_files(&mut archive, attachments)?;
+    archive.finish(revision)?;
+    Ok(summary)
+}
 
-        for correction in corrections {
-            match correction.value {
-                Some(value) => archive.record(&correction.tree, &correction.key, &value)?,
-                None => archive.removed(&correction.tree, &correction.key)?,
-            }
+fn write_files<W: Write>(archive: &mut ArchiveWriter<W>, attachments: Vec<Attachment>) -> Result<()> {
+    for attachment in attachments {
+        let size = attachment.file.metadata()?.len();
+        archive.file(&attachment.path, size, &attachment.file)?;
+    }
+    Ok(())
+}
+
+fn from_sled<W: Write>(sled: &Embedded, out: W, attach: Attach) -> Result<Summary> {
+    let db = &sled.db;
+    let mut archive = ArchiveWriter::start(out)?;
+    let watermark = sled.feed.last_seq();
+    let mut records = 0;
+    for name in db.tree_names() {
+        if name == DEFAULT_TREE {
+            continue;
+        }
+        let tree_name = String::from_utf8_lossy(&name).into_owned();
+        for entry in db.open_tree(&name)?.iter() {
+            let (key, value) = entry?;
+            archive.record(&tree_name, &key, &value)?;
             records += 1;
         }
-        let files = attachments.len() as u64;
-        for attachment in attachments {
-            let size = attachment.file.metadata()?.len();
-            archive.file(&attachment.path, size, &attachment.file)?;
-        }
-        archive.finish(position)?;
-        Ok(Summary {
-            records,
-            files,
-            position,
-        })
     }
+
+    let (corrections, attachments, position) = {
+        let _serialised = sled.commit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let position = sled.feed.last_seq();
+        let replay = sled.feed.since(watermark)?;
+        if replay.gap {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "more than {} changes were made while the backup was copied; try again when the cluster \
+                 is quieter",
+                feed::RETAINED_CHANGES
+            ))));
+        }
+        let log = db.open_tree(feed::LOG_TREE)?;
+        let mut corrections = Vec::new();
+        let mut seen = BTreeSet::new();
+        for change in replay.changes {
+            let seq = change.seq.to_be_bytes();
+            corrections.push(Correction {
+                tree: feed::LOG_TREE.to_owned(),
+                key: seq.to_vec(),
+                value: log.get(seq)?,
+            });
+            if seen.insert((change.collection.clone(), change.id.clone())) {
+                let value = db.open_tree(&change.collection)?.get(change.id.as_bytes())?;
+                corrections.push(Correction {
+                    tree: change.collection,
+                    key: change.id.into_bytes(),
+                    value,
+                });
+            }
+        }
+        let snapshot = Snapshot {
+            source: Source::Sled(db),
+        };
+        (corrections, attach(&snapshot)?, position)
+    };
+
+    for correction in corrections {
+        match correction.value {
+            Some(value) => archive.record(&correction.tree, &correction.key, &value)?,
+            None => archive.removed(&correction.tree, &correction.key)?,
+        }
+        records += 1;
+    }
+    let files = attachments.len() as u64;
+    write_files(&mut archive, attachments)?;
+    archive.finish(position)?;
+    Ok(Summary {
+        records,
+        files,
+        position,
+    })
 }

@@ -1,5 +1,6 @@
 //! The watch that keeps a [`Replica`] current: from the revision after the last one applied, over every key
-//! under the prefix, reconnecting (to the next member if need be) whenever the stream ends.
+//! under the prefix, reconnecting (to the next member if need be) whenever the stream ends, with a fresh auth token when etcd
+//! wants a user (the stream may have ended because its token did).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +29,14 @@ pub async fn follow(gateway: Arc<Gateway>, replica: Arc<Replica>) {
                         Err(err) => tracing::warn!("cannot reload the state from etcd: {err}"),
                     }
                 }
-                Ok(Ending::Closed) => tracing::debug!("the etcd watch ended; reconnecting"),
-                Err(problem) => tracing::warn!("the etcd watch failed: {problem}; reconnecting"),
+                Ok(Ending::Closed) => {
+                    tracing::debug!("the etcd watch ended; reconnecting");
+                    gateway.forget_tokens();
+                }
+                Err(problem) => {
+                    tracing::warn!("the etcd watch failed: {problem}; reconnecting");
+                    gateway.forget_tokens();
+                }
             },
             Err(err) => tracing::warn!("cannot watch etcd: {err}"),
         }

@@ -8,6 +8,7 @@
 //! watch that fell behind compaction reloads and makes `/events` clients `reset`, as sled's trimmed log does.
 //! Reads come from this instance's [`replica::Replica`].
 
+pub mod access;
 mod election;
 mod follow;
 pub(super) mod gateway;
@@ -43,8 +44,8 @@ impl Drop for Etcd {
 
 impl Etcd {
     /// Loads the prefix's contents and starts following its changes.
-    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Etcd> {
-        let gateway = Arc::new(Gateway::new(endpoints)?);
+    pub async fn connect(access: &access::Access, prefix: &str) -> Result<Etcd> {
+        let gateway = Arc::new(Gateway::new(access)?);
         let prefix = format!("{prefix}/").into_bytes();
         let (kvs, revision) = load(&gateway, &prefix).await?;
         let replica = Arc::new(Replica::load(prefix, kvs, revision));
@@ -176,10 +177,30 @@ impl Etcd {
 
     /// The bytes held under the prefix; an error while the last call to etcd found no member that could serve.
     pub fn size(&self) -> Result<u64> {
-        match self.gateway.trouble() {
+        match self.out_of_reach() {
             Some(problem) => Err(StoreError::Unavailable(problem)),
             None => Ok(self.replica.size()),
         }
+    }
+
+    /// Why the last call to etcd found no member that could serve it, until one does.
+    pub fn out_of_reach(&self) -> Option<String> {
+        self.gateway.trouble()
+    }
+
+    /// Every record, appended entry and bookkeeping key under the prefix at one revision, as the (tree, key,
+    /// value) of a sled store, and that revision: what a backup holds.
+    pub async fn snapshot(&self) -> Result<(Vec<(String, String, Vec<u8>)>, u64)> {
+        let prefix = self.replica.prefix();
+        let (kvs, revision) = load(&self.gateway, prefix).await?;
+        let entries = kvs
+            .into_iter()
+            .filter_map(|kv| {
+                let (tree, key) = Slot::parse(prefix, &kv.key)?.into_sled();
+                Some((tree, key, kv.value))
+            })
+            .collect();
+        Ok((entries, revision))
     }
 
     fn key(&self, slot: Slot) -> Vec<u8> {

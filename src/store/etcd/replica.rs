@@ -43,6 +43,15 @@ impl Slot {
         [prefix, rest.as_bytes()].concat()
     }
 
+    /// Where the entry lives in a sled store: its tree and key (sled keeps appended entries in their
+    /// collection's tree, beside nothing else, and bookkeeping in `meta`).
+    pub fn into_sled(self) -> (String, String) {
+        match self {
+            Slot::Record { collection, id } | Slot::Appended { collection, id } => (collection, id),
+            Slot::Meta(key) => (crate::store::embedded::META_TREE.to_owned(), key),
+        }
+    }
+
     pub fn parse(prefix: &[u8], key: &[u8]) -> Option<Slot> {
         let rest = std::str::from_utf8(key.strip_prefix(prefix)?).ok()?;
         let (kind, rest) = rest.split_once('/')?;
