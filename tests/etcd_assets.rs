@@ -31,6 +31,17 @@ fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> u16 {
         .as_u16()
 }
 
+fn delete(server: &Server, token: &str, name: &str) -> u16 {
+    let url = server.url(&format!("/boot/assets/{name}"));
+    client()
+        .delete(url)
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// The status and body of a firmware's download of the asset.
 fn download(server: &Server, name: &str) -> (u16, Vec<u8>) {
     let response = client()
@@ -109,12 +120,7 @@ fn assets_are_served_by_every_instance_and_their_changes_reach_all() {
     assert!(blobs.iter().all(|key| key.contains(&sha256_hex(&second))), "{blobs:?}");
 
     // Deleted on C: gone from A and B (their files too), and from etcd.
-    let deleted = client()
-        .delete(c.url("/boot/assets/kernel"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(delete(&c, &token, "kernel"), 204);
     for server in [&a, &b] {
         wait_until(Duration::from_secs(5), "a 404 for the deleted asset", || {
             download(server, "kernel").0 == 404
@@ -130,12 +136,7 @@ fn assets_are_served_by_every_instance_and_their_changes_reach_all() {
     assert_eq!(upload(&a, &token, "initrd", &shared), 201);
     assert_eq!(upload(&b, &token, "initrd-copy", &shared), 201);
     assert_eq!(etcd_keys(&cluster, BLOBS).len(), 2);
-    let deleted = client()
-        .delete(a.url("/boot/assets/initrd"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(delete(&a, &token, "initrd"), 204);
     assert_eq!(etcd_keys(&cluster, BLOBS).len(), 2, "still named by initrd-copy");
     served_within(&c, "initrd-copy", &shared, Duration::from_secs(10));
 
@@ -164,12 +165,7 @@ fn an_instance_that_was_down_catches_up_and_drops_what_was_deleted_meanwhile() {
     // While B is down, `kernel` is replaced and `gone` deleted.
     b.terminate(Duration::from_secs(10));
     assert_eq!(upload(&a, &token, "kernel", &new), 200);
-    let deleted = client()
-        .delete(a.url("/boot/assets/gone"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(delete(&a, &token, "gone"), 204);
 
     let b = on_etcd(dir_b.path(), &cluster);
     wait_until(Duration::from_secs(10), "B's files in line with the records", || {
