@@ -21,7 +21,7 @@ use super::replica::Slot;
 use crate::store::{Result, StoreError};
 
 /// Bytes per chunk: under etcd's default request limit (1.5 MiB) with room for the key and the envelope.
-pub const CHUNK: u64 = 1 << 20;
+const CHUNK: u64 = 1 << 20;
 /// Chunks fetched at once while reading a blob.
 const READ_AHEAD: usize = 4;
 
@@ -36,20 +36,15 @@ pub struct Blobs {
 }
 
 /// How many chunks a blob of `size` bytes has.
-pub fn chunks(size: u64) -> u64 {
+fn chunks(size: u64) -> u64 {
     size.div_ceil(CHUNK)
-}
-
-/// `PREFIX.blob/`: where the blobs of the records under `PREFIX/` live.
-pub fn root(prefix: &str) -> Vec<u8> {
-    format!("{prefix}.blob/").into_bytes()
 }
 
 impl Blobs {
     pub fn new(gateway: Arc<Gateway>, prefix: &str) -> Blobs {
         Blobs {
             gateway,
-            root: root(prefix),
+            root: format!("{prefix}.blob/").into_bytes(),
             records: format!("{prefix}/").into_bytes(),
         }
     }
