@@ -626,9 +626,9 @@ async fn store_copy(from: &str, to: &str, prefix: &str) -> ExitCode {
     use store::Record;
     // The collections kept with `Store::append`: the audit log and the webhooks' queues.
     let appended = [model::AuditRecord::COLLECTION, model::webhook::QueuedEvent::COLLECTION];
-    match store::copy::copy(&from, &to, &appended).await {
-        Ok(entries) => {
-            println!("copied {entries} entries from {from:?} to {to:?}");
+    match store::copy::copy::<model::boot::BootAsset>(&from, &to, &appended).await {
+        Ok((entries, files)) => {
+            println!("copied {entries} entries and {files} boot asset files from {from:?} to {to:?}");
             ExitCode::SUCCESS
         }
         Err(err) => {

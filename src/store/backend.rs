@@ -176,6 +176,14 @@ impl Backend {
         }
     }
 
+    /// Where file contents shared by the instances go: etcd's blobs. sled's instance is alone with its files.
+    pub fn blobs(&self) -> Option<&super::etcd::blobs::Blobs> {
+        match self {
+            Backend::Embedded(_) => None,
+            Backend::Etcd(etcd) => Some(etcd.blobs()),
+        }
+    }
+
     /// The sled database, for what only the embedded store does (backups).
     pub fn embedded(&self) -> Result<&Embedded> {
         match self {

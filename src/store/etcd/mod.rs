@@ -2,12 +2,14 @@
 //! so several orchestrators share one state.
 //!
 //! Layout under `PREFIX/`: `c/COLLECTION/ID` records, `a/COLLECTION/ID` append-only logs, `m/KEY` bookkeeping
-//! (see [`replica::Slot`]), and `leader`, the engine's leader key (see `election`). A record's compare-and-swap is one etcd transaction comparing the key's value with
+//! (see [`replica::Slot`]), and `leader`, the engine's leader key (see `election`); beside it, under
+//! `PREFIX.blob/`, the contents of files the records name (see [`blobs`]). A record's compare-and-swap is one etcd transaction comparing the key's value with
 //! the bytes the writer read (or, to create, that the key does not exist). The change log is etcd's own history
 //! of the prefix: a change's position is the revision that made it, delivered by a watch from a revision, and a
 //! watch that fell behind compaction reloads and makes `/events` clients `reset`, as sled's trimmed log does.
 //! Reads come from this instance's [`replica::Replica`].
 
+pub(super) mod blobs;
 mod election;
 mod follow;
 pub(super) mod gateway;
@@ -20,6 +22,7 @@ use serde_json::json;
 use super::backend::{Commit, Conflict, KeyRange, Visit};
 use super::feed::{Change, Replay};
 use super::{Result, StoreError};
+use blobs::Blobs;
 use gateway::{Gateway, RangeResponse, TxnResponse, b64, prefix_end};
 use replica::{Replica, Slot};
 
@@ -32,6 +35,7 @@ const LOAD_PAGE: usize = 1000;
 pub struct Etcd {
     gateway: Arc<Gateway>,
     replica: Arc<Replica>,
+    blobs: Blobs,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -45,6 +49,7 @@ impl Etcd {
     /// Loads the prefix's contents and starts following its changes.
     pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Etcd> {
         let gateway = Arc::new(Gateway::new(endpoints)?);
+        let blobs = Blobs::new(gateway.clone(), prefix);
         let prefix = format!("{prefix}/").into_bytes();
         let (kvs, revision) = load(&gateway, &prefix).await?;
         let replica = Arc::new(Replica::load(prefix, kvs, revision));
@@ -57,6 +62,7 @@ impl Etcd {
         Ok(Etcd {
             gateway,
             replica,
+            blobs,
             follower,
         })
     }
@@ -180,6 +186,10 @@ impl Etcd {
             Some(problem) => Err(StoreError::Unavailable(problem)),
             None => Ok(self.replica.size()),
         }
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
     }
 
     fn key(&self, slot: Slot) -> Vec<u8> {
