@@ -45,47 +45,21 @@ idle_rss="$(rss_mb "$server_pid")"
 echo "== idle RSS ${idle_rss} MB; other load on the machine ${background_pct}%" >&2
 warn_if_busy "expect lower req/s and higher p99"
 
-# Seeding: threads with one keep-alive connection each; every answer must be 201.
 echo "== seeding $NODES nodes with $SEED_CONCURRENCY clients" >&2
-seed_wps="$(
-    BASE_PORT="$port" TOKEN="$token" NODES="$NODES" CONC="$SEED_CONCURRENCY" py <<'PY'
-n = int(env["NODES"])
-# Loopback addresses with a closed port: the heartbeat probes every registered node, and only this machine may be
-# probed.
-nodes = [{"id": f"node-{i:04d}", "address": f"127.0.{i // 250}.{i % 250 + 1}:1", "labels": {"rack": f"r{i % 10 + 1}"}}
-         for i in range(1, n + 1)]
-_, elapsed = post_nodes(int(env["BASE_PORT"]), env["TOKEN"], nodes, int(env["CONC"]), "seeding")
-print(f"{n / elapsed:.0f}")
-PY
-)" || die "seeding failed"
+seed_wps="$(seed_nodes "$NODES" "$SEED_CONCURRENCY" "$port" "$token")" || die "seeding failed"
 echo "   ${seed_wps} writes/s" >&2
 
 # The list must really hold all the nodes, or the GET /nodes numbers mean nothing.
-curl -sf -m 10 -H "$auth" "$base/nodes" -o "$work/list.json" || die "GET /nodes failed"
-listed="$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$work/list.json")"
+listed="$(listed_nodes "$base" "$auth")" || die "GET /nodes failed"
 list_kb="$(($(stat -c %s "$work/list.json") / 1024))"
 [[ "$listed" == "$NODES" ]] || die "GET /nodes returned $listed nodes, expected $NODES"
 curl -sf -m 10 -o /dev/null -H "$auth" "$base/nodes/node-0500" || die "GET /nodes/node-0500 failed"
 
-# run_wrk NAME CONNECTIONS DURATION PATH [HEADER]: runs wrk, keeps its output in $work/NAME.wrk and the server's
-# CPU ticks during the run in $work/NAME.cpu.
-run_wrk() {
-    local name="$1" conns="$2" duration="$3" path="$4" header="${5:-}"
-    local args=(-t2 "-c$conns" "-d$duration" --latency)
-    [[ -n "$header" ]] && args+=(-H "$header")
-    echo "== wrk ${args[*]/#Authorization*/Authorization: Bearer ***} $path" >&2
-    local before
-    before="$(cpu_ticks "$server_pid")"
-    wrk "${args[@]}" "$base$path" >"$work/$name.wrk" 2>&1 || die "wrk failed on $path: $(cat "$work/$name.wrk")"
-    echo $(($(cpu_ticks "$server_pid") - before)) >"$work/$name.cpu"
-    kill -0 "$server_pid" 2>/dev/null || die "the server died under load on $path"
-}
-
-run_wrk item 64 "$WRK_DURATION" /nodes/node-0500 "$auth"
-run_wrk list 8 "$WRK_DURATION" /nodes "$auth"
-run_wrk summary 8 "$HEALTH_DURATION" "/nodes?fields=$SUMMARY_FIELDS" "$auth"
+run_wrk item "$server_pid" 64 "$WRK_DURATION" "$base/nodes/node-0500" "$auth"
+run_wrk list "$server_pid" 8 "$WRK_DURATION" "$base/nodes" "$auth"
+run_wrk summary "$server_pid" 8 "$HEALTH_DURATION" "$base/nodes?fields=$SUMMARY_FIELDS" "$auth"
 # The per-request floor of the stack (routing, HTTP, JSON of a small body), without auth or the node store.
-run_wrk health 64 "$HEALTH_DURATION" /health
+run_wrk health "$server_pid" 64 "$HEALTH_DURATION" "$base/health"
 
 loaded_rss="$(rss_mb "$server_pid")"
 peak_rss="$(hwm_mb "$server_pid")"
@@ -96,18 +70,7 @@ IDLE_RSS="$idle_rss" LOADED_RSS="$loaded_rss" PEAK_RSS="$peak_rss" SEED_WPS="$se
     G_ITEM_RPS="$GOAL_ITEM_RPS_MIN" G_ITEM_P99="$GOAL_ITEM_P99_MS_MAX" G_LIST_RPS="$GOAL_LIST_RPS_MIN" \
     G_LIST_P99="$GOAL_LIST_P99_MS_MAX" G_IDLE="$GOAL_IDLE_RSS_MB_MAX" G_LOADED="$GOAL_LOADED_RSS_MB_MAX" \
     G_SEED="$GOAL_SEED_WPS_MIN" G_SUMMARY_P99="$GOAL_SUMMARY_P99_MS_MAX" report <<'PY'
-def parse(name):
-    """wrk's numbers, plus the server's CPU per request and how many of the cores it used (the rest went to wrk
-    and the kernel)."""
-    result, seconds = parse_wrk(name)
-    ticks = int(open(f"{env['WORK']}/{name}.cpu").read())
-    cpu_s = ticks / int(env["TICKS"])
-    requests = result["requests"]
-    result["server_cpu_us_per_req"] = round(cpu_s * 1e6 / requests, 1) if requests else None
-    result["server_cores_used"] = round(cpu_s / seconds, 2) if seconds else None
-    return result
-
-item, lst, summary, health = parse("item"), parse("list"), parse("summary"), parse("health")
+item, lst, summary, health = (wrk_result(name) for name in ("item", "list", "summary", "health"))
 idle, loaded, peak = float(env["IDLE_RSS"]), float(env["LOADED_RSS"]), float(env["PEAK_RSS"])
 seed = float(env["SEED_WPS"])
 errors = sum(r["non_2xx"] + r["socket_errors"] for r in (item, lst, summary, health))

@@ -1,10 +1,12 @@
 # shellcheck shell=bash
-# What bench/api.sh and bench/scale.sh share: their flags, tool check, build, temp dir and clean-up, the
-# server's start, the /proc readings, and the Python helpers behind their load and their report. Sourced by
-# them after their `set -euo pipefail`; it only defines things, and is not run on its own.
+# What the bench scripts share: their flags, tool check, build, temp dir and clean-up, the server's start, an
+# etcd cluster with orchestrators on it and their leader's failover, wrk, the /proc readings, and the Python
+# helpers behind their load and their report. Sourced by them after their `set -euo pipefail`; it only defines
+# things, and is not run on its own.
 #
 # Globals it sets for the scripts: save, build (flags); root, bin; work (the temp dir); port, base, data,
-# server_pid, token, auth (the server); background_pct (the noise before the run).
+# server_pid, token, auth (the server); etcd_store, ports, pids, leader, handover_s (the orchestrators on etcd);
+# background_pct (the noise before the run).
 
 # Background processes to stop on exit, in the order they started (a script adds the ones it starts itself).
 bench_pids=()
@@ -124,10 +126,13 @@ wait_for() {
     return 1
 }
 
-# pick_port: a free loopback port for the API in $port, and the $base URL and $data dir that go with it. Binds
-# port 0 and lets the kernel choose (racy in theory, fine on a quiet box).
+# free_port: prints a free loopback port. Binds port 0 and lets the kernel choose (racy in theory, fine on a
+# quiet box).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# pick_port: a free loopback port for the API in $port, and the $base URL and $data dir that go with it.
 pick_port() {
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    port="$(free_port)"
     base="http://127.0.0.1:$port"
     data="$work/data"
 }
@@ -152,6 +157,130 @@ start_server() {
     token="$(tr -d '[:space:]' <"$data/admin.token")"
     # shellcheck disable=SC2034  # used by the scripts that source this file
     auth="Authorization: Bearer $token"
+}
+
+# seed_nodes COUNT CONCURRENCY PORT TOKEN: registers COUNT nodes (bench_nodes) on the server at PORT from
+# CONCURRENCY threads with one keep-alive connection each, and prints the writes per second. Every answer must be
+# 201: otherwise the reason goes to stderr and the status is 1.
+seed_nodes() {
+    NODES="$1" CONC="$2" BASE_PORT="$3" TOKEN="$4" py <<'PY'
+n = int(env["NODES"])
+_, elapsed = post_nodes(int(env["BASE_PORT"]), env["TOKEN"], bench_nodes(1, n), int(env["CONC"]), "seeding")
+print(f"{n / elapsed:.0f}")
+PY
+}
+
+# listed_nodes BASE AUTH: GET BASE/nodes into $work/list.json, and prints how many nodes it holds.
+listed_nodes() {
+    curl -sf -m 10 -H "$2" "$1/nodes" -o "$work/list.json" &&
+        python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$work/list.json"
+}
+
+# start_etcd: a three-member etcd cluster on loopback ports (as tests/common/etcd.rs starts one: 50 ms
+# heartbeats, 500 ms elections), its data and logs in $work; waits (at most 20 s) until it is healthy and puts
+# the --store value naming all three members in $etcd_store.
+start_etcd() {
+    local m first clients=() peers=() initial=()
+    for m in 0 1 2; do
+        clients+=("$(free_port)") peers+=("$(free_port)")
+        initial+=("m$m=http://127.0.0.1:${peers[m]}")
+    done
+    for m in 0 1 2; do
+        etcd --name "m$m" --data-dir "$work/etcd-m$m" \
+            --listen-client-urls "http://127.0.0.1:${clients[m]}" --advertise-client-urls "http://127.0.0.1:${clients[m]}" \
+            --listen-peer-urls "http://127.0.0.1:${peers[m]}" --initial-advertise-peer-urls "http://127.0.0.1:${peers[m]}" \
+            --initial-cluster "$(IFS=,; echo "${initial[*]}")" --initial-cluster-state new \
+            --heartbeat-interval 50 --election-timeout 500 >"$work/etcd-m$m.log" 2>&1 &
+        bench_pids+=("$!")
+        die_logs+=("etcd-m$m")
+        first="${first:-$!}"
+    done
+    etcd_store="etcd://127.0.0.1:${clients[0]},127.0.0.1:${clients[1]},127.0.0.1:${clients[2]}"
+    etcd_health="http://127.0.0.1:${clients[0]}/health"
+    wait_for 20 "$first" "etcd" etcd_ok || die "etcd did not become healthy within 20 s"
+}
+etcd_ok() { curl -s -m 1 "$etcd_health" | grep -q '"health":"true"'; }
+
+# The orchestrators on $etcd_store: instance I listens on ports[I] (picked at its first start), keeps its data
+# (instance id; the bootstrap token, on the first one) in $work/data-I and logs to $work/server-I.log; its pid
+# is pids[I]. instance_flags are the serve flags every instance gets.
+ports=() pids=() instance_flags=()
+
+# start_instance I: starts (or restarts, on the same port and data) instance I and waits (at most 20 s) for its
+# /health to answer 200.
+start_instance() {
+    local i="$1"
+    if [[ -z "${ports[i]:-}" ]]; then
+        ports[i]="$(free_port)"
+        die_logs+=("server-$i")
+    fi
+    "$bin" serve --listen "127.0.0.1:${ports[i]}" --tftp-listen off --data-dir "$work/data-$i" \
+        --store "$etcd_store" --log-format json "${instance_flags[@]}" >>"$work/server-$i.log" 2>&1 &
+    pids[i]=$!
+    bench_pids+=("${pids[i]}")
+    base="http://127.0.0.1:${ports[i]}"
+    wait_for 20 "${pids[i]}" "instance $i" health_ok || die "instance $i did not answer /health"
+}
+
+# now: a monotonic clock reading in seconds, from the clock await_leader measures with.
+now() { python3 -c 'import time; print(time.monotonic())'; }
+
+# await_leader EXCLUDED: polls every instance's /health but EXCLUDED's (-1: none) every 10 ms until one says it
+# leads (engine.leading); prints its index and the seconds since $t0 (a reading of now()). Fails after 30 s.
+await_leader() {
+    python3 - "$1" "$t0" "${ports[@]}" <<'EOF'
+import json, sys, time, urllib.request
+excluded, t0, ports = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    for index, port in enumerate(ports):
+        if index == excluded:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as answer:
+                if json.load(answer)["engine"]["leading"]:
+                    print(index, f"{time.monotonic() - t0:.3f}")
+                    sys.exit(0)
+        except OSError:
+            pass
+    time.sleep(0.01)
+sys.exit(1)
+EOF
+}
+
+# find_leader: the index of the instance that leads, in $leader (after the first election, if it is still on).
+find_leader() {
+    t0="$(now)"
+    read -r leader _ < <(await_leader -1) || die "no instance leads"
+}
+
+# fail_over KIND: one failover round. Lets the leader renew a few times (so each round starts from a settled
+# lease), sends it SIGKIND, waits until another instance leads, restarts the stopped one, and makes the new one
+# $leader; the seconds from the signal until the new leader said so go into $handover_s.
+fail_over() {
+    local kind="$1" next
+    sleep 2
+    t0="$(now)"
+    kill "-$kind" "${pids[leader]}"
+    read -r next handover_s < <(await_leader "$leader") || die "no new leader after SIG$kind"
+    wait "${pids[leader]}" 2>/dev/null || true
+    echo "== SIG$kind of instance $leader: instance $next leads after ${handover_s} s" >&2
+    start_instance "$leader"
+    leader="$next"
+}
+
+# run_wrk NAME PID CONNECTIONS DURATION URL [HEADER]: runs wrk -t2 on URL, keeps its output in $work/NAME.wrk and
+# the CPU ticks the server PID spent meanwhile in $work/NAME.cpu (what wrk_result reads).
+run_wrk() {
+    local name="$1" pid="$2" conns="$3" duration="$4" url="$5" header="${6:-}"
+    local args=(-t2 "-c$conns" "-d$duration" --latency)
+    [[ -n "$header" ]] && args+=(-H "$header")
+    echo "== wrk ${args[*]/#Authorization*/Authorization: Bearer ***} $url" >&2
+    local before
+    before="$(cpu_ticks "$pid")"
+    wrk "${args[@]}" "$url" >"$work/$name.wrk" 2>&1 || die "wrk failed on $url: $(cat "$work/$name.wrk")"
+    echo $(($(cpu_ticks "$pid") - before)) >"$work/$name.cpu"
+    kill -0 "$pid" 2>/dev/null || die "the server died under load on $url"
 }
 
 # Busy and total CPU ticks of the whole machine (busy = all but idle and iowait).
@@ -247,6 +376,14 @@ def post_nodes(port, token, nodes, conc, what):
     return start, elapsed
 
 
+def bench_nodes(first, count, prefix="node"):
+    """The bodies of `count` nodes PREFIX-NNNN from number `first`, as the benches register them: a rack label,
+    and each its own loopback address with a closed port (the heartbeat probes every registered node, and only
+    this machine may be probed)."""
+    return [{"id": f"{prefix}-{i:04d}", "address": f"127.0.{i // 250}.{i % 250 + 1}:1",
+             "labels": {"rack": f"r{i % 10 + 1}"}} for i in range(first, first + count)]
+
+
 def parse_wrk(name):
     """wrk's numbers from $WORK/NAME.wrk, and how long it ran in seconds (0 if it does not say)."""
     text = open(f"{env['WORK']}/{name}.wrk").read()
@@ -267,6 +404,18 @@ def parse_wrk(name):
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": sum(map(int, sock.groups())) if sock else 0,
     }, seconds
+
+
+def wrk_result(name):
+    """wrk's numbers from $WORK/NAME.wrk, plus the server's CPU per request and how many of the cores it used (the
+    rest went to wrk and the kernel), from run_wrk's $WORK/NAME.cpu."""
+    result, seconds = parse_wrk(name)
+    ticks = int(open(f"{env['WORK']}/{name}.cpu").read())
+    cpu_s = ticks / int(env["TICKS"])
+    requests = result["requests"]
+    result["server_cpu_us_per_req"] = round(cpu_s * 1e6 / requests, 1) if requests else None
+    result["server_cores_used"] = round(cpu_s / seconds, 2) if seconds else None
+    return result
 
 
 # A row's goal: (met, as shown); met is None for rows that are for information.

@@ -83,8 +83,8 @@ fn main() -> ExitCode {
             Ok((_, store::Location::Etcd { .. })) if args.force => usage_error(config::ConfigError(
                 "--force replaces a data directory; an etcd prefix is restored into only when empty".into(),
             )),
-            Ok((data_dir, store::Location::Etcd { access, prefix })) => {
-                runtime.block_on(offline::restore_to_etcd(&args.file, &data_dir, access, prefix))
+            Ok((_, store::Location::Etcd { access, prefix })) => {
+                runtime.block_on(offline::restore_to_etcd(&args.file, access, prefix))
             }
             Err(err) => usage_error(err),
         },

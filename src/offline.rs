@@ -3,10 +3,11 @@
 //! script can act on: 0 done, 1 failed (the target holds nothing a server would serve), 2 the target may not be
 //! written (not empty, in use, a bad argument), 3 the backup is refused (truncated, corrupt, newer).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::model;
+use crate::model::boot::BootAsset;
 use crate::store::backup::{self, RestoreError};
 use crate::store::copy::{self, CopyError, Side};
 use crate::store::{self, Access, Record};
@@ -49,29 +50,31 @@ fn restore_status(err: &RestoreError) -> u8 {
 
 /// `restore --store etcd://…`: the backup is read and checked to its end into a sled directory of its own first,
 /// so a refused archive reaches nothing; then that directory is copied into the (empty) prefix as `store copy`
-/// does, which never leaves a prefix a server would serve half-written. The boot assets' files go to this
-/// instance's `data_dir/assets`, where an etcd-backed instance keeps them.
-pub async fn restore_to_etcd(file: &Path, data_dir: &Path, access: Access, prefix: String) -> ExitCode {
+/// does — the boot assets' files with it, as blobs every instance fetches — which never leaves a prefix a server
+/// would serve half-written.
+pub async fn restore_to_etcd(file: &Path, access: Access, prefix: String) -> ExitCode {
     let staging = std::env::temp_dir().join(format!("zos-restore-{}", std::process::id()));
-    let outcome = restore_via(
-        file,
-        &staging,
-        data_dir,
-        Side::Etcd {
-            access,
-            prefix: prefix.clone(),
-        },
-    )
-    .await;
+    let _ = std::fs::remove_dir_all(&staging);
+    let outcome = match backup::restore(file, &staging, false) {
+        Err(err) => Err((restore_status(&err), format!("{err}; nothing was written"))),
+        Ok(restored) => {
+            let target = Side::Etcd {
+                access,
+                prefix: prefix.clone(),
+            };
+            copy::copy::<BootAsset>(&Side::Sled(staging.clone()), &target, &appended())
+                .await
+                .map(|copied| (restored, copied))
+                .map_err(|err| (copy_status(&err), err.to_string()))
+        }
+    };
     let _ = std::fs::remove_dir_all(&staging);
     match outcome {
-        Ok((restored, entries, assets)) => {
+        Ok((restored, (entries, files))) => {
             println!(
-                "restored {entries} entries into etcd prefix {prefix}/ and {assets} asset files into {} (backup by \
+                "restored {entries} entries and {files} boot asset files into etcd prefix {prefix}/ (backup by \
                  zos-orchestrator {}, position {})",
-                data_dir.display(),
-                restored.made_by,
-                restored.position
+                restored.made_by, restored.position
             );
             ExitCode::SUCCESS
         }
@@ -80,52 +83,6 @@ pub async fn restore_to_etcd(file: &Path, data_dir: &Path, access: Access, prefi
             ExitCode::from(status)
         }
     }
-}
-
-async fn restore_via(
-    file: &Path,
-    staging: &Path,
-    data_dir: &Path,
-    target: Side,
-) -> Result<(backup::Restored, usize, usize), (u8, String)> {
-    let _ = std::fs::remove_dir_all(staging);
-    let restored = backup::restore(file, staging, false)
-        .map_err(|err| (restore_status(&err), format!("{err}; nothing was written")))?;
-    let entries = copy::copy(&Side::Sled(staging.to_owned()), &target, &appended())
-        .await
-        .map_err(|err| (copy_status(&err), err.to_string()))?;
-    let assets = move_assets(&staging.join(crate::boot::assets::ASSETS_DIR), data_dir).map_err(|err| {
-        (
-            1,
-            format!("the records are restored, but the asset files are not: {err}"),
-        )
-    })?;
-    Ok((restored, entries, assets))
-}
-
-/// Moves the restored asset files into `data_dir/assets`, each replacing any file of its name by rename.
-fn move_assets(from: &Path, data_dir: &Path) -> std::io::Result<usize> {
-    let entries = match std::fs::read_dir(from) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err),
-    };
-    let to: PathBuf = data_dir.join(crate::boot::assets::ASSETS_DIR);
-    std::fs::create_dir_all(&to)?;
-    let mut moved = 0;
-    for entry in entries {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if std::fs::rename(entry.path(), &target).is_err() {
-            // Another file system (the staging folder is in the temporary directory): copy, then rename.
-            let temporary = to.join(format!(".restore-{}", entry.file_name().to_string_lossy()));
-            std::fs::copy(entry.path(), &temporary)?;
-            std::fs::File::open(&temporary)?.sync_all()?;
-            std::fs::rename(&temporary, &target)?;
-        }
-        moved += 1;
-    }
-    Ok(moved)
 }
 
 fn copy_status(err: &CopyError) -> u8 {
@@ -146,9 +103,9 @@ pub async fn store_copy(from: &str, to: &str, prefix: &str, security: &store::Se
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match copy::copy(&source, &target, &appended()).await {
-        Ok(entries) => {
-            println!("copied {entries} entries from {from} to {to}");
+    match copy::copy::<BootAsset>(&source, &target, &appended()).await {
+        Ok((entries, files)) => {
+            println!("copied {entries} entries and {files} boot asset files from {from} to {to}");
             ExitCode::SUCCESS
         }
         Err(err) => {

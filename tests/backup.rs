@@ -588,5 +588,5 @@ fn an_etcd_store_backs_up_while_serving_and_restores_into_a_fresh_prefix_and_int
     std::fs::write(&file, download_backup(&again, &admin)).unwrap();
     let (code, stdout, stderr) = restore(&file, &cut_dir, &["--store", url.as_str(), "--store-prefix", "cut"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("2 asset files"), "{stdout}");
+    assert!(stdout.contains("2 boot asset files"), "{stdout}");
 }

@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, client, required_tool, temp_data_dir};
+use common::{Server, client, pseudo_random, required_tool, temp_data_dir};
 
 fn http_bytes(server: &Server, path: &str) -> Vec<u8> {
     let response = client().get(server.url(path)).send().unwrap();
@@ -18,15 +18,7 @@ fn http_bytes(server: &Server, path: &str) -> Vec<u8> {
 
 /// A pseudo-random asset larger than one TFTP window at any block size.
 fn upload_asset(server: &Server, name: &str, size: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let bytes: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let bytes = pseudo_random(size, 0);
     let response = client()
         .put(server.url(&format!("/boot/assets/{name}")))
         .bearer_auth(server.admin_token())

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::etcd::EtcdCluster;
-use common::{BIN, Server, client, register_node_at, serve_until_exit, temp_data_dir};
+use common::{BIN, Server, client, etcd_keys, pseudo_random, register_node_at, serve_until_exit, temp_data_dir};
 use serde_json::{Value, json};
 
 const NODES: usize = 600;
@@ -76,7 +76,7 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
     // sled → etcd, then served from etcd by a new instance: the same nodes, and the old token works.
     let copied = copy(&sled(source.path()), &cluster.store_url(), "copied");
     assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
-    let complete = etcd_keys(&cluster, "copied").len();
+    let complete = etcd_keys(&cluster, "copied/").len();
     let elsewhere = temp_data_dir();
     let on_etcd = Server::start_with(
         elsewhere.path(),
@@ -106,7 +106,7 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();
-        let keys = etcd_keys(&cluster, &prefix);
+        let keys = etcd_keys(&cluster, &format!("{prefix}/"));
         let marked = keys.iter().any(|key| key.ends_with("/m/store-copy-in-progress"));
         if marked {
             interrupted += 1;
@@ -127,7 +127,7 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
             assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
         }
         assert_eq!(
-            etcd_keys(&cluster, &prefix).len(),
+            etcd_keys(&cluster, &format!("{prefix}/")).len(),
             complete,
             "after the rerun of attempt {attempt}"
         );
@@ -148,26 +148,62 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
     assert_eq!(node_ids(&on_sled, &token), expected);
 }
 
-/// The keys under `prefix/`, read through etcd's JSON gateway.
-fn etcd_keys(cluster: &EtcdCluster, prefix: &str) -> Vec<String> {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let endpoint = cluster.endpoints().split(',').next().unwrap().to_owned();
-    let start = format!("{prefix}/");
-    let end = format!("{prefix}0");
-    let answer: Value = client()
-        .post(format!("http://{endpoint}/v3/kv/range"))
-        .json(&json!({"key": b64.encode(&start), "range_end": b64.encode(&end), "keys_only": true}))
+#[test]
+fn boot_asset_files_go_with_their_records_both_ways() {
+    let source = temp_data_dir();
+    let mut server = Server::start_with(source.path(), &["--heartbeat-interval", "3600"]);
+    let token = server.admin_token();
+    let kernel = pseudo_random(5 << 19, 7); // 2.5 MiB: three chunks in etcd
+    let uploaded = client()
+        .put(server.url("/boot/assets/kernel"))
+        .bearer_auth(&token)
+        .body(kernel.clone())
         .send()
-        .unwrap()
-        .json()
         .unwrap();
-    answer["kvs"]
-        .as_array()
-        .map(|kvs| {
-            kvs.iter()
-                .map(|kv| String::from_utf8(b64.decode(kv["key"].as_str().unwrap()).unwrap()).unwrap())
-                .collect()
-        })
-        .unwrap_or_default()
+    assert_eq!(uploaded.status(), 201);
+    server.terminate(Duration::from_secs(10));
+
+    // sled → etcd: the content is in etcd before the copy ends, and an etcd instance serves it.
+    let cluster = EtcdCluster::start(1);
+    let copied = copy(&sled(source.path()), &cluster.store_url(), "assets");
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    assert!(String::from_utf8_lossy(&copied.stdout).contains("and 1 boot asset files"));
+    assert_eq!(etcd_keys(&cluster, "assets.blob/").len(), 3);
+    let elsewhere = temp_data_dir();
+    let on_etcd = Server::start_with(
+        elsewhere.path(),
+        &["--store", &cluster.store_url(), "--store-prefix", "assets"],
+    );
+    let served = client().get(on_etcd.url("/boot/assets/kernel")).send().unwrap();
+    assert_eq!(served.status(), 200);
+    assert!(served.bytes().unwrap() == kernel);
+    drop(on_etcd);
+
+    // etcd → sled: the file is in the new directory, and a sled server serves it.
+    let back = temp_data_dir();
+    let target = back.path().join("restored");
+    let returned = copy(&cluster.store_url(), &sled(&target), "assets");
+    assert!(
+        returned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&returned.stderr)
+    );
+    assert_eq!(std::fs::read(target.join("assets/kernel")).unwrap(), kernel);
+    let on_sled = Server::start_with(&target, &["--heartbeat-interval", "3600"]);
+    let served = client().get(on_sled.url("/boot/assets/kernel")).send().unwrap();
+    assert_eq!(served.status(), 200);
+    assert!(served.bytes().unwrap() == kernel);
+
+    // A record whose file differs from what it says stops the copy: no content written, the prefix left marked
+    // as an interrupted copy (which `serve` refuses).
+    std::fs::write(source.path().join("assets/kernel"), b"not the kernel").unwrap();
+    let refused = copy(&sled(source.path()), &cluster.store_url(), "tampered");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("SHA-256"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(etcd_keys(&cluster, "tampered.blob/"), Vec::<String>::new());
+    assert_eq!(etcd_keys(&cluster, "tampered/"), ["tampered/m/store-copy-in-progress"]);
 }

@@ -83,7 +83,7 @@ impl Boot {
         boot_url: Option<String>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Arc<Boot>> {
-        let assets = assets::AssetDir::open(&data_dir.join(assets::ASSETS_DIR))?;
+        let assets = assets::AssetDir::open(&data_dir.join(assets::ASSETS_DIR), &store)?;
         let recorder = Recorder::start(store.clone(), metrics)?;
         Ok(Arc::new(Boot {
             store,

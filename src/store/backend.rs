@@ -184,4 +184,12 @@ impl Backend {
             Backend::Etcd(etcd) => etcd.elect(instance, lease),
         }
     }
+
+    /// Where file contents shared by the instances go: etcd's blobs. sled's instance is alone with its files.
+    pub fn blobs(&self) -> Option<&super::etcd::blobs::Blobs> {
+        match self {
+            Backend::Embedded(_) => None,
+            Backend::Etcd(etcd) => Some(etcd.blobs()),
+        }
+    }
 }

@@ -30,10 +30,13 @@ pub use election::{Election, Leadership};
 use embedded::Embedded;
 use etcd::Etcd;
 pub use etcd::access::{Access, Security};
+pub use etcd::blobs::{Blobs, sha256_of};
 pub use feed::{Change, ChangeKind, Replay};
 
 /// The directory, inside the data directory, that holds sled's files.
 const DB_DIR: &str = "db";
+/// How often `drop_blob` looks again when records keep changing under it.
+const DROP_BLOB_ATTEMPTS: usize = 5;
 
 /// A type that lives in its own collection, keyed by a string id.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -385,6 +388,37 @@ impl Store {
 
     pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.inner.meta_put(key, value).await
+    }
+
+    /// The content store the instances on one etcd prefix share, for files every one of them serves (boot
+    /// assets); `None` with sled, whose one instance keeps its files in its data directory.
+    pub fn blobs(&self) -> Option<Blobs> {
+        self.inner.blobs().cloned()
+    }
+
+    /// Removes the blob `sha256` unless a record of `T` names it (`names`), also one another instance wrote
+    /// after this one looked: the removal only happens if no record of `T` changed since, and is looked at again
+    /// when one did. Nothing to do with sled.
+    pub async fn drop_blob<T: Record>(&self, sha256: &str, names: impl Fn(&T) -> bool) -> Result<()> {
+        let Some(blobs) = self.inner.blobs() else {
+            return Ok(());
+        };
+        for _ in 0..DROP_BLOB_ATTEMPTS {
+            let seen = self.last_change_seq();
+            if !self.list::<T>("", None, 1, &names)?.items.is_empty()
+                || blobs.remove_unless_written_since(sha256, T::COLLECTION, seen).await?
+            {
+                return Ok(());
+            }
+            // A record changed meanwhile: give the watch a moment to bring it here, then look again.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tracing::warn!(
+            sha256,
+            "{} keep changing; the unused blob stays in etcd for now",
+            T::COLLECTION
+        );
+        Ok(())
     }
 
     /// Starts the election of the instance that runs the engine: `instance` is this one's id, `lease` how long

@@ -568,3 +568,40 @@ impl ZeroTierRig {
         );
     }
 }
+
+/// The keys that start with `start` (e.g. `PREFIX/`), read through etcd's JSON gateway.
+pub fn etcd_keys(cluster: &etcd::EtcdCluster, start: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let endpoint = cluster.endpoints().split(',').next().unwrap().to_owned();
+    let mut end = start.as_bytes().to_vec();
+    *end.last_mut().expect("a non-empty start") += 1;
+    let answer: serde_json::Value = client()
+        .post(format!("http://{endpoint}/v3/kv/range"))
+        .json(&serde_json::json!({"key": b64.encode(start), "range_end": b64.encode(&end), "keys_only": true}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    answer["kvs"]
+        .as_array()
+        .map(|kvs| {
+            kvs.iter()
+                .map(|kv| String::from_utf8(b64.decode(kv["key"].as_str().unwrap()).unwrap()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `size` pseudo-random bytes (xorshift64 from `seed`): content that compresses to nothing and differs per seed.
+pub fn pseudo_random(size: usize, seed: u64) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}

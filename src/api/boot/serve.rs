@@ -15,6 +15,7 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, page_limit, raw_query, remote, set_header, with_ctx};
+use crate::boot::assets::ContentError;
 use crate::boot::{MachineQuery, ProfileScript, Served};
 use crate::model::Role;
 use crate::model::boot::{
@@ -277,9 +278,10 @@ macro_rules! asset_download {
                     headers(("ETag" = String), ("Accept-Ranges" = String))),
                 (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/octet-stream"),
                 (status = 304, description = "Not modified"), (status = 404, body = ErrorBody),
-                (status = 416, body = ErrorBody)))]
+                (status = 416, body = ErrorBody),
+                (status = 503, description = "With etcd: not on this instance yet, and etcd cannot give it", body = ErrorBody)))]
         pub(crate) async fn $handler(name: String, ctx: Ctx, download: Download) -> Response {
-            serve_asset(name, ctx, download)
+            serve_asset(name, ctx, download).await
         }
     };
 }
@@ -299,7 +301,7 @@ asset_download!(
     "0-bootstrap's kernel URL: the asset of that name."
 );
 
-fn serve_asset(name: String, ctx: Ctx, download: Download) -> Response {
+async fn serve_asset(name: String, ctx: Ctx, download: Download) -> Response {
     let Download {
         remote,
         range,
@@ -327,18 +329,29 @@ fn serve_asset(name: String, ctx: Ctx, download: Download) -> Response {
             arch: None,
         })
     };
+    let not_found = || ApiError::not_found("boot asset", &name).into_response();
     let Some(asset) = asset else {
         record(0, BootOutcome::NotFound);
-        return ApiError::not_found("boot asset", &name).into_response();
+        return not_found();
     };
-    let content = match ctx.boot.assets.bytes(&name, &asset.value.sha256) {
-        Ok(content) => content,
-        Err(err) => {
+    // With etcd, a file this instance lacks is fetched first (the request waits for it).
+    let (sha256, content) = match ctx.boot.assets.content(&name, &asset.value.sha256).await {
+        Ok(Some(content)) => content,
+        Ok(None) => {
+            record(0, BootOutcome::NotFound);
+            return not_found();
+        }
+        Err(err @ ContentError::Fetch(_)) => {
+            record(0, BootOutcome::Error);
+            let message = format!("boot asset '{name}' is {err}");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "asset_unavailable", message).into_response();
+        }
+        Err(ContentError::Read(err)) => {
             record(0, BootOutcome::Error);
             return ApiError::internal("cannot read the boot asset", &err).into_response();
         }
     };
-    let etag = format!("\"{}\"", &asset.value.sha256[..32]);
+    let etag = format!("\"{}\"", &sha256[..32]);
     let len = content.len() as u64;
     let mut response = if if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
@@ -438,29 +451,48 @@ where
             "the body ended before Content-Length bytes arrived",
         ));
     }
+    // With etcd the content goes into the store first, so the record never names content that is not there.
+    if let Err(err) = ctx.boot.assets.share(&staged).await {
+        ctx.boot.assets.discard(staged).await;
+        return Err(err.into());
+    }
     let asset = BootAsset {
         name: name.clone(),
         size: staged.size,
         sha256: staged.sha256.clone(),
         uploaded_at: crate::model::now_rfc3339(),
     };
+    let held = ctx.boot.assets.hold(&name).await;
     ctx.boot
         .assets
         .commit(&staged, &name)
         .await
         .map_err(|err| ApiError::internal("cannot store the upload", &err))?;
-    let (expect, status) = match ctx.store.get::<BootAsset>(&name)? {
+    let previous = ctx.store.get::<BootAsset>(&name)?;
+    let (expect, status) = match &previous {
         Some(current) => (Expect::Version(current.version), StatusCode::OK),
         None => (Expect::Absent, StatusCode::CREATED),
     };
-    let stored = ctx.store.put(asset, expect).await?;
+    let stored = match ctx.store.put(asset, expect).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            drop(held);
+            ctx.boot.assets.release(&staged.sha256).await;
+            return Err(err.into());
+        }
+    };
+    ctx.boot.assets.confirm(&stored.value).await?;
+    drop(held);
+    if let Some(previous) = previous.filter(|previous| previous.value.sha256 != stored.value.sha256) {
+        ctx.boot.assets.release(&previous.value.sha256).await;
+    }
     tracing::info!(name = %name, size = stored.value.size, sha256 = %stored.value.sha256, "boot asset uploaded");
     Ok(json_at(&stored.value, status, &format!("/boot/assets/{name}")))
 }
 
 #[utoipa::path(delete, path = "/boot/assets/{name}", tag = "boot", operation_id = "deleteBootAsset",
     params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it", body = ErrorBody)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it, or it changed meanwhile", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -472,14 +504,20 @@ pub(crate) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> Hand
             user.value.name
         )));
     }
-    if !ctx.store.delete::<BootAsset>(&name, None).await? {
+    let Some(current) = ctx.store.get::<BootAsset>(&name)? else {
+        return Err(ApiError::not_found("boot asset", &name));
+    };
+    if !ctx.store.delete::<BootAsset>(&name, Some(current.version)).await? {
         return Err(ApiError::not_found("boot asset", &name));
     }
+    let held = ctx.boot.assets.hold(&name).await;
     ctx.boot
         .assets
         .remove(&name)
         .await
         .map_err(|err| ApiError::internal("cannot remove the asset file", &err))?;
+    drop(held);
+    ctx.boot.assets.release(&current.value.sha256).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

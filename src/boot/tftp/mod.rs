@@ -61,7 +61,7 @@ fn content(boot: &Boot, name: &str) -> Result<bytes::Bytes, BootOutcome> {
         return Ok(script.into());
     }
     match boot.store.get::<BootAsset>(name) {
-        Ok(Some(asset)) => boot.assets.bytes(name, &asset.value.sha256).map_err(|err| {
+        Ok(Some(asset)) => boot.assets.content_now(name, &asset.value.sha256).map_err(|err| {
             tracing::error!(asset = %name, error = %err, "cannot read a boot asset");
             BootOutcome::Error
         }),

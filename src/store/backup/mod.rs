@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 pub(crate) use restore::into_new_dir;
-pub use restore::{RestoreError, Restored, restore};
+pub use restore::{RestoreError, restore};
 
 use super::backend::Backend;
 use super::embedded::{DEFAULT_TREE, Embedded};

@@ -2,13 +2,15 @@
 //! so several orchestrators share one state.
 //!
 //! Layout under `PREFIX/`: `c/COLLECTION/ID` records, `a/COLLECTION/ID` append-only logs, `m/KEY` bookkeeping
-//! (see [`replica::Slot`]), and `leader`, the engine's leader key (see `election`). A record's compare-and-swap is one etcd transaction comparing the key's value with
+//! (see [`replica::Slot`]), and `leader`, the engine's leader key (see `election`); beside it, under
+//! `PREFIX.blob/`, the contents of files the records name (see [`blobs`]). A record's compare-and-swap is one etcd transaction comparing the key's value with
 //! the bytes the writer read (or, to create, that the key does not exist). The change log is etcd's own history
 //! of the prefix: a change's position is the revision that made it, delivered by a watch from a revision, and a
 //! watch that fell behind compaction reloads and makes `/events` clients `reset`, as sled's trimmed log does.
 //! Reads come from this instance's [`replica::Replica`].
 
 pub mod access;
+pub(super) mod blobs;
 mod election;
 mod follow;
 pub(super) mod gateway;
@@ -21,6 +23,7 @@ use serde_json::json;
 use super::backend::{Commit, Conflict, KeyRange, Visit};
 use super::feed::{Change, Replay};
 use super::{Result, StoreError};
+use blobs::Blobs;
 use gateway::{Gateway, RangeResponse, TxnResponse, b64, prefix_end};
 use replica::{Replica, Slot};
 
@@ -33,6 +36,7 @@ const LOAD_PAGE: usize = 1000;
 pub struct Etcd {
     gateway: Arc<Gateway>,
     replica: Arc<Replica>,
+    blobs: Blobs,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -46,6 +50,7 @@ impl Etcd {
     /// Loads the prefix's contents and starts following its changes.
     pub async fn connect(access: &access::Access, prefix: &str) -> Result<Etcd> {
         let gateway = Arc::new(Gateway::new(access)?);
+        let blobs = Blobs::new(gateway.clone(), prefix);
         let prefix = format!("{prefix}/").into_bytes();
         let (kvs, revision) = load(&gateway, &prefix).await?;
         let replica = Arc::new(Replica::load(prefix, kvs, revision));
@@ -58,6 +63,7 @@ impl Etcd {
         Ok(Etcd {
             gateway,
             replica,
+            blobs,
             follower,
         })
     }
@@ -201,6 +207,10 @@ impl Etcd {
             })
             .collect();
         Ok((entries, revision))
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
     }
 
     fn key(&self, slot: Slot) -> Vec<u8> {
