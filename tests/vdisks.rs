@@ -481,6 +481,24 @@ fn malformed_clients_get_errors_or_a_closed_connection_and_others_keep_working()
     let _ = stream.write_all(&noise);
     assert!(closed(&mut stream));
 
+    // An engine that answers a read with an error (the vdisk's key holds a string): EIO for that read, the
+    // connection and its next reads unharmed; the blocks read again once the key is a hash of blocks.
+    let mut stream = negotiated(&socket, "vd1");
+    assert_eq!(redis_cli(port, &["TYPE", "nondedup:vd1"]), "hash");
+    redis_cli(port, &["RENAME", "nondedup:vd1", "saved"]);
+    redis_cli(port, &["SET", "nondedup:vd1", "not a hash"]);
+    stream.write_all(&request(0, 80, 0, 8192)).unwrap();
+    assert_eq!(reply(&mut stream), (5, 80));
+    redis_cli(port, &["RENAME", "saved", "nondedup:vd1"]);
+    stream.write_all(&request(0, 81, 2048, 8192)).unwrap();
+    assert_eq!(reply(&mut stream), (0, 81));
+    let mut data = vec![0; 8192];
+    stream.read_exact(&mut data).unwrap();
+    assert!(
+        data.iter().all(|&b| b == 0x42),
+        "the read after the error has the vdisk's bytes"
+    );
+
     assert!(nbd.0.try_wait().unwrap().is_none(), "the NBD server is still running");
     healthy.write_all(&request(0, 77, 0, 4096)).unwrap();
     assert_eq!(reply(&mut healthy), (0, 77));

@@ -15,8 +15,10 @@
 pub mod cluster;
 mod dedup;
 mod journal;
+mod reads;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
@@ -25,6 +27,7 @@ use redis::aio::MultiplexedConnection;
 pub use dedup::Hash;
 use dedup::Lba;
 pub use journal::Journal;
+use reads::Readers;
 
 /// A block as it is read or written: `None` for a block of zeros.
 pub type Block = Option<Vec<u8>>;
@@ -48,10 +51,12 @@ impl From<redis::RedisError> for BlockError {
 /// How long an engine may take to connect or to answer one command before the I/O fails.
 const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// One multiplexed connection per engine of a cluster: requests from every task are pipelined on it.
+/// One multiplexed connection per engine of a cluster: requests from every task are pipelined on it. The NBD
+/// server's block reads have their own connections (`reads.rs`).
 #[derive(Clone)]
 pub struct Shards {
     engines: Vec<MultiplexedConnection>,
+    readers: Arc<Vec<Readers>>,
 }
 
 impl Shards {
@@ -72,7 +77,8 @@ impl Shards {
             }
         };
         let engines = try_join_all(addresses.iter().map(connect)).await?;
-        Ok(Shards { engines })
+        let readers = Arc::new(addresses.iter().map(|address| Readers::new(address)).collect());
+        Ok(Shards { engines, readers })
     }
 
     fn count(&self) -> u64 {
@@ -161,6 +167,41 @@ impl VdiskBlocks {
             }
         }
         Ok(blocks)
+    }
+
+    /// Blocks from `first` on into `into`, a whole number of `block_size` blocks: what `read` gives, each block
+    /// cut or padded with zeros to its size (zeros for an absent one). A non-deduplicated vdisk's blocks go from
+    /// the engines' replies straight to their place (`reads.rs`), every engine asked at once.
+    pub async fn read_into(&self, first: u64, block_size: usize, into: &mut [u8]) -> Result<(), BlockError> {
+        let count = (into.len() / block_size) as u64;
+        if self.lba.is_some() {
+            let blocks = self.read(first..first + count).await?;
+            for (slot, block) in into.chunks_mut(block_size).zip(blocks) {
+                let block = block.unwrap_or_default();
+                let kept = block.len().min(block_size);
+                slot[..kept].copy_from_slice(&block[..kept]);
+                slot[kept..].fill(0);
+            }
+            return Ok(());
+        }
+        let key = self.key();
+        let engines = self.shards.count();
+        let mut asked: Vec<(Vec<u64>, Vec<&mut [u8]>)> = (0..engines).map(|_| Default::default()).collect();
+        for (index, slot) in (first..).zip(into.chunks_mut(block_size)) {
+            let (fields, slots) = &mut asked[(index % engines) as usize];
+            fields.push(index);
+            slots.push(slot);
+        }
+        let reads = asked
+            .into_iter()
+            .zip(self.shards.readers.iter())
+            .filter(|((fields, _), _)| !fields.is_empty())
+            .map(|((fields, slots), readers)| {
+                let key = &key;
+                async move { readers.hmget_into(key, &fields, slots).await }
+            });
+        try_join_all(reads).await?;
+        Ok(())
     }
 
     /// Stores whole blocks (index, content); a block of zeros is removed instead. Returns once every engine

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{RwLock, Semaphore, mpsc};
 
@@ -21,7 +22,7 @@ const PERMIT_BYTES: u32 = 64 << 10;
 /// Blocks changed per round trip when trimming or zeroing a large range.
 const BLOCKS_PER_BATCH: u64 = 4096;
 
-type Reply = ([u8; 16], Option<Vec<u8>>);
+type Reply = ([u8; 16], Option<Bytes>);
 
 /// Serves requests on `stream` until the client disconnects or breaks the protocol.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
@@ -152,25 +153,20 @@ async fn handle(export: &Export, request: Request, data: Vec<u8>) -> Reply {
     }
 }
 
-/// The bytes at `offset`, `length` long (blocks that are absent read as zeros).
-async fn read(export: &Export, offset: u64, length: u32) -> Result<Vec<u8>, BlockError> {
+/// The bytes at `offset`, `length` long (blocks that are absent read as zeros). The blocks are read straight
+/// into the buffer the reply is written from, and a range that does not start on a block is a view of it: the
+/// engines' bytes are copied once on their way to the client.
+async fn read(export: &Export, offset: u64, length: u32) -> Result<Bytes, BlockError> {
     let size = u64::from(export.blocksize);
     if length == 0 {
-        return Ok(Vec::new());
+        return Ok(Bytes::new());
     }
     let first = offset / size;
     let end = (offset + u64::from(length)).div_ceil(size);
-    let blocks = export.blocks.read(first..end).await?;
-    let mut bytes = Vec::with_capacity(((end - first) * size) as usize);
-    for block in blocks {
-        let start = bytes.len();
-        if let Some(block) = block {
-            bytes.extend_from_slice(&block[..block.len().min(size as usize)]);
-        }
-        bytes.resize(start + size as usize, 0);
-    }
+    let mut bytes = vec![0; ((end - first) * size) as usize];
+    export.blocks.read_into(first, size as usize, &mut bytes).await?;
     let skip = (offset - first * size) as usize;
-    Ok(bytes[skip..skip + length as usize].to_vec())
+    Ok(Bytes::from(bytes).slice(skip..skip + length as usize))
 }
 
 /// Writes `data` at `offset`: whole blocks as they are; a block written only in part is read, changed and written
