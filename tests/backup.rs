@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::etcd::EtcdCluster;
-use common::{BIN, Server, admin_call, call_as, client, create_token, register_node, temp_data_dir};
+use common::{BIN, Server, admin_call, call_as, client, create_token, etcd_keys, register_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -482,24 +482,6 @@ fn node_count(server: &Server) -> usize {
     nodes.as_array().unwrap().len()
 }
 
-/// The keys etcd holds under `prefix/` (through its JSON gateway).
-fn etcd_key_count(cluster: &EtcdCluster, prefix: &str) -> u64 {
-    use base64::Engine;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let start = format!("{prefix}/");
-    let end = format!("{prefix}0"); // '0' follows '/'
-    let endpoint = cluster.endpoints();
-    let first = endpoint.split(',').next().unwrap();
-    let answer: Value = client()
-        .post(format!("http://{first}/v3/kv/range"))
-        .json(&json!({"key": b64(start.as_bytes()), "range_end": b64(end.as_bytes()), "count_only": true}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    answer["count"].as_str().map_or(0, |count| count.parse().unwrap())
-}
-
 #[test]
 fn an_etcd_store_backs_up_while_serving_and_restores_into_a_fresh_prefix_and_into_sled() {
     let cluster = EtcdCluster::start(1);
@@ -518,22 +500,22 @@ fn an_etcd_store_backs_up_while_serving_and_restores_into_a_fresh_prefix_and_int
     let file = scratch.path().join("etcd.zosbak");
     std::fs::write(&file, &archive).unwrap();
 
-    // Into a new prefix of the same cluster (the asset files into the instance's data directory), then served.
+    // Into a new prefix of the same cluster (the asset files as shared blobs), then served by an instance there.
     let url = cluster.store_url();
     let restored_dir = scratch.path().join("restored-etcd");
     let into_etcd = ["--store", url.as_str(), "--store-prefix", "restored"];
     let (code, stdout, stderr) = restore(&file, &restored_dir, &into_etcd);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("etcd prefix restored/") && stdout.contains("1 asset files"),
+        stdout.contains("1 boot asset files into etcd prefix restored/"),
         "{stdout}"
     );
-    let keys = etcd_key_count(&cluster, "restored");
+    let keys = etcd_keys(&cluster, "restored/").len();
     let (code, _, stderr) = restore(&file, &restored_dir, &into_etcd);
     assert_eq!(code, EXIT_USAGE, "a prefix that is not empty is refused: {stderr}");
     assert!(stderr.contains("not empty"), "{stderr}");
     assert_eq!(
-        etcd_key_count(&cluster, "restored"),
+        etcd_keys(&cluster, "restored/").len(),
         keys,
         "the refused restore changed the prefix"
     );
@@ -583,7 +565,10 @@ fn an_etcd_store_backs_up_while_serving_and_restores_into_a_fresh_prefix_and_int
     let (code, _, stderr) = restore(&file, &cut_dir, &["--store", url.as_str(), "--store-prefix", "cut"]);
     assert_eq!(code, EXIT_REFUSED, "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");
-    assert_eq!(etcd_key_count(&cluster, "cut"), 0, "a refused restore wrote to etcd");
+    assert!(
+        etcd_keys(&cluster, "cut/").is_empty(),
+        "a refused restore wrote to etcd"
+    );
     let again = Server::start_on(dir.path(), Some(&cluster), &["--heartbeat-interval", "3600"]);
     std::fs::write(&file, download_backup(&again, &admin)).unwrap();
     let (code, stdout, stderr) = restore(&file, &cut_dir, &["--store", url.as_str(), "--store-prefix", "cut"]);

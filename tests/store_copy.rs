@@ -93,17 +93,34 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
         String::from_utf8_lossy(&again.stderr)
     );
 
-    // Killed with SIGKILL at growing delays: each time the prefix is empty (killed before it began), marked
-    // as an interrupted copy (and refused by `serve`), or complete — never partly filled and unmarked.
+    // Killed with SIGKILL at growing delays, and as soon as the copy's marker shows (so at least one kill lands
+    // mid-copy however fast or loaded the machine is): each time the prefix is empty (killed before it began),
+    // marked as an interrupted copy (and refused by `serve`), or complete — never partly filled and unmarked.
     let mut interrupted = 0;
-    for (attempt, delay_ms) in [5u64, 20, 40, 80, 160, 320].into_iter().enumerate() {
+    let kills = [Some(5u64), Some(40), Some(320), None, None, None];
+    for (attempt, delay_ms) in kills.into_iter().enumerate() {
         let prefix = format!("killed-{attempt}");
         let mut child = copy_command(&sled(source.path()), &cluster.store_url(), &prefix)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        match delay_ms {
+            Some(delay_ms) => std::thread::sleep(Duration::from_millis(delay_ms)),
+            None => {
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while !etcd_keys(&cluster, &format!("{prefix}/"))
+                    .iter()
+                    .any(|key| key.ends_with("/m/store-copy-in-progress"))
+                {
+                    assert!(std::time::Instant::now() < deadline, "the copy never marked {prefix}/");
+                    assert!(
+                        child.try_wait().unwrap().is_none(),
+                        "the copy ended before its marker was seen"
+                    );
+                }
+            }
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         let keys = etcd_keys(&cluster, &format!("{prefix}/"));
@@ -132,7 +149,10 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
             "after the rerun of attempt {attempt}"
         );
     }
-    eprintln!("{interrupted} of 6 kills landed mid-copy ({complete} keys)");
+    eprintln!(
+        "{interrupted} of {} kills landed mid-copy ({complete} keys)",
+        kills.len()
+    );
     assert!(interrupted > 0, "no kill landed while the copy was writing");
 
     // etcd → sled, into a new directory: served as it was.

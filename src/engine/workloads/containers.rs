@@ -22,7 +22,23 @@ pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failur
             Some(id) => *id,
             None => {
                 step.progress(30, "creating the container (mounting its flist)").await?;
-                client.create_container(create_arguments(&container.spec), tags).await?
+                match client
+                    .create_container(create_arguments(&container.spec), tags.clone())
+                    .await
+                {
+                    Ok(id) => id,
+                    // An earlier try of this job whose answer timed out may have created it after our look:
+                    // the node says the name is taken, and it is ours (tagged with it). Take that one.
+                    Err(err) => match Failure::from(err) {
+                        Failure::Permanent(error) if error.code == "already_exists" => {
+                            match client.find_containers(&tags).await?.first() {
+                                Some(id) => *id,
+                                None => return Err(Failure::Permanent(error)),
+                            }
+                        }
+                        failure => return Err(failure),
+                    },
+                }
             }
         };
         step.progress(60, "setting up its network interfaces").await?;
