@@ -129,10 +129,15 @@ fn failing_nodes_say_why_and_recover_by_themselves() {
     // Answers garbage.
     let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     register(&server, "garbage", &garbage.local_addr().unwrap().to_string());
+    // Each connection stays open until the client hangs up: closed at once, the client may see the close
+    // before the garbage, and call the node unreachable instead (a flaky count on a loaded machine).
     std::thread::spawn(move || {
         for stream in garbage.incoming().flatten() {
-            let mut stream = stream;
-            let _ = stream.write_all(b"%%% this is not redis %%%\r\n");
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let _ = stream.write_all(b"%%% this is not redis %%%\r\n");
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            });
         }
     });
 
