@@ -200,6 +200,11 @@ pub struct ServeArgs {
     /// Seconds between two heartbeats of a node [default: 10]
     #[arg(long, env = "ZOS_HEARTBEAT_INTERVAL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_interval: Option<u64>,
+    /// Seconds between two readings of a node's health (memory, CPU, pools, clock, its monitors), taken on a
+    /// heartbeat, so never more often than those; each node's next reading comes between half of it and all of
+    /// it after the last [default: 30]
+    #[arg(long, env = "ZOS_HEALTH_INTERVAL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(HEALTH_INTERVAL_RANGE))]
+    pub health_interval: Option<u64>,
     /// Seconds of the engine leader's etcd lease: how long the instances on one etcd wait for a leader that
     /// stopped renewing it before another takes over (ignored with sled) [default: 3]
     #[arg(long, env = "ZOS_LEADER_LEASE", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(LEADER_LEASE_RANGE))]
@@ -265,6 +270,7 @@ pub struct ServeArgs {
     pub health_threads: Option<Levels>,
 }
 
+const HEALTH_INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=256 * 1024;
 const HEADER_READ_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
 const IDLE_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=3600;
@@ -586,6 +592,8 @@ pub struct ServeConfig {
     pub boot_url: Option<String>,
     pub demo: u32,
     pub heartbeat_interval: std::time::Duration,
+    /// How often a node's health is read: `--health-interval`, or the heartbeat's if that is longer.
+    pub health_interval: std::time::Duration,
     /// The engine leader's etcd lease (`--leader-lease`).
     pub leader_lease: std::time::Duration,
     /// How long a workload request waits for the node to apply it (then 202 + the job).
@@ -648,6 +656,7 @@ struct FileConfig {
     boot_url: Option<String>,
     demo: Option<u32>,
     heartbeat_interval: Option<u64>,
+    health_interval: Option<u64>,
     leader_lease: Option<u64>,
     apply_wait: Option<u64>,
     #[serde(default)]
@@ -760,6 +769,14 @@ impl ServeConfig {
             )));
         }
         let heartbeat_interval = std::time::Duration::from_secs(heartbeat);
+        let health_interval = std::time::Duration::from_secs(in_range(
+            "health_interval",
+            args.health_interval.or(file.health_interval),
+            30,
+            HEALTH_INTERVAL_RANGE,
+            "seconds",
+        )?)
+        .max(heartbeat_interval);
         let leader_lease = std::time::Duration::from_secs(in_range(
             "leader_lease",
             args.leader_lease.or(file.leader_lease),
@@ -969,6 +986,7 @@ impl ServeConfig {
             boot_url,
             demo,
             heartbeat_interval,
+            health_interval,
             leader_lease,
             apply_wait,
             static_nodes: file.nodes,

@@ -345,6 +345,7 @@ async fn serve(config: ServeConfig) -> ExitCode {
             metrics: ctx.metrics.clone(),
             interval: config.heartbeat_interval,
             thresholds: config.health,
+            health_interval: config.health_interval,
         },
         storage_health: engine::storage_clusters::Monitor {
             store: store.clone(),

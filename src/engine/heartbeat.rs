@@ -8,7 +8,11 @@
 //! writes of a round overlap and share their flushes (the store commits them in groups), and a round never holds
 //! more than [`CONCURRENCY`] statuses. The `last_seen` refreshes are spread over the minute (each node's next one
 //! is due 30 to 60 s after its last write), so the nodes registered together are not all rewritten in one round.
-//! Each beat also reads what the node health checks judge (`health.rs`) and stores their verdicts.
+//! What the node health checks judge (`health.rs`: memory, CPU, pools, clock, the node's monitors) is read on
+//! its own, slower cadence (`--health-interval`), because it costs three more 0-core commands where the beat
+//! itself needs one: read on every beat, it multiplied the heartbeat's CPU by five at 10,000 nodes. A node that
+//! was not online before, or has no reading yet, is read at once; an unreachable one is judged every beat (that
+//! costs no command).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,14 +34,25 @@ const CONCURRENCY: usize = 64;
 /// How stale `last_seen` may get before it is rewritten although nothing else changed.
 const LAST_SEEN_REFRESH: Duration = Duration::from_secs(60);
 
-/// When each node's `last_seen` is next due to be rewritten (absent: at once, e.g. after a restart).
-type RefreshDue = HashMap<String, Instant>;
+/// When something about a node is next due, by node id (absent: at once, e.g. after a restart).
+type Due = HashMap<String, Instant>;
+
+/// What the rounds carry from one to the next.
+#[derive(Default)]
+struct Schedule {
+    /// When each node's `last_seen` is next due to be rewritten.
+    refresh: Due,
+    /// When each node's health is next due to be read.
+    health: Due,
+}
 
 /// What one node's heartbeat found and whether it was written.
 struct Beat {
     id: String,
     state: NodeState,
     written: bool,
+    /// Whether the node's health was read from it this beat.
+    measured: bool,
 }
 
 #[derive(Clone)]
@@ -48,15 +63,17 @@ pub struct Heartbeat {
     pub interval: Duration,
     /// What the node health checks judge by (`--health-*`).
     pub thresholds: super::health::Thresholds,
+    /// How often a node's health is read (`--health-interval`).
+    pub health_interval: Duration,
 }
 
 impl Heartbeat {
     /// Runs rounds until `shutdown` flips to true. The first round starts at once.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut refresh_due = RefreshDue::default();
+        let mut schedule = Schedule::default();
         loop {
             let started = Instant::now();
-            if let Err(err) = self.round(&mut refresh_due).await {
+            if let Err(err) = self.round(&mut schedule).await {
                 tracing::error!(error = %err, "heartbeat round failed");
             }
             // ±10% jitter, so rounds of several orchestrators (or restarts) do not line up.
@@ -73,14 +90,15 @@ impl Heartbeat {
         }
     }
 
-    async fn round(&self, refresh_due: &mut RefreshDue) -> crate::store::Result<()> {
+    async fn round(&self, schedule: &mut Schedule) -> crate::store::Result<()> {
         let nodes = self.store.all::<Node>()?;
         let now = Instant::now();
-        let due = |id: &str| refresh_due.get(id).is_none_or(|due| now >= *due);
+        let due = |of: &Due, id: &str| of.get(id).is_none_or(|due| now >= *due);
         let beats: Vec<crate::store::Result<Beat>> = futures_util::stream::iter(nodes)
             .map(|node| {
-                let refresh = due(&node.id);
-                self.beat(node, refresh)
+                let refresh = due(&schedule.refresh, &node.id);
+                let measure = due(&schedule.health, &node.id);
+                self.beat(node, refresh, measure)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -94,8 +112,20 @@ impl Heartbeat {
             ("error", count(NodeState::Error)),
         ]);
         let written = Instant::now();
-        for beat in beats.iter().filter(|beat| beat.written) {
-            refresh_due.insert(beat.id.clone(), next_refresh(written));
+        for beat in &beats {
+            if beat.written {
+                schedule
+                    .refresh
+                    .insert(beat.id.clone(), spread(written, LAST_SEEN_REFRESH));
+            }
+            if beat.measured {
+                schedule
+                    .health
+                    .insert(beat.id.clone(), spread(written, self.health_interval));
+            } else if beat.state != NodeState::Online {
+                // Read again as soon as it answers.
+                schedule.health.remove(&beat.id);
+            }
         }
         // Forget what was observed about nodes that are no longer registered (their ids alone: no need to
         // decode every status for that).
@@ -104,22 +134,31 @@ impl Heartbeat {
             if !live.contains(orphan.as_str()) {
                 self.store.delete::<NodeStatus>(&orphan, None).await?;
                 self.store.delete::<NodeHealth>(&orphan, None).await?;
-                refresh_due.remove(&orphan);
+                schedule.refresh.remove(&orphan);
+                schedule.health.remove(&orphan);
             }
         }
         Ok(())
     }
 
     /// Observes `node` and writes its status when it changed, or when `refresh` says its `last_seen` is due;
-    /// then its health checks' verdicts.
-    async fn beat(&self, node: Node, refresh: bool) -> crate::store::Result<Beat> {
+    /// then, when `measure` says its health is due (or the node was not online before), reads its health and
+    /// stores the checks' verdicts. An unreachable node's checks are judged every beat: that asks the node nothing.
+    async fn beat(&self, node: Node, refresh: bool, measure: bool) -> crate::store::Result<Beat> {
         let previous = self.store.get::<NodeStatus>(&node.id)?;
-        let (status, readings) = self.observe(&node, previous.as_ref().map(|p| &p.value)).await;
-        let beat = self.write_status(node.id, previous, status, refresh).await?;
+        let was_online = previous.as_ref().is_some_and(|p| p.value.state == NodeState::Online);
+        let measure = measure || !was_online;
+        let (status, readings) = self.observe(&node, previous.as_ref().map(|p| &p.value), measure).await;
+        let mut beat = self.write_status(node.id, previous, status, refresh).await?;
+        let Some(readings) = readings else {
+            return Ok(beat);
+        };
+        beat.measured = readings.unreachable.is_none();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64().floor());
-        let checks = super::health::assess(&beat.id, &readings, &self.thresholds, self.interval.as_secs_f64(), now);
+        let interval = self.health_interval.as_secs_f64();
+        let checks = super::health::assess(&beat.id, &readings, &self.thresholds, interval, now);
         super::health::record(&self.store, &beat.id, checks, beat.written).await?;
         Ok(beat)
     }
@@ -136,6 +175,7 @@ impl Heartbeat {
             id,
             state: status.state,
             written: false,
+            measured: false,
         };
         let Some((status, why)) = to_write(previous.as_ref().map(|p| &p.value), status, refresh) else {
             return Ok(beat);
@@ -155,8 +195,14 @@ impl Heartbeat {
     }
 
     /// One heartbeat of one node: `info.os` (cheap, and its boot time tells a reboot), plus the hardware when
-    /// the node was not online before, rebooted, or has never been read, and what the health checks judge.
-    async fn observe(&self, node: &Node, previous: Option<&NodeStatus>) -> (NodeStatus, super::health::Readings) {
+    /// the node was not online before, rebooted, or has never been read, and what the health checks judge when
+    /// `measure` asks for it. The readings are `None` when they were not asked for and the node answered.
+    async fn observe(
+        &self,
+        node: &Node,
+        previous: Option<&NodeStatus>,
+        measure: bool,
+    ) -> (NodeStatus, Option<super::health::Readings>) {
         let mut status = NodeStatus {
             id: node.id.clone(),
             state: NodeState::Online,
@@ -176,13 +222,15 @@ impl Heartbeat {
             } else {
                 Some(super::inventory::fetch(&client).await?)
             };
-            let readings = super::health::read(&client, &os).await;
+            let readings = if measure {
+                Some(super::health::read(&client, &os).await)
+            } else {
+                None
+            };
             Ok::<_, ZosError>((os, boot_time, inventory, readings))
         };
-        let mut readings = super::health::Readings::default();
-        match answer.await {
-            Ok((os, boot_time, inventory, read)) => {
-                readings = read;
+        let readings = match answer.await {
+            Ok((os, boot_time, inventory, readings)) => {
                 status.last_seen = Some(now_rfc3339());
                 status.hostname = os["hostname"].as_str().unwrap_or_default().to_owned();
                 status.os_version = os["platformVersion"].as_str().unwrap_or_default().to_owned();
@@ -190,13 +238,17 @@ impl Heartbeat {
                 if inventory.is_some() {
                     status.inventory = inventory;
                 }
+                readings
             }
             Err(err) => {
                 status.state = state_of(&err);
                 status.reason = err.to_string();
-                readings.unreachable = Some(status.reason.clone());
+                Some(super::health::Readings {
+                    unreachable: Some(status.reason.clone()),
+                    ..Default::default()
+                })
             }
-        }
+        };
         (status, readings)
     }
 }
@@ -216,10 +268,10 @@ fn inventory_is_current(previous: Option<&NodeStatus>, boot_time: u64) -> bool {
     previous.is_some_and(|p| p.state == NodeState::Online && p.boot_time == boot_time && p.inventory.is_some())
 }
 
-/// When the `last_seen` of a node written at `written` is next due: at a random point between half of
-/// `LAST_SEEN_REFRESH` and all of it, so nodes written in the same round drift apart.
-fn next_refresh(written: Instant) -> Instant {
-    written + LAST_SEEN_REFRESH.mul_f64(rand::rng().random_range(0.5..1.0))
+/// When something done at `done` for a node is next due, `period` being the longest wait: at a random point
+/// between half of `period` and all of it, so nodes handled in the same round drift apart.
+fn spread(done: Instant, period: Duration) -> Instant {
+    done + period.mul_f64(rand::rng().random_range(0.5..1.0))
 }
 
 /// Why a round writes a node's status.
@@ -254,6 +306,7 @@ fn to_write(previous: Option<&NodeStatus>, mut status: NodeStatus, refresh: bool
 mod tests {
     use super::*;
     use crate::model::NodeInventory;
+    use crate::model::health::HealthStatus;
 
     fn status(state: NodeState, last_seen: Option<&str>) -> NodeStatus {
         NodeStatus {
@@ -328,7 +381,7 @@ mod tests {
     #[test]
     fn refreshes_of_nodes_written_together_are_spread_over_the_second_half_minute() {
         let written = Instant::now();
-        let due: Vec<Duration> = (0..200).map(|_| next_refresh(written) - written).collect();
+        let due: Vec<Duration> = (0..200).map(|_| spread(written, LAST_SEEN_REFRESH) - written).collect();
         assert!(
             due.iter()
                 .all(|d| *d >= LAST_SEEN_REFRESH / 2 && *d < LAST_SEEN_REFRESH),
@@ -376,9 +429,10 @@ mod tests {
         assert_eq!(state_of(&ZosError::Protocol("not RESP".into())), NodeState::Error);
     }
 
-    /// Rounds against an emulated node: its first answer is written with its hardware, a round that finds
-    /// nothing new writes nothing, a node that stops answering is written unreachable (still saying when it was
-    /// last seen), and a node no longer registered loses its status.
+    /// Rounds against an emulated node: its first answer is written with its hardware and its health, a round
+    /// that finds nothing new writes nothing (and does not read the health again before it is due), a node that
+    /// stops answering is written unreachable (still saying when it was last seen, its reachability check an
+    /// error at once), and a node no longer registered loses its status and health.
     #[tokio::test]
     async fn rounds_write_what_changed_and_forget_unregistered_nodes() {
         let dir = tempfile::tempdir().unwrap();
@@ -400,11 +454,14 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             interval: Duration::from_secs(1),
             thresholds: crate::config::DEFAULT_HEALTH,
+            health_interval: Duration::from_secs(30),
         };
-        let mut written = Default::default();
+        let mut schedule = Schedule::default();
         let status = || store.get::<NodeStatus>("n1").unwrap();
+        let health = || store.get::<NodeHealth>("n1").unwrap();
 
-        heartbeat.round(&mut written).await.unwrap();
+        let before = Instant::now();
+        heartbeat.round(&mut schedule).await.unwrap();
         let first = status().expect("the first answer is written");
         assert_eq!(first.value.state, NodeState::Online);
         assert!(
@@ -412,9 +469,22 @@ mod tests {
             "{:?}",
             first.value
         );
+        let measured = health().expect("the first answer's health is judged");
+        assert_eq!(measured.value.checks[0].status, HealthStatus::Ok);
+        assert_eq!(measured.value.checks[0].interval, 30.0);
+        let next = schedule.health["n1"] - before;
+        assert!(
+            next >= Duration::from_secs(15) && next <= Duration::from_secs(31),
+            "{next:?}"
+        );
 
-        heartbeat.round(&mut written).await.unwrap();
+        heartbeat.round(&mut schedule).await.unwrap();
         assert_eq!(status().unwrap().version, first.version, "nothing new: nothing written");
+        assert_eq!(
+            health().unwrap().version,
+            measured.version,
+            "the health is not due again yet"
+        );
 
         let moved = Node {
             // Nothing listens on port 1.
@@ -423,14 +493,17 @@ mod tests {
         };
         let current = store.get::<Node>("n1").unwrap().unwrap().version;
         store.put(moved, Expect::Version(current)).await.unwrap();
-        heartbeat.round(&mut written).await.unwrap();
+        heartbeat.round(&mut schedule).await.unwrap();
         let down = status().unwrap().value;
         assert_eq!(down.state, NodeState::Unreachable);
         assert!(!down.reason.is_empty());
         assert_eq!(down.last_seen, first.value.last_seen);
+        assert_eq!(health().unwrap().value.checks[0].status, HealthStatus::Error);
+        assert!(!schedule.health.contains_key("n1"), "read again as soon as it answers");
 
         store.delete::<Node>("n1", None).await.unwrap();
-        heartbeat.round(&mut written).await.unwrap();
+        heartbeat.round(&mut schedule).await.unwrap();
         assert!(status().is_none(), "an unregistered node's status is forgotten");
+        assert!(health().is_none(), "and so is its health");
     }
 }
