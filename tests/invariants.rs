@@ -35,7 +35,8 @@ fn api_does_not_import_engine() {
     assert!(found.is_empty(), "src/api uses the engine:\n{}", found.join("\n"));
 }
 
-/// The model is pure data: it knows the store only as the `Record` trait it implements.
+/// The model is pure data: it knows the store only as the `Record` trait it implements (mostly through the
+/// `record!` macro that writes the implementation).
 #[test]
 fn model_imports_only_store_record() {
     let found: Vec<String> = imports(
@@ -51,7 +52,7 @@ fn model_imports_only_store_record() {
         ],
     )
     .into_iter()
-    .filter(|line| !line.ends_with("use crate::store::Record;"))
+    .filter(|line| !line.ends_with("use crate::store::Record;") && !line.contains(": crate::store::record!("))
     .collect();
     assert!(
         found.is_empty(),

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Role, Token};
-use crate::store::Record;
 
 /// Who asked, what for, and the answer: everything a record holds but the id and the time the log gives it.
 /// Never a secret: no token, no request body.
@@ -50,12 +49,7 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
-impl Record for AuditRecord {
-    const COLLECTION: &'static str = "audit";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(AuditRecord, "audit", id);
 
 /// What the log notes of a token created or revoked, whose path holds only its id.
 pub fn token_note(token: &Token) -> String {

@@ -33,12 +33,7 @@ pub struct BootProfile {
     pub cmdline: String,
 }
 
-impl Record for BootProfile {
-    const COLLECTION: &'static str = "boot_profiles";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(BootProfile, "boot_profiles", name);
 
 /// Maps machines to a profile. Exactly one of `mac`, `uuid`, `label` is set; a MAC match beats a UUID match,
 /// which beats a label match; with no match the default profile (settings) is used.
@@ -58,12 +53,7 @@ pub struct BootSelector {
     pub profile: String,
 }
 
-impl Record for BootSelector {
-    const COLLECTION: &'static str = "boot_selectors";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(BootSelector, "boot_selectors", name);
 
 /// Cluster-wide boot settings (a single record). Also the body of `PUT /boot/settings`, which replaces them all:
 /// a misspelt `defaultProfle` read as "no default profile" would reset it, so unknown fields are refused.
@@ -101,12 +91,7 @@ pub struct BootAsset {
     pub uploaded_at: String,
 }
 
-impl Record for BootAsset {
-    const COLLECTION: &'static str = "boot_assets";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(BootAsset, "boot_assets", name);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -161,12 +146,7 @@ fn one() -> u64 {
     1
 }
 
-impl Record for BootEvent {
-    const COLLECTION: &'static str = "boot_events";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(BootEvent, "boot_events", id);
 
 /// Asset names: 1–128 of `[A-Za-z0-9._-]`, not starting with `.`: a plain file name, so nothing can escape
 /// the asset directory (no `/`, no `..`).

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Record;
-
 /// A check's or message's verdict. Ordered so that the worst of several is their maximum; `SKIPPED` (nothing
 /// could be measured) is below `OK`, so a node is `SKIPPED` only when every check was, as in the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,9 +57,4 @@ impl NodeHealth {
     }
 }
 
-impl Record for NodeHealth {
-    const COLLECTION: &'static str = "node_health";
-    fn id(&self) -> &str {
-        &self.node
-    }
-}
+crate::store::record!(NodeHealth, "node_health", node);

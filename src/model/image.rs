@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
 use super::vdisk::{MOST_GIB, default_blocksize, validate_blocksize};
-use crate::store::Record;
 
 /// The import body (`POST /vdiskstorage/{id}/images`).
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -47,12 +46,7 @@ pub struct Image {
     pub created_at: String,
 }
 
-impl Record for Image {
-    const COLLECTION: &'static str = "images";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(Image, "images", name);
 
 impl Image {
     /// Its id in the engines (the key of its LBA, `lba:<id>`): not a valid vdisk id, so the two never meet.
@@ -77,12 +71,7 @@ pub struct ImageContent {
     pub imported_at: String,
 }
 
-impl Record for ImageContent {
-    const COLLECTION: &'static str = "image_content";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(ImageContent, "image_content", name);
 
 impl ImageContent {
     /// Its size in GiB, rounded up: the smallest vdisk that holds it.

@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Record;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
@@ -78,12 +76,7 @@ pub struct Job {
     pub updated_at: String,
 }
 
-impl Record for Job {
-    const COLLECTION: &'static str = "jobs";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(Job, "jobs", id);
 
 impl Job {
     pub fn new(kind: &str, action: JobAction, node: &str, target: &str, resource: &str) -> Job {
@@ -123,9 +116,4 @@ pub struct WorkloadStatus {
     pub updated_at: String,
 }
 
-impl Record for WorkloadStatus {
-    const COLLECTION: &'static str = "workload_status";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(WorkloadStatus, "workload_status", id);

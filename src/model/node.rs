@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Record;
-
 pub type Labels = BTreeMap<String, String>;
 
 /// What the orchestrator last observed about a node. `Unknown` until something has contacted it.
@@ -117,19 +115,9 @@ pub struct NodeNic {
     pub addresses: Vec<String>,
 }
 
-impl Record for NodeStatus {
-    const COLLECTION: &'static str = "node_status";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(NodeStatus, "node_status", id);
 
-impl Record for Node {
-    const COLLECTION: &'static str = "nodes";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(Node, "nodes", id);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
 use super::workload::{Spec, Workload};
-use crate::store::Record;
 
 /// The drive types 0-orchestrator sorts a node's disks into.
 pub const DRIVE_TYPES: &[&str] = &["nvme", "ssd", "hdd", "archive"];
@@ -145,12 +144,7 @@ pub struct StorageClusterServers {
     pub updated_at: String,
 }
 
-impl Record for StorageClusterServers {
-    const COLLECTION: &'static str = "storagecluster_servers";
-    fn id(&self) -> &str {
-        &self.label
-    }
-}
+crate::store::record!(StorageClusterServers, "storagecluster_servers", label);
 
 impl StorageClusterServers {
     /// The engines' `host:port`, in the cluster's order (the order decides where a block goes).

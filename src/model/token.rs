@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Record;
-
 /// What a token may do. Ordered: each role can do everything the one before it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -48,9 +46,4 @@ pub struct Token {
     pub created_at: String,
 }
 
-impl Record for Token {
-    const COLLECTION: &'static str = "tokens";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(Token, "tokens", id);

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
-use crate::store::Record;
 
 /// 0-orchestrator's limit on a vdisk's size.
 pub const MOST_GIB: i64 = 2048;
@@ -100,12 +99,7 @@ pub struct Vdisk {
     pub image_id: Option<String>,
 }
 
-impl Record for Vdisk {
-    const COLLECTION: &'static str = "vdisks";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(Vdisk, "vdisks", id);
 
 impl Vdisk {
     pub fn new(create: VdiskCreate, vdiskstorage: &str) -> Vdisk {

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
-use crate::store::Record;
 
 /// The create body, also what is stored and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -22,12 +21,7 @@ pub struct VdiskStorage {
     pub object_cluster: Option<String>,
 }
 
-impl Record for VdiskStorage {
-    const COLLECTION: &'static str = "vdiskstorages";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(VdiskStorage, "vdiskstorages", id);
 
 impl VdiskStorage {
     pub fn validate(&self) -> Result<(), Invalid> {

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
 use super::workload::Spec;
-use crate::store::Record;
 
 /// 0-orchestrator's `NicLink`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -62,12 +61,7 @@ pub struct VmExport {
     pub url: String,
 }
 
-impl Record for VmExport {
-    const COLLECTION: &'static str = "vm_exports";
-    fn id(&self) -> &str {
-        &self.vm
-    }
-}
+crate::store::record!(VmExport, "vm_exports", vm);
 
 /// Where a running VM's vdisks are served (observed: the engine's, keyed by the VM's workload key): each vdisk's
 /// URL on the VM's NBD server, as the domain's media names it.
@@ -78,12 +72,7 @@ pub struct VmMedia {
     pub urls: BTreeMap<String, String>,
 }
 
-impl Record for VmMedia {
-    const COLLECTION: &'static str = "vm_media";
-    fn id(&self) -> &str {
-        &self.vm
-    }
-}
+crate::store::record!(VmMedia, "vm_media", vm);
 
 const NIC_KINDS: &[&str] = &["default", "bridge", "vlan", "vxlan"];
 

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::Invalid;
-use crate::store::Record;
 
 /// Which events a webhook receives. `ork` is the reference's one event type (its self-healing orchestrator's
 /// events); here it means every event, so a client written for the reference keeps working.
@@ -47,12 +46,7 @@ pub struct Webhook {
     pub created_at: String,
 }
 
-impl Record for Webhook {
-    const COLLECTION: &'static str = "webhooks";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(Webhook, "webhooks", name);
 
 impl Webhook {
     /// Whether this webhook wants events of `kind`.
@@ -133,12 +127,7 @@ pub struct QueuedEvent {
     pub kind: EventType,
 }
 
-impl Record for QueuedEvent {
-    const COLLECTION: &'static str = "webhook_queue";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(QueuedEvent, "webhook_queue", id);
 
 impl QueuedEvent {
     /// The queue key of event `sequence` for `webhook`; keys sort in sequence order.
@@ -185,9 +174,4 @@ pub struct WebhookStatus {
     pub deliveries: Vec<Delivery>,
 }
 
-impl Record for WebhookStatus {
-    const COLLECTION: &'static str = "webhook_status";
-    fn id(&self) -> &str {
-        &self.name
-    }
-}
+crate::store::record!(WebhookStatus, "webhook_status", name);

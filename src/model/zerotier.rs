@@ -59,9 +59,4 @@ pub struct ZeroTierAuthorization {
     pub failure: Option<String>,
 }
 
-impl Record for ZeroTierAuthorization {
-    const COLLECTION: &'static str = "zerotier_authorizations";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(ZeroTierAuthorization, "zerotier_authorizations", id);

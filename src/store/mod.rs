@@ -45,6 +45,20 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn id(&self) -> &str;
 }
 
+/// Declares a [`Record`] the way almost every record is one: `record!(Node, "nodes", id)` names the type, its
+/// collection and the field that is its id.
+macro_rules! record {
+    ($record:ty, $collection:literal, $id:ident) => {
+        impl $crate::store::Record for $record {
+            const COLLECTION: &'static str = $collection;
+            fn id(&self) -> &str {
+                &self.$id
+            }
+        }
+    };
+}
+pub(crate) use record;
+
 /// A record together with its version: 1 on creation, +1 on every update. The version is the ETag the API hands
 /// out and the compare-and-swap token it takes back.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -18,12 +18,7 @@ struct Thing {
     size: u32,
 }
 
-impl Record for Thing {
-    const COLLECTION: &'static str = "things";
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+crate::store::record!(Thing, "things", id);
 
 fn thing(id: &str, size: u32) -> Thing {
     Thing { id: id.into(), size }

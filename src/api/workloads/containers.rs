@@ -84,11 +84,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let views = workloads::list::<ContainerSpec>(&ctx, &node, &[])?
-        .into_iter()
-        .map(|container| view(&ctx, container))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(warp::reply::json(&views).into_response())
+    workloads::list_response::<ContainerSpec, _>(&ctx, &node, &[], |container| view(&ctx, container))
 }
 
 #[utoipa::path(operation_id = "createContainer", post, path = "/nodes/{id}/containers", tag = "containers",
@@ -118,7 +114,7 @@ pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
             .with_field(format!("filesystems[{i}]")));
         }
     }
-    workloads::create_response(&ctx, &node, Vec::new(), spec, view).await
+    workloads::create_response(&ctx, &node, Vec::new(), spec, async |container| view(&ctx, container)).await
 }
 
 #[utoipa::path(operation_id = "getContainer", get, path = "/nodes/{id}/containers/{name}", tag = "containers",

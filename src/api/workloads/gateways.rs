@@ -94,11 +94,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let views = workloads::list::<GatewaySpec>(&ctx, &node, &[])?
-        .into_iter()
-        .map(|gateway| view(&ctx, gateway))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(warp::reply::json(&views).into_response())
+    workloads::list_response::<GatewaySpec, _>(&ctx, &node, &[], |gateway| view(&ctx, gateway))
 }
 
 #[utoipa::path(operation_id = "createGateway", post, path = "/nodes/{id}/gws", tag = "gateways",
@@ -112,7 +108,8 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let create: GatewayCreate = body.json()?;
-    workloads::create_response(&ctx, &node, Vec::new(), GatewaySpec::from(create), view).await
+    let spec = GatewaySpec::from(create);
+    workloads::create_response(&ctx, &node, Vec::new(), spec, async |gateway| view(&ctx, gateway)).await
 }
 
 #[utoipa::path(operation_id = "getGateway", get, path = "/nodes/{id}/gws/{gwname}", tag = "gateways",

@@ -120,21 +120,36 @@ pub async fn create<S: Spec>(
 }
 
 /// `create`, answered as 0-orchestrator does: 201 + `Location` (with `view` of the new workload as the body), or
-/// the 202.
+/// the 202. The view is async because some ask the node for the workload's live side once it is there.
 pub async fn create_response<S: Spec, V: serde::Serialize>(
     ctx: &Ctx,
     node: &str,
     parents: Vec<String>,
     spec: S,
-    view: impl FnOnce(&Ctx, Workload<S>) -> Result<V, ApiError>,
+    view: impl AsyncFnOnce(Workload<S>) -> Result<V, ApiError>,
 ) -> Result<Response, ApiError> {
     match create(ctx, node, parents, spec).await? {
         Ok(workload) => {
             let path = workload.path();
-            Ok(json_at(&view(ctx, workload)?, StatusCode::CREATED, &path))
+            Ok(json_at(&view(workload).await?, StatusCode::CREATED, &path))
         }
         Err(accepted) => Ok(accepted),
     }
+}
+
+/// A list operation's answer: the workloads of kind `S` under `parents` on `node` (404 for an unknown node), each
+/// as `view` shows it.
+pub fn list_response<S: Spec, V: serde::Serialize>(
+    ctx: &Ctx,
+    node: &str,
+    parents: &[String],
+    view: impl FnMut(Workload<S>) -> Result<V, ApiError>,
+) -> Result<Response, ApiError> {
+    let views = list::<S>(ctx, node, parents)?
+        .into_iter()
+        .map(view)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(warp::reply::json(&views).into_response())
 }
 
 /// Changes the desired record with `change` and submits a job for `action`; `Ok(None)` when applied in time.

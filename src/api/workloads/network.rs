@@ -89,11 +89,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let views = workloads::list::<BridgeSpec>(&ctx, &node, &[])?
-        .into_iter()
-        .map(|bridge| bridge_view(&ctx, bridge))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(warp::reply::json(&views).into_response())
+    workloads::list_response::<BridgeSpec, _>(&ctx, &node, &[], |bridge| bridge_view(&ctx, bridge))
 }
 
 #[utoipa::path(operation_id = "createBridge", post, path = "/nodes/{id}/bridges", tag = "network",
@@ -119,7 +115,7 @@ pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: 
             .with_field("setting.cidr"));
         }
     }
-    workloads::create_response(&ctx, &node, Vec::new(), spec, bridge_view).await
+    workloads::create_response(&ctx, &node, Vec::new(), spec, async |bridge| bridge_view(&ctx, bridge)).await
 }
 
 #[utoipa::path(operation_id = "getBridge", get, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
@@ -149,13 +145,9 @@ pub(crate) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: 
     security(("bearer" = [])))]
 pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let networks = workloads::list::<ZerotierJoin>(&ctx, &node, &[])?;
+    workloads::require_node(&ctx, &node)?;
     let joined = joined(&ctx, &node).await;
-    let views = networks
-        .into_iter()
-        .map(|zerotier| zerotier_view(&ctx, zerotier, &joined))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(warp::reply::json(&views).into_response())
+    workloads::list_response::<ZerotierJoin, _>(&ctx, &node, &[], |zerotier| zerotier_view(&ctx, zerotier, &joined))
 }
 
 #[utoipa::path(operation_id = "joinZerotier", post, path = "/nodes/{id}/zerotiers", tag = "network",
@@ -167,20 +159,11 @@ pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
 pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let mut spec: ZerotierJoin = body.json()?;
-    workloads::require_node(&ctx, &node)?;
     spec.nwid = spec.nwid.to_ascii_lowercase();
-    match workloads::create(&ctx, &node, Vec::new(), spec).await? {
-        Ok(zerotier) => {
-            let path = zerotier.path();
-            let joined = joined(&ctx, &node).await;
-            Ok(crate::api::json_at(
-                &zerotier_view(&ctx, zerotier, &joined)?,
-                StatusCode::CREATED,
-                &path,
-            ))
-        }
-        Err(accepted) => Ok(accepted),
-    }
+    workloads::create_response(&ctx, &node, Vec::new(), spec, async |zerotier| {
+        zerotier_view(&ctx, zerotier, &joined(&ctx, &node).await)
+    })
+    .await
 }
 
 #[utoipa::path(operation_id = "getZerotier", get, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",

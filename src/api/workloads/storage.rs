@@ -200,13 +200,9 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let pools = workloads::list::<StoragePoolSpec>(&ctx, &node, &[])?;
+    workloads::require_node(&ctx, &node)?;
     let live = live_pools(&ctx, &node).await;
-    let views = pools
-        .into_iter()
-        .map(|pool| pool_view(&ctx, pool, live.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(warp::reply::json(&views).into_response())
+    workloads::list_response::<StoragePoolSpec, _>(&ctx, &node, &[], |pool| pool_view(&ctx, pool, live.as_deref()))
 }
 
 #[utoipa::path(operation_id = "createStoragePool", post, path = "/nodes/{id}/storagepools", tag = "storage",
@@ -237,18 +233,10 @@ pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: Ra
         )
         .with_field("devices"));
     }
-    match workloads::create(&ctx, &node, Vec::new(), spec).await? {
-        Ok(pool) => {
-            let path = pool.path();
-            let live = live_pools(&ctx, &node).await;
-            Ok(crate::api::json_at(
-                &pool_view(&ctx, pool, live.as_deref())?,
-                StatusCode::CREATED,
-                &path,
-            ))
-        }
-        Err(accepted) => Ok(accepted),
-    }
+    workloads::create_response(&ctx, &node, Vec::new(), spec, async |pool| {
+        pool_view(&ctx, pool, live_pools(&ctx, &node).await.as_deref())
+    })
+    .await
 }
 
 #[utoipa::path(operation_id = "getStoragePool", get, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
@@ -302,7 +290,8 @@ pub(crate) async fn create_filesystem(
     caller.require(&ctx, Role::Operator)?;
     let spec: FilesystemSpec = body.json()?;
     require_parent::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
-    workloads::create_response(&ctx, &node, vec![pool], spec, filesystem_view).await
+    let view = async |filesystem| filesystem_view(&ctx, filesystem);
+    workloads::create_response(&ctx, &node, vec![pool], spec, view).await
 }
 
 #[utoipa::path(operation_id = "getFilesystem", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
@@ -349,7 +338,8 @@ pub(crate) async fn create_snapshot(at: FilesystemAt, ctx: Ctx, caller: Caller, 
     caller.require(&ctx, Role::Operator)?;
     let spec: SnapshotSpec = body.json()?;
     require_parent::<FilesystemSpec>(&ctx, &at.node, &at.parents, &at.name)?;
-    workloads::create_response(&ctx, &at.node, at.path(), spec, snapshot_view).await
+    let view = async |snapshot| snapshot_view(&ctx, snapshot);
+    workloads::create_response(&ctx, &at.node, at.path(), spec, view).await
 }
 
 /// Where one workload below a node is: its node, its parents' names and its own name, the path parameters of its

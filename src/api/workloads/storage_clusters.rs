@@ -139,7 +139,7 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         }
     }
     let lead = spec.nodes[0].clone();
-    workloads::create_response(&ctx, &lead, Vec::new(), spec, view).await
+    workloads::create_response(&ctx, &lead, Vec::new(), spec, async |cluster| view(&ctx, cluster)).await
 }
 
 #[utoipa::path(operation_id = "getStorageCluster", get, path = "/storageclusters/{label}", tag = "storage",

@@ -112,13 +112,9 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     security(("bearer" = [])))]
 pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let vms = workloads::list::<VmSpec>(&ctx, &node, &[])?;
+    workloads::require_node(&ctx, &node)?;
     let domains = domains(&ctx, &node).await;
-    let views = vms
-        .into_iter()
-        .map(|vm| view(&ctx, vm, &domains))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(warp::reply::json(&views).into_response())
+    workloads::list_response::<VmSpec, _>(&ctx, &node, &[], |vm| view(&ctx, vm, &domains))
 }
 
 #[utoipa::path(operation_id = "createVm", post, path = "/nodes/{id}/vms", tag = "vms",
@@ -130,19 +126,10 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: VmSpec = body.json()?;
-    workloads::require_node(&ctx, &node)?;
-    match workloads::create(&ctx, &node, Vec::new(), spec).await? {
-        Ok(vm) => {
-            let path = vm.path();
-            let domains = domains(&ctx, &node).await;
-            Ok(crate::api::json_at(
-                &view(&ctx, vm, &domains)?,
-                StatusCode::CREATED,
-                &path,
-            ))
-        }
-        Err(accepted) => Ok(accepted),
-    }
+    workloads::create_response(&ctx, &node, Vec::new(), spec, async |vm| {
+        view(&ctx, vm, &domains(&ctx, &node).await)
+    })
+    .await
 }
 
 #[utoipa::path(operation_id = "getVm", get, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
