@@ -5,8 +5,8 @@
 // change arrives, which covers every change that took effect.
 
 import { api } from '../api.js';
-import { h, replace } from '../dom.js';
-import { viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, dash, button } from '../ui.js';
+import { h } from '../dom.js';
+import { viewPage, filterBox, segmented, relativeTime, relativeTimeTicker, dash, button } from '../ui.js';
 import { liveResource, asList, listOrState } from '../resource.js';
 
 export const AUDIT_LIMIT = 200;
@@ -34,12 +34,12 @@ export function mountAudit(root, ctx) {
   show.el.addEventListener('change', () => records.load());
 
   const filter = filterBox({
+    name: 'audit',
     placeholder: 'Filter by actor, role, method, path, status or client',
     label: 'Filter the audit log',
-    testid: 'audit-filter',
     onChange: render,
   });
-  const body = h('div', { class: 'card table-card', testid: 'audit-card' });
+  const body = filter.body;
   const page = viewPage(
     {
       testid: 'audit-page',
@@ -77,19 +77,12 @@ export function mountAudit(root, ctx) {
         testid: 'audit-empty',
       },
       matches,
-      noMatch: () => filter.noMatch({ title: 'No matching requests', text: (q) => `No request matches “${q}”.`, testid: 'audit-nomatch' }),
+      noMatch: () => filter.noMatch('No matching requests', (q) => `No request matches “${q}”.`),
     });
     if (!visible) return;
-    const list = records.data;
-    replace(
-      body,
-      dataTable({
-        testid: 'audit-table',
-        compact: true,
-        columns: ['Time', 'Actor', { label: 'Request', class: 'col-fill' }, 'Status', 'Client'],
-        rows: visible.map(row),
-      }),
-      filter.foot(visible.length, list.length, 'requests', 'audit-filtered'),
+    filter.show(
+      { testid: 'audit-table', compact: true, columns: ['Time', 'Actor', { label: 'Request', class: 'col-fill' }, 'Status', 'Client'], rows: visible.map(row) },
+      { total: records.data.length, noun: 'requests' },
     );
   }
 

@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
+import { viewPage, filterBox, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
 import { liveList, watchLive, listOrState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
@@ -194,9 +194,9 @@ export function mountJobs(root, ctx) {
   const count = h('span', { class: 'count-pill', testid: 'jobs-count' }, '…');
   const active = h('span', { class: 'jobs-active', testid: 'jobs-active', hidden: true });
   const filter = filterBox({
+    name: 'jobs',
     placeholder: 'Filter by node, target, kind, action, state or error',
     label: 'Filter jobs',
-    testid: 'jobs-filter',
     onChange: render,
   });
   // '#/jobs?q=<text>' (e.g. a job id, from a container's details) starts filtered.
@@ -207,7 +207,7 @@ export function mountJobs(root, ctx) {
   }
   const show = segmented({ label: 'Show jobs', options: FILTERS, checked: 'all' });
   show.el.addEventListener('change', render);
-  const body = h('div', { class: 'card table-card', testid: 'jobs-card' });
+  const body = filter.body;
 
   const page = viewPage(
     {
@@ -255,17 +255,16 @@ export function mountJobs(root, ctx) {
       },
       matches,
       noMatch: () =>
-        filter.noMatch({ title: 'No matching jobs', text: (q) => (q ? `No job matches “${q}”.` : 'No job matches this filter.'), testid: 'jobs-nomatch' }),
+        filter.noMatch('No matching jobs', (q) => (q ? `No job matches “${q}”.` : 'No job matches this filter.')),
     });
     if (!visible) return;
-    replace(
-      body,
-      dataTable({
+    filter.show(
+      {
         testid: 'jobs-table',
         columns: ['Action', 'Target', 'State', { label: 'Progress', class: 'col-fill' }, { label: 'Tries', class: 'num' }, 'Started', 'Updated'],
         rows: visible.map(row),
-      }),
-      filter.foot(visible.length, list.length, 'jobs', 'jobs-filtered'),
+      },
+      { total: list.length, noun: 'jobs' },
     );
   }
 

@@ -9,7 +9,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, icon, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, rowActions, deleteAction, confirmDeleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
 import { liveList, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 import { mountZeroTier } from './zerotier.js';
 
@@ -39,9 +39,9 @@ export function mountNodes(root, ctx) {
 
   const count = h('span', { class: 'count-pill', testid: 'nodes-count' }, '…');
   const filter = filterBox({
+    name: 'nodes',
     placeholder: 'Filter by id, hostname, address, state or label',
     label: 'Filter nodes',
-    testid: 'nodes-filter',
     onChange: () => {
       pageIndex = 0;
       renderBody();
@@ -52,7 +52,7 @@ export function mountNodes(root, ctx) {
     ? button('Register node', { kind: 'primary', iconName: 'plus', testid: 'node-register', onClick: () => openRegister() })
     : null;
 
-  const body = h('div', { class: 'card table-card', testid: 'nodes-card' });
+  const body = filter.body;
   const zerotier = mountZeroTier(ctx, { nodeById: (id) => asList(nodeList.data).find((n) => n.id === id) || null });
 
   const page = viewPage(
@@ -129,22 +129,15 @@ export function mountNodes(root, ctx) {
     if (visible.length === 0) {
       replace(
         body,
-        filter.noMatch({ title: 'No matching nodes', text: (q) => `No node matches “${q}”.`, testid: 'nodes-nomatch' }),
+        filter.noMatch('No matching nodes', (q) => `No node matches “${q}”.`),
       );
       markSeen();
       return;
     }
 
-    replace(
-      body,
-      dataTable({
-        testid: 'nodes-table',
-        columns: ['ID', 'Hostname', 'Address', 'State', 'Labels', 'Updated'],
-        actions: ctx.canMutate,
-        rows: shown.map(row),
-      }),
-      pages > 1 ? pager(first, shown.length, visible.length, pages) : null,
-      filter.foot(visible.length, nodes.length, 'nodes', 'nodes-filtered'),
+    filter.show(
+      { testid: 'nodes-table', columns: ['ID', 'Hostname', 'Address', 'State', 'Labels', 'Updated'], actions: ctx.canMutate, rows: shown.map(row) },
+      { total: nodes.length, noun: 'nodes', shown: visible.length, more: pages > 1 ? pager(first, shown.length, visible.length, pages) : null },
     );
     markSeen();
   }
@@ -288,22 +281,18 @@ export function mountNodes(root, ctx) {
   // ---- delete -------------------------------------------------------------
 
   function openDelete(node) {
-    confirmDelete({
+    confirmDeleteItem({
       title: 'Delete node?',
-      submitLabel: 'Delete node',
       text: [
         'This removes ',
         h('strong', { class: 'mono' }, node.id),
         node.hostname ? ` (${node.hostname})` : '',
         ' from the orchestrator. The machine itself is not touched, and it can be registered again later.',
       ],
-      onConfirm: () =>
-        deleteItem({
-          what: 'Node',
-          name: node.id,
-          call: () => api.deleteNode(node.id),
-          remove: () => removeItem(nodeList, node.id, 'id'),
-        }),
+      what: 'Node',
+      name: node.id,
+      call: () => api.deleteNode(node.id),
+      remove: () => removeItem(nodeList, node.id, 'id'),
     });
   }
 

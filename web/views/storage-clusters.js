@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { viewPage, dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead } from '../ui.js';
+import { viewPage, tableOrNote, button, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead } from '../ui.js';
 import { liveResource, asList, listOrState, removeItem } from '../resource.js';
 import { mountVdiskStorages } from './vdisk-storages.js';
 
@@ -74,13 +74,8 @@ export function mountStorageClusters(root, ctx) {
           ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'cluster-delete', onClick: () => askDelete(cluster) })
           : null,
       ),
-      servers.length === 0
-        ? h('p', { class: 'muted cluster-note', testid: 'cluster-no-engines' }, 'No engine recorded yet.')
-        : dataTable({
-            testid: 'engines-table',
-            compact: true,
-            columns: ['Node', 'Disk', 'Engine', 'Status', { label: 'Reason', class: 'col-fill' }],
-            rows: servers.map((s) =>
+      tableOrNote(
+        servers.map((s) =>
               h(
                 'tr',
                 { testid: 'engine-row', dataset: { node: s.node, disk: s.disk, port: String(s.port), status: s.status } },
@@ -91,7 +86,13 @@ export function mountStorageClusters(root, ctx) {
                 h('td', { dataset: { label: 'Reason' }, class: 'col-fill' }, s.reason || dash()),
               ),
             ),
-          }),
+        {
+          note: 'No engine recorded yet.',
+          noteTestid: 'cluster-no-engines',
+          testid: 'engines-table',
+          columns: ['Node', 'Disk', 'Engine', 'Status', { label: 'Reason', class: 'col-fill' }],
+        },
+      ),
     );
   }
 
@@ -127,17 +128,13 @@ export function mountStorageClusters(root, ctx) {
   }
 
   function askDelete(cluster) {
-    confirmDelete({
+    confirmDeleteItem({
       title: `Delete cluster ${cluster.label}?`,
-      submitLabel: 'Delete cluster',
       text: 'Its engines stop and their data is gone: the pools on its disks are removed.',
-      onConfirm: () =>
-        deleteItem({
-          what: 'Cluster',
-          name: cluster.label,
-          call: () => api.deleteStorageCluster(cluster.label),
-          remove: () => removeItem(clusters, cluster.label, 'label'),
-        }),
+      what: 'Cluster',
+      name: cluster.label,
+      call: () => api.deleteStorageCluster(cluster.label),
+      remove: () => removeItem(clusters, cluster.label, 'label'),
     });
   }
 

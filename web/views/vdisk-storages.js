@@ -6,7 +6,7 @@
 
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
-import { dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
+import { tableOrNote, button, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
 import { liveResource, asList, listOrState } from '../resource.js';
 import { jobProgress } from './jobs.js';
 
@@ -73,27 +73,17 @@ export function mountVdiskStorages(root, ctx) {
         ctx.canMutate ? button('New vdisk', { small: true, iconName: 'plus', testid: 'vdisk-create', onClick: () => openCreateVdisk(storage) }) : null,
         ctx.canMutate ? button('Import image', { small: true, iconName: 'plus', testid: 'image-import', onClick: () => openImport(storage) }) : null,
         ctx.canMutate
-          ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'vdiskstorage-delete', onClick: () => askDeleteStorage(storage) })
+          ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'vdiskstorage-delete', onClick: () => askDelete('Vdisk storage', storage.id, 'Only a vdisk storage without vdisks can go.', () => api.deleteVdiskStorage(storage.id)) })
           : null,
       ),
-      storage.vdisks.length === 0
-        ? h('p', { class: 'muted cluster-note', testid: 'vdisks-empty' }, 'No vdisks yet.')
-        : dataTable({
-            testid: 'vdisks-table',
-            compact: true,
-            actions: ctx.canMutate,
-            columns: ['Vdisk', 'Type', 'Size', 'Block size', 'Image', { label: 'Status', class: 'col-fill' }],
-            rows: storage.vdisks.map((vdisk) => vdiskRow(storage, vdisk)),
-          }),
-      storage.images.length === 0
-        ? h('p', { class: 'muted cluster-note', testid: 'images-empty' }, 'No images yet.')
-        : dataTable({
-            testid: 'images-table',
-            compact: true,
-            actions: ctx.canMutate,
-            columns: ['Image', 'Size', 'Block size', { label: 'Status', class: 'col-fill' }],
-            rows: storage.images.map((image) => imageRow(storage, image)),
-          }),
+      tableOrNote(
+        storage.vdisks.map((vdisk) => vdiskRow(storage, vdisk)),
+        { note: 'No vdisks yet.', noteTestid: 'vdisks-empty', testid: 'vdisks-table', actions: ctx.canMutate, columns: ['Vdisk', 'Type', 'Size', 'Block size', 'Image', { label: 'Status', class: 'col-fill' }] },
+      ),
+      tableOrNote(
+        storage.images.map((image) => imageRow(storage, image)),
+        { note: 'No images yet.', noteTestid: 'images-empty', testid: 'images-table', actions: ctx.canMutate, columns: ['Image', 'Size', 'Block size', { label: 'Status', class: 'col-fill' }] },
+      ),
     );
   }
 
@@ -111,7 +101,7 @@ export function mountVdiskStorages(root, ctx) {
         ? rowActions(
             { label: 'Resize', testid: 'vdisk-resize', onClick: () => openResize(storage, vdisk) },
             { label: 'Roll back', testid: 'vdisk-rollback', onClick: () => openRollback(storage, vdisk) },
-            deleteAction(vdisk.id, 'vdisk-delete', () => askDeleteVdisk(storage, vdisk)),
+            deleteAction(vdisk.id, 'vdisk-delete', () => askDelete('Vdisk', vdisk.id, 'Its blocks are removed from the engines.', () => api.deleteVdisk(storage.id, vdisk.id))),
           )
         : null,
     );
@@ -129,7 +119,7 @@ export function mountVdiskStorages(root, ctx) {
       h('td', { dataset: { label: 'Size' } }, image.status === 'ready' ? `${image.sizeBytes} bytes` : dash()),
       h('td', { dataset: { label: 'Block size' } }, `${image.blocksize} B`),
       h('td', { dataset: { label: 'Status' }, class: 'col-fill' }, status),
-      ctx.canMutate ? rowActions(deleteAction(image.name, 'image-delete', () => askDeleteImage(storage, image))) : null,
+      ctx.canMutate ? rowActions(deleteAction(image.name, 'image-delete', () => askDelete('Image', image.name, 'Vdisks made from it keep their content.', () => api.deleteImage(storage.id, image.name)))) : null,
     );
   }
 
@@ -239,36 +229,15 @@ export function mountVdiskStorages(root, ctx) {
     });
   }
 
-  function askDeleteStorage(storage) {
-    confirmDelete({
-      title: `Delete vdisk storage ${storage.id}?`,
-      submitLabel: 'Delete vdisk storage',
-      text: 'Only a vdisk storage without vdisks can go.',
-      onConfirm: () => deleteItem({ what: 'Vdisk storage', name: storage.id, call: () => api.deleteVdiskStorage(storage.id), remove: () => storages.load() }),
-    });
-  }
-
-  function askDeleteVdisk(storage, vdisk) {
-    confirmDelete({
-      title: `Delete vdisk ${vdisk.id}?`,
-      submitLabel: 'Delete vdisk',
-      text: 'Its blocks are removed from the engines.',
-      onConfirm: () => deleteItem({ what: 'Vdisk', name: vdisk.id, call: () => api.deleteVdisk(storage.id, vdisk.id), remove: () => storages.load() }),
-    });
-  }
-
-  function askDeleteImage(storage, image) {
-    confirmDelete({
-      title: `Delete image ${image.name}?`,
-      submitLabel: 'Delete image',
-      text: 'Vdisks made from it keep their content.',
-      onConfirm: () =>
-        deleteItem({
-          what: 'Image',
-          name: image.name,
-          call: () => api.deleteImage(storage.id, image.name),
-          remove: () => storages.load(),
-        }),
+  /** Asks, then deletes the `what` (a vdisk storage, a vdisk, an image) called `name`; the list is read again either way. */
+  function askDelete(what, name, text, call) {
+    confirmDeleteItem({
+      title: `Delete ${what.toLowerCase()} ${name}?`,
+      text,
+      what,
+      name,
+      call,
+      remove: () => storages.load(),
     });
   }
 

@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, button, viewPage, readOnlyPill, dataTable, confirmDelete, deleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, button, viewPage, readOnlyPill, tableOrNote, confirmDeleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
 import { liveResource, asList, removeItem, listOrState } from '../resource.js';
 
 // The event types a webhook may ask for (ork: every event, as the reference named it).
@@ -77,14 +77,13 @@ export function mountWebhooks(root, ctx) {
           ? button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'webhook-delete', title: `Delete ${w.name}`, onClick: () => openDelete(w) })
           : null,
       ),
-      w.deliveries.length === 0
-        ? h('p', { class: 'table-foot', testid: 'webhook-no-deliveries' }, 'No delivery yet: the next event goes out at once.')
-        : dataTable({
-            testid: 'webhook-deliveries',
-            compact: true,
-            columns: ['Time', 'Event', 'Attempt', { label: 'Outcome', class: 'col-fill' }, 'Took'],
-            rows: w.deliveries.map(deliveryRow),
-          }),
+      tableOrNote(w.deliveries.map(deliveryRow), {
+        note: 'No delivery yet: the next event goes out at once.',
+        noteTestid: 'webhook-no-deliveries',
+        noteClass: 'table-foot',
+        testid: 'webhook-deliveries',
+        columns: ['Time', 'Event', 'Attempt', { label: 'Outcome', class: 'col-fill' }, 'Took'],
+      }),
     );
   }
 
@@ -138,11 +137,13 @@ export function mountWebhooks(root, ctx) {
   }
 
   function openDelete(w) {
-    confirmDelete({
+    confirmDeleteItem({
       title: 'Delete webhook?',
-      submitLabel: 'Delete webhook',
       text: h('span', null, 'No more events go to ', h('strong', { class: 'mono' }, w.url), `; the ${w.pending} still pending are dropped.`),
-      onConfirm: () => deleteItem({ what: 'Webhook', name: w.name, call: () => api.deleteWebhook(w.name), remove: () => removeItem(hooks, w.name) }),
+      what: 'Webhook',
+      name: w.name,
+      call: () => api.deleteWebhook(w.name),
+      remove: () => removeItem(hooks, w.name),
     });
   }
 

@@ -3,7 +3,7 @@
 // flashed.
 
 import { h, append, replace, formatBytes, formatDuration, formatRelative, formatAbsolute } from '../../dom.js';
-import { emptyState, button, filterBox, dataTable, dash } from '../../ui.js';
+import { emptyState, button, filterBox, dash } from '../../ui.js';
 import { showLoadState } from '../../resource.js';
 import { formatCount } from './shared.js';
 
@@ -21,12 +21,12 @@ export function mountBoots(panel, events, { showTab }) {
   const seenEvents = new Set();
   let firstEvents = true;
   const bootsFilter = filterBox({
+    name: 'boots',
     placeholder: 'Filter by MAC, client, file, profile or outcome',
     label: 'Filter boot requests',
-    testid: 'boots-filter',
     onChange: render,
   });
-  const bootsBody = h('div', { class: 'card table-card', testid: 'boots-card' });
+  const bootsBody = bootsFilter.body;
   append(panel, [
     h(
       'div',
@@ -68,18 +68,13 @@ export function mountBoots(panel, events, { showTab }) {
     if (visible.length === 0) {
       replace(
         bootsBody,
-        bootsFilter.noMatch({
-          title: 'No matching boot requests',
-          text: (q) => `No recent request matches “${q}”.`,
-          testid: 'boots-nomatch',
-        }),
+        bootsFilter.noMatch('No matching boot requests', (q) => `No recent request matches “${q}”.`),
       );
       markEventsSeen();
       return;
     }
-    replace(
-      bootsBody,
-      dataTable({
+    bootsFilter.show(
+      {
         testid: 'boots-table',
         compact: true,
         columns: [
@@ -93,8 +88,8 @@ export function mountBoots(panel, events, { showTab }) {
           'Profile',
         ],
         rows: visible.map(eventRow),
-      }),
-      bootsFilter.foot(visible.length, all.length, 'recent requests', 'boots-filtered'),
+      },
+      { total: all.length, noun: 'recent requests' },
     );
     markEventsSeen();
   }
