@@ -484,6 +484,11 @@ export function button(label, { kind = 'secondary', iconName = null, testid = nu
   );
 }
 
+/** The primary "+ New …" button of a list, for those who may change things (null for the others). */
+export function createButton(ctx, label, { testid = null, onClick }) {
+  return ctx.canMutate ? button(label, { kind: 'primary', iconName: 'plus', testid, onClick }) : null;
+}
+
 // ---- pages, tables, row actions ---------------------------------------------
 
 /** A view's page: heading (title, subtitle) with the actions at its right, then the content. */

@@ -39,7 +39,6 @@ export function mountAudit(root, ctx) {
     label: 'Filter the audit log',
     onChange: render,
   });
-  const body = filter.body;
   const page = viewPage(
     {
       testid: 'audit-page',
@@ -54,7 +53,7 @@ export function mountAudit(root, ctx) {
       show.el,
       h('p', { class: 'toolbar-note' }, `The ${AUDIT_LIMIT} most recent; GET /audit pages through the rest.`),
     ),
-    body,
+    filter.body,
   );
   root.appendChild(page);
   render();
@@ -67,7 +66,7 @@ export function mountAudit(root, ctx) {
 
   function render() {
     if (destroyed) return;
-    const visible = listOrState(records, body, {
+    const visible = listOrState(records, filter.body, {
       what: 'the audit log',
       rows: 4,
       empty: {

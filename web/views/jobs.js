@@ -207,7 +207,6 @@ export function mountJobs(root, ctx) {
   }
   const show = segmented({ label: 'Show jobs', options: FILTERS, checked: 'all' });
   show.el.addEventListener('change', render);
-  const body = filter.body;
 
   const page = viewPage(
     {
@@ -222,7 +221,7 @@ export function mountJobs(root, ctx) {
       show.el,
       h('p', { class: 'toolbar-note' }, h('span', { class: 'live-mini', 'aria-hidden': 'true' }), 'The 200 most recent jobs.'),
     ),
-    body,
+    filter.body,
   );
   root.appendChild(page);
   render();
@@ -244,7 +243,7 @@ export function mountJobs(root, ctx) {
     const running = list.filter((j) => !jobFinished(j)).length;
     active.hidden = running === 0;
     active.textContent = `${running} active`;
-    const visible = listOrState(jobs, body, {
+    const visible = listOrState(jobs, filter.body, {
       what: 'jobs',
       rows: 4,
       empty: {

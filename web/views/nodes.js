@@ -9,7 +9,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, icon, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, rowActions, deleteAction, confirmDeleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, createButton, viewPage, readOnlyPill, filterBox, rowActions, deleteAction, confirmDeleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
 import { liveList, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 import { mountZeroTier } from './zerotier.js';
 
@@ -48,11 +48,8 @@ export function mountNodes(root, ctx) {
     },
   });
 
-  const registerBtn = ctx.canMutate
-    ? button('Register node', { kind: 'primary', iconName: 'plus', testid: 'node-register', onClick: () => openRegister() })
-    : null;
+  const registerBtn = createButton(ctx, 'Register node', { testid: 'node-register', onClick: () => openRegister() });
 
-  const body = filter.body;
   const zerotier = mountZeroTier(ctx, { nodeById: (id) => asList(nodeList.data).find((n) => n.id === id) || null });
 
   const page = viewPage(
@@ -64,7 +61,7 @@ export function mountNodes(root, ctx) {
     },
     zerotier.pending,
     h('div', { class: 'toolbar' }, filter.el),
-    body,
+    filter.body,
     zerotier.members,
   );
   root.appendChild(page);
@@ -96,7 +93,7 @@ export function mountNodes(root, ctx) {
     if (destroyed) return;
     zerotier.render(); // the members show their nodes' states
     const nodes = nodeList.data;
-    if (showLoadState(nodeList, body, 'nodes', { rows: 4 })) {
+    if (showLoadState(nodeList, filter.body, 'nodes', { rows: 4 })) {
       count.textContent = '…';
       return;
     }
@@ -111,16 +108,14 @@ export function mountNodes(root, ctx) {
 
     if (nodes.length === 0) {
       replace(
-        body,
+        filter.body,
         emptyState({
           title: 'No nodes yet',
           text: ctx.canMutate
             ? 'Register a Zero-OS node to start managing it. Nodes that boot from this orchestrator appear here too.'
             : 'No Zero-OS node has been registered yet. Nodes appear here as soon as they are added.',
           testid: 'nodes-empty',
-          action: ctx.canMutate
-            ? button('Register node', { kind: 'primary', iconName: 'plus', onClick: () => openRegister() })
-            : null,
+          action: createButton(ctx, 'Register node', { onClick: () => openRegister() }),
         }),
       );
       firstRender = false;
@@ -128,7 +123,7 @@ export function mountNodes(root, ctx) {
     }
     if (visible.length === 0) {
       replace(
-        body,
+        filter.body,
         filter.noMatch('No matching nodes', (q) => `No node matches “${q}”.`),
       );
       markSeen();

@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { viewPage, tableOrNote, button, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead } from '../ui.js';
+import { viewPage, tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead } from '../ui.js';
 import { liveResource, asList, listOrState, removeItem } from '../resource.js';
 import { mountVdiskStorages } from './vdisk-storages.js';
 
@@ -37,9 +37,7 @@ export function mountStorageClusters(root, ctx) {
       testid: 'clusters-page',
       title: 'Storage clusters',
       sub: 'Block storage clusters: one storage engine per free disk of the chosen drive type on each node, checked every heartbeat and restarted when it stops answering.',
-      actions: ctx.canMutate
-        ? button('Deploy cluster', { kind: 'primary', iconName: 'plus', testid: 'cluster-create', onClick: openDeploy })
-        : null,
+      actions: createButton(ctx, 'Deploy cluster', { testid: 'cluster-create', onClick: openDeploy }),
     },
     body,
   );

@@ -6,7 +6,7 @@
 
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
-import { tableOrNote, button, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
+import { tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
 import { liveResource, asList, listOrState } from '../resource.js';
 import { jobProgress } from './jobs.js';
 
@@ -46,7 +46,7 @@ export function mountVdiskStorages(root, ctx) {
     panelHead(
       'Vdisk storages',
       'Virtual disks on a block cluster, and the images boot vdisks start as.',
-      ctx.canMutate ? button('New vdisk storage', { kind: 'primary', iconName: 'plus', testid: 'vdiskstorage-create', onClick: openCreateStorage }) : null,
+      createButton(ctx, 'New vdisk storage', { testid: 'vdiskstorage-create', onClick: openCreateStorage }),
     ),
     body,
   );

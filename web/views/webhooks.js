@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, button, viewPage, readOnlyPill, tableOrNote, confirmDeleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, button, createButton, viewPage, readOnlyPill, tableOrNote, confirmDeleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
 import { liveResource, asList, removeItem, listOrState } from '../resource.js';
 
 // The event types a webhook may ask for (ork: every event, as the reference named it).
@@ -34,9 +34,7 @@ export function mountWebhooks(root, ctx) {
       testid: 'webhooks-page',
       title: 'Webhooks',
       sub: 'Events POSTed to your receivers as JSON, signed with HMAC-SHA256 in X-Zos-Signature, in order and retried until the receiver answers 2xx.',
-      actions: ctx.canMutate
-        ? button('New webhook', { kind: 'primary', iconName: 'plus', testid: 'webhook-create', onClick: openCreate })
-        : readOnlyPill(ctx, 'see webhooks, not change them'),
+      actions: createButton(ctx, 'New webhook', { testid: 'webhook-create', onClick: openCreate }) || readOnlyPill(ctx, 'see webhooks, not change them'),
     },
     body,
   );

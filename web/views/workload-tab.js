@@ -9,7 +9,7 @@
 // one in a node-page tab: heading, create button, card, empty state.
 
 import { h, replace } from '../dom.js';
-import { openModal, errorToast, emptyState, button, confirmAction, dataTable, panelHead, rowActions, deleteAction } from '../ui.js';
+import { openModal, errorToast, emptyState, createButton, confirmAction, dataTable, panelHead, rowActions, deleteAction } from '../ui.js';
 import { liveResource, asList, showLoadState, upsertItem, removeItem } from '../resource.js';
 import { jobWatcher, formWait, rowChange, changeUnder, syncRows } from './workloads.js';
 
@@ -194,7 +194,7 @@ export function workloadList(ctx, spec) {
  * to those who may change things), empty: {iconName, title, text, viewerText}.
  */
 export function workloadTab(ctx, { testid, ids = testid, title, sub, create, empty, ...spec }) {
-  const newButton = (buttonTestid) => button(create.label, { kind: 'primary', iconName: 'plus', testid: buttonTestid, onClick: create.onClick });
+  const newButton = (buttonTestid) => createButton(ctx, create.label, { testid: buttonTestid, onClick: create.onClick });
   const body = h('div', { class: 'card table-card', testid: `${ids}-card` });
   const tab = workloadList(ctx, {
     ...spec,
@@ -206,10 +206,10 @@ export function workloadTab(ctx, { testid, ids = testid, title, sub, create, emp
         title: empty.title,
         text: ctx.canMutate ? empty.text : empty.viewerText,
         testid: `${ids}-empty`,
-        action: ctx.canMutate ? newButton(null) : null,
+        action: newButton(null),
       }),
   });
-  tab.el = h('div', { class: testid, testid }, panelHead(title, sub, ctx.canMutate ? newButton(create.testid) : null), body);
+  tab.el = h('div', { class: testid, testid }, panelHead(title, sub, newButton(create.testid)), body);
   tab.unmount = tab.stop;
   return tab;
 }

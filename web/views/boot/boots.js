@@ -26,7 +26,6 @@ export function mountBoots(panel, events, { showTab }) {
     label: 'Filter boot requests',
     onChange: render,
   });
-  const bootsBody = bootsFilter.body;
   append(panel, [
     h(
       'div',
@@ -39,7 +38,7 @@ export function mountBoots(panel, events, { showTab }) {
         `The ${EVENTS_LIMIT} most recent files and scripts served over TFTP and HTTP, and proxyDHCP answers, updated live.`,
       ),
     ),
-    bootsBody,
+    bootsFilter.body,
   ]);
 
   function eventMatches(ev) {
@@ -48,11 +47,11 @@ export function mountBoots(panel, events, { showTab }) {
   }
 
   function render() {
-    if (showLoadState(events, bootsBody, 'boot events')) return;
+    if (showLoadState(events, bootsFilter.body, 'boot events')) return;
     const all = events.data;
     if (all.length === 0) {
       replace(
-        bootsBody,
+        bootsFilter.body,
         emptyState({
           iconName: 'power',
           title: 'No boot requests yet',
@@ -67,7 +66,7 @@ export function mountBoots(panel, events, { showTab }) {
     const visible = all.filter(eventMatches);
     if (visible.length === 0) {
       replace(
-        bootsBody,
+        bootsFilter.body,
         bootsFilter.noMatch('No matching boot requests', (q) => `No recent request matches “${q}”.`),
       );
       markEventsSeen();

@@ -4,7 +4,7 @@
 
 import { api, ApiError, bootAssetUrl } from '../../api.js';
 import { h, icon, append, replace, formatBytes } from '../../dom.js';
-import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
+import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, createButton, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
 import { asList, upsertItem, showLoadState } from '../../resource.js';
 import { EXAMPLE_MAC, byName, ensureOption, deleteFrom } from './shared.js';
 
@@ -23,9 +23,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
     panelHead(
       'Boot profiles',
       'What a machine boots: a kernel, its initrds and the kernel command line.',
-      ctx.canMutate
-        ? button('New profile', { kind: 'primary', iconName: 'plus', testid: 'profile-create', onClick: () => openProfile(null) })
-        : null,
+      createButton(ctx, 'New profile', { testid: 'profile-create', onClick: () => openProfile(null) }),
     ),
     profilesBody,
   ]);
@@ -49,9 +47,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
             ? 'A profile names a kernel (an uploaded asset or a Zero-OS release), its initrds and a command line.'
             : 'No boot profile has been defined yet.',
           testid: 'profiles-empty',
-          action: ctx.canMutate
-            ? button('New profile', { kind: 'primary', iconName: 'plus', onClick: () => openProfile(null) })
-            : null,
+          action: createButton(ctx, 'New profile', { onClick: () => openProfile(null) }),
         }),
       );
       return;

@@ -4,7 +4,7 @@
 
 import { api, ApiError } from '../../api.js';
 import { h, icon, append, replace } from '../../dom.js';
-import { openModal, field, groupField, segmented, checkName, toast, emptyState, button, dataTable, rowActions, deleteAction, confirmDelete, panelHead } from '../../ui.js';
+import { openModal, field, groupField, segmented, checkName, toast, emptyState, createButton, dataTable, rowActions, deleteAction, confirmDelete, panelHead } from '../../ui.js';
 import { asList, upsertItem, showLoadState } from '../../resource.js';
 import { EXAMPLE_MAC, compareNames, byName, profileOptions, deleteFrom } from './shared.js';
 
@@ -36,9 +36,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
     panelHead(
       'Selectors',
       'Which machine boots which profile. A MAC match wins over a UUID match, which wins over a label match; machines no selector matches boot the default profile.',
-      ctx.canMutate
-        ? button('New selector', { kind: 'primary', iconName: 'plus', testid: 'selector-create', onClick: () => openSelector() })
-        : null,
+      createButton(ctx, 'New selector', { testid: 'selector-create', onClick: () => openSelector() }),
     ),
     selectorsBody,
   ]);
@@ -68,9 +66,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
             ? 'Map a machine to a profile by its MAC address, its SMBIOS UUID or a label of its node.'
             : 'No selector has been defined yet.',
           testid: 'selectors-empty',
-          action: ctx.canMutate
-            ? button('New selector', { kind: 'primary', iconName: 'plus', onClick: () => openSelector() })
-            : null,
+          action: createButton(ctx, 'New selector', { onClick: () => openSelector() }),
         }),
         defaultFoot,
       );
