@@ -5,9 +5,9 @@
 // over nodes and delete one. Below them, the vdisk storages (vdisk-storages.js).
 
 import { api, ApiError } from '../api.js';
-import { h, replace } from '../dom.js';
+import { h } from '../dom.js';
 import { viewPage, tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead } from '../ui.js';
-import { liveResource, asList, listOrState, removeItem } from '../resource.js';
+import { liveCards, asList, removeItem } from '../resource.js';
 import { mountVdiskStorages } from './vdisk-storages.js';
 
 const DRIVE_TYPES = ['hdd', 'ssd', 'nvme', 'archive'];
@@ -23,15 +23,21 @@ const badge = (status, testid) =>
   );
 
 export function mountStorageClusters(root, ctx) {
-  let destroyed = false;
-  const clusters = liveResource({
+  const clusters = liveCards({
     name: 'storage clusters',
     fetcher: async () => Promise.all(asList(await api.listStorageClusters()).map((label) => api.getStorageCluster(label))),
-    onChange: render,
     live: ctx.live,
     matches: (change) => COLLECTIONS.includes(change.collection),
+    body: h('div', { class: 'cluster-list', testid: 'clusters-body' }),
+    what: 'the storage clusters',
+    empty: {
+      iconName: 'disk',
+      title: 'No storage clusters',
+      text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
+      testid: 'clusters-empty',
+    },
+    card,
   });
-  const body = h('div', { class: 'cluster-list', testid: 'clusters-body' });
   const page = viewPage(
     {
       testid: 'clusters-page',
@@ -39,26 +45,10 @@ export function mountStorageClusters(root, ctx) {
       sub: 'Block storage clusters: one storage engine per free disk of the chosen drive type on each node, checked every heartbeat and restarted when it stops answering.',
       actions: createButton(ctx, 'Deploy cluster', { testid: 'cluster-create', onClick: openDeploy }),
     },
-    body,
+    clusters.body,
   );
   root.appendChild(page);
   const vdiskStorages = mountVdiskStorages(page, ctx);
-  render();
-  clusters.load();
-
-  function render() {
-    if (destroyed) return;
-    const list = listOrState(clusters, body, {
-      what: 'the storage clusters',
-      empty: {
-        iconName: 'disk',
-        title: 'No storage clusters',
-        text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
-        testid: 'clusters-empty',
-      },
-    });
-    if (list) replace(body, list.map(card));
-  }
 
   function card(cluster) {
     const servers = cluster.storageServers || [];
@@ -138,7 +128,6 @@ export function mountStorageClusters(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       clusters.stop();
       vdiskStorages.unmount();
       page.remove();

@@ -5,9 +5,9 @@
 // until the image is ready. Kept live from the event feed.
 
 import { api } from '../api.js';
-import { h, replace } from '../dom.js';
+import { h } from '../dom.js';
 import { tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
-import { liveResource, asList, listOrState } from '../resource.js';
+import { liveCards, asList } from '../resource.js';
 import { jobProgress } from './jobs.js';
 
 const COLLECTIONS = ['vdiskstorages', 'vdisks', 'images', 'image_content', 'jobs', 'storageclusters'];
@@ -31,15 +31,16 @@ async function loadAll() {
 }
 
 export function mountVdiskStorages(root, ctx) {
-  let destroyed = false;
-  const storages = liveResource({
+  const storages = liveCards({
     name: 'vdisk storages',
     fetcher: loadAll,
-    onChange: render,
     live: ctx.live,
     matches: (change) => COLLECTIONS.includes(change.collection),
+    body: h('div', { class: 'cluster-list', testid: 'vdiskstorages-body' }),
+    what: 'the vdisk storages',
+    empty: { iconName: 'disk', title: 'No vdisk storages', text: 'Make one on a deployed storage cluster.', testid: 'vdiskstorages-empty' },
+    card,
   });
-  const body = h('div', { class: 'cluster-list', testid: 'vdiskstorages-body' });
   const section = h(
     'section',
     { class: 'vdisk-storages', testid: 'vdiskstorages' },
@@ -48,20 +49,9 @@ export function mountVdiskStorages(root, ctx) {
       'Virtual disks on a block cluster, and the images boot vdisks start as.',
       createButton(ctx, 'New vdisk storage', { testid: 'vdiskstorage-create', onClick: openCreateStorage }),
     ),
-    body,
+    storages.body,
   );
   root.appendChild(section);
-  render();
-  storages.load();
-
-  function render() {
-    if (destroyed) return;
-    const list = listOrState(storages, body, {
-      what: 'the vdisk storages',
-      empty: { iconName: 'disk', title: 'No vdisk storages', text: 'Make one on a deployed storage cluster.', testid: 'vdiskstorages-empty' },
-    });
-    if (list) replace(body, list.map(card));
-  }
 
   function card(storage) {
     return h(
@@ -243,7 +233,6 @@ export function mountVdiskStorages(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       storages.stop();
       section.remove();
     },

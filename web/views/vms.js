@@ -9,7 +9,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
 import { field, groupField, fieldMessage, toast, button, dataTable, glyph } from '../ui.js';
 import { asList } from '../resource.js';
-import { BUSY_STATES, workloadBadge, bareMessage, toggleCell, sizeField, fact } from './workloads.js';
+import { BUSY_STATES, bareMessage, sizeField, fact } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
 // A VM's load is the node's, not the store's: no live events, so it is read again while shown.
 const INFO_POLL_MS = 5_000;
@@ -63,23 +63,14 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
 
   // ---- rendering ----------------------------------------------------------
 
-  function row(vm, { open: opened, toggle, progress }) {
+  function row(vm, { nameCell, stateCell, stateOrStatus }) {
     const nics = asList(vm.nics);
     const disks = asList(vm.disks);
     return {
       data: { id: vm.id, state: vm.state, status: vm.status, cpu: vm.cpu, memory: vm.memory, vnc: vm.vnc },
       cells: [
-        h('td', { dataset: { label: 'VM' } }, toggleCell({ name: vm.id, open: opened, testid: 'vm-toggle', nameTestid: 'vm-name', what: `the details of ${vm.id}`, onToggle: toggle })),
-        h(
-          'td',
-          { dataset: { label: 'Status' } },
-          h(
-            'div',
-            { class: 'ct-state' },
-            BUSY_STATES.has(vm.state) ? workloadBadge(vm.state, { testid: 'vm-state' }) : workloadBadge(vm.status, { testid: 'vm-status', title: statusTitle(vm.status) }),
-            progress,
-          ),
-        ),
+        nameCell('VM', 'the details'),
+        stateCell('Status', stateOrStatus(statusTitle(vm.status))),
         h('td', { dataset: { label: 'vCPUs' }, class: 'num', testid: 'vm-cpu' }, String(vm.cpu)),
         h('td', { dataset: { label: 'Memory' }, class: 'num nowrap', testid: 'vm-memory' }, formatMiB(vm.memory)),
         h('td', { dataset: { label: 'NICs' }, testid: 'vm-nics' }, nics.length ? h('span', { class: 'chips' }, nics.map((n) => h('span', { class: 'pill-mono', title: n.macaddress ? `MAC ${n.macaddress}` : null }, nicLabel(n)))) : muted('none')),

@@ -5,9 +5,9 @@
 // and delete.
 
 import { api, ApiError } from '../api.js';
-import { h, replace } from '../dom.js';
+import { h } from '../dom.js';
 import { openModal, field, fieldMessage, groupField, checkName, toast, button, createButton, viewPage, readOnlyPill, tableOrNote, confirmDeleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
-import { liveResource, asList, removeItem, listOrState } from '../resource.js';
+import { liveCards, asList, removeItem } from '../resource.js';
 
 // The event types a webhook may ask for (ork: every event, as the reference named it).
 const EVENT_TYPES = [
@@ -19,16 +19,23 @@ const EVENT_TYPES = [
 ];
 
 export function mountWebhooks(root, ctx) {
-  let destroyed = false;
-  const hooks = liveResource({
+  const hooks = liveCards({
     name: 'webhooks',
     // The list, then each webhook's detail (its deliveries): a handful of webhooks, one small request each.
     fetcher: async () => Promise.all(asList(await api.listWebhooks()).map((w) => api.getWebhook(w.name))),
-    onChange: render,
     live: ctx.live,
     matches: (change) => change.collection === 'webhooks' || change.collection === 'webhook_status',
+    body: h('div', { class: 'webhooks', testid: 'webhooks-body' }),
+    what: 'webhooks',
+    items: (data) => [...data].sort((a, b) => a.name.localeCompare(b.name)),
+    empty: {
+      iconName: 'activity',
+      title: 'No webhooks yet',
+      text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
+      testid: 'webhooks-empty',
+    },
+    card: hookCard,
   });
-  const body = h('div', { class: 'webhooks', testid: 'webhooks-body' });
   const page = viewPage(
     {
       testid: 'webhooks-page',
@@ -36,27 +43,10 @@ export function mountWebhooks(root, ctx) {
       sub: 'Events POSTed to your receivers as JSON, signed with HMAC-SHA256 in X-Zos-Signature, in order and retried until the receiver answers 2xx.',
       actions: createButton(ctx, 'New webhook', { testid: 'webhook-create', onClick: openCreate }) || readOnlyPill(ctx, 'see webhooks, not change them'),
     },
-    body,
+    hooks.body,
   );
   root.appendChild(page);
-  render();
   const stopTicker = relativeTimeTicker(page, 15_000);
-  hooks.load();
-
-  function render() {
-    if (destroyed) return;
-    const list = listOrState(hooks, body, {
-      what: 'webhooks',
-      items: (data) => [...data].sort((a, b) => a.name.localeCompare(b.name)),
-      empty: {
-        iconName: 'activity',
-        title: 'No webhooks yet',
-        text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
-        testid: 'webhooks-empty',
-      },
-    });
-    if (list) replace(body, list.map(hookCard));
-  }
 
   function hookCard(w) {
     const counts = h(
@@ -147,7 +137,6 @@ export function mountWebhooks(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       hooks.stop();
       stopTicker();
     },

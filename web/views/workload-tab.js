@@ -11,7 +11,7 @@
 import { h, replace } from '../dom.js';
 import { openModal, errorToast, emptyState, createButton, confirmAction, dataTable, panelHead, rowActions, deleteAction } from '../ui.js';
 import { liveResource, asList, showLoadState, upsertItem, removeItem } from '../resource.js';
-import { jobWatcher, formWait, rowChange, changeUnder, syncRows } from './workloads.js';
+import { BUSY_STATES, jobWatcher, formWait, rowChange, changeUnder, syncRows, toggleCell, workloadBadge } from './workloads.js';
 
 /**
  * workloadList(ctx, spec) → {list, watcher, stop(), saved(), act(), confirmRemove(), openForm()}
@@ -21,7 +21,8 @@ import { jobWatcher, formWait, rowChange, changeUnder, syncRows } from './worklo
  * - collections, prefix: the live changes that concern it (see changeUnder)
  * - item: the testid stem of its rows ("pool": pool-row, pool-detail-row)
  * - table: {testid, columns, className, compact}
- * - row(item, {open, toggle, progress}) → {data (the row's data-*), cells}
+ * - row(item, cells) → {data (the row's data-*), cells}; `cells` builds the
+ *   cells every kind has (see rowCells)
  * - detail(item) → {el, update?(item), stop()}: rows open to it (detailClass: the detail row's extra class)
  * - empty() → what shows when there are none; onCount(n) after each load; open: a key opened at first
  */
@@ -96,7 +97,7 @@ export function workloadList(ctx, spec) {
   function fill(tr, x) {
     const open = expanded.has(x[key]);
     if (detail) tr.className = open ? 'ct-row is-open' : 'ct-row';
-    const { data, cells } = row(x, { open, toggle: () => toggle(x[key]), progress: watcher.progress(x) });
+    const { data, cells } = row(x, rowCells(x, { item, open, onToggle: () => toggle(x[key]), progress: watcher.progress(x), name: String(x[key]) }));
     for (const [k, v] of Object.entries(data)) {
       if (v === null || v === undefined) delete tr.dataset[k];
       else tr.dataset[k] = String(v);
@@ -183,6 +184,25 @@ export function workloadList(ctx, spec) {
       for (const entry of entries.values()) if (entry.detail) entry.detail.stop();
       entries.clear();
     },
+  };
+}
+
+/**
+ * The cells a workload's row is made of, for its row(): nameCell(label, what,
+ * sub) is the item's name as the button that opens its details ("Show `what`
+ * of <name>"), `sub` under it; stateCell(label, ...badges) the badges, then the
+ * progress of the item's job while it is busy; stateOrStatus(title) the badge
+ * of the item's state while a job works on it, else of its status as the node
+ * reports it (`title`: that one's tooltip). Their testids are the item's
+ * stem's: <item>-toggle, -name, -state, -status.
+ */
+function rowCells(x, { item, open, onToggle, progress, name }) {
+  return {
+    nameCell: (label, what, sub = null) =>
+      h('td', { dataset: { label } }, toggleCell({ name, sub, open, testid: `${item}-toggle`, nameTestid: `${item}-name`, what: `${what} of ${name}`, onToggle })),
+    stateCell: (label, ...badges) => h('td', { dataset: { label } }, h('div', { class: 'ct-state' }, badges, progress)),
+    stateOrStatus: (title = null) =>
+      BUSY_STATES.has(x.state) ? workloadBadge(x.state, { testid: `${item}-state` }) : workloadBadge(x.status, { testid: `${item}-status`, title }),
   };
 }
 
