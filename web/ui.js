@@ -68,7 +68,8 @@ export function errorToast(err, title = null) {
 // ---- modals ---------------------------------------------------------------
 
 /**
- * openModal({title, description?, testid, body, submitLabel, danger, onSubmit})
+ * openModal({title, description?, testid, body | fields, submitLabel, danger, onSubmit})
+ * `fields` (form fields, see field()) are laid out in the form grid.
  * onSubmit(modal) may be async; throw to keep the modal open (ApiError with
  * a `field` is shown next to the matching [data-field] input). Returning
  * normally closes the modal.
@@ -78,6 +79,7 @@ export function openModal({
   description = null,
   testid = 'modal',
   body = null,
+  fields = null,
   submitLabel = 'Save',
   cancelLabel = 'Cancel',
   danger = false,
@@ -116,7 +118,7 @@ export function openModal({
         icon('x'),
       ),
     ),
-    h('div', { class: 'modal-body' }, errorBox, body),
+    h('div', { class: 'modal-body' }, errorBox, fields ? h('div', { class: 'form-grid' }, fields) : body),
     h('footer', { class: 'modal-footer' }, cancelBtn, submitBtn),
   );
   const dialog = h('dialog', { class: `modal modal-${size}`, testid, 'aria-labelledby': titleId }, form);

@@ -221,14 +221,12 @@ export function mountNodes(root, ctx) {
       description: 'Add a Zero-OS node so the orchestrator can manage it.',
       testid: 'register-modal',
       submitLabel: 'Register node',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Node ID', name: 'id', control: idInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters — usually the MAC address without colons.' }),
         field({ label: 'Hostname (optional)', name: 'hostname', control: hostInput }),
         field({ label: 'Address', name: 'address', control: addrInput, hint: 'IP address or host, with an optional :port.' }),
         labels.field,
-      ),
+      ],
       async onSubmit() {
         const id = idInput.value.trim();
         const hostname = hostInput.value.trim();

@@ -94,14 +94,12 @@ export function mountStorageClusters(root, ctx) {
       title: 'Deploy a storage cluster',
       testid: 'cluster-modal',
       submitLabel: 'Deploy',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Label', name: 'label', control: label }),
         field({ label: 'Engines in all', name: 'servers', control: servers, hint: 'A multiple of the number of nodes: each node runs as many, one per disk.' }),
         field({ label: 'Drive type', name: 'driveType', control: drive }),
         field({ label: 'Nodes', name: 'nodes', control: nodeList, hint: 'Node ids, separated by commas.' }),
-      ),
+      ],
       async onSubmit() {
         const name = label.value.trim();
         checkName(name, { field: 'label', what: 'label' });

@@ -123,7 +123,7 @@ export function mountVdiskStorages(root, ctx) {
       title: 'New vdisk storage',
       testid: 'vdiskstorage-modal',
       submitLabel: 'Create',
-      body: h('div', { class: 'form-grid' }, field({ label: 'Id', name: 'id', control: id }), field({ label: 'Block cluster', name: 'blockCluster', control: cluster })),
+      fields: [field({ label: 'Id', name: 'id', control: id }), field({ label: 'Block cluster', name: 'blockCluster', control: cluster })],
       async onSubmit() {
         checkName(id.value.trim(), { field: 'id', what: 'id' });
         await api.createVdiskStorage({ id: id.value.trim(), blockCluster: cluster.value });
@@ -148,14 +148,12 @@ export function mountVdiskStorages(root, ctx) {
       title: `New vdisk in ${storage.id}`,
       testid: 'vdisk-modal',
       submitLabel: 'Create',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Id', name: 'id', control: id }),
         field({ label: 'Size (GiB)', name: 'size', control: size, hint: '1 to 2048.' }),
         field({ label: 'Type', name: 'type', control: kind, hint: 'boot vdisks are deduplicated and may start as an image.' }),
         field({ label: 'Image', name: 'imageId', control: image }),
-      ),
+      ],
       async onSubmit() {
         checkName(id.value.trim(), { field: 'id', what: 'id' });
         const body = { id: id.value.trim(), size: Number(size.value), type: kind.value };
@@ -173,7 +171,7 @@ export function mountVdiskStorages(root, ctx) {
       title: `Resize ${vdisk.id}`,
       testid: 'resize-modal',
       submitLabel: 'Resize',
-      body: h('div', { class: 'form-grid' }, field({ label: 'New size (GiB)', name: 'newSize', control: size, hint: `Larger than ${vdisk.size} GiB: a vdisk only grows.` })),
+      fields: [field({ label: 'New size (GiB)', name: 'newSize', control: size, hint: `Larger than ${vdisk.size} GiB: a vdisk only grows.` })],
       async onSubmit() {
         await api.resizeVdisk(storage.id, vdisk.id, { newSize: Number(size.value) });
         toast(`Vdisk ${vdisk.id} is now ${size.value} GiB.`, { type: 'success' });
@@ -188,7 +186,7 @@ export function mountVdiskStorages(root, ctx) {
       title: `Roll back ${vdisk.id}`,
       testid: 'rollback-modal',
       submitLabel: 'Roll back',
-      body: h('div', { class: 'form-grid' }, field({ label: 'Epoch (Unix seconds)', name: 'epoch', control: epoch, hint: '0 restores the oldest state kept.' })),
+      fields: [field({ label: 'Epoch (Unix seconds)', name: 'epoch', control: epoch, hint: '0 restores the oldest state kept.' })],
       async onSubmit() {
         await api.rollbackVdisk(storage.id, vdisk.id, { epoch: Number(epoch.value) });
         toast(`Vdisk ${vdisk.id} rolled back.`, { type: 'success' });
@@ -204,12 +202,10 @@ export function mountVdiskStorages(root, ctx) {
       title: `Import an image into ${storage.id}`,
       testid: 'image-modal',
       submitLabel: 'Import',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Name', name: 'imageName', control: name }),
         field({ label: 'URL', name: 'url', control: url, hint: 'An http:// or https:// URL of a raw disk image or an ISO.' }),
-      ),
+      ],
       async onSubmit() {
         checkName(name.value.trim(), { field: 'imageName', what: 'name' });
         const answer = await api.importImage(storage.id, { imageName: name.value.trim(), url: url.value.trim() });

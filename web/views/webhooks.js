@@ -104,14 +104,12 @@ export function mountWebhooks(root, ctx) {
       description: 'Events are POSTed as JSON; check X-Zos-Signature (sha256=HMAC of the body under the secret) before trusting one.',
       testid: 'webhook-modal',
       submitLabel: 'Create webhook',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters.' }),
         field({ label: 'Receiver URL', name: 'url', control: urlInput, hint: 'http:// or https://' }),
         field({ label: 'Secret', name: 'secret', control: secretInput, hint: '16 to 256 characters; it signs every delivery and is never shown again.' }),
         groupField({ name: 'eventtypes', label: 'Events' }, h('div', { class: 'st-devices' }, boxes.map((b) => b.el)), fieldMessage()),
-      ),
+      ],
       async onSubmit() {
         const name = nameInput.value.trim();
         checkName(name, { field: 'name', what: 'webhook name' });

@@ -171,7 +171,7 @@ export function workloadList(ctx, spec) {
       const wait = waitTestid ? formWait(ctx, { testid: waitTestid, watcher, close: () => dialog && dialog.close() }) : null;
       dialog = openModal({
         ...modal,
-        body: h('div', { class: 'form-grid' }, fields, wait ? wait.el : null),
+        fields: [fields, wait ? wait.el : null],
         onClose: () => wait && wait.stop(),
         onSubmit: () => onSubmit(wait),
       });

@@ -348,9 +348,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
       testid: 'profile-modal',
       size: 'lg',
       submitLabel: editing ? 'Save profile' : 'Create profile',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         nameInput
           ? field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters. Cannot be changed later.' })
           : null,
@@ -358,7 +356,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
         kernelField,
         initrdField,
         cmdField,
-      ),
+      ],
       async onSubmit() {
         const name = editing ? existing.name : nameInput.value.trim();
         checkName(name, { field: 'name', what: 'profile name' });

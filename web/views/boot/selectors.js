@@ -161,9 +161,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
       description: 'Boot a machine, or a group of machines, with a given profile.',
       testid: 'selector-modal',
       submitLabel: 'Create selector',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         profileList.length === 0
           ? h('div', { class: 'form-notice' }, icon('info', { size: 16 }), h('span', null, 'There is no boot profile yet: create one on the Profiles tab first.'))
           : null,
@@ -171,7 +169,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
         valueWrap,
         field({ label: 'Selector name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters. Suggested from what it matches.' }),
         field({ label: 'Boots profile', name: 'profile', control: profileSelect }),
-      ),
+      ],
       async onSubmit() {
         const name = nameInput.value.trim();
         const k = kind();
