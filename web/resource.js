@@ -125,21 +125,15 @@ export function liveList(name, list, { live, collections, onChange, ...options }
  * liveCards({body, what, empty, items, card, ...liveResource options}): a
  * liveResource drawn into `body` (kept as its `body`), one card(item) per
  * item, or listOrState's state (what, empty, items) while there are none;
- * drawn at once and on each change until stop(), and loaded at once.
+ * drawn at once and after each load (none comes after stop()), and loaded
+ * at once.
  */
 export function liveCards({ body, what, empty, items, card, ...options }) {
-  let stopped = false;
   const r = liveResource({ ...options, onChange: draw });
   function draw() {
-    if (stopped) return;
     const list = listOrState(r, body, { what, empty, items });
     if (list) replace(body, list.map(card));
   }
-  const stop = r.stop;
-  r.stop = () => {
-    stopped = true;
-    stop();
-  };
   r.body = body;
   draw();
   r.load();

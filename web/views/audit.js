@@ -22,7 +22,6 @@ const SHOW = [
 const statusTone = (status) => (status < 300 ? 'ok' : status < 500 ? 'warn' : 'danger');
 
 export function mountAudit(root, ctx) {
-  let destroyed = false;
   const show = segmented({ label: 'Show requests', options: SHOW, checked: '' });
   const records = liveResource({
     name: 'audit',
@@ -65,7 +64,6 @@ export function mountAudit(root, ctx) {
   }
 
   function render() {
-    if (destroyed) return;
     const visible = listOrState(records, filter.body, {
       what: 'the audit log',
       rows: 4,
@@ -126,7 +124,6 @@ export function mountAudit(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       records.stop();
       stopTicker();
       page.remove();

@@ -188,7 +188,6 @@ const FILTERS = [
 ];
 
 export function mountJobs(root, ctx) {
-  let destroyed = false;
   const jobs = liveList('jobs', api.listJobs, { live: ctx.live, collections: ['jobs'], onChange: render });
 
   const count = h('span', { class: 'count-pill', testid: 'jobs-count' }, '…');
@@ -237,7 +236,6 @@ export function mountJobs(root, ctx) {
   }
 
   function render() {
-    if (destroyed) return;
     const list = jobs.data || [];
     count.textContent = jobs.data ? String(list.length) : '…';
     const running = list.filter((j) => !jobFinished(j)).length;
@@ -283,7 +281,6 @@ export function mountJobs(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       jobs.stop();
       stopTicker();
       page.remove();

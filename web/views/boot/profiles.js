@@ -4,8 +4,8 @@
 
 import { api, ApiError, bootAssetUrl } from '../../api.js';
 import { h, icon, append, replace, formatBytes } from '../../dom.js';
-import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, createButton, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
-import { asList, upsertItem, showLoadState } from '../../resource.js';
+import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, button, createButton, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
+import { asList, upsertItem, listOrState } from '../../resource.js';
 import { EXAMPLE_MAC, byName, ensureOption, deleteFrom } from './shared.js';
 
 const CMDLINE_VARS = [
@@ -35,23 +35,18 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
   }
 
   function render() {
-    if (showLoadState(profiles, profilesBody, 'profiles')) return;
-    const all = byName(profiles.data);
-    if (all.length === 0) {
-      replace(
-        profilesBody,
-        emptyState({
-          iconName: 'layers',
-          title: 'No boot profiles yet',
-          text: ctx.canMutate
-            ? 'A profile names a kernel (an uploaded asset or a Zero-OS release), its initrds and a command line.'
-            : 'No boot profile has been defined yet.',
-          testid: 'profiles-empty',
-          action: createButton(ctx, 'New profile', { onClick: () => openProfile(null) }),
-        }),
-      );
-      return;
-    }
+    const all = listOrState(profiles, profilesBody, {
+      what: 'profiles',
+      items: byName,
+      empty: {
+        iconName: 'layers',
+        title: 'No boot profiles yet',
+        text: ctx.canMutate ? 'A profile names a kernel (an uploaded asset or a Zero-OS release), its initrds and a command line.' : 'No boot profile has been defined yet.',
+        testid: 'profiles-empty',
+        action: createButton(ctx, 'New profile', { onClick: () => openProfile(null) }),
+      },
+    });
+    if (!all) return;
     replace(
       profilesBody,
       dataTable({
