@@ -121,6 +121,25 @@ export function liveList(name, list, { live, collections, onChange, ...options }
   });
 }
 
+/**
+ * liveCards({body, what, empty, items, card, ...liveResource options}): a
+ * liveResource drawn into `body` (kept as its `body`), one card(item) per
+ * item, or listOrState's state (what, empty, items) while there are none;
+ * drawn at once and after each load (none comes after stop()), and loaded
+ * at once.
+ */
+export function liveCards({ body, what, empty, items, card, ...options }) {
+  const r = liveResource({ ...options, onChange: draw });
+  function draw() {
+    const list = listOrState(r, body, { what, empty, items });
+    if (list) replace(body, list.map(card));
+  }
+  r.body = body;
+  draw();
+  r.load();
+  return r;
+}
+
 /** A list from the API, or [] for anything else (e.g. null before the first load). */
 export const asList = (v) => (Array.isArray(v) ? v : []);
 

@@ -2,7 +2,7 @@
 // empty states, page layout, tables and row actions.
 
 import { ApiError } from './api.js';
-import { h, icon, append, formatRelative, formatAbsolute } from './dom.js';
+import { h, icon, append, replace, formatRelative, formatAbsolute } from './dom.js';
 
 // ---- toasts ---------------------------------------------------------------
 
@@ -68,7 +68,8 @@ export function errorToast(err, title = null) {
 // ---- modals ---------------------------------------------------------------
 
 /**
- * openModal({title, description?, testid, body, submitLabel, danger, onSubmit})
+ * openModal({title, description?, testid, body | fields, submitLabel, danger, onSubmit})
+ * `fields` (form fields, see field()) are laid out in the form grid.
  * onSubmit(modal) may be async; throw to keep the modal open (ApiError with
  * a `field` is shown next to the matching [data-field] input). Returning
  * normally closes the modal.
@@ -78,6 +79,7 @@ export function openModal({
   description = null,
   testid = 'modal',
   body = null,
+  fields = null,
   submitLabel = 'Save',
   cancelLabel = 'Cancel',
   danger = false,
@@ -116,7 +118,7 @@ export function openModal({
         icon('x'),
       ),
     ),
-    h('div', { class: 'modal-body' }, errorBox, body),
+    h('div', { class: 'modal-body' }, errorBox, fields ? h('div', { class: 'form-grid' }, fields) : body),
     h('footer', { class: 'modal-footer' }, cancelBtn, submitBtn),
   );
   const dialog = h('dialog', { class: `modal modal-${size}`, testid, 'aria-labelledby': titleId }, form);
@@ -235,6 +237,29 @@ export function formErrors(form, errorBox) {
   return { clear, show };
 }
 
+/**
+ * The error line of a lone input (a form of one field, outside a modal):
+ * show(text) fills `box`, marks the input invalid and focuses it; clear()
+ * hides it again, as does the next edit.
+ */
+export function inputError(input, box) {
+  function clear() {
+    box.hidden = true;
+    box.textContent = '';
+    input.removeAttribute('aria-invalid');
+  }
+  input.addEventListener('input', clear);
+  return {
+    clear,
+    show(text) {
+      box.textContent = text;
+      box.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+    },
+  };
+}
+
 /** A labelled form field wrapper with an inline error slot. */
 export function field({ label, name, hint = null, control }) {
   const id = `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
@@ -325,6 +350,11 @@ export function confirmAction({ title, submitLabel, text, onConfirm, testid, ico
 /** The "Delete …?" modal (see confirmAction). */
 export function confirmDelete({ title, submitLabel, text, onConfirm }) {
   return confirmAction({ title, submitLabel, text, onConfirm, testid: 'delete-modal', iconName: 'trash' });
+}
+
+/** The "Delete …?" modal whose button ("Delete <what>") runs deleteItem(item) ({what, name, call, remove}). */
+export function confirmDeleteItem({ title, text, ...item }) {
+  return confirmDelete({ title, submitLabel: `Delete ${item.what.toLowerCase()}`, text, onConfirm: () => deleteItem(item) });
 }
 
 /**
@@ -456,6 +486,11 @@ export function button(label, { kind = 'secondary', iconName = null, testid = nu
   );
 }
 
+/** The primary "+ New …" button of a list, for those who may change things (null for the others). */
+export function createButton(ctx, label, { testid = null, onClick }) {
+  return ctx.canMutate ? button(label, { kind: 'primary', iconName: 'plus', testid, onClick }) : null;
+}
+
 // ---- pages, tables, row actions ---------------------------------------------
 
 /** A view's page: heading (title, subtitle) with the actions at its right, then the content. */
@@ -546,6 +581,15 @@ export function dataTable({ testid, columns, rows = null, tbody = null, actions 
   );
 }
 
+/**
+ * A card's compact table of `rows`, or in its place, when there are none,
+ * the one-line note `note` (its testid `noteTestid`, its class `noteClass`).
+ */
+export function tableOrNote(rows, { note, noteTestid, noteClass = 'muted cluster-note', ...table }) {
+  if (rows.length === 0) return h('p', { class: noteClass, testid: noteTestid }, note);
+  return dataTable({ compact: true, ...table, rows });
+}
+
 /** The actions cell of a table row: small ghost buttons from {label, iconName, testid, title, onClick, danger} (null: none). */
 export function rowActions(...actions) {
   return h(
@@ -565,17 +609,19 @@ export function deleteAction(name, testid, onClick) {
 }
 
 /**
- * A search box that filters a list: `query` is what was typed (trimmed,
- * lower case), onChange runs on every edit. matches(fields) says whether every
- * word of the query occurs in one of the fields.
+ * A list's filter: the search box (`el`) and the card (`body`) that shows
+ * what passes it. `query` is what was typed (trimmed, lower case), onChange
+ * runs on every edit; matches(fields) says whether every word of the query
+ * occurs in one of the fields. `name` is the stem of the testids: name-filter
+ * (the box), name-card, name-nomatch and name-filtered (the foot).
  */
-export function filterBox({ placeholder, label, testid, onChange }) {
+export function filterBox({ name, placeholder, label, onChange }) {
   const input = h('input', {
     type: 'search',
     class: 'input',
     placeholder,
     'aria-label': label,
-    testid,
+    testid: `${name}-filter`,
     autocomplete: 'off',
     spellcheck: 'false',
   });
@@ -583,6 +629,7 @@ export function filterBox({ placeholder, label, testid, onChange }) {
     input,
     query: '',
     el: h('div', { class: 'search' }, icon('search', { size: 16, className: 'icon search-icon' }), input),
+    body: h('div', { class: 'card table-card', testid: `${name}-card` }),
     matches(fields) {
       if (!box.query) return true;
       const hay = fields
@@ -591,13 +638,13 @@ export function filterBox({ placeholder, label, testid, onChange }) {
         .toLowerCase();
       return box.query.split(/\s+/).every((term) => hay.includes(term));
     },
-    /** The empty state when nothing matches, with a button that clears the filter. */
-    noMatch({ title, text, testid: stateTestid }) {
+    /** The empty state when nothing matches ("No matching …", text(query)), with a button that clears the filter. */
+    noMatch(title, text) {
       return emptyState({
         iconName: 'search',
         title,
         text: text(input.value.trim()),
-        testid: stateTestid,
+        testid: `${name}-nomatch`,
         action: button('Clear filter', {
           onClick: () => {
             input.value = '';
@@ -608,9 +655,14 @@ export function filterBox({ placeholder, label, testid, onChange }) {
         }),
       });
     },
-    /** "Showing 3 of 7 nodes" under a filtered table; null when nothing is filtered out. */
-    foot(shown, total, noun, footTestid) {
-      return shown === total ? null : h('div', { class: 'table-foot', testid: footTestid }, `Showing ${shown} of ${total} ${noun}`);
+    /**
+     * Fills the card: the table (dataTable's spec), then `more` (a pager),
+     * then "Showing 3 of 7 nodes" when the filter left out some of `total`
+     * (`shown` of them passed it: the table's rows unless given).
+     */
+    show(table, { total, noun, shown = table.rows.length, more = null }) {
+      const foot = shown === total ? null : h('div', { class: 'table-foot', testid: `${name}-filtered` }, `Showing ${shown} of ${total} ${noun}`);
+      replace(box.body, dataTable(table), more, foot);
     },
   };
   input.addEventListener('input', () => {

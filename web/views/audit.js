@@ -5,8 +5,8 @@
 // change arrives, which covers every change that took effect.
 
 import { api } from '../api.js';
-import { h, replace } from '../dom.js';
-import { viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, dash, button } from '../ui.js';
+import { h } from '../dom.js';
+import { viewPage, filterBox, segmented, relativeTime, relativeTimeTicker, dash, button } from '../ui.js';
 import { liveResource, asList, listOrState } from '../resource.js';
 
 export const AUDIT_LIMIT = 200;
@@ -22,7 +22,6 @@ const SHOW = [
 const statusTone = (status) => (status < 300 ? 'ok' : status < 500 ? 'warn' : 'danger');
 
 export function mountAudit(root, ctx) {
-  let destroyed = false;
   const show = segmented({ label: 'Show requests', options: SHOW, checked: '' });
   const records = liveResource({
     name: 'audit',
@@ -34,12 +33,11 @@ export function mountAudit(root, ctx) {
   show.el.addEventListener('change', () => records.load());
 
   const filter = filterBox({
+    name: 'audit',
     placeholder: 'Filter by actor, role, method, path, status or client',
     label: 'Filter the audit log',
-    testid: 'audit-filter',
     onChange: render,
   });
-  const body = h('div', { class: 'card table-card', testid: 'audit-card' });
   const page = viewPage(
     {
       testid: 'audit-page',
@@ -54,7 +52,7 @@ export function mountAudit(root, ctx) {
       show.el,
       h('p', { class: 'toolbar-note' }, `The ${AUDIT_LIMIT} most recent; GET /audit pages through the rest.`),
     ),
-    body,
+    filter.body,
   );
   root.appendChild(page);
   render();
@@ -66,8 +64,7 @@ export function mountAudit(root, ctx) {
   }
 
   function render() {
-    if (destroyed) return;
-    const visible = listOrState(records, body, {
+    const visible = listOrState(records, filter.body, {
       what: 'the audit log',
       rows: 4,
       empty: {
@@ -77,19 +74,12 @@ export function mountAudit(root, ctx) {
         testid: 'audit-empty',
       },
       matches,
-      noMatch: () => filter.noMatch({ title: 'No matching requests', text: (q) => `No request matches “${q}”.`, testid: 'audit-nomatch' }),
+      noMatch: () => filter.noMatch('No matching requests', (q) => `No request matches “${q}”.`),
     });
     if (!visible) return;
-    const list = records.data;
-    replace(
-      body,
-      dataTable({
-        testid: 'audit-table',
-        compact: true,
-        columns: ['Time', 'Actor', { label: 'Request', class: 'col-fill' }, 'Status', 'Client'],
-        rows: visible.map(row),
-      }),
-      filter.foot(visible.length, list.length, 'requests', 'audit-filtered'),
+    filter.show(
+      { testid: 'audit-table', compact: true, columns: ['Time', 'Actor', { label: 'Request', class: 'col-fill' }, 'Status', 'Client'], rows: visible.map(row) },
+      { total: records.data.length, noun: 'requests' },
     );
   }
 
@@ -134,7 +124,6 @@ export function mountAudit(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       records.stop();
       stopTicker();
       page.remove();

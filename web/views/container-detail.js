@@ -5,7 +5,7 @@
 
 import { api, containerPath } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
-import { toast, errorToast, button, dataTable, rowActions, confirmAction, relativeTime, copyButton, glyph } from '../ui.js';
+import { toast, errorToast, button, inputError, dataTable, rowActions, confirmAction, relativeTime, copyButton, glyph } from '../ui.js';
 import { resource, asList, showLoadState } from '../resource.js';
 import { followOutput } from '../output.js';
 import { fact } from './workloads.js';
@@ -95,6 +95,7 @@ export function containerDetail(ctx, nodeId, initial) {
     h('span', { class: 'btn-label' }, 'Run'),
   );
   const runError = h('p', { class: 'field-message', testid: 'run-error', role: 'alert', hidden: true });
+  const { show: showRunError, clear: clearRunError } = inputError(cmdInput, runError);
   const runForm = ctx.canMutate
     ? h(
         'form',
@@ -110,10 +111,6 @@ export function containerDetail(ctx, nodeId, initial) {
     runForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       runCommand();
-    });
-    cmdInput.addEventListener('input', () => {
-      runError.hidden = true;
-      cmdInput.removeAttribute('aria-invalid');
     });
   }
 
@@ -297,7 +294,7 @@ export function containerDetail(ctx, nodeId, initial) {
   // ---- commands -----------------------------------------------------------------
 
   async function runCommand() {
-    runError.hidden = true;
+    clearRunError();
     let words;
     try {
       words = splitCommand(cmdInput.value.trim());
@@ -319,13 +316,6 @@ export function containerDetail(ctx, nodeId, initial) {
       runBtn.disabled = false;
       runBtn.classList.remove('is-busy');
     }
-  }
-
-  function showRunError(message) {
-    runError.textContent = message;
-    runError.hidden = false;
-    cmdInput.setAttribute('aria-invalid', 'true');
-    cmdInput.focus();
   }
 
   function attach(id) {

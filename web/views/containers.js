@@ -8,7 +8,7 @@ import { h, replace } from '../dom.js';
 import { field, fieldMessage, groupField, segmented, toast } from '../ui.js';
 import { asList } from '../resource.js';
 import { containerDetail, splitCommand } from './container-detail.js';
-import { BUSY_STATES, workloadBadge, toggleCell } from './workloads.js';
+import { BUSY_STATES, workloadBadge } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
 
 const HUB = 'https://hub.grid.tf/tf-official-apps';
@@ -46,18 +46,14 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
 
   // ---- rendering ----------------------------------------------------------
 
-  function row(c, { open: opened, toggle, progress }) {
+  function row(c, { nameCell, stateCell }) {
     const ports = asList(c.ports);
     const nics = asList(c.nics);
     return {
       data: { name: c.name, state: c.state },
       cells: [
-        h(
-          'td',
-          { dataset: { label: 'Name' } },
-          toggleCell({ name: c.name, sub: c.hostname && c.hostname !== c.name ? c.hostname : null, open: opened, testid: 'container-toggle', nameTestid: 'container-name', what: `the details of ${c.name}`, onToggle: toggle }),
-        ),
-        h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(c.state, { testid: 'container-state' }), progress)),
+        nameCell('Name', 'the details', c.hostname && c.hostname !== c.name ? c.hostname : null),
+        stateCell('State', workloadBadge(c.state, { testid: 'container-state' })),
         h('td', { dataset: { label: 'Flist' } }, h('span', { class: 'mono ct-flist-name', testid: 'container-flist', title: c.flist }, flistName(c.flist))),
         h(
           'td',

@@ -9,7 +9,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
 import { field, toast, dataTable, rowActions } from '../ui.js';
 import { asList } from '../resource.js';
-import { BUSY_STATES, workloadBadge, toggleCell, fact } from './workloads.js';
+import { BUSY_STATES, fact } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
 
 const COLUMNS = ['Gateway', 'Status', 'Domain', 'NICs', { label: 'Forwards', class: 'num' }, { label: 'Proxies', class: 'num' }];
@@ -44,13 +44,13 @@ export function mountGateways(ctx, nodeId, { open = null, onCount = () => {} } =
     onCount,
   });
 
-  function row(gw, { open: opened, toggle, progress }) {
+  function row(gw, { nameCell, stateCell, stateOrStatus }) {
     const busy = BUSY_STATES.has(gw.state);
     return {
       data: { name: gw.name, state: gw.state, status: gw.status },
       cells: [
-        h('td', { dataset: { label: 'Gateway' } }, toggleCell({ name: gw.name, open: opened, testid: 'gw-toggle', nameTestid: 'gw-name', what: `the forwards of ${gw.name}`, onToggle: toggle })),
-        h('td', { dataset: { label: 'Status' } }, h('div', { class: 'ct-state' }, busy ? workloadBadge(gw.state, { testid: 'gw-state' }) : workloadBadge(gw.status, { testid: 'gw-status' }), progress)),
+        nameCell('Gateway', 'the forwards'),
+        stateCell('Status', stateOrStatus()),
         h('td', { dataset: { label: 'Domain' }, class: 'mono', testid: 'gw-domain' }, gw.domain),
         h('td', { dataset: { label: 'NICs' }, testid: 'gw-nics' }, h('span', { class: 'chips' }, asList(gw.nics).map((n) => h('span', { class: 'pill-mono' }, nicLabel(n))))),
         h('td', { dataset: { label: 'Forwards' }, class: 'num', testid: 'gw-forward-count' }, String(asList(gw.portforwards).length)),

@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { viewPage, filterBox, dataTable, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
+import { viewPage, filterBox, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
 import { liveList, watchLive, listOrState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
@@ -188,15 +188,14 @@ const FILTERS = [
 ];
 
 export function mountJobs(root, ctx) {
-  let destroyed = false;
   const jobs = liveList('jobs', api.listJobs, { live: ctx.live, collections: ['jobs'], onChange: render });
 
   const count = h('span', { class: 'count-pill', testid: 'jobs-count' }, '…');
   const active = h('span', { class: 'jobs-active', testid: 'jobs-active', hidden: true });
   const filter = filterBox({
+    name: 'jobs',
     placeholder: 'Filter by node, target, kind, action, state or error',
     label: 'Filter jobs',
-    testid: 'jobs-filter',
     onChange: render,
   });
   // '#/jobs?q=<text>' (e.g. a job id, from a container's details) starts filtered.
@@ -207,7 +206,6 @@ export function mountJobs(root, ctx) {
   }
   const show = segmented({ label: 'Show jobs', options: FILTERS, checked: 'all' });
   show.el.addEventListener('change', render);
-  const body = h('div', { class: 'card table-card', testid: 'jobs-card' });
 
   const page = viewPage(
     {
@@ -222,7 +220,7 @@ export function mountJobs(root, ctx) {
       show.el,
       h('p', { class: 'toolbar-note' }, h('span', { class: 'live-mini', 'aria-hidden': 'true' }), 'The 200 most recent jobs.'),
     ),
-    body,
+    filter.body,
   );
   root.appendChild(page);
   render();
@@ -238,13 +236,12 @@ export function mountJobs(root, ctx) {
   }
 
   function render() {
-    if (destroyed) return;
     const list = jobs.data || [];
     count.textContent = jobs.data ? String(list.length) : '…';
     const running = list.filter((j) => !jobFinished(j)).length;
     active.hidden = running === 0;
     active.textContent = `${running} active`;
-    const visible = listOrState(jobs, body, {
+    const visible = listOrState(jobs, filter.body, {
       what: 'jobs',
       rows: 4,
       empty: {
@@ -255,17 +252,16 @@ export function mountJobs(root, ctx) {
       },
       matches,
       noMatch: () =>
-        filter.noMatch({ title: 'No matching jobs', text: (q) => (q ? `No job matches “${q}”.` : 'No job matches this filter.'), testid: 'jobs-nomatch' }),
+        filter.noMatch('No matching jobs', (q) => (q ? `No job matches “${q}”.` : 'No job matches this filter.')),
     });
     if (!visible) return;
-    replace(
-      body,
-      dataTable({
+    filter.show(
+      {
         testid: 'jobs-table',
         columns: ['Action', 'Target', 'State', { label: 'Progress', class: 'col-fill' }, { label: 'Tries', class: 'num' }, 'Started', 'Updated'],
         rows: visible.map(row),
-      }),
-      filter.foot(visible.length, list.length, 'jobs', 'jobs-filtered'),
+      },
+      { total: list.length, noun: 'jobs' },
     );
   }
 
@@ -285,7 +281,6 @@ export function mountJobs(root, ctx) {
 
   return {
     unmount() {
-      destroyed = true;
       jobs.stop();
       stopTicker();
       page.remove();

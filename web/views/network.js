@@ -9,7 +9,7 @@ import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
 import { field, groupField, fieldMessage, segmented, toast, rowActions, copyButton } from '../ui.js';
 import { asList } from '../resource.js';
-import { BUSY_STATES, workloadBadge, checkbox } from './workloads.js';
+import { BUSY_STATES, checkbox } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
 
 const MODES = [
@@ -45,7 +45,7 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
     onCount,
   });
 
-  function row(b, { progress }) {
+  function row(b, { stateCell, stateOrStatus }) {
     const s = b.setting || {};
     const hasCidr = b.networkMode !== 'none' && s.cidr;
     return {
@@ -56,11 +56,7 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
           { dataset: { label: 'Bridge' } },
           h('span', { class: 'cell-stack' }, h('span', { class: 'mono strong', testid: 'bridge-name' }, b.name), b.hwaddr ? h('span', { class: 'cell-sub mono', testid: 'bridge-hwaddr' }, b.hwaddr) : null),
         ),
-        h(
-          'td',
-          { dataset: { label: 'Status' } },
-          h('div', { class: 'ct-state' }, BUSY_STATES.has(b.state) ? workloadBadge(b.state, { testid: 'bridge-state' }) : workloadBadge(b.status, { testid: 'bridge-status' }), progress),
-        ),
+        stateCell('Status', stateOrStatus()),
         h('td', { dataset: { label: 'Mode' }, testid: 'bridge-mode' }, h('span', { class: 'tag tag-neutral' }, b.networkMode === 'dnsmasq' ? 'DHCP (dnsmasq)' : b.networkMode)),
         h('td', { dataset: { label: 'Address' }, testid: 'bridge-cidr' }, hasCidr ? h('span', { class: 'pill-mono' }, s.cidr) : muted('—')),
         h('td', { dataset: { label: 'DHCP range' }, testid: 'bridge-range' }, b.networkMode === 'dnsmasq' && s.start ? h('span', { class: 'mono' }, `${s.start} – ${s.end}`) : muted('—')),
@@ -177,7 +173,7 @@ export function mountZeroTiers(ctx, nodeId, { onCount = () => {} } = {}) {
     onCount,
   });
 
-  function row(z, { progress }) {
+  function row(z, { stateCell, stateOrStatus }) {
     const addresses = asList(z.assignedAddresses);
     const busy = BUSY_STATES.has(z.state);
     return {
@@ -193,11 +189,7 @@ export function mountZeroTiers(ctx, nodeId, { onCount = () => {} } = {}) {
             z.name ? h('span', { class: 'cell-sub', testid: 'node-zt-name' }, z.name) : null,
           ),
         ),
-        h(
-          'td',
-          { dataset: { label: 'Status' } },
-          h('div', { class: 'ct-state' }, busy ? workloadBadge(z.state, { testid: 'node-zt-state' }) : workloadBadge(z.status, { testid: 'node-zt-status', title: ztStatusTitle(z.status) }), progress),
-        ),
+        stateCell('Status', stateOrStatus(ztStatusTitle(z.status))),
         h('td', { dataset: { label: 'Type' } }, z.type ? h('span', { class: 'tag tag-neutral' }, String(z.type).toLowerCase()) : muted('—')),
         h(
           'td',

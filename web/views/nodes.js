@@ -9,7 +9,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, icon, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, viewPage, readOnlyPill, filterBox, dataTable, rowActions, deleteAction, confirmDelete, deleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, createButton, viewPage, readOnlyPill, filterBox, rowActions, deleteAction, confirmDeleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
 import { liveList, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
 import { mountZeroTier } from './zerotier.js';
 
@@ -39,20 +39,17 @@ export function mountNodes(root, ctx) {
 
   const count = h('span', { class: 'count-pill', testid: 'nodes-count' }, '…');
   const filter = filterBox({
+    name: 'nodes',
     placeholder: 'Filter by id, hostname, address, state or label',
     label: 'Filter nodes',
-    testid: 'nodes-filter',
     onChange: () => {
       pageIndex = 0;
       renderBody();
     },
   });
 
-  const registerBtn = ctx.canMutate
-    ? button('Register node', { kind: 'primary', iconName: 'plus', testid: 'node-register', onClick: () => openRegister() })
-    : null;
+  const registerBtn = createButton(ctx, 'Register node', { testid: 'node-register', onClick: () => openRegister() });
 
-  const body = h('div', { class: 'card table-card', testid: 'nodes-card' });
   const zerotier = mountZeroTier(ctx, { nodeById: (id) => asList(nodeList.data).find((n) => n.id === id) || null });
 
   const page = viewPage(
@@ -64,7 +61,7 @@ export function mountNodes(root, ctx) {
     },
     zerotier.pending,
     h('div', { class: 'toolbar' }, filter.el),
-    body,
+    filter.body,
     zerotier.members,
   );
   root.appendChild(page);
@@ -96,7 +93,7 @@ export function mountNodes(root, ctx) {
     if (destroyed) return;
     zerotier.render(); // the members show their nodes' states
     const nodes = nodeList.data;
-    if (showLoadState(nodeList, body, 'nodes', { rows: 4 })) {
+    if (showLoadState(nodeList, filter.body, 'nodes', { rows: 4 })) {
       count.textContent = '…';
       return;
     }
@@ -111,16 +108,14 @@ export function mountNodes(root, ctx) {
 
     if (nodes.length === 0) {
       replace(
-        body,
+        filter.body,
         emptyState({
           title: 'No nodes yet',
           text: ctx.canMutate
             ? 'Register a Zero-OS node to start managing it. Nodes that boot from this orchestrator appear here too.'
             : 'No Zero-OS node has been registered yet. Nodes appear here as soon as they are added.',
           testid: 'nodes-empty',
-          action: ctx.canMutate
-            ? button('Register node', { kind: 'primary', iconName: 'plus', onClick: () => openRegister() })
-            : null,
+          action: createButton(ctx, 'Register node', { onClick: () => openRegister() }),
         }),
       );
       firstRender = false;
@@ -128,23 +123,16 @@ export function mountNodes(root, ctx) {
     }
     if (visible.length === 0) {
       replace(
-        body,
-        filter.noMatch({ title: 'No matching nodes', text: (q) => `No node matches “${q}”.`, testid: 'nodes-nomatch' }),
+        filter.body,
+        filter.noMatch('No matching nodes', (q) => `No node matches “${q}”.`),
       );
       markSeen();
       return;
     }
 
-    replace(
-      body,
-      dataTable({
-        testid: 'nodes-table',
-        columns: ['ID', 'Hostname', 'Address', 'State', 'Labels', 'Updated'],
-        actions: ctx.canMutate,
-        rows: shown.map(row),
-      }),
-      pages > 1 ? pager(first, shown.length, visible.length, pages) : null,
-      filter.foot(visible.length, nodes.length, 'nodes', 'nodes-filtered'),
+    filter.show(
+      { testid: 'nodes-table', columns: ['ID', 'Hostname', 'Address', 'State', 'Labels', 'Updated'], actions: ctx.canMutate, rows: shown.map(row) },
+      { total: nodes.length, noun: 'nodes', shown: visible.length, more: pages > 1 ? pager(first, shown.length, visible.length, pages) : null },
     );
     markSeen();
   }
@@ -233,14 +221,12 @@ export function mountNodes(root, ctx) {
       description: 'Add a Zero-OS node so the orchestrator can manage it.',
       testid: 'register-modal',
       submitLabel: 'Register node',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Node ID', name: 'id', control: idInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters — usually the MAC address without colons.' }),
         field({ label: 'Hostname (optional)', name: 'hostname', control: hostInput }),
         field({ label: 'Address', name: 'address', control: addrInput, hint: 'IP address or host, with an optional :port.' }),
         labels.field,
-      ),
+      ],
       async onSubmit() {
         const id = idInput.value.trim();
         const hostname = hostInput.value.trim();
@@ -288,22 +274,18 @@ export function mountNodes(root, ctx) {
   // ---- delete -------------------------------------------------------------
 
   function openDelete(node) {
-    confirmDelete({
+    confirmDeleteItem({
       title: 'Delete node?',
-      submitLabel: 'Delete node',
       text: [
         'This removes ',
         h('strong', { class: 'mono' }, node.id),
         node.hostname ? ` (${node.hostname})` : '',
         ' from the orchestrator. The machine itself is not touched, and it can be registered again later.',
       ],
-      onConfirm: () =>
-        deleteItem({
-          what: 'Node',
-          name: node.id,
-          call: () => api.deleteNode(node.id),
-          remove: () => removeItem(nodeList, node.id, 'id'),
-        }),
+      what: 'Node',
+      name: node.id,
+      call: () => api.deleteNode(node.id),
+      remove: () => removeItem(nodeList, node.id, 'id'),
     });
   }
 

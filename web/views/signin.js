@@ -2,6 +2,7 @@
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
+import { inputError } from '../ui.js';
 
 export function mountSignIn(root, { message = null, onSignedIn }) {
   const error = h('div', { class: 'form-error', role: 'alert', testid: 'signin-error', hidden: true });
@@ -69,13 +70,13 @@ export function mountSignIn(root, { message = null, onSignedIn }) {
     submit,
   );
 
+  const { show: showError, clear: clearError } = inputError(input, error);
   let busy = false;
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (busy) return;
     const token = input.value.trim();
-    error.hidden = true;
-    error.textContent = '';
+    clearError();
     if (!token) {
       showError('Enter a token to sign in.');
       return;
@@ -104,13 +105,6 @@ export function mountSignIn(root, { message = null, onSignedIn }) {
     }
   });
 
-  function showError(text) {
-    error.textContent = text;
-    error.hidden = false;
-    input.setAttribute('aria-invalid', 'true');
-    input.focus();
-  }
-  input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
 
   const page = h(
     'div',

@@ -5,9 +5,9 @@
 // over nodes and delete one. Below them, the vdisk storages (vdisk-storages.js).
 
 import { api, ApiError } from '../api.js';
-import { h, replace } from '../dom.js';
-import { viewPage, dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead } from '../ui.js';
-import { liveResource, asList, listOrState, removeItem } from '../resource.js';
+import { h } from '../dom.js';
+import { viewPage, tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead } from '../ui.js';
+import { liveCards, asList, removeItem } from '../resource.js';
 import { mountVdiskStorages } from './vdisk-storages.js';
 
 const DRIVE_TYPES = ['hdd', 'ssd', 'nvme', 'archive'];
@@ -23,44 +23,32 @@ const badge = (status, testid) =>
   );
 
 export function mountStorageClusters(root, ctx) {
-  let destroyed = false;
-  const clusters = liveResource({
+  const clusters = liveCards({
     name: 'storage clusters',
     fetcher: async () => Promise.all(asList(await api.listStorageClusters()).map((label) => api.getStorageCluster(label))),
-    onChange: render,
     live: ctx.live,
     matches: (change) => COLLECTIONS.includes(change.collection),
+    body: h('div', { class: 'cluster-list', testid: 'clusters-body' }),
+    what: 'the storage clusters',
+    empty: {
+      iconName: 'disk',
+      title: 'No storage clusters',
+      text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
+      testid: 'clusters-empty',
+    },
+    card,
   });
-  const body = h('div', { class: 'cluster-list', testid: 'clusters-body' });
   const page = viewPage(
     {
       testid: 'clusters-page',
       title: 'Storage clusters',
       sub: 'Block storage clusters: one storage engine per free disk of the chosen drive type on each node, checked every heartbeat and restarted when it stops answering.',
-      actions: ctx.canMutate
-        ? button('Deploy cluster', { kind: 'primary', iconName: 'plus', testid: 'cluster-create', onClick: openDeploy })
-        : null,
+      actions: createButton(ctx, 'Deploy cluster', { testid: 'cluster-create', onClick: openDeploy }),
     },
-    body,
+    clusters.body,
   );
   root.appendChild(page);
   const vdiskStorages = mountVdiskStorages(page, ctx);
-  render();
-  clusters.load();
-
-  function render() {
-    if (destroyed) return;
-    const list = listOrState(clusters, body, {
-      what: 'the storage clusters',
-      empty: {
-        iconName: 'disk',
-        title: 'No storage clusters',
-        text: 'Deploy one over nodes with free disks: it runs a storage engine per disk.',
-        testid: 'clusters-empty',
-      },
-    });
-    if (list) replace(body, list.map(card));
-  }
 
   function card(cluster) {
     const servers = cluster.storageServers || [];
@@ -74,13 +62,8 @@ export function mountStorageClusters(root, ctx) {
           ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'cluster-delete', onClick: () => askDelete(cluster) })
           : null,
       ),
-      servers.length === 0
-        ? h('p', { class: 'muted cluster-note', testid: 'cluster-no-engines' }, 'No engine recorded yet.')
-        : dataTable({
-            testid: 'engines-table',
-            compact: true,
-            columns: ['Node', 'Disk', 'Engine', 'Status', { label: 'Reason', class: 'col-fill' }],
-            rows: servers.map((s) =>
+      tableOrNote(
+        servers.map((s) =>
               h(
                 'tr',
                 { testid: 'engine-row', dataset: { node: s.node, disk: s.disk, port: String(s.port), status: s.status } },
@@ -91,7 +74,13 @@ export function mountStorageClusters(root, ctx) {
                 h('td', { dataset: { label: 'Reason' }, class: 'col-fill' }, s.reason || dash()),
               ),
             ),
-          }),
+        {
+          note: 'No engine recorded yet.',
+          noteTestid: 'cluster-no-engines',
+          testid: 'engines-table',
+          columns: ['Node', 'Disk', 'Engine', 'Status', { label: 'Reason', class: 'col-fill' }],
+        },
+      ),
     );
   }
 
@@ -105,14 +94,12 @@ export function mountStorageClusters(root, ctx) {
       title: 'Deploy a storage cluster',
       testid: 'cluster-modal',
       submitLabel: 'Deploy',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Label', name: 'label', control: label }),
         field({ label: 'Engines in all', name: 'servers', control: servers, hint: 'A multiple of the number of nodes: each node runs as many, one per disk.' }),
         field({ label: 'Drive type', name: 'driveType', control: drive }),
         field({ label: 'Nodes', name: 'nodes', control: nodeList, hint: 'Node ids, separated by commas.' }),
-      ),
+      ],
       async onSubmit() {
         const name = label.value.trim();
         checkName(name, { field: 'label', what: 'label' });
@@ -127,23 +114,18 @@ export function mountStorageClusters(root, ctx) {
   }
 
   function askDelete(cluster) {
-    confirmDelete({
+    confirmDeleteItem({
       title: `Delete cluster ${cluster.label}?`,
-      submitLabel: 'Delete cluster',
       text: 'Its engines stop and their data is gone: the pools on its disks are removed.',
-      onConfirm: () =>
-        deleteItem({
-          what: 'Cluster',
-          name: cluster.label,
-          call: () => api.deleteStorageCluster(cluster.label),
-          remove: () => removeItem(clusters, cluster.label, 'label'),
-        }),
+      what: 'Cluster',
+      name: cluster.label,
+      call: () => api.deleteStorageCluster(cluster.label),
+      remove: () => removeItem(clusters, cluster.label, 'label'),
     });
   }
 
   return {
     unmount() {
-      destroyed = true;
       clusters.stop();
       vdiskStorages.unmount();
       page.remove();

@@ -11,7 +11,7 @@ import { h, replace, formatBytes } from '../dom.js';
 import { field, groupField, fieldMessage, toast, button, confirmAction, relativeTime, glyph } from '../ui.js';
 import { asList } from '../resource.js';
 import { followJob, jobError } from './jobs.js';
-import { BUSY_STATES, workloadBadge, moveError, checkbox, toggleCell, sizeField, fact } from './workloads.js';
+import { BUSY_STATES, workloadBadge, moveError, checkbox, sizeField, fact } from './workloads.js';
 import { workloadTab, workloadList, workloadActions } from './workload-tab.js';
 const MIB = 1024 * 1024;
 // btrfs RAID profiles, with the fewest devices each needs (as the API checks them).
@@ -58,24 +58,14 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
     onCount,
   });
 
-  function row(p, { open: opened, toggle, progress }) {
+  function row(p, { nameCell, stateCell, stateOrStatus }) {
     const busy = BUSY_STATES.has(p.state);
     const devices = asList(p.devices);
     return {
       data: { name: p.name, state: p.state, status: p.status },
       cells: [
-        h('td', { dataset: { label: 'Pool' } }, toggleCell({ name: p.name, sub: p.mountpoint, open: opened, testid: 'pool-toggle', nameTestid: 'pool-name', what: `the filesystems of ${p.name}`, onToggle: toggle })),
-        h(
-          'td',
-          { dataset: { label: 'Status' } },
-          h(
-            'div',
-            { class: 'ct-state' },
-            busy ? workloadBadge(p.state, { testid: 'pool-state' }) : workloadBadge(p.status, { testid: 'pool-status', title: statusTitle(p.status) }),
-            !busy && p.state && !['healthy', 'ready'].includes(p.state) ? workloadBadge(p.state, { testid: 'pool-state' }) : null,
-            progress,
-          ),
-        ),
+        nameCell('Pool', 'the filesystems', p.mountpoint),
+        stateCell('Status', stateOrStatus(statusTitle(p.status)), !busy && p.state && !['healthy', 'ready'].includes(p.state) ? workloadBadge(p.state, { testid: 'pool-state' }) : null),
         h('td', { dataset: { label: 'Capacity' }, class: 'col-fill' }, capacityBar(p)),
         h(
           'td',
@@ -248,12 +238,12 @@ function poolDetail(ctx, nodeId, initial) {
     );
   }
 
-  function row(f, { open, toggle, progress }) {
+  function row(f, { nameCell, stateCell }) {
     return {
       data: { name: f.name, state: f.state },
       cells: [
-        h('td', { dataset: { label: 'Filesystem' } }, toggleCell({ name: f.name, open, testid: 'filesystem-toggle', nameTestid: 'filesystem-name', what: `the snapshots of ${f.name}`, onToggle: toggle })),
-        h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(f.state, { testid: 'filesystem-state' }), progress)),
+        nameCell('Filesystem', 'the snapshots'),
+        stateCell('State', workloadBadge(f.state, { testid: 'filesystem-state' })),
         h('td', { dataset: { label: 'Quota', quota: f.quota }, class: 'nowrap', testid: 'filesystem-quota' }, f.quota > 0 ? formatMiB(f.quota) : h('span', { class: 'muted' }, 'unlimited')),
         h('td', { dataset: { label: 'Access' } }, f.readOnly ? h('span', { class: 'tag tag-warn' }, 'read-only') : h('span', { class: 'muted' }, 'read-write')),
         h('td', { dataset: { label: 'Mountpoint' } }, h('span', { class: 'mono cell-sub st-path', title: f.mountpoint }, f.mountpoint)),
@@ -348,12 +338,12 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
     },
   });
 
-  function row(s, { progress }) {
+  function row(s, { stateCell }) {
     return {
       data: { name: s.name, state: s.state },
       cells: [
         h('td', { dataset: { label: 'Snapshot' } }, h('span', { class: 'mono strong', testid: 'snapshot-name' }, s.name)),
-        h('td', { dataset: { label: 'State' } }, h('div', { class: 'ct-state' }, workloadBadge(s.state, { testid: 'snapshot-state' }), progress)),
+        stateCell('State', workloadBadge(s.state, { testid: 'snapshot-state' })),
         h('td', { dataset: { label: 'Taken' }, class: 'nowrap' }, s.timestamp ? relativeTime(takenAt(s)) : '—'),
         ctx.canMutate
           ? workloadActions(

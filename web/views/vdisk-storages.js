@@ -5,9 +5,9 @@
 // until the image is ready. Kept live from the event feed.
 
 import { api } from '../api.js';
-import { h, replace } from '../dom.js';
-import { dataTable, button, field, openModal, confirmDelete, deleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
-import { liveResource, asList, listOrState } from '../resource.js';
+import { h } from '../dom.js';
+import { tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
+import { liveCards, asList } from '../resource.js';
 import { jobProgress } from './jobs.js';
 
 const COLLECTIONS = ['vdiskstorages', 'vdisks', 'images', 'image_content', 'jobs', 'storageclusters'];
@@ -31,37 +31,27 @@ async function loadAll() {
 }
 
 export function mountVdiskStorages(root, ctx) {
-  let destroyed = false;
-  const storages = liveResource({
+  const storages = liveCards({
     name: 'vdisk storages',
     fetcher: loadAll,
-    onChange: render,
     live: ctx.live,
     matches: (change) => COLLECTIONS.includes(change.collection),
+    body: h('div', { class: 'cluster-list', testid: 'vdiskstorages-body' }),
+    what: 'the vdisk storages',
+    empty: { iconName: 'disk', title: 'No vdisk storages', text: 'Make one on a deployed storage cluster.', testid: 'vdiskstorages-empty' },
+    card,
   });
-  const body = h('div', { class: 'cluster-list', testid: 'vdiskstorages-body' });
   const section = h(
     'section',
     { class: 'vdisk-storages', testid: 'vdiskstorages' },
     panelHead(
       'Vdisk storages',
       'Virtual disks on a block cluster, and the images boot vdisks start as.',
-      ctx.canMutate ? button('New vdisk storage', { kind: 'primary', iconName: 'plus', testid: 'vdiskstorage-create', onClick: openCreateStorage }) : null,
+      createButton(ctx, 'New vdisk storage', { testid: 'vdiskstorage-create', onClick: openCreateStorage }),
     ),
-    body,
+    storages.body,
   );
   root.appendChild(section);
-  render();
-  storages.load();
-
-  function render() {
-    if (destroyed) return;
-    const list = listOrState(storages, body, {
-      what: 'the vdisk storages',
-      empty: { iconName: 'disk', title: 'No vdisk storages', text: 'Make one on a deployed storage cluster.', testid: 'vdiskstorages-empty' },
-    });
-    if (list) replace(body, list.map(card));
-  }
 
   function card(storage) {
     return h(
@@ -73,27 +63,17 @@ export function mountVdiskStorages(root, ctx) {
         ctx.canMutate ? button('New vdisk', { small: true, iconName: 'plus', testid: 'vdisk-create', onClick: () => openCreateVdisk(storage) }) : null,
         ctx.canMutate ? button('Import image', { small: true, iconName: 'plus', testid: 'image-import', onClick: () => openImport(storage) }) : null,
         ctx.canMutate
-          ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'vdiskstorage-delete', onClick: () => askDeleteStorage(storage) })
+          ? button('Delete', { kind: 'ghost-danger', small: true, iconName: 'trash', testid: 'vdiskstorage-delete', onClick: () => askDelete('Vdisk storage', storage.id, 'Only a vdisk storage without vdisks can go.', () => api.deleteVdiskStorage(storage.id)) })
           : null,
       ),
-      storage.vdisks.length === 0
-        ? h('p', { class: 'muted cluster-note', testid: 'vdisks-empty' }, 'No vdisks yet.')
-        : dataTable({
-            testid: 'vdisks-table',
-            compact: true,
-            actions: ctx.canMutate,
-            columns: ['Vdisk', 'Type', 'Size', 'Block size', 'Image', { label: 'Status', class: 'col-fill' }],
-            rows: storage.vdisks.map((vdisk) => vdiskRow(storage, vdisk)),
-          }),
-      storage.images.length === 0
-        ? h('p', { class: 'muted cluster-note', testid: 'images-empty' }, 'No images yet.')
-        : dataTable({
-            testid: 'images-table',
-            compact: true,
-            actions: ctx.canMutate,
-            columns: ['Image', 'Size', 'Block size', { label: 'Status', class: 'col-fill' }],
-            rows: storage.images.map((image) => imageRow(storage, image)),
-          }),
+      tableOrNote(
+        storage.vdisks.map((vdisk) => vdiskRow(storage, vdisk)),
+        { note: 'No vdisks yet.', noteTestid: 'vdisks-empty', testid: 'vdisks-table', actions: ctx.canMutate, columns: ['Vdisk', 'Type', 'Size', 'Block size', 'Image', { label: 'Status', class: 'col-fill' }] },
+      ),
+      tableOrNote(
+        storage.images.map((image) => imageRow(storage, image)),
+        { note: 'No images yet.', noteTestid: 'images-empty', testid: 'images-table', actions: ctx.canMutate, columns: ['Image', 'Size', 'Block size', { label: 'Status', class: 'col-fill' }] },
+      ),
     );
   }
 
@@ -111,7 +91,7 @@ export function mountVdiskStorages(root, ctx) {
         ? rowActions(
             { label: 'Resize', testid: 'vdisk-resize', onClick: () => openResize(storage, vdisk) },
             { label: 'Roll back', testid: 'vdisk-rollback', onClick: () => openRollback(storage, vdisk) },
-            deleteAction(vdisk.id, 'vdisk-delete', () => askDeleteVdisk(storage, vdisk)),
+            deleteAction(vdisk.id, 'vdisk-delete', () => askDelete('Vdisk', vdisk.id, 'Its blocks are removed from the engines.', () => api.deleteVdisk(storage.id, vdisk.id))),
           )
         : null,
     );
@@ -129,7 +109,7 @@ export function mountVdiskStorages(root, ctx) {
       h('td', { dataset: { label: 'Size' } }, image.status === 'ready' ? `${image.sizeBytes} bytes` : dash()),
       h('td', { dataset: { label: 'Block size' } }, `${image.blocksize} B`),
       h('td', { dataset: { label: 'Status' }, class: 'col-fill' }, status),
-      ctx.canMutate ? rowActions(deleteAction(image.name, 'image-delete', () => askDeleteImage(storage, image))) : null,
+      ctx.canMutate ? rowActions(deleteAction(image.name, 'image-delete', () => askDelete('Image', image.name, 'Vdisks made from it keep their content.', () => api.deleteImage(storage.id, image.name)))) : null,
     );
   }
 
@@ -143,7 +123,7 @@ export function mountVdiskStorages(root, ctx) {
       title: 'New vdisk storage',
       testid: 'vdiskstorage-modal',
       submitLabel: 'Create',
-      body: h('div', { class: 'form-grid' }, field({ label: 'Id', name: 'id', control: id }), field({ label: 'Block cluster', name: 'blockCluster', control: cluster })),
+      fields: [field({ label: 'Id', name: 'id', control: id }), field({ label: 'Block cluster', name: 'blockCluster', control: cluster })],
       async onSubmit() {
         checkName(id.value.trim(), { field: 'id', what: 'id' });
         await api.createVdiskStorage({ id: id.value.trim(), blockCluster: cluster.value });
@@ -168,14 +148,12 @@ export function mountVdiskStorages(root, ctx) {
       title: `New vdisk in ${storage.id}`,
       testid: 'vdisk-modal',
       submitLabel: 'Create',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Id', name: 'id', control: id }),
         field({ label: 'Size (GiB)', name: 'size', control: size, hint: '1 to 2048.' }),
         field({ label: 'Type', name: 'type', control: kind, hint: 'boot vdisks are deduplicated and may start as an image.' }),
         field({ label: 'Image', name: 'imageId', control: image }),
-      ),
+      ],
       async onSubmit() {
         checkName(id.value.trim(), { field: 'id', what: 'id' });
         const body = { id: id.value.trim(), size: Number(size.value), type: kind.value };
@@ -193,7 +171,7 @@ export function mountVdiskStorages(root, ctx) {
       title: `Resize ${vdisk.id}`,
       testid: 'resize-modal',
       submitLabel: 'Resize',
-      body: h('div', { class: 'form-grid' }, field({ label: 'New size (GiB)', name: 'newSize', control: size, hint: `Larger than ${vdisk.size} GiB: a vdisk only grows.` })),
+      fields: [field({ label: 'New size (GiB)', name: 'newSize', control: size, hint: `Larger than ${vdisk.size} GiB: a vdisk only grows.` })],
       async onSubmit() {
         await api.resizeVdisk(storage.id, vdisk.id, { newSize: Number(size.value) });
         toast(`Vdisk ${vdisk.id} is now ${size.value} GiB.`, { type: 'success' });
@@ -208,7 +186,7 @@ export function mountVdiskStorages(root, ctx) {
       title: `Roll back ${vdisk.id}`,
       testid: 'rollback-modal',
       submitLabel: 'Roll back',
-      body: h('div', { class: 'form-grid' }, field({ label: 'Epoch (Unix seconds)', name: 'epoch', control: epoch, hint: '0 restores the oldest state kept.' })),
+      fields: [field({ label: 'Epoch (Unix seconds)', name: 'epoch', control: epoch, hint: '0 restores the oldest state kept.' })],
       async onSubmit() {
         await api.rollbackVdisk(storage.id, vdisk.id, { epoch: Number(epoch.value) });
         toast(`Vdisk ${vdisk.id} rolled back.`, { type: 'success' });
@@ -224,12 +202,10 @@ export function mountVdiskStorages(root, ctx) {
       title: `Import an image into ${storage.id}`,
       testid: 'image-modal',
       submitLabel: 'Import',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Name', name: 'imageName', control: name }),
         field({ label: 'URL', name: 'url', control: url, hint: 'An http:// or https:// URL of a raw disk image or an ISO.' }),
-      ),
+      ],
       async onSubmit() {
         checkName(name.value.trim(), { field: 'imageName', what: 'name' });
         const answer = await api.importImage(storage.id, { imageName: name.value.trim(), url: url.value.trim() });
@@ -239,42 +215,20 @@ export function mountVdiskStorages(root, ctx) {
     });
   }
 
-  function askDeleteStorage(storage) {
-    confirmDelete({
-      title: `Delete vdisk storage ${storage.id}?`,
-      submitLabel: 'Delete vdisk storage',
-      text: 'Only a vdisk storage without vdisks can go.',
-      onConfirm: () => deleteItem({ what: 'Vdisk storage', name: storage.id, call: () => api.deleteVdiskStorage(storage.id), remove: () => storages.load() }),
-    });
-  }
-
-  function askDeleteVdisk(storage, vdisk) {
-    confirmDelete({
-      title: `Delete vdisk ${vdisk.id}?`,
-      submitLabel: 'Delete vdisk',
-      text: 'Its blocks are removed from the engines.',
-      onConfirm: () => deleteItem({ what: 'Vdisk', name: vdisk.id, call: () => api.deleteVdisk(storage.id, vdisk.id), remove: () => storages.load() }),
-    });
-  }
-
-  function askDeleteImage(storage, image) {
-    confirmDelete({
-      title: `Delete image ${image.name}?`,
-      submitLabel: 'Delete image',
-      text: 'Vdisks made from it keep their content.',
-      onConfirm: () =>
-        deleteItem({
-          what: 'Image',
-          name: image.name,
-          call: () => api.deleteImage(storage.id, image.name),
-          remove: () => storages.load(),
-        }),
+  /** Asks, then deletes the `what` (a vdisk storage, a vdisk, an image) called `name`; the list is read again either way. */
+  function askDelete(what, name, text, call) {
+    confirmDeleteItem({
+      title: `Delete ${what.toLowerCase()} ${name}?`,
+      text,
+      what,
+      name,
+      call,
+      remove: () => storages.load(),
     });
   }
 
   return {
     unmount() {
-      destroyed = true;
       storages.stop();
       section.remove();
     },

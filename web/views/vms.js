@@ -9,7 +9,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
 import { field, groupField, fieldMessage, toast, button, dataTable, glyph } from '../ui.js';
 import { asList } from '../resource.js';
-import { BUSY_STATES, workloadBadge, bareMessage, toggleCell, sizeField, fact } from './workloads.js';
+import { BUSY_STATES, bareMessage, sizeField, fact } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
 // A VM's load is the node's, not the store's: no live events, so it is read again while shown.
 const INFO_POLL_MS = 5_000;
@@ -63,23 +63,14 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
 
   // ---- rendering ----------------------------------------------------------
 
-  function row(vm, { open: opened, toggle, progress }) {
+  function row(vm, { nameCell, stateCell, stateOrStatus }) {
     const nics = asList(vm.nics);
     const disks = asList(vm.disks);
     return {
       data: { id: vm.id, state: vm.state, status: vm.status, cpu: vm.cpu, memory: vm.memory, vnc: vm.vnc },
       cells: [
-        h('td', { dataset: { label: 'VM' } }, toggleCell({ name: vm.id, open: opened, testid: 'vm-toggle', nameTestid: 'vm-name', what: `the details of ${vm.id}`, onToggle: toggle })),
-        h(
-          'td',
-          { dataset: { label: 'Status' } },
-          h(
-            'div',
-            { class: 'ct-state' },
-            BUSY_STATES.has(vm.state) ? workloadBadge(vm.state, { testid: 'vm-state' }) : workloadBadge(vm.status, { testid: 'vm-status', title: statusTitle(vm.status) }),
-            progress,
-          ),
-        ),
+        nameCell('VM', 'the details'),
+        stateCell('Status', stateOrStatus(statusTitle(vm.status))),
         h('td', { dataset: { label: 'vCPUs' }, class: 'num', testid: 'vm-cpu' }, String(vm.cpu)),
         h('td', { dataset: { label: 'Memory' }, class: 'num nowrap', testid: 'vm-memory' }, formatMiB(vm.memory)),
         h('td', { dataset: { label: 'NICs' }, testid: 'vm-nics' }, nics.length ? h('span', { class: 'chips' }, nics.map((n) => h('span', { class: 'pill-mono', title: n.macaddress ? `MAC ${n.macaddress}` : null }, nicLabel(n)))) : muted('none')),
@@ -230,6 +221,27 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
 
 // ---- a VM's details -----------------------------------------------------------------
 
+/**
+ * A table of a running VM's I/O as the node reports it, one row per device:
+ * its name, two rates as counts, then two in bytes per second (`rows`:
+ * [name, count, count, bytes, bytes]).
+ */
+function ioTable({ title, iconName, testid, rowTestid, columns: [first, ...rates], rows }) {
+  return h(
+    'section',
+    { class: 'ct-section ct-table' },
+    h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph(iconName, { size: 15 }), title)),
+    dataTable({
+      testid,
+      compact: true,
+      columns: [first, ...rates.map((label) => ({ label, class: 'num' }))],
+      rows: rows.map(([name, a, b, c, d]) =>
+        h('tr', { testid: rowTestid }, h('td', { class: 'mono nowrap' }, name), h('td', { class: 'num' }, a), h('td', { class: 'num' }, b), h('td', { class: 'num nowrap' }, c), h('td', { class: 'num nowrap' }, d)),
+      ),
+    }),
+  );
+}
+
 /** Under an opened VM: its NICs, disks and VNC port, and while it runs its load (GET …/info, polled). */
 function vmDetail(nodeId, initial) {
   let vm = initial;
@@ -318,56 +330,22 @@ function vmDetail(nodeId, initial) {
       h(
         'div',
         { class: 'ct-tables' },
-        h(
-          'section',
-          { class: 'ct-section ct-table' },
-          h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('disk', { size: 15 }), 'Disks')),
-          dataTable({
-            testid: 'vm-info-disks',
-            compact: true,
-            columns: ['Disk', { label: 'Read IOPS', class: 'num' }, { label: 'Write IOPS', class: 'num' }, { label: 'Read', class: 'num' }, { label: 'Write', class: 'num' }],
-            tbody: h(
-              'tbody',
-              null,
-              disks.map((d, i) =>
-                h(
-                  'tr',
-                  { testid: 'vm-info-disk' },
-                  h('td', { class: 'mono nowrap' }, asList(vm.disks)[i] ? asList(vm.disks)[i].vdiskid : `#${i}`),
-                  h('td', { class: 'num' }, num(d.iops_read, 1)),
-                  h('td', { class: 'num' }, num(d.iops_write, 1)),
-                  h('td', { class: 'num nowrap' }, perSec(d.read)),
-                  h('td', { class: 'num nowrap' }, perSec(d.write)),
-                ),
-              ),
-            ),
-          }),
-        ),
-        h(
-          'section',
-          { class: 'ct-section ct-table' },
-          h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph('network', { size: 15 }), 'Network')),
-          dataTable({
-            testid: 'vm-info-net',
-            compact: true,
-            columns: ['NIC', { label: 'Pkts in/s', class: 'num' }, { label: 'Pkts out/s', class: 'num' }, { label: 'In', class: 'num' }, { label: 'Out', class: 'num' }],
-            tbody: h(
-              'tbody',
-              null,
-              nets.map((n, i) =>
-                h(
-                  'tr',
-                  { testid: 'vm-info-nic' },
-                  h('td', { class: 'mono nowrap' }, asList(vm.nics)[i] ? nicLabel(asList(vm.nics)[i]) : `#${i}`),
-                  h('td', { class: 'num' }, num(n.rxPackets)),
-                  h('td', { class: 'num' }, num(n.txPackets)),
-                  h('td', { class: 'num nowrap' }, perSec(n.rxThroughput)),
-                  h('td', { class: 'num nowrap' }, perSec(n.txThroughput)),
-                ),
-              ),
-            ),
-          }),
-        ),
+        ioTable({
+          title: 'Disks',
+          iconName: 'disk',
+          testid: 'vm-info-disks',
+          rowTestid: 'vm-info-disk',
+          columns: ['Disk', 'Read IOPS', 'Write IOPS', 'Read', 'Write'],
+          rows: disks.map((d, i) => [asList(vm.disks)[i] ? asList(vm.disks)[i].vdiskid : `#${i}`, num(d.iops_read, 1), num(d.iops_write, 1), perSec(d.read), perSec(d.write)]),
+        }),
+        ioTable({
+          title: 'Network',
+          iconName: 'network',
+          testid: 'vm-info-net',
+          rowTestid: 'vm-info-nic',
+          columns: ['NIC', 'Pkts in/s', 'Pkts out/s', 'In', 'Out'],
+          rows: nets.map((n, i) => [asList(vm.nics)[i] ? nicLabel(asList(vm.nics)[i]) : `#${i}`, num(n.rxPackets), num(n.txPackets), perSec(n.rxThroughput), perSec(n.txThroughput)]),
+        }),
       ),
     );
   }

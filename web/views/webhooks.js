@@ -5,9 +5,9 @@
 // and delete.
 
 import { api, ApiError } from '../api.js';
-import { h, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, button, viewPage, readOnlyPill, dataTable, confirmDelete, deleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
-import { liveResource, asList, removeItem, listOrState } from '../resource.js';
+import { h } from '../dom.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, button, createButton, viewPage, readOnlyPill, tableOrNote, confirmDeleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
+import { liveCards, asList, removeItem } from '../resource.js';
 
 // The event types a webhook may ask for (ork: every event, as the reference named it).
 const EVENT_TYPES = [
@@ -19,46 +19,34 @@ const EVENT_TYPES = [
 ];
 
 export function mountWebhooks(root, ctx) {
-  let destroyed = false;
-  const hooks = liveResource({
+  const hooks = liveCards({
     name: 'webhooks',
     // The list, then each webhook's detail (its deliveries): a handful of webhooks, one small request each.
     fetcher: async () => Promise.all(asList(await api.listWebhooks()).map((w) => api.getWebhook(w.name))),
-    onChange: render,
     live: ctx.live,
     matches: (change) => change.collection === 'webhooks' || change.collection === 'webhook_status',
+    body: h('div', { class: 'webhooks', testid: 'webhooks-body' }),
+    what: 'webhooks',
+    items: (data) => [...data].sort((a, b) => a.name.localeCompare(b.name)),
+    empty: {
+      iconName: 'activity',
+      title: 'No webhooks yet',
+      text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
+      testid: 'webhooks-empty',
+    },
+    card: hookCard,
   });
-  const body = h('div', { class: 'webhooks', testid: 'webhooks-body' });
   const page = viewPage(
     {
       testid: 'webhooks-page',
       title: 'Webhooks',
       sub: 'Events POSTed to your receivers as JSON, signed with HMAC-SHA256 in X-Zos-Signature, in order and retried until the receiver answers 2xx.',
-      actions: ctx.canMutate
-        ? button('New webhook', { kind: 'primary', iconName: 'plus', testid: 'webhook-create', onClick: openCreate })
-        : readOnlyPill(ctx, 'see webhooks, not change them'),
+      actions: createButton(ctx, 'New webhook', { testid: 'webhook-create', onClick: openCreate }) || readOnlyPill(ctx, 'see webhooks, not change them'),
     },
-    body,
+    hooks.body,
   );
   root.appendChild(page);
-  render();
   const stopTicker = relativeTimeTicker(page, 15_000);
-  hooks.load();
-
-  function render() {
-    if (destroyed) return;
-    const list = listOrState(hooks, body, {
-      what: 'webhooks',
-      items: (data) => [...data].sort((a, b) => a.name.localeCompare(b.name)),
-      empty: {
-        iconName: 'activity',
-        title: 'No webhooks yet',
-        text: 'A webhook receives node state changes, job outcomes, storage and boot events as they happen.',
-        testid: 'webhooks-empty',
-      },
-    });
-    if (list) replace(body, list.map(hookCard));
-  }
 
   function hookCard(w) {
     const counts = h(
@@ -77,14 +65,13 @@ export function mountWebhooks(root, ctx) {
           ? button('Delete', { small: true, kind: 'ghost-danger', iconName: 'trash', testid: 'webhook-delete', title: `Delete ${w.name}`, onClick: () => openDelete(w) })
           : null,
       ),
-      w.deliveries.length === 0
-        ? h('p', { class: 'table-foot', testid: 'webhook-no-deliveries' }, 'No delivery yet: the next event goes out at once.')
-        : dataTable({
-            testid: 'webhook-deliveries',
-            compact: true,
-            columns: ['Time', 'Event', 'Attempt', { label: 'Outcome', class: 'col-fill' }, 'Took'],
-            rows: w.deliveries.map(deliveryRow),
-          }),
+      tableOrNote(w.deliveries.map(deliveryRow), {
+        note: 'No delivery yet: the next event goes out at once.',
+        noteTestid: 'webhook-no-deliveries',
+        noteClass: 'table-foot',
+        testid: 'webhook-deliveries',
+        columns: ['Time', 'Event', 'Attempt', { label: 'Outcome', class: 'col-fill' }, 'Took'],
+      }),
     );
   }
 
@@ -117,14 +104,12 @@ export function mountWebhooks(root, ctx) {
       description: 'Events are POSTed as JSON; check X-Zos-Signature (sha256=HMAC of the body under the secret) before trusting one.',
       testid: 'webhook-modal',
       submitLabel: 'Create webhook',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters.' }),
         field({ label: 'Receiver URL', name: 'url', control: urlInput, hint: 'http:// or https://' }),
         field({ label: 'Secret', name: 'secret', control: secretInput, hint: '16 to 256 characters; it signs every delivery and is never shown again.' }),
         groupField({ name: 'eventtypes', label: 'Events' }, h('div', { class: 'st-devices' }, boxes.map((b) => b.el)), fieldMessage()),
-      ),
+      ],
       async onSubmit() {
         const name = nameInput.value.trim();
         checkName(name, { field: 'name', what: 'webhook name' });
@@ -138,17 +123,18 @@ export function mountWebhooks(root, ctx) {
   }
 
   function openDelete(w) {
-    confirmDelete({
+    confirmDeleteItem({
       title: 'Delete webhook?',
-      submitLabel: 'Delete webhook',
       text: h('span', null, 'No more events go to ', h('strong', { class: 'mono' }, w.url), `; the ${w.pending} still pending are dropped.`),
-      onConfirm: () => deleteItem({ what: 'Webhook', name: w.name, call: () => api.deleteWebhook(w.name), remove: () => removeItem(hooks, w.name) }),
+      what: 'Webhook',
+      name: w.name,
+      call: () => api.deleteWebhook(w.name),
+      remove: () => removeItem(hooks, w.name),
     });
   }
 
   return {
     unmount() {
-      destroyed = true;
       hooks.stop();
       stopTicker();
     },

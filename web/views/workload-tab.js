@@ -9,9 +9,9 @@
 // one in a node-page tab: heading, create button, card, empty state.
 
 import { h, replace } from '../dom.js';
-import { openModal, errorToast, emptyState, button, confirmAction, dataTable, panelHead, rowActions, deleteAction } from '../ui.js';
+import { openModal, errorToast, emptyState, createButton, confirmAction, dataTable, panelHead, rowActions, deleteAction } from '../ui.js';
 import { liveResource, asList, showLoadState, upsertItem, removeItem } from '../resource.js';
-import { jobWatcher, formWait, rowChange, changeUnder, syncRows } from './workloads.js';
+import { BUSY_STATES, jobWatcher, formWait, rowChange, changeUnder, syncRows, toggleCell, workloadBadge } from './workloads.js';
 
 /**
  * workloadList(ctx, spec) → {list, watcher, stop(), saved(), act(), confirmRemove(), openForm()}
@@ -21,7 +21,8 @@ import { jobWatcher, formWait, rowChange, changeUnder, syncRows } from './worklo
  * - collections, prefix: the live changes that concern it (see changeUnder)
  * - item: the testid stem of its rows ("pool": pool-row, pool-detail-row)
  * - table: {testid, columns, className, compact}
- * - row(item, {open, toggle, progress}) → {data (the row's data-*), cells}
+ * - row(item, cells) → {data (the row's data-*), cells}; `cells` builds the
+ *   cells every kind has (see rowCells)
  * - detail(item) → {el, update?(item), stop()}: rows open to it (detailClass: the detail row's extra class)
  * - empty() → what shows when there are none; onCount(n) after each load; open: a key opened at first
  */
@@ -96,7 +97,7 @@ export function workloadList(ctx, spec) {
   function fill(tr, x) {
     const open = expanded.has(x[key]);
     if (detail) tr.className = open ? 'ct-row is-open' : 'ct-row';
-    const { data, cells } = row(x, { open, toggle: () => toggle(x[key]), progress: watcher.progress(x) });
+    const { data, cells } = row(x, rowCells(x, { item, open, onToggle: () => toggle(x[key]), progress: watcher.progress(x), name: String(x[key]) }));
     for (const [k, v] of Object.entries(data)) {
       if (v === null || v === undefined) delete tr.dataset[k];
       else tr.dataset[k] = String(v);
@@ -170,7 +171,7 @@ export function workloadList(ctx, spec) {
       const wait = waitTestid ? formWait(ctx, { testid: waitTestid, watcher, close: () => dialog && dialog.close() }) : null;
       dialog = openModal({
         ...modal,
-        body: h('div', { class: 'form-grid' }, fields, wait ? wait.el : null),
+        fields: [fields, wait ? wait.el : null],
         onClose: () => wait && wait.stop(),
         onSubmit: () => onSubmit(wait),
       });
@@ -187,6 +188,25 @@ export function workloadList(ctx, spec) {
 }
 
 /**
+ * The cells a workload's row is made of, for its row(): nameCell(label, what,
+ * sub) is the item's name as the button that opens its details ("Show `what`
+ * of <name>"), `sub` under it; stateCell(label, ...badges) the badges, then the
+ * progress of the item's job while it is busy; stateOrStatus(title) the badge
+ * of the item's state while a job works on it, else of its status as the node
+ * reports it (`title`: that one's tooltip). Their testids are the item's
+ * stem's: <item>-toggle, -name, -state, -status.
+ */
+function rowCells(x, { item, open, onToggle, progress, name }) {
+  return {
+    nameCell: (label, what, sub = null) =>
+      h('td', { dataset: { label } }, toggleCell({ name, sub, open, testid: `${item}-toggle`, nameTestid: `${item}-name`, what: `${what} of ${name}`, onToggle })),
+    stateCell: (label, ...badges) => h('td', { dataset: { label } }, h('div', { class: 'ct-state' }, badges, progress)),
+    stateOrStatus: (title = null) =>
+      BUSY_STATES.has(x.state) ? workloadBadge(x.state, { testid: `${item}-state` }) : workloadBadge(x.status, { testid: `${item}-status`, title }),
+  };
+}
+
+/**
  * workloadTab(ctx, spec) → workloadList's object with `el` and unmount():
  * the list in a node-page tab. Beside workloadList's spec: testid (the tab's
  * element and class), ids (the stem of its -card, -table and -empty testids;
@@ -194,7 +214,7 @@ export function workloadList(ctx, spec) {
  * to those who may change things), empty: {iconName, title, text, viewerText}.
  */
 export function workloadTab(ctx, { testid, ids = testid, title, sub, create, empty, ...spec }) {
-  const newButton = (buttonTestid) => button(create.label, { kind: 'primary', iconName: 'plus', testid: buttonTestid, onClick: create.onClick });
+  const newButton = (buttonTestid) => createButton(ctx, create.label, { testid: buttonTestid, onClick: create.onClick });
   const body = h('div', { class: 'card table-card', testid: `${ids}-card` });
   const tab = workloadList(ctx, {
     ...spec,
@@ -206,10 +226,10 @@ export function workloadTab(ctx, { testid, ids = testid, title, sub, create, emp
         title: empty.title,
         text: ctx.canMutate ? empty.text : empty.viewerText,
         testid: `${ids}-empty`,
-        action: ctx.canMutate ? newButton(null) : null,
+        action: newButton(null),
       }),
   });
-  tab.el = h('div', { class: testid, testid }, panelHead(title, sub, ctx.canMutate ? newButton(create.testid) : null), body);
+  tab.el = h('div', { class: testid, testid }, panelHead(title, sub, newButton(create.testid)), body);
   tab.unmount = tab.stop;
   return tab;
 }

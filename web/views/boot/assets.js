@@ -4,8 +4,8 @@
 
 import { api, bootAssetUrl } from '../../api.js';
 import { h, append, replace, formatBytes } from '../../dom.js';
-import { emptyState, glyph, copyButton, dataTable, rowActions, deleteAction, confirmDelete, relativeTime, dash, panelHead } from '../../ui.js';
-import { asList, upsertItem, showLoadState } from '../../resource.js';
+import { glyph, copyButton, dataTable, rowActions, deleteAction, confirmDelete, relativeTime, dash, panelHead } from '../../ui.js';
+import { asList, upsertItem, listOrState } from '../../resource.js';
 import { byName, formatCount, deleteFrom } from './shared.js';
 import { assetUploader } from './upload.js';
 
@@ -32,22 +32,17 @@ export function mountAssets(panel, ctx, { assets, profiles }) {
 
   function render() {
     if (uploader) uploader.sync();
-    if (showLoadState(assets, assetsBody, 'assets')) return;
-    const all = byName(assets.data);
-    if (all.length === 0) {
-      replace(
-        assetsBody,
-        emptyState({
-          iconName: 'file',
-          title: 'No boot assets yet',
-          text: ctx.canMutate
-            ? 'Upload a kernel and its initramfs above; profiles then refer to them by name.'
-            : 'No kernel or initramfs has been uploaded yet.',
-          testid: 'assets-empty',
-        }),
-      );
-      return;
-    }
+    const all = listOrState(assets, assetsBody, {
+      what: 'assets',
+      items: byName,
+      empty: {
+        iconName: 'file',
+        title: 'No boot assets yet',
+        text: ctx.canMutate ? 'Upload a kernel and its initramfs above; profiles then refer to them by name.' : 'No kernel or initramfs has been uploaded yet.',
+        testid: 'assets-empty',
+      },
+    });
+    if (!all) return;
     const total = all.reduce((n, a) => n + (typeof a.size === 'number' ? a.size : 0), 0);
     replace(
       assetsBody,

@@ -3,7 +3,7 @@
 // flashed.
 
 import { h, append, replace, formatBytes, formatDuration, formatRelative, formatAbsolute } from '../../dom.js';
-import { emptyState, button, filterBox, dataTable, dash } from '../../ui.js';
+import { emptyState, button, filterBox, dash } from '../../ui.js';
 import { showLoadState } from '../../resource.js';
 import { formatCount } from './shared.js';
 
@@ -21,12 +21,11 @@ export function mountBoots(panel, events, { showTab }) {
   const seenEvents = new Set();
   let firstEvents = true;
   const bootsFilter = filterBox({
+    name: 'boots',
     placeholder: 'Filter by MAC, client, file, profile or outcome',
     label: 'Filter boot requests',
-    testid: 'boots-filter',
     onChange: render,
   });
-  const bootsBody = h('div', { class: 'card table-card', testid: 'boots-card' });
   append(panel, [
     h(
       'div',
@@ -39,7 +38,7 @@ export function mountBoots(panel, events, { showTab }) {
         `The ${EVENTS_LIMIT} most recent files and scripts served over TFTP and HTTP, and proxyDHCP answers, updated live.`,
       ),
     ),
-    bootsBody,
+    bootsFilter.body,
   ]);
 
   function eventMatches(ev) {
@@ -48,11 +47,11 @@ export function mountBoots(panel, events, { showTab }) {
   }
 
   function render() {
-    if (showLoadState(events, bootsBody, 'boot events')) return;
+    if (showLoadState(events, bootsFilter.body, 'boot events')) return;
     const all = events.data;
     if (all.length === 0) {
       replace(
-        bootsBody,
+        bootsFilter.body,
         emptyState({
           iconName: 'power',
           title: 'No boot requests yet',
@@ -67,19 +66,14 @@ export function mountBoots(panel, events, { showTab }) {
     const visible = all.filter(eventMatches);
     if (visible.length === 0) {
       replace(
-        bootsBody,
-        bootsFilter.noMatch({
-          title: 'No matching boot requests',
-          text: (q) => `No recent request matches “${q}”.`,
-          testid: 'boots-nomatch',
-        }),
+        bootsFilter.body,
+        bootsFilter.noMatch('No matching boot requests', (q) => `No recent request matches “${q}”.`),
       );
       markEventsSeen();
       return;
     }
-    replace(
-      bootsBody,
-      dataTable({
+    bootsFilter.show(
+      {
         testid: 'boots-table',
         compact: true,
         columns: [
@@ -93,8 +87,8 @@ export function mountBoots(panel, events, { showTab }) {
           'Profile',
         ],
         rows: visible.map(eventRow),
-      }),
-      bootsFilter.foot(visible.length, all.length, 'recent requests', 'boots-filtered'),
+      },
+      { total: all.length, noun: 'recent requests' },
     );
     markEventsSeen();
   }

@@ -4,8 +4,8 @@
 
 import { api, ApiError, bootAssetUrl } from '../../api.js';
 import { h, icon, append, replace, formatBytes } from '../../dom.js';
-import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, emptyState, button, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
-import { asList, upsertItem, showLoadState } from '../../resource.js';
+import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, button, createButton, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
+import { asList, upsertItem, listOrState } from '../../resource.js';
 import { EXAMPLE_MAC, byName, ensureOption, deleteFrom } from './shared.js';
 
 const CMDLINE_VARS = [
@@ -23,9 +23,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
     panelHead(
       'Boot profiles',
       'What a machine boots: a kernel, its initrds and the kernel command line.',
-      ctx.canMutate
-        ? button('New profile', { kind: 'primary', iconName: 'plus', testid: 'profile-create', onClick: () => openProfile(null) })
-        : null,
+      createButton(ctx, 'New profile', { testid: 'profile-create', onClick: () => openProfile(null) }),
     ),
     profilesBody,
   ]);
@@ -37,25 +35,18 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
   }
 
   function render() {
-    if (showLoadState(profiles, profilesBody, 'profiles')) return;
-    const all = byName(profiles.data);
-    if (all.length === 0) {
-      replace(
-        profilesBody,
-        emptyState({
-          iconName: 'layers',
-          title: 'No boot profiles yet',
-          text: ctx.canMutate
-            ? 'A profile names a kernel (an uploaded asset or a Zero-OS release), its initrds and a command line.'
-            : 'No boot profile has been defined yet.',
-          testid: 'profiles-empty',
-          action: ctx.canMutate
-            ? button('New profile', { kind: 'primary', iconName: 'plus', onClick: () => openProfile(null) })
-            : null,
-        }),
-      );
-      return;
-    }
+    const all = listOrState(profiles, profilesBody, {
+      what: 'profiles',
+      items: byName,
+      empty: {
+        iconName: 'layers',
+        title: 'No boot profiles yet',
+        text: ctx.canMutate ? 'A profile names a kernel (an uploaded asset or a Zero-OS release), its initrds and a command line.' : 'No boot profile has been defined yet.',
+        testid: 'profiles-empty',
+        action: createButton(ctx, 'New profile', { onClick: () => openProfile(null) }),
+      },
+    });
+    if (!all) return;
     replace(
       profilesBody,
       dataTable({
@@ -352,9 +343,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
       testid: 'profile-modal',
       size: 'lg',
       submitLabel: editing ? 'Save profile' : 'Create profile',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         nameInput
           ? field({ label: 'Name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters. Cannot be changed later.' })
           : null,
@@ -362,7 +351,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
         kernelField,
         initrdField,
         cmdField,
-      ),
+      ],
       async onSubmit() {
         const name = editing ? existing.name : nameInput.value.trim();
         checkName(name, { field: 'name', what: 'profile name' });

@@ -4,7 +4,7 @@
 
 import { api, ApiError } from '../../api.js';
 import { h, icon, append, replace } from '../../dom.js';
-import { openModal, field, groupField, segmented, checkName, toast, emptyState, button, dataTable, rowActions, deleteAction, confirmDelete, panelHead } from '../../ui.js';
+import { openModal, field, groupField, segmented, checkName, toast, emptyState, createButton, dataTable, rowActions, deleteAction, confirmDelete, panelHead } from '../../ui.js';
 import { asList, upsertItem, showLoadState } from '../../resource.js';
 import { EXAMPLE_MAC, compareNames, byName, profileOptions, deleteFrom } from './shared.js';
 
@@ -36,9 +36,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
     panelHead(
       'Selectors',
       'Which machine boots which profile. A MAC match wins over a UUID match, which wins over a label match; machines no selector matches boot the default profile.',
-      ctx.canMutate
-        ? button('New selector', { kind: 'primary', iconName: 'plus', testid: 'selector-create', onClick: () => openSelector() })
-        : null,
+      createButton(ctx, 'New selector', { testid: 'selector-create', onClick: () => openSelector() }),
     ),
     selectorsBody,
   ]);
@@ -68,9 +66,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
             ? 'Map a machine to a profile by its MAC address, its SMBIOS UUID or a label of its node.'
             : 'No selector has been defined yet.',
           testid: 'selectors-empty',
-          action: ctx.canMutate
-            ? button('New selector', { kind: 'primary', iconName: 'plus', onClick: () => openSelector() })
-            : null,
+          action: createButton(ctx, 'New selector', { onClick: () => openSelector() }),
         }),
         defaultFoot,
       );
@@ -165,9 +161,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
       description: 'Boot a machine, or a group of machines, with a given profile.',
       testid: 'selector-modal',
       submitLabel: 'Create selector',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         profileList.length === 0
           ? h('div', { class: 'form-notice' }, icon('info', { size: 16 }), h('span', null, 'There is no boot profile yet: create one on the Profiles tab first.'))
           : null,
@@ -175,7 +169,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
         valueWrap,
         field({ label: 'Selector name', name: 'name', control: nameInput, hint: 'Letters, digits, “.”, “_” and “-”, up to 64 characters. Suggested from what it matches.' }),
         field({ label: 'Boots profile', name: 'profile', control: profileSelect }),
-      ),
+      ],
       async onSubmit() {
         const name = nameInput.value.trim();
         const k = kind();

@@ -193,9 +193,7 @@ export function mountSettings(panel, ctx, { settings, profiles, health }) {
       description: 'Cluster-wide values every boot script uses.',
       testid: 'settings-modal',
       submitLabel: 'Save settings',
-      body: h(
-        'div',
-        { class: 'form-grid' },
+      fields: [
         field({
           label: 'ZeroTier network',
           name: 'zerotierNetwork',
@@ -214,7 +212,7 @@ export function mountSettings(panel, ctx, { settings, profiles, health }) {
           control: def,
           hint: 'Booted by machines no selector matches.',
         }),
-      ),
+      ],
       async onSubmit() {
         const body = {
           zerotierNetwork: zt.value.trim() || null,
