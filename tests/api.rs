@@ -6,7 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::etcd::EtcdCluster;
-use common::{Server, client, create_token, register_node, temp_data_dir};
+use common::{Server, assert_status_and_type, client, create_token, get_with_header, register_node, temp_data_dir};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 #[test]
@@ -57,30 +58,15 @@ fn node_registration_needs_the_operator_role() {
     assert_eq!(anonymous.headers()["content-type"], "application/json");
     assert_eq!(anonymous.json::<Value>().unwrap()["code"], "unauthorized");
 
-    let garbage = client()
-        .post(server.url("/nodes"))
-        .bearer_auth("zos_0000000000000000_nope")
-        .json(&body)
-        .send()
-        .unwrap();
+    let garbage = server.send_json_as("zos_0000000000000000_nope", Method::POST, "/nodes", &body);
     assert_eq!(garbage.status(), 401);
 
     let viewer = create_token(&server, "viewer", "dashboard");
-    let forbidden = client()
-        .post(server.url("/nodes"))
-        .bearer_auth(&viewer)
-        .json(&body)
-        .send()
-        .unwrap();
+    let forbidden = server.send_json_as(&viewer, Method::POST, "/nodes", &body);
     assert_eq!(forbidden.status(), 403);
     assert_eq!(forbidden.json::<Value>().unwrap()["code"], "forbidden");
 
-    let created = client()
-        .post(server.url("/nodes"))
-        .bearer_auth(server.admin_token())
-        .json(&body)
-        .send()
-        .unwrap();
+    let created = server.send_json_as(&server.admin_token(), Method::POST, "/nodes", &body);
     assert_eq!(created.status(), 201);
     assert_eq!(created.headers()["location"], "/nodes/0cc47aab6702");
     let created: Value = created.json().unwrap();
@@ -92,28 +78,20 @@ fn node_registration_needs_the_operator_role() {
     assert_eq!(created["state"], "unknown");
 
     // A viewer may read what it may not write.
-    let fetched = client()
-        .get(server.url("/nodes/0cc47aab6702"))
-        .bearer_auth(&viewer)
-        .send()
-        .unwrap();
+    let fetched = server.get_as(&viewer, "/nodes/0cc47aab6702");
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["etag"], "\"1\"");
     assert_eq!(fetched.json::<Value>().unwrap(), created);
 
     let operator = create_token(&server, "operator", "ops");
-    let by_operator = client()
-        .post(server.url("/nodes"))
-        .bearer_auth(&operator)
-        .json(&json!({"id": "second", "address": "localhost:1"}))
-        .send()
-        .unwrap();
+    let by_operator = server.send_json_as(
+        &operator,
+        Method::POST,
+        "/nodes",
+        &json!({"id": "second", "address": "localhost:1"}),
+    );
     assert_eq!(by_operator.status(), 201);
-    let tokens = client()
-        .get(server.url("/tokens"))
-        .bearer_auth(&operator)
-        .send()
-        .unwrap();
+    let tokens = server.get_as(&operator, "/tokens");
     assert_eq!(tokens.status(), 403, "tokens are admin-only");
 }
 
@@ -135,9 +113,8 @@ fn bad_requests_get_precise_json_errors_and_change_nothing() {
     // Each on a connection of its own: the server closes one whose body it did not read (the 413), and a pooled
     // client could send the next request down it as it closes.
     let post = |body: &str, content_type: &str| {
-        client()
-            .post(server.url("/nodes"))
-            .bearer_auth(&token)
+        server
+            .request_as(&token, Method::POST, "/nodes")
             .header("connection", "close")
             .header("content-type", content_type)
             .body(body.to_owned())
@@ -197,13 +174,7 @@ fn bad_requests_get_precise_json_errors_and_change_nothing() {
     );
     assert_error(post(&huge, json_type), 413, "body_too_large", None);
 
-    let list: Value = client()
-        .get(server.url("/nodes"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let list: Value = server.get_json_as(&token, "/nodes");
     assert_eq!(list, json!([]), "no rejected request left anything behind");
 
     register_node(&server, "n1", json!({}));
@@ -213,36 +184,18 @@ fn bad_requests_get_precise_json_errors_and_change_nothing() {
         "already_exists",
         None,
     );
-    let kept: Value = client()
-        .get(server.url("/nodes/n1"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let kept: Value = server.get_json_as(&token, "/nodes/n1");
     assert_eq!(kept["address"], "127.0.0.2", "a conflicting create does not overwrite");
 
-    let put = client().put(server.url("/nodes")).bearer_auth(&token).send().unwrap();
+    let put = server.request_as(&token, Method::PUT, "/nodes").send().unwrap();
     assert_error(put, 405, "method_not_allowed", None);
-    let missing = client()
-        .get(server.url("/nodes/nope"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
+    let missing = server.get_as(&token, "/nodes/nope");
     assert_error(missing, 404, "not_found", None);
     let no_route = client().get(server.url("/no/such/thing")).send().unwrap();
     assert_error(no_route, 404, "no_route", None);
-    let bad_query = client()
-        .get(server.url("/nodes?limit=0"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
+    let bad_query = server.get_as(&token, "/nodes?limit=0");
     assert_error(bad_query, 400, "invalid_query", Some("limit"));
-    let typo = client()
-        .get(server.url("/nodes?lmit=5"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
+    let typo = server.get_as(&token, "/nodes?lmit=5");
     assert_error(typo, 400, "invalid_query", Some("lmit"));
 }
 
@@ -276,24 +229,12 @@ fn nodes_list_paginates_filters_patches_and_deletes(store: Option<&EtcdCluster>)
     }
     assert_eq!(seen, (0..7).map(|i| format!("node-{i}")).collect::<Vec<_>>());
 
-    let r2: Vec<Value> = client()
-        .get(server.url("/nodes?label=rack=r2"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let r2: Vec<Value> = server.get_json_as(&token, "/nodes?label=rack=r2");
     let r2_ids: Vec<&str> = r2.iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(r2_ids, ["node-1", "node-3", "node-5"]);
 
     // A summary list: only the fields asked for, in the view's order; an unknown field is named.
-    let summary: Vec<Value> = client()
-        .get(server.url("/nodes?fields=state,id&label=rack=r1&limit=2"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let summary: Vec<Value> = server.get_json_as(&token, "/nodes?fields=state,id&label=rack=r1&limit=2");
     let shapes: Vec<(Vec<&String>, &Value)> = summary
         .iter()
         .map(|view| (view.as_object().unwrap().keys().collect(), &view["id"]))
@@ -303,17 +244,12 @@ fn nodes_list_paginates_filters_patches_and_deletes(store: Option<&EtcdCluster>)
         shapes,
         [(vec![id, state], &json!("node-0")), (vec![id, state], &json!("node-2"))]
     );
-    let unknown = client()
-        .get(server.url("/nodes?fields=id,inventroy"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
+    let unknown = server.get_as(&token, "/nodes?fields=id,inventroy");
     assert_error(unknown, 400, "invalid_query", Some("fields"));
 
     // Merge-patch labels; a stale If-Match is a conflict and changes nothing.
-    let patched = client()
-        .patch(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
+    let patched = server
+        .request_as(&token, Method::PATCH, "/nodes/node-1")
         .header("if-match", "\"1\"")
         .json(&json!({"hostname": "zero-os-node-1", "labels": {"rack": null, "role": "storage"}}))
         .send()
@@ -323,46 +259,33 @@ fn nodes_list_paginates_filters_patches_and_deletes(store: Option<&EtcdCluster>)
     let patched: Value = patched.json().unwrap();
     assert_eq!(patched["labels"], json!({"role": "storage"}));
     assert_eq!(patched["hostname"], "zero-os-node-1");
-    let stale = client()
-        .patch(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
+    let stale = server
+        .request_as(&token, Method::PATCH, "/nodes/node-1")
         .header("if-match", "\"1\"")
         .json(&json!({"labels": {"rack": "r9"}}))
         .send()
         .unwrap();
     assert_error(stale, 409, "version_conflict", None);
-    let bad_label = client()
-        .patch(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
-        .json(&json!({"labels": {"bad key": "x"}}))
-        .send()
-        .unwrap();
+    let bad_label = server.send_json_as(
+        &token,
+        Method::PATCH,
+        "/nodes/node-1",
+        &json!({"labels": {"bad key": "x"}}),
+    );
     assert_error(bad_label, 400, "invalid_field", Some("labels.bad key"));
-    let now: Value = client()
-        .get(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let now: Value = server.get_json_as(&token, "/nodes/node-1");
     assert_eq!(now["labels"], json!({"role": "storage"}));
     assert_eq!(now["version"], 2);
 
-    let deleted = client()
-        .delete(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
+    let deleted = server
+        .request_as(&token, Method::DELETE, "/nodes/node-1")
         .send()
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    let gone = client()
-        .get(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
+    let gone = server.get_as(&token, "/nodes/node-1");
     assert_eq!(gone.status(), 404);
-    let again = client()
-        .delete(server.url("/nodes/node-1"))
-        .bearer_auth(&token)
+    let again = server
+        .request_as(&token, Method::DELETE, "/nodes/node-1")
         .send()
         .unwrap();
     assert_eq!(
@@ -377,34 +300,22 @@ fn tokens_are_listed_without_secrets_and_revocation_is_immediate(store: Option<&
     let dir = temp_data_dir();
     let server = Server::start_on(dir.path(), store, &[]);
     let admin = server.admin_token();
-    let created = client()
-        .post(server.url("/tokens"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "ci", "role": "operator"}))
-        .send()
-        .unwrap();
+    let created = server.send_json_as(
+        &admin,
+        Method::POST,
+        "/tokens",
+        &json!({"name": "ci", "role": "operator"}),
+    );
     assert_eq!(created.status(), 201);
     let created: Value = created.json().unwrap();
     let secret = created["token"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
 
-    let whoami: Value = client()
-        .get(server.url("/auth/whoami"))
-        .bearer_auth(&secret)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let whoami: Value = server.get_json_as(&secret, "/auth/whoami");
     assert_eq!(whoami["name"], "ci");
     assert_eq!(whoami["role"], "operator");
 
-    let listing = client()
-        .get(server.url("/tokens"))
-        .bearer_auth(&admin)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let listing = server.get_as(&admin, "/tokens").text().unwrap();
     assert!(listing.contains("\"ci\""));
     assert!(
         !listing.contains(&secret[secret.len() - 20..]),
@@ -412,25 +323,18 @@ fn tokens_are_listed_without_secrets_and_revocation_is_immediate(store: Option<&
     );
     assert!(!listing.contains("sha256"), "nor their hashes");
 
-    let bad_role = client()
-        .post(server.url("/tokens"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "x", "role": "root"}))
-        .send()
-        .unwrap();
+    let bad_role = server.send_json_as(&admin, Method::POST, "/tokens", &json!({"name": "x", "role": "root"}));
     assert_error(bad_role, 400, "invalid_field", Some("role"));
 
-    let revoked = client()
-        .delete(server.url(&format!("/tokens/{id}")))
-        .bearer_auth(&admin)
+    let revoked = server
+        .request_as(&admin, Method::DELETE, &format!("/tokens/{id}"))
         .send()
         .unwrap();
     assert_eq!(revoked.status(), 204);
-    let after = client().get(server.url("/nodes")).bearer_auth(&secret).send().unwrap();
+    let after = server.get_as(&secret, "/nodes");
     assert_error(after, 401, "unauthorized", None);
-    let unknown = client()
-        .delete(server.url(&format!("/tokens/{id}")))
-        .bearer_auth(&admin)
+    let unknown = server
+        .request_as(&admin, Method::DELETE, &format!("/tokens/{id}"))
         .send()
         .unwrap();
     assert_error(unknown, 404, "not_found", None);
@@ -440,25 +344,11 @@ fn tokens_are_listed_without_secrets_and_revocation_is_immediate(store: Option<&
 fn root_serves_the_ui_to_browsers_and_an_index_to_scripts() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
-    let page = client()
-        .get(server.url("/"))
-        .header("accept", "text/html,*/*")
-        .send()
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    let page = get_with_header(&server, "/", "accept", "text/html,*/*");
+    assert_status_and_type(&page, 200, "text/html");
     let etag = page.headers()["etag"].to_str().unwrap().to_owned();
     assert!(page.text().unwrap().contains("<html"), "index.html");
-    let cached = client()
-        .get(server.url("/ui/"))
-        .header("if-none-match", &etag)
-        .send()
-        .unwrap();
+    let cached = get_with_header(&server, "/ui/", "if-none-match", &etag);
     assert_eq!(cached.status(), 304, "ETag revalidation");
 
     let index: Value = client().get(server.url("/")).send().unwrap().json().unwrap();

@@ -13,11 +13,7 @@ use serde_json::{Value, json};
 
 /// `GET /audit?<query>` with `token`: the status, the records and the `Link` header.
 fn audit(server: &Server, token: &str, query: &str) -> (u16, Vec<Value>, Option<String>) {
-    let response = client()
-        .get(server.url(&format!("/audit?{query}")))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
+    let response = server.get_as(token, &format!("/audit?{query}"));
     let status = response.status().as_u16();
     let link = response
         .headers()

@@ -12,7 +12,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::etcd::EtcdCluster;
-use common::{BIN, Server, admin_call, call_as, client, create_token, etcd_keys, register_node, temp_data_dir};
+use common::{
+    BIN, Server, admin_call, call_as, client, create_token, etcd_keys, file_names, register_node, temp_data_dir,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -28,9 +30,8 @@ fn kernel_bytes() -> Vec<u8> {
 }
 
 fn put_asset(server: &Server, name: &str, bytes: &[u8]) {
-    let response = client()
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(server.admin_token())
+    let response = server
+        .request_as(&server.admin_token(), Method::PUT, &format!("/boot/assets/{name}"))
         .body(bytes.to_vec())
         .send()
         .unwrap();
@@ -38,11 +39,7 @@ fn put_asset(server: &Server, name: &str, bytes: &[u8]) {
 }
 
 fn download_backup(server: &Server, token: &str) -> Vec<u8> {
-    let response = client()
-        .get(server.url("/admin/backup"))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
+    let response = server.get_as(token, "/admin/backup");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/octet-stream");
     response.bytes().unwrap().to_vec()
@@ -82,16 +79,6 @@ fn tree_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     files
-}
-
-/// The names in `dir` (to see that nothing was left beside a target).
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// What the API shows of the whole state, with `token`.
@@ -188,9 +175,8 @@ fn a_backup_restored_into_a_fresh_directory_serves_the_same_records_tokens_and_a
     // The restored store goes on from the backup's change position: a client resuming `/events` from before
     // it sees the next change after it.
     common::register_node_at(&restored.base, &admin, "node-after", json!({}));
-    let mut events = client()
-        .get(restored.url("/events"))
-        .bearer_auth(&admin)
+    let mut events = restored
+        .request_as(&admin, Method::GET, "/events")
         .header("last-event-id", "1")
         .send()
         .unwrap();
@@ -218,7 +204,7 @@ fn truncated_tampered_and_newer_backups_are_refused_and_change_nothing() {
     std::fs::write(target.join("keep.txt"), "the data that was here").unwrap();
     std::fs::write(&file, &archive).unwrap();
     let untouched = tree_of(&target);
-    let beside = names_in(scratch.path());
+    let beside = file_names(scratch.path());
 
     let signature = archive
         .windows(16)
@@ -246,7 +232,7 @@ fn truncated_tampered_and_newer_backups_are_refused_and_change_nothing() {
         assert!(stderr.contains("was not changed"), "{what}: {stderr}");
         assert_eq!(tree_of(&target), untouched, "{what}: the target changed");
         assert_eq!(
-            names_in(scratch.path()),
+            file_names(scratch.path()),
             beside,
             "{what}: something was left beside the target"
         );
@@ -276,7 +262,7 @@ fn truncated_tampered_and_newer_backups_are_refused_and_change_nothing() {
     assert!(stdout.contains("1 files"), "{stdout}");
     assert!(!target.join("keep.txt").exists(), "--force replaces the old contents");
     assert!(target.join("assets/vmlinuz").exists());
-    assert_eq!(names_in(scratch.path()), beside, "nothing left beside the target");
+    assert_eq!(file_names(scratch.path()), beside, "nothing left beside the target");
 }
 
 fn get_status(server: &Server, path: &str) -> u16 {
@@ -352,18 +338,13 @@ fn a_backup_taken_while_nodes_are_written_is_one_point_in_time() {
         started.wait();
         std::thread::sleep(Duration::from_millis(200));
         // A client that goes away after the first bytes (killed mid-download) ends that copy, nothing else.
-        let mut dropped = client()
-            .get(server.url("/admin/backup"))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap();
+        let mut dropped = server.get_as(&admin, "/admin/backup");
         dropped.read_exact(&mut [0u8; 4096]).unwrap();
         drop(dropped);
         let before = node_count(&server);
         // Read slowly, so the copy spans many writes.
-        let mut response = client()
-            .get(server.url("/admin/backup"))
-            .bearer_auth(&admin)
+        let mut response = server
+            .request_as(&admin, Method::GET, "/admin/backup")
             .timeout(Duration::from_secs(120))
             .send()
             .unwrap();
@@ -430,7 +411,7 @@ fn a_backup_taken_while_nodes_are_written_is_one_point_in_time() {
     }
     let (code, _, stderr) = restore(&backup, &target, &["--force"]);
     assert_eq!(code, 0, "{stderr}");
-    let leftovers: Vec<String> = names_in(dir.path())
+    let leftovers: Vec<String> = file_names(dir.path())
         .into_iter()
         .filter(|name| name.starts_with(".restored."))
         .collect();
@@ -549,11 +530,7 @@ fn an_etcd_store_backs_up_while_serving_and_restores_into_a_fresh_prefix_and_int
     // kill -9 of the server in the middle of a backup: the client holds a truncated archive, which restore
     // refuses without writing anything; a backup taken again after the restart is whole.
     put_asset(&server, "big", &vec![7u8; 16 << 20]);
-    let mut download = client()
-        .get(server.url("/admin/backup"))
-        .bearer_auth(&admin)
-        .send()
-        .unwrap();
+    let mut download = server.get_as(&admin, "/admin/backup");
     let mut partial = vec![0u8; 64 * 1024];
     download.read_exact(&mut partial).unwrap();
     server.kill9();

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 
-use common::{Server, client, create_token, register_node_at, temp_data_dir};
+use common::{Server, client, create_token, get_with_header, register_node_at, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,9 +21,8 @@ fn call(server: &Server, method: Method, path: &str, body: Option<Value>) -> req
 }
 
 fn put_asset(server: &Server, name: &str, bytes: &[u8]) -> reqwest::blocking::Response {
-    client()
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(server.admin_token())
+    server
+        .request_as(&server.admin_token(), Method::PUT, &format!("/boot/assets/{name}"))
         .body(bytes.to_vec())
         .send()
         .unwrap()
@@ -62,42 +61,22 @@ fn assets_stream_in_and_serve_with_range_etag_and_head() {
     assert_eq!(head.headers()["content-length"], "200000");
     assert_eq!(head.bytes().unwrap().len(), 0);
 
-    let part = client()
-        .get(server.url("/boot/assets/kernel-a"))
-        .header("range", "bytes=1000-1999")
-        .send()
-        .unwrap();
+    let part = get_with_header(&server, "/boot/assets/kernel-a", "range", "bytes=1000-1999");
     assert_eq!(part.status(), 206);
     assert_eq!(part.headers()["content-range"], "bytes 1000-1999/200000");
     assert_eq!(part.bytes().unwrap().to_vec(), first[1000..2000]);
-    let suffix = client()
-        .get(server.url("/boot/assets/kernel-a"))
-        .header("range", "bytes=-10")
-        .send()
-        .unwrap();
+    let suffix = get_with_header(&server, "/boot/assets/kernel-a", "range", "bytes=-10");
     assert_eq!(suffix.bytes().unwrap().to_vec(), first[199_990..]);
-    let beyond = client()
-        .get(server.url("/boot/assets/kernel-a"))
-        .header("range", "bytes=300000-")
-        .send()
-        .unwrap();
+    let beyond = get_with_header(&server, "/boot/assets/kernel-a", "range", "bytes=300000-");
     assert_eq!(beyond.status(), 416);
 
-    let cached = client()
-        .get(server.url("/boot/assets/kernel-a"))
-        .header("if-none-match", &etag)
-        .send()
-        .unwrap();
+    let cached = get_with_header(&server, "/boot/assets/kernel-a", "if-none-match", &etag);
     assert_eq!(cached.status(), 304);
 
     let second = vec![7u8; 5000];
     let replaced = put_asset(&server, "kernel-a", &second);
     assert_eq!(replaced.status(), 200, "PUT over an existing asset replaces it");
-    let fresh = client()
-        .get(server.url("/boot/assets/kernel-a"))
-        .header("if-none-match", &etag)
-        .send()
-        .unwrap();
+    let fresh = get_with_header(&server, "/boot/assets/kernel-a", "if-none-match", &etag);
     assert_eq!(fresh.status(), 200, "a new ETag after replacing");
     assert_eq!(fresh.bytes().unwrap().to_vec(), second);
 
@@ -113,9 +92,8 @@ fn uploads_are_authenticated_validated_and_all_or_nothing() {
     let anonymous = client().put(server.url("/boot/assets/x")).body("abc").send().unwrap();
     assert_eq!(anonymous.status(), 401);
     let viewer = create_token(&server, "viewer", "look");
-    let forbidden = client()
-        .put(server.url("/boot/assets/x"))
-        .bearer_auth(&viewer)
+    let forbidden = server
+        .request_as(&viewer, Method::PUT, "/boot/assets/x")
         .body("abc")
         .send()
         .unwrap();
@@ -181,21 +159,15 @@ fn uploads_are_authenticated_validated_and_all_or_nothing() {
 fn profiles_selectors_and_settings_keep_their_references_whole() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
+    let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));
+    let put_settings = |body: Value| call(&server, Method::PUT, "/boot/settings", Some(body));
+    let delete = |path: &str| call(&server, Method::DELETE, path, None);
+    let selector = |body: Value| post("/boot/selectors", body);
     let profile = |name: &str, cmdline: &str| json!({"name": name, "kernel": {"asset": "vmlinuz"}, "initrds": ["initrd"], "cmdline": cmdline});
-    let missing = call(
-        &server,
-        Method::POST,
-        "/boot/profiles",
-        Some(profile("p1", "console=ttyS0")),
-    );
+    let missing = post("/boot/profiles", profile("p1", "console=ttyS0"));
     assert_eq!(error_of(missing, 400)["field"], "kernel.asset");
     put_asset(&server, "vmlinuz", b"kernel");
-    let missing_initrd = call(
-        &server,
-        Method::POST,
-        "/boot/profiles",
-        Some(profile("p1", "console=ttyS0")),
-    );
+    let missing_initrd = post("/boot/profiles", profile("p1", "console=ttyS0"));
     assert_eq!(error_of(missing_initrd, 400)["field"], "initrds[0]");
     put_asset(&server, "initrd", b"initrd");
 
@@ -207,59 +179,24 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
         "x {label:bad key}",
         "a||b",
     ] {
-        let response = call(&server, Method::POST, "/boot/profiles", Some(profile("p1", bad)));
+        let response = post("/boot/profiles", profile("p1", bad));
         assert_eq!(response.status(), 400, "{bad:?}");
         assert_eq!(response.json::<Value>().unwrap()["field"], "cmdline", "{bad:?}");
     }
     let good = "console=ttyS0 zerotier={zerotier} node={node} rack={label:rack} orchestrator={orchestrator}";
-    assert_eq!(
-        call(&server, Method::POST, "/boot/profiles", Some(profile("p1", good))).status(),
-        201
-    );
-    assert_eq!(
-        call(&server, Method::POST, "/boot/profiles", Some(profile("p1", good))).status(),
-        409
-    );
-    assert_eq!(
-        call(
-            &server,
-            Method::POST,
-            "/boot/profiles",
-            Some(profile("p2", "console=tty0"))
-        )
-        .status(),
-        201
-    );
+    assert_eq!(post("/boot/profiles", profile("p1", good)).status(), 201);
+    assert_eq!(post("/boot/profiles", profile("p1", good)).status(), 409);
+    assert_eq!(post("/boot/profiles", profile("p2", "console=tty0")).status(), 201);
 
-    let bad_network = call(
-        &server,
-        Method::PUT,
-        "/boot/settings",
-        Some(json!({"zerotierNetwork": "xyz"})),
-    );
+    let bad_network = put_settings(json!({"zerotierNetwork": "xyz"}));
     assert_eq!(error_of(bad_network, 400)["field"], "zerotierNetwork");
-    let bad_default = call(
-        &server,
-        Method::PUT,
-        "/boot/settings",
-        Some(json!({"defaultProfile": "nope"})),
-    );
+    let bad_default = put_settings(json!({"defaultProfile": "nope"}));
     assert_eq!(error_of(bad_default, 400)["field"], "defaultProfile");
-    let settings = call(
-        &server,
-        Method::PUT,
-        "/boot/settings",
-        Some(json!({"zerotierNetwork": "ABCDEF0123456789", "defaultProfile": "p2"})),
-    );
+    let settings = put_settings(json!({"zerotierNetwork": "ABCDEF0123456789", "defaultProfile": "p2"}));
     assert_eq!(settings.status(), 200);
     assert_eq!(settings.json::<Value>().unwrap()["zerotierNetwork"], "abcdef0123456789");
     // A misspelt field is refused, not read as "no default profile"; nor is a nested one, nor a deep body.
-    let typo = call(
-        &server,
-        Method::PUT,
-        "/boot/settings",
-        Some(json!({"zerotierNetwork": "abcdef0123456789", "defaultProfle": "p1"})),
-    );
+    let typo = put_settings(json!({"zerotierNetwork": "abcdef0123456789", "defaultProfle": "p1"}));
     let typo = error_of(typo, 400);
     assert_eq!(
         (typo["code"].as_str(), typo["field"].as_str()),
@@ -268,16 +205,15 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
     assert!(typo["message"].as_str().unwrap().contains("defaultProfle"), "{typo}");
     let mut nested = profile("p3", "console=tty0");
     nested["kernel"]["sha256"] = json!("x");
-    let nested = error_of(call(&server, Method::POST, "/boot/profiles", Some(nested)), 400);
+    let nested = error_of(post("/boot/profiles", nested), 400);
     assert_eq!(nested["field"], "kernel", "{nested}");
     let deep = format!(
         r#"{{"name": "p3", "kernel": {{"asset": "vmlinuz"}}, "x": {}{}}}"#,
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
-    let deep = client()
-        .post(server.url("/boot/profiles"))
-        .bearer_auth(server.admin_token())
+    let deep = server
+        .request_as(&server.admin_token(), Method::POST, "/boot/profiles")
         .header("content-type", "application/json")
         .body(deep)
         .send()
@@ -287,71 +223,32 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
     assert_eq!(kept["defaultProfile"], "p2", "the refused requests changed nothing");
     assert_eq!(call(&server, Method::GET, "/boot/profiles/p3", None).status(), 404);
 
-    let two_keys = call(
-        &server,
-        Method::POST,
-        "/boot/selectors",
-        Some(json!({"name": "s", "mac": "52:54:00:00:00:01", "uuid": "x", "profile": "p1"})),
-    );
+    let two_keys = selector(json!({"name": "s", "mac": "52:54:00:00:00:01", "uuid": "x", "profile": "p1"}));
     assert_eq!(error_of(two_keys, 400)["field"], "uuid");
-    let no_profile = call(
-        &server,
-        Method::POST,
-        "/boot/selectors",
-        Some(json!({"name": "s", "mac": "52:54:00:00:00:01", "profile": "zz"})),
-    );
+    let no_profile = selector(json!({"name": "s", "mac": "52:54:00:00:00:01", "profile": "zz"}));
     assert_eq!(error_of(no_profile, 400)["field"], "profile");
-    let by_mac = call(
-        &server,
-        Method::POST,
-        "/boot/selectors",
-        Some(json!({"name": "by-mac", "mac": "52-54-00-00-00-0A", "profile": "p1"})),
-    );
+    let by_mac = selector(json!({"name": "by-mac", "mac": "52-54-00-00-00-0A", "profile": "p1"}));
     assert_eq!(by_mac.status(), 201);
     assert_eq!(
         by_mac.json::<Value>().unwrap()["mac"],
         "52:54:00:00:00:0a",
         "normalised"
     );
-    let same_mac = call(
-        &server,
-        Method::POST,
-        "/boot/selectors",
-        Some(json!({"name": "again", "mac": "52:54:00:00:00:0a", "profile": "p2"})),
-    );
+    let same_mac = selector(json!({"name": "again", "mac": "52:54:00:00:00:0a", "profile": "p2"}));
     assert_eq!(error_of(same_mac, 409)["field"], "mac", "one selector per machine");
-    let two = call(
-        &server,
-        Method::POST,
-        "/boot/selectors",
-        Some(json!({"name": "t", "mac": "52:54:00:00:00:0b", "label": "a=b", "profile": "p2"})),
-    );
+    let two = selector(json!({"name": "t", "mac": "52:54:00:00:00:0b", "label": "a=b", "profile": "p2"}));
     assert_eq!(
         error_of(two, 400)["field"],
         "label",
         "names the field that is one too many"
     );
-    let by_label = call(
-        &server,
-        Method::POST,
-        "/boot/selectors",
-        Some(json!({"name": "by-label", "label": "rack=r7", "profile": "p1"})),
-    );
+    let by_label = selector(json!({"name": "by-label", "label": "rack=r7", "profile": "p1"}));
     assert_eq!(by_label.status(), 201);
 
     // Things in use cannot be deleted.
-    assert_eq!(
-        error_of(call(&server, Method::DELETE, "/boot/assets/vmlinuz", None), 409)["code"],
-        "in_use"
-    );
-    assert_eq!(
-        error_of(call(&server, Method::DELETE, "/boot/profiles/p1", None), 409)["code"],
-        "in_use"
-    );
-    assert_eq!(
-        error_of(call(&server, Method::DELETE, "/boot/profiles/p2", None), 409)["code"],
-        "in_use"
-    );
+    assert_eq!(error_of(delete("/boot/assets/vmlinuz"), 409)["code"], "in_use");
+    assert_eq!(error_of(delete("/boot/profiles/p1"), 409)["code"], "in_use");
+    assert_eq!(error_of(delete("/boot/profiles/p2"), 409)["code"], "in_use");
 
     // Which machine boots what: MAC selector, label selector (via the registered node), default.
     register_node_at(
@@ -412,16 +309,10 @@ fn profiles_selectors_and_settings_keep_their_references_whole() {
     let bad_mac = client().get(server.url("/boot.ipxe?mac=zz")).send().unwrap();
     assert_eq!(error_of(bad_mac, 400)["field"], "mac");
 
-    assert_eq!(
-        call(&server, Method::DELETE, "/boot/selectors/by-mac", None).status(),
-        204
-    );
-    assert_eq!(
-        call(&server, Method::DELETE, "/boot/selectors/by-label", None).status(),
-        204
-    );
-    assert_eq!(call(&server, Method::DELETE, "/boot/profiles/p1", None).status(), 204);
-    call(&server, Method::PUT, "/boot/settings", Some(json!({})));
+    assert_eq!(delete("/boot/selectors/by-mac").status(), 204);
+    assert_eq!(delete("/boot/selectors/by-label").status(), 204);
+    assert_eq!(delete("/boot/profiles/p1").status(), 204);
+    put_settings(json!({}));
     let waiting = script("52:54:00:00:00:99");
     assert!(
         waiting.contains("no boot profile") && waiting.contains("sleep 30"),

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Server, client, pseudo_random, required_tool, temp_data_dir};
+use reqwest::Method;
 
 fn http_bytes(server: &Server, path: &str) -> Vec<u8> {
     let response = client().get(server.url(path)).send().unwrap();
@@ -19,9 +20,8 @@ fn http_bytes(server: &Server, path: &str) -> Vec<u8> {
 /// A pseudo-random asset larger than one TFTP window at any block size.
 fn upload_asset(server: &Server, name: &str, size: usize) -> Vec<u8> {
     let bytes = pseudo_random(size, 0);
-    let response = client()
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(server.admin_token())
+    let response = server
+        .request_as(&server.admin_token(), Method::PUT, &format!("/boot/assets/{name}"))
         .body(bytes.clone())
         .send()
         .unwrap();

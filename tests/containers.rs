@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::node::containers_on_node;
-use common::{Server, client, get_json, registered_sim_node, start_sim_node_at, temp_data_dir, wait_until};
+use common::{
+    Server, client, get_json, registered_sim_node, server_with_sim_node, start_sim_node_at, strings_of, temp_data_dir,
+    wait_until,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -34,9 +37,8 @@ fn upload(server: &Server, path: &str, content: &[u8]) -> u16 {
     .into_bytes();
     body.extend_from_slice(content);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    client()
-        .post(server.url(path))
-        .bearer_auth(server.admin_token())
+    server
+        .request_as(&server.admin_token(), Method::POST, path)
         .header("content-type", format!("multipart/form-data; boundary={boundary}"))
         .body(body)
         .send()
@@ -47,9 +49,8 @@ fn upload(server: &Server, path: &str, content: &[u8]) -> u16 {
 
 #[test]
 fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let (_sim, node, address) = registered_sim_node(&server, 31);
+    let (sim, server) = server_with_sim_node(31);
+    let (node, address) = (sim.id.clone(), sim.address.clone());
     let containers = format!("/nodes/{node}/containers");
     let post = |body: Value| call(&server, Method::POST, &containers, Some(body));
     let error = |response: reqwest::blocking::Response| -> (u16, Value) {
@@ -249,12 +250,7 @@ fn containers_are_created_validated_run_jobs_with_live_output_and_are_deleted() 
     );
 
     let jobs = get_json(&server, "/jobs");
-    let actions: Vec<&str> = jobs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["action"].as_str().unwrap())
-        .collect();
+    let actions = strings_of(&jobs, "action");
     assert_eq!(
         actions[..4],
         ["delete", "start", "stop", "update"],

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::etcd::EtcdCluster;
 use common::{Server, client, etcd_keys, pseudo_random, required_tool, temp_data_dir, wait_until};
+use reqwest::Method;
 
 /// Where the asset contents live in etcd (`PREFIX.blob/`, beside the records' `PREFIX/`).
 const BLOBS: &str = "zos-orchestrator.blob/";
@@ -20,9 +21,8 @@ fn on_etcd(dir: &Path, cluster: &EtcdCluster) -> Server {
 }
 
 fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> u16 {
-    client()
-        .put(server.url(&format!("/boot/assets/{name}")))
-        .bearer_auth(token)
+    server
+        .request_as(token, Method::PUT, &format!("/boot/assets/{name}"))
         .body(bytes.to_vec())
         .timeout(Duration::from_secs(60))
         .send()

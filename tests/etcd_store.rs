@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::etcd::EtcdCluster;
 use common::{Server, client, register_node, temp_data_dir};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 fn on_etcd(dir: &std::path::Path, cluster: &EtcdCluster) -> Server {
@@ -28,9 +29,8 @@ fn a_node_registered_on_one_instance_is_served_and_announced_by_the_others_withi
         );
     }
 
-    let events = client()
-        .get(c.url("/events"))
-        .bearer_auth(&token)
+    let events = c
+        .request_as(&token, Method::GET, "/events")
         .timeout(Duration::from_secs(30))
         .send()
         .unwrap();
@@ -48,11 +48,7 @@ fn a_node_registered_on_one_instance_is_served_and_announced_by_the_others_withi
     let written = Instant::now();
     for (name, other) in [("B", &b), ("C", &c)] {
         let read_after = loop {
-            let response = client()
-                .get(other.url("/nodes/shared-1"))
-                .bearer_auth(&token)
-                .send()
-                .unwrap();
+            let response = other.get_as(&token, "/nodes/shared-1");
             if response.status() == 200 {
                 let node: Value = response.json().unwrap();
                 assert_eq!(node["labels"]["rack"], "r1");
@@ -92,22 +88,18 @@ fn without_a_majority_writes_answer_503_store_unavailable_and_resume_after() {
     register_node(&server, "one-member-down", json!({}));
     cluster.kill(1);
 
-    let refused = client()
-        .post(server.url("/nodes"))
-        .bearer_auth(server.admin_token())
-        .json(&json!({"id": "no-majority", "address": "127.0.0.2"}))
-        .send()
-        .unwrap();
+    let refused = server.send_json_as(
+        &server.admin_token(),
+        Method::POST,
+        "/nodes",
+        &json!({"id": "no-majority", "address": "127.0.0.2"}),
+    );
     assert_eq!(refused.status(), 503);
     let error: Value = refused.json().unwrap();
     assert_eq!(error["code"], "store_unavailable", "{error}");
     // Reads are served from the instance's copy meanwhile, and say it may be stale; /health says the store is
     // out of reach.
-    let node = client()
-        .get(server.url("/nodes/before"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
+    let node = server.get_as(&server.admin_token(), "/nodes/before");
     assert_eq!(node.status(), 200);
     let warning = node
         .headers()
@@ -124,12 +116,12 @@ fn without_a_majority_writes_answer_503_store_unavailable_and_resume_after() {
     cluster.restart(1);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let retried = client()
-            .post(server.url("/nodes"))
-            .bearer_auth(server.admin_token())
-            .json(&json!({"id": "no-majority", "address": "127.0.0.2"}))
-            .send()
-            .unwrap();
+        let retried = server.send_json_as(
+            &server.admin_token(),
+            Method::POST,
+            "/nodes",
+            &json!({"id": "no-majority", "address": "127.0.0.2"}),
+        );
         match retried.status().as_u16() {
             // 409: the refused write had reached etcd before its answer timed out, and landed once the majority
             // was back (what a 503 warns of).
@@ -138,19 +130,9 @@ fn without_a_majority_writes_answer_503_store_unavailable_and_resume_after() {
             other => panic!("writes did not resume: {other}"),
         }
     }
-    let listed: Value = client()
-        .get(server.url("/nodes"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed: Value = server.get_json_as(&server.admin_token(), "/nodes");
     assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
-    let fresh = client()
-        .get(server.url("/nodes/before"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
+    let fresh = server.get_as(&server.admin_token(), "/nodes/before");
     assert!(
         fresh.headers().get("warning").is_none(),
         "no stale warning once the majority is back"
@@ -215,7 +197,7 @@ fn instances_reach_an_etcd_over_tls_as_an_etcd_user_and_a_wrong_password_or_ca_i
     register_node(&a, "tls-1", json!({"rack": "r9"}));
     let written = Instant::now();
     let served_on_b = loop {
-        let response = client().get(b.url("/nodes/tls-1")).bearer_auth(&token).send().unwrap();
+        let response = b.get_as(&token, "/nodes/tls-1");
         if response.status() == 200 {
             break written.elapsed();
         }

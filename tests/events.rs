@@ -7,7 +7,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::etcd::EtcdCluster;
-use common::{Server, client, register_node, register_node_at, temp_data_dir};
+use common::{Server, assert_status_and_type, register_node, register_node_at, temp_data_dir};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// One parsed SSE event.
@@ -26,21 +27,14 @@ fn subscribe(server: &Server, last_event_id: Option<&str>) -> mpsc::Receiver<Sse
 /// `subscribe`, but the parsing thread stops reading the socket once `buffer` events wait unconsumed: a client
 /// that has stalled.
 fn subscribe_buffered(server: &Server, last_event_id: Option<&str>, buffer: usize) -> mpsc::Receiver<SseEvent> {
-    let mut request = client()
-        .get(server.url("/events"))
-        .bearer_auth(server.admin_token())
+    let mut request = server
+        .request_as(&server.admin_token(), Method::GET, "/events")
         .timeout(Duration::from_secs(120));
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
     let response = request.send().expect("GET /events");
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert_status_and_type(&response, 200, "text/event-stream");
     let (tx, rx) = mpsc::sync_channel(buffer.min(1 << 20));
     std::thread::spawn(move || {
         let mut current = SseEvent {
@@ -120,9 +114,8 @@ fn a_change_arrives_within_100_ms_and_resume_replays_what_was_missed(store: Opti
     let last_seen = next_id_after_patch(&server, &events);
     drop(events);
     register_node(&server, "missed-1", json!({}));
-    client()
-        .delete(server.url("/nodes/missed-1"))
-        .bearer_auth(server.admin_token())
+    server
+        .request_as(&server.admin_token(), Method::DELETE, "/nodes/missed-1")
         .send()
         .unwrap();
 
@@ -142,12 +135,12 @@ fn a_change_arrives_within_100_ms_and_resume_replays_what_was_missed(store: Opti
 
 /// Makes an update and returns the id of its event.
 fn next_id_after_patch(server: &Server, events: &mpsc::Receiver<SseEvent>) -> String {
-    let response = client()
-        .patch(server.url("/nodes/live-0"))
-        .bearer_auth(server.admin_token())
-        .json(&json!({"labels": {"seen": "yes"}}))
-        .send()
-        .unwrap();
+    let response = server.send_json_as(
+        &server.admin_token(),
+        Method::PATCH,
+        "/nodes/live-0",
+        &json!({"labels": {"seen": "yes"}}),
+    );
     assert_eq!(response.status(), 200);
     let event = next(events);
     assert_eq!(serde_json::from_str::<Value>(&event.data).unwrap()["kind"], "updated");

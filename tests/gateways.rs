@@ -9,7 +9,7 @@ mod common;
 
 use base64::Engine;
 use common::node::{core, data};
-use common::{Server, admin_call as call, client, get_json, registered_sim_node, temp_data_dir};
+use common::{Server, admin_call as call, get_json, registered_sim_node, server_with_sim_node};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -26,9 +26,8 @@ fn create_body(name: &str) -> Value {
 
 /// POSTs `text` as `text/plain`: (status, body as JSON or text).
 fn post_text(server: &Server, path: &str, text: &str) -> (u16, String) {
-    let response = client()
-        .post(server.url(path))
-        .bearer_auth(server.admin_token())
+    let response = server
+        .request_as(&server.admin_token(), Method::POST, path)
         .header("content-type", "text/plain")
         .body(text.to_owned())
         .send()
@@ -37,11 +36,7 @@ fn post_text(server: &Server, path: &str, text: &str) -> (u16, String) {
 }
 
 fn get_text(server: &Server, path: &str) -> String {
-    let response = client()
-        .get(server.url(path))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
+    let response = server.get_as(&server.admin_token(), path);
     assert_eq!(response.status(), 200, "{path}");
     response.text().unwrap()
 }
@@ -98,9 +93,8 @@ fn write_file(address: &str, container: u64, path: &str, text: &str) {
 
 #[test]
 fn a_gateway_is_created_changed_part_by_part_stopped_started_moved_and_deleted() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let (_sim, node, address) = registered_sim_node(&server, 41);
+    let (sim, server) = server_with_sim_node(41);
+    let (node, address) = (sim.id.clone(), sim.address.clone());
     let (_other_sim, other, other_address) = registered_sim_node(&server, 42);
     let gws = format!("/nodes/{node}/gws");
     let gw = |rest: &str| format!("{gws}/gw1{rest}");
@@ -252,9 +246,8 @@ fn a_gateway_is_created_changed_part_by_part_stopped_started_moved_and_deleted()
     assert_eq!(post_text(&server, &firewall, rules).0, 204);
     assert_eq!(get_text(&server, &firewall), rules);
     assert_eq!(verdict(post(&forwards, forward(2224, "tcp"))).1, "advanced_config");
-    let form = client()
-        .post(server.url(&firewall))
-        .bearer_auth(server.admin_token())
+    let form = server
+        .request_as(&server.admin_token(), Method::POST, &firewall)
         .header("content-type", "application/x-www-form-urlencoded")
         .body("a=b")
         .send()
@@ -313,9 +306,8 @@ fn a_gateway_is_created_changed_part_by_part_stopped_started_moved_and_deleted()
 /// DHCP range, and one MAC address for two hosts.
 #[test]
 fn the_emulated_dnsmasq_refuses_a_host_outside_its_ranges_and_a_mac_twice() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let (_sim, node, address) = registered_sim_node(&server, 43);
+    let (sim, server) = server_with_sim_node(43);
+    let (node, address) = (sim.id.clone(), sim.address.clone());
     assert_eq!(
         call(
             &server,

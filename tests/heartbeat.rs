@@ -4,21 +4,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, client, free_port, temp_data_dir};
+use common::{BIN, Server, client, free_port, start_sims, temp_data_dir};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 fn nodes(server: &Server) -> Vec<Value> {
-    client()
-        .get(server.url("/nodes"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    server.get_json_as(&server.admin_token(), "/nodes")
 }
 
 /// Polls until `check` holds for the node list (at most `within`); returns how long it took.
@@ -84,12 +79,12 @@ fn demo_nodes_come_online_within_five_seconds() {
 }
 
 fn register(server: &Server, id: &str, address: &str) {
-    let response = client()
-        .post(server.url("/nodes"))
-        .bearer_auth(server.admin_token())
-        .json(&json!({"id": id, "address": address}))
-        .send()
-        .unwrap();
+    let response = server.send_json_as(
+        &server.admin_token(),
+        Method::POST,
+        "/nodes",
+        &json!({"id": id, "address": address}),
+    );
     assert_eq!(response.status(), 201);
 }
 
@@ -102,29 +97,16 @@ fn failing_nodes_say_why_and_recover_by_themselves() {
     let down_port = free_port();
     register(&server, "down", &format!("127.0.0.1:{down_port}"));
     // Refuses our (empty) password.
-    let mut locked = Command::new(BIN)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--password",
-            "only-the-node-knows",
-            "--seed",
-            "9",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(locked.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let locked_address = serde_json::from_str::<Value>(&line).unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let locked_sim = [
+        "--listen",
+        "127.0.0.1:0",
+        "--password",
+        "only-the-node-knows",
+        "--seed",
+        "9",
+    ];
+    let (locked, printed) = start_sims(&locked_sim, 1);
+    let locked_address = printed[0]["address"].as_str().unwrap().to_owned();
     register(&server, "locked", &locked_address);
     // Answers garbage.
     let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -175,29 +157,15 @@ fn failing_nodes_say_why_and_recover_by_themselves() {
         state_of(list, "down") == "online"
     });
     eprintln!("recovered after {took:?}");
-    for child in [&mut locked, &mut revived] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(locked);
+    let _ = revived.kill();
+    let _ = revived.wait();
 }
 
 #[test]
 fn nodes_listed_in_the_config_file_are_registered_and_watched() {
-    let mut sim = Command::new(BIN)
-        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "21"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let line = BufReader::new(sim.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let address = serde_json::from_str::<Value>(&line).unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (sim, printed) = start_sims(&["--listen", "127.0.0.1:0", "--seed", "21"], 1);
+    let address = printed[0]["address"].as_str().unwrap().to_owned();
     let dir = temp_data_dir();
     let config = dir.path().join("zos.toml");
     std::fs::write(
@@ -212,8 +180,7 @@ fn nodes_listed_in_the_config_file_are_registered_and_watched() {
     wait_for(&server, Duration::from_secs(5), "the listed node online", |list| {
         list.len() == 1 && state_of(list, "rack1-n1") == "online" && list[0]["labels"]["rack"] == "r1"
     });
-    let _ = sim.kill();
-    let _ = sim.wait();
+    drop(sim);
 
     std::fs::write(&config, "[[nodes]]\nid = \"n2\"\naddress = \"not an address\"\n").unwrap();
     let (code, stderr) = common::serve_until_exit(&dir.path().join("other"), &["--config", config.to_str().unwrap()]);

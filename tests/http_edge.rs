@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Server, client, temp_data_dir, wait_until};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// One response as read off a raw connection.
@@ -197,9 +198,8 @@ fn an_idle_keep_alive_connection_is_closed_but_a_quiet_event_stream_is_not() {
         "closed after {closed:?}, before the timeout"
     );
 
-    let events = client()
-        .get(server.url("/events"))
-        .bearer_auth(server.admin_token())
+    let events = server
+        .request_as(&server.admin_token(), Method::GET, "/events")
         .timeout(Duration::from_secs(30))
         .send()
         .expect("GET /events");

@@ -48,13 +48,7 @@ fn metric_lines(server: &Server, name: &str) -> Vec<String> {
 }
 
 fn get(server: &Server, token: &str, path: &str) -> Value {
-    client()
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    server.get_json_as(token, path)
 }
 
 /// Polls `/health` of `servers` until one leads: that one, and how long it took.

@@ -6,7 +6,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Server, client, temp_data_dir};
+use common::{BIN, Server, client, file_names, temp_data_dir};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// Runs the binary to completion; returns (exit code, stdout, stderr).
@@ -169,44 +170,27 @@ fn a_second_server_on_the_same_data_dir_fails_and_touches_nothing() {
     let dir = temp_data_dir();
     let server = Server::start(dir.path());
     let token_before = server.admin_token();
-    let listing = |path: &std::path::Path| {
-        let mut names: Vec<String> = std::fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    };
+    let listing = file_names;
     let files_before = listing(dir.path());
 
-    let (code, _, stderr) = run(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let data_dir = dir.path().to_str().unwrap();
+    let (code, _, stderr) = run(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir], &[]);
     assert_ne!(code, 0);
     assert!(stderr.contains("in use by another zos-orchestrator"), "{stderr}");
     assert_eq!(server.admin_token(), token_before);
     assert_eq!(listing(dir.path()), files_before);
 
-    let (code, stdout, stderr) = run(
-        &[
-            "token",
-            "create",
-            "--role",
-            "viewer",
-            "--name",
-            "x",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let token_create = [
+        "token",
+        "create",
+        "--role",
+        "viewer",
+        "--name",
+        "x",
+        "--data-dir",
+        data_dir,
+    ];
+    let (code, stdout, stderr) = run(&token_create, &[]);
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     assert!(stderr.contains("POST /tokens"), "says what to do instead: {stderr}");
@@ -237,13 +221,7 @@ fn offline_token_create_prints_a_working_token_once() {
     assert!(!stderr.contains(&token), "the token is not repeated on stderr");
 
     let server = Server::start(dir.path());
-    let whoami: Value = client()
-        .get(server.url("/auth/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let whoami: Value = server.get_json_as(&token, "/auth/whoami");
     assert_eq!(whoami["role"], "operator");
     assert_eq!(whoami["name"], "deploy");
 }
@@ -255,11 +233,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     let dir = temp_data_dir();
     let mut server = Server::start(dir.path());
     // An open event stream must not hold the shutdown up.
-    let events = client()
-        .get(server.url("/events"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
+    let events = server.get_as(&server.admin_token(), "/events");
     assert_eq!(events.status(), 200);
 
     // A request in flight: headers and half the body sent when SIGTERM arrives, the rest after.
@@ -292,11 +266,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     drop(events);
 
     let server = Server::start(dir.path());
-    let node = client()
-        .get(server.url("/nodes/in-flight"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .unwrap();
+    let node = server.get_as(&server.admin_token(), "/nodes/in-flight");
     assert_eq!(node.status(), 200, "what was acknowledged during shutdown is kept");
 }
 
@@ -306,12 +276,12 @@ fn an_acknowledged_write_survives_sigkill_every_time() {
     for round in 0..20 {
         let mut server = Server::start(dir.path());
         let id = format!("durable-{round}");
-        let response = client()
-            .post(server.url("/nodes"))
-            .bearer_auth(server.admin_token())
-            .json(&json!({"id": id, "address": "127.0.0.2"}))
-            .send()
-            .unwrap();
+        let response = server.send_json_as(
+            &server.admin_token(),
+            Method::POST,
+            "/nodes",
+            &json!({"id": id, "address": "127.0.0.2"}),
+        );
         assert_eq!(response.status(), 201);
         server.kill9();
 

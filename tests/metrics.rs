@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{Server, client, register_node, required_tool, temp_data_dir};
+use common::{Server, assert_status_and_type, client, register_node, required_tool, temp_data_dir};
 use serde_json::json;
 
 #[test]
@@ -15,13 +15,7 @@ fn metrics_parse_with_promtool_and_count_requests_by_route() {
     register_node(&server, "m1", json!({}));
     let _ = client().get(server.url("/nodes/m1")).send().unwrap(); // 401
     let response = client().get(server.url("/metrics")).send().unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert_status_and_type(&response, 200, "text/plain; version=0.0.4");
     let text = response.text().unwrap();
 
     let promtool = required_tool("ZOS_PROMTOOL", "promtool");

@@ -3,16 +3,14 @@
 
 mod common;
 
-use common::{Server, admin_call as call, get_json, registered_sim_node, temp_data_dir};
+use common::{admin_call as call, get_json, server_with_sim_node};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 #[test]
 fn bridges_and_zerotier_networks_are_made_on_the_node_refused_when_wrong_and_removed() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let (_sim, node, _) = registered_sim_node(&server, 34);
-    let node = node.as_str();
+    let (sim, server) = server_with_sim_node(34);
+    let node = sim.id.as_str();
     let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));
 
     let bridges = format!("/nodes/{node}/bridges");

@@ -3,46 +3,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, client, create_token, temp_data_dir};
+use common::{BIN, Killed, Server, client, create_token, start_sims, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// `nodes` emulated nodes in one `sim` process (killed when dropped).
 struct Sim {
-    child: Child,
+    _process: Killed,
     nodes: Vec<Value>,
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_sim(nodes: usize) -> Sim {
-    let mut child = Command::new(BIN)
-        .args([
-            "sim",
-            "--nodes",
-            &nodes.to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--seed",
-            "42",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let nodes = (0..nodes)
-        .map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap())
-        .collect();
-    Sim { child, nodes }
+    let count = nodes.to_string();
+    let (process, nodes) = start_sims(&["--nodes", &count, "--listen", "127.0.0.1:0", "--seed", "42"], nodes);
+    Sim {
+        _process: process,
+        nodes,
+    }
 }
 
 fn call(server: &Server, token: &str, method: Method, path: &str) -> reqwest::blocking::Response {
@@ -61,12 +41,12 @@ fn the_api_reaches_emulated_nodes_over_the_0_core_protocol() {
     let admin = server.admin_token();
     for node in &sim.nodes {
         assert_eq!(node["emulated"], true);
-        let response = client()
-            .post(server.url("/nodes"))
-            .bearer_auth(&admin)
-            .json(&json!({"id": node["id"], "address": node["address"]}))
-            .send()
-            .unwrap();
+        let response = server.send_json_as(
+            &admin,
+            Method::POST,
+            "/nodes",
+            &json!({"id": node["id"], "address": node["address"]}),
+        );
         assert_eq!(response.status(), 201);
     }
     let id = sim.nodes[0]["id"].as_str().unwrap().to_owned();

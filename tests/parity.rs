@@ -478,9 +478,12 @@ fn every_node_resource_of_the_reference_answers_with_its_codes_and_fields() {
     let form = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nhello\r\n--{boundary}--\r\n"
     );
-    let uploaded = client()
-        .post(server.url(&file.replacen("{}", n, 1).replacen("{}", "web", 1)))
-        .bearer_auth(server.admin_token())
+    let uploaded = server
+        .request_as(
+            &server.admin_token(),
+            Method::POST,
+            &file.replacen("{}", n, 1).replacen("{}", "web", 1),
+        )
         .header("content-type", format!("multipart/form-data; boundary={boundary}"))
         .body(form)
         .send()

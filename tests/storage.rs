@@ -4,16 +4,14 @@
 
 mod common;
 
-use common::{Server, admin_call as call, get_json, registered_sim_node, temp_data_dir};
+use common::{admin_call as call, get_json, server_with_sim_node};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 #[test]
 fn pools_filesystems_and_snapshots_are_created_refused_rolled_back_and_deleted() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let (_sim, node, _) = registered_sim_node(&server, 33);
-    let node = node.as_str();
+    let (sim, server) = server_with_sim_node(33);
+    let node = sim.id.as_str();
     let disks = get_json(&server, &format!("/nodes/{node}/disks"));
     let devices = common::device_paths(&disks);
     assert!(devices.len() >= 2, "{disks}");

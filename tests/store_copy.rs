@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::etcd::EtcdCluster;
 use common::{BIN, Server, client, etcd_keys, pseudo_random, register_node_at, serve_until_exit, temp_data_dir};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const NODES: usize = 600;
@@ -25,13 +26,26 @@ fn copy(from: &str, to: &str, prefix: &str) -> Output {
     copy_command(from, to, prefix).output().expect("run store copy")
 }
 
+/// Asserts that `output` is of a run that exited with `code`, showing its stderr if not.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `copy`, which must succeed: what it printed.
+fn copy_ok(from: &str, to: &str, prefix: &str) -> String {
+    let copied = copy(from, to, prefix);
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    String::from_utf8_lossy(&copied.stdout).into_owned()
+}
+
 /// The node ids a server lists, all pages.
 fn node_ids(server: &Server, token: &str) -> Vec<String> {
-    let response = client()
-        .get(server.url(&format!("/nodes?limit={}", NODES + 10)))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
+    let response = server.get_as(token, &format!("/nodes?limit={}", NODES + 10));
     assert_eq!(response.status(), 200);
     let nodes: Vec<Value> = response.json().unwrap();
     nodes
@@ -65,17 +79,11 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
     // A running server's directory is refused rather than copied mid-write.
     let cluster = EtcdCluster::start(1);
     let refused = copy(&sled(source.path()), &cluster.store_url(), "busy");
-    assert_eq!(
-        refused.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    assert_exit(&refused, 1);
     server.terminate(Duration::from_secs(10));
 
     // sled → etcd, then served from etcd by a new instance: the same nodes, and the old token works.
-    let copied = copy(&sled(source.path()), &cluster.store_url(), "copied");
-    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    copy_ok(&sled(source.path()), &cluster.store_url(), "copied");
     let complete = etcd_keys(&cluster, "copied/").len();
     let elsewhere = temp_data_dir();
     let on_etcd = Server::start_with(
@@ -86,12 +94,7 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
     drop(on_etcd);
     // A target that is not empty is refused (exit 2) and left alone.
     let again = copy(&sled(source.path()), &cluster.store_url(), "copied");
-    assert_eq!(
-        again.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert_exit(&again, 2);
 
     // Killed with SIGKILL at growing delays, and as soon as the copy's marker shows (so at least one kill lands
     // mid-copy however fast or loaded the machine is): each time the prefix is empty (killed before it began),
@@ -140,8 +143,7 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
             );
         }
         if keys.len() != complete || marked {
-            let rerun = copy(&sled(source.path()), &cluster.store_url(), &prefix);
-            assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+            copy_ok(&sled(source.path()), &cluster.store_url(), &prefix);
         }
         assert_eq!(
             etcd_keys(&cluster, &format!("{prefix}/")).len(),
@@ -158,12 +160,7 @@ fn copies_both_ways_and_a_killed_copy_is_never_served_half_written() {
     // etcd → sled, into a new directory: served as it was.
     let back = temp_data_dir();
     let target = back.path().join("restored");
-    let returned = copy(&cluster.store_url(), &sled(&target), "copied");
-    assert!(
-        returned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&returned.stderr)
-    );
+    copy_ok(&cluster.store_url(), &sled(&target), "copied");
     let on_sled = Server::start_with(&target, &["--heartbeat-interval", "3600"]);
     assert_eq!(node_ids(&on_sled, &token), expected);
 }
@@ -174,9 +171,8 @@ fn boot_asset_files_go_with_their_records_both_ways() {
     let mut server = Server::start_with(source.path(), &["--heartbeat-interval", "3600"]);
     let token = server.admin_token();
     let kernel = pseudo_random(5 << 19, 7); // 2.5 MiB: three chunks in etcd
-    let uploaded = client()
-        .put(server.url("/boot/assets/kernel"))
-        .bearer_auth(&token)
+    let uploaded = server
+        .request_as(&token, Method::PUT, "/boot/assets/kernel")
         .body(kernel.clone())
         .send()
         .unwrap();
@@ -185,9 +181,8 @@ fn boot_asset_files_go_with_their_records_both_ways() {
 
     // sled → etcd: the content is in etcd before the copy ends, and an etcd instance serves it.
     let cluster = EtcdCluster::start(1);
-    let copied = copy(&sled(source.path()), &cluster.store_url(), "assets");
-    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
-    assert!(String::from_utf8_lossy(&copied.stdout).contains("and 1 boot asset files"));
+    let copied = copy_ok(&sled(source.path()), &cluster.store_url(), "assets");
+    assert!(copied.contains("and 1 boot asset files"));
     assert_eq!(etcd_keys(&cluster, "assets.blob/").len(), 3);
     let elsewhere = temp_data_dir();
     let on_etcd = Server::start_with(
@@ -202,12 +197,7 @@ fn boot_asset_files_go_with_their_records_both_ways() {
     // etcd → sled: the file is in the new directory, and a sled server serves it.
     let back = temp_data_dir();
     let target = back.path().join("restored");
-    let returned = copy(&cluster.store_url(), &sled(&target), "assets");
-    assert!(
-        returned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&returned.stderr)
-    );
+    copy_ok(&cluster.store_url(), &sled(&target), "assets");
     assert_eq!(std::fs::read(target.join("assets/kernel")).unwrap(), kernel);
     let on_sled = Server::start_with(&target, &["--heartbeat-interval", "3600"]);
     let served = client().get(on_sled.url("/boot/assets/kernel")).send().unwrap();

@@ -77,6 +77,14 @@ fn run_ui_script_with(script: &str, name: &str, server: &Server, envs: &[(&str, 
     );
 }
 
+/// `script` again on two demo nodes with a server that never waits for a node: every change is answered with a job
+/// (202) the UI has to follow (`APPLY_WAIT=0` tells the script); its screenshots are `script`-jobs-first*.png.
+fn run_jobs_first(script: &str) {
+    let dir = temp_data_dir();
+    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
+    run_ui_script_with(script, &format!("{script}-jobs-first"), &server, &[("APPLY_WAIT", "0")]);
+}
+
 #[test]
 fn nodes_page_signs_in_and_updates_live_in_chromium() {
     run_ui_script("nodes", &[]);
@@ -158,9 +166,7 @@ fn a_container_is_created_runs_commands_with_live_output_and_its_jobs_show_in_ch
 /// The same with a node slower than the server waits: every change is a job (202) that the UI follows.
 #[test]
 fn container_changes_answered_with_jobs_are_followed_in_chromium() {
-    let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
-    run_ui_script_with("containers", "containers-jobs-first", &server, &[("APPLY_WAIT", "0")]);
+    run_jobs_first("containers");
 }
 
 #[test]
@@ -171,9 +177,7 @@ fn storage_pools_filesystems_snapshots_bridges_and_zerotier_networks_are_managed
 /// The same with a node slower than the server waits: every change is a job (202) that the UI follows.
 #[test]
 fn storage_and_network_changes_answered_with_jobs_are_followed_in_chromium() {
-    let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
-    run_ui_script_with("storage", "storage-jobs-first", &server, &[("APPLY_WAIT", "0")]);
+    run_jobs_first("storage");
 }
 
 #[test]
@@ -189,7 +193,5 @@ fn a_gateway_is_created_given_forwards_stopped_started_and_deleted_in_chromium()
 /// The same with a node slower than the server waits: every change is a job (202) that the UI follows.
 #[test]
 fn vm_changes_answered_with_jobs_are_followed_in_chromium() {
-    let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &["--demo", "2", "--apply-wait", "0"]);
-    run_ui_script_with("vms", "vms-jobs-first", &server, &[("APPLY_WAIT", "0")]);
+    run_jobs_first("vms");
 }

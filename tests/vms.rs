@@ -4,16 +4,14 @@
 
 mod common;
 
-use common::{Server, admin_call as call, get_json, registered_sim_node, temp_data_dir};
+use common::{admin_call as call, get_json, registered_sim_node, server_with_sim_node};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 #[test]
 fn vms_are_created_paused_stopped_updated_started_and_deleted_on_the_node() {
-    let dir = temp_data_dir();
-    let server = Server::start(dir.path());
-    let (_sim, node, _) = registered_sim_node(&server, 35);
-    let node = node.as_str();
+    let (sim, server) = server_with_sim_node(35);
+    let node = sim.id.as_str();
     let vms = format!("/nodes/{node}/vms");
     let vm = |rest: &str| format!("{vms}/vm1{rest}");
     let post = |path: &str, body: Value| call(&server, Method::POST, path, Some(body));

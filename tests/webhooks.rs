@@ -7,11 +7,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, admin_call, call_as, create_token, register_node, temp_data_dir, wait_until};
+use common::{Server, admin_call, call_as, create_token, free_port, register_node, temp_data_dir, wait_until};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,6 +22,11 @@ const SECRET: &str = "s3cret-for-the-receiver";
 /// One heartbeat round at start, then none for an hour: the only node events are the test's registrations, so
 /// a queue's content is known (the registered nodes are unreachable; their state would be events too).
 const QUIET_HEARTBEAT: [&str; 2] = ["--heartbeat-interval", "3600"];
+
+/// A server on `dir` with the quiet heartbeat and `webhook_flags` (retries, timeouts, queue limits).
+fn quiet_server(dir: &Path, webhook_flags: &[&str]) -> Server {
+    Server::start_with(dir, &[&QUIET_HEARTBEAT[..], webhook_flags].concat())
+}
 
 /// One request a receiver took.
 #[derive(Debug, Clone)]
@@ -169,7 +175,7 @@ fn nodes(prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
 #[test]
 fn every_event_is_signed_filtered_and_in_order() {
     let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &QUIET_HEARTBEAT);
+    let server = quiet_server(dir.path(), &[]);
     let receiver = Receiver::start(Duration::ZERO);
     let jobs_only = Receiver::start(Duration::ZERO);
     create_webhook(&server, "ops", &receiver.url(), json!(["node"]));
@@ -234,12 +240,9 @@ fn every_event_is_signed_filtered_and_in_order() {
 #[test]
 fn a_receiver_that_is_down_gets_everything_in_order_after_retries_and_a_restart() {
     let dir = temp_data_dir();
-    let args = QUIET_HEARTBEAT
-        .iter()
-        .chain(&["--webhook-retry-max", "1", "--webhook-timeout", "2"]);
-    let args: Vec<&str> = args.copied().collect();
-    let mut server = Server::start_with(dir.path(), &args);
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let flags = ["--webhook-retry-max", "1", "--webhook-timeout", "2"];
+    let mut server = quiet_server(dir.path(), &flags);
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     create_webhook(&server, "down", &url, json!(["node"]));
     let before = nodes("a", 0..5);
@@ -260,7 +263,7 @@ fn a_receiver_that_is_down_gets_everything_in_order_after_retries_and_a_restart(
     eprintln!("while down: {hook}");
 
     server.terminate(Duration::from_secs(20));
-    let server = Server::start_with(dir.path(), &args);
+    let server = quiet_server(dir.path(), &flags);
     let after = nodes("b", 0..5);
     for id in &after {
         register_node(&server, id, json!({}));
@@ -289,12 +292,8 @@ fn a_receiver_that_is_down_gets_everything_in_order_after_retries_and_a_restart(
 #[test]
 fn a_full_queue_drops_its_oldest_events_and_says_so() {
     let dir = temp_data_dir();
-    let args = QUIET_HEARTBEAT
-        .iter()
-        .chain(&["--webhook-retry-max", "1", "--webhook-queue-limit", "10"]);
-    let args: Vec<&str> = args.copied().collect();
-    let mut server = Server::start_with(dir.path(), &args);
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = quiet_server(dir.path(), &["--webhook-retry-max", "1", "--webhook-queue-limit", "10"]);
+    let port = free_port();
     create_webhook(&server, "full", &format!("http://127.0.0.1:{port}/"), json!(["node"]));
     let ids = nodes("c", 0..25);
     for id in &ids {
@@ -322,7 +321,7 @@ fn a_full_queue_drops_its_oldest_events_and_says_so() {
 #[test]
 fn a_slow_receiver_slows_neither_the_api_nor_another_webhook() {
     let dir = temp_data_dir();
-    let server = Server::start_with(dir.path(), &QUIET_HEARTBEAT);
+    let server = quiet_server(dir.path(), &[]);
     let slow = Receiver::start(Duration::from_secs(3));
     let fast = Receiver::start(Duration::ZERO);
     create_webhook(&server, "slow", &slow.url(), json!(["node"]));

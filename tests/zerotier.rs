@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ZeroTierRig, client, get_json, wait_until};
+use common::{ZeroTierRig, client, get_json, strings_of, wait_until};
 use serde_json::{Value, json};
 
 const MEMBER: &str = "abcdef0123";
@@ -113,12 +113,7 @@ fn the_allowlist_policy_adopts_listed_nodes_and_turns_others_away() {
             })
     });
     let nodes = get_json(&rig.server, "/nodes");
-    let ids: Vec<&str> = nodes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].as_str().unwrap())
-        .collect();
+    let ids = strings_of(&nodes, "id");
     assert_eq!(
         ids,
         [listed_id.as_str()],

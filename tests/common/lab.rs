@@ -49,16 +49,8 @@ impl Drop for Namespaces {
 
 /// Runs `ip ARGS`, failing the test with its stderr.
 pub fn ip(args: &[&str]) {
-    let output = Command::new(super::required_tool("ZOS_TEST_IP", "ip"))
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        output.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut command = Command::new(super::required_tool("ZOS_TEST_IP", "ip"));
+    super::run_ok(command.args(args), &format!("ip {}", args.join(" ")));
 }
 
 impl Lab {

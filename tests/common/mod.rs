@@ -171,6 +171,33 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// `method path` with `token` as the bearer: a request still open for headers and a body. Through the shared
+    /// `client()`, so its connections are pooled with every other request of the test.
+    pub fn request_as(&self, token: &str, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        client().request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// `method path` with `token` as the bearer and `body` as JSON, sent.
+    pub fn send_json_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::blocking::Response {
+        self.request_as(token, method, path).json(body).send().expect("send")
+    }
+
+    /// `GET path` with `token` as the bearer, sent.
+    pub fn get_as(&self, token: &str, path: &str) -> reqwest::blocking::Response {
+        self.request_as(token, reqwest::Method::GET, path).send().expect("GET")
+    }
+
+    /// `GET path` with `token` as the bearer, its answer as JSON.
+    pub fn get_json_as<T: serde::de::DeserializeOwned>(&self, token: &str, path: &str) -> T {
+        self.get_as(token, path).json().expect("JSON")
+    }
+
     pub fn admin_token(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("admin.token"))
             .expect("admin.token")
@@ -280,6 +307,28 @@ pub fn required_tool(env_var: &str, default: &str) -> PathBuf {
     path
 }
 
+/// Runs `command` to its end and fails the test unless it succeeds, naming it `what` with its exit code and
+/// everything it printed.
+pub fn run_ok(command: &mut Command, what: &str) -> std::process::Output {
+    let output = command.output().unwrap_or_else(|error| panic!("run {what}: {error}"));
+    assert!(
+        output.status.success(),
+        "{what} failed (exit {:?}):\n{}\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The Python of the test tools' venv (made by `scripts/test`) that runs the stand-ins and file servers.
+fn test_python(project: &Path) -> PathBuf {
+    required_tool(
+        "ZOS_TEST_PYTHON",
+        project.join("target/test-tools/venv/bin/python").to_str().unwrap(),
+    )
+}
+
 /// Sends `GET <path>` byte for byte (no normalisation) and returns the status code.
 pub fn raw_get_status(server: &Server, path: &str) -> u16 {
     use std::io::{Read, Write};
@@ -324,17 +373,28 @@ pub fn start_sim_node(seed: u64) -> (Killed, serde_json::Value) {
 
 /// `start_sim_node` on a given address (to bring a node back where it was).
 pub fn start_sim_node_at(listen: &str, seed: u64) -> (Killed, serde_json::Value) {
+    let (sim, mut nodes) = start_sims(&["--listen", listen, "--seed", &seed.to_string()], 1);
+    (sim, nodes.remove(0))
+}
+
+/// `sim ARGS` (emulated nodes behind one process), and the `count` lines it prints first: a node's
+/// `{"id", "address"}` each.
+pub fn start_sims(args: &[&str], count: usize) -> (Killed, Vec<serde_json::Value>) {
     let mut child = Command::new(BIN)
-        .args(["sim", "--listen", listen, "--seed", &seed.to_string()])
+        .arg("sim")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn zos-orchestrator sim");
-    let line = first_stdout_line(&mut child);
-    (
-        Killed(child),
-        serde_json::from_str(&line).expect("a JSON line per node"),
-    )
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let nodes = (0..count)
+        .map(|_| {
+            let line = lines.next().expect("a line per node").expect("UTF-8");
+            serde_json::from_str(&line).expect("a JSON line per node")
+        })
+        .collect();
+    (Killed(child), nodes)
 }
 
 pub const ZT_NETWORK: &str = "8056c2e21c000001";
@@ -361,11 +421,7 @@ pub fn start_file_server(kind: &str, root: &Path) -> (Killed, u16) {
 /// `start_file_server` with more of `servers.py`'s options (`--pace`).
 pub fn start_file_server_with(kind: &str, root: &Path, options: &[&str]) -> (Killed, u16) {
     let project = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = required_tool(
-        "ZOS_TEST_PYTHON",
-        project.join("target/test-tools/venv/bin/python").to_str().unwrap(),
-    );
-    let mut child = Command::new(python)
+    let mut child = Command::new(test_python(project))
         .arg(project.join("tests/transfer/servers.py"))
         .arg(format!("--{kind}"))
         .arg("--root")
@@ -383,11 +439,7 @@ pub fn start_file_server_with(kind: &str, root: &Path, options: &[&str]) -> (Kil
 
 fn start_standin(kind: &str, spec: &str, members: &serde_json::Value, violations: &Path) -> (Killed, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = required_tool(
-        "ZOS_TEST_PYTHON",
-        root.join("target/test-tools/venv/bin/python").to_str().unwrap(),
-    );
-    let mut child = Command::new(python)
+    let mut child = Command::new(test_python(root))
         .arg(root.join("tests/zerotier/central_standin.py"))
         .args(["--kind", kind, "--spec"])
         .arg(root.join("../shared/reference/zerotier").join(spec))
@@ -468,15 +520,75 @@ pub fn registered_sim_node(server: &Server, seed: u64) -> (Killed, String, Strin
     (sim, id.to_owned(), address.to_owned())
 }
 
-/// GET `path` with the admin token, as JSON.
-pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
+/// `GET path` without a token (as a browser or a booting machine asks) with one request header: `range`,
+/// `if-none-match`, `accept`.
+pub fn get_with_header(server: &Server, path: &str, header: &str, value: &str) -> reqwest::blocking::Response {
     client()
         .get(server.url(path))
-        .bearer_auth(server.admin_token())
+        .header(header, value)
         .send()
         .expect("GET")
-        .json()
-        .expect("JSON")
+}
+
+/// One emulated node registered with a fresh server (see `server_with_sim_node`), and the data directory: kept
+/// alive for as long as the server runs.
+pub struct SimNode {
+    /// The node's id and its address.
+    pub id: String,
+    pub address: String,
+    _sim: Killed,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh server (default flags) with a `sim` node of `seed` registered: where the node-facing API tests start.
+/// Bind them in this order (`let (node, server) = ...`): the server is dropped, and killed, first.
+pub fn server_with_sim_node(seed: u64) -> (SimNode, Server) {
+    let dir = temp_data_dir();
+    let server = Server::start(dir.path());
+    let (sim, id, address) = registered_sim_node(&server, seed);
+    (
+        SimNode {
+            id,
+            address,
+            _sim: sim,
+            _dir: dir,
+        },
+        server,
+    )
+}
+
+/// GET `path` with the admin token, as JSON.
+pub fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    server.get_json_as(&server.admin_token(), path)
+}
+
+/// Asserts `response` is `status` with a `Content-Type` that starts with `content_type`.
+pub fn assert_status_and_type(response: &reqwest::blocking::Response, status: u16, content_type: &str) {
+    assert_eq!(response.status(), status);
+    let actual = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        actual.starts_with(content_type),
+        "content-type {actual}, expected {content_type}"
+    );
+}
+
+/// The names of the entries in `dir`, sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The string `key` of every object in the JSON array `list` (ids, actions), in order.
+pub fn strings_of<'a>(list: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|item| item[key].as_str().expect("a string"))
+        .collect()
 }
 
 /// Everything ZeroTier discovery needs, on loopback: emulated nodes (one per seed; node i on 127.0.0.(i+1), all

@@ -149,18 +149,12 @@ pub fn boot_events(server: &Server) -> Vec<Value> {
 pub fn boot(args: &[&str], log: &Path) -> (String, f64) {
     let started = Instant::now();
     let expected = format!("zerotier={NETWORK}");
-    let output = Command::new(kit().join("netboot-vm.sh"))
-        .args(args)
-        .args(["--marker", &expected, "--mac", MAC, "--timeout", "150", "--log"])
-        .arg(log)
-        .output()
-        .expect("run netboot-vm.sh");
-    assert!(
-        output.status.success(),
-        "boot {args:?} failed (exit {:?}; 3 means a missing tool: run scripts/test):\n{}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    super::run_ok(
+        Command::new(kit().join("netboot-vm.sh"))
+            .args(args)
+            .args(["--marker", &expected, "--mac", MAC, "--timeout", "150", "--log"])
+            .arg(log),
+        &format!("boot {args:?} (exit 3 means a missing tool: run scripts/test)"),
     );
     let serial = String::from_utf8_lossy(&std::fs::read(log).expect("the kit keeps the serial log")).into_owned();
     let line = serial.lines().find(|line| line.contains(&expected)).unwrap_or_default();

@@ -429,6 +429,22 @@ function onlineDemoNode(page) {
   });
 }
 
+/**
+ * Launches the browser and, as step `name`, signs in (landing on the Nodes page), waits for the live stream, opens
+ * page `nav` and waits for `shown`. Resolves to the page.
+ */
+export async function launchOnPage(name, nav, shown) {
+  const page = await launch();
+  await step(name, async () => {
+    await openApp(page);
+    await signIn(page, { landing: 'nodes-page' });
+    await waitLive(page);
+    await page.locator(tid(nav)).click();
+    await page.locator(tid(shown)).waitFor({ state: 'visible' });
+  });
+  return page;
+}
+
 /** Opens node `nodeId`'s page from the Nodes page. */
 export async function openNode(page, nodeId) {
   await page.locator(`${tid('node-row')}[data-node-id="${nodeId}"] ${tid('node-id')}`).click();
@@ -442,6 +458,27 @@ export async function openNodeTab(page, key) {
   await panel.waitFor({ state: 'visible' });
   if (!new URL(page.url()).hash.endsWith(`?tab=${key}`)) throw new Error(`the address does not name the tab: ${new URL(page.url()).hash}`);
   return panel;
+}
+
+/**
+ * Opens node `nodeId`, then its tab `key`, and waits for the tab to list what the API has at `listPath`: as many
+ * `row` rows, or the `empty` placeholder when there is none. Resolves to that count (`what` names the rows).
+ */
+export async function openNodeTabListing(page, nodeId, key, { listPath, row, empty, what }) {
+  await openNode(page, nodeId);
+  const panel = await openNodeTab(page, key);
+  const count = (await apiOk('GET', listPath)).length;
+  if (count === 0) await panel.locator(tid(empty)).waitFor({ state: 'visible' });
+  else await until(async () => (await panel.locator(tid(row)).count()) === count, `the list does not show the ${count} ${what} the API has`);
+  return count;
+}
+
+/** Shows the node page's tab `key`, waits for its `table` (or `empty`), then clicks `create` and waits for `modal`. */
+export async function openTabForm(page, key, { table, empty, create, modal }) {
+  const panel = await openNodeTab(page, key);
+  await panel.locator(`${tid(table)}, ${tid(empty)}`).first().waitFor({ state: 'visible' });
+  await panel.locator(tid(create)).click();
+  await modal.waitFor({ state: 'visible' });
 }
 
 // ---- forms -------------------------------------------------------------------------
@@ -466,6 +503,15 @@ export async function expectFieldError(modal, name, pattern) {
   if (await modal.locator(tid('modal-error')).isVisible()) throw new Error('the general error box shows too');
   log(`${name}: "${said}"`);
   return said;
+}
+
+/** Clicks `button`, checks that the confirmation dialog `modalId` names `name` (`what` it is), and confirms `action`. */
+export async function confirmDialog(page, button, modalId, { name, what, action }) {
+  await button.click();
+  const confirm = page.locator(tid(modalId));
+  await confirm.waitFor({ state: 'visible' });
+  if (!(await text(confirm)).includes(name)) throw new Error(`the dialog does not name ${what}`);
+  await submitAndClose(confirm, action);
 }
 
 /** Submits `modal` and waits (15 s: the node may be slow) for it to close; else throws with the error it shows. */

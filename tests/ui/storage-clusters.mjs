@@ -10,7 +10,7 @@
 // Needs a server with `--demo 3`. Uses the system Chromium at /usr/bin/chromium.
 // Exits non-zero with the reason on any failure.
 
-import { setup, run, step, log, tid, apiOk, checkHealth, launch, openApp, signIn, waitLive, checkPageHealthy, screenshot, until, text, expectFieldError, submitAndClose } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, checkHealth, launchOnPage, checkPageHealthy, screenshot, until, text, expectFieldError, submitAndClose } from './harness.mjs';
 
 await setup({ screenshotName: 'zos-ui-storage-clusters.png', timeoutMs: 180_000 });
 
@@ -23,14 +23,7 @@ await run(async () => {
   const nodes = await apiOk('GET', '/nodes');
   if (nodes.length !== 3) throw new Error(`the test needs 3 demo nodes, the server has ${nodes.length}`);
 
-  const page = await launch();
-  await step('open the Storage clusters page', async () => {
-    await openApp(page);
-    await signIn(page, { landing: 'nodes-page' });
-    await waitLive(page);
-    await page.locator(tid('nav-storageclusters')).click();
-    await page.locator(tid('clusters-empty')).waitFor({ state: 'visible' });
-  });
+  const page = await launchOnPage('open the Storage clusters page', 'nav-storageclusters', 'clusters-empty');
 
   await step('a count the nodes do not divide is refused on the servers field', async () => {
     await page.locator(tid('cluster-create')).click();

@@ -20,7 +20,7 @@
 // everything in the right order. Screenshots of each view go beside SCREENSHOT.
 
 import { randomBytes } from 'node:crypto';
-import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNode, openNodeTab, expectFieldError, submitAndClose, recordFollowedJobs } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNodeTabListing, openTabForm, confirmDialog, expectFieldError, submitAndClose, recordFollowedJobs } from './harness.mjs';
 
 const { url: ZOS_URL } = await setup({ screenshotName: 'zos-ui-storage.png', timeoutMs: 150_000 });
 
@@ -55,11 +55,7 @@ await run(async () => {
   let poolsBefore = 0;
 
   await step(`open node ${nodeId}, then its Storage tab`, async () => {
-    await openNode(page, nodeId);
-    await openNodeTab(page, 'storage');
-    poolsBefore = (await apiOk('GET', `${base}/storagepools`)).length;
-    if (poolsBefore === 0) await storage.locator(tid('pools-empty')).waitFor({ state: 'visible' });
-    else await until(async () => (await storage.locator(tid('pool-row')).count()) === poolsBefore, `the list does not show the ${poolsBefore} pools the API has`);
+    poolsBefore = await openNodeTabListing(page, nodeId, 'storage', { listPath: `${base}/storagepools`, row: 'pool-row', empty: 'pools-empty', what: 'pools' });
   });
 
   const modalOf = (testid) => page.locator(tid(testid));
@@ -159,11 +155,7 @@ await run(async () => {
   });
 
   await step('Roll back asks first, then the node rolls the filesystem back', async () => {
-    await snapRow.locator(tid('snapshot-rollback')).click();
-    const confirm = modalOf('rollback-modal');
-    await confirm.waitFor({ state: 'visible' });
-    if (!(await text(confirm)).includes(SNAP)) throw new Error('the dialog does not name the snapshot');
-    await submitAndClose(confirm, 'rollback');
+    await confirmDialog(page, snapRow.locator(tid('snapshot-rollback')), 'rollback-modal', { name: SNAP, what: 'the snapshot', action: 'rollback' });
     const toast = page.locator(tid('toast')).filter({ hasText: `${FS} is back at snapshot ${SNAP}` });
     await toast.first().waitFor({ state: 'visible' });
     await fsRow.waitFor({ state: 'visible' });
@@ -216,11 +208,7 @@ await run(async () => {
   const bridgeModal = modalOf('bridge-modal');
 
   await step('Bridges tab: New bridge with DHCP; a range outside its address is refused next to the range start', async () => {
-    await page.locator(tid('node-tabs-bridges')).click();
-    await bridges.waitFor({ state: 'visible' });
-    await bridges.locator(`${tid('bridges-table')}, ${tid('bridges-empty')}`).first().waitFor({ state: 'visible' });
-    await bridges.locator(tid('bridge-create')).click();
-    await bridgeModal.waitFor({ state: 'visible' });
+    await openTabForm(page, 'bridges', { table: 'bridges-table', empty: 'bridges-empty', create: 'bridge-create', modal: bridgeModal });
     await bridgeModal.locator(tid('br-form-name')).fill(BRIDGE);
     // None hides the address and the range; DHCP shows both.
     await bridgeModal.locator(tid('br-form-mode-none')).click();
@@ -255,11 +243,7 @@ await run(async () => {
   const ztModal = modalOf('zt-modal');
 
   await step('ZeroTier tab: Join network; a malformed network id is refused next to it', async () => {
-    await page.locator(tid('node-tabs-zerotier')).click();
-    await zts.waitFor({ state: 'visible' });
-    await zts.locator(`${tid('node-zt-table')}, ${tid('node-zt-empty')}`).first().waitFor({ state: 'visible' });
-    await zts.locator(tid('zt-join')).click();
-    await ztModal.waitFor({ state: 'visible' });
+    await openTabForm(page, 'zerotier', { table: 'node-zt-table', empty: 'node-zt-empty', create: 'zt-join', modal: ztModal });
     await ztModal.locator(tid('zt-form-nwid')).fill('not-a-network');
     await expectFieldError(ztModal, 'nwid', /16 hex digits/i);
   });

@@ -15,7 +15,7 @@
 
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { setup, run, step, log, tid, apiOk, apiCall, checkHealth, launch, openApp, signIn, waitLive, checkPageHealthy, screenshot, until, text, expectFieldError, submitAndClose } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, apiCall, checkHealth, launchOnPage, checkPageHealthy, screenshot, until, text, expectFieldError, submitAndClose } from './harness.mjs';
 
 await setup({ screenshotName: 'zos-ui-vdisks.png', timeoutMs: 240_000 });
 
@@ -23,6 +23,14 @@ const IMAGE = randomBytes(6 << 20);
 const card = `${tid('vdiskstorage-card')}[data-id="vs"]`;
 const vdiskRow = (id) => `${card} ${tid('vdisk-row')}[data-id="${id}"]`;
 const imageRow = `${card} ${tid('image-row')}[data-name="kit"]`;
+
+/** Opens the card's New vdisk form and fills in the id: the form. */
+async function newVdisk(page, id) {
+  await page.locator(`${card} ${tid('vdisk-create')}`).click();
+  const modal = page.locator(tid('vdisk-modal'));
+  await modal.locator(tid('field-id')).fill(id);
+  return modal;
+}
 
 /** The image, sent slowly (64 KiB every 30 ms, about 3 s) so its import can be watched. */
 function startImageServer() {
@@ -52,14 +60,7 @@ await run(async () => {
     await until(async () => (await apiOk('GET', '/storageclusters/blocks')).status === 'ready', async () => 'the cluster is not ready', 120_000);
   });
 
-  const page = await launch();
-  await step('open the Storage page: no vdisk storage yet', async () => {
-    await openApp(page);
-    await signIn(page, { landing: 'nodes-page' });
-    await waitLive(page);
-    await page.locator(tid('nav-storageclusters')).click();
-    await page.locator(tid('vdiskstorages-empty')).waitFor({ state: 'visible' });
-  });
+  const page = await launchOnPage('open the Storage page: no vdisk storage yet', 'nav-storageclusters', 'vdiskstorages-empty');
 
   await step('make vdisk storage vs on the cluster', async () => {
     await page.locator(tid('vdiskstorage-create')).click();
@@ -71,9 +72,7 @@ await run(async () => {
   });
 
   await step('a vdisk of 0 GiB is refused on its size; one of 1 GiB is made', async () => {
-    await page.locator(`${card} ${tid('vdisk-create')}`).click();
-    const modal = page.locator(tid('vdisk-modal'));
-    await modal.locator(tid('field-id')).fill('d1');
+    const modal = await newVdisk(page, 'd1');
     await modal.locator(tid('field-size')).fill('0');
     await modal.locator(tid('field-type')).selectOption('db');
     await expectFieldError(modal, 'size', /1 to 2048/);
@@ -118,9 +117,7 @@ await run(async () => {
   await screenshot(page);
 
   await step('a boot vdisk made from the image', async () => {
-    await page.locator(`${card} ${tid('vdisk-create')}`).click();
-    const modal = page.locator(tid('vdisk-modal'));
-    await modal.locator(tid('field-id')).fill('b1');
+    const modal = await newVdisk(page, 'b1');
     await modal.locator(tid('field-type')).selectOption('boot');
     await modal.locator(tid('field-imageId')).selectOption('kit');
     await submitAndClose(modal, 'vdisk');

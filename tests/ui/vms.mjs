@@ -18,7 +18,7 @@
 // the Jobs page. Screenshots of each view go beside SCREENSHOT.
 
 import { randomBytes } from 'node:crypto';
-import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNode, openNodeTab, expectFieldError, submitAndClose, recordFollowedJobs } from './harness.mjs';
+import { setup, run, step, log, tid, apiOk, apiCall, asViewer, report, waitLive, checkPageHealthy, screenshot, shot, until, text, startOnDemoNode, JOBS_FIRST, openNodeTabListing, confirmDialog, expectFieldError, submitAndClose, recordFollowedJobs } from './harness.mjs';
 
 const { url: ZOS_URL } = await setup({ screenshotName: 'zos-ui-vms.png', timeoutMs: 150_000 });
 
@@ -44,11 +44,7 @@ await run(async () => {
   let before = 0;
 
   await step(`open node ${nodeId}, then its VMs tab`, async () => {
-    await openNode(page, nodeId);
-    await openNodeTab(page, 'vms');
-    before = (await apiOk('GET', `${base}/vms`)).length;
-    if (before === 0) await vms.locator(tid('vms-empty')).waitFor({ state: 'visible' });
-    else await until(async () => (await vms.locator(tid('vm-row')).count()) === before, `the list does not show the ${before} VMs the API has`);
+    before = await openNodeTabListing(page, nodeId, 'vms', { listPath: `${base}/vms`, row: 'vm-row', empty: 'vms-empty', what: 'VMs' });
   });
 
   // The jobs the create forms follow: form → job ids.
@@ -179,11 +175,7 @@ await run(async () => {
   );
 
   await step('Delete asks first, then the VM is gone from the list and the API', async () => {
-    await row.locator(tid('vm-delete')).click();
-    const confirm = modalOf('delete-modal');
-    await confirm.waitFor({ state: 'visible' });
-    if (!(await text(confirm)).includes(VM)) throw new Error('the dialog does not name the VM');
-    await submitAndClose(confirm, 'delete');
+    await confirmDialog(page, row.locator(tid('vm-delete')), 'delete-modal', { name: VM, what: 'the VM', action: 'delete' });
     await until(async () => (await row.count()) === 0, 'the VM row is still there', 10_000);
     if (before === 0) await vms.locator(tid('vms-empty')).waitFor({ state: 'visible' });
     made = false;
