@@ -14,7 +14,7 @@ use super::storage_cluster::{engine_job_id, is_engine_job};
 use super::{Failure, Step};
 use crate::model::gateway::{GATEWAY_FLIST, GatewaySpec};
 use crate::model::gateway_config::{self, DHCP_CONFIG, DHCP_HOSTS, FIREWALL_CONFIG, HTTP_CONFIG};
-use crate::model::{ContainerSpec, JobAction, JobError, Spec, Workload, WorkloadStatus};
+use crate::model::{ContainerSpec, JobAction, JobError, Workload};
 use crate::store::Expect;
 use crate::zos::commands::GatewayService;
 use crate::zos::{ZosClient, ZosError};
@@ -241,16 +241,5 @@ async fn leave_source(step: &mut Step<'_>, source: &str, gateway: &Workload<Gate
     for id in client.find_containers(&tags(&gateway.spec.name)).await? {
         client.terminate_container(id).await?;
     }
-    let old = Workload::<GatewaySpec>::key(source, &[], &gateway.spec.name);
-    let store = step.store();
-    store
-        .delete::<WorkloadStatus>(&format!("{}/{old}", GatewaySpec::COLLECTION), None)
-        .await?;
-    store.delete::<Workload<GatewaySpec>>(&old, None).await?;
-    if let Some(current) = store.get::<Workload<GatewaySpec>>(&gateway.key)? {
-        let mut moved = current.value;
-        moved.moved_from = None;
-        store.put(moved, Expect::Version(current.version)).await?;
-    }
-    Ok(())
+    step.forget_source(source, gateway).await
 }

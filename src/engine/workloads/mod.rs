@@ -232,6 +232,23 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// The end of a migration, once the node `source` has let go of `workload`: its record there (and what was
+    /// observed of it) goes, and the record at its new home forgets where it came from.
+    pub async fn forget_source<S: Spec>(&self, source: &str, workload: &Workload<S>) -> Result<(), Failure> {
+        let old = Workload::<S>::key(source, &workload.parents, workload.spec.name());
+        let store = self.store();
+        store
+            .delete::<WorkloadStatus>(&format!("{}/{old}", S::COLLECTION), None)
+            .await?;
+        store.delete::<Workload<S>>(&old, None).await?;
+        if let Some(current) = store.get::<Workload<S>>(&workload.key)? {
+            let mut moved = current.value;
+            moved.moved_from = None;
+            store.put(moved, Expect::Version(current.version)).await?;
+        }
+        Ok(())
+    }
+
     /// The 0-core client of another node than the job's (a VM's old node while it migrates).
     pub fn client_for(&self, node: &str) -> Result<Arc<ZosClient>, Failure> {
         let node = self

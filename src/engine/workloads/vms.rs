@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Failure, Step, nbd_server};
 use crate::model::vm::{VmExport, VmSpec, VmUpdate};
-use crate::model::{JobAction, JobError, Spec, Workload, WorkloadStatus};
-use crate::store::Expect;
+use crate::model::{JobAction, JobError, Workload};
 use crate::zos::ZosClient;
 
 /// The second half of a migration: the VM runs here now (or is halted), so its old node lets go of it and its old
@@ -24,18 +23,7 @@ async fn leave_source(step: &mut Step<'_>, source: &str, vm: &Workload<VmSpec>) 
         client.destroy_domain(&domain["uuid"]).await?;
     }
     nbd_server::stop(&client, &vm.spec.id, source).await?;
-    let old_key = Workload::<VmSpec>::key(source, &[], &vm.spec.id);
-    let store = step.store();
-    store
-        .delete::<WorkloadStatus>(&format!("{}/{old_key}", VmSpec::COLLECTION), None)
-        .await?;
-    store.delete::<Workload<VmSpec>>(&old_key, None).await?;
-    if let Some(current) = store.get::<Workload<VmSpec>>(&vm.key)? {
-        let mut moved = current.value;
-        moved.moved_from = None;
-        store.put(moved, Expect::Version(current.version)).await?;
-    }
-    Ok(())
+    step.forget_source(source, vm).await
 }
 
 /// How long an export may take to reach and write to its server.
