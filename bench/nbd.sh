@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark of the vdisks' NBD server (`zos-orchestrator nbdserver`) beside the physical anchors on this machine,
-# in one run: our server with a 1 GiB `db` vdisk on two redis-server shards, `qemu-nbd` serving a 1 GiB raw file,
-# and `nbdkit memory` (1 GiB in RAM). Each is driven by `qemu-img bench` over a unix socket: sequential 4 MiB
+# in one run (each number the median of three): our server with a 1 GiB `db` vdisk on two redis-server shards,
+# `qemu-nbd` serving a 1 GiB raw file, and `nbdkit memory` (1 GiB in RAM). Each is driven by `qemu-img bench` over a unix socket: sequential 4 MiB
 # writes and reads (1 GiB, 8 in flight) and 4 KiB reads (50,000, 32 in flight) at a stride of 1 MiB + 4 KiB, which
 # lands every read on another block and another shard (qemu-img bench has no random mode; no read-ahead or cache
-# helps a strided pattern here either, since every read goes to the server). Loopback only, ~1 minute.
+# helps a strided pattern here either, since every read goes to the server). Loopback only, ~3 minutes.
 #
 #   bench/nbd.sh [--save] [--no-build]
 #
@@ -23,6 +23,7 @@ GOAL_RANDOM_IOPS_MIN=20000
 SEQ_COUNT=256      # × 4 MiB = 1 GiB
 RANDOM_COUNT=50000
 STRIDE=$(((1 << 20) + 4096))
+RUNS=3             # each measurement is the median of this many runs
 
 parse_args "$@"
 require_tools qemu-img qemu-nbd nbdkit redis-server redis-cli python3
@@ -66,11 +67,16 @@ nbdkit --foreground --unix "$work/nbdkit.sock" memory 1G >"$work/nbdkit.log" 2>&
 bench_pids+=($!)
 wait_for 10 $! nbdkit test -S "$work/nbdkit.sock" || die "nbdkit did not listen"
 
-# seconds URL ARGS...: the run time qemu-img bench reports.
+# seconds URL ARGS...: the median of the run times qemu-img bench reports over $RUNS runs. One run of the
+# sequential read takes about a second against qemu-nbd, so a single run swings with whatever else the two cores
+# do at that moment (ratios from 0.37 to 0.85 on one quiet machine); the median of three holds still.
 seconds() {
-    local url="$1"
+    local url="$1" times=()
     shift
-    qemu-img bench -f raw "$@" "$url" 2>&1 | awk '/Run completed in/ { print $4 }'
+    for ((run = 0; run < RUNS; run++)); do
+        times+=("$(qemu-img bench -f raw "$@" "$url" 2>&1 | awk '/Run completed in/ { print $4 }')")
+    done
+    printf '%s\n' "${times[@]}" | sort -g | awk '{ t[NR] = $1 } END { if (NR) print t[int((NR + 1) / 2)] }'
 }
 
 results="$work/results"
