@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,10 +14,6 @@ use reqwest::Method;
 /// Where the asset contents live in etcd (`PREFIX.blob/`, beside the records' `PREFIX/`).
 const BLOBS: &str = "zos-orchestrator.blob/";
 const MIB: usize = 1 << 20;
-
-fn on_etcd(dir: &Path, cluster: &EtcdCluster) -> Server {
-    Server::start_on(dir, Some(cluster), &["--heartbeat-interval", "3600"])
-}
 
 fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> u16 {
     server
@@ -86,8 +81,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[test]
 fn assets_are_served_by_every_instance_and_their_changes_reach_all() {
     let cluster = EtcdCluster::start(1);
-    let dirs = [temp_data_dir(), temp_data_dir(), temp_data_dir()];
-    let [a, b, c] = [0, 1, 2].map(|index| on_etcd(dirs[index].path(), &cluster));
+    let (dirs, [a, b, c]) = Server::three_on_etcd(&cluster);
     let token = a.admin_token();
 
     // 3.5 MiB: four chunks, the last one partial.
@@ -142,7 +136,7 @@ fn assets_are_served_by_every_instance_and_their_changes_reach_all() {
 
     // An instance started now has the asset in its data directory soon after start, before anyone asks.
     let late_dir = temp_data_dir();
-    let late = on_etcd(late_dir.path(), &cluster);
+    let late = Server::on_etcd(late_dir.path(), &cluster);
     wait_until(Duration::from_secs(10), "the late instance's file", || {
         std::fs::read(late_dir.path().join("assets/initrd-copy")).is_ok_and(|bytes| bytes == shared)
     });
@@ -153,8 +147,8 @@ fn assets_are_served_by_every_instance_and_their_changes_reach_all() {
 fn an_instance_that_was_down_catches_up_and_drops_what_was_deleted_meanwhile() {
     let cluster = EtcdCluster::start(1);
     let (dir_a, dir_b) = (temp_data_dir(), temp_data_dir());
-    let a = on_etcd(dir_a.path(), &cluster);
-    let mut b = on_etcd(dir_b.path(), &cluster);
+    let a = Server::on_etcd(dir_a.path(), &cluster);
+    let mut b = Server::on_etcd(dir_b.path(), &cluster);
     let token = a.admin_token();
     let (old, new) = (pseudo_random(3 * MIB / 2, 4), pseudo_random(5 * MIB / 2, 5));
     assert_eq!(upload(&a, &token, "kernel", &old), 201);
@@ -167,7 +161,7 @@ fn an_instance_that_was_down_catches_up_and_drops_what_was_deleted_meanwhile() {
     assert_eq!(upload(&a, &token, "kernel", &new), 200);
     assert_eq!(delete(&a, &token, "gone"), 204);
 
-    let b = on_etcd(dir_b.path(), &cluster);
+    let b = Server::on_etcd(dir_b.path(), &cluster);
     wait_until(Duration::from_secs(10), "B's files in line with the records", || {
         std::fs::read(dir_b.path().join("assets/kernel")).is_ok_and(|bytes| bytes == new)
             && !dir_b.path().join("assets/gone").exists()

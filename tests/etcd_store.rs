@@ -11,15 +11,10 @@ use common::{Server, client, register_node, temp_data_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn on_etcd(dir: &std::path::Path, cluster: &EtcdCluster) -> Server {
-    Server::start_on(dir, Some(cluster), &["--heartbeat-interval", "3600"])
-}
-
 #[test]
 fn a_node_registered_on_one_instance_is_served_and_announced_by_the_others_within_a_second() {
     let cluster = EtcdCluster::start(3);
-    let dirs = [temp_data_dir(), temp_data_dir(), temp_data_dir()];
-    let [a, b, c] = [0, 1, 2].map(|index| on_etcd(dirs[index].path(), &cluster));
+    let (dirs, [a, b, c]) = Server::three_on_etcd(&cluster);
     // The bootstrap token was issued once, by whichever instance came first; it works on all three.
     let token = a.admin_token();
     for dir in &dirs[1..] {
@@ -82,7 +77,7 @@ fn a_node_registered_on_one_instance_is_served_and_announced_by_the_others_withi
 fn without_a_majority_writes_answer_503_store_unavailable_and_resume_after() {
     let mut cluster = EtcdCluster::start(3);
     let dir = temp_data_dir();
-    let server = on_etcd(dir.path(), &cluster);
+    let server = Server::on_etcd(dir.path(), &cluster);
     register_node(&server, "before", json!({}));
     cluster.kill(0);
     register_node(&server, "one-member-down", json!({}));

@@ -86,6 +86,19 @@ macro_rules! on_both_stores {
 }
 
 impl Server {
+    /// One of several instances sharing `cluster`, with the heartbeat out of the way (an hour): the etcd tests
+    /// are about what the instances share, not about nodes answering.
+    pub fn on_etcd(data_dir: &Path, cluster: &etcd::EtcdCluster) -> Server {
+        Server::start_on(data_dir, Some(cluster), &["--heartbeat-interval", "3600"])
+    }
+
+    /// Three such instances, each with its own data directory (kept until the servers are gone).
+    pub fn three_on_etcd(cluster: &etcd::EtcdCluster) -> ([tempfile::TempDir; 3], [Server; 3]) {
+        let dirs = [temp_data_dir(), temp_data_dir(), temp_data_dir()];
+        let servers = [0, 1, 2].map(|index| Server::on_etcd(dirs[index].path(), cluster));
+        (dirs, servers)
+    }
+
     /// Starts `serve` with `extra_args` on the store given: sled in `data_dir` (`None`), or the etcd cluster.
     pub fn start_on(data_dir: &Path, store: Option<&etcd::EtcdCluster>, extra_args: &[&str]) -> Server {
         let url = store.map(etcd::EtcdCluster::store_url);
