@@ -9,6 +9,7 @@
 //! the typed commands of [`commands`], so every command it sends, with its arguments, is written there once.
 
 pub mod commands;
+mod connection;
 mod output;
 pub mod protocol;
 #[cfg(test)]
@@ -19,11 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::RngCore;
-use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use connection::Connection;
 pub use output::{JobStatus, OutputEvent};
 use protocol::{COMMAND_QUEUE, Command, JobResult, LEVEL_JSON, State};
 
@@ -65,8 +65,8 @@ impl Clients {
 
 /// Idle connections kept per node.
 const POOL_SIZE: usize = 4;
-/// Longest single blocking read; the reference client reads in slices of at most 10 s.
-const READ_SLICE_SECONDS: f64 = 10.0;
+/// Longest single blocking read, in seconds; the reference client reads in slices of at most 10 s.
+const READ_SLICE_SECONDS: &[u8] = b"10";
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ZosError {
@@ -82,27 +82,11 @@ pub enum ZosError {
     Protocol(String),
 }
 
-impl From<redis::RedisError> for ZosError {
-    fn from(err: redis::RedisError) -> ZosError {
-        let text = err.to_string();
-        if err.kind() == redis::ErrorKind::AuthenticationFailed
-            || text.contains("invalid password")
-            || text.contains("NOAUTH")
-            || text.contains("WRONGPASS")
-        {
-            ZosError::AuthRefused(text)
-        } else if err.is_io_error() || err.is_connection_refusal() || err.is_connection_dropped() || err.is_timeout() {
-            ZosError::Unreachable(text)
-        } else {
-            ZosError::Protocol(text)
-        }
-    }
-}
-
 /// A client for one node.
 pub struct ZosClient {
-    client: redis::Client,
-    idle: Mutex<Vec<MultiplexedConnection>>,
+    address: String,
+    password: Option<String>,
+    idle: Mutex<Vec<Connection>>,
     deadline: Duration,
 }
 
@@ -114,37 +98,26 @@ impl ZosClient {
             .rsplit_once(':')
             .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse::<u16>().ok()?)))
             .ok_or_else(|| ZosError::Unreachable(format!("'{address}' is not host:port")))?;
-        // 0-core's redis-proxy knows only the commands of its protocol: no CLIENT SETINFO on connect.
-        let mut redis_info = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
-        if let Some(password) = password {
-            redis_info = redis_info.set_password(password);
-        }
-        let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host.to_owned(), port))
-            .map_err(ZosError::from)?
-            .set_redis_settings(redis_info);
-        let client = redis::Client::open(info).map_err(ZosError::from)?;
+        let address = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => format!("[{host}]:{port}"),
+            Err(_) => format!("{host}:{port}"),
+        };
         Ok(ZosClient {
-            client,
+            address,
+            password: password.map(str::to_owned),
             idle: Mutex::new(Vec::new()),
             deadline,
         })
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, ZosError> {
+    async fn connection(&self) -> Result<Connection, ZosError> {
         if let Some(connection) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(connection);
         }
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.deadline))
-            // Blocking reads are bounded by our own deadline instead.
-            .set_response_timeout(None);
-        Ok(self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+        Connection::open(&self.address, self.password.as_deref(), self.deadline).await
     }
 
-    fn release(&self, connection: MultiplexedConnection) {
+    fn release(&self, connection: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < POOL_SIZE {
             idle.push(connection);
@@ -184,7 +157,8 @@ impl ZosClient {
         let payload = serde_json::to_string(&command).map_err(|err| ZosError::Protocol(err.to_string()))?;
         tokio::time::timeout(self.deadline, async {
             let mut connection = self.connection().await?;
-            let _: i64 = connection.rpush(COMMAND_QUEUE, payload).await?;
+            let queue = [b"RPUSH", COMMAND_QUEUE.as_bytes(), payload.as_bytes()];
+            connection.call(&queue).await?.integer()?;
             self.release(connection);
             Ok(command.id)
         })
@@ -212,11 +186,10 @@ impl ZosClient {
         // A connection is only returned to the pool after a complete exchange: one abandoned mid-wait (deadline)
         // may still have a blocking read outstanding, and is dropped instead.
         let mut connection = self.connection().await?;
-        let raw: String = loop {
-            let read: Option<String> = connection
-                .brpoplpush(&result_key, &result_key, READ_SLICE_SECONDS)
-                .await?;
-            if let Some(raw) = read {
+        let key = result_key.as_bytes();
+        let raw = loop {
+            let read = [&b"BRPOPLPUSH"[..], key, key, READ_SLICE_SECONDS];
+            if let Some(raw) = connection.call(&read).await?.optional_text()? {
                 break raw;
             }
         };

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use futures_util::Stream;
-use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 
+use super::connection::Connection;
 use super::protocol::{self, JobResult, State, StreamMessage};
 use super::{ZosClient, ZosError};
 
-/// Between two checks that a silent job still exists.
-const SILENCE_SLICE_SECONDS: f64 = 1.0;
+/// Between two checks that a silent job still exists, in seconds.
+const SILENCE_SLICE_SECONDS: &[u8] = b"1";
 
 /// Where a job is, without waiting for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,14 +30,22 @@ fn unknown_job(id: &str) -> ZosError {
     }
 }
 
-async fn peek(connection: &mut MultiplexedConnection, id: &str) -> Result<JobStatus, ZosError> {
-    let results: Vec<String> = connection.lrange(protocol::result_key(id), 0, 0).await?;
+async fn peek(connection: &mut Connection, id: &str) -> Result<JobStatus, ZosError> {
+    let result_key = protocol::result_key(id);
+    let results = connection
+        .call(&[b"LRANGE", result_key.as_bytes(), b"0", b"0"])
+        .await?
+        .texts()?;
     if let Some(raw) = results.first() {
         let result: JobResult = serde_json::from_str(raw)
             .map_err(|err| ZosError::Protocol(format!("result is not a 0-core result: {err}")))?;
         return Ok(JobStatus::Finished(result));
     }
-    let known: bool = connection.exists(protocol::flag_key(id)).await?;
+    let known = connection
+        .call(&[b"EXISTS", protocol::flag_key(id).as_bytes()])
+        .await?
+        .integer()?
+        > 0;
     Ok(if known { JobStatus::Running } else { JobStatus::Unknown })
 }
 
@@ -54,7 +61,7 @@ pub enum OutputEvent {
 struct Follow {
     client: Arc<ZosClient>,
     id: String,
-    connection: Option<MultiplexedConnection>,
+    connection: Option<Connection>,
     ended: bool,
 }
 
@@ -105,8 +112,12 @@ impl Follow {
             connection => connection.insert(self.client.connection().await?),
         };
         loop {
-            let popped: Option<(String, String)> = connection.blpop(&stream_key, SILENCE_SLICE_SECONDS).await?;
-            if let Some((_, raw)) = popped {
+            let popped = connection
+                .call(&[b"BLPOP", stream_key.as_bytes(), SILENCE_SLICE_SECONDS])
+                .await?
+                .texts()?;
+            // A nil reply when the slice passed in silence; else the list's name and the message.
+            if let Some(raw) = popped.into_iter().nth(1) {
                 let message: StreamMessage = serde_json::from_str(&raw)
                     .map_err(|err| ZosError::Protocol(format!("stream message is not 0-core's: {err}")))?;
                 return Ok(match message.message.end() {
