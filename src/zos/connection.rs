@@ -29,6 +29,8 @@ const MAX_ARRAY: i64 = 1 << 20;
 pub enum Reply {
     Nil,
     Status(String),
+    /// An error reply's message; [`Connection::call`] returns it as a [`ZosError`].
+    Error(String),
     Integer(i64),
     Bulk(Vec<u8>),
     /// Of scalar replies: no 0-core command answers with nested arrays.
@@ -36,6 +38,14 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The reply, or its error as a [`ZosError`].
+    fn or_error(self) -> Result<Reply, ZosError> {
+        match self {
+            Reply::Error(message) => Err(error_reply(&message)),
+            reply => Ok(reply),
+        }
+    }
+
     pub fn integer(self) -> Result<i64, ZosError> {
         match self {
             Reply::Integer(value) => Ok(value),
@@ -83,6 +93,10 @@ fn unreachable(err: std::io::Error) -> ZosError {
 /// A connection to one node, authenticated if the node wants a password.
 pub struct Connection {
     stream: TcpStream,
+    /// False from a command's first byte written to its reply's last byte read. A call dropped in between (its
+    /// deadline passed) leaves a reply on the way that the next command would read as its own, so such a
+    /// connection is never used again (and never pooled: see [`Connection::is_clean`]).
+    clean: bool,
 }
 
 impl Connection {
@@ -94,7 +108,7 @@ impl Connection {
             .map_err(|err| ZosError::Unreachable(format!("{address}: {err}")))?;
         // Commands are small and each waits for its reply: never hold one back to fill a segment.
         stream.set_nodelay(true).map_err(unreachable)?;
-        let mut connection = Connection { stream };
+        let mut connection = Connection { stream, clean: true };
         if let Some(password) = password {
             match connection.call(&[b"AUTH", password.as_bytes()]).await {
                 Ok(_) => {}
@@ -108,8 +122,22 @@ impl Connection {
     /// Sends one command (its name and arguments) and reads its reply. An error reply is
     /// [`ZosError::AuthRefused`] when it is about the password, [`ZosError::Protocol`] otherwise.
     pub async fn call(&mut self, command: &[&[u8]]) -> Result<Reply, ZosError> {
+        if !self.clean {
+            return Err(ZosError::Unreachable(
+                "an earlier command on this connection was cut off before its reply".to_owned(),
+            ));
+        }
+        self.clean = false;
         self.stream.write_all(&encode(command)).await.map_err(unreachable)?;
-        read_reply(&mut BufReader::with_capacity(READ_BUFFER, &mut self.stream)).await
+        let reply = read_reply(&mut BufReader::with_capacity(READ_BUFFER, &mut self.stream)).await?;
+        // Read to its end, an error reply included; a broken or garbled one left the connection unusable.
+        self.clean = true;
+        reply.or_error()
+    }
+
+    /// Whether the connection may serve another command (no reply is pending or half read).
+    pub fn is_clean(&self) -> bool {
+        self.clean
     }
 }
 
@@ -167,7 +195,7 @@ async fn read_header<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, line: &mut
     };
     Ok(match kind {
         b'+' => Header::Scalar(Reply::Status(rest.to_owned())),
-        b'-' => return Err(error_reply(rest)),
+        b'-' => Header::Scalar(Reply::Error(rest.to_owned())),
         b':' => Header::Scalar(Reply::Integer(number()?)),
         b'$' => match number()? {
             -1 => Header::Scalar(Reply::Nil),
@@ -217,7 +245,33 @@ mod tests {
     use super::*;
 
     async fn parse(bytes: &[u8]) -> Result<Reply, ZosError> {
-        read_reply(&mut BufReader::new(bytes)).await
+        read_reply(&mut BufReader::new(bytes)).await?.or_error()
+    }
+
+    #[tokio::test]
+    async fn a_call_cut_off_before_its_reply_leaves_the_connection_unusable() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let node = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0; 64];
+            let _ = socket.read(&mut request).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The reply to the first command, late: it must never be taken for the second one's.
+            let _ = socket.write_all(b":1\r\n").await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let mut connection = Connection::open(&address, None, Duration::from_secs(2)).await.unwrap();
+        assert!(connection.is_clean());
+        let cut = tokio::time::timeout(Duration::from_millis(50), connection.call(&[b"BLPOP", b"k", b"1"])).await;
+        assert!(cut.is_err(), "the call should have been cut off");
+        assert!(!connection.is_clean());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(matches!(
+            connection.call(&[b"EXISTS", b"k"]).await,
+            Err(ZosError::Unreachable(_))
+        ));
+        node.abort();
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl ZosClient {
 
     fn release(&self, connection: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < POOL_SIZE {
+        if connection.is_clean() && idle.len() < POOL_SIZE {
             idle.push(connection);
         }
     }
