@@ -79,6 +79,13 @@ pub struct Job {
 crate::store::record!(Job, "jobs", id);
 
 impl Job {
+    /// When the job `id` was made (milliseconds since the epoch), as its id says; `None` for an id of another
+    /// shape.
+    pub fn made_at_millis(id: &str) -> Option<u64> {
+        let (millis, _) = id.split_once('-')?;
+        u64::from_str_radix(millis, 16).ok().filter(|_| millis.len() == 12)
+    }
+
     pub fn new(kind: &str, action: JobAction, node: &str, target: &str, resource: &str) -> Job {
         let mut random = [0u8; 4];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);

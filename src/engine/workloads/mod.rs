@@ -291,6 +291,9 @@ impl Step<'_> {
     }
 }
 
+/// How old a change without a job must be to be taken for one a crash cut short (see `adopt_orphans`).
+const ORPHAN_AGE: Duration = Duration::from_secs(10);
+
 pub struct Runner {
     store: Store,
     clients: Arc<Clients>,
@@ -319,6 +322,14 @@ impl Runner {
         if let Err(err) = self.adopt_all_orphans().await {
             tracing::error!(error = %err, "cannot check workloads for lost jobs");
         }
+        // The changes too young to judge at start are looked at again once they are not.
+        let again = self.clone();
+        jobs.spawn(async move {
+            tokio::time::sleep(ORPHAN_AGE).await;
+            if let Err(err) = again.adopt_all_orphans().await {
+                tracing::error!(error = %err, "cannot check workloads for lost jobs");
+            }
+        });
         self.resume_unfinished(&mut jobs);
         loop {
             tokio::select! {
@@ -345,10 +356,16 @@ impl Runner {
     /// The API writes a change as two durable writes, the desired record and then its job. A crash between them
     /// leaves a record whose job does not exist: its job is written now, under the id the record names, so the
     /// change is made after all (the caller never got an answer, so either outcome is honest; this one loses
-    /// nothing).
+    /// nothing). A record younger than [`ORPHAN_AGE`] is left alone: it may be a request between its two writes
+    /// on this very instance (the API answers while the runner starts), whose own job write would then fail.
     async fn adopt_orphans<S: Spec>(&self) -> crate::store::Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
         for workload in self.store.all::<Workload<S>>()? {
-            if workload.job.is_empty() || self.store.get::<Job>(&workload.job)?.is_some() {
+            let young = Job::made_at_millis(&workload.job)
+                .is_some_and(|made| now.saturating_sub(made) < ORPHAN_AGE.as_millis() as u64);
+            if workload.job.is_empty() || young || self.store.get::<Job>(&workload.job)?.is_some() {
                 continue;
             }
             let observed = self.store.get::<WorkloadStatus>(&workload.status_id())?.is_some();
@@ -525,15 +542,30 @@ mod tests {
             Vec::new(),
             ContainerSpec {
                 name: "old".into(),
-                ..spec
+                ..spec.clone()
             },
         );
         deleted.job = "lost-delete".into();
         deleted.deleting = true;
+        // Written just now: as far as the runner can tell, a request between its two writes.
+        let mut young = Workload::new(
+            "n1",
+            Vec::new(),
+            ContainerSpec {
+                name: "young".into(),
+                ..spec
+            },
+        );
+        young.job = Job::new("containers", JobAction::Create, "n1", "n1/young", "/x").id;
         store.put(created, Expect::Absent).await.unwrap();
         store.put(deleted, Expect::Absent).await.unwrap();
+        store.put(young.clone(), Expect::Absent).await.unwrap();
         let runner = Runner::new(store.clone(), Arc::new(Clients::new(Duration::from_secs(1))));
         runner.adopt_all_orphans().await.unwrap();
+        assert!(
+            store.get::<Job>(&young.job).unwrap().is_none(),
+            "a young change is not adopted"
+        );
         let job = store
             .get::<Job>("lost-create")
             .unwrap()
