@@ -86,12 +86,17 @@ impl Job {
         u64::from_str_radix(millis, 16).ok().filter(|_| millis.len() == 12)
     }
 
+    /// Now, in the unit of [`Job::made_at_millis`].
+    pub fn now_millis() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    }
+
     pub fn new(kind: &str, action: JobAction, node: &str, target: &str, resource: &str) -> Job {
         let mut random = [0u8; 4];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+        let millis = Job::now_millis();
         let now = super::now_rfc3339();
         Job {
             id: format!("{millis:012x}-{}", hex::encode(random)),

@@ -359,9 +359,7 @@ impl Runner {
     /// nothing). A record younger than [`ORPHAN_AGE`] is left alone: it may be a request between its two writes
     /// on this very instance (the API answers while the runner starts), whose own job write would then fail.
     async fn adopt_orphans<S: Spec>(&self) -> crate::store::Result<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_millis() as u64);
+        let now = Job::now_millis();
         for workload in self.store.all::<Workload<S>>()? {
             let young = Job::made_at_millis(&workload.job)
                 .is_some_and(|made| now.saturating_sub(made) < ORPHAN_AGE.as_millis() as u64);
