@@ -2,10 +2,12 @@
 // changed, and drawn as a skeleton or an error until the first load succeeds.
 
 import { h, replace } from './dom.js';
-import { errorToast, emptyState, button } from './ui.js';
+import { errorToast, emptyState, button, dataTable, confirmDelete, toast } from './ui.js';
 
 /**
- * resource({name, fetcher, onChange, refreshMs, debounce})
+ * resource({name, fetcher, onChange, refreshMs, debounce, key})
+ * - key: the field that names an item when the data is a list ('name'), for
+ *   upsertItem, removeItem and deleteItem
  * - data: null until the first load, then what fetcher() resolved to
  * - error: the first load's error (later failures only toast)
  * - load(): fetches now (once more after an overlapping load ends)
@@ -15,8 +17,8 @@ import { errorToast, emptyState, button } from './ui.js';
  * - set(data): a local update (after our own change); retry(); stop()
  * onChange() runs after every load and set().
  */
-export function resource({ name, fetcher, onChange, refreshMs, debounce = false }) {
-  const r = { name, data: null, error: null, inFlight: false, again: false, timer: null, stopped: false };
+export function resource({ name, fetcher, onChange, refreshMs, debounce = false, key = 'name' }) {
+  const r = { name, key, data: null, error: null, inFlight: false, again: false, timer: null, stopped: false };
   r.load = async () => {
     if (r.stopped) return;
     if (r.inFlight) {
@@ -143,16 +145,43 @@ export function liveCards({ body, what, empty, items, card, ...options }) {
 /** A list from the API, or [] for anything else (e.g. null before the first load). */
 export const asList = (v) => (Array.isArray(v) ? v : []);
 
-/** Adds or replaces the item whose `key` matches (a local update after our own change). */
-export function upsertItem(r, item, key = 'name') {
+/** Adds or replaces the item whose key (r.key) matches (a local update after our own change). */
+export function upsertItem(r, item, key = r.key) {
   if (!item || !item[key]) return;
   r.set([...asList(r.data).filter((x) => x[key] !== item[key]), item]);
 }
 
-/** Drops the item whose `key` is `value` (no-op before the first load). */
-export function removeItem(r, value, key = 'name') {
+/** Drops the item whose key (r.key) is `value` (no-op before the first load). */
+export function removeItem(r, value, key = r.key) {
   if (r.data === null) return;
   r.set(r.data.filter((x) => x[key] !== value));
+}
+
+/** The "Delete …?" modal whose button ("Delete <what>") runs deleteItem(from, name, item). */
+export function confirmDeleteItem(from, name, { title, text, ...item }) {
+  return confirmDelete({ title, submitLabel: `Delete ${item.what.toLowerCase()}`, text, onConfirm: () => deleteItem(from, name, item) });
+}
+
+/**
+ * deleteItem(from, name, {what, call, reload}): runs call(), the DELETE of
+ * the item `name` of the list resource `from`; one that finds it gone
+ * already (404) counts as done. Either way it is dropped from `from` at once
+ * (with `reload`, for an item inside one of the list's items: the list is
+ * read again), and a toast says which it was ("Node x deleted." / "Node x
+ * was already deleted.").
+ */
+export async function deleteItem(from, name, { what, call, reload = false }) {
+  const remove = () => (reload ? from.load() : removeItem(from, name));
+  try {
+    await call();
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    remove();
+    toast(`${what} ${name} was already deleted.`, { type: 'info' });
+    return;
+  }
+  remove();
+  toast(`${what} ${name} deleted.`, { type: 'success' });
 }
 
 /**
@@ -206,4 +235,37 @@ export function listOrState(r, body, { what, rows, empty, items = (data) => data
     return null;
   }
   return visible;
+}
+
+/**
+ * refreshTable({testid, name, fetcher, empty, columns, rows, actions}) →
+ * {r, count, body, refresh}: a list the node is asked for (its processes,
+ * its jobs; no live change says when it changed), read on load() and again
+ * with the `refresh` button. `body` holds its load state, then a compact
+ * table (rows(list) makes its rows) or the `empty` note; `count` is its size.
+ * The caller frames the three in its card. testid: the stem of their testids
+ * (and the resource's name); name: what it lists, in messages ("processes").
+ */
+export function refreshTable({ testid, name, fetcher, empty, columns, rows, actions = false }) {
+  const count = h('span', { class: 'count-pill', testid: `${testid}-count` }, '…');
+  const body = h('div', { class: 'node-table' });
+  const r = resource({
+    name: testid,
+    fetcher: async () => asList(await fetcher()),
+    onChange: () => {
+      count.hidden = r.error !== null && r.data === null;
+      count.textContent = r.data ? String(r.data.length) : '…';
+      if (showLoadState(r, body, name, { rows: 2 })) return;
+      replace(
+        body,
+        r.data.length
+          ? dataTable({ testid: `${testid}-table`, compact: true, columns, rows: rows([...r.data]), actions })
+          : h('p', { class: 'card-empty', testid: `${testid}-empty` }, empty),
+      );
+    },
+    refreshMs: 0,
+  });
+  const refresh = button('Refresh', { small: true, kind: 'ghost', iconName: 'refresh', testid: `${testid}-refresh`, title: `Read the ${name} again`, onClick: () => r.retry() });
+  showLoadState(r, body, name, { rows: 2 });
+  return { r, count, body, refresh };
 }

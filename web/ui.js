@@ -260,6 +260,15 @@ export function inputError(input, box) {
   };
 }
 
+/**
+ * textInput(testid, attrs) → <input>: a text input for names, ids and
+ * addresses (monospace unless mono: false), which the browser neither
+ * autocompletes nor spellchecks; attrs as h() takes them (placeholder …).
+ */
+export function textInput(testid, { mono = true, ...attrs } = {}) {
+  return h('input', { class: mono ? 'input input-mono' : 'input', testid, autocomplete: 'off', spellcheck: 'false', ...attrs });
+}
+
 /** A labelled form field wrapper with an inline error slot. */
 export function field({ label, name, hint = null, control }) {
   const id = `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
@@ -350,29 +359,6 @@ export function confirmAction({ title, submitLabel, text, onConfirm, testid, ico
 /** The "Delete …?" modal (see confirmAction). */
 export function confirmDelete({ title, submitLabel, text, onConfirm }) {
   return confirmAction({ title, submitLabel, text, onConfirm, testid: 'delete-modal', iconName: 'trash' });
-}
-
-/** The "Delete …?" modal whose button ("Delete <what>") runs deleteItem(item) ({what, name, call, remove}). */
-export function confirmDeleteItem({ title, text, ...item }) {
-  return confirmDelete({ title, submitLabel: `Delete ${item.what.toLowerCase()}`, text, onConfirm: () => deleteItem(item) });
-}
-
-/**
- * Runs a DELETE call; one that finds the item gone already (404) counts as
- * done. Either way remove() drops it locally and a toast says which it was
- * ("Node x deleted." / "Node x was already deleted.").
- */
-export async function deleteItem({ what, name, call, remove }) {
-  try {
-    await call();
-  } catch (err) {
-    if (err.status !== 404) throw err;
-    remove();
-    toast(`${what} ${name} was already deleted.`, { type: 'info' });
-    return;
-  }
-  remove();
-  toast(`${what} ${name} deleted.`, { type: 'success' });
 }
 
 // ---- badges, chips, states ------------------------------------------------
@@ -672,13 +658,21 @@ export function filterBox({ name, placeholder, label, onChange }) {
   return box;
 }
 
+/** The `?…` of the page's address (#/nodes/x?tab=vms&open=web-1), as URLSearchParams. */
+export function hashQuery() {
+  return new URLSearchParams(location.hash.split('?')[1] || '');
+}
+
 /**
- * Tabs: tabBar({tabs: [{key, label, iconName}], testid, selected, onSelect})
- * → {el (the tab list), panels: {key: <section>}, select(key), setCount(key, n|null)}.
- * Arrow keys, Home and End move between the tabs; onSelect(key) runs on each
- * change made by the user.
+ * Tabs: tabBar({tabs: [{key, label, iconName}], testid, route, onSelect})
+ * → {el (the tab list), panels: {key: <section>}, show(key), current, setCount(key, n|null)}.
+ * `route` is the page's address: the tab shown is the address's `?tab=`,
+ * and each change writes it there (the first tab is the bare address), so a
+ * reload or a shared link opens the same tab. Arrow keys, Home and End move
+ * between the tabs; show(key) opens one from code; onSelect(key) runs on
+ * each change.
  */
-export function tabBar({ tabs, testid, label, selected, onSelect = () => {} }) {
+export function tabBar({ tabs, testid, label, route, onSelect = () => {} }) {
   const buttons = {};
   const counts = {};
   const panels = {};
@@ -734,13 +728,16 @@ export function tabBar({ tabs, testid, label, selected, onSelect = () => {} }) {
   function choose(key) {
     if (key === current) return;
     select(key);
+    const url = key === keys[0] ? route : `${route}?tab=${key}`;
+    if (location.hash !== url) history.replaceState(null, '', url);
     onSelect(key);
   }
+  const selected = hashQuery().get('tab');
   select(keys.includes(selected) ? selected : keys[0]);
   return {
     el,
     panels,
-    select,
+    show: choose,
     get current() {
       return current;
     },

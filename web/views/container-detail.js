@@ -5,8 +5,8 @@
 
 import { api, containerPath } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
-import { toast, errorToast, button, inputError, dataTable, rowActions, confirmAction, relativeTime, copyButton, glyph } from '../ui.js';
-import { resource, asList, showLoadState } from '../resource.js';
+import { toast, errorToast, button, inputError, rowActions, confirmAction, relativeTime, copyButton, glyph } from '../ui.js';
+import { asList, refreshTable } from '../resource.js';
 import { followOutput } from '../output.js';
 import { fact } from './workloads.js';
 
@@ -140,20 +140,14 @@ export function containerDetail(ctx, nodeId, initial) {
 
   // ---- processes and jobs -------------------------------------------------------
 
-  const processes = nodeTable({
-    name: 'container-processes',
-    title: 'Processes',
-    iconName: 'cpu',
+  const processes = nodeTable({ name: 'container-processes', title: 'Processes', iconName: 'cpu' }, {
     fetcher: () => api.containerProcesses(nodeId, name),
     empty: 'No processes.',
     columns: [{ label: 'PID', class: 'num' }, { label: 'Command', class: 'col-fill' }, { label: 'CPU', class: 'num' }, { label: 'Memory', class: 'num' }],
     actions: ctx.canMutate,
     rows: (list) => list.sort((a, b) => Number(a.pid) - Number(b.pid)).map(processRow),
   });
-  const jobs = nodeTable({
-    name: 'container-jobs',
-    title: 'Jobs',
-    iconName: 'list',
+  const jobs = nodeTable({ name: 'container-jobs', title: 'Jobs', iconName: 'list' }, {
     fetcher: () => api.containerJobs(nodeId, name),
     empty: 'No jobs are running.',
     columns: [{ label: 'Job', class: 'col-fill' }, 'Started'],
@@ -210,35 +204,11 @@ export function containerDetail(ctx, nodeId, initial) {
     }
   }
 
-  /** A small table of what the node lists (processes, jobs), with a Refresh button. */
-  function nodeTable({ name: slug, title, iconName, fetcher, empty, columns, rows, actions }) {
-    const count = h('span', { class: 'count-pill', testid: `${slug}-count` }, '…');
-    const body = h('div', { class: 'node-table' });
-    const r = resource({
-      name: slug,
-      fetcher: async () => asList(await fetcher()),
-      onChange: () => {
-        if (stopped) return;
-        count.textContent = r.data ? String(r.data.length) : '…';
-        if (showLoadState(r, body, title.toLowerCase(), { rows: 2 })) return;
-        replace(
-          body,
-          r.data.length
-            ? dataTable({ testid: `${slug}-table`, compact: true, columns, rows: rows([...r.data]), actions })
-            : h('p', { class: 'card-empty', testid: `${slug}-empty` }, empty),
-        );
-      },
-      refreshMs: 0,
-    });
-    const refresh = button('Refresh', { small: true, kind: 'ghost', iconName: 'refresh', testid: `${slug}-refresh`, title: `Read the ${title.toLowerCase()} again`, onClick: () => r.load() });
-    const el = h(
-      'section',
-      { class: 'ct-section ct-table', testid: `${slug}-card` },
-      h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph(iconName, { size: 15 }), title, count), refresh),
-      body,
-    );
-    showLoadState(r, body, title.toLowerCase(), { rows: 2 });
-    return { el, r };
+  /** A section with a list from the node (refreshTable's), read while the container runs. */
+  function nodeTable({ name: slug, title, iconName }, list) {
+    const { r, count, body, refresh } = refreshTable({ testid: slug, name: title.toLowerCase(), ...list });
+    const head = h('div', { class: 'ct-table-head' }, h('h3', { class: 'ct-heading' }, glyph(iconName, { size: 15 }), title, count), refresh);
+    return { el: h('section', { class: 'ct-section ct-table', testid: `${slug}-card` }, head, body), r };
   }
 
   function processRow(p) {

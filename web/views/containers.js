@@ -5,7 +5,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { field, fieldMessage, groupField, segmented, toast } from '../ui.js';
+import { field, fieldMessage, groupField, segmented, toast, textInput } from '../ui.js';
 import { asList } from '../resource.js';
 import { containerDetail, splitCommand } from './container-detail.js';
 import { BUSY_STATES, workloadBadge } from './workloads.js';
@@ -19,29 +19,24 @@ const FLISTS = ['ubuntu-18.04', 'ubuntu-16.04', 'alpine-3.8', 'busybox', 'nginx'
  * `open`: the name of a container whose details show at first;
  * onCount(n): the number of containers, after each load.
  */
-export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
-  const tab = workloadTab(ctx, {
+export function mountContainers(ctx, nodeId, place) {
+  const tab = workloadTab(ctx, nodeId, place, {
     testid: 'containers',
-    title: 'Containers',
+    name: 'containers',
     sub: 'Zero-OS containers on this node, each from an flist. The list updates live; open a container to see its processes and run commands in it.',
-    create: { label: 'New container', testid: 'container-create', onClick: () => openCreate() },
+    create: { label: 'New container', onClick: () => openCreate() },
     empty: {
       iconName: 'layers',
-      title: 'No containers',
       text: 'Create a container from an flist to run software on this node.',
       viewerText: 'Nothing runs in a container on this node.',
     },
-    name: 'containers',
     item: 'container',
     collections: ['containers'],
-    prefix: `${nodeId}/`,
     fetch: () => api.listContainers(nodeId),
     table: { columns: ['Name', 'State', 'Flist', 'Ports', 'Network'], className: 'ct-table-main' },
     row,
     detail: (c) => containerDetail(ctx, nodeId, c),
     loadingRows: 3,
-    open,
-    onCount,
   });
 
   // ---- rendering ----------------------------------------------------------
@@ -100,11 +95,11 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
   // ---- create -------------------------------------------------------------
 
   function openCreate() {
-    const nameInput = input({ testid: 'ct-form-name', placeholder: 'web', maxlength: 64, mono: true });
-    const flistInput = input({ testid: 'ct-form-flist', placeholder: `${HUB}/ubuntu-18.04.flist`, mono: true, list: `flists-${nodeId}` });
+    const nameInput = textInput('ct-form-name', { placeholder: 'web', maxlength: 64 });
+    const flistInput = textInput('ct-form-flist', { placeholder: `${HUB}/ubuntu-18.04.flist`, list: `flists-${nodeId}` });
     const flists = h('datalist', { id: `flists-${nodeId}` }, FLISTS.map((f) => h('option', { value: f })));
-    const hostInput = input({ testid: 'ct-form-hostname', placeholder: 'same as the name' });
-    const portsInput = input({ testid: 'ct-form-ports', placeholder: '8080:80, 2222:22', mono: true });
+    const hostInput = textInput('ct-form-hostname', { mono: false, placeholder: 'same as the name' });
+    const portsInput = textInput('ct-form-ports', { placeholder: '8080:80, 2222:22' });
     const network = segmented({
       label: 'Network',
       checked: 'default',
@@ -114,7 +109,7 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
         { value: 'none', label: 'None', testid: 'ct-form-net-none' },
       ],
     });
-    const initInput = input({ testid: 'ct-form-init', placeholder: 'e.g. sleep 3600', mono: true });
+    const initInput = textInput('ct-form-init', { placeholder: 'e.g. sleep 3600' });
     const envInput = h('textarea', { class: 'input input-mono textarea', testid: 'ct-form-env', rows: '2', spellcheck: 'false', placeholder: 'KEY=value, one a line' });
     // The node's filesystems ("<pool>:<filesystem>") to mount, read when the form opens.
     const fsBox = h('div', { class: 'st-devices', testid: 'ct-form-filesystems' }, h('p', { class: 'form-note' }, 'Reading the node’s filesystems…'));
@@ -219,10 +214,6 @@ export function mountContainers(ctx, nodeId, { open = null, onCount = () => {} }
 }
 
 // ---- pieces -------------------------------------------------------------------
-
-function input({ testid, placeholder, maxlength = null, mono = false, list = null }) {
-  return h('input', { class: mono ? 'input input-mono' : 'input', testid, placeholder, maxlength, list, autocomplete: 'off', spellcheck: 'false' });
-}
 
 /** "https://hub.grid.tf/tf-official-apps/ubuntu-18.04.flist" → "ubuntu-18.04" */
 function flistName(url) {

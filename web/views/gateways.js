@@ -7,7 +7,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { field, toast, dataTable, rowActions } from '../ui.js';
+import { field, toast, dataTable, rowActions, textInput } from '../ui.js';
 import { asList } from '../resource.js';
 import { BUSY_STATES, fact } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
@@ -16,32 +16,26 @@ const COLUMNS = ['Gateway', 'Status', 'Domain', 'NICs', { label: 'Forwards', cla
 const PRIVATE_TYPES = ['vlan', 'vxlan', 'bridge', 'zerotier'];
 
 const muted = (text) => h('span', { class: 'muted' }, text);
-const input = (testid, placeholder, value = '') => h('input', { class: 'input input-mono', testid, placeholder, value, autocomplete: 'off', spellcheck: 'false' });
 const forwardId = (f) => `${f.srcip}:${f.srcport}`;
 
 /** mountGateways(ctx, nodeId, {open, onCount}) → {el, unmount()} */
-export function mountGateways(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
-  const tab = workloadTab(ctx, {
+export function mountGateways(ctx, nodeId, place) {
+  const tab = workloadTab(ctx, nodeId, place, {
     testid: 'gateways',
-    title: 'Gateways',
+    name: 'gateways',
     sub: 'Gateway containers: firewall port forwards, DHCP for private networks, HTTP proxies. Open one to see and change its forwards. Updated live.',
-    create: { label: 'New gateway', testid: 'gw-create', onClick: () => openCreate() },
+    create: { label: 'New gateway', onClick: () => openCreate() },
     empty: {
       iconName: 'network',
-      title: 'No gateways',
       text: 'A gateway connects a private network to a public one: it forwards ports, hands out addresses and proxies HTTP.',
       viewerText: 'No gateway runs on this node.',
     },
-    name: 'gateways',
     item: 'gw',
     collections: ['gateways'],
-    prefix: `${nodeId}/`,
     fetch: () => api.listGateways(nodeId),
     table: { columns: COLUMNS, className: 'gw-table' },
     row,
     detail: (gw) => gatewayDetail(gw),
-    open,
-    onCount,
   });
 
   function row(gw, { nameCell, stateCell, stateOrStatus }) {
@@ -91,14 +85,14 @@ export function mountGateways(ctx, nodeId, { open = null, onCount = () => {} } =
   }
 
   function openCreate() {
-    const name = input('gw-form-name', 'gw-office');
-    const domain = input('gw-form-domain', 'office.lan');
-    const publicCidr = input('gw-form-public-cidr', '10.0.0.2/24 (optional)');
-    const publicGateway = input('gw-form-public-gateway', '10.0.0.1');
+    const name = textInput('gw-form-name', { placeholder: 'gw-office' });
+    const domain = textInput('gw-form-domain', { placeholder: 'office.lan' });
+    const publicCidr = textInput('gw-form-public-cidr', { placeholder: '10.0.0.2/24 (optional)' });
+    const publicGateway = textInput('gw-form-public-gateway', { placeholder: '10.0.0.1' });
     const privateType = h('select', { class: 'input', testid: 'gw-form-private-type', 'aria-label': 'Private network type' }, PRIVATE_TYPES.map((t) => h('option', { value: t }, t)));
-    const privateId = input('gw-form-private-id', 'VLAN tag, VXLAN id, bridge or network id');
-    const privateCidr = input('gw-form-private-cidr', '192.168.1.1/24');
-    const nameserver = input('gw-form-nameserver', '1.1.1.1', '1.1.1.1');
+    const privateId = textInput('gw-form-private-id', { placeholder: 'VLAN tag, VXLAN id, bridge or network id' });
+    const privateCidr = textInput('gw-form-private-cidr', { placeholder: '192.168.1.1/24' });
+    const nameserver = textInput('gw-form-nameserver', { placeholder: '1.1.1.1', value: '1.1.1.1' });
     tab.openForm({
       title: 'New gateway',
       description: h('span', null, 'On node ', h('span', { class: 'mono' }, nodeId), '. A public NIC, and a private network with a DHCP server.'),
@@ -165,9 +159,9 @@ export function mountGateways(ctx, nodeId, { open = null, onCount = () => {} } =
 
     function openForward() {
       const protocol = h('select', { class: 'input', testid: 'gw-fw-protocol', 'aria-label': 'Protocol' }, ['tcp', 'udp'].map((p) => h('option', { value: p }, p)));
-      const srcip = input('gw-fw-srcip', '10.0.0.2');
+      const srcip = textInput('gw-fw-srcip', { placeholder: '10.0.0.2' });
       const srcport = h('input', { class: 'input', testid: 'gw-fw-srcport', type: 'number', min: '1', max: '65535' });
-      const dstip = input('gw-fw-dstip', '192.168.1.10');
+      const dstip = textInput('gw-fw-dstip', { placeholder: '192.168.1.10' });
       const dstport = h('input', { class: 'input', testid: 'gw-fw-dstport', type: 'number', min: '1', max: '65535' });
       tab.openForm({
         title: `New forward on ${gw.name}`,

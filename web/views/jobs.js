@@ -6,7 +6,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
-import { viewPage, filterBox, segmented, relativeTime, relativeTimeTicker, glyph } from '../ui.js';
+import { viewPage, filterBox, segmented, relativeTime, relativeTimeTicker, glyph, hashQuery } from '../ui.js';
 import { liveList, watchLive, listOrState } from '../resource.js';
 
 const FINISHED = new Set(['succeeded', 'failed']);
@@ -199,7 +199,7 @@ export function mountJobs(root, ctx) {
     onChange: render,
   });
   // '#/jobs?q=<text>' (e.g. a job id, from a container's details) starts filtered.
-  const q = new URLSearchParams(location.hash.split('?')[1] || '').get('q');
+  const q = hashQuery().get('q');
   if (q) {
     filter.input.value = q;
     filter.query = q.trim().toLowerCase();

@@ -7,7 +7,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
-import { field, groupField, fieldMessage, segmented, toast, rowActions, copyButton } from '../ui.js';
+import { field, groupField, fieldMessage, segmented, toast, rowActions, copyButton, textInput } from '../ui.js';
 import { asList } from '../resource.js';
 import { BUSY_STATES, checkbox } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
@@ -23,26 +23,22 @@ const muted = (text) => h('span', { class: 'muted' }, text);
 // ---- bridges ------------------------------------------------------------------------
 
 /** mountBridges(ctx, nodeId, {onCount}) → {el, unmount()} */
-export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
-  const tab = workloadTab(ctx, {
+export function mountBridges(ctx, nodeId, place) {
+  const tab = workloadTab(ctx, nodeId, place, {
     testid: 'bridges',
-    title: 'Bridges',
+    name: 'bridges',
     sub: 'Linux bridges on the node, for containers and virtual machines to share a network. Updated live.',
-    create: { label: 'New bridge', testid: 'bridge-create', onClick: () => openCreate() },
+    create: { label: 'New bridge', onClick: () => openCreate() },
     empty: {
       iconName: 'network',
-      title: 'No bridges',
       text: 'A bridge joins containers and virtual machines on this node into one network, with DHCP and NAT if you want.',
       viewerText: 'The node has no bridges.',
     },
-    name: 'bridges',
     item: 'bridge',
     collections: ['bridges'],
-    prefix: `${nodeId}/`,
     fetch: () => api.listBridges(nodeId),
     table: { columns: ['Bridge', 'Status', 'Mode', 'Address', 'DHCP range', 'NAT'] },
     row,
-    onCount,
   });
 
   function row(b, { stateCell, stateOrStatus }) {
@@ -78,12 +74,11 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
   }
 
   function openCreate() {
-    const input = (testid, placeholder, maxlength = null) => h('input', { class: 'input input-mono', testid, placeholder, maxlength, autocomplete: 'off', spellcheck: 'false' });
-    const nameInput = input('br-form-name', 'br-lan', '15');
-    const hwInput = input('br-form-hwaddr', 'chosen by the node');
-    const cidrInput = input('br-form-cidr', '10.20.0.1/24');
-    const startInput = input('br-form-start', '10.20.0.10');
-    const endInput = input('br-form-end', '10.20.0.99');
+    const nameInput = textInput('br-form-name', { placeholder: 'br-lan', maxlength: '15' });
+    const hwInput = textInput('br-form-hwaddr', { placeholder: 'chosen by the node' });
+    const cidrInput = textInput('br-form-cidr', { placeholder: '10.20.0.1/24' });
+    const startInput = textInput('br-form-start', { placeholder: '10.20.0.10' });
+    const endInput = textInput('br-form-end', { placeholder: '10.20.0.99' });
     const mode = segmented({ label: 'Network mode', checked: 'dnsmasq', options: MODES });
     const modeText = h('p', { class: 'field-hint', testid: 'br-form-mode-text' });
     const nat = checkbox({ testid: 'br-form-nat', label: 'NAT: let the bridge’s network reach outside through the node', checked: true });
@@ -149,28 +144,24 @@ export function mountBridges(ctx, nodeId, { onCount = () => {} } = {}) {
 // ---- ZeroTier networks ---------------------------------------------------------------
 
 /** mountZeroTiers(ctx, nodeId, {onCount}) → {el, unmount()} */
-export function mountZeroTiers(ctx, nodeId, { onCount = () => {} } = {}) {
-  const tab = workloadTab(ctx, {
+export function mountZeroTiers(ctx, nodeId, place) {
+  const tab = workloadTab(ctx, nodeId, place, {
     testid: 'node-zerotiers',
     ids: 'node-zt',
-    title: 'ZeroTier networks',
+    name: 'ZeroTier networks',
     sub: 'The networks this node has joined, as its ZeroTier client reports them. Updated live.',
     create: { label: 'Join network', testid: 'zt-join', onClick: () => openJoin() },
     empty: {
       iconName: 'network',
-      title: 'No ZeroTier networks',
       text: 'Join the node to a ZeroTier network by its 16-digit id to reach it, and its containers, over that network.',
       viewerText: 'The node has joined no ZeroTier network.',
     },
-    name: 'ZeroTier networks',
     item: 'node-zt',
     key: 'nwid',
     collections: ['zerotiers'],
-    prefix: `${nodeId}/`,
     fetch: () => api.listNodeZerotiers(nodeId),
     table: { columns: ['Network', 'Status', 'Type', 'Addresses', 'MAC', { label: 'MTU', class: 'num' }] },
     row,
-    onCount,
   });
 
   function row(z, { stateCell, stateOrStatus }) {
@@ -219,8 +210,8 @@ export function mountZeroTiers(ctx, nodeId, { onCount = () => {} } = {}) {
   }
 
   function openJoin() {
-    const nwidInput = h('input', { class: 'input input-mono', testid: 'zt-form-nwid', placeholder: '8056c2e21c000001', maxlength: '16', autocomplete: 'off', spellcheck: 'false' });
-    const tokenInput = h('input', { class: 'input input-mono', testid: 'zt-form-token', type: 'password', autocomplete: 'off', placeholder: 'only for a private network' });
+    const nwidInput = textInput('zt-form-nwid', { placeholder: '8056c2e21c000001', maxlength: '16' });
+    const tokenInput = textInput('zt-form-token', { type: 'password', placeholder: 'only for a private network' });
     tab.openForm({
       title: 'Join ZeroTier network',
       description: h('span', null, 'Node ', h('span', { class: 'mono' }, nodeId), ' joins the network and gets an address in it.'),

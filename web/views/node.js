@@ -7,8 +7,8 @@
 
 import { api } from '../api.js';
 import { h, replace, formatBytes, formatDuration } from '../dom.js';
-import { toast, errorToast, nodeStateBadge, emulatedTag, stateTone, labelChips, emptyState, button, viewPage, readOnlyPill, dataTable, cardHead, confirmAction, relativeTime, relativeTimeTicker, copyButton, glyph, tabBar } from '../ui.js';
-import { resource, liveResource, asList, showLoadState } from '../resource.js';
+import { toast, errorToast, nodeStateBadge, emulatedTag, stateTone, labelChips, emptyState, button, viewPage, readOnlyPill, cardHead, confirmAction, relativeTime, relativeTimeTicker, copyButton, glyph, tabBar, hashQuery } from '../ui.js';
+import { liveResource, asList, showLoadState, refreshTable } from '../resource.js';
 import { liveChart } from '../chart.js';
 import { mountContainers } from './containers.js';
 import { mountStorage } from './storage.js';
@@ -25,22 +25,19 @@ const GIB = 1024 * MIB;
 const GONE = Object.freeze({ gone: true });
 
 const DISK_TONES = { nvme: 'accent', ssd: 'ok', hdd: 'neutral' };
+// A tab with `mount` is a module's: mount(ctx, nodeId, {open, onCount}) → {el, unmount()},
+// called when the tab first shows, or with the page (`eager`) where its count shows on the tab at once.
 const TABS = [
   { key: 'overview', label: 'Overview', iconName: 'activity' },
-  { key: 'containers', label: 'Containers', iconName: 'layers' },
-  { key: 'vms', label: 'VMs', iconName: 'monitor' },
-  { key: 'storage', label: 'Storage', iconName: 'disk' },
-  { key: 'bridges', label: 'Bridges', iconName: 'network' },
-  { key: 'zerotier', label: 'ZeroTier', iconName: 'target' },
-  { key: 'gateways', label: 'Gateways', iconName: 'network' },
+  { key: 'containers', label: 'Containers', iconName: 'layers', mount: mountContainers, eager: true },
+  { key: 'vms', label: 'VMs', iconName: 'monitor', mount: mountVms },
+  { key: 'storage', label: 'Storage', iconName: 'disk', mount: mountStorage },
+  { key: 'bridges', label: 'Bridges', iconName: 'network', mount: mountBridges },
+  { key: 'zerotier', label: 'ZeroTier', iconName: 'target', mount: mountZeroTiers },
+  { key: 'gateways', label: 'Gateways', iconName: 'network', mount: mountGateways },
   { key: 'processes', label: 'Processes', iconName: 'terminal' },
-  { key: 'health', label: 'Health', iconName: 'activity' },
+  { key: 'health', label: 'Health', iconName: 'activity', mount: mountHealth },
 ];
-
-/** The `?tab=…&open=…` of the page's address. */
-function hashQuery() {
-  return new URLSearchParams(location.hash.split('?')[1] || '');
-}
 
 export function mountNode(root, ctx) {
   const id = ctx.params.id;
@@ -158,40 +155,28 @@ export function mountNode(root, ctx) {
     tabs: TABS,
     testid: 'node-tabs',
     label: 'Node sections',
-    selected: hashQuery().get('tab'),
-    onSelect: (key) => {
-      const url = `#/nodes/${encodeURIComponent(id)}${key === 'overview' ? '' : `?tab=${key}`}`;
-      if (location.hash !== url) history.replaceState(null, '', url);
-      showTab(key);
-    },
+    route: `#/nodes/${encodeURIComponent(id)}`,
+    onSelect: showTab,
   });
-  const containers = mountContainers(ctx, id, {
-    open: tabs.current === 'containers' ? hashQuery().get('open') : null,
-    onCount: (n) => tabs.setCount('containers', n),
-  });
-  // VMs, storage, bridges, ZeroTier networks and health are read when their tab first shows.
-  const lazy = {
-    vms: () => mountVms(ctx, id, { open: tabs.current === 'vms' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('vms', n) }),
-    storage: () => mountStorage(ctx, id, { open: tabs.current === 'storage' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('storage', n) }),
-    bridges: () => mountBridges(ctx, id, { onCount: (n) => tabs.setCount('bridges', n) }),
-    zerotier: () => mountZeroTiers(ctx, id, { onCount: (n) => tabs.setCount('zerotier', n) }),
-    health: () => mountHealth(ctx, id),
-    gateways: () => mountGateways(ctx, id, { open: tabs.current === 'gateways' ? hashQuery().get('open') : null, onCount: (n) => tabs.setCount('gateways', n) }),
-  };
   const mounted = {}; // tab key → {el, unmount}
+  for (const t of TABS) if (t.eager) mountTab(t);
   tabs.panels.overview.appendChild(
     h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, liveCard), h('div', { class: 'node-col' }, inventoryCard, labelsCard)),
   );
-  tabs.panels.containers.appendChild(containers.el);
   tabs.panels.processes.appendChild(h('div', { class: 'node-grid' }, h('div', { class: 'node-col' }, processes.el), h('div', { class: 'node-col' }, jobs.el)));
   const columns = h('div', { class: 'node-tabs' }, tabs.el, Object.values(tabs.panels));
 
-  /** The node's jobs and processes are read when their tab first shows. */
+  /** A module's tab; the item named by the address's `?open=` shows opened if the page opened on this tab. */
+  function mountTab(t) {
+    const open = tabs.current === t.key ? hashQuery().get('open') : null;
+    mounted[t.key] = t.mount(ctx, id, { open, onCount: (n) => tabs.setCount(t.key, n) });
+    tabs.panels[t.key].appendChild(mounted[t.key].el);
+  }
+
+  /** A module's tab, and the node's jobs and processes, are read when their tab first shows. */
   function showTab(key) {
-    if (lazy[key] && !mounted[key]) {
-      mounted[key] = lazy[key]();
-      tabs.panels[key].appendChild(mounted[key].el);
-    }
+    const t = TABS.find((x) => x.key === key);
+    if (t.mount && !mounted[key]) mountTab(t);
     if (key === 'processes' && !tablesLoaded) {
       tablesLoaded = true;
       jobs.r.load();
@@ -420,35 +405,10 @@ export function mountNode(root, ctx) {
     );
   }
 
-  /** A card with a list from the node in a table (`rows` makes the rows of the list), and a button that reads it again. */
-  function tableCard({ name, title, iconName, sub }, { fetcher, empty, columns: cols, rows }) {
-    const count = h('span', { class: 'count-pill', testid: `${name}-count` }, '…');
-    const cardBody = h('div', { class: 'node-table' });
-    const r = resource({
-      name,
-      fetcher: async () => asList(await fetcher()),
-      onChange: () => {
-        if (destroyed) return;
-        count.hidden = r.error !== null && r.data === null;
-        count.textContent = r.data ? String(r.data.length) : '…';
-        if (showLoadState(r, cardBody, name, { rows: 2 })) return;
-        replace(
-          cardBody,
-          r.data.length
-            ? dataTable({ testid: `${name}-table`, compact: true, columns: cols, rows: rows([...r.data]) })
-            : h('p', { class: 'card-empty', testid: `${name}-empty` }, empty),
-        );
-      },
-      refreshMs: 0,
-    });
-    const refresh = button('Refresh', { small: true, kind: 'ghost', iconName: 'refresh', testid: `${name}-refresh`, title: `Read the ${name} again`, onClick: () => r.retry() });
-    const el = h(
-      'section',
-      { class: 'card table-card node-card node-table-card', testid: `${name}-card` },
-      cardHead([glyph(iconName, { size: 16 }), title, count], sub, refresh),
-      cardBody,
-    );
-    showLoadState(r, cardBody, name, { rows: 2 });
+  /** A card with a list from the node (refreshTable's), read when its tab first shows. */
+  function tableCard({ name, title, iconName, sub }, list) {
+    const { r, count, body: cardBody, refresh } = refreshTable({ testid: name, name, ...list });
+    const el = h('section', { class: 'card table-card node-card node-table-card', testid: `${name}-card` }, cardHead([glyph(iconName, { size: 16 }), title, count], sub, refresh), cardBody);
     return { el, r };
   }
 
@@ -496,7 +456,6 @@ export function mountNode(root, ctx) {
       node.stop();
       jobs.r.stop();
       processes.r.stop();
-      containers.unmount();
       for (const m of Object.values(mounted)) m.unmount();
       stopTicker();
       page.remove();

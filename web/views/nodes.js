@@ -9,8 +9,8 @@
 
 import { api, ApiError } from '../api.js';
 import { h, icon, replace } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, createButton, viewPage, readOnlyPill, filterBox, rowActions, deleteAction, confirmDeleteItem, relativeTime, relativeTimeTicker } from '../ui.js';
-import { liveList, asList, upsertItem, removeItem, showLoadState } from '../resource.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, nodeStateBadge, emulatedTag, nodeHref, labelChips, emptyState, button, createButton, viewPage, readOnlyPill, filterBox, rowActions, deleteAction, relativeTime, relativeTimeTicker, textInput } from '../ui.js';
+import { liveList, asList, upsertItem, showLoadState, confirmDeleteItem } from '../resource.js';
 import { mountZeroTier } from './zerotier.js';
 
 /** Rows drawn at a time. */
@@ -26,6 +26,7 @@ export function mountNodes(root, ctx) {
   let pageIndex = 0; // the page of the filtered list shown
 
   const nodeList = liveList('nodes', () => api.listNodes(SUMMARY_FIELDS), {
+    key: 'id',
     live: ctx.live,
     // A node's registration lives in `nodes`; what the heartbeat observed about it, in `node_status`.
     collections: ['nodes', 'node_status'],
@@ -211,9 +212,9 @@ export function mountNodes(root, ctx) {
   // ---- register -----------------------------------------------------------
 
   function openRegister() {
-    const idInput = h('input', { class: 'input input-mono', testid: 'node-form-id', autocomplete: 'off', spellcheck: 'false', maxlength: 64, placeholder: '0cc47aab6702', required: true });
-    const hostInput = h('input', { class: 'input', testid: 'node-form-hostname', autocomplete: 'off', spellcheck: 'false', placeholder: 'node-1' });
-    const addrInput = h('input', { class: 'input input-mono', testid: 'node-form-address', autocomplete: 'off', spellcheck: 'false', placeholder: '10.0.0.5 or host:port', required: true });
+    const idInput = textInput('node-form-id', { maxlength: 64, placeholder: '0cc47aab6702', required: true });
+    const hostInput = textInput('node-form-hostname', { mono: false, placeholder: 'node-1' });
+    const addrInput = textInput('node-form-address', { placeholder: '10.0.0.5 or host:port', required: true });
     const labels = labelEditor({});
 
     openModal({
@@ -237,7 +238,7 @@ export function mountNodes(root, ctx) {
         const payload = { id, address, labels: labelMap };
         if (hostname) payload.hostname = hostname;
         const node = await api.createNode(payload);
-        upsertItem(nodeList, node, 'id');
+        upsertItem(nodeList, node);
         showNode(node.id);
         toast(`Node ${id} registered.`, { type: 'success' });
       },
@@ -265,7 +266,7 @@ export function mountNodes(root, ctx) {
           return;
         }
         const updated = await api.patchNode(node.id, { labels: patch });
-        upsertItem(nodeList, updated, 'id');
+        upsertItem(nodeList, updated);
         toast(`Labels of ${node.id} updated.`, { type: 'success' });
       },
     });
@@ -274,7 +275,7 @@ export function mountNodes(root, ctx) {
   // ---- delete -------------------------------------------------------------
 
   function openDelete(node) {
-    confirmDeleteItem({
+    confirmDeleteItem(nodeList, node.id, {
       title: 'Delete node?',
       text: [
         'This removes ',
@@ -283,9 +284,7 @@ export function mountNodes(root, ctx) {
         ' from the orchestrator. The machine itself is not touched, and it can be registered again later.',
       ],
       what: 'Node',
-      name: node.id,
       call: () => api.deleteNode(node.id),
-      remove: () => removeItem(nodeList, node.id, 'id'),
     });
   }
 
@@ -314,8 +313,8 @@ function labelEditor(initial, { autoAdd = false } = {}) {
   }
 
   function addRow(k = '', v = '', focus = false) {
-    const key = h('input', { class: 'input input-mono', testid: 'label-key', dataset: { fieldKey: '' }, placeholder: 'key', 'aria-label': 'Label key', autocomplete: 'off', spellcheck: 'false', value: k });
-    const val = h('input', { class: 'input input-mono', testid: 'label-value', placeholder: 'value', 'aria-label': 'Label value', autocomplete: 'off', spellcheck: 'false', value: v });
+    const key = textInput('label-key', { dataset: { fieldKey: '' }, placeholder: 'key', 'aria-label': 'Label key', value: k });
+    const val = textInput('label-value', { placeholder: 'value', 'aria-label': 'Label value', value: v });
     const r = h(
       'div',
       { class: 'kv-row', testid: 'label-row' },

@@ -6,8 +6,8 @@
 
 import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
-import { viewPage, tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead } from '../ui.js';
-import { liveCards, asList, removeItem } from '../resource.js';
+import { viewPage, tableOrNote, button, createButton, field, openModal, toast, checkName, dash, cardHead } from '../ui.js';
+import { liveCards, asList, confirmDeleteItem } from '../resource.js';
 import { mountVdiskStorages } from './vdisk-storages.js';
 
 const DRIVE_TYPES = ['hdd', 'ssd', 'nvme', 'archive'];
@@ -25,6 +25,7 @@ const badge = (status, testid) =>
 export function mountStorageClusters(root, ctx) {
   const clusters = liveCards({
     name: 'storage clusters',
+    key: 'label',
     fetcher: async () => Promise.all(asList(await api.listStorageClusters()).map((label) => api.getStorageCluster(label))),
     live: ctx.live,
     matches: (change) => COLLECTIONS.includes(change.collection),
@@ -114,13 +115,11 @@ export function mountStorageClusters(root, ctx) {
   }
 
   function askDelete(cluster) {
-    confirmDeleteItem({
+    confirmDeleteItem(clusters, cluster.label, {
       title: `Delete cluster ${cluster.label}?`,
       text: 'Its engines stop and their data is gone: the pools on its disks are removed.',
       what: 'Cluster',
-      name: cluster.label,
       call: () => api.deleteStorageCluster(cluster.label),
-      remove: () => removeItem(clusters, cluster.label, 'label'),
     });
   }
 

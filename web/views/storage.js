@@ -8,7 +8,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
-import { field, groupField, fieldMessage, toast, button, confirmAction, relativeTime, glyph } from '../ui.js';
+import { field, groupField, fieldMessage, toast, button, confirmAction, relativeTime, glyph, textInput } from '../ui.js';
 import { asList } from '../resource.js';
 import { followJob, jobError } from './jobs.js';
 import { BUSY_STATES, workloadBadge, moveError, checkbox, sizeField, fact } from './workloads.js';
@@ -32,30 +32,25 @@ const SNAP_COLUMNS = ['Snapshot', 'State', 'Taken'];
  * mountStorage(ctx, nodeId, {open, onCount}) → {el, unmount()}
  * `open`: a pool whose filesystems show at first; onCount(n): the number of pools after each load.
  */
-export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
-  const tab = workloadTab(ctx, {
+export function mountStorage(ctx, nodeId, place) {
+  const tab = workloadTab(ctx, nodeId, place, {
     testid: 'storage',
     ids: 'pools',
-    title: 'Storage pools',
+    name: 'storage pools',
     sub: 'btrfs pools on the node’s disks. Open a pool for its filesystems, and a filesystem for its snapshots. Updated live.',
-    create: { label: 'New pool', testid: 'pool-create', onClick: () => openCreatePool() },
+    create: { label: 'New pool', onClick: () => openCreatePool() },
     empty: {
       iconName: 'disk',
-      title: 'No storage pools',
       text: 'Make a pool on one or more of the node’s disks, then filesystems in it for containers to mount.',
       viewerText: 'The node has no storage pools.',
     },
-    name: 'storage pools',
     item: 'pool',
     // A filesystem's quota takes room from its pool: its capacity changes too.
     collections: ['storagepools', 'filesystems'],
-    prefix: `${nodeId}/`,
     fetch: () => api.listPools(nodeId),
     table: { columns: POOL_COLUMNS, className: 'st-table' },
     row,
     detail: (p) => poolDetail(ctx, nodeId, p),
-    open,
-    onCount,
   });
 
   function row(p, { nameCell, stateCell, stateOrStatus }) {
@@ -99,7 +94,7 @@ export function mountStorage(ctx, nodeId, { open = null, onCount = () => {} } = 
   // ---- create -------------------------------------------------------------
 
   function openCreatePool() {
-    const nameInput = h('input', { class: 'input input-mono', testid: 'pool-form-name', placeholder: 'data', maxlength: '64', autocomplete: 'off', spellcheck: 'false' });
+    const nameInput = textInput('pool-form-name', { placeholder: 'data', maxlength: '64' });
     const devicesBox = h('div', { class: 'st-devices', testid: 'pool-form-devices' }, h('div', { class: 'skeleton', 'aria-busy': 'true' }, h('div', { class: 'skeleton-row' })));
     const dataHint = h('p', { class: 'field-hint', dataset: { what: 'Data' } });
     const metaHint = h('p', { class: 'field-hint', dataset: { what: 'Metadata' } });
@@ -265,7 +260,7 @@ function poolDetail(ctx, nodeId, initial) {
   }
 
   function openCreateFilesystem() {
-    const nameInput = h('input', { class: 'input input-mono', testid: 'fs-form-name', placeholder: 'app-data', maxlength: '50', autocomplete: 'off', spellcheck: 'false' });
+    const nameInput = textInput('fs-form-name', { placeholder: 'app-data', maxlength: '50' });
     const quota = sizeField({ label: 'Quota (optional)', name: 'quota', testid: 'fs-form-quota', placeholder: '0', hint: `Empty or 0: unlimited. ${freeHint(pool)}` });
     const readOnly = checkbox({ testid: 'fs-form-readonly', label: 'Read-only' });
     filesystems.openForm({
@@ -389,7 +384,7 @@ function snapshotsOf(ctx, nodeId, poolName, fsName) {
   }
 
   function openCreate() {
-    const nameInput = h('input', { class: 'input input-mono', testid: 'snap-form-name', placeholder: 'before-upgrade', maxlength: '50', autocomplete: 'off', spellcheck: 'false' });
+    const nameInput = textInput('snap-form-name', { placeholder: 'before-upgrade', maxlength: '50' });
     snapshots.openForm({
       title: 'Take snapshot',
       description: h('span', null, 'Of ', h('span', { class: 'mono' }, `${poolName}/${fsName}`), ' on ', h('span', { class: 'mono' }, nodeId), ', as it is now.'),

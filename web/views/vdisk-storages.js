@@ -6,8 +6,8 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { tableOrNote, button, createButton, field, openModal, confirmDeleteItem, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
-import { liveCards, asList } from '../resource.js';
+import { tableOrNote, button, createButton, field, openModal, toast, checkName, dash, cardHead, panelHead, rowActions, deleteAction } from '../ui.js';
+import { liveCards, asList, confirmDeleteItem } from '../resource.js';
 import { jobProgress } from './jobs.js';
 
 const COLLECTIONS = ['vdiskstorages', 'vdisks', 'images', 'image_content', 'jobs', 'storageclusters'];
@@ -217,14 +217,7 @@ export function mountVdiskStorages(root, ctx) {
 
   /** Asks, then deletes the `what` (a vdisk storage, a vdisk, an image) called `name`; the list is read again either way. */
   function askDelete(what, name, text, call) {
-    confirmDeleteItem({
-      title: `Delete ${what.toLowerCase()} ${name}?`,
-      text,
-      what,
-      name,
-      call,
-      remove: () => storages.load(),
-    });
+    confirmDeleteItem(storages, name, { title: `Delete ${what.toLowerCase()} ${name}?`, text, what, call, reload: true });
   }
 
   return {

@@ -7,7 +7,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, replace, formatBytes } from '../dom.js';
-import { field, groupField, fieldMessage, toast, button, dataTable, glyph } from '../ui.js';
+import { field, groupField, fieldMessage, toast, button, dataTable, glyph, textInput } from '../ui.js';
 import { asList } from '../resource.js';
 import { BUSY_STATES, bareMessage, sizeField, fact } from './workloads.js';
 import { workloadTab, workloadActions } from './workload-tab.js';
@@ -36,29 +36,24 @@ const ACTIONS = {
  * mountVms(ctx, nodeId, {open, onCount}) → {el, unmount()}
  * `open`: a VM whose details show at first; onCount(n): the number of VMs after each load.
  */
-export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) {
-  const tab = workloadTab(ctx, {
+export function mountVms(ctx, nodeId, place) {
+  const tab = workloadTab(ctx, nodeId, place, {
     testid: 'vms',
-    title: 'Virtual machines',
+    name: 'virtual machines',
     sub: 'KVM virtual machines on this node. Open a running VM to see its load; a halted one can be changed. Updated live.',
-    create: { label: 'New VM', testid: 'vm-create', onClick: () => openForm() },
+    create: { label: 'New VM', onClick: () => openForm() },
     empty: {
       iconName: 'monitor',
-      title: 'No virtual machines',
       text: 'Create a VM with its vCPUs, memory, network cards and disks to run a whole operating system on this node.',
       viewerText: 'No virtual machine runs on this node.',
     },
-    name: 'virtual machines',
     item: 'vm',
     key: 'id',
     collections: ['vms'],
-    prefix: `${nodeId}/`,
     fetch: () => api.listVms(nodeId),
     table: { columns: COLUMNS, className: 'vm-table' },
     row,
     detail: (vm) => vmDetail(nodeId, vm),
-    open,
-    onCount,
   });
 
   // ---- rendering ----------------------------------------------------------
@@ -135,26 +130,12 @@ export function mountVms(ctx, nodeId, { open = null, onCount = () => {} } = {}) 
   function openForm(vm = null) {
     const editing = vm !== null;
     const p = editing ? 'vm-edit' : 'vm-form';
-    const idInput = h('input', { class: 'input input-mono', testid: `${p}-id`, placeholder: 'web-1', maxlength: '64', autocomplete: 'off', spellcheck: 'false' });
+    const idInput = textInput(`${p}-id`, { placeholder: 'web-1', maxlength: '64' });
     const cpuInput = h('input', { class: 'input', testid: `${p}-cpu`, type: 'number', min: '1', max: '256', step: '1', value: String(editing ? vm.cpu : 2) });
     const mem = sizeField({ label: 'Memory', name: 'memory', testid: `${p}-memory`, hint: '128 MiB to 1 TiB; the node must have it free when the VM starts.', mib: editing ? vm.memory : 2048 });
 
-    const nics = rowList({
-      name: 'nics',
-      testid: `${p}-nics`,
-      addLabel: 'Add NIC',
-      addTestid: `${p}-nic-add`,
-      empty: 'No network cards: the VM is not on any network.',
-      make: (n) => nicRow(p, n),
-    });
-    const disks = rowList({
-      name: 'disks',
-      testid: `${p}-disks`,
-      addLabel: 'Add disk',
-      addTestid: `${p}-disk-add`,
-      empty: 'No disks: the VM boots from nothing until you add one.',
-      make: (d) => diskRow(p, d),
-    });
+    const nics = rowList(p, { name: 'nics', item: 'nic', addLabel: 'Add NIC', empty: 'No network cards: the VM is not on any network.', make: nicRow });
+    const disks = rowList(p, { name: 'disks', item: 'disk', addLabel: 'Add disk', empty: 'No disks: the VM boots from nothing until you add one.', make: diskRow });
     if (editing) {
       for (const n of asList(vm.nics)) nics.add(n);
       for (const d of asList(vm.disks)) disks.add(d);
@@ -404,9 +385,12 @@ function vmDetail(nodeId, initial) {
 /**
  * A growing list of rows (NICs, disks) in a form; each row's cells carry the
  * API's field names ("nics[0].id") so that an error shows next to its cell.
- * make(value) → {el, cells: {key: wrapper}, value()}.
+ * `p` is the form's testid stem: the list is <p>-<name>, its add button
+ * <p>-<item>-add. make(p, value) → {el, cells: {key: wrapper}, value()}.
  */
-function rowList({ name, testid, addLabel, addTestid, empty, make }) {
+function rowList(p, { name, item, addLabel, empty, make }) {
+  const testid = `${p}-${name}`;
+  const addTestid = `${p}-${item}-add`;
   const rows = [];
   const box = h('div', { class: 'vm-rows' });
   const none = h('p', { class: 'form-note', testid: `${testid}-none` }, empty);
@@ -420,7 +404,7 @@ function rowList({ name, testid, addLabel, addTestid, empty, make }) {
   }
 
   function add(value = {}) {
-    const row = make(value);
+    const row = make(p, value);
     const remove = h(
       'button',
       { type: 'button', class: 'icon-btn icon-btn-sm', testid: `${testid}-remove`, title: 'Remove', 'aria-label': 'Remove', onclick: () => {
@@ -449,8 +433,8 @@ function cell(control, label) {
 function nicRow(p, nic) {
   const type = h('select', { class: 'input', testid: `${p}-nic-type`, 'aria-label': 'NIC type' }, NIC_TYPES.map((t) => h('option', { value: t.value }, t.label)));
   type.value = NIC_TYPES.some((t) => t.value === nic.type) ? nic.type : 'default';
-  const id = h('input', { class: 'input input-mono', testid: `${p}-nic-id`, autocomplete: 'off', spellcheck: 'false', value: nic.id || '', 'aria-label': 'Bridge, VLAN tag or VXLAN id' });
-  const mac = h('input', { class: 'input input-mono', testid: `${p}-nic-mac`, autocomplete: 'off', spellcheck: 'false', placeholder: 'chosen by the node', value: nic.macaddress || '', 'aria-label': 'MAC address' });
+  const id = textInput(`${p}-nic-id`, { value: nic.id || '', 'aria-label': 'Bridge, VLAN tag or VXLAN id' });
+  const mac = textInput(`${p}-nic-mac`, { placeholder: 'chosen by the node', value: nic.macaddress || '', 'aria-label': 'MAC address' });
   const show = () => {
     const t = NIC_TYPES.find((x) => x.value === type.value);
     id.disabled = type.value === 'default';
@@ -473,7 +457,7 @@ function nicRow(p, nic) {
 }
 
 function diskRow(p, disk) {
-  const vdisk = h('input', { class: 'input input-mono', testid: `${p}-disk-id`, autocomplete: 'off', spellcheck: 'false', placeholder: 'boot-disk', value: disk.vdiskid || '', 'aria-label': 'Vdisk id' });
+  const vdisk = textInput(`${p}-disk-id`, { placeholder: 'boot-disk', value: disk.vdiskid || '', 'aria-label': 'Vdisk id' });
   const iops = h('input', { class: 'input', testid: `${p}-disk-iops`, type: 'number', min: '0', step: '1', placeholder: '0 = no limit', value: disk.maxIOps ? String(disk.maxIOps) : '', 'aria-label': 'Max IOPS' });
   const cells = { vdiskid: cell(vdisk, 'Vdisk id'), maxIOps: cell(iops, 'Max IOPS') };
   return {

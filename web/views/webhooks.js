@@ -6,8 +6,8 @@
 
 import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
-import { openModal, field, fieldMessage, groupField, checkName, toast, button, createButton, viewPage, readOnlyPill, tableOrNote, confirmDeleteItem, relativeTime, relativeTimeTicker, cardHead } from '../ui.js';
-import { liveCards, asList, removeItem } from '../resource.js';
+import { openModal, field, fieldMessage, groupField, checkName, toast, button, createButton, viewPage, readOnlyPill, tableOrNote, relativeTime, relativeTimeTicker, cardHead, textInput } from '../ui.js';
+import { liveCards, asList, confirmDeleteItem } from '../resource.js';
 
 // The event types a webhook may ask for (ork: every event, as the reference named it).
 const EVENT_TYPES = [
@@ -91,10 +91,9 @@ export function mountWebhooks(root, ctx) {
   }
 
   function openCreate() {
-    const input = (testid, attrs = {}) => h('input', { class: 'input input-mono', testid, autocomplete: 'off', spellcheck: 'false', ...attrs });
-    const nameInput = input('webhook-form-name', { maxlength: 64, placeholder: 'alerts' });
-    const urlInput = input('webhook-form-url', { placeholder: 'https://hooks.example.net/zos' });
-    const secretInput = input('webhook-form-secret', { type: 'password', maxlength: 256 });
+    const nameInput = textInput('webhook-form-name', { maxlength: 64, placeholder: 'alerts' });
+    const urlInput = textInput('webhook-form-url', { placeholder: 'https://hooks.example.net/zos' });
+    const secretInput = textInput('webhook-form-secret', { type: 'password', maxlength: 256 });
     const boxes = EVENT_TYPES.map((t) => {
       const box = h('input', { type: 'checkbox', value: t.value, testid: `webhook-form-type-${t.value}`, checked: t.value === 'node' });
       return { box, el: h('label', { class: 'check' }, box, h('span', { class: 'check-label' }, t.label)) };
@@ -123,13 +122,11 @@ export function mountWebhooks(root, ctx) {
   }
 
   function openDelete(w) {
-    confirmDeleteItem({
+    confirmDeleteItem(hooks, w.name, {
       title: 'Delete webhook?',
       text: h('span', null, 'No more events go to ', h('strong', { class: 'mono' }, w.url), `; the ${w.pending} still pending are dropped.`),
       what: 'Webhook',
-      name: w.name,
       call: () => api.deleteWebhook(w.name),
-      remove: () => removeItem(hooks, w.name),
     });
   }
 

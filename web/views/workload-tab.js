@@ -38,6 +38,7 @@ export function workloadList(ctx, spec) {
 
   const list = liveResource({
     name,
+    key,
     fetcher: async () => asList(await fetch()),
     onChange: render,
     live: ctx.live,
@@ -119,7 +120,7 @@ export function workloadList(ctx, spec) {
     /** After a create: keeps `view` (the 201's body; null after a job), opens the item `open`, reads the list again. */
     saved(view, { open = null } = {}) {
       if (open !== null) expanded.add(open);
-      upsertItem(list, view, key);
+      upsertItem(list, view);
       list.load();
     },
     /** A row's action button (start, stop …): busy while `call` runs; words: {done, pending, failed} for the toasts. */
@@ -151,7 +152,7 @@ export function workloadList(ctx, spec) {
           try {
             if (await rowChange(call, { watcher, done, pending })) {
               expanded.delete(k);
-              removeItem(list, k, key);
+              removeItem(list, k);
             }
           } catch (err) {
             throw mapError(err);
@@ -207,29 +208,37 @@ function rowCells(x, { item, open, onToggle, progress, name }) {
 }
 
 /**
- * workloadTab(ctx, spec) → workloadList's object with `el` and unmount():
- * the list in a node-page tab. Beside workloadList's spec: testid (the tab's
- * element and class), ids (the stem of its -card, -table and -empty testids;
- * testid unless given), title, sub, create: {label, testid, onClick} (shown
- * to those who may change things), empty: {iconName, title, text, viewerText}.
+ * workloadTab(ctx, nodeId, place, spec) → workloadList's object with `el` and
+ * unmount(): the list of node `nodeId`'s items (its live changes are those
+ * under `<nodeId>/`) in a tab of the node's page; place: {open, onCount}, as
+ * the page gives them to each tab (see workloadList). Beside workloadList's
+ * spec: testid (the tab's element and class), ids (the stem of its -card,
+ * -table and -empty testids; testid unless given), title, sub, create:
+ * {label, testid (<item>-create unless given), onClick} (shown to those who
+ * may change things), empty: {iconName, text, viewerText}. The tab says what
+ * it lists in workloadList's `name`: its heading is that ("Virtual
+ * machines"), its empty state's title "No virtual machines".
  */
-export function workloadTab(ctx, { testid, ids = testid, title, sub, create, empty, ...spec }) {
+export function workloadTab(ctx, nodeId, place, { testid, ids = testid, sub, create, empty, ...spec }) {
+  const title = spec.name[0].toUpperCase() + spec.name.slice(1);
   const newButton = (buttonTestid) => createButton(ctx, create.label, { testid: buttonTestid, onClick: create.onClick });
   const body = h('div', { class: 'card table-card', testid: `${ids}-card` });
   const tab = workloadList(ctx, {
+    ...place,
     ...spec,
+    prefix: `${nodeId}/`,
     body,
     table: { ...spec.table, testid: `${ids}-table` },
     empty: () =>
       emptyState({
         iconName: empty.iconName,
-        title: empty.title,
+        title: `No ${spec.name}`,
         text: ctx.canMutate ? empty.text : empty.viewerText,
         testid: `${ids}-empty`,
         action: newButton(null),
       }),
   });
-  tab.el = h('div', { class: testid, testid }, panelHead(title, sub, newButton(create.testid)), body);
+  tab.el = h('div', { class: testid, testid }, panelHead(title, sub, newButton(create.testid || `${spec.item}-create`)), body);
   tab.unmount = tab.stop;
   return tab;
 }

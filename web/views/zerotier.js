@@ -70,6 +70,7 @@ export function mountZeroTier(ctx, { nodeById }) {
   // ---- data ---------------------------------------------------------------
 
   const members = liveList('zerotier members', api.listZeroTierMembers, {
+    key: 'id',
     live: ctx.live,
     collections: ['zerotier_members'],
     onChange: render,
@@ -201,7 +202,7 @@ export function mountZeroTier(ctx, { nodeById }) {
       });
       membersOpen = true; // follow it becoming a node
       membersEl.open = true;
-      if ('authorized' in member) upsertItem(members, member, 'id'); // not a 202's pending request
+      if ('authorized' in member) upsertItem(members, member); // not a 202's pending request
     } catch (err) {
       if (err.status === 401) return; // the global handler signs out
       if (err.code === 'zerotier_not_configured') {

@@ -5,8 +5,8 @@
 import { api, bootAssetUrl } from '../../api.js';
 import { h, append, replace, formatBytes } from '../../dom.js';
 import { glyph, copyButton, dataTable, rowActions, deleteAction, confirmDelete, relativeTime, dash, panelHead } from '../../ui.js';
-import { asList, upsertItem, listOrState } from '../../resource.js';
-import { byName, formatCount, deleteFrom } from './shared.js';
+import { asList, upsertItem, listOrState, deleteItem } from '../../resource.js';
+import { byName, formatCount } from './shared.js';
 import { assetUploader } from './upload.js';
 
 /** mountAssets(panel, ctx, {assets, profiles}) → {render(), stop()}: fills the tab's panel. */
@@ -131,7 +131,7 @@ export function mountAssets(panel, ctx, { assets, profiles }) {
         h('strong', { class: 'mono' }, a.name),
         ` (${formatBytes(a.size)}) from the server. Machines can no longer download it.`,
       ),
-      onConfirm: () => deleteFrom(assets, 'Asset', a.name, () => api.deleteBootAsset(a.name)),
+      onConfirm: () => deleteItem(assets, a.name, { what: 'Asset', call: () => api.deleteBootAsset(a.name) }),
     });
   }
 

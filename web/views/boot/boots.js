@@ -16,8 +16,8 @@ const OUTCOMES = {
   error: { tone: 'danger', text: 'Error' },
 };
 
-/** mountBoots(panel, events, {showTab}) → {render()}: fills the tab's panel; showTab(key) opens another tab (the how-to). */
-export function mountBoots(panel, events, { showTab }) {
+/** mountBoots(panel, ctx, {events}, {showTab}) → {render()}: fills the tab's panel; showTab(key) opens another tab (the how-to). */
+export function mountBoots(panel, ctx, { events }, { showTab }) {
   const seenEvents = new Set();
   let firstEvents = true;
   const bootsFilter = filterBox({

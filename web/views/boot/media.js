@@ -7,7 +7,7 @@
 
 import { bootMediaUrl, bootMediaInfo } from '../../api.js';
 import { h, replace, formatBytes } from '../../dom.js';
-import { field, formErrors, segmented, copyButton, glyph } from '../../ui.js';
+import { field, formErrors, segmented, copyButton, glyph, textInput } from '../../ui.js';
 import { byName, profileOptions } from './shared.js';
 
 const KINDS = [
@@ -24,8 +24,8 @@ function knownReleases(assets) {
   return names.length ? names.map((m) => m[1]) : ['master'];
 }
 
-/** mountMedia(panel, {settings, profiles, assets}) → {render()}: fills the tab's panel. */
-export function mountMedia(panel, { settings, profiles, assets }) {
+/** mountMedia(panel, ctx, {settings, profiles, assets}) → {render()}: fills the tab's panel. */
+export function mountMedia(panel, ctx, { settings, profiles, assets }) {
   const kind = segmented({
     label: 'Kind of image',
     options: KINDS.map((k) => ({ value: k.value, label: k.label, testid: `media-kind-${k.value}` })),
@@ -42,9 +42,9 @@ export function mountMedia(panel, { settings, profiles, assets }) {
     placeholder: '16 hex digits; empty: none',
   });
   const releases = h('datalist', { id: 'media-releases' });
-  const release = h('input', { class: 'input input-mono', testid: 'media-release', list: 'media-releases', autocomplete: 'off', spellcheck: 'false' });
+  const release = textInput('media-release', { list: 'media-releases' });
   const profile = h('select', { class: 'input', testid: 'media-profile' });
-  const args = h('input', { class: 'input input-mono', testid: 'media-args', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. development console=ttyS0' });
+  const args = textInput('media-args', { placeholder: 'e.g. development console=ttyS0' });
   const form = h(
     'form',
     { class: 'form-grid', testid: 'media-form', onsubmit: (ev) => ev.preventDefault() },

@@ -18,13 +18,14 @@ import { mountSettings } from './settings.js';
 // most this often, with the newest state.
 const REFRESH_THROTTLE_MS = 150;
 
+// Each tab is a module's: mount(panel, ctx, data, {showTab}) → {render(), stop?()}.
 const TABS = [
-  { key: 'boots', label: 'Recent boots', iconName: 'activity' },
-  { key: 'profiles', label: 'Profiles', iconName: 'layers' },
-  { key: 'selectors', label: 'Selectors', iconName: 'target' },
-  { key: 'assets', label: 'Assets', iconName: 'file' },
-  { key: 'media', label: 'Boot media', iconName: 'download' },
-  { key: 'settings', label: 'Settings', iconName: 'sliders' },
+  { key: 'boots', label: 'Recent boots', iconName: 'activity', mount: mountBoots },
+  { key: 'profiles', label: 'Profiles', iconName: 'layers', mount: mountProfiles },
+  { key: 'selectors', label: 'Selectors', iconName: 'target', mount: mountSelectors },
+  { key: 'assets', label: 'Assets', iconName: 'file', mount: mountAssets },
+  { key: 'media', label: 'Boot media', iconName: 'download', mount: mountMedia },
+  { key: 'settings', label: 'Settings', iconName: 'sliders', mount: mountSettings },
 ];
 
 export function mountBoot(root, ctx) {
@@ -38,7 +39,7 @@ export function mountBoot(root, ctx) {
   const data = {
     events: live('boot events', 'boot_events', async () => asList(await api.bootEvents(EVENTS_LIMIT)), () => {
       if (destroyed) return;
-      boots.render();
+      views.boots.render();
       stats.render();
     }),
     profiles: live('profiles', 'boot_profiles', async () => asList(await api.listBootProfiles())),
@@ -49,26 +50,16 @@ export function mountBoot(root, ctx) {
     health: live('health', null, () => api.health().catch(() => null), () => {
       if (destroyed) return;
       stats.render();
-      settingsTab.render();
+      views.settings.render();
     }),
   };
 
   // ---- layout -------------------------------------------------------------
 
-  const tabs = tabBar({
-    tabs: TABS,
-    testid: 'boot-tabs',
-    label: 'Boot sections',
-    selected: new URLSearchParams(location.hash.split('?')[1] || '').get('tab'),
-    onSelect: showInUrl,
-  });
+  const tabs = tabBar({ tabs: TABS, testid: 'boot-tabs', label: 'Boot sections', route: '#/boot' });
   const stats = mountStats(data);
-  const boots = mountBoots(tabs.panels.boots, data.events, { showTab });
-  const profilesTab = mountProfiles(tabs.panels.profiles, ctx, data);
-  const selectorsTab = mountSelectors(tabs.panels.selectors, ctx, data);
-  const assetsTab = mountAssets(tabs.panels.assets, ctx, data);
-  const mediaTab = mountMedia(tabs.panels.media, data);
-  const settingsTab = mountSettings(tabs.panels.settings, ctx, data);
+  const views = {}; // tab key → {render(), stop?()}
+  for (const t of TABS) views[t.key] = t.mount(tabs.panels[t.key], ctx, data, { showTab: tabs.show });
 
   const page = viewPage(
     {
@@ -86,36 +77,18 @@ export function mountBoot(root, ctx) {
   const stopTicker = relativeTimeTicker(page, 15_000);
   for (const r of Object.values(data)) r.load();
 
-  // ---- tabs ---------------------------------------------------------------
-
-  /** Opens tab `key` (e.g. from a button in another tab). */
-  function showTab(key) {
-    tabs.select(key);
-    showInUrl(key);
-  }
-
-  function showInUrl(key) {
-    const url = key === 'boots' ? '#/boot' : `#/boot?tab=${key}`;
-    if (location.hash !== url) history.replaceState(null, '', url);
-  }
-
   function renderAll() {
     if (destroyed) return;
     stats.render();
     for (const key of ['profiles', 'selectors', 'assets']) tabs.setCount(key, data[key].data === null ? null : data[key].data.length);
-    boots.render();
-    profilesTab.render();
-    selectorsTab.render();
-    assetsTab.render();
-    mediaTab.render();
-    settingsTab.render();
+    for (const v of Object.values(views)) v.render();
   }
 
   return {
     unmount() {
       destroyed = true;
       for (const r of Object.values(data)) r.stop();
-      assetsTab.stop();
+      for (const v of Object.values(views)) if (v.stop) v.stop();
       stopTicker();
       page.remove();
     },

@@ -4,9 +4,9 @@
 
 import { api, ApiError, bootAssetUrl } from '../../api.js';
 import { h, icon, append, replace, formatBytes } from '../../dom.js';
-import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, button, createButton, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead } from '../../ui.js';
-import { asList, upsertItem, listOrState } from '../../resource.js';
-import { EXAMPLE_MAC, byName, ensureOption, deleteFrom } from './shared.js';
+import { openModal, field, fieldMessage, groupField, segmented, checkName, toast, button, createButton, glyph, dataTable, rowActions, deleteAction, confirmDelete, dash, panelHead, textInput } from '../../ui.js';
+import { asList, upsertItem, listOrState, deleteItem } from '../../resource.js';
+import { EXAMPLE_MAC, byName, ensureOption } from './shared.js';
 
 const CMDLINE_VARS = [
   { text: '{zerotier}', title: 'The cluster’s ZeroTier network (Settings)' },
@@ -150,7 +150,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
 
     const nameInput = editing
       ? null
-      : h('input', { class: 'input input-mono', testid: 'profile-form-name', autocomplete: 'off', spellcheck: 'false', maxlength: 64, placeholder: 'zos-master' });
+      : textInput('profile-form-name', { maxlength: 64, placeholder: 'zos-master' });
     const descInput = h('input', {
       class: 'input',
       testid: 'profile-form-description',
@@ -388,7 +388,7 @@ export function mountProfiles(panel, ctx, { profiles, selectors, assets, setting
       title: 'Delete profile?',
       submitLabel: 'Delete profile',
       text: h('span', null, 'This removes the boot profile ', h('strong', { class: 'mono' }, p.name), '. Its assets stay uploaded.'),
-      onConfirm: () => deleteFrom(profiles, 'Profile', p.name, () => api.deleteBootProfile(p.name)),
+      onConfirm: () => deleteItem(profiles, p.name, { what: 'Profile', call: () => api.deleteBootProfile(p.name) }),
     });
   }
 

@@ -4,9 +4,9 @@
 
 import { api, ApiError } from '../../api.js';
 import { h, icon, append, replace } from '../../dom.js';
-import { openModal, field, groupField, segmented, checkName, toast, emptyState, createButton, dataTable, rowActions, deleteAction, confirmDelete, panelHead } from '../../ui.js';
-import { asList, upsertItem, showLoadState } from '../../resource.js';
-import { EXAMPLE_MAC, compareNames, byName, profileOptions, deleteFrom } from './shared.js';
+import { openModal, field, groupField, segmented, checkName, toast, emptyState, createButton, dataTable, rowActions, deleteAction, confirmDelete, panelHead, textInput } from '../../ui.js';
+import { asList, upsertItem, showLoadState, deleteItem } from '../../resource.js';
+import { EXAMPLE_MAC, compareNames, byName, profileOptions } from './shared.js';
 
 const SELECTOR_KINDS = {
   mac: {
@@ -114,7 +114,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
 
   function openSelector() {
     const profileList = byName(profiles.data);
-    const nameInput = h('input', { class: 'input input-mono', testid: 'selector-form-name', autocomplete: 'off', spellcheck: 'false', maxlength: 64, placeholder: 'rack1-node3' });
+    const nameInput = textInput('selector-form-name', { maxlength: 64, placeholder: 'rack1-node3' });
     let nameTouched = false;
     nameInput.addEventListener('input', () => {
       nameTouched = nameInput.value.trim() !== '';
@@ -124,7 +124,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
       checked: 'mac',
       options: Object.entries(SELECTOR_KINDS).map(([value, k]) => ({ value, label: k.label, testid: `selector-kind-${value}` })),
     });
-    const valueInput = h('input', { class: 'input input-mono', testid: 'selector-form-value', autocomplete: 'off', spellcheck: 'false', maxlength: 200 });
+    const valueInput = textInput('selector-form-value', { maxlength: 200 });
     const valueWrap = field({ label: 'MAC address', name: 'mac', control: valueInput, hint: ' ' });
     const valueLabel = valueWrap.querySelector('.field-label');
     const valueHint = valueWrap.querySelector('.field-hint');
@@ -201,7 +201,7 @@ export function mountSelectors(panel, ctx, { selectors, profiles, settings }) {
         h('strong', { class: 'mono' }, s.name),
         '; they fall back to another selector or the default profile.',
       ),
-      onConfirm: () => deleteFrom(selectors, 'Selector', s.name, () => api.deleteBootSelector(s.name)),
+      onConfirm: () => deleteItem(selectors, s.name, { what: 'Selector', call: () => api.deleteBootSelector(s.name) }),
     });
   }
 

@@ -3,8 +3,7 @@
 // delete that counts a 404 as done.
 
 import { h } from '../../dom.js';
-import { deleteItem } from '../../ui.js';
-import { asList, removeItem } from '../../resource.js';
+import { asList } from '../../resource.js';
 
 export const EXAMPLE_MAC = '52:54:00:12:34:56';
 
@@ -36,9 +35,4 @@ export function bootInfo(health) {
 /** "1,234,567" (for titles that give the exact number of bytes). */
 export function formatCount(n) {
   return typeof n === 'number' && Number.isFinite(n) ? n.toLocaleString('en-US') : '—';
-}
-
-/** Deletes the item `name` of resource r through call(); a 404 counts as deleted. */
-export function deleteFrom(r, what, name, call) {
-  return deleteItem({ what, name, call, remove: () => removeItem(r, name) });
 }
