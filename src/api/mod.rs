@@ -61,12 +61,28 @@ pub struct Context {
 pub type Ctx = Arc<Context>;
 
 impl Context {
+    /// The stored record `key`, or 404 naming it as a `what`.
+    fn found<R: crate::store::Record>(&self, what: &str, key: &str) -> Result<crate::store::Versioned<R>, ApiError> {
+        self.store.get::<R>(key)?.ok_or_else(|| ApiError::not_found(what, key))
+    }
+
+    /// Stores a new record; when its key is taken, 409 `already_exists` naming `field`, the request field its
+    /// key comes from.
+    async fn insert<R: crate::store::Record>(
+        &self,
+        record: R,
+        field: &str,
+    ) -> Result<crate::store::Versioned<R>, ApiError> {
+        let expect = crate::store::Expect::Absent;
+        self.store
+            .put(record, expect)
+            .await
+            .map_err(|err| ApiError::from(err).with_field(field))
+    }
+
     /// The 0-core client of node `id`; 404 when there is no such node.
     fn node_client(&self, id: &str) -> Result<Arc<crate::zos::ZosClient>, ApiError> {
-        let node = self
-            .store
-            .get::<crate::model::Node>(id)?
-            .ok_or_else(|| ApiError::not_found("node", id))?;
+        let node = self.found::<crate::model::Node>("node", id)?;
         Ok(self.zos.get(&node.value.address)?)
     }
 }

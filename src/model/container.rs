@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_hostname, validate_id};
-use super::workload::{Spec, Workload};
+use super::workload::Workload;
 
 /// A process to start (0-orchestrator's `CoreSystem`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,18 +91,7 @@ pub struct ContainerSpec {
 /// A container's desired state.
 pub type Container = Workload<ContainerSpec>;
 
-impl Spec for ContainerSpec {
-    const COLLECTION: &'static str = "containers";
-    const PATH: &'static [&'static str] = &["containers"];
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
-        self.check()
-    }
-}
+spec!(ContainerSpec, "containers" at ["containers"], name);
 
 const NIC_KINDS: &[&str] = &["default", "zerotier", "vlan", "vxlan", "bridge"];
 
@@ -192,6 +181,7 @@ impl ContainerNic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Spec;
 
     fn spec() -> ContainerSpec {
         serde_json::from_value(serde_json::json!({

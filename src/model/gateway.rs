@@ -9,7 +9,6 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_hostname, validate_id};
-use super::workload::Spec;
 
 /// The flist of the reference's gateway (nftables, dnsmasq, Caddy, a cloud-init server).
 pub const GATEWAY_FLIST: &str = "https://hub.gig.tech/gig-official-apps/zero-os-gw-master.flist";
@@ -404,15 +403,10 @@ impl GwNic {
     }
 }
 
-impl Spec for GatewaySpec {
-    const COLLECTION: &'static str = "gateways";
-    const PATH: &'static [&'static str] = &["gws"];
+spec!(GatewaySpec, "gateways" at ["gws"], name);
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl GatewaySpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_id("name", &self.name)?;
         let gateway = &self.gateway;
         if gateway.domain.is_empty() {
@@ -450,6 +444,7 @@ impl Spec for GatewaySpec {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::Spec;
 
     pub(crate) fn spec() -> GatewaySpec {
         let create: GatewayCreate = serde_json::from_value(serde_json::json!({

@@ -17,6 +17,28 @@ macro_rules! bodies_sharing {
     };
 }
 
+/// Declares what makes a type a workload's [`Spec`]: `spec!(VmSpec, "vms" at ["vms"], id)` names the type, its
+/// collection, its path under `/nodes/{id}` and the field that is its name (which is also the field errors about
+/// the name point at); `SPANS_NODES = true` at the end makes it cluster-wide. Its rules are its own `check` method.
+macro_rules! spec {
+    ($spec:ty, $collection:literal at [$($segment:literal),+], $name:ident $(, SPANS_NODES = $spans:literal)?) => {
+        impl $crate::model::Spec for $spec {
+            const COLLECTION: &'static str = $collection;
+            const PATH: &'static [&'static str] = &[$($segment),+];
+            const NAME_FIELD: &'static str = stringify!($name);
+            $(const SPANS_NODES: bool = $spans;)?
+
+            fn name(&self) -> &str {
+                &self.$name
+            }
+
+            fn validate(&self) -> Result<(), $crate::model::Invalid> {
+                self.check()
+            }
+        }
+    };
+}
+
 mod audit;
 pub mod boot;
 mod container;

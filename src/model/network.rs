@@ -6,7 +6,6 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
-use super::workload::Spec;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -66,15 +65,10 @@ impl BridgeSpec {
     }
 }
 
-impl Spec for BridgeSpec {
-    const COLLECTION: &'static str = "bridges";
-    const PATH: &'static [&'static str] = &["bridges"];
+spec!(BridgeSpec, "bridges" at ["bridges"], name);
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl BridgeSpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_id("name", &self.name)?;
         if self.name.len() > 15 || self.name == "default" {
             return Err(Invalid::new("name", "must be at most 15 characters and not 'default'"));
@@ -115,16 +109,10 @@ impl Spec for BridgeSpec {
     }
 }
 
-impl Spec for ZerotierJoin {
-    const COLLECTION: &'static str = "zerotiers";
-    const PATH: &'static [&'static str] = &["zerotiers"];
-    const NAME_FIELD: &'static str = "nwid";
+spec!(ZerotierJoin, "zerotiers" at ["zerotiers"], nwid);
 
-    fn name(&self) -> &str {
-        &self.nwid
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl ZerotierJoin {
+    fn check(&self) -> Result<(), Invalid> {
         if self.nwid.len() != 16 || !self.nwid.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(Invalid::new("nwid", "must be a ZeroTier network id: 16 hex digits"));
         }
@@ -135,6 +123,7 @@ impl Spec for ZerotierJoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Spec;
 
     fn bridge(mode: &str, cidr: &str, start: &str, end: &str) -> Result<(), Invalid> {
         let setting = BridgeSetting {

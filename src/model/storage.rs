@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
-use super::workload::Spec;
 
 /// btrfs RAID profiles, with the fewest devices each needs.
 const PROFILES: &[(&str, usize)] = &[
@@ -78,15 +77,10 @@ fn validate_short_name(name: &str, extra: &[char]) -> Result<(), Invalid> {
     Err(Invalid::new("name", format!("must be 1 to 50 characters: {allowed}")))
 }
 
-impl Spec for StoragePoolSpec {
-    const COLLECTION: &'static str = "storagepools";
-    const PATH: &'static [&'static str] = &["storagepools"];
+spec!(StoragePoolSpec, "storagepools" at ["storagepools"], name);
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl StoragePoolSpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_id("name", &self.name)?;
         if self.devices.is_empty() {
             return Err(Invalid::new("devices", "at least one device is needed"));
@@ -124,15 +118,10 @@ impl Spec for StoragePoolSpec {
     }
 }
 
-impl Spec for FilesystemSpec {
-    const COLLECTION: &'static str = "filesystems";
-    const PATH: &'static [&'static str] = &["storagepools", "filesystems"];
+spec!(FilesystemSpec, "filesystems" at ["storagepools", "filesystems"], name);
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl FilesystemSpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_short_name(&self.name, &[])?;
         // 1 PiB: anything larger is a unit mistake.
         if self.quota > 1 << 30 {
@@ -145,15 +134,10 @@ impl Spec for FilesystemSpec {
     }
 }
 
-impl Spec for SnapshotSpec {
-    const COLLECTION: &'static str = "snapshots";
-    const PATH: &'static [&'static str] = &["storagepools", "filesystems", "snapshots"];
+spec!(SnapshotSpec, "snapshots" at ["storagepools", "filesystems", "snapshots"], name);
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl SnapshotSpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_short_name(&self.name, &['_', '.'])
     }
 }
@@ -161,6 +145,7 @@ impl Spec for SnapshotSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Spec;
 
     fn pool(data: &str, devices: &[&str]) -> StoragePoolSpec {
         StoragePoolSpec {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
-use super::workload::{Spec, Workload};
+use super::workload::Workload;
 
 /// The drive types 0-orchestrator sorts a node's disks into.
 pub const DRIVE_TYPES: &[&str] = &["nvme", "ssd", "hdd", "archive"];
@@ -38,17 +38,10 @@ pub type StorageCluster = Workload<StorageClusterSpec>;
 /// The most engines one cluster may ask for (a node rarely has more disks than this in all).
 const MOST_SERVERS: u32 = 1024;
 
-impl Spec for StorageClusterSpec {
-    const COLLECTION: &'static str = "storageclusters";
-    const PATH: &'static [&'static str] = &["storageclusters"];
-    const NAME_FIELD: &'static str = "label";
-    const SPANS_NODES: bool = true;
+spec!(StorageClusterSpec, "storageclusters" at ["storageclusters"], label, SPANS_NODES = true);
 
-    fn name(&self) -> &str {
-        &self.label
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl StorageClusterSpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_id("label", &self.label)?;
         if self.cluster_type != "block" {
             return Err(Invalid::new(
@@ -166,6 +159,7 @@ pub fn cluster_config(servers: &[StorageServer]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Spec;
 
     fn spec() -> StorageClusterSpec {
         serde_json::from_value(serde_json::json!({

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Invalid, validate_id};
-use super::workload::Spec;
 
 /// 0-orchestrator's `NicLink`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -85,16 +84,10 @@ impl VmSpec {
     }
 }
 
-impl Spec for VmSpec {
-    const COLLECTION: &'static str = "vms";
-    const PATH: &'static [&'static str] = &["vms"];
-    const NAME_FIELD: &'static str = "id";
+spec!(VmSpec, "vms" at ["vms"], id);
 
-    fn name(&self) -> &str {
-        &self.id
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
+impl VmSpec {
+    fn check(&self) -> Result<(), Invalid> {
         validate_id("id", &self.id)?;
         if !(128..=1 << 20).contains(&self.memory) {
             return Err(Invalid::new("memory", "must be 128 to 1048576 MiB"));

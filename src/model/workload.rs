@@ -16,7 +16,7 @@ pub trait Spec: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// `/nodes/{id}/storagepools/{pool}/filesystems/{name}`.
     const PATH: &'static [&'static str];
     /// The body field that holds its name (`name`, or `id` for a VM), for errors about it.
-    const NAME_FIELD: &'static str = "name";
+    const NAME_FIELD: &'static str;
     /// Whether it spans nodes (a storage cluster): then it lives at the top of the API (`/<PATH[0]>/{name}`), its
     /// name is unique across the whole cluster and is its key, and its `node` is only where its jobs start.
     const SPANS_NODES: bool = false;

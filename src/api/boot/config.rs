@@ -73,7 +73,7 @@ fn validate_profile(ctx: &Ctx, profile: &BootProfile) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/boot/profiles", tag = "boot", operation_id = "listBootProfiles",
-    responses((status = 200, body = [BootProfile])), security(("bearer" = [])))]
+    responses((status = 200, body = [BootProfile])))]
 pub(crate) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     list_all::<BootProfile>(&ctx)
@@ -81,38 +81,27 @@ pub(crate) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(post, path = "/boot/profiles", tag = "boot", operation_id = "createBootProfile",
     request_body = BootProfile,
-    responses((status = 201, body = BootProfile), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 201, body = BootProfile), (status = 409, body = ErrorBody)))]
 pub(crate) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let profile: BootProfile = body.json()?;
     validate_profile(&ctx, &profile)?;
-    let stored = ctx
-        .store
-        .put(profile, Expect::Absent)
-        .await
-        .map_err(|e| ApiError::from(e).with_field("name"))?;
+    let stored = ctx.insert(profile, "name").await?;
     let location = format!("/boot/profiles/{}", stored.value.name);
     Ok(json_at(&stored.value, StatusCode::CREATED, &location))
 }
 
 #[utoipa::path(get, path = "/boot/profiles/{name}", tag = "boot", operation_id = "getBootProfile",
-    params(("name" = String, Path)),
-    responses((status = 200, body = BootProfile), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = BootProfile)))]
 pub(crate) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let profile = ctx
-        .store
-        .get::<BootProfile>(&name)?
-        .ok_or_else(|| ApiError::not_found("boot profile", &name))?;
+    let profile = ctx.found::<BootProfile>("boot profile", &name)?;
     Ok(warp::reply::json(&profile.value).into_response())
 }
 
 #[utoipa::path(put, path = "/boot/profiles/{name}", tag = "boot", operation_id = "replaceBootProfile",
-    params(("name" = String, Path)), request_body = BootProfile,
-    responses((status = 200, body = BootProfile), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    request_body = BootProfile,
+    responses((status = 404, description = "No such profile", body = ErrorBody), (status = 200, body = BootProfile)))]
 pub(crate) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let profile: BootProfile = body.json()?;
@@ -124,18 +113,13 @@ pub(crate) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body
         .into());
     }
     validate_profile(&ctx, &profile)?;
-    let current = ctx
-        .store
-        .get::<BootProfile>(&name)?
-        .ok_or_else(|| ApiError::not_found("boot profile", &name))?;
+    let current = ctx.found::<BootProfile>("boot profile", &name)?;
     let stored = ctx.store.put(profile, Expect::Version(current.version)).await?;
     Ok(warp::reply::json(&stored.value).into_response())
 }
 
 #[utoipa::path(delete, path = "/boot/profiles/{name}", tag = "boot", operation_id = "deleteBootProfile",
-    params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "Used by a selector or as the default", body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 404, description = "No such profile", body = ErrorBody), (status = 204, description = "Deleted"), (status = 409, description = "Used by a selector or as the default", body = ErrorBody)))]
 pub(crate) async fn delete_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let users = ctx
@@ -219,7 +203,7 @@ fn normalize_selector(ctx: &Ctx, request: SelectorCreate) -> Result<BootSelector
 }
 
 #[utoipa::path(get, path = "/boot/selectors", tag = "boot", operation_id = "listBootSelectors",
-    responses((status = 200, body = [BootSelector])), security(("bearer" = [])))]
+    responses((status = 200, body = [BootSelector])))]
 pub(crate) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     list_all::<BootSelector>(&ctx)
@@ -227,8 +211,7 @@ pub(crate) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(post, path = "/boot/selectors", tag = "boot", operation_id = "createBootSelector",
     request_body = SelectorCreate,
-    responses((status = 201, body = BootSelector), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 201, body = BootSelector), (status = 409, body = ErrorBody)))]
 pub(crate) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let selector = normalize_selector(&ctx, body.json()?)?;
@@ -253,32 +236,21 @@ pub(crate) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> 
         )
         .with_field(field));
     }
-    let stored = ctx
-        .store
-        .put(selector, Expect::Absent)
-        .await
-        .map_err(|e| ApiError::from(e).with_field("name"))?;
+    let stored = ctx.insert(selector, "name").await?;
     let location = format!("/boot/selectors/{}", stored.value.name);
     Ok(json_at(&stored.value, StatusCode::CREATED, &location))
 }
 
 #[utoipa::path(get, path = "/boot/selectors/{name}", tag = "boot", operation_id = "getBootSelector",
-    params(("name" = String, Path)),
-    responses((status = 200, body = BootSelector), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = BootSelector)))]
 pub(crate) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let selector = ctx
-        .store
-        .get::<BootSelector>(&name)?
-        .ok_or_else(|| ApiError::not_found("boot selector", &name))?;
+    let selector = ctx.found::<BootSelector>("boot selector", &name)?;
     Ok(warp::reply::json(&selector.value).into_response())
 }
 
 #[utoipa::path(delete, path = "/boot/selectors/{name}", tag = "boot", operation_id = "deleteBootSelector",
-    params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 404, description = "No such selector", body = ErrorBody), (status = 204, description = "Deleted")))]
 pub(crate) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     if !ctx.store.delete::<BootSelector>(&name, None).await? {
@@ -288,7 +260,7 @@ pub(crate) async fn delete_selector(name: String, ctx: Ctx, caller: Caller) -> H
 }
 
 #[utoipa::path(get, path = "/boot/settings", tag = "boot", operation_id = "getBootSettings",
-    responses((status = 200, body = BootSettings)), security(("bearer" = [])))]
+    responses((status = 200, body = BootSettings)))]
 pub(crate) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&ctx.boot.settings()?).into_response())
@@ -296,8 +268,7 @@ pub(crate) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
 
 #[utoipa::path(put, path = "/boot/settings", tag = "boot", operation_id = "putBootSettings",
     request_body = BootSettings,
-    responses((status = 200, body = BootSettings), (status = 400, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = BootSettings)))]
 pub(crate) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let mut settings: BootSettings = body.json()?;

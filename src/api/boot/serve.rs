@@ -92,7 +92,7 @@ pub(crate) fn http_base(ctx: &Ctx, host: Option<&str>) -> Result<String, ApiErro
            ("arch" = Option<String>, Query, description = "iPXE ${buildarch}"),
            ("platform" = Option<String>, Query, description = "iPXE ${platform}: pcbios or efi")),
     responses((status = 200, description = "The iPXE script for this machine (or one that waits and retries)",
-        body = String, content_type = "text/plain"), (status = 400, body = ErrorBody)))]
+        body = String, content_type = "text/plain"), (status = 400, body = ErrorBody)), security(()))]
 pub(crate) async fn machine_script(
     ctx: Ctx,
     host: Option<String>,
@@ -208,8 +208,7 @@ fn profile_script(
 
 #[utoipa::path(method(get, head), path = "/boot/ipxe/{name}", tag = "boot", operation_id = "getIpxeBinary",
     params(("name" = String, Path, description = "`undionly.kpxe`, `ipxe.efi`, `snponly.efi`, …")),
-    responses((status = 200, description = "The iPXE binary", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The iPXE binary", body = Vec<u8>, content_type = "application/octet-stream")), security(()))]
 pub(crate) async fn ipxe_binary(name: String, ctx: Ctx, remote: Option<std::net::SocketAddr>) -> Response {
     let started = Instant::now();
     let Some(bytes) = ctx.boot.ipxe.get(&name) else {
@@ -279,9 +278,9 @@ macro_rules! asset_download {
             responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream",
                     headers(("ETag" = String), ("Accept-Ranges" = String))),
                 (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/octet-stream"),
-                (status = 304, description = "Not modified"), (status = 404, body = ErrorBody),
+                (status = 304, description = "Not modified"),
                 (status = 416, body = ErrorBody),
-                (status = 503, description = "With etcd: not on this instance yet, and etcd cannot give it", body = ErrorBody)))]
+                (status = 503, description = "With etcd: not on this instance yet, and etcd cannot give it", body = ErrorBody)), security(()))]
         pub(crate) async fn $handler(name: String, ctx: Ctx, download: Download) -> Response {
             serve_asset(name, ctx, download).await
         }
@@ -401,7 +400,7 @@ async fn serve_asset(name: String, ctx: Ctx, download: Download) -> Response {
 }
 
 #[utoipa::path(get, path = "/boot/assets", tag = "boot", operation_id = "listBootAssets",
-    responses((status = 200, body = [BootAsset])), security(("bearer" = [])))]
+    responses((status = 200, body = [BootAsset])))]
 pub(crate) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     crate::api::boot::config::list_all::<BootAsset>(&ctx)
@@ -410,9 +409,7 @@ pub(crate) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
 #[utoipa::path(put, path = "/boot/assets/{name}", tag = "boot", operation_id = "uploadBootAsset",
     params(("name" = String, Path, description = "File name: letters, digits, '-', '.', '_'")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, description = "Uploaded", body = BootAsset), (status = 200, description = "Replaced", body = BootAsset),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 201, description = "Uploaded", body = BootAsset), (status = 200, description = "Replaced", body = BootAsset), (status = 413, body = ErrorBody)))]
 pub(crate) async fn upload_asset<S, B>(
     name: String,
     ctx: Ctx,
@@ -493,9 +490,7 @@ where
 }
 
 #[utoipa::path(delete, path = "/boot/assets/{name}", tag = "boot", operation_id = "deleteBootAsset",
-    params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "A profile uses it, or it changed meanwhile", body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 404, description = "No such asset", body = ErrorBody), (status = 204, description = "Deleted"), (status = 409, description = "A profile uses it, or it changed meanwhile", body = ErrorBody)))]
 pub(crate) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let uses =
@@ -526,8 +521,7 @@ pub(crate) async fn delete_asset(name: String, ctx: Ctx, caller: Caller) -> Hand
 #[utoipa::path(get, path = "/boot/events", tag = "boot", operation_id = "listBootEvents",
     params(("limit" = Option<usize>, Query, description = "Page size, 1–1000 (default 100)"),
            ("before" = Option<String>, Query, description = "Events older than this id (the `Link: rel=\"next\"` cursor)")),
-    responses((status = 200, description = "Newest first", body = [BootEvent]), (status = 400, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "Newest first", body = [BootEvent]), (status = 400, body = ErrorBody)))]
 pub(crate) async fn list_events(ctx: Ctx, caller: Caller, query: HashMap<String, String>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let limit = query.get("limit").map_or(Ok(100), |text| page_limit(text))?;

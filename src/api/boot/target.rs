@@ -173,7 +173,7 @@ macro_rules! boot_url {
             $($fn)*);
     };
     (@fn [$($attr:tt)*]; $handler:ident, $answer:path, [$($extra:expr),*], ($($param:ident),*)) => {
-        #[utoipa::path(tag = "boot", $($attr)*)]
+        #[utoipa::path(tag = "boot", $($attr)*, security(()))]
         pub(crate) async fn $handler(
             $($param: String,)*
             ctx: $crate::api::Ctx,

@@ -73,10 +73,8 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listContainerJobs", get, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = [JobListItem]), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [JobListItem]),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
@@ -85,10 +83,8 @@ pub(crate) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Call
 }
 
 #[utoipa::path(operation_id = "startContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path)), request_body = CoreSystem,
-    responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    request_body = CoreSystem,
+    responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))), (status = 409, body = ErrorBody)))]
 pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let process: CoreSystem = body.json()?;
@@ -101,10 +97,8 @@ pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Call
 }
 
 #[utoipa::path(operation_id = "killContainerJobs", delete, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path)),
-    responses((status = 204, description = "All killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "All killed"), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
 pub(crate) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
@@ -116,10 +110,8 @@ pub(crate) async fn kill_jobs(node: String, name: String, ctx: Ctx, caller: Call
 }
 
 #[utoipa::path(operation_id = "getContainerJob", get, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)),
-    responses((status = 200, body = JobResultView), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = JobResultView),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn get_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, _) = target(&ctx, &node, &name)?;
@@ -134,10 +126,9 @@ fn requested_signal(ctx: &Ctx, caller: &Caller, body: RawBody) -> Result<i32, Ap
 }
 
 #[utoipa::path(operation_id = "signalContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)), request_body = ProcessSignal,
-    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    request_body = ProcessSignal,
+    responses((status = 204, description = "Signalled"), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn signal_job(
     node: String,
     name: String,
@@ -151,10 +142,8 @@ pub(crate) async fn signal_job(
 }
 
 #[utoipa::path(operation_id = "killContainerJob", delete, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path)),
-    responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Killed"), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
 pub(crate) async fn kill_job(node: String, name: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     signal(node, name, job, ctx, caller, SIGKILL).await
 }
@@ -184,12 +173,10 @@ pub struct StreamQuery {
 }
 
 #[utoipa::path(operation_id = "streamContainerJob", get, path = "/nodes/{id}/containers/{name}/jobs/{jobid}/stream", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("jobid" = String, Path), StreamQuery),
+    params(StreamQuery),
     responses((status = 200, description = "Server-sent events: `output` (`{level, stream, text}`) for each line, then \
-            `end` (`{success}`), or `error` (`{code, message}`)", content_type = "text/event-stream", body = String),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+            `end` (`{success}`), or `error` (`{code, message}`)", content_type = "text/event-stream", body = String), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn stream_job(
     node: String,
     name: String,
@@ -241,10 +228,8 @@ pub(crate) async fn stream_job(
 }
 
 #[utoipa::path(operation_id = "pingContainer", post, path = "/nodes/{id}/containers/{name}/ping", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path)),
-    responses((status = 200, description = "The container's core answered", body = bool), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "The container's core answered", body = bool), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let (client, id) = target(&ctx, &node, &name)?;
@@ -257,11 +242,8 @@ pub(crate) async fn ping(node: String, name: String, ctx: Ctx, caller: Caller) -
 macro_rules! container_info {
     ($handler:ident, $operation:literal, $segment:literal, $info:expr) => {
         #[utoipa::path(get, path = concat!("/nodes/{id}/containers/{name}/", $segment), tag = "containers",
-                    operation_id = $operation, params(("id" = String, Path), ("name" = String, Path)),
-                    responses((status = 200, description = "The container's answer, as 0-core sent it", body = Object),
-                        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-                        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-                    security(("bearer" = [])))]
+                    operation_id = $operation, responses((status = 200, description = "The container's answer, as 0-core sent it", body = Object), (status = 409, body = ErrorBody),
+                        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
         pub(crate) async fn $handler(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             info(node, name, $info, ctx, caller).await
         }
@@ -286,10 +268,9 @@ async fn info(node: String, name: String, what: Info, ctx: Ctx, caller: Caller) 
 }
 
 #[utoipa::path(operation_id = "getContainerProcess", get, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)),
-    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("pid" = u32, Path)),
+    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
 pub(crate) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let (client, id) = target(&ctx, &node, &name)?;
@@ -298,10 +279,9 @@ pub(crate) async fn get_process(node: String, name: String, pid: u32, ctx: Ctx, 
 }
 
 #[utoipa::path(operation_id = "signalContainerProcess", post, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)), request_body = ProcessSignal,
-    responses((status = 204, description = "Signalled"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("pid" = u32, Path)), request_body = ProcessSignal,
+    responses((status = 204, description = "Signalled"), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn signal_process(
     node: String,
     name: String,
@@ -315,10 +295,9 @@ pub(crate) async fn signal_process(
 }
 
 #[utoipa::path(operation_id = "killContainerProcess", delete, path = "/nodes/{id}/containers/{name}/processes/{pid}", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), ("pid" = u32, Path)),
-    responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("pid" = u32, Path)),
+    responses((status = 204, description = "Killed"), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
 pub(crate) async fn kill_process(node: String, name: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     kill(node, name, pid, ctx, caller, SIGTERM).await
 }

@@ -69,11 +69,10 @@ fn upload_form()
 }
 
 #[utoipa::path(operation_id = "uploadContainerFile", post, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), PathQuery),
+    params(PathQuery),
     request_body(content = String, content_type = "multipart/form-data", description = "The file, in field `file` (at most 32 MiB)"),
-    responses((status = 204, description = "Written"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Written"), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn upload(
     node: String,
     name: String,
@@ -125,11 +124,10 @@ pub(crate) async fn upload(
 }
 
 #[utoipa::path(operation_id = "downloadContainerFile", get, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path), PathQuery),
+    params(PathQuery),
     responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn download(node: String, name: String, query: PathQuery, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let path = checked(&query.path)?;
@@ -158,10 +156,9 @@ pub(crate) async fn download(node: String, name: String, query: PathQuery, ctx: 
 }
 
 #[utoipa::path(operation_id = "deleteContainerFile", delete, path = "/nodes/{id}/containers/{name}/filesystem", tag = "containers",
-    params(("id" = String, Path), ("name" = String, Path)), request_body = DeleteFile,
-    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    request_body = DeleteFile,
+    responses((status = 204, description = "Removed"), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: DeleteFile = body.json()?;

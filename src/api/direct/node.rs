@@ -55,11 +55,8 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(post, path = "/nodes/{id}/ping", tag = "nodes", operation_id = "pingNode",
-    params(("id" = String, Path)),
     responses((status = 200, description = "The node answered (`true`, as 0-orchestrator)", body = bool),
-        (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn ping(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     ctx.node_client(&id)?.node().ping().await?;
@@ -75,10 +72,9 @@ pub struct NodeReboot {
 }
 
 #[utoipa::path(post, path = "/nodes/{id}/reboot", tag = "nodes", operation_id = "rebootNode",
-    params(("id" = String, Path)), request_body(content = Option<NodeReboot>, description = "Optional"),
-    responses((status = 204, description = "Reboot requested"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    request_body(content = Option<NodeReboot>, description = "Optional"),
+    responses((status = 204, description = "Reboot requested"), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
 pub(crate) async fn reboot(id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let caller = caller.require(&ctx, Role::Operator)?;
     // The body is optional; when present it must be a valid `NodeReboot`. 0-core has no gentler reboot, so
@@ -99,9 +95,7 @@ macro_rules! node_info {
     ($handler:ident, $operation:literal, $segment:literal, $info:expr, $what:literal) => {
         #[utoipa::path(get, path = concat!("/nodes/{id}/", $segment), tag = "nodes", operation_id = $operation,
             description = $what, params(("id" = String, Path, description = "Node id")),
-            responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object),
-                (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-            security(("bearer" = [])))]
+            responses((status = 200, description = "The node's answer, as 0-core sent it", body = Object), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
         pub(crate) async fn $handler(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             info(id, $info, ctx, caller).await
         }
@@ -149,10 +143,8 @@ async fn info(id: String, what: Info, ctx: Ctx, caller: Caller) -> HandlerResult
 }
 
 #[utoipa::path(get, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "listNodeJobs",
-    params(("id" = String, Path)),
-    responses((status = 200, body = [JobListItem]), (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [JobListItem]),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let jobs = ctx.node_client(&id)?.node().jobs().await?;
@@ -160,9 +152,7 @@ pub(crate) async fn list_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
 }
 
 #[utoipa::path(delete, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "killNodeJob",
-    params(("id" = String, Path), ("jobid" = String, Path)),
-    responses((status = 204, description = "Killed"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Killed"), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     ctx.node_client(&id)?.node().kill_job(&job, SIGKILL).await?;
@@ -170,9 +160,8 @@ pub(crate) async fn kill_job(id: String, job: String, ctx: Ctx, caller: Caller) 
 }
 
 #[utoipa::path(delete, path = "/nodes/{id}/processes/{pid}", tag = "nodes", operation_id = "killNodeProcess",
-    params(("id" = String, Path), ("pid" = u32, Path)),
-    responses((status = 204, description = "Signalled"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("pid" = u32, Path)),
+    responses((status = 204, description = "Signalled"), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     ctx.node_client(&id)?.node().kill_process(pid, SIGTERM).await?;
@@ -180,9 +169,7 @@ pub(crate) async fn kill_process(id: String, pid: u32, ctx: Ctx, caller: Caller)
 }
 
 #[utoipa::path(delete, path = "/nodes/{id}/jobs", tag = "nodes", operation_id = "killNodeJobs",
-    params(("id" = String, Path)),
-    responses((status = 204, description = "All killed"), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "All killed"), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let client = ctx.node_client(&id)?;
@@ -194,9 +181,7 @@ pub(crate) async fn kill_jobs(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
 }
 
 #[utoipa::path(get, path = "/nodes/{id}/jobs/{jobid}", tag = "nodes", operation_id = "getNodeJob",
-    params(("id" = String, Path), ("jobid" = String, Path)),
-    responses((status = 200, body = crate::api::direct::jobs::JobResultView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = crate::api::direct::jobs::JobResultView), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let client = ctx.node_client(&id)?;
@@ -215,9 +200,8 @@ pub(crate) async fn get_job(id: String, job: String, ctx: Ctx, caller: Caller) -
 }
 
 #[utoipa::path(get, path = "/nodes/{id}/processes/{pid}", tag = "nodes", operation_id = "getNodeProcess",
-    params(("id" = String, Path), ("pid" = u32, Path)),
-    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("pid" = u32, Path)),
+    responses((status = 200, description = "0-orchestrator's `Process`", body = Object), (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn get_process(id: String, pid: u32, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let processes: Vec<Value> = ctx.node_client(&id)?.node().info(Info::Processes).await?;

@@ -133,8 +133,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     responses(
         (status = 200, description = "Newest first", body = [AuditRecord],
             headers(("Link" = String, description = "`<…>; rel=\"next\"` when there are more pages"))),
-        (status = 400, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
     let query = AuditQuery::parse(&raw_query)?;

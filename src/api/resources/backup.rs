@@ -35,9 +35,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
         (status = 200, description = "The backup archive, streamed: every record (tokens as their hashes), the \
             change-log position and every boot asset, at one point in time; `zos-orchestrator restore` reads it",
             content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 403, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+        (status = 403, body = ErrorBody)))]
 pub(crate) async fn backup(ctx: Ctx, caller: Caller) -> HandlerResult {
     let admin = caller.require(&ctx, Role::Admin)?;
     let (chunks, body) = mpsc::channel(IN_FLIGHT);

@@ -97,9 +97,7 @@ fn change_event(change: &Change) -> Event {
     responses(
         (status = 200, description = "`text/event-stream`: a `ready` event, then one event per change \
             (data: `Change`); a `reset` event when missed changes are no longer retained",
-            body = Change, content_type = "text/event-stream"),
-        ),
-    security(("bearer" = [])))]
+            body = Change, content_type = "text/event-stream")))]
 pub(crate) async fn events(ctx: Ctx, caller: Caller, last_event_id: Option<u64>) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     // Subscribe before reading the position, so nothing committed in between is lost.

@@ -71,9 +71,7 @@ fn image_of(ctx: &Ctx, storage: &str, image: &str) -> Result<Versioned<Image>, A
 }
 
 #[utoipa::path(operation_id = "listImages", get, path = "/vdiskstorage/{id}/images", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id")),
-    responses((status = 200, body = [ImageView]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [ImageView])))]
 pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     storage_of(&ctx, &storage)?;
@@ -90,7 +88,6 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
 #[utoipa::path(operation_id = "importImage", post, path = "/vdiskstorage/{id}/images", tag = "storage",
     description = "Imports a raw disk image (an ISO, a disk's bytes) from an HTTP(S) URL into the vdisk storage's \
         block cluster, deduplicated as boot vdisks are (a job: its progress is bytes done of the total).",
-    params(("id" = String, Path, description = "Vdisk storage id")),
     request_body = ImageImport,
     responses(
         (status = 201, description = "Imported", body = ImageView,
@@ -99,8 +96,7 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
         (status = 400, description = "Invalid field, or a URL whose server refused the image", body = ErrorBody),
         (status = 404, description = "No such vdisk storage", body = ErrorBody),
         (status = 409, description = "Name in use", body = ErrorBody),
-        (status = 502, description = "The URL's server or an engine could not be reached", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, description = "The URL's server or an engine could not be reached", body = ErrorBody)))]
 pub(crate) async fn import(storage: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: ImageImport = body.json()?;
@@ -125,10 +121,7 @@ pub(crate) async fn import(storage: String, ctx: Ctx, caller: Caller, body: RawB
     let path = image.path();
     let job = Job::new(Image::COLLECTION, JobAction::Create, "", &image.name, &path);
     image.job = job.id.clone();
-    ctx.store
-        .put(image.clone(), Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("imageName"))?;
+    ctx.insert(image.clone(), "imageName").await?;
     tracing::info!(image = %image.name, from = %transfer::redacted(&url), "image import requested");
     if let Some(accepted) = jobs::submit(&ctx, job).await? {
         return Ok(accepted);
@@ -137,9 +130,7 @@ pub(crate) async fn import(storage: String, ctx: Ctx, caller: Caller, body: RawB
 }
 
 #[utoipa::path(operation_id = "getImage", get, path = "/vdiskstorage/{id}/images/{imageid}", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id"), ("imageid" = String, Path)),
-    responses((status = 200, body = ImageView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = ImageView)))]
 pub(crate) async fn get(storage: String, image: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let found = image_of(&ctx, &storage, &image)?;
@@ -148,13 +139,10 @@ pub(crate) async fn get(storage: String, image: String, ctx: Ctx, caller: Caller
 
 #[utoipa::path(operation_id = "deleteImage", delete, path = "/vdiskstorage/{id}/images/{imageid}", tag = "storage",
     description = "Removes the image and its blocks (a job); blocks a vdisk made from it refers to are kept.",
-    params(("id" = String, Path, description = "Vdisk storage id"), ("imageid" = String, Path)),
     responses((status = 204, description = "Deleted"),
         (status = 202, description = "Deleting; follow the job", body = Job),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "Still importing, or being deleted", body = ErrorBody),
-        (status = 502, description = "An engine of the cluster did not answer", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, description = "An engine of the cluster did not answer", body = ErrorBody)))]
 pub(crate) async fn delete(storage: String, image: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let found = image_of(&ctx, &storage, &image)?;

@@ -10,7 +10,6 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::api::caller::caller;
-use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::{Job, Role};
@@ -25,8 +24,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listJobs", get, path = "/jobs", tag = "jobs",
-    responses((status = 200, description = "The newest jobs first (at most 200)", body = [Job])),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "The newest jobs first (at most 200)", body = [Job])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let page = ctx.store.list_newest::<Job>(None, LIST_LIMIT, |_| true)?;
@@ -34,15 +32,10 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     Ok(warp::reply::json(&jobs).into_response())
 }
 
-#[utoipa::path(operation_id = "getJob", get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
-    responses((status = 200, body = Job), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+#[utoipa::path(operation_id = "getJob", get, path = "/jobs/{id}", tag = "jobs", responses((status = 200, body = Job)))]
 pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let job = ctx
-        .store
-        .get::<Job>(&id)?
-        .ok_or_else(|| ApiError::not_found("job", &id))?;
+    let job = ctx.found::<Job>("job", &id)?;
     Ok(warp::reply::json(&job.value).into_response())
 }
 

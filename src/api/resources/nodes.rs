@@ -158,8 +158,7 @@ fn parse_if_match(header: Option<&str>) -> Result<Option<u64>, ApiError> {
     responses(
         (status = 200, description = "Nodes in id order", body = [NodeView],
             headers(("Link" = String, description = "`<…>; rel=\"next\"` when there are more pages"))),
-        (status = 400, body = ErrorBody), ),
-    security(("bearer" = [])))]
+        (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let query = NodeListQuery::parse(&raw_query)?;
@@ -177,11 +176,8 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
 #[utoipa::path(operation_id = "createNode", post, path = "/nodes", tag = "nodes", request_body = NodeCreate,
     responses(
         (status = 201, description = "Registered", body = NodeView,
-            headers(("Location" = String, description = "URL of the new node"))),
-        (status = 400, body = ErrorBody), (status = 409, description = "A node with this id exists", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+            headers(("Location" = String, description = "URL of the new node"))), (status = 409, description = "A node with this id exists", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: NodeCreate = body.json()?;
@@ -199,41 +195,27 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         created_at: now.clone(),
         updated_at: now,
     };
-    let stored = ctx
-        .store
-        .put(node, Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("id"))?;
+    let stored = ctx.insert(node, "id").await?;
     let location = format!("/nodes/{}", stored.value.id);
     let mut response = node_response(&ctx, stored, StatusCode::CREATED)?;
     set_header(&mut response, header::LOCATION, &location);
     Ok(response)
 }
 
-#[utoipa::path(operation_id = "getNode", get, path = "/nodes/{id}", tag = "nodes", params(("id" = String, Path, description = "Node id")),
-    responses(
-        (status = 200, body = NodeView, headers(("ETag" = String, description = "The node's version"))),
-        (status = 404, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+#[utoipa::path(operation_id = "getNode", get, path = "/nodes/{id}", tag = "nodes", responses(
+        (status = 200, body = NodeView, headers(("ETag" = String, description = "The node's version")))))]
 pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let record = ctx
-        .store
-        .get::<Node>(&id)?
-        .ok_or_else(|| ApiError::not_found("node", &id))?;
+    let record = ctx.found::<Node>("node", &id)?;
     node_response(&ctx, record, StatusCode::OK)
 }
 
 #[utoipa::path(operation_id = "updateNode", patch, path = "/nodes/{id}", tag = "nodes", request_body = NodePatch,
-    params(("id" = String, Path, description = "Node id"),
-           ("If-Match" = Option<String>, Header, description = "Only apply if the node is still at this ETag")),
+    params(("If-Match" = Option<String>, Header, description = "Only apply if the node is still at this ETag")),
     responses(
-        (status = 200, body = NodeView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, body = NodeView),
         (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn patch(
     id: String,
     ctx: Ctx,
@@ -252,10 +234,7 @@ pub(crate) async fn patch(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = ctx
-            .store
-            .get::<Node>(&id)?
-            .ok_or_else(|| ApiError::not_found("node", &id))?;
+        let current = ctx.found::<Node>("node", &id)?;
         let version = expected.unwrap_or(current.version);
         let mut node = current.value;
         if let Some(hostname) = &request.hostname {
@@ -278,13 +257,10 @@ pub(crate) async fn patch(
 }
 
 #[utoipa::path(operation_id = "deleteNode", delete, path = "/nodes/{id}", tag = "nodes",
-    params(("id" = String, Path, description = "Node id"),
-           ("If-Match" = Option<String>, Header, description = "Only delete if the node is still at this ETag")),
+    params(("If-Match" = Option<String>, Header, description = "Only delete if the node is still at this ETag")),
     responses(
         (status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
-        (status = 409, description = "The node changed since the given ETag", body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+        (status = 409, description = "The node changed since the given ETag", body = ErrorBody)))]
 pub(crate) async fn delete(id: String, ctx: Ctx, caller: Caller, if_match: Option<String>) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let expected = parse_if_match(if_match.as_deref())?;

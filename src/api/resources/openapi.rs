@@ -4,10 +4,12 @@
 use std::sync::LazyLock;
 
 use utoipa::openapi::Ref;
+use utoipa::openapi::Required;
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::TABLES;
@@ -50,49 +52,131 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Built once, on first request: the description above, every operation of the route table, and the errors
-/// that every operation of a kind shares (so no annotation repeats them): 401 for every operation that needs a
-/// token, 403 for every one that changes something (a read that needs more than the viewer role says so
-/// itself), and 502 and 504 for every one that may hand back a job (202): it waits for the node, which may fail
-/// or not answer.
+/// Built once, on first request: the description above and every operation of the route table, completed
+/// with what every operation of a kind shares (see [`complete`]), so that no annotation repeats it.
 pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     for operation in TABLES.iter().flat_map(|table| table.operations) {
         (operation.document)(&mut doc);
     }
-    for item in doc.paths.paths.values_mut() {
+    for (template, item) in doc.paths.paths.iter_mut() {
         // A download answers GET and HEAD with one handler; the document wants an id per operation.
         if let Some(head) = &mut item.head {
             head.operation_id = head.operation_id.take().map(|id| format!("{id}Head"));
         }
         let operations = [
-            (&mut item.get, false),
-            (&mut item.post, true),
-            (&mut item.put, true),
-            (&mut item.patch, true),
-            (&mut item.delete, true),
+            (&mut item.get, Acts::Reads),
+            (&mut item.head, Acts::Reads),
+            (&mut item.post, Acts::Changes),
+            (&mut item.patch, Acts::Changes),
+            (&mut item.put, Acts::Sets),
+            (&mut item.delete, Acts::Sets),
         ];
-        for (operation, changes) in operations {
-            let Some(operation) = operation.as_mut().filter(|op| op.security.is_some()) else {
-                continue;
-            };
-            add_error(
-                operation,
-                "401",
-                "No valid token (missing, malformed, unknown or revoked)",
-            );
-            if changes {
-                add_error(operation, "403", "The token's role may not do this");
-            }
-            if operation.responses.responses.contains_key("202") {
-                add_error(operation, "502", "The node refused or failed the change");
-                add_error(operation, "504", "The node did not answer in time");
+        for (operation, acts) in operations {
+            if let Some(operation) = operation {
+                complete(template, operation, acts);
             }
         }
     }
     doc
 });
+
+/// What an operation does to what its path names.
+#[derive(Clone, Copy, PartialEq)]
+enum Acts {
+    Reads,
+    Changes,
+    /// PUT and DELETE: the thing the path ends with need not exist (it is made, or it is already gone), unless the
+    /// annotation says 404.
+    Sets,
+}
+
+/// Adds what an operation shares with every other of its kind, unless its annotation says otherwise:
+///
+/// - a parameter for each `{hole}` of its path (a string; a node's `id` described as such);
+/// - 400 when it takes a body, 404 when its path names something that must exist;
+/// - the bearer token, unless the annotation says `security(())` (public: health, metrics, this document, the
+///   machines' boot downloads), and then 401; 403 when it changes something (a read that needs more than the
+///   viewer role says so itself); 502 and 504 when it may hand back a job (202): it waits for the node, which
+///   may fail or not answer.
+fn complete(template: &str, operation: &mut Operation, acts: Acts) {
+    add_path_parameters(template, operation);
+    if operation.request_body.is_some() {
+        add_error(operation, "400", "Malformed or invalid; the error names the field");
+    }
+    let sets_last_hole = acts == Acts::Sets && template.ends_with('}');
+    let must_exist = template.matches('{').count() - usize::from(sets_last_hole);
+    if must_exist > 0 {
+        add_error(operation, "404", "Not found; the error says what");
+    }
+    if !needs_token(operation) {
+        return;
+    }
+    add_error(
+        operation,
+        "401",
+        "No valid token (missing, malformed, unknown or revoked)",
+    );
+    if acts != Acts::Reads {
+        add_error(operation, "403", "The token's role may not do this");
+    }
+    if operation.responses.responses.contains_key("202") {
+        add_error(operation, "502", "The node refused or failed the change");
+        add_error(operation, "504", "The node did not answer in time");
+    }
+}
+
+/// Whether the operation needs a token, with its security requirement made explicit: the bearer token when the
+/// annotation says nothing (forgetting to say so documents a public operation as guarded, never the reverse),
+/// none when it says `security(())`.
+fn needs_token(operation: &mut Operation) -> bool {
+    let public = match &operation.security {
+        None => false,
+        Some(requirements) => requirements.iter().all(|r| *r == SecurityRequirement::default()),
+    };
+    operation.security = (!public).then(|| vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    !public
+}
+
+/// The path parameters in template order: those the annotation declares (with their own type or description)
+/// and a string for each hole it leaves out; then the other parameters as declared.
+fn add_path_parameters(template: &str, operation: &mut Operation) {
+    let (mut declared, others): (Vec<Parameter>, Vec<Parameter>) = operation
+        .parameters
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|parameter| parameter.parameter_in == ParameterIn::Path);
+    let holes = template
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'));
+    let mut parameters: Vec<Parameter> = holes
+        .map(
+            |name| match declared.iter().position(|parameter| parameter.name == name) {
+                Some(at) => declared.remove(at),
+                None => path_parameter(template, name),
+            },
+        )
+        .collect();
+    parameters.extend(others);
+    operation.parameters = (!parameters.is_empty()).then_some(parameters);
+}
+
+fn path_parameter(template: &str, name: &str) -> Parameter {
+    let description = match name {
+        "id" if template.starts_with("/nodes/") => Some("Node id"),
+        "id" if template.starts_with("/vdiskstorage/") => Some("Vdisk storage id"),
+        _ => None,
+    };
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(description)
+        .schema(Some(Object::with_type(Type::String)))
+        .build()
+}
 
 fn add_error(operation: &mut Operation, status: &str, description: &str) {
     let response = ResponseBuilder::new()

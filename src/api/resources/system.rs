@@ -74,7 +74,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "health", get, path = "/health", tag = "system",
-    responses((status = 200, body = Health), (status = 503, description = "The store is failing", body = Health)))]
+    responses((status = 200, body = Health), (status = 503, description = "The store is failing", body = Health)), security(()))]
 pub(crate) async fn health(ctx: Ctx) -> Response {
     let size = ctx.store.size_on_disk();
     let health = Health {
@@ -116,7 +116,7 @@ pub(crate) async fn health(ctx: Ctx) -> Response {
 
 #[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", body = String,
-        content_type = "text/plain; version=0.0.4")))]
+        content_type = "text/plain; version=0.0.4")), security(()))]
 pub(crate) async fn metrics(ctx: Ctx) -> Response {
     let store_size = ctx.store.size_on_disk().unwrap_or(0);
     {
@@ -129,7 +129,7 @@ pub(crate) async fn metrics(ctx: Ctx) -> Response {
 }
 
 #[utoipa::path(operation_id = "openapiDocument", get, path = "/openapi.json", tag = "system",
-    responses((status = 200, description = "This API's OpenAPI 3.1 document", body = Object)))]
+    responses((status = 200, description = "This API's OpenAPI 3.1 document", body = Object)), security(()))]
 pub(crate) async fn openapi() -> Response {
     warp::reply::json(&*crate::api::resources::openapi::DOCUMENT).into_response()
 }

@@ -63,8 +63,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listTokens", get, path = "/tokens", tag = "tokens",
-    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
     let tokens: Vec<TokenView> = ctx.store.all::<Token>()?.into_iter().map(TokenView::from).collect();
@@ -74,10 +73,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 #[utoipa::path(operation_id = "createToken", post, path = "/tokens", tag = "tokens", request_body = TokenCreate,
     responses(
         (status = 201, description = "Created; the secret is in `token`, shown only now", body = CreatedToken,
-            headers(("Location" = String))),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+            headers(("Location" = String))), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let admin = caller.require(&ctx, Role::Admin)?;
     let request: TokenCreate = body.json()?;
@@ -103,17 +99,11 @@ fn token_note(token: &Token) -> Note {
 }
 
 #[utoipa::path(operation_id = "revokeToken", delete, path = "/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")),
-    responses(
-        (status = 204, description = "Revoked; takes effect on the next request"),
-        (status = 404, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    responses((status = 404, description = "No such token", body = ErrorBody),
+        (status = 204, description = "Revoked; takes effect on the next request")))]
 pub(crate) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     let admin = caller.require(&ctx, Role::Admin)?;
-    let token = ctx
-        .store
-        .get::<Token>(&id)?
-        .ok_or_else(|| ApiError::not_found("token", &id))?;
+    let token = ctx.found::<Token>("token", &id)?;
     if !ctx.store.delete::<Token>(&id, Some(token.version)).await? {
         return Err(ApiError::not_found("token", &id));
     }
@@ -124,8 +114,7 @@ pub(crate) async fn revoke(id: String, ctx: Ctx, caller: Caller) -> HandlerResul
 }
 
 #[utoipa::path(operation_id = "whoami", get, path = "/auth/whoami", tag = "tokens",
-    responses((status = 200, description = "The calling token", body = TokenView)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "The calling token", body = TokenView)))]
 pub(crate) async fn whoami(ctx: Ctx, caller: Caller) -> HandlerResult {
     let token = caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&TokenView::from(token)).into_response())

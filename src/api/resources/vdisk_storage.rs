@@ -14,7 +14,6 @@ use crate::model::Role;
 use crate::model::storage_cluster::StorageCluster;
 use crate::model::vdisk::Vdisk;
 use crate::model::vdisk_storage::VdiskStorage;
-use crate::store::Expect;
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list() [with_ctx(ctx), caller()],
@@ -24,8 +23,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listVdiskStorages", get, path = "/vdiskstorage", tag = "storage",
-    responses((status = 200, body = [VdiskStorage])),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [VdiskStorage])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&ctx.store.all::<VdiskStorage>()?).into_response())
@@ -36,8 +34,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     responses(
         (status = 201, body = VdiskStorage, headers(("Location" = String, description = "URL of the vdisk storage"))),
         (status = 400, description = "Invalid field, or a storage cluster that does not exist", body = ErrorBody),
-        (status = 409, description = "Id in use", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Id in use", body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let storage: VdiskStorage = body.json()?;
@@ -55,31 +52,21 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         }
     }
     let path = format!("/vdiskstorage/{}", storage.id);
-    ctx.store
-        .put(storage.clone(), Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("id"))?;
+    ctx.insert(storage.clone(), "id").await?;
     Ok(json_at(&storage, StatusCode::CREATED, &path))
 }
 
 #[utoipa::path(operation_id = "getVdiskStorage", get, path = "/vdiskstorage/{id}", tag = "storage",
-    params(("id" = String, Path)),
-    responses((status = 200, body = VdiskStorage), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = VdiskStorage)))]
 pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let storage = ctx
-        .store
-        .get::<VdiskStorage>(&id)?
-        .ok_or_else(|| ApiError::not_found("vdisk storage", &id))?;
+    let storage = ctx.found::<VdiskStorage>("vdisk storage", &id)?;
     Ok(warp::reply::json(&storage.value).into_response())
 }
 
 #[utoipa::path(operation_id = "deleteVdiskStorage", delete, path = "/vdiskstorage/{id}", tag = "storage",
-    params(("id" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
-        (status = 400, description = "It still has vdisks", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, description = "It still has vdisks", body = ErrorBody)))]
 pub(crate) async fn delete(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     if let Some(vdisk) = ctx

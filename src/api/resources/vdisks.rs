@@ -29,11 +29,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 pub(crate) fn storage_of(ctx: &Ctx, id: &str) -> Result<VdiskStorage, ApiError> {
-    Ok(ctx
-        .store
-        .get::<VdiskStorage>(id)?
-        .ok_or_else(|| ApiError::not_found("vdisk storage", id))?
-        .value)
+    Ok(ctx.found::<VdiskStorage>("vdisk storage", id)?.value)
 }
 
 /// Record `id` (a vdisk, an image: `what`) of vdisk storage `storage`, which `storage_of` names (404 for either
@@ -58,9 +54,7 @@ fn vdisk_of(ctx: &Ctx, storage: &str, vdisk: &str) -> Result<Versioned<Vdisk>, A
 }
 
 #[utoipa::path(operation_id = "listVdisks", get, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id")),
-    responses((status = 200, body = [Vdisk]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [Vdisk])))]
 pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     storage_of(&ctx, &storage)?;
@@ -74,14 +68,12 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
 }
 
 #[utoipa::path(operation_id = "createVdisk", post, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id")),
     request_body = VdiskCreate,
     responses(
         (status = 201, body = Vdisk, headers(("Location" = String, description = "URL of the vdisk"))),
         (status = 400, description = "Invalid field", body = ErrorBody),
         (status = 404, description = "No such vdisk storage, or image", body = ErrorBody),
-        (status = 409, description = "Id in use", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Id in use", body = ErrorBody)))]
 pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let create: VdiskCreate = body.json()?;
@@ -100,10 +92,7 @@ pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawB
     }
     let vdisk = Vdisk::new(create, &storage);
     let path = format!("/vdiskstorage/{storage}/vdisks/{}", vdisk.id);
-    ctx.store
-        .put(vdisk.clone(), Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("id"))?;
+    ctx.insert(vdisk.clone(), "id").await?;
     Ok(json_at(&vdisk, StatusCode::CREATED, &path))
 }
 
@@ -134,9 +123,7 @@ async fn start_as_image(ctx: &Ctx, create: &VdiskCreate, name: &str, label: &str
 }
 
 #[utoipa::path(operation_id = "getVdisk", get, path = "/vdiskstorage/{id}/vdisks/{vdiskid}", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
-    responses((status = 200, body = Vdisk), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = Vdisk)))]
 pub(crate) async fn get(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&vdisk_of(&ctx, &storage, &vdisk)?.value).into_response())
@@ -160,12 +147,9 @@ fn cluster_failed(err: ClusterError) -> ApiError {
 }
 
 #[utoipa::path(operation_id = "deleteVdisk", delete, path = "/vdiskstorage/{id}/vdisks/{vdiskid}", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
     responses((status = 204, description = "Deleted, its blocks removed from the engines"),
         (status = 400, description = "A VM uses it", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 502, description = "An engine of the cluster did not answer; nothing was deleted", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, description = "An engine of the cluster did not answer; nothing was deleted", body = ErrorBody)))]
 pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let found = vdisk_of(&ctx, &storage, &vdisk)?;
@@ -187,12 +171,9 @@ pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Cal
 }
 
 #[utoipa::path(operation_id = "resizeVdisk", post, path = "/vdiskstorage/{id}/vdisks/{vdiskid}/resize", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
     request_body = VdiskResize,
     responses((status = 204, description = "Resized"),
-        (status = 400, description = "Not larger than the vdisk, or over 2048 GiB", body = ErrorBody),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, description = "Not larger than the vdisk, or over 2048 GiB", body = ErrorBody)))]
 pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let resize: VdiskResize = body.json()?;
@@ -215,13 +196,10 @@ pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Cal
 }
 
 #[utoipa::path(operation_id = "rollbackVdisk", post, path = "/vdiskstorage/{id}/vdisks/{vdiskid}/rollback", tag = "storage",
-    params(("id" = String, Path, description = "Vdisk storage id"), ("vdiskid" = String, Path)),
     request_body = VdiskRollback,
     responses((status = 204, description = "Rolled back: the vdisk holds what it held at the end of second `epoch`"),
         (status = 400, description = "Not a boot or db vdisk, a running VM uses it, a negative epoch, or its vdisk storage has no objectCluster (no transaction log)", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 502, description = "An engine did not answer; the vdisk stays `rollingback` until a rollback is run again", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, description = "An engine did not answer; the vdisk stays `rollingback` until a rollback is run again", body = ErrorBody)))]
 pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let rollback: VdiskRollback = body.json()?;

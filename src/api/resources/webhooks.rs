@@ -81,8 +81,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listWebhooks", get, path = "/webhooks", tag = "webhooks",
-    responses((status = 200, body = [WebhookView])),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [WebhookView])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let hooks: Vec<WebhookView> = ctx.store.all::<Webhook>()?.iter().map(WebhookView::from).collect();
@@ -92,11 +91,8 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 #[utoipa::path(operation_id = "createWebhook", post, path = "/webhooks", tag = "webhooks", request_body = WebhookCreate,
     responses(
         (status = 201, description = "Created; events from now on are delivered", body = WebhookView,
-            headers(("Location" = String))),
-        (status = 400, body = ErrorBody), (status = 409, description = "A webhook of that name exists", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+            headers(("Location" = String))), (status = 409, description = "A webhook of that name exists", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: WebhookCreate = body.json()?;
@@ -123,8 +119,7 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
 
 #[utoipa::path(operation_id = "getWebhook", get, path = "/webhooks/{name}", tag = "webhooks",
     params(("name" = String, Path, description = "Webhook name")),
-    responses((status = 200, body = WebhookDetail), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = WebhookDetail)))]
 pub(crate) async fn get(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let hook = find(&ctx, &name)?.value;
@@ -146,13 +141,10 @@ pub(crate) async fn get(name: String, ctx: Ctx, caller: Caller) -> HandlerResult
 
 #[utoipa::path(operation_id = "updateWebhook", put, path = "/webhooks/{name}", tag = "webhooks",
     params(("name" = String, Path, description = "Webhook name")), request_body = WebhookUpdate,
-    responses(
+    responses((status = 404, description = "No such webhook", body = ErrorBody),
         (status = 204, description = "Updated; events from now on go to the new URL and filter"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Changed concurrently", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn update(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: WebhookUpdate = body.json()?;
@@ -175,11 +167,8 @@ pub(crate) async fn update(name: String, ctx: Ctx, caller: Caller, body: RawBody
 
 #[utoipa::path(operation_id = "deleteWebhook", delete, path = "/webhooks/{name}", tag = "webhooks",
     params(("name" = String, Path, description = "Webhook name")),
-    responses(
-        (status = 204, description = "Deleted; its undelivered events are dropped"),
-        (status = 404, body = ErrorBody),
-    ),
-    security(("bearer" = [])))]
+    responses((status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 204, description = "Deleted; its undelivered events are dropped")))]
 pub(crate) async fn delete(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let current = find(&ctx, &name)?;
@@ -191,7 +180,5 @@ pub(crate) async fn delete(name: String, ctx: Ctx, caller: Caller) -> HandlerRes
 }
 
 fn find(ctx: &Ctx, name: &str) -> Result<crate::store::Versioned<Webhook>, ApiError> {
-    ctx.store
-        .get::<Webhook>(name)?
-        .ok_or_else(|| ApiError::not_found("webhook", name))
+    ctx.found::<Webhook>("webhook", name)
 }

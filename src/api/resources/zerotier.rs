@@ -19,8 +19,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 
 #[utoipa::path(get, path = "/zerotier/members", tag = "zerotier", operation_id = "listZeroTierMembers",
     responses((status = 200, description = "Members of the cluster's network; `authorized: false` ones are pending",
-        body = [ZeroTierMember])),
-    security(("bearer" = [])))]
+        body = [ZeroTierMember])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&ctx.store.all::<ZeroTierMember>()?).into_response())
@@ -30,10 +29,8 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     params(("id" = String, Path, description = "The member's ZeroTier address")),
     responses((status = 200, description = "Authorised (discovery carried the request out in time)", body = ZeroTierMember),
         (status = 202, description = "Accepted; discovery authorises it shortly", body = ZeroTierAuthorization),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "ZeroTier is not configured (token, network)", body = ErrorBody),
-        (status = 502, description = "The ZeroTier API failed", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, description = "The ZeroTier API failed", body = ErrorBody)))]
 pub(crate) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     let caller = caller.require(&ctx, Role::Operator)?;
     let not_configured = |what: &str| {
@@ -50,9 +47,7 @@ pub(crate) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
         .settings()?
         .zerotier_network
         .ok_or_else(|| not_configured("a network (PUT /boot/settings)"))?;
-    ctx.store
-        .get::<ZeroTierMember>(&id)?
-        .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
+    ctx.found::<ZeroTierMember>("ZeroTier member", &id)?;
     // Discovery carries the request out (the API writes no observed state); wait for it as for a job.
     let changes = ctx.store.watch();
     let request = ZeroTierAuthorization {
@@ -86,9 +81,6 @@ pub(crate) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
             }
         }
     }
-    let member = ctx
-        .store
-        .get::<ZeroTierMember>(&id)?
-        .ok_or_else(|| ApiError::not_found("ZeroTier member", &id))?;
+    let member = ctx.found::<ZeroTierMember>("ZeroTier member", &id)?;
     Ok(warp::reply::json(&member.value).into_response())
 }

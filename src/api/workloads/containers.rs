@@ -79,25 +79,21 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listContainers", get, path = "/nodes/{id}/containers", tag = "containers",
-    params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [ContainerView]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [ContainerView])))]
 pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::list_response::<ContainerSpec, _>(&ctx, &node, &[], |container| view(&ctx, container))
 }
 
 #[utoipa::path(operation_id = "createContainer", post, path = "/nodes/{id}/containers", tag = "containers",
-    params(("id" = String, Path, description = "Node id")), request_body = ContainerSpec,
+    request_body = ContainerSpec,
     responses(
         (status = 201, description = "Running on the node", body = ContainerView,
             headers(("Location" = String, description = "URL of the container"))),
         (status = 202, description = "Accepted; the node has not finished yet: follow the job", body = Job,
             headers(("Location" = String, description = "URL of the job"))),
         (status = 400, description = "Invalid field, or an flist the node cannot fetch", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Name or host port in use", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Name or host port in use", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: ContainerSpec = body.json()?;
@@ -118,9 +114,7 @@ pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
 }
 
 #[utoipa::path(operation_id = "getContainer", get, path = "/nodes/{id}/containers/{name}", tag = "containers",
-    params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
-    responses((status = 200, body = ContainerView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = ContainerView)))]
 pub(crate) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
@@ -128,11 +122,9 @@ pub(crate) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) ->
 }
 
 #[utoipa::path(operation_id = "deleteContainer", delete, path = "/nodes/{id}/containers/{name}", tag = "containers",
-    params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 404, description = "Unknown node", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 404, description = "Unknown node", body = ErrorBody)))]
 pub(crate) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<ContainerSpec>(&ctx, &node, &[], &name).await
@@ -146,11 +138,9 @@ pub struct ContainerUpdate {
 }
 
 #[utoipa::path(operation_id = "updateContainer", put, path = "/nodes/{id}/containers/{name}", tag = "containers",
-    params(("id" = String, Path, description = "Node id"), ("name" = String, Path)), request_body = ContainerUpdate,
+    request_body = ContainerUpdate,
     responses((status = 204, description = "The container has these NICs now (or will, at its next start)"),
-        (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Being deleted", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = Job), (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let update: ContainerUpdate = body.json()?;
@@ -169,22 +159,16 @@ pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
 }
 
 #[utoipa::path(operation_id = "startContainer", post, path = "/nodes/{id}/containers/{name}/start", tag = "containers",
-    params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 201, description = "Running (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, true).await
 }
 
 #[utoipa::path(operation_id = "stopContainer", post, path = "/nodes/{id}/containers/{name}/stop", tag = "containers",
-    params(("id" = String, Path, description = "Node id"), ("name" = String, Path)),
     responses((status = 204, description = "Stopped"), (status = 202, description = "Accepted; follow the job", body = Job),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, false).await
 }

@@ -58,20 +58,16 @@ fn no_content(changed: Option<Response>) -> Response {
 }
 
 #[utoipa::path(operation_id = "listGatewayForwards", get, path = "/nodes/{id}/gws/{gwname}/firewall/forwards", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 200, body = [PortForward]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [PortForward])))]
 pub(crate) async fn list_forwards(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&gateway(&ctx, &node, &name)?.gateway.portforwards).into_response())
 }
 
 #[utoipa::path(operation_id = "createGatewayForward", post, path = "/nodes/{id}/gws/{gwname}/firewall/forwards", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)), request_body = PortForward,
+    request_body = PortForward,
     responses((status = 201, body = PortForward, headers(("Location" = String))), (status = 202, body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The source is forwarded already, the port is in use on the gateway, or the firewall is the operator's own", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "The source is forwarded already, the port is in use on the gateway, or the firewall is the operator's own", body = ErrorBody)))]
 pub(crate) async fn create_forward(
     node: String,
     name: String,
@@ -99,10 +95,8 @@ pub(crate) async fn create_forward(
 }
 
 #[utoipa::path(operation_id = "deleteGatewayForward", delete, path = "/nodes/{id}/gws/{gwname}/firewall/forwards/{forwardid}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path),
-        ("forwardid" = String, Path, description = "`srcip:srcport`")),
-    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("forwardid" = String, Path, description = "`srcip:srcport`")),
+    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete_forward(
     node: String,
     name: String,
@@ -151,9 +145,7 @@ fn hosts<'a>(spec: &'a mut crate::model::gateway::GatewayUpdate, interface: &str
 }
 
 #[utoipa::path(operation_id = "listGatewayDhcpHosts", get, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("interface" = String, Path)),
-    responses((status = 200, body = [GwHost]), (status = 404, description = "No such gateway or interface, or no DHCP server on it", body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [GwHost]), (status = 404, description = "No such gateway or interface, or no DHCP server on it", body = ErrorBody)))]
 pub(crate) async fn list_hosts(
     node: String,
     name: String,
@@ -173,12 +165,11 @@ pub(crate) async fn list_hosts(
 }
 
 #[utoipa::path(operation_id = "addGatewayDhcpHost", post, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("interface" = String, Path)), request_body = GwHost,
+    request_body = GwHost,
     responses((status = 204, description = "Added"), (status = 202, body = crate::model::Job),
         (status = 400, description = "Invalid field, or an address outside the interface's subnet", body = ErrorBody),
         (status = 404, description = "No such gateway or interface, or no DHCP server on it", body = ErrorBody),
-        (status = 409, description = "The MAC address has a lease already", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "The MAC address has a lease already", body = ErrorBody)))]
 pub(crate) async fn add_host(
     node: String,
     name: String,
@@ -208,11 +199,8 @@ pub(crate) async fn add_host(
 }
 
 #[utoipa::path(operation_id = "deleteGatewayDhcpHost", delete, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts/{macaddress}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("interface" = String, Path),
-        ("macaddress" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job),
-        (status = 404, description = "No such gateway, interface or host, or no DHCP server on the interface", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 404, description = "No such gateway, interface or host, or no DHCP server on the interface", body = ErrorBody)))]
 pub(crate) async fn delete_host(
     node: String,
     name: String,
@@ -236,20 +224,16 @@ pub(crate) async fn delete_host(
 }
 
 #[utoipa::path(operation_id = "listGatewayHttpProxies", get, path = "/nodes/{id}/gws/{gwname}/httpproxies", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 200, body = [HttpProxy]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [HttpProxy])))]
 pub(crate) async fn list_proxies(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&gateway(&ctx, &node, &name)?.gateway.httpproxies).into_response())
 }
 
 #[utoipa::path(operation_id = "createGatewayHttpProxy", post, path = "/nodes/{id}/gws/{gwname}/httpproxies", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)), request_body = HttpProxy,
+    request_body = HttpProxy,
     responses((status = 201, body = HttpProxy, headers(("Location" = String))), (status = 202, body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The host is proxied already, a forward holds the port, or the HTTP configuration is the operator's own", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "The host is proxied already, a forward holds the port, or the HTTP configuration is the operator's own", body = ErrorBody)))]
 pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let proxy: HttpProxy = body.json()?;
@@ -271,9 +255,8 @@ pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: C
 }
 
 #[utoipa::path(operation_id = "getGatewayHttpProxy", get, path = "/nodes/{id}/gws/{gwname}/httpproxies/{proxyid}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("proxyid" = String, Path, description = "Its host")),
-    responses((status = 200, body = HttpProxy), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("proxyid" = String, Path, description = "Its host")),
+    responses((status = 200, body = HttpProxy)))]
 pub(crate) async fn get_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let spec = gateway(&ctx, &node, &name)?;
@@ -287,9 +270,8 @@ pub(crate) async fn get_proxy(node: String, name: String, proxy: String, ctx: Ct
 }
 
 #[utoipa::path(operation_id = "deleteGatewayHttpProxy", delete, path = "/nodes/{id}/gws/{gwname}/httpproxies/{proxyid}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path), ("proxyid" = String, Path, description = "Its host")),
-    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    params(("proxyid" = String, Path, description = "Its host")),
+    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let changed = change(&ctx, &node, &name, |spec| {
@@ -308,10 +290,7 @@ fn text(body: String) -> Response {
 }
 
 #[utoipa::path(operation_id = "getGatewayHttpConfig", get, path = "/nodes/{id}/gws/{gwname}/advanced/http", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 200, description = "The Caddyfile the gateway runs", body = String, content_type = "text/plain"),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "The Caddyfile the gateway runs", body = String, content_type = "text/plain")))]
 pub(crate) async fn get_http_config(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(text(gateway_config::http(&gateway(&ctx, &node, &name)?)))
@@ -319,21 +298,15 @@ pub(crate) async fn get_http_config(node: String, name: String, ctx: Ctx, caller
 
 #[utoipa::path(operation_id = "setGatewayHttpConfig", post, path = "/nodes/{id}/gws/{gwname}/advanced/http", tag = "gateways",
     description = "Replaces the Caddyfile generated from the HTTP proxies with this one; from then on the proxies no longer apply.",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
     request_body(content = String, content_type = "text/plain"),
     responses((status = 204, description = "The gateway runs it"), (status = 202, body = crate::model::Job),
-        (status = 400, description = "Caddy does not take it (the message says where)", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, description = "Caddy does not take it (the message says where)", body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn set_http(node: String, gw: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     set_advanced(&ctx, &node, &gw, &caller, body, |advanced| &mut advanced.http).await
 }
 
 #[utoipa::path(operation_id = "getGatewayFirewallConfig", get, path = "/nodes/{id}/gws/{gwname}/advanced/firewall", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 200, description = "The nftables ruleset the gateway runs", body = String, content_type = "text/plain"),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "The nftables ruleset the gateway runs", body = String, content_type = "text/plain")))]
 pub(crate) async fn get_firewall_config(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(text(gateway_config::firewall(&gateway(&ctx, &node, &name)?)))
@@ -341,14 +314,11 @@ pub(crate) async fn get_firewall_config(node: String, name: String, ctx: Ctx, ca
 
 #[utoipa::path(operation_id = "setGatewayFirewallConfig", post, path = "/nodes/{id}/gws/{gwname}/advanced/firewall", tag = "gateways",
     description = "Replaces the ruleset generated from the port forwards with this one; from then on the forwards no longer apply.",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
     request_body(content = String, content_type = "text/plain"),
     responses((status = 204, description = "The gateway runs it"), (status = 202, body = crate::model::Job),
         (status = 400, description = "nft does not take it (the message says where)", body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "It forwards a port in use on the gateway", body = ErrorBody),
-        (status = 415, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 415, body = ErrorBody)))]
 pub(crate) async fn set_firewall(node: String, gw: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     set_advanced(&ctx, &node, &gw, &caller, body, |advanced| &mut advanced.firewall).await
 }

@@ -14,7 +14,6 @@ use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::gateway::{GatewayCreate, GatewaySpec, GatewayUpdate, GwNic, HttpProxy, PortForward};
 use crate::model::{Job, JobAction, Node, Role, Spec, Workload};
-use crate::store::Expect;
 
 /// 0-orchestrator's `ListGW` and `GetGW` (one shape: the list also tells each gateway's status), plus ours
 /// (`node`, `state`, `job`).
@@ -89,22 +88,18 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listGateways", get, path = "/nodes/{id}/gws", tag = "gateways",
-    params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [GatewayView]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [GatewayView])))]
 pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::list_response::<GatewaySpec, _>(&ctx, &node, &[], |gateway| view(&ctx, gateway))
 }
 
 #[utoipa::path(operation_id = "createGateway", post, path = "/nodes/{id}/gws", tag = "gateways",
-    params(("id" = String, Path, description = "Node id")), request_body = GatewayCreate,
+    request_body = GatewayCreate,
     responses((status = 201, body = GatewayView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Invalid field, or a configuration the gateway refuses", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Name taken, or a forward on a port in use", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Name taken, or a forward on a port in use", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let create: GatewayCreate = body.json()?;
@@ -113,9 +108,7 @@ pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
 }
 
 #[utoipa::path(operation_id = "getGateway", get, path = "/nodes/{id}/gws/{gwname}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 200, body = GatewayView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = GatewayView)))]
 pub(crate) async fn get_gateway(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let gateway = workloads::find::<GatewaySpec>(&ctx, &node, &[], &name)?;
@@ -137,11 +130,9 @@ pub(super) async fn change(
 }
 
 #[utoipa::path(operation_id = "updateGateway", put, path = "/nodes/{id}/gws/{gwname}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)), request_body = GatewayUpdate,
+    request_body = GatewayUpdate,
     responses((status = 204, description = "Updated"), (status = 202, body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted or moved, or a forward on a port in use", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Being deleted or moved, or a forward on a port in use", body = ErrorBody)))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let update: GatewayUpdate = body.json()?;
@@ -154,30 +145,21 @@ pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
 }
 
 #[utoipa::path(operation_id = "deleteGateway", delete, path = "/nodes/{id}/gws/{gwname}", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<GatewaySpec>(&ctx, &node, &[], &name).await
 }
 
 #[utoipa::path(operation_id = "startGateway", post, path = "/nodes/{id}/gws/{gwname}/start", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 201, description = "Started", body = GatewayView), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody), (status = 409, description = "Being deleted or moved", body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 201, description = "Started", body = GatewayView), (status = 202, body = crate::model::Job), (status = 409, description = "Being deleted or moved", body = ErrorBody)))]
 pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     power(&ctx, &node, &name, true).await
 }
 
 #[utoipa::path(operation_id = "stopGateway", post, path = "/nodes/{id}/gws/{gwname}/stop", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)),
-    responses((status = 204, description = "Stopped (its container is gone)"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody), (status = 409, description = "Being deleted or moved", body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Stopped (its container is gone)"), (status = 202, body = crate::model::Job), (status = 409, description = "Being deleted or moved", body = ErrorBody)))]
 pub(crate) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     power(&ctx, &node, &name, false).await
@@ -207,13 +189,11 @@ pub struct GatewayMigrate {
 }
 
 #[utoipa::path(operation_id = "migrateGateway", post, path = "/nodes/{id}/gws/{gwname}/migrate", tag = "gateways",
-    params(("id" = String, Path, description = "Node id"), ("gwname" = String, Path)), request_body = GatewayMigrate,
+    request_body = GatewayMigrate,
     responses((status = 200, description = "The gateway runs on the other node", body = GatewayView),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Being changed; the other node has a gateway with this name", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Being changed; the other node has a gateway with this name", body = ErrorBody)))]
 pub(crate) async fn migrate(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: GatewayMigrate = body.json()?;
@@ -250,10 +230,7 @@ pub(crate) async fn migrate(node: String, name: String, ctx: Ctx, caller: Caller
     );
     moved.job = job.id.clone();
     let key = moved.key.clone();
-    ctx.store
-        .put(moved, Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("node"))?;
+    ctx.insert(moved, "node").await?;
     tracing::info!(gateway = %name, from = %node, to = %request.node, "gateway migration requested");
     if let Some(accepted) = crate::api::resources::jobs::submit(&ctx, job).await? {
         return Ok(accepted);

@@ -106,10 +106,7 @@ pub async fn create<S: Spec>(
     let job = Job::new(S::COLLECTION, JobAction::Create, node, &workload.key, &workload.path());
     workload.job = job.id.clone();
     let key = workload.key.clone();
-    ctx.store
-        .put(workload, Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field(S::NAME_FIELD))?;
+    ctx.insert(workload, S::NAME_FIELD).await?;
     if let Some(accepted) = submit(ctx, job).await? {
         return Ok(Err(accepted));
     }

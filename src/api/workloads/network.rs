@@ -84,20 +84,16 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listBridges", get, path = "/nodes/{id}/bridges", tag = "network",
-    params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [BridgeView]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [BridgeView])))]
 pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::list_response::<BridgeSpec, _>(&ctx, &node, &[], |bridge| bridge_view(&ctx, bridge))
 }
 
 #[utoipa::path(operation_id = "createBridge", post, path = "/nodes/{id}/bridges", tag = "network",
-    params(("id" = String, Path, description = "Node id")), request_body = BridgeSpec,
+    request_body = BridgeSpec,
     responses((status = 201, body = BridgeView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Name or subnet taken", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, description = "Name or subnet taken", body = ErrorBody)))]
 pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: BridgeSpec = body.json()?;
@@ -119,9 +115,7 @@ pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: 
 }
 
 #[utoipa::path(operation_id = "getBridge", get, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
-    params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
-    responses((status = 200, body = BridgeView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = BridgeView)))]
 pub(crate) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let bridge = workloads::find::<BridgeSpec>(&ctx, &node, &[], &name)?;
@@ -129,20 +123,14 @@ pub(crate) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Cal
 }
 
 #[utoipa::path(operation_id = "deleteBridge", delete, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
-    params(("id" = String, Path, description = "Node id"), ("bridge" = String, Path)),
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<BridgeSpec>(&ctx, &node, &[], &name).await
 }
 
 #[utoipa::path(operation_id = "listZerotiers", get, path = "/nodes/{id}/zerotiers", tag = "network",
-    params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, description = "0-orchestrator's `Zerotier` (as `zerotier-cli listnetworks -j`)", body = [Object]),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "0-orchestrator's `Zerotier` (as `zerotier-cli listnetworks -j`)", body = [Object])))]
 pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::require_node(&ctx, &node)?;
@@ -151,11 +139,9 @@ pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
 }
 
 #[utoipa::path(operation_id = "joinZerotier", post, path = "/nodes/{id}/zerotiers", tag = "network",
-    params(("id" = String, Path, description = "Node id")), request_body = ZerotierJoin,
+    request_body = ZerotierJoin,
     responses((status = 201, description = "Joined", body = Object, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody)))]
 pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let mut spec: ZerotierJoin = body.json()?;
@@ -167,9 +153,7 @@ pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: 
 }
 
 #[utoipa::path(operation_id = "getZerotier", get, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
-    params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = Object)))]
 pub(crate) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let zerotier = workloads::find::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase())?;
@@ -178,10 +162,7 @@ pub(crate) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: C
 }
 
 #[utoipa::path(operation_id = "leaveZerotier", delete, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
-    params(("id" = String, Path, description = "Node id"), ("nwid" = String, Path)),
-    responses((status = 204, description = "Left, or was not a member"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Left, or was not a member"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase()).await

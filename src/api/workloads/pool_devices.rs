@@ -68,20 +68,16 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listStoragePoolDevices", get, path = "/nodes/{id}/storagepools/{pool}/devices", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, body = [StoragePoolDevice]), (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [StoragePoolDevice]),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn list(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     Ok(warp::reply::json(&devices(&ctx, &node, &pool).await?).into_response())
 }
 
 #[utoipa::path(operation_id = "getStoragePoolDevice", get, path = "/nodes/{id}/storagepools/{pool}/devices/{uuid}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("uuid" = String, Path)),
-    responses((status = 200, body = StoragePoolDevice), (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = StoragePoolDevice),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn get(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let device = devices(&ctx, &node, &pool)
@@ -118,11 +114,8 @@ async fn change_devices(
 }
 
 #[utoipa::path(operation_id = "addStoragePoolDevices", post, path = "/nodes/{id}/storagepools/{pool}/devices", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     request_body(content = [String], description = "Device paths to add, e.g. `[\"/dev/sdd\"]`"),
-    responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202, body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "A device is in another pool", body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202, body = crate::model::Job), (status = 409, description = "A device is in another pool", body = ErrorBody)))]
 pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let added: Vec<String> = body.json()?;
@@ -148,11 +141,8 @@ pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, bo
 }
 
 #[utoipa::path(operation_id = "removeStoragePoolDevice", delete, path = "/nodes/{id}/storagepools/{pool}/devices/{uuid}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("uuid" = String, Path)),
     responses((status = 204, description = "Removed, or not in the pool"), (status = 202, body = crate::model::Job),
-        (status = 400, description = "The pool's profile needs the device", body = ErrorBody),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, description = "The pool's profile needs the device", body = ErrorBody)))]
 pub(crate) async fn remove(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let Some(device) = devices(&ctx, &node, &pool)

@@ -195,9 +195,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listStoragePools", get, path = "/nodes/{id}/storagepools", tag = "storage",
-    params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [StoragePoolView]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [StoragePoolView])))]
 pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::require_node(&ctx, &node)?;
@@ -206,13 +204,11 @@ pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
 }
 
 #[utoipa::path(operation_id = "createStoragePool", post, path = "/nodes/{id}/storagepools", tag = "storage",
-    params(("id" = String, Path, description = "Node id")), request_body = StoragePoolSpec,
+    request_body = StoragePoolSpec,
     responses((status = 201, body = StoragePoolView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Invalid field or unknown device", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Name taken, or a device already in use", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Name taken, or a device already in use", body = ErrorBody)))]
 pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: StoragePoolSpec = body.json()?;
@@ -240,9 +236,7 @@ pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: Ra
 }
 
 #[utoipa::path(operation_id = "getStoragePool", get, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, body = StoragePoolView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = StoragePoolView)))]
 pub(crate) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let pool = workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &name)?;
@@ -251,11 +245,8 @@ pub(crate) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Calle
 }
 
 #[utoipa::path(operation_id = "deleteStoragePool", delete, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "It still holds filesystems", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "It still holds filesystems", body = ErrorBody)))]
 pub(crate) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &node)?;
@@ -264,9 +255,7 @@ pub(crate) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Ca
 }
 
 #[utoipa::path(operation_id = "listFilesystems", get, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)),
-    responses((status = 200, description = "Filesystem names", body = [String]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "Filesystem names", body = [String])))]
 pub(crate) async fn list_filesystems(node: String, pool: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::find::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
@@ -274,12 +263,10 @@ pub(crate) async fn list_filesystems(node: String, pool: String, ctx: Ctx, calle
 }
 
 #[utoipa::path(operation_id = "createFilesystem", post, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path)), request_body = FilesystemSpec,
+    request_body = FilesystemSpec,
     responses((status = 201, body = FilesystemView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 507, description = "The pool has no room for the quota", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody),
+        (status = 507, description = "The pool has no room for the quota", body = ErrorBody)))]
 pub(crate) async fn create_filesystem(
     node: String,
     pool: String,
@@ -295,9 +282,7 @@ pub(crate) async fn create_filesystem(
 }
 
 #[utoipa::path(operation_id = "getFilesystem", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
-    responses((status = 200, body = FilesystemView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = FilesystemView)))]
 pub(crate) async fn get_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let filesystem = at.find::<FilesystemSpec>(&ctx)?;
@@ -305,11 +290,8 @@ pub(crate) async fn get_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -
 }
 
 #[utoipa::path(operation_id = "deleteFilesystem", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "It still has snapshots", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "It still has snapshots", body = ErrorBody)))]
 pub(crate) async fn delete_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::require_node(&ctx, &at.node)?;
@@ -318,9 +300,7 @@ pub(crate) async fn delete_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller
 }
 
 #[utoipa::path(operation_id = "listSnapshots", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
-    responses((status = 200, description = "Snapshot names", body = [String]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "Snapshot names", body = [String])))]
 pub(crate) async fn list_snapshots(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     at.find::<FilesystemSpec>(&ctx)?;
@@ -328,12 +308,9 @@ pub(crate) async fn list_snapshots(at: FilesystemAt, ctx: Ctx, caller: Caller) -
 }
 
 #[utoipa::path(operation_id = "createSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path)),
     request_body = SnapshotSpec,
     responses((status = 201, body = SnapshotView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody)))]
 pub(crate) async fn create_snapshot(at: FilesystemAt, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: SnapshotSpec = body.json()?;
@@ -379,10 +356,7 @@ impl<const PARENTS: usize> crate::api::route::FromParams for (WorkloadAt<PARENTS
 }
 
 #[utoipa::path(operation_id = "getSnapshot", get, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
-        ("snapshot" = String, Path)),
-    responses((status = 200, body = SnapshotView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = SnapshotView)))]
 pub(crate) async fn get_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let snapshot = at.find::<SnapshotSpec>(&ctx)?;
@@ -390,23 +364,15 @@ pub(crate) async fn get_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> Ha
 }
 
 #[utoipa::path(operation_id = "deleteSnapshot", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
-        ("snapshot" = String, Path)),
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<SnapshotSpec>(&ctx, &at.node, &at.parents, &at.name).await
 }
 
 #[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
-    params(("id" = String, Path, description = "Node id"), ("pool" = String, Path), ("filesystem" = String, Path),
-        ("snapshot" = String, Path)),
     responses((status = 204, description = "The filesystem is back to the snapshot"),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job)))]
 pub(crate) async fn rollback_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let [pool, fs] = &at.parents;

@@ -86,9 +86,7 @@ fn view(ctx: &Ctx, cluster: StorageCluster) -> Result<StorageClusterView, ApiErr
 }
 
 fn find(ctx: &Ctx, label: &str) -> Result<Versioned<StorageCluster>, ApiError> {
-    ctx.store
-        .get::<StorageCluster>(label)?
-        .ok_or_else(|| ApiError::not_found("storage cluster", label))
+    ctx.found::<StorageCluster>("storage cluster", label)
 }
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
@@ -101,8 +99,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listStorageClusters", get, path = "/storageclusters", tag = "storage",
-    responses((status = 200, description = "The clusters' labels", body = [String])),
-    security(("bearer" = [])))]
+    responses((status = 200, description = "The clusters' labels", body = [String])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let labels: Vec<String> = ctx
@@ -124,8 +121,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
         (status = 400, description = "Invalid field, an unknown node, servers not divisible by the nodes, or a node \
             without enough free disks of driveType", body = ErrorBody),
         (status = 409, description = "Label in use", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: StorageClusterSpec = body.json()?;
@@ -143,9 +139,7 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
 }
 
 #[utoipa::path(operation_id = "getStorageCluster", get, path = "/storageclusters/{label}", tag = "storage",
-    params(("label" = String, Path)),
-    responses((status = 200, body = StorageClusterView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = StorageClusterView)))]
 pub(crate) async fn get(label: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let cluster = find(&ctx, &label)?;
@@ -153,12 +147,10 @@ pub(crate) async fn get(label: String, ctx: Ctx, caller: Caller) -> HandlerResul
 }
 
 #[utoipa::path(operation_id = "deleteStorageCluster", delete, path = "/storageclusters/{label}", tag = "storage",
-    params(("label" = String, Path)),
     responses((status = 204, description = "Engines, filesystems and pools gone, or it did not exist (as in 0-orchestrator)"),
         (status = 202, description = "Accepted; follow the job", body = Job),
         (status = 400, description = "A vdisk storage uses it", body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn delete(label: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let Some(record) = ctx.store.get::<StorageCluster>(&label)? else {
@@ -178,8 +170,7 @@ pub(crate) async fn delete(label: String, ctx: Ctx, caller: Caller) -> HandlerRe
 }
 
 #[utoipa::path(operation_id = "listStorageClusterHealth", get, path = "/health/storageclusters", tag = "storage",
-    responses((status = 200, body = [ClusterHealth])),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [ClusterHealth])))]
 pub(crate) async fn list_health(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let health = ctx
@@ -203,9 +194,7 @@ pub(crate) async fn list_health(ctx: Ctx, caller: Caller) -> HandlerResult {
 }
 
 #[utoipa::path(operation_id = "getStorageClusterHealth", get, path = "/health/storageclusters/{label}", tag = "storage",
-    params(("label" = String, Path)),
-    responses((status = 200, body = [HealthCheck]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [HealthCheck])))]
 pub(crate) async fn get_health(label: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let cluster = find(&ctx, &label)?.value;

@@ -69,13 +69,11 @@ fn bad_url(error: TransferError) -> ApiError {
 
 #[utoipa::path(operation_id = "exportVm", post, path = "/nodes/{id}/vms/{vmid}/export", tag = "vms",
     description = "Writes the VM's definition to `<url>/<vmid>_<epoch seconds>` over FTP or HTTP PUT (a job).",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)), request_body = ExportVm,
+    request_body = ExportVm,
     responses((status = 200, description = "Written; the file's URL", body = ExportedUrl),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The VM is being changed or deleted", body = ErrorBody),
-        (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)))]
 pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: ExportVm = body.json()?;
@@ -111,13 +109,11 @@ pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, b
 
 #[utoipa::path(operation_id = "importVm", post, path = "/nodes/{id}/vms/import", tag = "vms",
     description = "Reads an exported VM's definition from its URL (FTP or HTTP GET) and creates the VM (a job).",
-    params(("id" = String, Path, description = "Node id")), request_body = ImportVm,
+    request_body = ImportVm,
     responses((status = 200, description = "Imported (the reference's code); `Location` names the VM", headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, description = "A bad field, an unknown vdisk storage, or a file that is no VM definition", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Id taken", body = ErrorBody),
-        (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 400, description = "A bad field, an unknown vdisk storage, or a file that is no VM definition", body = ErrorBody), (status = 409, description = "Id taken", body = ErrorBody),
+        (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)))]
 pub(crate) async fn import(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: ImportVm = body.json()?;

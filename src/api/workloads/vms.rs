@@ -107,9 +107,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
 ];
 
 #[utoipa::path(operation_id = "listVms", get, path = "/nodes/{id}/vms", tag = "vms",
-    params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, body = [VmView]), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = [VmView])))]
 pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     workloads::require_node(&ctx, &node)?;
@@ -118,11 +116,9 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
 }
 
 #[utoipa::path(operation_id = "createVm", post, path = "/nodes/{id}/vms", tag = "vms",
-    params(("id" = String, Path, description = "Node id")), request_body = VmSpec,
+    request_body = VmSpec,
     responses((status = 201, body = VmView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let spec: VmSpec = body.json()?;
@@ -133,9 +129,7 @@ pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody
 }
 
 #[utoipa::path(operation_id = "getVm", get, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
-    responses((status = 200, body = VmView), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 200, body = VmView)))]
 pub(crate) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let vm = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
@@ -144,11 +138,9 @@ pub(crate) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -
 }
 
 #[utoipa::path(operation_id = "updateVm", put, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)), request_body = VmUpdate,
-    responses((status = 204, description = "Updated; applies at the next start"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "The VM is not halted", body = ErrorBody)),
-    security(("bearer" = [])))]
+    request_body = VmUpdate,
+    responses((status = 204, description = "Updated; applies at the next start"),
+        (status = 409, description = "The VM is not halted", body = ErrorBody)))]
 pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let update: VmUpdate = body.json()?;
@@ -168,22 +160,16 @@ pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, b
 }
 
 #[utoipa::path(operation_id = "deleteVm", delete, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
-        (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<VmSpec>(&ctx, &node, &[], &id).await
 }
 
 #[utoipa::path(operation_id = "vmInfo", get, path = "/nodes/{id}/vms/{vmid}/info", tag = "vms",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
     responses((status = 200, description = "0-orchestrator's `VMInfo`: 5-minute averages of cpu, disks, nics", body = Object),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "The VM is not running", body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 504, body = ErrorBody)))]
 pub(crate) async fn info(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let uuid = running_domain(&ctx, &node, &id).await?;
@@ -209,11 +195,9 @@ macro_rules! power_action {
     ($handler:ident, $operation:literal, $segment:literal, $does:literal, $run:ident) => {
         #[utoipa::path(operation_id = $operation, post, path = concat!("/nodes/{id}/vms/{vmid}/", $segment), tag = "vms",
             description = $does,
-            params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)),
+            params(("id" = String, Path, description = "Node id")),
             responses((status = 204, description = "Done"), (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
-                (status = 404, body = ErrorBody),
-                (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody)),
-            security(("bearer" = [])))]
+                (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody)))]
         pub(crate) async fn $handler(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             $run(node, id, $segment.to_owned(), ctx, caller).await
         }
@@ -282,13 +266,11 @@ pub struct VmMigrate {
 }
 
 #[utoipa::path(operation_id = "migrateVm", post, path = "/nodes/{id}/vms/{vmid}/migrate", tag = "vms",
-    params(("id" = String, Path, description = "Node id"), ("vmid" = String, Path)), request_body = VmMigrate,
+    request_body = VmMigrate,
     responses((status = 204, description = "The VM is on the other node (running if it ran)"),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody)),
-    security(("bearer" = [])))]
+        (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody)))]
 pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let request: VmMigrate = body.json()?;
@@ -321,10 +303,7 @@ pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, 
         &moved.path(),
     );
     moved.job = job.id.clone();
-    ctx.store
-        .put(moved, Expect::Absent)
-        .await
-        .map_err(|err| ApiError::from(err).with_field("nodeid"))?;
+    ctx.insert(moved, "nodeid").await?;
     tracing::info!(vm = %id, from = %node, to = %request.nodeid, "VM migration requested");
     match crate::api::resources::jobs::submit(&ctx, job).await? {
         Some(accepted) => Ok(accepted),
