@@ -22,6 +22,18 @@ pub fn caller() -> impl Filter<Extract = (Caller,), Error = std::convert::Infall
 }
 
 impl Caller {
+    /// The request's body as `T`, read only once the caller may make the change, so that a request without a
+    /// token is a 401 whatever its body.
+    pub fn body<T: serde::de::DeserializeOwned>(
+        &self,
+        ctx: &Ctx,
+        role: Role,
+        body: crate::api::body::RawBody,
+    ) -> Result<T, ApiError> {
+        self.require(ctx, role)?;
+        body.json()
+    }
+
     /// The caller's token if it is valid and has at least `role`: 401 without a valid token, 403 with a token
     /// whose role is too small.
     pub fn require(&self, ctx: &Ctx, role: Role) -> Result<Token, ApiError> {

@@ -83,8 +83,7 @@ pub(crate) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
     request_body = BootProfile,
     responses((status = 201, body = BootProfile), (status = 409, body = ErrorBody)))]
 pub(crate) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let profile: BootProfile = body.json()?;
+    let profile: BootProfile = caller.body(&ctx, Role::Operator, body)?;
     validate_profile(&ctx, &profile)?;
     let stored = ctx.insert(profile, "name").await?;
     let location = format!("/boot/profiles/{}", stored.value.name);
@@ -103,8 +102,7 @@ pub(crate) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> Handl
     request_body = BootProfile,
     responses((status = 404, description = "No such profile", body = ErrorBody), (status = 200, body = BootProfile)))]
 pub(crate) async fn replace_profile(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let profile: BootProfile = body.json()?;
+    let profile: BootProfile = caller.body(&ctx, Role::Operator, body)?;
     if profile.name != name {
         return Err(Invalid::new(
             "name",
@@ -270,8 +268,7 @@ pub(crate) async fn get_settings(ctx: Ctx, caller: Caller) -> HandlerResult {
     request_body = BootSettings,
     responses((status = 200, body = BootSettings)))]
 pub(crate) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let mut settings: BootSettings = body.json()?;
+    let mut settings: BootSettings = caller.body(&ctx, Role::Operator, body)?;
     if let Some(network) = &mut settings.zerotier_network {
         validate_zerotier_network("zerotierNetwork", network)?;
         *network = network.to_ascii_lowercase();

@@ -86,8 +86,7 @@ pub(crate) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Call
     request_body = CoreSystem,
     responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))), (status = 409, body = ErrorBody)))]
 pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let process: CoreSystem = body.json()?;
+    let process: CoreSystem = caller.body(&ctx, Role::Operator, body)?;
     process.validate("")?;
     let (client, id) = target(&ctx, &node, &name)?;
     // Streamed, so its output can be followed at `…/jobs/{jobid}/stream` from its first line.
@@ -118,13 +117,6 @@ pub(crate) async fn get_job(node: String, name: String, job: String, ctx: Ctx, c
     Ok(warp::reply::json(&job_result(&client, job).await?).into_response())
 }
 
-/// The signal a `ProcessSignal` body names, read only once the caller may send one (so a request without a
-/// token is a 401 whatever its body).
-fn requested_signal(ctx: &Ctx, caller: &Caller, body: RawBody) -> Result<i32, ApiError> {
-    caller.require(ctx, Role::Operator)?;
-    Ok(body.json::<ProcessSignal>()?.signal)
-}
-
 #[utoipa::path(operation_id = "signalContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs/{jobid}", tag = "containers",
     request_body = ProcessSignal,
     responses((status = 204, description = "Signalled"), (status = 409, body = ErrorBody),
@@ -137,7 +129,7 @@ pub(crate) async fn signal_job(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    let signal_number = requested_signal(&ctx, &caller, body)?;
+    let signal_number = caller.body::<ProcessSignal>(&ctx, Role::Operator, body)?.signal;
     signal(node, name, job, ctx, caller, signal_number).await
 }
 
@@ -290,7 +282,7 @@ pub(crate) async fn signal_process(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    let signal_number = requested_signal(&ctx, &caller, body)?;
+    let signal_number = caller.body::<ProcessSignal>(&ctx, Role::Operator, body)?.signal;
     kill(node, name, pid, ctx, caller, signal_number).await
 }
 

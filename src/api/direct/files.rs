@@ -160,8 +160,7 @@ pub(crate) async fn download(node: String, name: String, query: PathQuery, ctx: 
     responses((status = 204, description = "Removed"), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn remove(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: DeleteFile = body.json()?;
+    let request: DeleteFile = caller.body(&ctx, Role::Operator, body)?;
     let path = checked(&request.path)?;
     let (client, id) = target(&ctx, &node, &name)?;
     client.inside(id).remove(path).await?;

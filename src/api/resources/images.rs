@@ -98,8 +98,7 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
         (status = 409, description = "Name in use", body = ErrorBody),
         (status = 502, description = "The URL's server or an engine could not be reached", body = ErrorBody)))]
 pub(crate) async fn import(storage: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: ImageImport = body.json()?;
+    let request: ImageImport = caller.body(&ctx, Role::Operator, body)?;
     request.validate()?;
     let url = transfer::parse(&request.url)
         .ok()

@@ -179,8 +179,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller, raw_query: String) -> Handler
             headers(("Location" = String, description = "URL of the new node"))), (status = 409, description = "A node with this id exists", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: NodeCreate = body.json()?;
+    let request: NodeCreate = caller.body(&ctx, Role::Operator, body)?;
     model::validate_id("id", &request.id)?;
     model::validate_hostname("hostname", &request.hostname)?;
     model::validate_address("address", &request.address)?;

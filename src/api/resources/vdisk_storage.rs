@@ -36,8 +36,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
         (status = 400, description = "Invalid field, or a storage cluster that does not exist", body = ErrorBody),
         (status = 409, description = "Id in use", body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let storage: VdiskStorage = body.json()?;
+    let storage: VdiskStorage = caller.body(&ctx, Role::Operator, body)?;
     storage.validate()?;
     for (field, label) in storage.clusters() {
         let usable = ctx

@@ -75,8 +75,7 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
         (status = 404, description = "No such vdisk storage, or image", body = ErrorBody),
         (status = 409, description = "Id in use", body = ErrorBody)))]
 pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let create: VdiskCreate = body.json()?;
+    let create: VdiskCreate = caller.body(&ctx, Role::Operator, body)?;
     create.validate()?;
     storage_of(&ctx, &storage)?;
     let label = storage_of(&ctx, &storage)?.block_cluster;
@@ -175,8 +174,7 @@ pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Cal
     responses((status = 204, description = "Resized"),
         (status = 400, description = "Not larger than the vdisk, or over 2048 GiB", body = ErrorBody)))]
 pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let resize: VdiskResize = body.json()?;
+    let resize: VdiskResize = caller.body(&ctx, Role::Operator, body)?;
     validate_size("newSize", resize.new_size)?;
     let found = vdisk_of(&ctx, &storage, &vdisk)?;
     if resize.new_size <= found.value.size {
@@ -201,8 +199,7 @@ pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Cal
         (status = 400, description = "Not a boot or db vdisk, a running VM uses it, a negative epoch, or its vdisk storage has no objectCluster (no transaction log)", body = ErrorBody),
         (status = 502, description = "An engine did not answer; the vdisk stays `rollingback` until a rollback is run again", body = ErrorBody)))]
 pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let rollback: VdiskRollback = body.json()?;
+    let rollback: VdiskRollback = caller.body(&ctx, Role::Operator, body)?;
     if rollback.epoch < 0 {
         return Err(ApiError::bad_request("invalid", "must be 0 or more (Unix seconds)").with_field("epoch"));
     }

@@ -94,8 +94,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
             headers(("Location" = String))), (status = 409, description = "A webhook of that name exists", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: WebhookCreate = body.json()?;
+    let request: WebhookCreate = caller.body(&ctx, Role::Operator, body)?;
     model::validate_id("name", &request.name)?;
     webhook::validate_webhook_url("url", &request.url)?;
     webhook::validate_event_types("eventtypes", &request.eventtypes)?;
@@ -146,8 +145,7 @@ pub(crate) async fn get(name: String, ctx: Ctx, caller: Caller) -> HandlerResult
         (status = 409, description = "Changed concurrently", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn update(name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: WebhookUpdate = body.json()?;
+    let request: WebhookUpdate = caller.body(&ctx, Role::Operator, body)?;
     let current = find(&ctx, &name)?;
     webhook::validate_webhook_url("url", &request.url)?;
     webhook::validate_event_types("eventtypes", &request.eventtypes)?;

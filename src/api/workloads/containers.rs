@@ -95,8 +95,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
         (status = 400, description = "Invalid field, or an flist the node cannot fetch", body = ErrorBody),
         (status = 409, description = "Name or host port in use", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: ContainerSpec = body.json()?;
+    let spec: ContainerSpec = caller.body(&ctx, Role::Operator, body)?;
     workloads::require_node(&ctx, &node)?;
     spec.validate()?;
     // Each filesystem to mount must exist on the node: a typo is a 400, not a container without its data.
@@ -142,8 +141,7 @@ pub struct ContainerUpdate {
     responses((status = 204, description = "The container has these NICs now (or will, at its next start)"),
         (status = 202, description = "Accepted; follow the job", body = Job), (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let update: ContainerUpdate = body.json()?;
+    let update: ContainerUpdate = caller.body(&ctx, Role::Operator, body)?;
     let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
     if record.value.deleting {
         let message = format!("container '{name}' is being deleted");

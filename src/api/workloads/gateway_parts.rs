@@ -75,8 +75,7 @@ pub(crate) async fn create_forward(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let forward: PortForward = body.json()?;
+    let forward: PortForward = caller.body(&ctx, Role::Operator, body)?;
     forward.validate("")?;
     let location = format!("/nodes/{node}/gws/{name}/firewall/forwards/{}", forward.id());
     let added = forward.clone();
@@ -178,8 +177,7 @@ pub(crate) async fn add_host(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let host: GwHost = body.json()?;
+    let host: GwHost = caller.body(&ctx, Role::Operator, body)?;
     let changed = change(&ctx, &node, &name, |spec| {
         host.validate("", dhcp_subnet(spec, &interface)?)?;
         let taken = hosts(&mut spec.gateway, &interface)
@@ -235,8 +233,7 @@ pub(crate) async fn list_proxies(node: String, name: String, ctx: Ctx, caller: C
     responses((status = 201, body = HttpProxy, headers(("Location" = String))), (status = 202, body = crate::model::Job),
         (status = 409, description = "The host is proxied already, a forward holds the port, or the HTTP configuration is the operator's own", body = ErrorBody)))]
 pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let proxy: HttpProxy = body.json()?;
+    let proxy: HttpProxy = caller.body(&ctx, Role::Operator, body)?;
     proxy.validate("")?;
     let location = format!("/nodes/{node}/gws/{name}/httpproxies/{}", proxy.host);
     let added = proxy.clone();

@@ -101,8 +101,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
         (status = 400, description = "Invalid field, or a configuration the gateway refuses", body = ErrorBody),
         (status = 409, description = "Name taken, or a forward on a port in use", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let create: GatewayCreate = body.json()?;
+    let create: GatewayCreate = caller.body(&ctx, Role::Operator, body)?;
     let spec = GatewaySpec::from(create);
     workloads::create_response(&ctx, &node, Vec::new(), spec, async |gateway| view(&ctx, gateway)).await
 }
@@ -134,8 +133,7 @@ pub(super) async fn change(
     responses((status = 204, description = "Updated"), (status = 202, body = crate::model::Job),
         (status = 409, description = "Being deleted or moved, or a forward on a port in use", body = ErrorBody)))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let update: GatewayUpdate = body.json()?;
+    let update: GatewayUpdate = caller.body(&ctx, Role::Operator, body)?;
     let changed = change(&ctx, &node, &name, |spec| {
         spec.change(|gateway, _| *gateway = update);
         Ok(())
@@ -195,8 +193,7 @@ pub struct GatewayMigrate {
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
         (status = 409, description = "Being changed; the other node has a gateway with this name", body = ErrorBody)))]
 pub(crate) async fn migrate(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: GatewayMigrate = body.json()?;
+    let request: GatewayMigrate = caller.body(&ctx, Role::Operator, body)?;
     let record = find_changeable(&ctx, &node, &name)?;
     if request.node == node {
         let message = format!("gateway '{name}' is already on node '{node}'");

@@ -60,6 +60,19 @@ pub fn list<S: Spec>(ctx: &Ctx, node: &str, parents: &[String]) -> Result<Vec<Wo
         .collect())
 }
 
+/// What node `node` reports now, for a view; nothing when it is unknown or does not answer (the view then falls
+/// back to what the store holds).
+pub async fn reported<T: Default>(
+    ctx: &Ctx,
+    node: &str,
+    ask: impl AsyncFnOnce(&crate::zos::ZosClient) -> Result<T, crate::zos::ZosError>,
+) -> T {
+    match ctx.node_client(node) {
+        Ok(client) => ask(&client).await.unwrap_or_default(),
+        Err(_) => T::default(),
+    }
+}
+
 /// What the engine last observed of `workload`.
 pub fn observed<S: Spec>(ctx: &Ctx, workload: &Workload<S>) -> Result<Option<WorkloadStatus>, ApiError> {
     Ok(ctx

@@ -50,10 +50,7 @@ fn bridge_view(ctx: &Ctx, bridge: Workload<BridgeSpec>) -> Result<BridgeView, Ap
 
 /// The networks the node reports (`zerotier.list`), or none when it does not answer.
 async fn joined(ctx: &Ctx, node: &str) -> Vec<Value> {
-    match ctx.node_client(node) {
-        Ok(client) => client.zerotier_networks().await.unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
+    workloads::reported(ctx, node, async |client| client.zerotier_networks().await).await
 }
 
 /// The node's own entry for the network, with our `state` and `job`; `REQUESTING_CONFIGURATION` until it has one.
@@ -95,8 +92,7 @@ pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> Hand
     responses((status = 201, body = BridgeView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, description = "Name or subnet taken", body = ErrorBody)))]
 pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: BridgeSpec = body.json()?;
+    let spec: BridgeSpec = caller.body(&ctx, Role::Operator, body)?;
     workloads::require_node(&ctx, &node)?;
     if let Some(subnet) = spec.subnet() {
         let taken = workloads::list::<BridgeSpec>(&ctx, &node, &[])?
@@ -143,8 +139,7 @@ pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
     responses((status = 201, description = "Joined", body = Object, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody)))]
 pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let mut spec: ZerotierJoin = body.json()?;
+    let mut spec: ZerotierJoin = caller.body(&ctx, Role::Operator, body)?;
     spec.nwid = spec.nwid.to_ascii_lowercase();
     workloads::create_response(&ctx, &node, Vec::new(), spec, async |zerotier| {
         zerotier_view(&ctx, zerotier, &joined(&ctx, &node).await)

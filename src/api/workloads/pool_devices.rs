@@ -117,8 +117,7 @@ async fn change_devices(
     request_body(content = [String], description = "Device paths to add, e.g. `[\"/dev/sdd\"]`"),
     responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202, body = crate::model::Job), (status = 409, description = "A device is in another pool", body = ErrorBody)))]
 pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let added: Vec<String> = body.json()?;
+    let added: Vec<String> = caller.body(&ctx, Role::Operator, body)?;
     if added.is_empty() {
         return Err(ApiError::bad_request("invalid_field", "list at least one device").with_field("devices"));
     }

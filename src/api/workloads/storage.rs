@@ -210,8 +210,7 @@ pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
         (status = 400, description = "Invalid field or unknown device", body = ErrorBody),
         (status = 409, description = "Name taken, or a device already in use", body = ErrorBody)))]
 pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: StoragePoolSpec = body.json()?;
+    let spec: StoragePoolSpec = caller.body(&ctx, Role::Operator, body)?;
     workloads::require_node(&ctx, &node)?;
     let in_use = workloads::list::<StoragePoolSpec>(&ctx, &node, &[])?
         .into_iter()
@@ -274,8 +273,7 @@ pub(crate) async fn create_filesystem(
     caller: Caller,
     body: RawBody,
 ) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: FilesystemSpec = body.json()?;
+    let spec: FilesystemSpec = caller.body(&ctx, Role::Operator, body)?;
     require_parent::<StoragePoolSpec>(&ctx, &node, &[], &pool)?;
     let view = async |filesystem| filesystem_view(&ctx, filesystem);
     workloads::create_response(&ctx, &node, vec![pool], spec, view).await
@@ -312,8 +310,7 @@ pub(crate) async fn list_snapshots(at: FilesystemAt, ctx: Ctx, caller: Caller) -
     responses((status = 201, body = SnapshotView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody)))]
 pub(crate) async fn create_snapshot(at: FilesystemAt, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: SnapshotSpec = body.json()?;
+    let spec: SnapshotSpec = caller.body(&ctx, Role::Operator, body)?;
     require_parent::<FilesystemSpec>(&ctx, &at.node, &at.parents, &at.name)?;
     let view = async |snapshot| snapshot_view(&ctx, snapshot);
     workloads::create_response(&ctx, &at.node, at.path(), spec, view).await

@@ -123,8 +123,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
         (status = 409, description = "Label in use", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: StorageClusterSpec = body.json()?;
+    let spec: StorageClusterSpec = caller.body(&ctx, Role::Operator, body)?;
     crate::model::Spec::validate(&spec)?;
     for (i, node) in spec.nodes.iter().enumerate() {
         if ctx.store.get::<Node>(node)?.is_none() {

@@ -75,8 +75,7 @@ fn bad_url(error: TransferError) -> ApiError {
         (status = 409, description = "The VM is being changed or deleted", body = ErrorBody),
         (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)))]
 pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: ExportVm = body.json()?;
+    let request: ExportVm = caller.body(&ctx, Role::Operator, body)?;
     if request.crypto_key.as_deref().is_some_and(|key| key.len() > 256) {
         return Err(
             ApiError::bad_request("invalid_field", "cryptoKey: at most 256 characters").with_field("cryptoKey"),
@@ -115,8 +114,7 @@ pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, b
         (status = 400, description = "A bad field, an unknown vdisk storage, or a file that is no VM definition", body = ErrorBody), (status = 409, description = "Id taken", body = ErrorBody),
         (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)))]
 pub(crate) async fn import(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: ImportVm = body.json()?;
+    let request: ImportVm = caller.body(&ctx, Role::Operator, body)?;
     let url = transfer::parse(&request.url).map_err(bad_url)?;
     crate::model::validate_id("id", &request.id)?;
     workloads::require_node(&ctx, &node)?;

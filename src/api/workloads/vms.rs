@@ -48,10 +48,7 @@ pub struct VmView {
 
 /// The node's domains (`kvm.list`); empty when the node does not answer (the view falls back to the store).
 async fn domains(ctx: &Ctx, node: &str) -> Vec<Value> {
-    match ctx.node_client(node) {
-        Ok(client) => client.domains().await.unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
+    workloads::reported(ctx, node, async |client| client.domains().await).await
 }
 
 fn view(ctx: &Ctx, vm: Workload<VmSpec>, domains: &[Value]) -> Result<VmView, ApiError> {
@@ -120,8 +117,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     responses((status = 201, body = VmView, headers(("Location" = String))),
         (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let spec: VmSpec = body.json()?;
+    let spec: VmSpec = caller.body(&ctx, Role::Operator, body)?;
     workloads::create_response(&ctx, &node, Vec::new(), spec, async |vm| {
         view(&ctx, vm, &domains(&ctx, &node).await)
     })
@@ -142,8 +138,7 @@ pub(crate) async fn get_vm(node: String, id: String, ctx: Ctx, caller: Caller) -
     responses((status = 204, description = "Updated; applies at the next start"),
         (status = 409, description = "The VM is not halted", body = ErrorBody)))]
 pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let update: VmUpdate = body.json()?;
+    let update: VmUpdate = caller.body(&ctx, Role::Operator, body)?;
     let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     if record.value.running || record.value.deleting {
         return Err(ApiError::new(
@@ -272,8 +267,7 @@ pub struct VmMigrate {
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
         (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody)))]
 pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
-    caller.require(&ctx, Role::Operator)?;
-    let request: VmMigrate = body.json()?;
+    let request: VmMigrate = caller.body(&ctx, Role::Operator, body)?;
     let record = workloads::find::<VmSpec>(&ctx, &node, &[], &id)?;
     if request.nodeid == node {
         return Err(
