@@ -80,6 +80,12 @@ impl Context {
             .map_err(|err| ApiError::from(err).with_field(field))
     }
 
+    /// Stores a new record as [`Context::insert`] does and answers 201 with it, at `location`.
+    async fn create<R: crate::store::Record>(&self, record: R, field: &str, location: &str) -> HandlerResult {
+        let stored = self.insert(record, field).await?;
+        Ok(json_at(&stored.value, warp::http::StatusCode::CREATED, location))
+    }
+
     /// The 0-core client of node `id`; 404 when there is no such node.
     fn node_client(&self, id: &str) -> Result<Arc<crate::zos::ZosClient>, ApiError> {
         let node = self.found::<crate::model::Node>("node", id)?;

@@ -10,7 +10,7 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::boot::script::check_template;
 use crate::model::boot::{
     BOOT_SETTINGS_ID, BootAsset, BootProfile, BootSelector, BootSettings, KernelRef, normalize_mac,
@@ -85,9 +85,8 @@ pub(crate) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
 pub(crate) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let profile: BootProfile = caller.body(&ctx, Role::Operator, body)?;
     validate_profile(&ctx, &profile)?;
-    let stored = ctx.insert(profile, "name").await?;
-    let location = format!("/boot/profiles/{}", stored.value.name);
-    Ok(json_at(&stored.value, StatusCode::CREATED, &location))
+    let location = format!("/boot/profiles/{}", profile.name);
+    ctx.create(profile, "name", &location).await
 }
 
 #[utoipa::path(get, path = "/boot/profiles/{name}", tag = "boot", operation_id = "getBootProfile",
@@ -234,9 +233,8 @@ pub(crate) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> 
         )
         .with_field(field));
     }
-    let stored = ctx.insert(selector, "name").await?;
-    let location = format!("/boot/selectors/{}", stored.value.name);
-    Ok(json_at(&stored.value, StatusCode::CREATED, &location))
+    let location = format!("/boot/selectors/{}", selector.name);
+    ctx.create(selector, "name", &location).await
 }
 
 #[utoipa::path(get, path = "/boot/selectors/{name}", tag = "boot", operation_id = "getBootSelector",

@@ -9,7 +9,7 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::model::Role;
 use crate::model::storage_cluster::StorageCluster;
 use crate::model::vdisk::Vdisk;
@@ -51,8 +51,7 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
         }
     }
     let path = format!("/vdiskstorage/{}", storage.id);
-    ctx.insert(storage.clone(), "id").await?;
-    Ok(json_at(&storage, StatusCode::CREATED, &path))
+    ctx.create(storage, "id", &path).await
 }
 
 #[utoipa::path(operation_id = "getVdiskStorage", get, path = "/vdiskstorage/{id}", tag = "storage",

@@ -9,7 +9,7 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
-use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
+use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx};
 use crate::blocks::VdiskBlocks;
 use crate::blocks::cluster::{self, ClusterError};
 use crate::model::image::{Image, ImageContent};
@@ -91,8 +91,7 @@ pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawB
     }
     let vdisk = Vdisk::new(create, &storage);
     let path = format!("/vdiskstorage/{storage}/vdisks/{}", vdisk.id);
-    ctx.insert(vdisk.clone(), "id").await?;
-    Ok(json_at(&vdisk, StatusCode::CREATED, &path))
+    ctx.create(vdisk, "id", &path).await
 }
 
 /// Makes the new boot vdisk's LBA a copy of image `name`'s, so it starts as the image's content and shares its

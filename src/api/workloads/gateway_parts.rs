@@ -14,7 +14,7 @@ use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx, workloads};
-use crate::model::gateway::{Advanced, GatewaySpec, GwHost, HttpProxy, PortForward, Subnet};
+use crate::model::gateway::{Advanced, GatewaySpec, GatewayUpdate, GwHost, HttpProxy, PortForward, Subnet};
 use crate::model::{Role, gateway_config};
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
@@ -48,9 +48,106 @@ fn conflict(field: &str, message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "already_exists", message).with_field(field)
 }
 
-/// 201 with the new part at `location` (or the 202 of a slow job).
-fn created<T: serde::Serialize>(changed: Option<Response>, part: &T, location: &str) -> Response {
-    changed.unwrap_or_else(|| json_at(part, StatusCode::CREATED, location))
+/// A list of the gateway that the API changes item by item (port forwards, HTTP proxies): each item is known
+/// by its key, and the list no longer applies once the operator runs their own configuration in its place.
+trait Part: serde::Serialize + Clone {
+    /// What an item is called in errors.
+    const WHAT: &'static str;
+    /// The request field a taken key is reported on, and what a taken key means.
+    const KEY_FIELD: &'static str;
+    const TAKEN: &'static str;
+    /// Where the list lives under the gateway's path.
+    const SEGMENT: &'static str;
+    fn key(&self) -> String;
+    fn check(&self) -> Result<(), crate::model::Invalid>;
+    fn list(gateway: &GatewayUpdate) -> &Vec<Self>;
+    fn list_mut(gateway: &mut GatewayUpdate) -> &mut Vec<Self>;
+    /// The 409 when the operator's own configuration replaces the list.
+    fn replaced(advanced: &Advanced) -> Option<ApiError>;
+}
+
+impl Part for PortForward {
+    const WHAT: &'static str = "forward";
+    const KEY_FIELD: &'static str = "srcport";
+    const TAKEN: &'static str = "is forwarded already";
+    const SEGMENT: &'static str = "firewall/forwards";
+    fn key(&self) -> String {
+        self.id()
+    }
+    fn check(&self) -> Result<(), crate::model::Invalid> {
+        self.validate("")
+    }
+    fn list(gateway: &GatewayUpdate) -> &Vec<Self> {
+        &gateway.portforwards
+    }
+    fn list_mut(gateway: &mut GatewayUpdate) -> &mut Vec<Self> {
+        &mut gateway.portforwards
+    }
+    fn replaced(advanced: &Advanced) -> Option<ApiError> {
+        advanced
+            .firewall
+            .as_ref()
+            .map(|_| advanced_set("firewall", "port forwards"))
+    }
+}
+
+impl Part for HttpProxy {
+    const WHAT: &'static str = "proxy";
+    const KEY_FIELD: &'static str = "host";
+    const TAKEN: &'static str = "is proxied already";
+    const SEGMENT: &'static str = "httpproxies";
+    fn key(&self) -> String {
+        self.host.clone()
+    }
+    fn check(&self) -> Result<(), crate::model::Invalid> {
+        self.validate("")
+    }
+    fn list(gateway: &GatewayUpdate) -> &Vec<Self> {
+        &gateway.httpproxies
+    }
+    fn list_mut(gateway: &mut GatewayUpdate) -> &mut Vec<Self> {
+        &mut gateway.httpproxies
+    }
+    fn replaced(advanced: &Advanced) -> Option<ApiError> {
+        advanced.http.as_ref().map(|_| advanced_set("HTTP", "HTTP proxies"))
+    }
+}
+
+fn listed<P: Part>(ctx: &Ctx, node: &str, name: &str) -> HandlerResult {
+    Ok(warp::reply::json(P::list(&gateway(ctx, node, name)?.gateway)).into_response())
+}
+
+/// Adds `part` to its list: 201 with it at its own path (or the 202 of a slow job).
+async fn add<P: Part>(ctx: &Ctx, node: &str, name: &str, part: P) -> HandlerResult {
+    part.check()?;
+    let key = part.key();
+    let location = format!("/nodes/{node}/gws/{name}/{}/{key}", P::SEGMENT);
+    let added = part.clone();
+    let changed = change(ctx, node, name, |spec| {
+        if let Some(refused) = P::replaced(&spec.advanced) {
+            return Err(refused);
+        }
+        if P::list(&spec.gateway).iter().any(|other| other.key() == key) {
+            return Err(conflict(P::KEY_FIELD, format!("{key} {}", P::TAKEN)));
+        }
+        spec.change(|gateway, _| P::list_mut(gateway).push(part));
+        Ok(())
+    })
+    .await?;
+    Ok(changed.unwrap_or_else(|| json_at(&added, StatusCode::CREATED, &location)))
+}
+
+/// Removes the item `key` from its list: 204 (or the 202 of a slow job); 404 when there is no such item.
+async fn remove<P: Part>(ctx: &Ctx, node: &str, name: &str, key: &str) -> HandlerResult {
+    let changed = change(ctx, node, name, |spec| {
+        if !P::list(&spec.gateway).iter().any(|other| other.key() == key) {
+            return Err(ApiError::not_found(P::WHAT, key));
+        }
+        spec.change(|gateway, _| P::list_mut(gateway).retain(|other| other.key() != key));
+        Ok(())
+    })
+    .await?;
+    Ok(no_content(changed))
 }
 
 fn no_content(changed: Option<Response>) -> Response {
@@ -61,7 +158,7 @@ fn no_content(changed: Option<Response>) -> Response {
     responses((status = 200, body = [PortForward])))]
 pub(crate) async fn list_forwards(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    Ok(warp::reply::json(&gateway(&ctx, &node, &name)?.gateway.portforwards).into_response())
+    listed::<PortForward>(&ctx, &node, &name)
 }
 
 #[utoipa::path(operation_id = "createGatewayForward", post, path = "/nodes/{id}/gws/{gwname}/firewall/forwards", tag = "gateways",
@@ -76,21 +173,7 @@ pub(crate) async fn create_forward(
     body: RawBody,
 ) -> HandlerResult {
     let forward: PortForward = caller.body(&ctx, Role::Operator, body)?;
-    forward.validate("")?;
-    let location = format!("/nodes/{node}/gws/{name}/firewall/forwards/{}", forward.id());
-    let added = forward.clone();
-    let changed = change(&ctx, &node, &name, |spec| {
-        if spec.advanced.firewall.is_some() {
-            return Err(advanced_set("firewall", "port forwards"));
-        }
-        if spec.gateway.portforwards.iter().any(|other| other.id() == forward.id()) {
-            return Err(conflict("srcport", format!("{} is forwarded already", forward.id())));
-        }
-        spec.change(|gateway, _| gateway.portforwards.push(forward));
-        Ok(())
-    })
-    .await?;
-    Ok(created(changed, &added, &location))
+    add(&ctx, &node, &name, forward).await
 }
 
 #[utoipa::path(operation_id = "deleteGatewayForward", delete, path = "/nodes/{id}/gws/{gwname}/firewall/forwards/{forwardid}", tag = "gateways",
@@ -104,15 +187,7 @@ pub(crate) async fn delete_forward(
     caller: Caller,
 ) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let changed = change(&ctx, &node, &name, |spec| {
-        if !spec.gateway.portforwards.iter().any(|other| other.id() == forward) {
-            return Err(ApiError::not_found("forward", &forward));
-        }
-        spec.change(|gateway, _| gateway.portforwards.retain(|other| other.id() != forward));
-        Ok(())
-    })
-    .await?;
-    Ok(no_content(changed))
+    remove::<PortForward>(&ctx, &node, &name, &forward).await
 }
 
 /// The subnet of interface `interface` of `spec`, which must serve DHCP (404 otherwise, as the reference).
@@ -225,7 +300,7 @@ pub(crate) async fn delete_host(
     responses((status = 200, body = [HttpProxy])))]
 pub(crate) async fn list_proxies(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    Ok(warp::reply::json(&gateway(&ctx, &node, &name)?.gateway.httpproxies).into_response())
+    listed::<HttpProxy>(&ctx, &node, &name)
 }
 
 #[utoipa::path(operation_id = "createGatewayHttpProxy", post, path = "/nodes/{id}/gws/{gwname}/httpproxies", tag = "gateways",
@@ -234,21 +309,7 @@ pub(crate) async fn list_proxies(node: String, name: String, ctx: Ctx, caller: C
         (status = 409, description = "The host is proxied already, a forward holds the port, or the HTTP configuration is the operator's own", body = ErrorBody)))]
 pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let proxy: HttpProxy = caller.body(&ctx, Role::Operator, body)?;
-    proxy.validate("")?;
-    let location = format!("/nodes/{node}/gws/{name}/httpproxies/{}", proxy.host);
-    let added = proxy.clone();
-    let changed = change(&ctx, &node, &name, |spec| {
-        if spec.advanced.http.is_some() {
-            return Err(advanced_set("HTTP", "HTTP proxies"));
-        }
-        if spec.gateway.httpproxies.iter().any(|other| other.host == proxy.host) {
-            return Err(conflict("host", format!("{} is proxied already", proxy.host)));
-        }
-        spec.change(|gateway, _| gateway.httpproxies.push(proxy));
-        Ok(())
-    })
-    .await?;
-    Ok(created(changed, &added, &location))
+    add(&ctx, &node, &name, proxy).await
 }
 
 #[utoipa::path(operation_id = "getGatewayHttpProxy", get, path = "/nodes/{id}/gws/{gwname}/httpproxies/{proxyid}", tag = "gateways",
@@ -257,12 +318,10 @@ pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: C
 pub(crate) async fn get_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
     let spec = gateway(&ctx, &node, &name)?;
-    let found = spec
-        .gateway
-        .httpproxies
+    let found = HttpProxy::list(&spec.gateway)
         .iter()
-        .find(|other| other.host == proxy)
-        .ok_or_else(|| ApiError::not_found("proxy", &proxy))?;
+        .find(|other| other.key() == proxy)
+        .ok_or_else(|| ApiError::not_found(HttpProxy::WHAT, &proxy))?;
     Ok(warp::reply::json(found).into_response())
 }
 
@@ -271,15 +330,7 @@ pub(crate) async fn get_proxy(node: String, name: String, proxy: String, ctx: Ct
     responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job)))]
 pub(crate) async fn delete_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let changed = change(&ctx, &node, &name, |spec| {
-        if !spec.gateway.httpproxies.iter().any(|other| other.host == proxy) {
-            return Err(ApiError::not_found("proxy", &proxy));
-        }
-        spec.change(|gateway, _| gateway.httpproxies.retain(|other| other.host != proxy));
-        Ok(())
-    })
-    .await?;
-    Ok(no_content(changed))
+    remove::<HttpProxy>(&ctx, &node, &name, &proxy).await
 }
 
 fn text(body: String) -> Response {
