@@ -19,6 +19,9 @@ use tokio::net::{TcpListener, UnixListener};
 use crate::config::{NbdAddress, NbdServerArgs};
 pub use exports::{Exports, Source};
 
+/// The send buffer asked for a unix-socket client (the system's `wmem_max` caps it, 4 MiB by default).
+const UNIX_SEND_BUFFER: usize = 4 << 20;
+
 /// Listens on `args.address` and serves every client until the process ends.
 pub async fn run(args: NbdServerArgs, exports: Exports) -> std::io::Result<()> {
     let exports = Arc::new(exports);
@@ -51,6 +54,9 @@ pub async fn serve_unix(listener: UnixListener, exports: Arc<Exports>, id: Strin
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = accepted?;
+                // A READ reply is up to 32 MiB; the default buffer (about 200 KiB) would cut one 4 MiB reply
+                // into twenty writes, each waiting for the client to read. The kernel caps what is granted.
+                let _ = socket2::SockRef::from(&stream).set_send_buffer_size(UNIX_SEND_BUFFER);
                 clients.spawn(connection(stream, exports.clone(), id.clone()));
             }
             Some(_) = clients.join_next() => {}

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{RwLock, Semaphore, mpsc};
 
@@ -109,10 +109,10 @@ async fn write_replies<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut writer = BufWriter::with_capacity(256 << 10, writer);
     while let Some((header, data)) = outgoing.recv().await {
-        writer.write_all(&header).await?;
-        if let Some(data) = data {
-            writer.write_all(&data).await?;
-        }
+        // Header and data in one vectored write: a large reply goes past the buffer without a write of its own
+        // for the 16-byte header first.
+        let mut reply = Buf::chain(&header[..], data.unwrap_or_default());
+        writer.write_all_buf(&mut reply).await?;
         if outgoing.is_empty() {
             writer.flush().await?;
         }
