@@ -49,6 +49,7 @@ use warp::http::header::{CONNECTION, HeaderName};
 use warp::http::{HeaderValue, Request, Response};
 
 use crate::config::HttpLimits;
+use crate::mapped_file::file_behind;
 
 /// Header fields in one request head: hyper's default, the most it parses on the stack; no client of ours sends
 /// more than about twenty.
@@ -126,6 +127,9 @@ where
             tokio::spawn(refuse(stream, refusal.clone()));
             continue;
         };
+        // Each response is written whole (or its head corked before its file, see `EdgeIo`), so Nagle has nothing
+        // to merge; it would only hold a response's last segment for the client's delayed ACK (40 ms).
+        let _ = stream.set_nodelay(true);
         let state = Arc::new(ConnState::new());
         let io = TokioIo::new(EdgeIo {
             stream: Some(stream),
@@ -277,12 +281,47 @@ impl AsyncWrite for EdgeIo {
         self.get_mut().stream()?.poll_write(cx, buf)
     }
 
+    /// A write of bytes that are a mapped file ([`mapped_file`]: a boot asset) is a `sendfile` of that part of
+    /// the file, after what comes before it in `bufs` (the response head) is sent with `MSG_MORE`, so head and
+    /// file still leave in the same packets.
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        self.get_mut().stream()?.poll_write_vectored(cx, bufs)
+        let stream = self.get_mut().stream()?;
+        let Some((at, (file, offset))) = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(at, buf)| Some((at, file_behind(buf)?)))
+        else {
+            return stream.poll_write_vectored(cx, bufs);
+        };
+        let (head, body) = (&bufs[..at], bufs[at].len());
+        loop {
+            std::task::ready!(stream.poll_write_ready(cx))?;
+            let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+                let head_len: usize = head.iter().map(|buf| buf.len()).sum();
+                let mut sent = 0;
+                if head_len > 0 {
+                    let no_ancillary = &mut rustix::net::SendAncillaryBuffer::default();
+                    sent = rustix::net::sendmsg(&*stream, head, no_ancillary, rustix::net::SendFlags::MORE)?;
+                    if sent < head_len {
+                        return Ok(sent);
+                    }
+                }
+                match rustix::fs::sendfile(&*stream, &*file, Some(&mut offset.clone()), body) {
+                    Ok(count) => Ok(sent + count),
+                    // The head went out: that is this write's progress; the file waits for the next.
+                    Err(rustix::io::Errno::AGAIN) if sent > 0 => Ok(sent),
+                    Err(err) => Err(err.into()),
+                }
+            });
+            match sent {
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+                sent => return Poll::Ready(sent),
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -14,6 +14,7 @@ mod fd_limit;
 mod healthcheck;
 mod http_server;
 mod instance;
+mod mapped_file;
 mod metrics;
 mod model;
 mod nbd;

@@ -24,6 +24,7 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::mapped_file;
 use crate::model::boot::{BootAsset, validate_asset_name};
 use crate::store::{Store, StoreError};
 
@@ -134,15 +135,8 @@ impl AssetDir {
         let path = self
             .path(name)
             .ok_or_else(|| std::io::Error::other("invalid asset name"))?;
-        let file = std::fs::File::open(path)?;
-        let bytes = if file.metadata()?.len() == 0 {
-            Bytes::new()
-        } else {
-            // SAFETY: the mapping is only sound while nobody truncates or rewrites the file. This process never
-            // does (uploads are renamed into place, deletes unlink), and the asset directory belongs to it.
-            let map = unsafe { memmap2::Mmap::map(&file)? };
-            Bytes::from_owner(map)
-        };
+        // Uploads are renamed into place and deletes unlink: a file is never rewritten while mapped.
+        let bytes = mapped_file::map(std::fs::File::open(path)?)?;
         mapped.insert(name.to_owned(), (sha256.to_owned(), bytes.clone()));
         Ok(bytes)
     }
