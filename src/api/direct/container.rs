@@ -84,7 +84,8 @@ pub(crate) async fn list_jobs(node: String, name: String, ctx: Ctx, caller: Call
 
 #[utoipa::path(operation_id = "startContainerJob", post, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",
     request_body = CoreSystem,
-    responses((status = 202, description = "Started", headers(("Location" = String, description = "URL of the job"))), (status = 409, body = ErrorBody)))]
+    responses((status = 202, description = "Started", body = ProcessStarted, headers(("Location" = String, description = "URL of the job"))),
+        (status = 409, body = ErrorBody)))]
 pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let process: CoreSystem = caller.body(&ctx, Role::Operator, body)?;
     process.validate("")?;
@@ -92,7 +93,13 @@ pub(crate) async fn start_job(node: String, name: String, ctx: Ctx, caller: Call
     // Streamed, so its output can be followed at `…/jobs/{jobid}/stream` from its first line.
     let job = client.inside(id).system(&System::from(&process), true).await?;
     let location = format!("/nodes/{node}/containers/{name}/jobs/{job}");
-    Ok(json_at(&json!({"id": job}), StatusCode::ACCEPTED, &location))
+    Ok(json_at(&ProcessStarted { id: job }, StatusCode::ACCEPTED, &location))
+}
+
+/// A process started in a container: its 0-core job, to follow at the response's `Location`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ProcessStarted {
+    id: String,
 }
 
 #[utoipa::path(operation_id = "killContainerJobs", delete, path = "/nodes/{id}/containers/{name}/jobs", tag = "containers",

@@ -92,7 +92,7 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
     responses(
         (status = 201, description = "Imported", body = ImageView,
             headers(("Location" = String, description = "URL of the image"))),
-        (status = 202, description = "Importing; follow the job", body = Job),
+        (status = 202, description = "Importing; follow the job"),
         (status = 400, description = "Invalid field, or a URL whose server refused the image", body = ErrorBody),
         (status = 404, description = "No such vdisk storage", body = ErrorBody),
         (status = 409, description = "Name in use", body = ErrorBody),
@@ -139,7 +139,7 @@ pub(crate) async fn get(storage: String, image: String, ctx: Ctx, caller: Caller
 #[utoipa::path(operation_id = "deleteImage", delete, path = "/vdiskstorage/{id}/images/{imageid}", tag = "storage",
     description = "Removes the image and its blocks (a job); blocks a vdisk made from it refers to are kept.",
     responses((status = 204, description = "Deleted"),
-        (status = 202, description = "Deleting; follow the job", body = Job),
+        (status = 202, description = "Deleting; follow the job"),
         (status = 409, description = "Still importing, or being deleted", body = ErrorBody),
         (status = 502, description = "An engine of the cluster did not answer", body = ErrorBody)))]
 pub(crate) async fn delete(storage: String, image: String, ctx: Ctx, caller: Caller) -> HandlerResult {

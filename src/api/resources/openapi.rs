@@ -4,8 +4,10 @@
 use std::sync::LazyLock;
 
 use utoipa::openapi::Ref;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::Required;
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{Object, Type};
@@ -96,12 +98,14 @@ enum Acts {
 ///
 /// - a parameter for each `{hole}` of its path (a string; a node's `id` described as such);
 /// - 400 when it takes a body, 404 when its path names something that must exist;
+/// - for a 202 that names no body, the job's (`jobs::submit`): its record, at its `Location`;
 /// - the bearer token, unless the annotation says `security(())` (public: health, metrics, this document, the
 ///   machines' boot downloads), and then 401; 403 when it changes something (a read that needs more than the
 ///   viewer role says so itself); 502 and 504 when it may hand back a job (202): it waits for the node, which
 ///   may fail or not answer.
 fn complete(template: &str, operation: &mut Operation, acts: Acts) {
     add_path_parameters(template, operation);
+    complete_job_accepted(operation);
     if operation.request_body.is_some() {
         add_error(operation, "400", "Malformed or invalid; the error names the field");
     }
@@ -125,6 +129,27 @@ fn complete(template: &str, operation: &mut Operation, acts: Acts) {
         add_error(operation, "502", "The node refused or failed the change");
         add_error(operation, "504", "The node did not answer in time");
     }
+}
+
+/// A 202 without a body documented is a job handed back by `jobs::submit`: the job, at `/jobs/{id}`.
+fn complete_job_accepted(operation: &mut Operation) {
+    let Some(RefOr::T(accepted)) = operation.responses.responses.get_mut("202") else {
+        return;
+    };
+    if !accepted.content.is_empty() {
+        return;
+    }
+    if accepted.description.is_empty() {
+        accepted.description = "Accepted; not finished yet: follow the job".into();
+    }
+    let job = ContentBuilder::new().schema(Some(Ref::from_schema_name("Job"))).build();
+    accepted.content.insert("application/json".into(), job);
+    accepted.headers.entry("Location".into()).or_insert_with(|| {
+        HeaderBuilder::new()
+            .schema(Object::with_type(Type::String))
+            .description(Some("URL of the job"))
+            .build()
+    });
 }
 
 /// Whether the operation needs a token, with its security requirement made explicit: the bearer token when the

@@ -11,7 +11,7 @@ use crate::api::error::ErrorBody;
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, with_ctx, workloads};
 use crate::model::storage::FilesystemSpec;
-use crate::model::{Container, ContainerNic, ContainerSpec, CoreSystem, Job, JobAction, Role, Spec};
+use crate::model::{Container, ContainerNic, ContainerSpec, CoreSystem, JobAction, Role, Spec};
 
 /// A container as 0-orchestrator's `Container` shows it, plus ours (`node`, `state`, `job`, `coreId`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -90,8 +90,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
     responses(
         (status = 201, description = "Running on the node", body = ContainerView,
             headers(("Location" = String, description = "URL of the container"))),
-        (status = 202, description = "Accepted; the node has not finished yet: follow the job", body = Job,
-            headers(("Location" = String, description = "URL of the job"))),
+        (status = 202, description = "Accepted; the node has not finished yet: follow the job"),
         (status = 400, description = "Invalid field, or an flist the node cannot fetch", body = ErrorBody),
         (status = 409, description = "Name or host port in use", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -122,7 +121,7 @@ pub(crate) async fn get(node: String, name: String, ctx: Ctx, caller: Caller) ->
 
 #[utoipa::path(operation_id = "deleteContainer", delete, path = "/nodes/{id}/containers/{name}", tag = "containers",
     responses((status = 204, description = "Deleted, or did not exist (as in 0-orchestrator)"),
-        (status = 202, description = "Accepted; follow the job", body = Job),
+        (status = 202),
         (status = 404, description = "Unknown node", body = ErrorBody)))]
 pub(crate) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -139,7 +138,7 @@ pub struct ContainerUpdate {
 #[utoipa::path(operation_id = "updateContainer", put, path = "/nodes/{id}/containers/{name}", tag = "containers",
     request_body = ContainerUpdate,
     responses((status = 204, description = "The container has these NICs now (or will, at its next start)"),
-        (status = 202, description = "Accepted; follow the job", body = Job), (status = 409, description = "Being deleted", body = ErrorBody)))]
+        (status = 202), (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let update: ContainerUpdate = caller.body(&ctx, Role::Operator, body)?;
     let record = workloads::find::<ContainerSpec>(&ctx, &node, &[], &name)?;
@@ -158,14 +157,14 @@ pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
 
 #[utoipa::path(operation_id = "startContainer", post, path = "/nodes/{id}/containers/{name}/start", tag = "containers",
     responses((status = 201, description = "Running (as in 0-orchestrator)"),
-        (status = 202, description = "Accepted; follow the job", body = Job),
+        (status = 202),
         (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, true).await
 }
 
 #[utoipa::path(operation_id = "stopContainer", post, path = "/nodes/{id}/containers/{name}/stop", tag = "containers",
-    responses((status = 204, description = "Stopped"), (status = 202, description = "Accepted; follow the job", body = Job),
+    responses((status = 204, description = "Stopped"), (status = 202),
         (status = 409, description = "Being deleted", body = ErrorBody)))]
 pub(crate) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     power(node, name, ctx, caller, false).await

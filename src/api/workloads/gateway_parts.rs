@@ -163,7 +163,7 @@ pub(crate) async fn list_forwards(node: String, name: String, ctx: Ctx, caller: 
 
 #[utoipa::path(operation_id = "createGatewayForward", post, path = "/nodes/{id}/gws/{gwname}/firewall/forwards", tag = "gateways",
     request_body = PortForward,
-    responses((status = 201, body = PortForward, headers(("Location" = String))), (status = 202, body = crate::model::Job),
+    responses((status = 201, body = PortForward, headers(("Location" = String))), (status = 202),
         (status = 409, description = "The source is forwarded already, the port is in use on the gateway, or the firewall is the operator's own", body = ErrorBody)))]
 pub(crate) async fn create_forward(
     node: String,
@@ -178,7 +178,7 @@ pub(crate) async fn create_forward(
 
 #[utoipa::path(operation_id = "deleteGatewayForward", delete, path = "/nodes/{id}/gws/{gwname}/firewall/forwards/{forwardid}", tag = "gateways",
     params(("forwardid" = String, Path, description = "`srcip:srcport`")),
-    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Deleted"), (status = 202)))]
 pub(crate) async fn delete_forward(
     node: String,
     name: String,
@@ -240,7 +240,7 @@ pub(crate) async fn list_hosts(
 
 #[utoipa::path(operation_id = "addGatewayDhcpHost", post, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts", tag = "gateways",
     request_body = GwHost,
-    responses((status = 204, description = "Added"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "Added"), (status = 202),
         (status = 400, description = "Invalid field, or an address outside the interface's subnet", body = ErrorBody),
         (status = 404, description = "No such gateway or interface, or no DHCP server on it", body = ErrorBody),
         (status = 409, description = "The MAC address has a lease already", body = ErrorBody)))]
@@ -272,7 +272,7 @@ pub(crate) async fn add_host(
 }
 
 #[utoipa::path(operation_id = "deleteGatewayDhcpHost", delete, path = "/nodes/{id}/gws/{gwname}/dhcp/{interface}/hosts/{macaddress}", tag = "gateways",
-    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "Deleted"), (status = 202),
         (status = 404, description = "No such gateway, interface or host, or no DHCP server on the interface", body = ErrorBody)))]
 pub(crate) async fn delete_host(
     node: String,
@@ -305,7 +305,7 @@ pub(crate) async fn list_proxies(node: String, name: String, ctx: Ctx, caller: C
 
 #[utoipa::path(operation_id = "createGatewayHttpProxy", post, path = "/nodes/{id}/gws/{gwname}/httpproxies", tag = "gateways",
     request_body = HttpProxy,
-    responses((status = 201, body = HttpProxy, headers(("Location" = String))), (status = 202, body = crate::model::Job),
+    responses((status = 201, body = HttpProxy, headers(("Location" = String))), (status = 202),
         (status = 409, description = "The host is proxied already, a forward holds the port, or the HTTP configuration is the operator's own", body = ErrorBody)))]
 pub(crate) async fn create_proxy(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let proxy: HttpProxy = caller.body(&ctx, Role::Operator, body)?;
@@ -327,7 +327,7 @@ pub(crate) async fn get_proxy(node: String, name: String, proxy: String, ctx: Ct
 
 #[utoipa::path(operation_id = "deleteGatewayHttpProxy", delete, path = "/nodes/{id}/gws/{gwname}/httpproxies/{proxyid}", tag = "gateways",
     params(("proxyid" = String, Path, description = "Its host")),
-    responses((status = 204, description = "Deleted"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Deleted"), (status = 202)))]
 pub(crate) async fn delete_proxy(node: String, name: String, proxy: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     remove::<HttpProxy>(&ctx, &node, &name, &proxy).await
@@ -347,7 +347,7 @@ pub(crate) async fn get_http_config(node: String, name: String, ctx: Ctx, caller
 #[utoipa::path(operation_id = "setGatewayHttpConfig", post, path = "/nodes/{id}/gws/{gwname}/advanced/http", tag = "gateways",
     description = "Replaces the Caddyfile generated from the HTTP proxies with this one; from then on the proxies no longer apply.",
     request_body(content = String, content_type = "text/plain"),
-    responses((status = 204, description = "The gateway runs it"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "The gateway runs it"), (status = 202),
         (status = 400, description = "Caddy does not take it (the message says where)", body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub(crate) async fn set_http(node: String, gw: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     set_advanced(&ctx, &node, &gw, &caller, body, |advanced| &mut advanced.http).await
@@ -363,7 +363,7 @@ pub(crate) async fn get_firewall_config(node: String, name: String, ctx: Ctx, ca
 #[utoipa::path(operation_id = "setGatewayFirewallConfig", post, path = "/nodes/{id}/gws/{gwname}/advanced/firewall", tag = "gateways",
     description = "Replaces the ruleset generated from the port forwards with this one; from then on the forwards no longer apply.",
     request_body(content = String, content_type = "text/plain"),
-    responses((status = 204, description = "The gateway runs it"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "The gateway runs it"), (status = 202),
         (status = 400, description = "nft does not take it (the message says where)", body = ErrorBody),
         (status = 409, description = "It forwards a port in use on the gateway", body = ErrorBody),
         (status = 415, body = ErrorBody)))]

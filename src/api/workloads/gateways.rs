@@ -97,7 +97,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
 #[utoipa::path(operation_id = "createGateway", post, path = "/nodes/{id}/gws", tag = "gateways",
     request_body = GatewayCreate,
     responses((status = 201, body = GatewayView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 202),
         (status = 400, description = "Invalid field, or a configuration the gateway refuses", body = ErrorBody),
         (status = 409, description = "Name taken, or a forward on a port in use", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -130,7 +130,7 @@ pub(super) async fn change(
 
 #[utoipa::path(operation_id = "updateGateway", put, path = "/nodes/{id}/gws/{gwname}", tag = "gateways",
     request_body = GatewayUpdate,
-    responses((status = 204, description = "Updated"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "Updated"), (status = 202),
         (status = 409, description = "Being deleted or moved, or a forward on a port in use", body = ErrorBody)))]
 pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let update: GatewayUpdate = caller.body(&ctx, Role::Operator, body)?;
@@ -143,21 +143,21 @@ pub(crate) async fn update(node: String, name: String, ctx: Ctx, caller: Caller,
 }
 
 #[utoipa::path(operation_id = "deleteGateway", delete, path = "/nodes/{id}/gws/{gwname}", tag = "gateways",
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202)))]
 pub(crate) async fn delete(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<GatewaySpec>(&ctx, &node, &[], &name).await
 }
 
 #[utoipa::path(operation_id = "startGateway", post, path = "/nodes/{id}/gws/{gwname}/start", tag = "gateways",
-    responses((status = 201, description = "Started", body = GatewayView), (status = 202, body = crate::model::Job), (status = 409, description = "Being deleted or moved", body = ErrorBody)))]
+    responses((status = 201, description = "Started", body = GatewayView), (status = 202), (status = 409, description = "Being deleted or moved", body = ErrorBody)))]
 pub(crate) async fn start(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     power(&ctx, &node, &name, true).await
 }
 
 #[utoipa::path(operation_id = "stopGateway", post, path = "/nodes/{id}/gws/{gwname}/stop", tag = "gateways",
-    responses((status = 204, description = "Stopped (its container is gone)"), (status = 202, body = crate::model::Job), (status = 409, description = "Being deleted or moved", body = ErrorBody)))]
+    responses((status = 204, description = "Stopped (its container is gone)"), (status = 202), (status = 409, description = "Being deleted or moved", body = ErrorBody)))]
 pub(crate) async fn stop(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     power(&ctx, &node, &name, false).await
@@ -189,7 +189,7 @@ pub struct GatewayMigrate {
 #[utoipa::path(operation_id = "migrateGateway", post, path = "/nodes/{id}/gws/{gwname}/migrate", tag = "gateways",
     request_body = GatewayMigrate,
     responses((status = 200, description = "The gateway runs on the other node", body = GatewayView),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 202),
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
         (status = 409, description = "Being changed; the other node has a gateway with this name", body = ErrorBody)))]
 pub(crate) async fn migrate(node: String, name: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {

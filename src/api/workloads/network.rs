@@ -90,7 +90,7 @@ pub(crate) async fn list_bridges(node: String, ctx: Ctx, caller: Caller) -> Hand
 #[utoipa::path(operation_id = "createBridge", post, path = "/nodes/{id}/bridges", tag = "network",
     request_body = BridgeSpec,
     responses((status = 201, body = BridgeView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, description = "Name or subnet taken", body = ErrorBody)))]
+        (status = 202), (status = 409, description = "Name or subnet taken", body = ErrorBody)))]
 pub(crate) async fn create_bridge(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let spec: BridgeSpec = caller.body(&ctx, Role::Operator, body)?;
     workloads::require_node(&ctx, &node)?;
@@ -119,7 +119,7 @@ pub(crate) async fn get_bridge(node: String, name: String, ctx: Ctx, caller: Cal
 }
 
 #[utoipa::path(operation_id = "deleteBridge", delete, path = "/nodes/{id}/bridges/{bridge}", tag = "network",
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202)))]
 pub(crate) async fn delete_bridge(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<BridgeSpec>(&ctx, &node, &[], &name).await
@@ -137,7 +137,7 @@ pub(crate) async fn list_zerotiers(node: String, ctx: Ctx, caller: Caller) -> Ha
 #[utoipa::path(operation_id = "joinZerotier", post, path = "/nodes/{id}/zerotiers", tag = "network",
     request_body = ZerotierJoin,
     responses((status = 201, description = "Joined", body = Object, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody)))]
+        (status = 202), (status = 409, body = ErrorBody)))]
 pub(crate) async fn join_zerotier(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let mut spec: ZerotierJoin = caller.body(&ctx, Role::Operator, body)?;
     spec.nwid = spec.nwid.to_ascii_lowercase();
@@ -157,7 +157,7 @@ pub(crate) async fn get_zerotier(node: String, nwid: String, ctx: Ctx, caller: C
 }
 
 #[utoipa::path(operation_id = "leaveZerotier", delete, path = "/nodes/{id}/zerotiers/{nwid}", tag = "network",
-    responses((status = 204, description = "Left, or was not a member"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Left, or was not a member"), (status = 202)))]
 pub(crate) async fn leave_zerotier(node: String, nwid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<ZerotierJoin>(&ctx, &node, &[], &nwid.to_ascii_lowercase()).await

@@ -115,7 +115,7 @@ async fn change_devices(
 
 #[utoipa::path(operation_id = "addStoragePoolDevices", post, path = "/nodes/{id}/storagepools/{pool}/devices", tag = "storage",
     request_body(content = [String], description = "Device paths to add, e.g. `[\"/dev/sdd\"]`"),
-    responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202, body = crate::model::Job), (status = 409, description = "A device is in another pool", body = ErrorBody)))]
+    responses((status = 201, description = "Added", body = [StoragePoolDevice]), (status = 202), (status = 409, description = "A device is in another pool", body = ErrorBody)))]
 pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let added: Vec<String> = caller.body(&ctx, Role::Operator, body)?;
     if added.is_empty() {
@@ -140,7 +140,7 @@ pub(crate) async fn add(node: String, pool: String, ctx: Ctx, caller: Caller, bo
 }
 
 #[utoipa::path(operation_id = "removeStoragePoolDevice", delete, path = "/nodes/{id}/storagepools/{pool}/devices/{uuid}", tag = "storage",
-    responses((status = 204, description = "Removed, or not in the pool"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "Removed, or not in the pool"), (status = 202),
         (status = 400, description = "The pool's profile needs the device", body = ErrorBody)))]
 pub(crate) async fn remove(node: String, pool: String, uuid: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;

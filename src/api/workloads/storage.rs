@@ -206,7 +206,7 @@ pub(crate) async fn list_pools(node: String, ctx: Ctx, caller: Caller) -> Handle
 #[utoipa::path(operation_id = "createStoragePool", post, path = "/nodes/{id}/storagepools", tag = "storage",
     request_body = StoragePoolSpec,
     responses((status = 201, body = StoragePoolView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 202),
         (status = 400, description = "Invalid field or unknown device", body = ErrorBody),
         (status = 409, description = "Name taken, or a device already in use", body = ErrorBody)))]
 pub(crate) async fn create_pool(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -244,7 +244,7 @@ pub(crate) async fn get_pool(node: String, name: String, ctx: Ctx, caller: Calle
 }
 
 #[utoipa::path(operation_id = "deleteStoragePool", delete, path = "/nodes/{id}/storagepools/{pool}", tag = "storage",
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202),
         (status = 409, description = "It still holds filesystems", body = ErrorBody)))]
 pub(crate) async fn delete_pool(node: String, name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -264,7 +264,7 @@ pub(crate) async fn list_filesystems(node: String, pool: String, ctx: Ctx, calle
 #[utoipa::path(operation_id = "createFilesystem", post, path = "/nodes/{id}/storagepools/{pool}/filesystems", tag = "storage",
     request_body = FilesystemSpec,
     responses((status = 201, body = FilesystemView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody),
+        (status = 202), (status = 409, body = ErrorBody),
         (status = 507, description = "The pool has no room for the quota", body = ErrorBody)))]
 pub(crate) async fn create_filesystem(
     node: String,
@@ -288,7 +288,7 @@ pub(crate) async fn get_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -
 }
 
 #[utoipa::path(operation_id = "deleteFilesystem", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}", tag = "storage",
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job),
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202),
         (status = 409, description = "It still has snapshots", body = ErrorBody)))]
 pub(crate) async fn delete_filesystem(at: FilesystemAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
@@ -308,7 +308,7 @@ pub(crate) async fn list_snapshots(at: FilesystemAt, ctx: Ctx, caller: Caller) -
 #[utoipa::path(operation_id = "createSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots", tag = "storage",
     request_body = SnapshotSpec,
     responses((status = 201, body = SnapshotView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, body = ErrorBody)))]
+        (status = 202), (status = 409, body = ErrorBody)))]
 pub(crate) async fn create_snapshot(at: FilesystemAt, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let spec: SnapshotSpec = caller.body(&ctx, Role::Operator, body)?;
     require_parent::<FilesystemSpec>(&ctx, &at.node, &at.parents, &at.name)?;
@@ -361,7 +361,7 @@ pub(crate) async fn get_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> Ha
 }
 
 #[utoipa::path(operation_id = "deleteSnapshot", delete, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}", tag = "storage",
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202)))]
 pub(crate) async fn delete_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<SnapshotSpec>(&ctx, &at.node, &at.parents, &at.name).await
@@ -369,7 +369,7 @@ pub(crate) async fn delete_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) ->
 
 #[utoipa::path(operation_id = "rollbackSnapshot", post, path = "/nodes/{id}/storagepools/{pool}/filesystems/{filesystem}/snapshots/{snapshot}/rollback", tag = "storage",
     responses((status = 204, description = "The filesystem is back to the snapshot"),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job)))]
+        (status = 202)))]
 pub(crate) async fn rollback_snapshot(at: SnapshotAt, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     let [pool, fs] = &at.parents;

@@ -116,8 +116,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     responses(
         (status = 201, description = "Deployed: every engine answers", body = StorageClusterView,
             headers(("Location" = String, description = "URL of the cluster"))),
-        (status = 202, description = "Accepted; still deploying: follow the job", body = Job,
-            headers(("Location" = String, description = "URL of the job"))),
+        (status = 202, description = "Accepted; still deploying: follow the job"),
         (status = 400, description = "Invalid field, an unknown node, servers not divisible by the nodes, or a node \
             without enough free disks of driveType", body = ErrorBody),
         (status = 409, description = "Label in use", body = ErrorBody),
@@ -147,7 +146,7 @@ pub(crate) async fn get(label: String, ctx: Ctx, caller: Caller) -> HandlerResul
 
 #[utoipa::path(operation_id = "deleteStorageCluster", delete, path = "/storageclusters/{label}", tag = "storage",
     responses((status = 204, description = "Engines, filesystems and pools gone, or it did not exist (as in 0-orchestrator)"),
-        (status = 202, description = "Accepted; follow the job", body = Job),
+        (status = 202),
         (status = 400, description = "A vdisk storage uses it", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) async fn delete(label: String, ctx: Ctx, caller: Caller) -> HandlerResult {

@@ -71,7 +71,7 @@ fn bad_url(error: TransferError) -> ApiError {
     description = "Writes the VM's definition to `<url>/<vmid>_<epoch seconds>` over FTP or HTTP PUT (a job).",
     request_body = ExportVm,
     responses((status = 200, description = "Written; the file's URL", body = ExportedUrl),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 202),
         (status = 409, description = "The VM is being changed or deleted", body = ErrorBody),
         (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)))]
 pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
@@ -110,7 +110,7 @@ pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, b
     description = "Reads an exported VM's definition from its URL (FTP or HTTP GET) and creates the VM (a job).",
     request_body = ImportVm,
     responses((status = 200, description = "Imported (the reference's code); `Location` names the VM", headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 202),
         (status = 400, description = "A bad field, an unknown vdisk storage, or a file that is no VM definition", body = ErrorBody), (status = 409, description = "Id taken", body = ErrorBody),
         (status = 502, description = "The server refused the file or could not be reached", body = ErrorBody)))]
 pub(crate) async fn import(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {

@@ -115,7 +115,7 @@ pub(crate) async fn list(node: String, ctx: Ctx, caller: Caller) -> HandlerResul
 #[utoipa::path(operation_id = "createVm", post, path = "/nodes/{id}/vms", tag = "vms",
     request_body = VmSpec,
     responses((status = 201, body = VmView, headers(("Location" = String))),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody)))]
+        (status = 202), (status = 409, description = "Id taken, or not enough memory on the node", body = ErrorBody)))]
 pub(crate) async fn create(node: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let spec: VmSpec = caller.body(&ctx, Role::Operator, body)?;
     workloads::create_response(&ctx, &node, Vec::new(), spec, async |vm| {
@@ -155,7 +155,7 @@ pub(crate) async fn update(node: String, id: String, ctx: Ctx, caller: Caller, b
 }
 
 #[utoipa::path(operation_id = "deleteVm", delete, path = "/nodes/{id}/vms/{vmid}", tag = "vms",
-    responses((status = 204, description = "Deleted, or did not exist"), (status = 202, body = crate::model::Job)))]
+    responses((status = 204, description = "Deleted, or did not exist"), (status = 202)))]
 pub(crate) async fn delete(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
     workloads::delete::<VmSpec>(&ctx, &node, &[], &id).await
@@ -191,7 +191,7 @@ macro_rules! power_action {
         #[utoipa::path(operation_id = $operation, post, path = concat!("/nodes/{id}/vms/{vmid}/", $segment), tag = "vms",
             description = $does,
             params(("id" = String, Path, description = "Node id")),
-            responses((status = 204, description = "Done"), (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+            responses((status = 204, description = "Done"), (status = 202),
                 (status = 409, description = "Being deleted, or (pause/resume) not running", body = ErrorBody)))]
         pub(crate) async fn $handler(node: String, id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
             $run(node, id, $segment.to_owned(), ctx, caller).await
@@ -263,7 +263,7 @@ pub struct VmMigrate {
 #[utoipa::path(operation_id = "migrateVm", post, path = "/nodes/{id}/vms/{vmid}/migrate", tag = "vms",
     request_body = VmMigrate,
     responses((status = 204, description = "The VM is on the other node (running if it ran)"),
-        (status = 202, description = "Accepted; follow the job", body = crate::model::Job),
+        (status = 202),
         (status = 400, description = "Unknown node, or the one it is on", body = ErrorBody),
         (status = 409, description = "Being deleted or moved; the other node has a VM with this id, or too little memory", body = ErrorBody)))]
 pub(crate) async fn migrate(node: String, id: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
