@@ -42,6 +42,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use rustix::io::Errno;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -297,7 +298,7 @@ impl AsyncWrite for EdgeIo {
         else {
             return stream.poll_write_vectored(cx, bufs);
         };
-        let (head, body) = (&bufs[..at], bufs[at].len());
+        let (head, body) = (&bufs[..at], &bufs[at]);
         loop {
             std::task::ready!(stream.poll_write_ready(cx))?;
             let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
@@ -310,10 +311,17 @@ impl AsyncWrite for EdgeIo {
                         return Ok(sent);
                     }
                 }
-                match rustix::fs::sendfile(&*stream, &*file, Some(&mut offset.clone()), body) {
+                let file_sent = match rustix::fs::sendfile(&*stream, &*file, Some(&mut offset.clone()), body.len()) {
+                    // A file system that cannot hand its pages to a socket: the mapped bytes, copied as usual.
+                    Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+                        rustix::net::send(&*stream, body, rustix::net::SendFlags::empty())
+                    }
+                    file_sent => file_sent,
+                };
+                match file_sent {
                     Ok(count) => Ok(sent + count),
                     // The head went out: that is this write's progress; the file waits for the next.
-                    Err(rustix::io::Errno::AGAIN) if sent > 0 => Ok(sent),
+                    Err(Errno::AGAIN) if sent > 0 => Ok(sent),
                     Err(err) => Err(err.into()),
                 }
             });
