@@ -60,23 +60,42 @@ impl EtcdCluster {
         EtcdCluster::launch_all_in(tempfile::tempdir().unwrap(), size, secured)
     }
 
+    /// Ports are picked by binding port 0 and letting it go, so another process (a test binary running beside
+    /// this one) may bind one first; then the cluster starts again, from nothing, on other ports.
     fn launch_all_in(dir: tempfile::TempDir, size: usize, secured: Option<Secured>) -> EtcdCluster {
-        let members = (0..size)
-            .map(|index| Member {
-                name: format!("m{index}"),
-                client_port: loopback_port(),
-                peer_port: loopback_port(),
-                child: None,
-            })
-            .collect();
-        let mut cluster = EtcdCluster { members, dir, secured };
-        for index in 0..size {
-            cluster.launch(index);
+        let mut cluster = EtcdCluster {
+            members: Vec::new(),
+            dir,
+            secured,
+        };
+        for _attempt in 0..3 {
+            cluster.members = (0..size)
+                .map(|index| Member {
+                    name: format!("m{index}"),
+                    client_port: loopback_port(),
+                    peer_port: loopback_port(),
+                    child: None,
+                })
+                .collect();
+            for index in 0..size {
+                cluster.launch(index);
+            }
+            let unhealthy = (0..size).find(|&index| !cluster.becomes_healthy(index));
+            match unhealthy {
+                None => return cluster,
+                Some(_) if (0..size).any(|index| cluster.log(index).contains("address already in use")) => {
+                    for index in 0..size {
+                        cluster.kill(index);
+                        let _ = std::fs::remove_dir_all(cluster.dir.path().join(&cluster.members[index].name));
+                    }
+                }
+                Some(index) => cluster.unhealthy(index),
+            }
         }
-        for index in 0..size {
-            cluster.wait_healthy(index);
-        }
-        cluster
+        panic!(
+            "etcd could not bind its ports in three tries; the last log: {}",
+            cluster.log(0)
+        )
     }
 
     /// `host:port,…` of every member's client address.
@@ -154,7 +173,14 @@ impl EtcdCluster {
         self.members[index].child = Some(child);
     }
 
-    fn wait_healthy(&self, index: usize) {
+    fn wait_healthy(&mut self, index: usize) {
+        if !self.becomes_healthy(index) {
+            self.unhealthy(index);
+        }
+    }
+
+    /// Whether member `index` answers healthy within 20 s (no longer waited for once its process has ended).
+    fn becomes_healthy(&mut self, index: usize) -> bool {
         let port = self.members[index].client_port;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -163,14 +189,29 @@ impl EtcdCluster {
                 Some(_) => Some(self.curl(index, "GET", "/health", None)),
             };
             if answer.is_some_and(|answer| answer.contains("\"health\":\"true\"")) {
-                return;
+                return true;
+            }
+            let ended = self.members[index]
+                .child
+                .as_mut()
+                .is_none_or(|child| child.try_wait().ok().flatten().is_some());
+            if ended {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        false
+    }
+
+    fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("m{index}.log"))).unwrap_or_default()
+    }
+
+    fn unhealthy(&self, index: usize) -> ! {
         panic!(
             "etcd member {index} did not become healthy within 20 s; its log: {}",
-            std::fs::read_to_string(self.dir.path().join(format!("m{index}.log"))).unwrap_or_default()
-        );
+            self.log(index)
+        )
     }
 }
 
