@@ -21,6 +21,9 @@
 //! - **Closing** is lingering: the write side is shut (the response and a FIN go out) and what the client still
 //!   sends is read and dropped for up to [`LINGER`], as nginx does; closing with unread data would send a reset,
 //!   which makes the client's kernel drop the response it has not read yet (the 413, the 431).
+//! - **Boot files** (memory-mapped, [`mapped_file`](crate::mapped_file)) go out with `sendfile` from the page
+//!   cache instead of being copied into the socket; `TCP_NODELAY` is set, so no response's last segment waits
+//!   for the client's delayed ACK.
 //! - **Security headers** go on every response the service gives ([`SECURITY_HEADERS`]); the ones hyper writes
 //!   itself (400, 431) have no body for a browser to render.
 //!
