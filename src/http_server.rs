@@ -305,28 +305,7 @@ impl AsyncWrite for EdgeIo {
         loop {
             std::task::ready!(stream.poll_write_ready(cx))?;
             let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
-                let head_len: usize = head.iter().map(|buf| buf.len()).sum();
-                let mut sent = 0;
-                if head_len > 0 {
-                    let no_ancillary = &mut rustix::net::SendAncillaryBuffer::default();
-                    sent = rustix::net::sendmsg(&*stream, head, no_ancillary, rustix::net::SendFlags::MORE)?;
-                    if sent < head_len {
-                        return Ok(sent);
-                    }
-                }
-                let file_sent = match rustix::fs::sendfile(&*stream, &*file, Some(&mut offset.clone()), body.len()) {
-                    // A file system that cannot hand its pages to a socket: the mapped bytes, copied as usual.
-                    Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
-                        rustix::net::send(&*stream, body, rustix::net::SendFlags::empty())
-                    }
-                    file_sent => file_sent,
-                };
-                match file_sent {
-                    Ok(count) => Ok(sent + count),
-                    // The head went out: that is this write's progress; the file waits for the next.
-                    Err(Errno::AGAIN) if sent > 0 => Ok(sent),
-                    Err(err) => Err(err.into()),
-                }
+                send_head_and_file(&stream, head, &file, offset, body)
             });
             match sent {
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -345,6 +324,39 @@ impl AsyncWrite for EdgeIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.get_mut().stream()?.poll_shutdown(cx)
+    }
+}
+
+/// One non-blocking try at `head` (with `MSG_MORE`) and then `body`, the bytes at `offset` of `file`, sent from
+/// the page cache: how many bytes of the two went out.
+fn send_head_and_file(
+    socket: &TcpStream,
+    head: &[std::io::IoSlice<'_>],
+    file: &std::fs::File,
+    offset: u64,
+    body: &[u8],
+) -> std::io::Result<usize> {
+    let head_len: usize = head.iter().map(|buf| buf.len()).sum();
+    let mut sent = 0;
+    if head_len > 0 {
+        let no_ancillary = &mut rustix::net::SendAncillaryBuffer::default();
+        sent = rustix::net::sendmsg(socket, head, no_ancillary, rustix::net::SendFlags::MORE)?;
+        if sent < head_len {
+            return Ok(sent);
+        }
+    }
+    let file_sent = match rustix::fs::sendfile(socket, file, Some(&mut offset.clone()), body.len()) {
+        // A file system that cannot hand its pages to a socket: the mapped bytes, copied as usual.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            rustix::net::send(socket, body, rustix::net::SendFlags::empty())
+        }
+        file_sent => file_sent,
+    };
+    match file_sent {
+        Ok(count) => Ok(sent + count),
+        // The head went out: that is this write's progress; the file waits for the next.
+        Err(Errno::AGAIN) if sent > 0 => Ok(sent),
+        Err(err) => Err(err.into()),
     }
 }
 
