@@ -119,8 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_log_keeps_the_newest_records_within_its_age() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::scratch();
         let day = Duration::from_secs(86_400);
         let keep = Retention { records: 5, age: day };
         let audit = Audit::open(store.clone(), Some(keep)).unwrap();

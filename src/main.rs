@@ -197,25 +197,20 @@ async fn serve(config: ServeConfig) -> ExitCode {
     let address = listener.local_addr().unwrap_or(config.listen);
 
     let metrics = Arc::new(metrics::Metrics::default());
-    let ipxe = match &config.ipxe_dir {
-        Some(dir) => match boot::IpxeBinaries::from_dir(dir) {
-            Ok(ipxe) => ipxe,
-            Err(err) => {
-                tracing::error!("cannot read the iPXE binaries from --ipxe-dir: {err}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => boot::IpxeBinaries::embedded(),
+    let firmware = |what: &str, loaded: std::io::Result<boot::file_set::FileSet>| {
+        loaded.map_err(|err| tracing::error!("cannot read {what}: {err}")).ok()
     };
-    let syslinux = match &config.syslinux_dir {
-        Some(dir) => match boot::media::Syslinux::from_dir(dir) {
-            Ok(syslinux) => syslinux,
-            Err(err) => {
-                tracing::error!("cannot read the ISOLINUX files from --syslinux-dir: {err}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => boot::media::Syslinux::embedded(),
+    let (Some(ipxe), Some(syslinux)) = (
+        firmware(
+            "the iPXE binaries from --ipxe-dir",
+            boot::ipxe::load(config.ipxe_dir.as_deref()),
+        ),
+        firmware(
+            "the ISOLINUX files from --syslinux-dir",
+            boot::media::syslinux::load(config.syslinux_dir.as_deref()),
+        ),
+    ) else {
+        return ExitCode::FAILURE;
     };
     let boot = match boot::Boot::new(
         store.clone(),

@@ -5,7 +5,10 @@
 //! is scraped.
 
 use crate::model::boot::{BootOutcome, BootProtocol};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -15,129 +18,95 @@ pub struct Metrics {
     rss_bytes: IntGauge,
     boot_served: IntCounterVec,
     boot_bytes: IntCounterVec,
-    boot_events_dropped: prometheus::IntCounter,
-    tftp_malformed: prometheus::IntCounter,
-    tftp_refused: prometheus::IntCounter,
+    boot_events_dropped: IntCounter,
+    tftp_malformed: IntCounter,
+    tftp_refused: IntCounter,
     dhcp_malformed: IntCounterVec,
     dhcp_ignored: IntCounterVec,
-    nodes: prometheus::IntGaugeVec,
-    engine_leader: prometheus::IntGaugeVec,
-    engine_leader_since: prometheus::IntGaugeVec,
+    nodes: IntGaugeVec,
+    engine_leader: IntGaugeVec,
+    engine_leader_since: IntGaugeVec,
 }
 
 impl Default for Metrics {
     fn default() -> Metrics {
         let registry = Registry::new_custom(Some("zos".into()), None).expect("a valid prefix");
-        let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
-            &["method", "route", "status"],
-        )
-        .expect("valid metric");
+        let counter = |name: &str, help: &str| registered(&registry, IntCounter::new(name, help));
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            registered(&registry, IntCounterVec::new(Opts::new(name, help), labels))
+        };
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            registered(&registry, IntGaugeVec::new(Opts::new(name, help), labels))
+        };
+        let gauge = |name: &str, help: &str| registered(&registry, IntGauge::new(name, help));
         // 100 µs … ~1.6 s: API reads sit at the low end, long uploads at the top.
         let buckets = prometheus::exponential_buckets(0.0001, 2.0, 15).expect("valid buckets");
-        let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route").buckets(buckets),
-            &["route"],
-        )
-        .expect("valid metric");
-        let store_bytes =
-            IntGauge::new("store_size_bytes", "Bytes the state store takes on disk").expect("valid metric");
-        let rss_bytes =
-            IntGauge::new("process_resident_memory_bytes", "Resident set size of this process").expect("valid metric");
-        let boot_served = IntCounterVec::new(
-            Opts::new(
+        Metrics {
+            requests: counters(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+                &["method", "route", "status"],
+            ),
+            latency: registered(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route")
+                        .buckets(buckets),
+                    &["route"],
+                ),
+            ),
+            store_bytes: gauge("store_size_bytes", "Bytes the state store takes on disk"),
+            rss_bytes: gauge("process_resident_memory_bytes", "Resident set size of this process"),
+            boot_served: counters(
                 "boot_files_served_total",
                 "Boot files and scripts served, by protocol and outcome",
+                &["protocol", "outcome"],
             ),
-            &["protocol", "outcome"],
-        )
-        .expect("valid metric");
-        let boot_bytes = IntCounterVec::new(
-            Opts::new("boot_bytes_served_total", "Boot bytes sent, by protocol"),
-            &["protocol"],
-        )
-        .expect("valid metric");
-        let boot_events_dropped = prometheus::IntCounter::new(
-            "boot_events_dropped_total",
-            "Boot events not recorded because the recorder queue was full",
-        )
-        .expect("valid metric");
-        let tftp_malformed =
-            prometheus::IntCounter::new("tftp_malformed_packets_total", "Malformed TFTP packets dropped")
-                .expect("valid metric");
-        let tftp_refused =
-            prometheus::IntCounter::new("tftp_write_requests_refused_total", "TFTP write requests refused")
-                .expect("valid metric");
-        let dhcp_malformed = IntCounterVec::new(
-            Opts::new(
+            boot_bytes: counters("boot_bytes_served_total", "Boot bytes sent, by protocol", &["protocol"]),
+            boot_events_dropped: counter(
+                "boot_events_dropped_total",
+                "Boot events not recorded because the recorder queue was full",
+            ),
+            tftp_malformed: counter("tftp_malformed_packets_total", "Malformed TFTP packets dropped"),
+            tftp_refused: counter("tftp_write_requests_refused_total", "TFTP write requests refused"),
+            dhcp_malformed: counters(
                 "proxy_dhcp_malformed_packets_total",
                 "Malformed DHCP packets the proxyDHCP server dropped, by reason",
+                &["reason"],
             ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let dhcp_ignored = IntCounterVec::new(
-            Opts::new(
+            dhcp_ignored: counters(
                 "proxy_dhcp_ignored_packets_total",
                 "Well-formed DHCP packets the proxyDHCP server did not answer, by reason",
+                &["reason"],
             ),
-            &["reason"],
-        )
-        .expect("valid metric");
-        let nodes = prometheus::IntGaugeVec::new(
-            Opts::new("nodes", "Registered nodes by the state the last heartbeat observed"),
-            &["state"],
-        )
-        .expect("valid metric");
-        let engine_leader = prometheus::IntGaugeVec::new(
-            Opts::new("engine_leader", "1 when this instance runs the engine (leads), else 0"),
-            &["instance"],
-        )
-        .expect("valid metric");
-        let engine_leader_since = prometheus::IntGaugeVec::new(
-            Opts::new(
+            nodes: gauges(
+                "nodes",
+                "Registered nodes by the state the last heartbeat observed",
+                &["state"],
+            ),
+            engine_leader: gauges(
+                "engine_leader",
+                "1 when this instance runs the engine (leads), else 0",
+                &["instance"],
+            ),
+            engine_leader_since: gauges(
                 "engine_leader_since_seconds",
                 "When the engine's current leader took over, in seconds since the epoch",
+                &["leader"],
             ),
-            &["leader"],
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(nodes.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(engine_leader.clone()),
-            Box::new(engine_leader_since.clone()),
-            Box::new(tftp_malformed.clone()),
-            Box::new(tftp_refused.clone()),
-            Box::new(dhcp_malformed.clone()),
-            Box::new(dhcp_ignored.clone()),
-            Box::new(boot_served.clone()),
-            Box::new(boot_bytes.clone()),
-            Box::new(boot_events_dropped.clone()),
-            Box::new(requests.clone()),
-            Box::new(latency.clone()),
-            Box::new(store_bytes.clone()),
-            Box::new(rss_bytes.clone()),
-        ] {
-            registry.register(collector).expect("each metric is registered once");
-        }
-        Metrics {
             registry,
-            requests,
-            latency,
-            store_bytes,
-            rss_bytes,
-            boot_served,
-            boot_bytes,
-            boot_events_dropped,
-            tftp_malformed,
-            tftp_refused,
-            dhcp_malformed,
-            dhcp_ignored,
-            nodes,
-            engine_leader,
-            engine_leader_since,
         }
     }
+}
+
+/// Adds a metric to the registry, so `/metrics` shows it: made and registered in one step, none can be left out.
+/// The definitions are fixed in this file, so an error is a bug.
+fn registered<C: Collector + Clone + 'static>(registry: &Registry, made: prometheus::Result<C>) -> C {
+    let metric = made.expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
 }
 
 impl Metrics {

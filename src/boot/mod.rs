@@ -7,6 +7,7 @@
 //! server we do not control, [`proxy_dhcp`] tells PXE clients which of those files to load.
 
 pub mod assets;
+pub mod file_set;
 pub mod ipxe;
 pub mod media;
 pub mod proxy_dhcp;
@@ -77,7 +78,7 @@ impl Boot {
     pub fn new(
         store: Store,
         ipxe: IpxeBinaries,
-        syslinux: media::Syslinux,
+        syslinux: file_set::FileSet,
         data_dir: &std::path::Path,
         http_port: u16,
         boot_url: Option<String>,

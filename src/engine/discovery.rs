@@ -220,8 +220,7 @@ mod tests {
     /// answers), the member as it was, and no retry behind the operator's back.
     #[tokio::test]
     async fn a_request_the_controller_fails_records_why_and_leaves_the_member_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::scratch();
         let member = ZeroTierMember {
             member: Member {
                 id: "abcdef0123".into(),

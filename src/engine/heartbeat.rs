@@ -435,8 +435,7 @@ mod tests {
     /// error at once), and a node no longer registered loses its status and health.
     #[tokio::test]
     async fn rounds_write_what_changed_and_forget_unregistered_nodes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::scratch();
         let sim = crate::sim::start("127.0.0.1:0".parse().unwrap(), 5, None)
             .await
             .unwrap();

@@ -51,6 +51,17 @@ pub struct JobError {
     pub field: Option<String>,
 }
 
+impl JobError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>, field: Option<&str>) -> JobError {
+        JobError {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            field: field.map(str::to_owned),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {

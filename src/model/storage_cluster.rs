@@ -160,6 +160,7 @@ pub fn cluster_config(servers: &[StorageServer]) -> String {
 mod tests {
     use super::*;
     use crate::model::Spec;
+    use crate::model::validate::field_rejected;
 
     fn spec() -> StorageClusterSpec {
         serde_json::from_value(serde_json::json!({
@@ -170,12 +171,7 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(spec().validate(), Ok(()));
-        let field = |change: fn(&mut StorageClusterSpec)| {
-            let mut spec = spec();
-            change(&mut spec);
-            spec.validate().unwrap_err().field
-        };
+        let field = |change: fn(&mut StorageClusterSpec)| field_rejected(spec(), StorageClusterSpec::validate, change);
         assert_eq!(field(|s| s.servers = 4), "servers");
         assert_eq!(field(|s| s.servers = 0), "servers");
         assert_eq!(field(|s| s.drive_type = "floppy".into()), "driveType");

@@ -21,6 +21,15 @@ impl Invalid {
     }
 }
 
+/// For a unit test of a validation: `valid` must pass it; `change` made to it must fail it. Answers the field the
+/// failure names.
+#[cfg(test)]
+pub fn field_rejected<T>(mut valid: T, validate: fn(&T) -> Result<(), Invalid>, change: impl FnOnce(&mut T)) -> String {
+    assert_eq!(validate(&valid), Ok(()), "the unchanged value must be valid");
+    change(&mut valid);
+    validate(&valid).expect_err("the change must be refused").field
+}
+
 pub(super) fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')
 }

@@ -146,6 +146,7 @@ pub struct VdiskRollback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::validate::field_rejected;
 
     fn create() -> VdiskCreate {
         serde_json::from_value(serde_json::json!({"id": "d1", "size": 1, "type": "db"})).unwrap()
@@ -153,13 +154,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(create().validate(), Ok(()));
         assert_eq!(create().blocksize, 4096);
-        let field = |change: fn(&mut VdiskCreate)| {
-            let mut create = create();
-            change(&mut create);
-            create.validate().unwrap_err().field
-        };
+        let field = |change: fn(&mut VdiskCreate)| field_rejected(create(), VdiskCreate::validate, change);
         assert_eq!(field(|c| c.size = 0), "size");
         assert_eq!(field(|c| c.size = -3), "size");
         assert_eq!(field(|c| c.size = 2049), "size");

@@ -169,6 +169,14 @@ pub struct Store {
 }
 
 impl Store {
+    /// A new embedded store in a directory of its own, for a unit test; the store lives as long as the directory.
+    #[cfg(test)]
+    pub fn scratch() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
     /// Opens (or creates) the embedded store under `data_dir`. Takes an exclusive lock on the directory first, so
     /// a second process fails here before it reads or writes anything.
     pub fn open(data_dir: &Path) -> Result<Store> {

@@ -148,8 +148,8 @@ mod tests {
     fn subscription(store: &Store, dir: &std::path::Path, last_sent: u64) -> (Subscription, watch::Sender<bool>) {
         let (stop, shutdown) = watch::channel(false);
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
-        let ipxe = crate::boot::IpxeBinaries::embedded();
-        let syslinux = crate::boot::media::Syslinux::embedded();
+        let ipxe = crate::boot::ipxe::load(None).unwrap();
+        let syslinux = crate::boot::media::syslinux::load(None).unwrap();
         let boot = crate::boot::Boot::new(store.clone(), ipxe, syslinux, dir, 8080, None, metrics.clone()).unwrap();
         let ctx = std::sync::Arc::new(crate::api::Context {
             store: store.clone(),
@@ -182,8 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_subscriber_catches_up_from_the_log_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = Store::scratch();
         let (mut lagging, _stop) = subscription(&store, dir.path(), 0);
         // More than the live buffer, while the subscriber is not polled.
         let writes = 1500;
@@ -207,8 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_older_than_the_log_is_told_to_reset() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = Store::scratch();
         store.put(node("a".into()), Expect::Absent).await.unwrap();
         // A position from another (newer) database: nothing to replay, so the client must re-read.
         let (mut stranger, _stop) = subscription(&store, dir.path(), 999);

@@ -395,8 +395,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_page_shows_every_write_committed_before_it_and_the_same_json_as_the_view() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::scratch();
         let list = NodeList::default();
         store.put(node("n1", "r1"), Expect::Absent).await.unwrap();
         assert_eq!(ids(&list, &store, None, 10).0, ["n1"]);

@@ -1,6 +1,6 @@
 //! Boot media for machines no PXE reaches: images whose iPXE runs a script that chains to this server (0-bootstrap's
 //! `/iso/…`, `/usb/…`, `/uefimg/…`, `/krn/…`, `/uefi/…`). Assembled at request time from prebuilt binaries — the
-//! iPXE builds of [`super::IpxeBinaries`] and ISOLINUX ([`Syslinux`]) — without compiling anything: the script
+//! iPXE builds of [`super::IpxeBinaries`] and ISOLINUX ([`syslinux`]) — without compiling anything: the script
 //! is a file beside iPXE rather than linked into it.
 //!
 //! - `iso` / `usb`: one hybrid image ([`iso9660`]). BIOS: ISOLINUX starts `ipxe.lkrn` with the script as its
@@ -19,22 +19,35 @@ mod cache;
 mod fat;
 mod iso9660;
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 pub use cache::CacheUse;
 
 use super::IpxeBinaries;
+use super::file_set::FileSet;
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/syslinux_binaries.rs"));
+/// ISOLINUX's binaries: embedded at build time (see build.rs), or from `--syslinux-dir`.
+pub mod syslinux {
+    use std::path::Path;
+
+    use crate::boot::file_set::FileSet;
+
+    mod embedded {
+        include!(concat!(env!("OUT_DIR"), "/syslinux_binaries.rs"));
+    }
+
+    /// ISOLINUX's files: the El Torito loader, the hybrid MBR code, the core module.
+    pub const NAMES: &[&str] = &["isolinux.bin", "isohdpfx.bin", "ldlinux.c32"];
+
+    /// The embedded files, or those in `dir`, where all three must exist.
+    pub fn load(dir: Option<&Path>) -> std::io::Result<FileSet> {
+        match dir {
+            Some(dir) => FileSet::from_dir(dir, NAMES, &[]),
+            None => Ok(FileSet::embedded(embedded::EMBEDDED, embedded::ORIGIN)),
+        }
+    }
 }
-
-/// ISOLINUX's files: the El Torito loader, the hybrid MBR code, the core module.
-pub const SYSLINUX_NAMES: &[&str] = &["isolinux.bin", "isohdpfx.bin", "ldlinux.c32"];
 
 /// Images kept built (about 2 MiB each for `iso`, 1 MiB for `uefimg`).
 const CACHE_ENTRIES: usize = 32;
@@ -104,44 +117,6 @@ impl Kind {
     }
 }
 
-/// ISOLINUX's binaries: embedded at build time (see build.rs), or from `--syslinux-dir`.
-pub struct Syslinux {
-    files: BTreeMap<&'static str, Bytes>,
-    pub origin: String,
-}
-
-impl Syslinux {
-    pub fn embedded() -> Syslinux {
-        let files = embedded::EMBEDDED
-            .iter()
-            .map(|(name, bytes)| (*name, Bytes::from_static(bytes)))
-            .collect();
-        Syslinux {
-            files,
-            origin: embedded::ORIGIN.to_owned(),
-        }
-    }
-
-    /// Reads `isolinux.bin`, `isohdpfx.bin` and `ldlinux.c32` from `dir`; all three must exist.
-    pub fn from_dir(dir: &Path) -> std::io::Result<Syslinux> {
-        let mut files = BTreeMap::new();
-        for name in SYSLINUX_NAMES {
-            let path = dir.join(name);
-            let bytes = std::fs::read(&path)
-                .map_err(|err| std::io::Error::new(err.kind(), format!("{}: {err}", path.display())))?;
-            files.insert(*name, Bytes::from(bytes));
-        }
-        Ok(Syslinux {
-            files,
-            origin: format!("directory {}", dir.display()),
-        })
-    }
-
-    fn get(&self, name: &str) -> &[u8] {
-        self.files.get(name).map_or(&[], |bytes| bytes.as_ref())
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("this server has no {0} (its --ipxe-dir lacks it)")]
@@ -153,7 +128,7 @@ pub enum MediaError {
 pub struct Media {
     lkrn: Option<Bytes>,
     efi: Option<Bytes>,
-    syslinux: Syslinux,
+    syslinux: FileSet,
     /// Where the iPXE binaries came from, for `/health`.
     ipxe_origin: String,
     /// Whether the `ipxe.efi` runs `autoexec.ipxe` (iPXE 1.21 or later).
@@ -164,14 +139,14 @@ pub struct Media {
 }
 
 impl Media {
-    pub fn new(ipxe: &IpxeBinaries, syslinux: Syslinux) -> Media {
+    pub fn new(ipxe: &IpxeBinaries, syslinux: FileSet) -> Media {
         let lkrn = ipxe.get("ipxe.lkrn");
         let efi = ipxe.get("ipxe.efi");
         let mut digest = Sha256::new();
         for bytes in [&lkrn, &efi].into_iter().flatten() {
             digest.update(Sha256::digest(bytes));
         }
-        for bytes in syslinux.files.values() {
+        for bytes in syslinux.contents() {
             digest.update(Sha256::digest(bytes));
         }
         Media {
@@ -248,11 +223,13 @@ impl Media {
             return Ok(efi_image);
         }
         let lkrn = self.lkrn.as_deref().ok_or(MediaError::Missing("ipxe.lkrn"))?;
+        let [isolinux, ldlinux, mbr_code] =
+            ["isolinux.bin", "ldlinux.c32", "isohdpfx.bin"].map(|name| self.syslinux.get(name).unwrap_or_default());
         Ok(iso9660::write(&iso9660::Hybrid {
             volume_id: "ZOS_BOOT",
             files: vec![
-                ("ISOLINUX.BIN", self.syslinux.get("isolinux.bin")),
-                ("LDLINUX.C32", self.syslinux.get("ldlinux.c32")),
+                ("ISOLINUX.BIN", &isolinux),
+                ("LDLINUX.C32", &ldlinux),
                 ("ISOLINUX.CFG", ISOLINUX_CFG.as_bytes()),
                 ("IPXE.KRN", lkrn),
                 ("BOOT.IPX", script.as_bytes()),
@@ -260,7 +237,7 @@ impl Media {
             ],
             bios_boot: "ISOLINUX.BIN",
             efi_boot: "EFI.IMG",
-            mbr_code: self.syslinux.get("isohdpfx.bin"),
+            mbr_code: &mbr_code,
         }))
     }
 }

@@ -178,12 +178,7 @@ fn judge(err: ZosError, advanced: &Option<String>, advanced_field: &str, field: 
     } else {
         (400, "invalid_config", field)
     };
-    JobError {
-        status,
-        code: code.into(),
-        message: format!("the gateway refused: {message}"),
-        field: Some(field.to_owned()),
-    }
+    JobError::new(status, code, format!("the gateway refused: {message}"), Some(field))
 }
 
 /// Puts the record back to what ran before the refused change, and the files with it.

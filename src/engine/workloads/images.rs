@@ -41,21 +41,16 @@ fn source_failed(err: TransferError) -> Failure {
         TransferError::Unreachable(_) => (502, "source_unreachable"),
         TransferError::Url(_) | TransferError::Refused(_) => (400, "source_refused"),
     };
-    Failure::Permanent(JobError {
-        status,
-        code: code.into(),
-        message: format!("url: {err}"),
-        field: Some("url".into()),
-    })
+    Failure::Permanent(JobError::new(status, code, format!("url: {err}"), Some("url")))
 }
 
 fn too_large() -> Failure {
-    Failure::Permanent(JobError {
-        status: 400,
-        code: "too_large".into(),
-        message: format!("url: the image is larger than {MOST_BYTES} bytes, the largest vdisk"),
-        field: Some("url".into()),
-    })
+    Failure::Permanent(JobError::new(
+        400,
+        "too_large",
+        format!("url: the image is larger than {MOST_BYTES} bytes, the largest vdisk"),
+        Some("url"),
+    ))
 }
 
 /// What the job's `step` says while importing.

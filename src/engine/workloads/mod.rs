@@ -62,12 +62,7 @@ impl std::fmt::Display for Failure {
 impl Failure {
     /// Something the job needs is gone: the API's 404.
     pub fn not_found(message: String) -> Failure {
-        Failure::Permanent(JobError {
-            status: 404,
-            code: "not_found".into(),
-            message,
-            field: None,
-        })
+        Failure::Permanent(JobError::new(404, "not_found", message, None))
     }
 }
 
@@ -75,12 +70,9 @@ impl From<ZosError> for Failure {
     fn from(err: ZosError) -> Failure {
         match err {
             ZosError::Command { message, .. } => Failure::Permanent(node_refused(&message)),
-            ZosError::AuthRefused(message) => Failure::Permanent(JobError {
-                status: 502,
-                code: "node_auth_refused".into(),
-                message,
-                field: None,
-            }),
+            ZosError::AuthRefused(message) => {
+                Failure::Permanent(JobError::new(502, "node_auth_refused", message, None))
+            }
             other => Failure::Transient(other.to_string()),
         }
     }
@@ -111,12 +103,7 @@ fn node_refused(message: &str) -> JobError {
     } else {
         (502, "node_command_failed", None)
     };
-    JobError {
-        status,
-        code: code.into(),
-        message: format!("the node refused: {message}"),
-        field: field.map(str::to_owned),
-    }
+    JobError::new(status, code, format!("the node refused: {message}"), field)
 }
 
 /// A kind's reconciler (its `apply`), its future boxed so that every kind fits one row shape.
@@ -442,12 +429,12 @@ impl Runner {
             let finished = match outcome {
                 Ok(()) => Some(None),
                 Err(Failure::Permanent(error)) => Some(Some(error)),
-                Err(Failure::Transient(reason)) if step.job.attempts >= MOST_ATTEMPTS => Some(Some(JobError {
-                    status: 504,
-                    code: "node_unavailable".into(),
-                    message: format!("gave up after {} tries: {reason}", step.job.attempts),
-                    field: None,
-                })),
+                Err(Failure::Transient(reason)) if step.job.attempts >= MOST_ATTEMPTS => Some(Some(JobError::new(
+                    504,
+                    "node_unavailable",
+                    format!("gave up after {} tries: {reason}", step.job.attempts),
+                    None,
+                ))),
                 Err(Failure::Transient(reason)) => {
                     tracing::warn!(job = %id, attempt = step.job.attempts, %reason, "job step failed; will retry");
                     let _ = step.progress(step.job.progress, &format!("retrying: {reason}")).await;
@@ -492,12 +479,12 @@ impl Runner {
 
     async fn apply(&self, step: &mut Step<'_>) -> Result<(), Failure> {
         let kind = kind_of(&step.job.kind).ok_or_else(|| {
-            Failure::Permanent(JobError {
-                status: 500,
-                code: "internal".into(),
-                message: format!("no reconciler for '{}'", step.job.kind),
-                field: None,
-            })
+            Failure::Permanent(JobError::new(
+                500,
+                "internal",
+                format!("no reconciler for '{}'", step.job.kind),
+                None,
+            ))
         })?;
         let applied = match kind.reconcile {
             Reconciler::OnNode(reconcile) => {
@@ -529,8 +516,7 @@ mod tests {
     /// names, with the action the record's state calls for.
     #[tokio::test]
     async fn a_record_whose_job_was_lost_gets_its_job_at_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::scratch();
         let spec: ContainerSpec =
             serde_json::from_value(serde_json::json!({"name": "web", "flist": "https://hub/x.flist"})).unwrap();
         let mut created = Workload::new("n1", Vec::new(), spec.clone());

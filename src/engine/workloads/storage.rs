@@ -7,7 +7,7 @@ use super::{Failure, Step};
 use crate::model::storage::{
     FilesystemSpec, SnapshotSpec, StoragePoolSpec, filesystem_mountpoint, pool_mountpoint, snapshot_path,
 };
-use crate::model::{JobAction, Workload};
+use crate::model::{JobAction, Spec, Workload};
 use crate::zos::ZosClient;
 
 pub async fn apply_pool(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
@@ -70,14 +70,9 @@ pub async fn apply_filesystem(step: &mut Step<'_>, client: &ZosClient) -> Result
     };
     let pool = &filesystem.parents[0];
     let path = filesystem_mountpoint(pool, &filesystem.spec.name);
-    step.progress(10, "looking for the filesystem on the node").await?;
-    let exists = client.has_subvolume(&pool_mountpoint(pool), &path).await?;
-    if filesystem.deleting {
-        if exists {
-            client.delete_subvolume(&path).await?;
-        }
-        return step.remove::<FilesystemSpec>().await;
-    }
+    let Some(exists) = find_subvolume(step, client, &filesystem, &path, "filesystem").await? else {
+        return Ok(());
+    };
     if !exists {
         step.progress(40, "creating the subvolume").await?;
         client.create_subvolume(&path).await?;
@@ -104,14 +99,9 @@ pub async fn apply_snapshot(step: &mut Step<'_>, client: &ZosClient) -> Result<(
     }
     let (pool, filesystem) = (&snapshot.parents[0], &snapshot.parents[1]);
     let path = snapshot_path(pool, filesystem, &snapshot.spec.name);
-    step.progress(10, "looking for the snapshot on the node").await?;
-    let exists = client.has_subvolume(&pool_mountpoint(pool), &path).await?;
-    if snapshot.deleting {
-        if exists {
-            client.delete_subvolume(&path).await?;
-        }
-        return step.remove::<SnapshotSpec>().await;
-    }
+    let Some(exists) = find_subvolume(step, client, &snapshot, &path, "snapshot").await? else {
+        return Ok(());
+    };
     if !exists {
         step.progress(50, "taking the snapshot").await?;
         client
@@ -119,6 +109,30 @@ pub async fn apply_snapshot(step: &mut Step<'_>, client: &ZosClient) -> Result<(
             .await?;
     }
     step.observed(Some(("ready", None))).await
+}
+
+/// Whether the subvolume at `path` of a filesystem or snapshot is on the node. One being deleted has its
+/// subvolume removed (when there) and its record with it; `None` then says there is nothing more to do.
+async fn find_subvolume<S: Spec>(
+    step: &mut Step<'_>,
+    client: &ZosClient,
+    workload: &Workload<S>,
+    path: &str,
+    what: &str,
+) -> Result<Option<bool>, Failure> {
+    step.progress(10, &format!("looking for the {what} on the node"))
+        .await?;
+    let exists = client
+        .has_subvolume(&pool_mountpoint(&workload.parents[0]), path)
+        .await?;
+    if !workload.deleting {
+        return Ok(Some(exists));
+    }
+    if exists {
+        client.delete_subvolume(path).await?;
+    }
+    step.remove::<S>().await?;
+    Ok(None)
 }
 
 /// Rolls the snapshot's filesystem back to it, as 0-orchestrator does: the filesystem's subvolume is replaced by a

@@ -120,16 +120,16 @@ async fn place(step: &Step<'_>, spec: &StorageClusterSpec, node: &str) -> Result
     );
     let needed = spec.servers_per_node();
     if chosen.len() < needed {
-        return Err(Failure::Permanent(JobError {
-            status: 400,
-            code: "not_enough_disks".into(),
-            message: format!(
+        return Err(Failure::Permanent(JobError::new(
+            400,
+            "not_enough_disks",
+            format!(
                 "node '{node}' has {} free {} disk(s); the cluster needs {needed} per node",
                 chosen.len(),
                 spec.drive_type
             ),
-            field: Some("driveType".into()),
-        }));
+            Some("driveType"),
+        )));
     }
     let ip = node_ip(step, node)?;
     Ok(chosen

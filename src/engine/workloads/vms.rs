@@ -57,12 +57,7 @@ async fn export(step: &mut Step<'_>, vm: &Workload<VmSpec>) -> Result<(), Failur
 /// A server that refuses or cannot be reached fails the export at once (502, on `url`): retrying for as long as
 /// a node may be down would only keep the caller waiting.
 fn transfer_failed(error: crate::transfer::TransferError) -> Failure {
-    Failure::Permanent(JobError {
-        status: 502,
-        code: "transfer_failed".into(),
-        message: error.to_string(),
-        field: Some("url".into()),
-    })
+    Failure::Permanent(JobError::new(502, "transfer_failed", error.to_string(), Some("url")))
 }
 
 pub async fn apply(step: &mut Step<'_>, client: &ZosClient) -> Result<(), Failure> {
