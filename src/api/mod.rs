@@ -66,6 +66,22 @@ impl Context {
         self.store.get::<R>(key)?.ok_or_else(|| ApiError::not_found(what, key))
     }
 
+    /// Answers the stored record `key`, or 404 naming it as a `what`.
+    fn found_json<R: crate::store::Record>(&self, what: &str, key: &str) -> HandlerResult {
+        Ok(warp::reply::json(&self.found::<R>(what, key)?.value).into_response())
+    }
+
+    /// Answers every record of `R`, as stored.
+    fn all_json<R: crate::store::Record>(&self) -> HandlerResult {
+        self.all_viewed::<R, R>(|record| record)
+    }
+
+    /// Answers every record of `R` as what the API shows of it.
+    fn all_viewed<R: crate::store::Record, V: serde::Serialize>(&self, view: impl FnMut(R) -> V) -> HandlerResult {
+        let views: Vec<V> = self.store.all::<R>()?.into_iter().map(view).collect();
+        Ok(warp::reply::json(&views).into_response())
+    }
+
     /// Stores a new record; when its key is taken, 409 `already_exists` naming `field`, the request field its
     /// key comes from.
     async fn insert<R: crate::store::Record>(

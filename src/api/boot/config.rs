@@ -17,7 +17,7 @@ use crate::model::boot::{
     validate_asset_name, validate_release, validate_zerotier_network,
 };
 use crate::model::{self, Invalid, Role};
-use crate::store::{Expect, Record};
+use crate::store::Expect;
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
     list_profiles() [with_ctx(ctx), caller()],
@@ -32,10 +32,6 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     get_settings() [with_ctx(ctx), caller()],
     put_settings() [with_ctx(ctx), caller(), raw_body()],
 ];
-
-pub(crate) fn list_all<T: Record + serde::Serialize>(ctx: &Ctx) -> HandlerResult {
-    Ok(warp::reply::json(&ctx.store.all::<T>()?).into_response())
-}
 
 fn asset_exists(ctx: &Ctx, field: &str, name: &str) -> Result<(), ApiError> {
     validate_asset_name(field, name)?;
@@ -76,7 +72,7 @@ fn validate_profile(ctx: &Ctx, profile: &BootProfile) -> Result<(), ApiError> {
     responses((status = 200, body = [BootProfile])))]
 pub(crate) async fn list_profiles(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    list_all::<BootProfile>(&ctx)
+    ctx.all_json::<BootProfile>()
 }
 
 #[utoipa::path(post, path = "/boot/profiles", tag = "boot", operation_id = "createBootProfile",
@@ -93,8 +89,7 @@ pub(crate) async fn create_profile(ctx: Ctx, caller: Caller, body: RawBody) -> H
     responses((status = 200, body = BootProfile)))]
 pub(crate) async fn get_profile(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let profile = ctx.found::<BootProfile>("boot profile", &name)?;
-    Ok(warp::reply::json(&profile.value).into_response())
+    ctx.found_json::<BootProfile>("boot profile", &name)
 }
 
 #[utoipa::path(put, path = "/boot/profiles/{name}", tag = "boot", operation_id = "replaceBootProfile",
@@ -203,7 +198,7 @@ fn normalize_selector(ctx: &Ctx, request: SelectorCreate) -> Result<BootSelector
     responses((status = 200, body = [BootSelector])))]
 pub(crate) async fn list_selectors(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    list_all::<BootSelector>(&ctx)
+    ctx.all_json::<BootSelector>()
 }
 
 #[utoipa::path(post, path = "/boot/selectors", tag = "boot", operation_id = "createBootSelector",
@@ -241,8 +236,7 @@ pub(crate) async fn create_selector(ctx: Ctx, caller: Caller, body: RawBody) -> 
     responses((status = 200, body = BootSelector)))]
 pub(crate) async fn get_selector(name: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let selector = ctx.found::<BootSelector>("boot selector", &name)?;
-    Ok(warp::reply::json(&selector.value).into_response())
+    ctx.found_json::<BootSelector>("boot selector", &name)
 }
 
 #[utoipa::path(delete, path = "/boot/selectors/{name}", tag = "boot", operation_id = "deleteBootSelector",

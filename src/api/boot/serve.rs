@@ -403,7 +403,7 @@ async fn serve_asset(name: String, ctx: Ctx, download: Download) -> Response {
     responses((status = 200, body = [BootAsset])))]
 pub(crate) async fn list_assets(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    crate::api::boot::config::list_all::<BootAsset>(&ctx)
+    ctx.all_json::<BootAsset>()
 }
 
 #[utoipa::path(put, path = "/boot/assets/{name}", tag = "boot", operation_id = "uploadBootAsset",

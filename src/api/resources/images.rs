@@ -12,12 +12,12 @@ use crate::api::body::{RawBody, raw_body};
 use crate::api::caller::caller;
 use crate::api::error::ErrorBody;
 use crate::api::resources::jobs;
-use crate::api::resources::vdisks::{in_storage, storage_of};
+use crate::api::resources::vdisks::{InStorage, storage_of};
 use crate::api::route::{RouteTable, routes};
 use crate::api::{ApiError, Caller, Ctx, HandlerResult, json_at, with_ctx};
 use crate::model::image::{Image, ImageContent, ImageImport};
 use crate::model::{Job, JobAction, Role, now_rfc3339};
-use crate::store::{Expect, Record, Versioned};
+use crate::store::{Expect, Record};
 use crate::transfer;
 
 pub(crate) const ROUTES: RouteTable = routes![ctx =>
@@ -65,21 +65,12 @@ fn view(ctx: &Ctx, image: Image) -> Result<ImageView, ApiError> {
     })
 }
 
-/// Image `image` of vdisk storage `storage` (404 for either unknown).
-fn image_of(ctx: &Ctx, storage: &str, image: &str) -> Result<Versioned<Image>, ApiError> {
-    in_storage(ctx, storage, "image", image, |found: &Image| &found.vdiskstorage)
-}
-
 #[utoipa::path(operation_id = "listImages", get, path = "/vdiskstorage/{id}/images", tag = "storage",
     responses((status = 200, body = [ImageView])))]
 pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    storage_of(&ctx, &storage)?;
-    let images = ctx
-        .store
-        .all::<Image>()?
+    let images = Image::all_in_storage(&ctx, &storage)?
         .into_iter()
-        .filter(|image| image.vdiskstorage == storage)
         .map(|image| view(&ctx, image))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(warp::reply::json(&images).into_response())
@@ -132,7 +123,7 @@ pub(crate) async fn import(storage: String, ctx: Ctx, caller: Caller, body: RawB
     responses((status = 200, body = ImageView)))]
 pub(crate) async fn get(storage: String, image: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let found = image_of(&ctx, &storage, &image)?;
+    let found = Image::in_storage(&ctx, &storage, &image)?;
     Ok(warp::reply::json(&view(&ctx, found.value)?).into_response())
 }
 
@@ -144,7 +135,7 @@ pub(crate) async fn get(storage: String, image: String, ctx: Ctx, caller: Caller
         (status = 502, description = "An engine of the cluster did not answer", body = ErrorBody)))]
 pub(crate) async fn delete(storage: String, image: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let found = image_of(&ctx, &storage, &image)?;
+    let found = Image::in_storage(&ctx, &storage, &image)?;
     let busy = ctx
         .store
         .get::<Job>(&found.value.job)?

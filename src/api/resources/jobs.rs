@@ -35,8 +35,7 @@ pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
 #[utoipa::path(operation_id = "getJob", get, path = "/jobs/{id}", tag = "jobs", responses((status = 200, body = Job)))]
 pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let job = ctx.found::<Job>("job", &id)?;
-    Ok(warp::reply::json(&job.value).into_response())
+    ctx.found_json::<Job>("job", &id)
 }
 
 /// Writes `job` (durably: the engine resumes it after a crash) and waits for it up to `--apply-wait`.

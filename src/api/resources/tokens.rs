@@ -66,8 +66,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Admin)?;
-    let tokens: Vec<TokenView> = ctx.store.all::<Token>()?.into_iter().map(TokenView::from).collect();
-    Ok(warp::reply::json(&tokens).into_response())
+    ctx.all_viewed(|token: Token| TokenView::from(token))
 }
 
 #[utoipa::path(operation_id = "createToken", post, path = "/tokens", tag = "tokens", request_body = TokenCreate,

@@ -26,7 +26,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     responses((status = 200, body = [VdiskStorage])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    Ok(warp::reply::json(&ctx.store.all::<VdiskStorage>()?).into_response())
+    ctx.all_json::<VdiskStorage>()
 }
 
 #[utoipa::path(operation_id = "createVdiskStorage", post, path = "/vdiskstorage", tag = "storage",
@@ -58,8 +58,7 @@ pub(crate) async fn create(ctx: Ctx, caller: Caller, body: RawBody) -> HandlerRe
     responses((status = 200, body = VdiskStorage)))]
 pub(crate) async fn get(id: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let storage = ctx.found::<VdiskStorage>("vdisk storage", &id)?;
-    Ok(warp::reply::json(&storage.value).into_response())
+    ctx.found_json::<VdiskStorage>("vdisk storage", &id)
 }
 
 #[utoipa::path(operation_id = "deleteVdiskStorage", delete, path = "/vdiskstorage/{id}", tag = "storage",

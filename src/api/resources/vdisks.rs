@@ -32,39 +32,49 @@ pub(crate) fn storage_of(ctx: &Ctx, id: &str) -> Result<VdiskStorage, ApiError> 
     Ok(ctx.found::<VdiskStorage>("vdisk storage", id)?.value)
 }
 
-/// Record `id` (a vdisk, an image: `what`) of vdisk storage `storage`, which `storage_of` names (404 for either
-/// unknown).
-pub(crate) fn in_storage<T: Record>(
-    ctx: &Ctx,
-    storage: &str,
-    what: &str,
-    id: &str,
-    storage_of_record: fn(&T) -> &str,
-) -> Result<Versioned<T>, ApiError> {
-    storage_of(ctx, storage)?;
-    ctx.store
-        .get::<T>(id)?
-        .filter(|found| storage_of_record(&found.value) == storage)
-        .ok_or_else(|| ApiError::not_found(what, id))
+/// What lives in a vdisk storage (vdisks, images): found by id only within it.
+pub(crate) trait InStorage: Record {
+    /// What the API calls it in a 404.
+    const WHAT: &'static str;
+    fn vdiskstorage(&self) -> &str;
+
+    /// Record `id` of vdisk storage `storage` (404 for either unknown).
+    fn in_storage(ctx: &Ctx, storage: &str, id: &str) -> Result<Versioned<Self>, ApiError> {
+        storage_of(ctx, storage)?;
+        ctx.store
+            .get::<Self>(id)?
+            .filter(|found| found.value.vdiskstorage() == storage)
+            .ok_or_else(|| ApiError::not_found(Self::WHAT, id))
+    }
+
+    /// Every record of vdisk storage `storage` (404 when it is unknown).
+    fn all_in_storage(ctx: &Ctx, storage: &str) -> Result<Vec<Self>, ApiError> {
+        storage_of(ctx, storage)?;
+        let mut all = ctx.store.all::<Self>()?;
+        all.retain(|record| record.vdiskstorage() == storage);
+        Ok(all)
+    }
 }
 
-/// The vdisk `vdisk` of vdisk storage `storage` (404 for either unknown).
-fn vdisk_of(ctx: &Ctx, storage: &str, vdisk: &str) -> Result<Versioned<Vdisk>, ApiError> {
-    in_storage(ctx, storage, "vdisk", vdisk, |found: &Vdisk| &found.vdiskstorage)
+impl InStorage for Vdisk {
+    const WHAT: &'static str = "vdisk";
+    fn vdiskstorage(&self) -> &str {
+        &self.vdiskstorage
+    }
+}
+
+impl InStorage for Image {
+    const WHAT: &'static str = "image";
+    fn vdiskstorage(&self) -> &str {
+        &self.vdiskstorage
+    }
 }
 
 #[utoipa::path(operation_id = "listVdisks", get, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
     responses((status = 200, body = [Vdisk])))]
 pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    storage_of(&ctx, &storage)?;
-    let vdisks: Vec<Vdisk> = ctx
-        .store
-        .all::<Vdisk>()?
-        .into_iter()
-        .filter(|vdisk| vdisk.vdiskstorage == storage)
-        .collect();
-    Ok(warp::reply::json(&vdisks).into_response())
+    Ok(warp::reply::json(&Vdisk::all_in_storage(&ctx, &storage)?).into_response())
 }
 
 #[utoipa::path(operation_id = "createVdisk", post, path = "/vdiskstorage/{id}/vdisks", tag = "storage",
@@ -77,7 +87,6 @@ pub(crate) async fn list(storage: String, ctx: Ctx, caller: Caller) -> HandlerRe
 pub(crate) async fn create(storage: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let create: VdiskCreate = caller.body(&ctx, Role::Operator, body)?;
     create.validate()?;
-    storage_of(&ctx, &storage)?;
     let label = storage_of(&ctx, &storage)?.block_cluster;
     if ctx.store.get::<Vdisk>(&create.id)?.is_some() {
         return Err(ApiError::from(StoreError::AlreadyExists {
@@ -124,7 +133,7 @@ async fn start_as_image(ctx: &Ctx, create: &VdiskCreate, name: &str, label: &str
     responses((status = 200, body = Vdisk)))]
 pub(crate) async fn get(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    Ok(warp::reply::json(&vdisk_of(&ctx, &storage, &vdisk)?.value).into_response())
+    Ok(warp::reply::json(&Vdisk::in_storage(&ctx, &storage, &vdisk)?.value).into_response())
 }
 
 /// A VM that has `vdisk` among its disks.
@@ -150,7 +159,7 @@ fn cluster_failed(err: ClusterError) -> ApiError {
         (status = 502, description = "An engine of the cluster did not answer; nothing was deleted", body = ErrorBody)))]
 pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Operator)?;
-    let found = vdisk_of(&ctx, &storage, &vdisk)?;
+    let found = Vdisk::in_storage(&ctx, &storage, &vdisk)?;
     if let Some(vm) = vm_using(&ctx, &vdisk)? {
         return Err(ApiError::bad_request(
             "vdisk_in_use",
@@ -175,7 +184,7 @@ pub(crate) async fn delete(storage: String, vdisk: String, ctx: Ctx, caller: Cal
 pub(crate) async fn resize(storage: String, vdisk: String, ctx: Ctx, caller: Caller, body: RawBody) -> HandlerResult {
     let resize: VdiskResize = caller.body(&ctx, Role::Operator, body)?;
     validate_size("newSize", resize.new_size)?;
-    let found = vdisk_of(&ctx, &storage, &vdisk)?;
+    let found = Vdisk::in_storage(&ctx, &storage, &vdisk)?;
     if resize.new_size <= found.value.size {
         return Err(ApiError::bad_request(
             "not_larger",
@@ -202,7 +211,7 @@ pub(crate) async fn rollback(storage: String, vdisk: String, ctx: Ctx, caller: C
     if rollback.epoch < 0 {
         return Err(ApiError::bad_request("invalid", "must be 0 or more (Unix seconds)").with_field("epoch"));
     }
-    let found = vdisk_of(&ctx, &storage, &vdisk)?;
+    let found = Vdisk::in_storage(&ctx, &storage, &vdisk)?;
     if !found.value.journaled() {
         return Err(ApiError::bad_request(
             "not_rollbackable",

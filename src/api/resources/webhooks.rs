@@ -84,8 +84,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
     responses((status = 200, body = [WebhookView])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    let hooks: Vec<WebhookView> = ctx.store.all::<Webhook>()?.iter().map(WebhookView::from).collect();
-    Ok(warp::reply::json(&hooks).into_response())
+    ctx.all_viewed(|hook: Webhook| WebhookView::from(&hook))
 }
 
 #[utoipa::path(operation_id = "createWebhook", post, path = "/webhooks", tag = "webhooks", request_body = WebhookCreate,

@@ -22,7 +22,7 @@ pub(crate) const ROUTES: RouteTable = routes![ctx =>
         body = [ZeroTierMember])))]
 pub(crate) async fn list(ctx: Ctx, caller: Caller) -> HandlerResult {
     caller.require(&ctx, Role::Viewer)?;
-    Ok(warp::reply::json(&ctx.store.all::<ZeroTierMember>()?).into_response())
+    ctx.all_json::<ZeroTierMember>()
 }
 
 #[utoipa::path(post, path = "/zerotier/members/{id}/authorize", tag = "zerotier", operation_id = "authorizeZeroTierMember",
@@ -81,6 +81,5 @@ pub(crate) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
             }
         }
     }
-    let member = ctx.found::<ZeroTierMember>("ZeroTier member", &id)?;
-    Ok(warp::reply::json(&member.value).into_response())
+    ctx.found_json::<ZeroTierMember>("ZeroTier member", &id)
 }
