@@ -99,7 +99,7 @@ impl Discovery {
                         node: known.as_ref().and_then(|k| k.value.node.clone()),
                         refused: String::new(),
                     };
-                    let expect = known.map_or(Expect::Absent, |k| Expect::Version(k.version));
+                    let expect = Expect::after(known.as_ref());
                     self.store.put(record, expect).await.map_err(|e| e.to_string())?;
                     self.store
                         .delete::<ZeroTierAuthorization>(id, Some(request.version))
@@ -159,7 +159,7 @@ impl Discovery {
             }
             let record = ZeroTierMember { member, node, refused };
             if known.as_ref().is_none_or(|k| k.value != record) {
-                let expect = known.map_or(Expect::Absent, |k| Expect::Version(k.version));
+                let expect = Expect::after(known.as_ref());
                 self.store.put(record, expect).await.map_err(|e| e.to_string())?;
             }
         }

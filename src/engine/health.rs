@@ -279,7 +279,7 @@ pub async fn record(store: &Store, node: &str, checks: Vec<HealthCheck>, refresh
     if !changed && !refresh {
         return Ok(());
     }
-    let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
+    let expect = Expect::after(previous.as_ref());
     let health = NodeHealth {
         node: node.to_owned(),
         checks,

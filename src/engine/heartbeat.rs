@@ -183,7 +183,7 @@ impl Heartbeat {
         if why == Write::Changed {
             tracing::info!(node = %beat.id, state = ?status.state, reason = %status.reason, "node state changed");
         }
-        let expect = previous.map_or(Expect::Absent, |p| Expect::Version(p.version));
+        let expect = Expect::after(previous.as_ref());
         match self.store.put(status, expect).await {
             Ok(_) => beat.written = true,
             // The node was unregistered meanwhile (its status goes with the sweep), or a status was written

@@ -120,6 +120,13 @@ pub enum Expect {
     Version(u64),
 }
 
+impl Expect {
+    /// What a write over the record read as `current` expects: that version, or, when none was there, none.
+    pub fn after<T>(current: Option<&Versioned<T>>) -> Expect {
+        current.map_or(Expect::Absent, |record| Expect::Version(record.version))
+    }
+}
+
 /// Where the state lives (`--store`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Location {

@@ -279,10 +279,7 @@ pub(crate) async fn put_settings(ctx: Ctx, caller: Caller, body: RawBody) -> Han
     if let Some(profile) = &settings.default_profile {
         profile_exists(&ctx, "defaultProfile", profile)?;
     }
-    let expect = match ctx.store.get::<BootSettings>(BOOT_SETTINGS_ID)? {
-        Some(current) => Expect::Version(current.version),
-        None => Expect::Absent,
-    };
+    let expect = Expect::after(ctx.store.get::<BootSettings>(BOOT_SETTINGS_ID)?.as_ref());
     let stored = ctx.store.put(settings, expect).await?;
     Ok(warp::reply::json(&stored.value).into_response())
 }

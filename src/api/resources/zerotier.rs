@@ -60,7 +60,7 @@ pub(crate) async fn authorize(id: String, ctx: Ctx, caller: Caller) -> HandlerRe
         // Already asked for and not carried out yet: this call waits for the same request.
         Some(pending) if pending.value.failure.is_none() => {}
         failed => {
-            let expect = failed.map_or(Expect::Absent, |f| Expect::Version(f.version));
+            let expect = Expect::after(failed.as_ref());
             ctx.store.put(request, expect).await?;
         }
     }

@@ -94,10 +94,7 @@ pub(crate) async fn export(node: String, id: String, ctx: Ctx, caller: Caller, b
         vm: record.value.key.clone(),
         url: url.clone(),
     };
-    let expect = match ctx.store.get::<VmExport>(&target.vm)? {
-        Some(previous) => Expect::Version(previous.version),
-        None => Expect::Absent,
-    };
+    let expect = Expect::after(ctx.store.get::<VmExport>(&target.vm)?.as_ref());
     ctx.store.put(target, expect).await?;
     tracing::info!(vm = %id, node = %node, to = %transfer::redacted(&folder), "VM export requested");
     match workloads::change(&ctx, record, JobAction::Export, |_| {}).await? {

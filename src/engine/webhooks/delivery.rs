@@ -137,7 +137,7 @@ impl Sender {
     /// Adds `delivery` to the webhook's status, newest first, with the queue's counts.
     async fn record(&self, name: &str, queue: &Queue, delivery: Delivery) -> crate::store::Result<()> {
         let current = self.store.get::<WebhookStatus>(name)?;
-        let expect = current.as_ref().map_or(Expect::Absent, |c| Expect::Version(c.version));
+        let expect = Expect::after(current.as_ref());
         let mut status = current.map(|c| c.value).unwrap_or_else(|| WebhookStatus {
             name: name.to_owned(),
             ..Default::default()

@@ -270,7 +270,7 @@ impl Step<'_> {
                     core_id,
                     updated_at: now_rfc3339(),
                 };
-                let expect = current.map_or(Expect::Absent, |c| Expect::Version(c.version));
+                let expect = Expect::after(current.as_ref());
                 store.put(record, expect).await?;
             }
         }

@@ -175,7 +175,7 @@ async fn record(step: &Step<'_>, vm: &Workload<VmSpec>, urls: Option<BTreeMap<St
             if current.as_ref().is_some_and(|c| c.value.urls == urls) {
                 return Ok(());
             }
-            let expect = current.map_or(Expect::Absent, |c| Expect::Version(c.version));
+            let expect = Expect::after(current.as_ref());
             let media = VmMedia {
                 vm: vm.key.clone(),
                 urls,

@@ -305,7 +305,7 @@ async fn record_servers(step: &Step<'_>, label: &str, servers: Vec<StorageServer
         servers,
         updated_at: now_rfc3339(),
     };
-    let expect = current.map_or(Expect::Absent, |c| Expect::Version(c.version));
+    let expect = Expect::after(current.as_ref());
     store.put(record, expect).await?;
     Ok(())
 }
